@@ -1,0 +1,1 @@
+"""Reference plugins of bdcert."""

@@ -1,0 +1,1 @@
+"""bdcert: real-estate registration e-certificates (不动产登记电子证照) and e-seals."""
