@@ -1,0 +1,351 @@
+"""The ``bdcert`` command line.
+
+Every command takes ``--workspace DIR`` (default ``$BDCERT_WORKSPACE``, else ``./bdcert-workspace``).
+
+Exit codes: 0 success; 1 a verified certificate is genuine but not in force (superseded,
+cancelled) or an entry could not be processed for a reason outside the entry (sealing, storage);
+2 bad usage, configuration or a file that is not a genuine certificate.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import sys
+from collections.abc import Iterator, Sequence
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bdcert.config import CONFIG_NAME, Workspace, load_authorities
+from bdcert.errors import BdcertError, ValidationError
+from bdcert.lifecycle import Registry
+from bdcert.model import Certificate, IssueResult, Outcome, Principal, Verdict
+
+EXAMPLES = resources.files("bdcert_adapters") / "examples"
+
+out = Console(highlight=False, soft_wrap=True)
+err = Console(stderr=True, highlight=False)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args))
+    except BdcertError as exc:
+        err.print(f"[bold red]error:[/] {exc}")
+        return 2
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="bdcert", description=(
+        "Issue, seal and verify real-estate registration e-certificates (不动产登记电子证照)."))
+    sub = p.add_subparsers(required=True, metavar="COMMAND")
+
+    def command(name: str, help_: str) -> argparse.ArgumentParser:
+        c = sub.add_parser(name, help=help_, description=help_)
+        c.add_argument("--workspace", metavar="DIR",
+                       help="workspace directory (default: $BDCERT_WORKSPACE or ./bdcert-workspace)")
+        return c
+
+    c = command("init", "create a workspace")
+    c.add_argument("--demo", action="store_true", required=True,
+                   help="with a throwaway demo PKI (a root CA and a seal certificate per authority)")
+    c.add_argument("--authorities", metavar="FILE.json", type=Path,
+                   help="authorities, shaped like authorities.json (default: the bundled example's)")
+    c.add_argument("--force", action="store_true", help="replace an existing workspace")
+    c.set_defaults(func=cmd_init)
+
+    c = command("issue", "process registration-book entries (one JSON object per line)")
+    c.add_argument("file", metavar="FILE.jsonl", type=Path)
+    c.add_argument("--out", metavar="DIR", type=Path, help="write each sealed PDF here")
+    c.add_argument("--json", action="store_true", help="one JSON result per input line on stdout")
+    c.add_argument("--operator", help="who pushes (default: the workspace's default_operator)")
+    c.set_defaults(func=cmd_issue)
+
+    c = command("verify", "verify certificate PDFs")
+    c.add_argument("files", metavar="FILE.pdf", type=Path, nargs="+")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_verify)
+
+    for name, help_, func in (("show", "show a certificate's face and status", cmd_show),
+                              ("status", "print a certificate's status", cmd_status)):
+        c = command(name, help_)
+        c.add_argument("number", metavar="NUMBER")
+        c.add_argument("--json", action="store_true")
+        c.add_argument("--operator", help="who asks (default: the workspace's default_operator)")
+        c.set_defaults(func=func)
+
+    c = command("plugins", "list installed plugins and the active choice for each hook")
+    c.set_defaults(func=cmd_plugins)
+    return p
+
+
+# -- init ------------------------------------------------------------------------------------
+def cmd_init(args: argparse.Namespace) -> int:
+    from bdcert.demo_pki import make_demo_pki
+
+    ws = Workspace.locate(args.workspace).resolve()
+    if (ws / CONFIG_NAME).exists():
+        if not args.force:
+            err.print(f"[red]error:[/] {ws} already holds a workspace (use --force to replace it)")
+            return 2
+        shutil.rmtree(ws)
+    ws.mkdir(parents=True, exist_ok=True)
+    source = args.authorities
+    text = source.read_text(encoding="utf-8") if source else (EXAMPLES / "authorities.json").read_text(
+        encoding="utf-8")
+    (ws / "authorities.json").write_text(text, encoding="utf-8")
+    authorities = load_authorities(ws / "authorities.json")
+    pki = make_demo_pki(ws / "pki", list(authorities.values()))
+    lines = [
+        "# bdcert workspace (demo PKI: NOT for production seals)",
+        "[bdcert]",
+        'authorities = "authorities.json"',
+        'code_tables = "national-2024"',
+        'verification_base_url = "https://verify.bdcert.invalid/v/"',
+        f'trust_roots = ["{pki.root_cert.relative_to(ws).as_posix()}"]',
+        'default_operator = "platform"',
+        "",
+        "[storage]",
+        'plugin = "sql"',
+        'url = "sqlite:///bdcert.sqlite3"',
+        "",
+        "[seal]",
+        'plugin = "software"',
+    ]
+    for code, files in pki.seal.items():
+        lines += ["", f'[seal.authorities."{code}"]',
+                  f'key = "{files.key.relative_to(ws).as_posix()}"',
+                  f'cert = "{files.cert.relative_to(ws).as_posix()}"',
+                  f'chain = ["{pki.root_cert.relative_to(ws).as_posix()}"]']
+    lines += ["", "[identity]", 'plugin = "local"', "", "[identity.operators.platform]",
+              'roles = ["platform"]', "", "[identity.operators.auditor]", 'roles = ["auditor"]']
+    for code in authorities:
+        lines += ["", f'[identity.operators."registrar-{code}"]', 'roles = ["registrar"]',
+                  f'authority = "{code}"']
+    lines += ["", "[notifiers]", 'plugins = ["log"]', ""]
+    (ws / CONFIG_NAME).write_text("\n".join(lines), encoding="utf-8")
+    with Registry.open(ws):  # creates the store and checks the configuration
+        pass
+    out.print(f"workspace ready: {ws}")
+    out.print(f"  authorities: {', '.join(f'{a.code} {a.name}' for a in authorities.values())}")
+    out.print(f"  demo root CA: {pki.root_cert}")
+    return 0
+
+
+def _principal(registry: Registry, ws: Workspace, operator: str | None) -> Principal:
+    name = operator or ws.default_operator
+    if not name:
+        raise BdcertError("name an operator with --operator (no default_operator in the workspace)")
+    return registry.authenticate({"operator": name})
+
+
+# -- issue -----------------------------------------------------------------------------------
+def _lines(file: Path) -> Iterator[tuple[int, str]]:
+    with file.open(encoding="utf-8") as fh:
+        for number, line in enumerate(fh, 1):
+            if line.strip():
+                yield number, line
+
+
+def cmd_issue(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    lines = list(_lines(args.file))
+    if args.out:
+        args.out.mkdir(parents=True, exist_ok=True)
+    rows: list[tuple[int, dict[str, Any]]] = []
+    failed = False
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
+                      MofNCompleteColumn(), TimeElapsedColumn(), console=err,
+                      transient=True) as progress:
+            task = progress.add_task("issuing", total=len(lines))
+            for line_no, text in lines:
+                record = _issue_line(registry, principal, text, args.out)
+                failed |= record["outcome"] == "failed"
+                record = {"line": line_no, **record}
+                rows.append((line_no, record))
+                if args.json:
+                    out.print(json.dumps(record, ensure_ascii=False), markup=False)
+                progress.advance(task)
+    if not args.json:
+        _summary(rows)
+    return 1 if failed else 0
+
+
+def _issue_line(registry: Registry, principal: Principal, text: str, out_dir: Path | None) -> dict[str, Any]:
+    try:
+        raw = json.loads(text)
+    except ValueError as exc:
+        return {"ywh": None, "outcome": Outcome.REJECTED.value,
+                "errors": [{"field": "", "message": f"not JSON: {exc}"}]}
+    ywh = raw.get("ywh") if isinstance(raw, dict) else None
+    try:
+        result = registry.push(raw, principal=principal)
+    except ValidationError as exc:
+        return IssueResult(ywh or "", Outcome.REJECTED, problems=exc.problems).to_wire()
+    except BdcertError as exc:  # sealing, storage, permission: not the entry's fault
+        return {"ywh": ywh, "outcome": "failed",
+                "errors": [{"field": "", "message": f"{type(exc).__name__}: {exc}"}]}
+    record = result.to_wire()
+    if out_dir is not None and result.certificates:
+        files = []
+        for issued in result.certificates:
+            path = out_dir / f"{issued.certificate.number}.pdf"
+            path.write_bytes(issued.pdf)
+            files.append(str(path))
+        record["files"] = files
+    return record
+
+
+def _summary(rows: list[tuple[int, dict[str, Any]]]) -> None:
+    table = Table(title="bdcert issue", show_lines=False)
+    for col in ("line", "ywh", "outcome", "certificates / effect", "reasons"):
+        table.add_column(col, overflow="fold")
+    counts: dict[str, int] = {}
+    for line_no, r in rows:
+        counts[r["outcome"]] = counts.get(r["outcome"], 0) + 1
+        effect = list(r.get("numbers", []))
+        effect += [f"supersedes {n}" for n in r.get("supersedes", [])]
+        effect += [f"cancels {n}" for n in r.get("cancels", [])]
+        effect += [f"restricts {n}" for n in r.get("restricts", [])]
+        effect += [f"announces void {n}" for n in r.get("announcements", [])]
+        reasons = "\n".join(f"{e['field'] or '(entry)'}: {e['message']}" for e in r.get("errors", []))
+        style = {"rejected": "red", "failed": "bold red", "none": "yellow"}.get(r["outcome"], "green")
+        table.add_row(str(line_no), str(r.get("ywh") or ""), f"[{style}]{r['outcome']}[/]",
+                      "\n".join(effect), reasons)
+    out.print(table)
+    out.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
+
+
+# -- verify, show, status --------------------------------------------------------------------
+def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
+    record: dict[str, Any] = {"file": str(file), "verdict": v.code.value, "trusted": v.trusted,
+                              "detail": v.detail, "signer": v.signer,
+                              "signed_at": v.signed_at.isoformat() if v.signed_at else None}
+    if v.certificate is not None:
+        record["certificate"] = _certificate_wire(v.certificate)
+    return record
+
+
+def _certificate_wire(c: Certificate) -> dict[str, Any]:
+    return {
+        "number": c.number, "kind": c.kind.value, "licence_id": c.licence_id, "ywh": c.business_number,
+        "status": c.status.value, "superseded_by": list(c.superseded_by),
+        "cancel_reason": c.cancel_reason,
+        "restrictions": [{"cfjg": r.authority, "cfwh": r.document_number, "cflx": r.type,
+                          "ywh": r.business_number} for r in c.restrictions],
+        "issued_at": c.issued_at.isoformat(), "verification_url": c.verification_url,
+        "face": {item.key: item.value for item in c.face},
+    }
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    worst = 0
+    with Registry.open(ws) as registry:
+        for file in args.files:
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                err.print(f"[red]error:[/] {file}: {exc}")
+                worst = 2
+                continue
+            v = registry.verify(data)
+            worst = max(worst, 0 if v.ok else (1 if v.trusted else 2))
+            if args.json:
+                out.print(json.dumps(_verdict_wire(file, v), ensure_ascii=False), markup=False)
+            else:
+                style = "green" if v.ok else ("yellow" if v.trusted else "red")
+                number = f" {v.certificate.number}" if v.certificate else ""
+                out.print(f"[{style}]{v.code.value.upper()}[/] {file}{number}: {v.detail}")
+    return worst
+
+
+def _lookup(args: argparse.Namespace) -> Certificate:
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        return registry.certificate(args.number, principal=_principal(registry, ws, args.operator))
+
+
+def _status_text(c: Certificate) -> str:
+    text = c.status.value
+    if c.superseded_by:
+        text += f" by {'、'.join(c.superseded_by)}"
+    if c.cancel_reason:
+        text += f": {c.cancel_reason}"
+    for r in c.restrictions:
+        text += f"; restricted (查封 by {r.authority}, {r.document_number})"
+    return text
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    c = _lookup(args)
+    if args.json:
+        out.print(json.dumps(_certificate_wire(c), ensure_ascii=False), markup=False)
+        return 0
+    table = Table(title=f"{c.kind.title} {c.number}", show_header=False)
+    table.add_column("item", style="bold")
+    table.add_column("value", overflow="fold")
+    for item in c.face:
+        table.add_row(item.label, item.value)
+    table.add_row("电子证照标识", c.licence_id)
+    table.add_row("状态 status", _status_text(c))
+    table.add_row("核验 verify", c.verification_url)
+    out.print(table)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    c = _lookup(args)
+    if args.json:
+        wire = _certificate_wire(c)
+        out.print(json.dumps({k: wire[k] for k in ("number", "status", "superseded_by",
+                                                     "cancel_reason", "restrictions")},
+                             ensure_ascii=False), markup=False)
+    else:
+        out.print(f"{c.number}: {_status_text(c)}")
+    return 0
+
+
+def cmd_plugins(args: argparse.Namespace) -> int:
+    from bdcert.plugins import Hooks
+
+    hooks = Hooks()
+    ws = None
+    try:
+        ws = Workspace.load(args.workspace)
+    except BdcertError:
+        pass
+    table = Table(title="bdcert plugins")
+    for col in ("hook", "installed", "active"):
+        table.add_column(col)
+    for label, registry, key, default in (
+        ("storage", hooks.storage(), "storage", "sql"),
+        ("seal", hooks.seal_providers(), "seal", "software"),
+        ("identity", hooks.identity_providers(), "identity", "local"),
+        ("notifiers", hooks.notifiers(), "notifiers", None),
+    ):
+        if ws is None:
+            active = "(no workspace)"
+        elif key == "notifiers":
+            active = ", ".join(ws.table(key).get("plugins", ["log"]))
+        else:
+            active = str(ws.table(key).get("plugin", default))
+        table.add_row(label, ", ".join(registry.names()), active)
+    out.print(table)
+    for name, module in hooks.plugin_names().items():
+        out.print(f"  {name}: {module}")
+    return 0
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,72 @@
+"""Local identity provider: named operators with roles, listed in the workspace file.
+
+Settings (``[identity]`` with ``plugin = "local"``)::
+
+    [identity.operators.clerk01]
+    roles = ["registrar"]
+    authority = "510100"
+
+``authenticate({"operator": "clerk01"})`` returns that principal. This is for embedded and demo
+use, where the host system has already authenticated its user (rule article 11).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from bdcert.access import ACTIONS
+from bdcert.errors import ConfigurationError, IdentityError
+from bdcert.hookspecs import hookimpl
+from bdcert.model import Principal
+
+KNOWN_ROLES = frozenset().union(*ACTIONS.values())
+
+
+class LocalIdentityProvider:
+    """Maps operator names to principals. :raises ConfigurationError: for bad settings."""
+
+    name = "local"
+
+    def __init__(self, operators: Mapping[str, Principal]) -> None:
+        self.operators = dict(operators)
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> LocalIdentityProvider:
+        unknown = sorted(set(settings) - {"operators"})
+        if unknown:
+            raise ConfigurationError(f"identity.local: unknown settings {', '.join(unknown)}")
+        operators = {}
+        problems = []
+        for name, spec in dict(settings.get("operators", {})).items():
+            if not isinstance(spec, Mapping):
+                problems.append(f"operators.{name} must be a table")
+                continue
+            extra = sorted(set(spec) - {"roles", "authority"})
+            problems.extend(f"operators.{name}.{k} is not a known setting" for k in extra)
+            roles = frozenset(spec.get("roles", []))
+            bad_roles = sorted(roles - KNOWN_ROLES)
+            if bad_roles:
+                problems.append(f"operators.{name}.roles: unknown {', '.join(bad_roles)}")
+            if "registrar" in roles and not spec.get("authority"):
+                problems.append(f"operators.{name}: a registrar needs an authority")
+            authority = spec.get("authority")
+            operators[name] = Principal(name, roles, str(authority) if authority else None)
+        if problems:
+            raise ConfigurationError("identity.local: " + "; ".join(problems))
+        return cls(operators)
+
+    def authenticate(self, credentials: Mapping[str, str]) -> Principal:
+        name = credentials.get("operator")
+        if not name or name not in self.operators:
+            raise IdentityError(f"unknown operator {name!r}")
+        return self.operators[name]
+
+    def __repr__(self) -> str:
+        return f"LocalIdentityProvider(operators={sorted(self.operators)})"
+
+
+@hookimpl
+def bdcert_register_identity_providers(register: Any) -> None:
+    register("local", LocalIdentityProvider.from_settings)

@@ -1,0 +1,184 @@
+"""The workspace: one directory holding ``bdcert.toml``, keys, the store and the authorities file.
+
+``bdcert.toml`` chooses the plugin for each hook and its settings::
+
+    [bdcert]
+    authorities = "authorities.json"        # shaped like shared/data/authorities.json
+    code_tables = "national-2024"           # or a province edition a plugin provides
+    verification_base_url = "https://verify.example.gov.cn/v/"   # the QR code's URL prefix (ASCII)
+    trust_roots = ["pki/root.cert.pem"]     # seal certificates must chain to one of these
+    default_operator = "platform"           # who acts when the command line names nobody
+
+    [storage]
+    plugin = "sql"
+    url = "sqlite:///bdcert.sqlite3"        # BDCERT_DATABASE_URL overrides
+
+    [seal]
+    plugin = "software"
+    [seal.authorities.510100]
+    key = "pki/510100.key.pem"
+    cert = "pki/510100.cert.pem"
+
+    [identity]
+    plugin = "local"
+    [identity.operators.platform]
+    roles = ["platform"]
+
+    [notifiers]
+    plugins = ["log"]
+
+    [fonts]                                 # optional; Debian's Noto CJK + HanaMin by default
+    regular = "/usr/share/fonts/opentype/noto/NotoSerifCJK-Regular.ttc#2"
+
+Paths are relative to the workspace directory. Unknown tables or keys are errors naming them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from bdcert.errors import ConfigurationError
+from bdcert.model import Authority
+
+__all__ = ["CONFIG_NAME", "WORKSPACE_ENV", "Workspace", "load_authorities"]
+
+CONFIG_NAME = "bdcert.toml"
+WORKSPACE_ENV = "BDCERT_WORKSPACE"
+
+_SCHEMA: dict[str, set[str] | None] = {
+    # table -> allowed keys (None: settings belong to the chosen plugin and it checks them)
+    "bdcert": {"authorities", "code_tables", "verification_base_url", "trust_roots",
+               "default_operator"},
+    "storage": None,
+    "seal": None,
+    "identity": None,
+    "notifiers": None,
+    "fonts": {"regular", "fallbacks"},
+}
+
+
+@attrs.define(frozen=True)
+class Workspace:
+    """A loaded workspace. :ivar path: its directory. :ivar settings: the parsed TOML."""
+
+    path: Path
+    settings: Mapping[str, Any]
+
+    @classmethod
+    def locate(cls, path: str | os.PathLike[str] | None = None) -> Path:
+        """The workspace directory: ``path``, else ``$BDCERT_WORKSPACE``, else ``./bdcert-workspace``."""
+        if path is not None:
+            return Path(path)
+        return Path(os.environ.get(WORKSPACE_ENV, "bdcert-workspace"))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike[str] | None = None) -> Workspace:
+        """Read ``bdcert.toml`` from the workspace directory.
+
+        :raises ConfigurationError: if it is missing (the message says to run
+            ``bdcert init --demo``), unreadable, or has unknown tables or keys.
+        """
+        directory = cls.locate(path).resolve()
+        file = directory / CONFIG_NAME
+        if not file.is_file():
+            raise ConfigurationError(
+                f"no workspace at {directory} ({CONFIG_NAME} missing): "
+                "run `bdcert init --demo --workspace DIR` first"
+            )
+        try:
+            settings = tomllib.loads(file.read_text(encoding="utf-8"))
+        except (OSError, tomllib.TOMLDecodeError) as exc:
+            raise ConfigurationError(f"cannot read {file}: {exc}") from exc
+        bad = []
+        for table, value in settings.items():
+            if table not in _SCHEMA:
+                bad.append(f"[{table}]")
+                continue
+            allowed = _SCHEMA[table]
+            if not isinstance(value, Mapping):
+                bad.append(f"{table} (must be a table)")
+            elif allowed is not None:
+                bad.extend(f"{table}.{k}" for k in value if k not in allowed)
+        if bad:
+            raise ConfigurationError(f"{file}: unknown settings: {', '.join(bad)}")
+        return cls(path=directory, settings=settings)
+
+    def table(self, name: str) -> Mapping[str, Any]:
+        value = self.settings.get(name, {})
+        return value if isinstance(value, Mapping) else {}
+
+    def resolve(self, relative: str) -> Path:
+        """A path from the settings, relative to the workspace directory."""
+        p = Path(relative)
+        return p if p.is_absolute() else self.path / p
+
+    def authorities(self) -> dict[str, Authority]:
+        """Authorities by code, from the file named by ``bdcert.authorities``.
+
+        :raises ConfigurationError: if the file is missing or malformed.
+        """
+        file = self.resolve(str(self.table("bdcert").get("authorities", "authorities.json")))
+        return load_authorities(file)
+
+    def trust_roots(self) -> list[bytes]:
+        """The trust-root certificates (PEM or DER bytes) seals must chain to."""
+        names = self.table("bdcert").get("trust_roots", [])
+        roots = []
+        for name in names:
+            file = self.resolve(str(name))
+            try:
+                roots.append(file.read_bytes())
+            except OSError as exc:
+                raise ConfigurationError(f"trust root {file} cannot be read: {exc}") from exc
+        return roots
+
+    @property
+    def verification_base_url(self) -> str:
+        url = str(self.table("bdcert").get("verification_base_url", "https://verify.bdcert.invalid/v/"))
+        if not url.isascii():
+            raise ConfigurationError("bdcert.verification_base_url must be ASCII (it goes in QR codes)")
+        return url
+
+    @property
+    def code_tables_edition(self) -> str:
+        return str(self.table("bdcert").get("code_tables", "national-2024"))
+
+    @property
+    def default_operator(self) -> str | None:
+        value = self.table("bdcert").get("default_operator")
+        return None if value is None else str(value)
+
+
+def load_authorities(file: Path) -> dict[str, Authority]:
+    """Authorities by code from a JSON list shaped like ``shared/data/authorities.json``.
+
+    :raises ConfigurationError: naming the file and every entry that is malformed.
+    """
+    try:
+        data = json.loads(file.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"authorities file {file} cannot be read: {exc}") from exc
+    if not isinstance(data, list):
+        raise ConfigurationError(f"authorities file {file} must hold a JSON list")
+    out: dict[str, Authority] = {}
+    bad = []
+    for i, item in enumerate(data):
+        missing = [k for k in ("djjg", "mc", "sfjc", "szmc", "tyshxydm") if not isinstance(item, dict)
+                   or not item.get(k)]
+        if missing:
+            bad.append(f"[{i}] missing {', '.join(missing)}")
+            continue
+        authority = Authority.from_wire(item)
+        if authority.code in out:
+            bad.append(f"[{i}] repeats djjg {authority.code}")
+        out[authority.code] = authority
+    if bad:
+        raise ConfigurationError(f"authorities file {file}: {'; '.join(bad)}")
+    return out

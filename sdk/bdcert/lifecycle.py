@@ -1,0 +1,403 @@
+"""The certificate lifecycle (rule articles 2, 5, 6, 10): issue, supersede, cancel, restrict, verify.
+
+:class:`Registry` calls only hooks and protocol objects (storage, seal provider, identity,
+notifiers), so every part can be replaced by a plugin. :meth:`Registry.open` builds one from a
+workspace.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from bdcert.access import authorize
+from bdcert.codes import CodeTables
+from bdcert.config import Workspace
+from bdcert.errors import IdempotencyConflict, NotFound, Problem, ValidationError
+from bdcert.face import face_items
+from bdcert.identifiers import LICENCE_TYPE_CODES, format_certificate_number, licence_identifier
+from bdcert.model import (
+    CHINA_TZ,
+    AuditEvent,
+    Authority,
+    Certificate,
+    CertificateEvent,
+    CertificateKind,
+    CertificateStatus,
+    IssuedCertificate,
+    IssueResult,
+    Outcome,
+    Party,
+    Principal,
+    RegistrationEntry,
+    Restriction,
+    Verdict,
+    VerdictCode,
+)
+from bdcert.plugins import Hooks
+from bdcert.protocols import (
+    IdentityProvider,
+    Notifier,
+    PaperDisposition,
+    SealProvider,
+    SealRequest,
+    Storage,
+    StorageTransaction,
+)
+from bdcert.render import Renderer
+from bdcert.signatures import check_pdf_seal
+from bdcert.validation import fingerprint, parse_entry
+
+__all__ = ["Registry"]
+
+log = logging.getLogger("bdcert")
+
+_STATUS_VERDICT = {
+    CertificateStatus.SUPERSEDED: VerdictCode.SUPERSEDED,
+    CertificateStatus.CANCELLED: VerdictCode.CANCELLED,
+}
+
+
+class Registry:
+    """Issues, seals, files and verifies e-certificates for a set of authorities.
+
+    :param authorities: by code (``djjg``).
+    :param verification_base_url: ASCII prefix of the URL in each QR code; a token is appended.
+    :param trust_roots: PEM or DER certificates seals must chain to.
+    :param clock: returns the current aware time (tests pin it).
+    """
+
+    def __init__(
+        self,
+        *,
+        authorities: Mapping[str, Authority],
+        codes: CodeTables,
+        storage: Storage,
+        seal_provider: SealProvider,
+        renderer: Renderer,
+        trust_roots: Sequence[bytes],
+        verification_base_url: str,
+        identity: IdentityProvider | None = None,
+        notifiers: Sequence[Notifier] = (),
+        hooks: Hooks | None = None,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.authorities = dict(authorities)
+        self.codes = codes
+        self.storage = storage
+        self.seal_provider = seal_provider
+        self.renderer = renderer
+        self.trust_roots = list(trust_roots)
+        self.verification_base_url = verification_base_url
+        self.identity = identity
+        self.notifiers = list(notifiers)
+        self.hooks = hooks if hooks is not None else Hooks()
+        self.clock = clock or (lambda: datetime.now(CHINA_TZ))
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def open(cls, workspace: Workspace | str | Path | None = None, *, hooks: Hooks | None = None) -> Registry:
+        """Build a registry from a workspace's ``bdcert.toml`` and the installed plugins.
+
+        :raises ConfigurationError: for a missing workspace, unknown plugin or bad setting.
+        """
+        from bdcert.fonts import font_config_from_settings
+
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.load(workspace)
+        hooks = hooks if hooks is not None else Hooks()
+
+        def build(registry: Any, table: str, default: str) -> Any:
+            settings = dict(ws.table(table))
+            name = str(settings.pop("plugin", default))
+            return registry.get(name)(settings, ws.path)
+
+        notifier_settings = dict(ws.table("notifiers"))
+        notifier_names = notifier_settings.pop("plugins", ["log"])
+        notifier_registry = hooks.notifiers()
+        notifiers = [
+            notifier_registry.get(n)(notifier_settings.get(n, {}), ws.path) for n in notifier_names
+        ]
+        return cls(
+            authorities=ws.authorities(),
+            codes=hooks.code_tables(ws.code_tables_edition),
+            storage=build(hooks.storage(), "storage", "sql"),
+            seal_provider=build(hooks.seal_providers(), "seal", "software"),
+            identity=build(hooks.identity_providers(), "identity", "local"),
+            notifiers=notifiers,
+            renderer=Renderer(font_config_from_settings(ws.table("fonts"), ws.path)),
+            trust_roots=ws.trust_roots(),
+            verification_base_url=ws.verification_base_url,
+            hooks=hooks,
+        )
+
+    def close(self) -> None:
+        self.storage.close()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def authenticate(self, credentials: Mapping[str, str]) -> Principal:
+        """Authenticate through the configured identity provider (rule article 11).
+
+        :raises IdentityError: if nobody is configured or the credentials identify nobody.
+        """
+        from bdcert.errors import IdentityError
+
+        if self.identity is None:
+            raise IdentityError("no identity provider is configured")
+        return self.identity.authenticate(credentials)
+
+    # -- issuing --------------------------------------------------------------------------
+    def push(self, raw: Any, *, principal: Principal) -> IssueResult:
+        """Process one registration-book entry pushed after 登簿 (rule article 7).
+
+        Validates it, then in one storage transaction: numbers, renders, seals and files the
+        certificates it produces (articles 5, 6), supersedes the e-certificates it replaces and
+        records paper originals as recovered or announced void (article 10), cancels (注销) or
+        restricts (查封). An exact re-push returns the earlier result as ``replayed``.
+
+        :param raw: the decoded JSON object of the entry.
+        :returns: the outcome, with the sealed PDFs of issued or replayed certificates.
+        :raises ValidationError: listing every problem; nothing is stored, no number consumed.
+        :raises IdempotencyConflict: the ``ywh`` was pushed before with other content.
+        :raises PermissionDenied: the principal may not issue for the entry's authority.
+        :raises SealingError, RenderError, StorageError: nothing is stored either.
+        """
+        djjg = raw.get("djjg") if isinstance(raw, Mapping) else None
+        authorize(principal, "issue", djjg if isinstance(djjg, str) else None)
+        ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
+        events: list[CertificateEvent] = []
+        with self.storage.transaction() as tx:
+            existing = tx.get_registration(ywh) if isinstance(ywh, str) and ywh else None
+            if existing is not None and existing.fingerprint == fingerprint(raw):
+                result = self._replay(tx, existing.result, principal)
+                return result
+            problems: list[Problem] = []
+            entry: RegistrationEntry | None = None
+            try:
+                entry = parse_entry(raw, authorities=self.authorities, codes=self.codes)
+            except ValidationError as exc:
+                problems.extend(exc.problems)
+            if existing is not None:
+                problems.insert(0, Problem(
+                    "ywh", f"{ywh} was already recorded on {existing.recorded_at.isoformat()} "
+                    "with different content; a correction needs a new business number"))
+            if entry is not None:
+                problems.extend(self._check_references(tx, entry))
+            if problems:
+                error_type = IdempotencyConflict if existing is not None else ValidationError
+                raise error_type(problems, subject=f"entry {ywh or '(no ywh)'}")
+            assert entry is not None
+            result = self._apply(tx, entry, principal, events)
+        self._publish(events)
+        return result
+
+    def _replay(self, tx: StorageTransaction, stored: IssueResult, principal: Principal) -> IssueResult:
+        certificates = tuple(
+            IssuedCertificate(tx.get_certificate(n), tx.get_pdf(n)) for n in stored.numbers
+        )
+        tx.append_audit(AuditEvent("replay", principal.name, stored.business_number, self.clock(),
+                                   {"numbers": list(stored.numbers)}))
+        return IssueResult(
+            business_number=stored.business_number,
+            outcome=Outcome.REPLAYED,
+            kind=stored.kind,
+            numbers=stored.numbers,
+            certificates=certificates,
+        )
+
+    def _check_references(self, tx: StorageTransaction, entry: RegistrationEntry) -> list[Problem]:
+        """Every e-certificate named in ``yzh`` must exist and still be in force."""
+        problems = []
+        for i, prior in enumerate(entry.prior_certificates):
+            if not prior.electronic:
+                continue
+            try:
+                cert = tx.get_certificate(prior.number)
+            except NotFound:
+                problems.append(Problem(f"yzh[{i}].zh", f"no e-certificate {prior.number} is on file"))
+                continue
+            if cert.status is not CertificateStatus.VALID:
+                problems.append(Problem(f"yzh[{i}].zh", f"{prior.number} is already {cert.status.value}"))
+            elif cert.authority_code != entry.authority_code:
+                problems.append(Problem(f"yzh[{i}].zh", f"{prior.number} was issued by authority "
+                                        f"{cert.authority_code}, not {entry.authority_code}"))
+        return problems
+
+    def _apply(self, tx: StorageTransaction, entry: RegistrationEntry, principal: Principal,
+               events: list[CertificateEvent]) -> IssueResult:
+        now = self.clock()
+        ywh = entry.business_number
+        kind = entry.produces
+        issued: list[IssuedCertificate] = []
+        supersedes: list[str] = []
+        cancels: list[str] = []
+        restricts: list[str] = []
+        announcements: list[str] = []
+
+        def audit(action: str, subject: str, **details: Any) -> None:
+            tx.append_audit(AuditEvent(action, principal.name, subject, now, details))
+
+        def event(kind_: str, number: str, **details: Any) -> None:
+            events.append(CertificateEvent(kind_, number, ywh, entry.authority_code, now, details))
+
+        if kind is not None:
+            groups: list[tuple[Party, ...]] = (
+                [(h,) for h in entry.holders] if entry.holding_mode == "分别持证" else [entry.holders]
+            )
+            for holders in groups:
+                item = self._issue_one(tx, entry, kind, holders, now)
+                issued.append(item)
+                audit("issue", item.certificate.number, ywh=ywh, licence_id=item.certificate.licence_id,
+                      pdf_sha256=item.certificate.pdf_sha256)
+                event("issued", item.certificate.number, kind=kind.value)
+        numbers = [i.certificate.number for i in issued]
+        for prior in entry.prior_certificates:
+            if prior.electronic and kind is not None:
+                tx.set_superseded(prior.number, numbers, ywh)
+                supersedes.append(prior.number)
+                audit("supersede", prior.number, by=numbers, ywh=ywh)
+                event("superseded", prior.number, by=numbers)
+            elif prior.electronic:  # 注销
+                reason = entry.cancellation_reason or ""
+                tx.set_cancelled(prior.number, reason, ywh)
+                cancels.append(prior.number)
+                audit("cancel", prior.number, reason=reason, ywh=ywh)
+                event("cancelled", prior.number, reason=reason)
+            else:
+                assert prior.disposition is not None
+                text = ""
+                if prior.disposition == "公告作废":
+                    text = (f"{self.authorities[entry.authority_code].name}公告：{prior.number}"
+                            f"纸质不动产权证书未能收回，自{now.astimezone(CHINA_TZ):%Y年%m月%d日}起作废。")
+                    announcements.append(prior.number)
+                tx.add_paper_disposition(PaperDisposition(prior.number, ywh, prior.disposition, now, text))
+                audit("announce" if text else "recover", prior.number, ywh=ywh)
+        if entry.seizure is not None:
+            s = entry.seizure
+            for unit in entry.unit_numbers:
+                for cert in tx.certificates_for_unit(unit, kind=CertificateKind.PROPERTY_CERTIFICATE):
+                    if cert.number in restricts:
+                        continue
+                    tx.add_restriction(cert.number, Restriction(
+                        business_number=ywh, authority=s.authority, document_number=s.document_number,
+                        type=s.type, start=s.term.start if s.term else None,
+                        end=s.term.end if s.term else None, recorded_at=now))
+                    restricts.append(cert.number)
+                    audit("restrict", cert.number, ywh=ywh, cfwh=s.document_number)
+                    event("restricted", cert.number, cfjg=s.authority, cfwh=s.document_number)
+        result = IssueResult(
+            business_number=ywh,
+            outcome=Outcome.ISSUED if issued else Outcome.NONE,
+            kind=kind,
+            numbers=tuple(numbers),
+            supersedes=tuple(supersedes),
+            cancels=tuple(cancels),
+            restricts=tuple(restricts),
+            announcements=tuple(announcements),
+        )
+        tx.add_registration(entry, result)
+        return attrs.evolve(result, certificates=tuple(issued))
+
+    def _issue_one(self, tx: StorageTransaction, entry: RegistrationEntry, kind: CertificateKind,
+                   holders: tuple[Party, ...], now: datetime) -> IssuedCertificate:
+        authority = self.authorities[entry.authority_code]
+        year = entry.year
+        sequence = tx.next_sequence(authority.code, year, kind)
+        number = format_certificate_number(
+            authority.province_abbr, year, authority.place_name, kind, sequence)
+        licence_id = licence_identifier(
+            LICENCE_TYPE_CODES[kind], authority.credit_code, f"{year}{sequence:07d}")
+        token = secrets.token_urlsafe(24)
+        url = self.verification_base_url + token
+        face = face_items(entry, kind=kind, number=number, holders=holders, authority=authority,
+                          issued_at=now, codes=self.codes)
+        rendered = self.renderer.render(kind=kind, face=face, verification_url=url,
+                                        authority=authority, licence_id=licence_id,
+                                        attached_plan=entry.attached_plan)
+        sealed = self.seal_provider.seal_pdf(rendered.pdf, SealRequest(
+            authority=authority, page=rendered.seal_page, box=rendered.seal_box,
+            appearance_png=rendered.seal_png, location=authority.place_name, signing_time=now))
+        certificate = Certificate(
+            number=number, kind=kind, licence_id=licence_id, business_number=entry.business_number,
+            authority_code=authority.code, year=year, sequence=sequence, holders=holders,
+            unit_numbers=entry.unit_numbers, face=face, token=token, verification_url=url,
+            issued_at=now, pdf_sha256=hashlib.sha256(sealed).hexdigest(),
+        )
+        tx.add_certificate(certificate, sealed)
+        return IssuedCertificate(certificate, sealed)
+
+    def _publish(self, events: Sequence[CertificateEvent]) -> None:
+        """After commit: the event hook on every plugin, then each notifier. Failures are logged."""
+        for ev in events:
+            try:
+                self.hooks.certificate_event(ev)
+            except Exception:  # a plugin's failure must not undo a committed change
+                log.exception("bdcert_certificate_event failed for %s", ev.number)
+            for notifier in self.notifiers:
+                try:
+                    notifier.notify(ev)
+                except Exception:
+                    log.exception("notifier %s failed for %s", notifier.name, ev.number)
+
+    # -- reading and verifying ------------------------------------------------------------
+    def certificate(self, number: str, *, principal: Principal) -> Certificate:
+        """A certificate with its current status. :raises NotFound: :raises PermissionDenied:"""
+        with self.storage.transaction() as tx:
+            cert = tx.get_certificate(number)
+            authorize(principal, "read", cert.authority_code)
+            tx.append_audit(AuditEvent("read", principal.name, number, self.clock(), {}))
+            return cert
+
+    def pdf(self, number: str, *, principal: Principal) -> bytes:
+        """The sealed PDF as filed. :raises NotFound: :raises PermissionDenied:"""
+        with self.storage.transaction() as tx:
+            cert = tx.get_certificate(number)
+            authorize(principal, "read", cert.authority_code)
+            return tx.get_pdf(number)
+
+    def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
+        """Verify a certificate PDF (rule article 14).
+
+        The seal must be intact, cover the whole file and chain to a trust root; the file must be
+        the one on file (by SHA-256); then the status comes from storage.
+
+        :returns: a verdict whose code names the single most important finding.
+        """
+        check = check_pdf_seal(pdf, self.trust_roots)
+        actor = principal.name if principal is not None else "anonymous"
+        digest = hashlib.sha256(pdf).hexdigest()
+        with self.storage.transaction() as tx:
+            cert = tx.find_certificate_by_digest(digest) if check.code is VerdictCode.VALID else None
+            code = check.code
+            detail = check.detail
+            if code is VerdictCode.VALID:
+                if cert is None:
+                    code = VerdictCode.UNKNOWN_CERTIFICATE
+                    detail = "the seal is sound but this file is not in the certificate register"
+                elif cert.status in _STATUS_VERDICT:
+                    code = _STATUS_VERDICT[cert.status]
+                    detail = (f"superseded by {'、'.join(cert.superseded_by)}"
+                              if cert.status is CertificateStatus.SUPERSEDED
+                              else f"cancelled: {cert.cancel_reason}")
+                elif cert.restrictions:
+                    code = VerdictCode.RESTRICTED
+                    r = cert.restrictions[-1]
+                    detail = f"valid, but the unit is under seizure ({r.authority} {r.document_number})"
+                else:
+                    detail = "valid: sealed by the authority, unchanged since sealing, in force"
+            tx.append_audit(AuditEvent("verify", actor, cert.number if cert else digest, self.clock(),
+                                       {"code": code.value}))
+        return Verdict(code=code, trusted=check.trusted, detail=detail, certificate=cert,
+                       signer=check.signer, signed_at=check.signed_at)
+

@@ -1,0 +1,447 @@
+"""Validation of registration-book entries (登簿记录) in the wire shape of ``shared/data``.
+
+:func:`parse_entry` checks all of an entry and either returns a :class:`~bdcert.model.RegistrationEntry`
+or raises one :class:`~bdcert.errors.ValidationError` listing every problem, each with its field
+path (``qlr[0].zjh``). Checks: code tables (DJLX, QLLX, QLXZ, GYFS, ZJZL, 查封类型), unit numbers
+(GB/T 37346), resident-ID (GB 11643) and credit-code (GB 32100) check characters, exact shares that
+sum to one, dates with offsets, terms that end after they start, non-negative areas, the fields each
+certificate kind requires (rule articles 5, 6) and a disposition for every paper original (article 10).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+import re
+from collections.abc import Mapping
+from datetime import date, datetime
+from decimal import Decimal, InvalidOperation
+from fractions import Fraction
+from typing import Any
+
+from bdcert.codes import PROOF_MATTERS, CodeTables
+from bdcert.errors import Problem, ValidationError
+from bdcert.identifiers import (
+    check_credit_code,
+    check_resident_id,
+    check_unit_number,
+    normalize_resident_id,
+    parse_certificate_number,
+)
+from bdcert.model import (
+    Areas,
+    AttachedPlan,
+    Authority,
+    Party,
+    PriorCertificate,
+    RegistrationEntry,
+    Seizure,
+    Term,
+)
+
+__all__ = ["ENTRY_KEYS", "canonical_json", "fingerprint", "parse_entry", "parse_share"]
+
+#: Every key a registration entry may carry (see shared/data/README.md).
+ENTRY_KEYS = frozenset(
+    "ywh djjg djlx qllx zmsx dbsj bdcdyh zl qlr gyfs czfs ywr qlxz yt mj syqx qlqtzk fj qt ft yzh"
+    " zxyy cfjg cfwh cflx cfqx".split()
+)
+_PARTY_KEYS = frozenset({"mc", "zjzl", "zjh", "qlbl"})
+_HOLDING_MODES = ("共同持证", "分别持证")
+_DISPOSITIONS = ("收回", "公告作废")
+_MEDIA = ("电子", "纸质")
+_PICTURE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
+_SHARE_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*%|(\d+)\s*/\s*(\d+)|(0?\.\d+|1(?:\.0+)?))\s*$")
+
+
+def canonical_json(raw: Mapping[str, Any]) -> str:
+    """Sorted keys, no insignificant whitespace, UTF-8 characters kept."""
+    return json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
+
+
+def fingerprint(raw: Mapping[str, Any]) -> str:
+    """Lower-case hex SHA-256 of :func:`canonical_json`: equal for an exact re-push."""
+    return hashlib.sha256(canonical_json(raw).encode()).hexdigest()
+
+
+def parse_share(text: str) -> Fraction:
+    """An exact share from ``"60%"``, ``"12.5%"``, ``"1/3"`` or ``"0.5"``.
+
+    :raises ValueError: if the text is none of those or the share is not in (0, 1].
+    """
+    m = _SHARE_RE.match(text)
+    if m is None:
+        raise ValueError(f"share {text!r} is not a percentage (60%) or a fraction (1/3)")
+    if m[1] is not None:
+        value = Fraction(Decimal(m[1])) / 100
+    elif m[2] is not None:
+        if int(m[3]) == 0:
+            raise ValueError(f"share {text!r} divides by zero")
+        value = Fraction(int(m[2]), int(m[3]))
+    else:
+        value = Fraction(Decimal(m[4]))
+    if not 0 < value <= 1:
+        raise ValueError(f"share {text!r} must be more than 0 and at most 1")
+    return value
+
+
+class _Checker:
+    """Walks one raw entry, collecting problems instead of stopping at the first."""
+
+    def __init__(self, raw: Mapping[str, Any]) -> None:
+        self.raw = raw
+        self.problems: list[Problem] = []
+
+    def add(self, field: str, message: str) -> None:
+        self.problems.append(Problem(field, message))
+
+    def text(self, key: str, *, required: bool, src: Mapping[str, Any] | None = None,
+             path: str | None = None) -> str | None:
+        src = self.raw if src is None else src
+        path = key if path is None else path
+        value = src.get(key)
+        if value is None or value == "":
+            if required:
+                self.add(path, "is required")
+            return None
+        if not isinstance(value, str):
+            self.add(path, f"must be a string, not {type(value).__name__}")
+            return None
+        if required and not value.strip():
+            self.add(path, "is required (only blanks given)")
+            return None
+        return value
+
+    def code(self, key: str, table: Mapping[str, str], name: str, *, required: bool) -> str | None:
+        value = self.raw.get(key)
+        if isinstance(value, int) and not isinstance(value, bool):
+            value = str(value)
+        if value is None or value == "":
+            if required:
+                self.add(key, f"is required ({name})")
+            return None
+        if not isinstance(value, str) or value not in table:
+            self.add(key, f"{value!r} is not a {name} code (known: {', '.join(table)})")
+            return None
+        return value
+
+    def day(self, value: Any, path: str) -> date | None:
+        if not isinstance(value, str):
+            self.add(path, "must be a date YYYY-MM-DD")
+            return None
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            self.add(path, f"{value!r} is not a date YYYY-MM-DD")
+            return None
+
+    def term(self, key: str, *, required: bool) -> Term | None:
+        value = self.raw.get(key)
+        if value is None:
+            if required:
+                self.add(key, "is required")
+            return None
+        if not isinstance(value, Mapping):
+            self.add(key, "must be an object with qsrq and zzrq")
+            return None
+        for extra in sorted(set(value) - {"qsrq", "zzrq"}):
+            self.add(f"{key}.{extra}", "is not a known field")
+        start = self.day(value.get("qsrq"), f"{key}.qsrq")
+        end = self.day(value.get("zzrq"), f"{key}.zzrq")
+        if start is None or end is None:
+            return None
+        if end <= start:
+            self.add(f"{key}.zzrq", f"term ends {end} on or before it starts {start}")
+            return None
+        return Term(start, end)
+
+    def parties(self, key: str, codes: CodeTables, *, required: bool) -> tuple[Party, ...]:
+        value = self.raw.get(key)
+        if value is None or value == []:
+            if required:
+                self.add(key, "at least one party is required")
+            return ()
+        if not isinstance(value, list):
+            self.add(key, "must be a list of parties")
+            return ()
+        out = []
+        for i, item in enumerate(value):
+            path = f"{key}[{i}]"
+            if not isinstance(item, Mapping):
+                self.add(path, "must be an object with mc, zjzl, zjh")
+                continue
+            for extra in sorted(set(item) - _PARTY_KEYS):
+                self.add(f"{path}.{extra}", "is not a known field")
+            name = self.text("mc", required=True, src=item, path=f"{path}.mc")
+            id_type = item.get("zjzl")
+            if isinstance(id_type, int) and not isinstance(id_type, bool):
+                id_type = str(id_type)
+            if id_type not in codes.zjzl:
+                self.add(f"{path}.zjzl", f"{id_type!r} is not a 证件种类 code")
+                id_type = None
+            number = self.text("zjh", required=True, src=item, path=f"{path}.zjh")
+            if number is not None and id_type == "1":
+                msg = check_resident_id(number)
+                if msg:
+                    self.add(f"{path}.zjh", msg)
+                number = normalize_resident_id(number)
+            elif number is not None and id_type == "7":
+                msg = check_credit_code(number)
+                if msg:
+                    self.add(f"{path}.zjh", msg)
+                number = number.strip().upper()
+            share = item.get("qlbl")
+            if share is not None:
+                if not isinstance(share, str):
+                    self.add(f"{path}.qlbl", "must be a string such as '60%' or '1/3'")
+                    share = None
+                else:
+                    try:
+                        parse_share(share)
+                    except ValueError as exc:
+                        self.add(f"{path}.qlbl", str(exc))
+                        share = None
+            if name is not None and id_type is not None and number is not None:
+                out.append(Party(name=name, id_type=id_type, id_number=number, share=share))
+        return tuple(out)
+
+
+def parse_entry(
+    raw: Any, *, authorities: Mapping[str, Authority], codes: CodeTables
+) -> RegistrationEntry:
+    """Validate one raw entry (a decoded JSON object) and build the model.
+
+    :param authorities: known authorities by code (``djjg``).
+    :param codes: the code-table edition to validate against.
+    :raises ValidationError: listing every problem found, each with its field path.
+    """
+    if not isinstance(raw, Mapping):
+        raise ValidationError([Problem("", "an entry must be a JSON object")])
+    c = _Checker(raw)
+    for extra in sorted(set(raw) - ENTRY_KEYS):
+        c.add(extra, "is not a known field of a registration entry")
+
+    ywh = c.text("ywh", required=True)
+    djjg = c.text("djjg", required=True)
+    if djjg is not None and djjg not in authorities:
+        c.add("djjg", f"{djjg!r} is not a configured registration authority")
+    djlx = c.code("djlx", codes.djlx, "登记类型", required=True)
+
+    recorded_at = None
+    dbsj = c.text("dbsj", required=True)
+    if dbsj is not None:
+        try:
+            recorded_at = datetime.fromisoformat(dbsj)
+            if "T" not in dbsj or recorded_at.tzinfo is None:
+                c.add("dbsj", f"{dbsj!r} needs a date, a time and an offset, e.g. 2024-03-05T10:21:00+08:00")
+                recorded_at = None
+        except ValueError:
+            c.add("dbsj", f"{dbsj!r} is not an ISO 8601 time with offset, e.g. 2024-03-05T10:21:00+08:00")
+
+    zmsx = c.text("zmsx", required=False)
+    if zmsx is not None and zmsx not in PROOF_MATTERS:
+        c.add("zmsx", f"{zmsx!r} is not one of {'、'.join(PROOF_MATTERS)} (rule article 5)")
+        zmsx = None
+    cancelling, seizing = djlx == "400", djlx == "800"
+    issuing = djlx is not None and not (cancelling or seizing)
+    proof = issuing and (zmsx is not None or raw.get("zmsx") not in (None, ""))
+    qllx = c.code("qllx", codes.qllx, "权利类型", required=issuing and not proof)
+    if issuing and not proof and qllx == "19":
+        c.add("zmsx", "地役权 (qllx 19) is proven by a registration proof: give zmsx 地役权")
+    property_cert = issuing and not proof
+
+    units: list[str] = []
+    bdcdyh = raw.get("bdcdyh")
+    if bdcdyh is None or bdcdyh == []:
+        c.add("bdcdyh", "at least one unit number is required")
+    elif not isinstance(bdcdyh, list):
+        c.add("bdcdyh", "must be a list of unit numbers")
+    else:
+        for i, unit in enumerate(bdcdyh):
+            msg = check_unit_number(unit)
+            if msg:
+                c.add("bdcdyh", f"unit number {i + 1}: {msg}")
+            elif unit in units:
+                c.add("bdcdyh", f"unit number {unit} is listed twice")
+            else:
+                units.append(unit)
+
+    location = c.text("zl", required=issuing) or ""
+    holders = c.parties("qlr", codes, required=issuing)
+    obligors = c.parties("ywr", codes, required=proof)
+
+    gyfs = c.code("gyfs", codes.gyfs, "共有方式", required=property_cert)
+    czfs = c.text("czfs", required=False) or "共同持证"
+    if czfs not in _HOLDING_MODES:
+        c.add("czfs", f"{czfs!r} must be 共同持证 or 分别持证")
+    if property_cert and gyfs is not None and holders:
+        _check_co_ownership(c, gyfs, holders, len(raw.get("qlr") or []))
+
+    qlxz = c.code("qlxz", codes.qlxz, "权利性质", required=property_cert)
+    use = c.text("yt", required=property_cert)
+    areas = _areas(c, required=property_cert)
+    term = c.term("syqx", required=False)
+    other_status = c.text("qlqtzk", required=False) or ""
+    notes = c.text("fj", required=False) or ""
+    other = c.text("qt", required=False) or ""
+    plan = _attached_plan(c)
+    prior = _prior_certificates(c, required=cancelling)
+    reason = c.text("zxyy", required=cancelling)
+    seizure = None
+    if seizing:
+        cfjg = c.text("cfjg", required=True)
+        cfwh = c.text("cfwh", required=True)
+        cflx = c.code("cflx", codes.cflx, "查封类型", required=True)
+        cfqx = c.term("cfqx", required=False)
+        if cfjg and cfwh and cflx:
+            seizure = Seizure(cfjg, cfwh, cflx, cfqx)
+    else:
+        for key in ("cfjg", "cfwh", "cflx", "cfqx"):
+            if key in raw:
+                c.add(key, "seizure fields belong only to 查封 (djlx 800)")
+
+    if c.problems:
+        raise ValidationError(c.problems, subject=f"entry {ywh or '(no ywh)'}")
+    assert ywh is not None and djjg is not None and djlx is not None and recorded_at is not None
+    return RegistrationEntry(
+        business_number=ywh,
+        authority_code=djjg,
+        registration_type=djlx,
+        recorded_at=recorded_at,
+        unit_numbers=tuple(units),
+        location=location,
+        holders=holders,
+        obligors=obligors,
+        right_type=qllx,
+        proven_matter=zmsx,
+        co_ownership=gyfs,
+        holding_mode=czfs,
+        right_nature=qlxz,
+        use=use,
+        areas=areas,
+        term=term,
+        other_status=other_status,
+        notes=notes,
+        other=other,
+        attached_plan=plan,
+        prior_certificates=prior,
+        cancellation_reason=reason,
+        seizure=seizure,
+        source=canonical_json(raw),
+        fingerprint=fingerprint(raw),
+    )
+
+
+def _check_co_ownership(c: _Checker, gyfs: str, holders: tuple[Party, ...], given: int) -> None:
+    if gyfs == "0" and given != 1:
+        c.add("gyfs", f"单独所有 (0) needs exactly one holder, {given} given")
+    if gyfs in ("1", "2") and given < 2:
+        c.add("gyfs", f"{'共同共有' if gyfs == '1' else '按份共有'} needs at least two holders")
+    if gyfs == "2" or (gyfs == "3" and any(p.share is not None for p in holders)):
+        missing = [i for i, p in enumerate(holders) if p.share is None]
+        for i in missing:
+            c.add(f"qlr[{i}].qlbl", "every holder of 按份共有 needs a share (qlbl)")
+        if not missing and len(holders) == given:
+            total = sum((parse_share(p.share) for p in holders if p.share), Fraction(0))
+            if total != 1:
+                c.add("qlr", f"shares add up to {total} ({float(total):.4%}), not exactly 1")
+
+
+def _areas(c: _Checker, *, required: bool) -> Areas | None:
+    value = c.raw.get("mj")
+    if value is None:
+        if required:
+            c.add("mj", "is required (td land area and/or fw building area, m²)")
+        return None
+    if not isinstance(value, Mapping):
+        c.add("mj", "must be an object with td and/or fw in m²")
+        return None
+    for extra in sorted(set(value) - {"td", "fw"}):
+        c.add(f"mj.{extra}", "is not a known field (td, fw)")
+    out: dict[str, Decimal] = {}
+    for key in ("td", "fw"):
+        v = value.get(key)
+        if v is None:
+            continue
+        if isinstance(v, bool) or not isinstance(v, int | float | str):
+            c.add(f"mj.{key}", "must be a number of m²")
+            continue
+        try:
+            d = Decimal(str(v))
+        except InvalidOperation:
+            c.add(f"mj.{key}", f"{v!r} is not a number of m²")
+            continue
+        if not d.is_finite() or d < 0:
+            c.add(f"mj.{key}", f"{v!r} must be a finite, non-negative number of m²")
+            continue
+        out[key] = d
+    if not out and not any(k in value for k in ("td", "fw")):
+        c.add("mj", "needs td (land) or fw (building) area")
+        return None
+    return Areas(land=out.get("td"), building=out.get("fw"))
+
+
+def _attached_plan(c: _Checker) -> AttachedPlan | None:
+    value = c.raw.get("ft")
+    if value is None:
+        return None
+    if not isinstance(value, Mapping):
+        c.add("ft", "must be an object with mime and base64 data")
+        return None
+    mime = value.get("mime")
+    if mime not in _PICTURE_MAGIC:
+        c.add("ft.mime", f"{mime!r} must be image/png or image/jpeg")
+        return None
+    try:
+        data = base64.b64decode(str(value.get("data", "")), validate=True)
+    except (binascii.Error, ValueError):
+        c.add("ft.data", "is not valid base64")
+        return None
+    if not data.startswith(_PICTURE_MAGIC[mime]):
+        c.add("ft.data", f"is not a {mime} picture")
+        return None
+    return AttachedPlan(mime=mime, data=data)
+
+
+def _prior_certificates(c: _Checker, *, required: bool) -> tuple[PriorCertificate, ...]:
+    value = c.raw.get("yzh")
+    if value is None or value == []:
+        if required:
+            c.add("yzh", "注销 needs the certificates it cancels")
+        return ()
+    if not isinstance(value, list):
+        c.add("yzh", "must be a list of {zh, lx, cl}")
+        return ()
+    out = []
+    for i, item in enumerate(value):
+        path = f"yzh[{i}]"
+        if not isinstance(item, Mapping):
+            c.add(path, "must be an object with zh and lx")
+            continue
+        for extra in sorted(set(item) - {"zh", "lx", "cl"}):
+            c.add(f"{path}.{extra}", "is not a known field")
+        number = c.text("zh", required=True, src=item, path=f"{path}.zh")
+        medium = item.get("lx")
+        if medium not in _MEDIA:
+            c.add(f"{path}.lx", f"{medium!r} must be 电子 or 纸质")
+            continue
+        disposition = item.get("cl")
+        if medium == "纸质":
+            if disposition in (None, ""):
+                c.add(f"{path}.cl", "a paper original must be 收回 (recovered) or 公告作废 "
+                      "(announced void) before an e-certificate is issued (rule article 10)")
+                continue
+            if disposition not in _DISPOSITIONS:
+                c.add(f"{path}.cl", f"{disposition!r} must be 收回 or 公告作废")
+                continue
+        elif disposition not in (None, ""):
+            c.add(f"{path}.cl", "only paper originals take a disposition")
+            continue
+        if number is not None and medium == "电子" and parse_certificate_number(number) is None:
+            c.add(f"{path}.zh", f"{number!r} is not a certificate number")
+            continue
+        if number is not None:
+            out.append(PriorCertificate(number, medium, disposition or None))
+    return tuple(out)
