@@ -33,6 +33,12 @@ out = Console(highlight=False, soft_wrap=True)
 err = Console(stderr=True, highlight=False)
 
 
+def _print_json(record: dict[str, Any]) -> None:
+    """One JSON object per line on stdout, untouched by rich's markup."""
+    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    sys.stdout.flush()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
@@ -174,7 +180,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
                 record = {"line": line_no, **record}
                 rows.append((line_no, record))
                 if args.json:
-                    out.print(json.dumps(record, ensure_ascii=False), markup=False)
+                    _print_json(record)
                 progress.advance(task)
     if not args.json:
         _summary(rows)
@@ -262,7 +268,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
             v = registry.verify(data)
             worst = max(worst, 0 if v.ok else (1 if v.trusted else 2))
             if args.json:
-                out.print(json.dumps(_verdict_wire(file, v), ensure_ascii=False), markup=False)
+                _print_json(_verdict_wire(file, v))
             else:
                 style = "green" if v.ok else ("yellow" if v.trusted else "red")
                 number = f" {v.certificate.number}" if v.certificate else ""
@@ -290,7 +296,7 @@ def _status_text(c: Certificate) -> str:
 def cmd_show(args: argparse.Namespace) -> int:
     c = _lookup(args)
     if args.json:
-        out.print(json.dumps(_certificate_wire(c), ensure_ascii=False), markup=False)
+        _print_json(_certificate_wire(c))
         return 0
     table = Table(title=f"{c.kind.title} {c.number}", show_header=False)
     table.add_column("item", style="bold")
@@ -308,9 +314,8 @@ def cmd_status(args: argparse.Namespace) -> int:
     c = _lookup(args)
     if args.json:
         wire = _certificate_wire(c)
-        out.print(json.dumps({k: wire[k] for k in ("number", "status", "superseded_by",
-                                                     "cancel_reason", "restrictions")},
-                             ensure_ascii=False), markup=False)
+        keys = ("number", "status", "superseded_by", "cancel_reason", "restrictions")
+        _print_json({k: wire[k] for k in keys})
     else:
         out.print(f"{c.number}: {_status_text(c)}")
     return 0

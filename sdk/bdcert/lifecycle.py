@@ -211,7 +211,6 @@ class Registry:
         return IssueResult(
             business_number=stored.business_number,
             outcome=Outcome.REPLAYED,
-            kind=stored.kind,
             numbers=stored.numbers,
             certificates=certificates,
         )

@@ -1,0 +1,120 @@
+"""Per-certificate speed of the main job, each beside a pyHanko baseline measured in the same run.
+
+- ``issue``: validate → number → render → seal → store one property certificate, end to end;
+  baseline: pyHanko's default ``sign_pdf`` on the same rendered PDF with the same key.
+- ``verify``: bdcert's verdict on one sealed certificate (signature, coverage, trust, register
+  lookup, status); baseline: pyHanko's ``validate_pdf_signature`` on the same file.
+
+Run: ``.venv/bin/pytest benchmarks --benchmark-only``. Quote medians and ratios, not absolutes.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+from io import BytesIO
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bdcert.lifecycle import Registry
+
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLES = REPO / "adapters" / "bdcert_adapters" / "examples"
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
+    from bdcert_adapters.cli import main
+
+    ws = tmp_path_factory.mktemp("bench") / "ws"
+    assert main(["init", "--demo", "--workspace", str(ws)]) == 0
+    registry = Registry.open(ws)
+    principal = registry.authenticate({"operator": "platform"})
+    entry = json.loads((EXAMPLES / "sichuan-2024.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    first = registry.push(entry, principal=principal)
+    yield {"ws": ws, "registry": registry, "principal": principal, "entry": entry,
+           "sealed": first.certificates[0].pdf}
+    registry.close()
+
+
+def test_issue_end_to_end(benchmark: Any, setup: Any) -> None:
+    counter = itertools.count(1)
+    registry, principal = setup["registry"], setup["principal"]
+
+    def make_entry() -> Any:
+        raw = copy.deepcopy(setup["entry"])
+        raw["ywh"] = f"bench-{next(counter):06d}"
+        return (raw,), {}
+
+    def issue(raw: Any) -> Any:
+        return registry.push(raw, principal=principal)
+
+    result = benchmark.pedantic(issue, setup=make_entry, rounds=20, warmup_rounds=2)
+    assert result.outcome.value == "issued"
+
+
+def _baseline_signer(setup: Any) -> Any:
+    from pyhanko.sign import signers
+
+    ws = setup["ws"]
+    return signers.SimpleSigner.load(
+        str(ws / "pki" / "510100.key.pem"), str(ws / "pki" / "510100.cert.pem"),
+        ca_chain_files=(str(ws / "pki" / "root.cert.pem"),))
+
+
+def test_baseline_pyhanko_sign_pdf(benchmark: Any, setup: Any) -> None:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+
+    from bdcert.face import face_items
+    from bdcert.model import CertificateKind
+    from bdcert.validation import parse_entry
+
+    registry = setup["registry"]  # render once, outside the timed part
+    parsed = parse_entry(setup["entry"], authorities=registry.authorities, codes=registry.codes)
+    authority = registry.authorities[parsed.authority_code]
+    kind = CertificateKind.PROPERTY_CERTIFICATE
+    face = face_items(parsed, kind=kind, number="川(2024)成都市不动产权第0000001号",
+                      holders=parsed.holders, authority=authority, issued_at=parsed.recorded_at,
+                      codes=registry.codes)
+    rendered = registry.renderer.render(kind=kind, face=face,
+                                        verification_url="https://verify.bdcert.invalid/v/x",
+                                        authority=authority, licence_id="x",
+                                        attached_plan=parsed.attached_plan)
+    signer = _baseline_signer(setup)
+
+    def sign() -> bytes:
+        writer = IncrementalPdfFileWriter(BytesIO(rendered.pdf))
+        out = signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name="Sig1"), signer=signer)
+        return out.getvalue()
+
+    assert benchmark(sign).startswith(b"%PDF")
+
+
+def test_verify(benchmark: Any, setup: Any) -> None:
+    registry, sealed = setup["registry"], setup["sealed"]
+    verdict = benchmark(registry.verify, sealed)
+    assert verdict.ok
+
+
+def test_baseline_pyhanko_validate(benchmark: Any, setup: Any) -> None:
+    from asn1crypto import pem, x509
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko_certvalidator import ValidationContext
+
+    data = (setup["ws"] / "pki" / "root.cert.pem").read_bytes()
+    _, _, der = pem.unarmor(data)
+    root = x509.Certificate.load(der)
+    sealed = setup["sealed"]
+
+    def validate() -> Any:
+        reader = PdfFileReader(BytesIO(sealed))
+        ctx = ValidationContext(trust_roots=[root], allow_fetching=False)
+        return validate_pdf_signature(reader.embedded_signatures[0], ctx)
+
+    status = benchmark(validate)
+    assert status.intact and status.valid

@@ -1,0 +1,115 @@
+"""Issuing rules through the Registry: access control, atomicity, idempotency, lifecycle effects."""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+import pytest
+
+from bdcert.errors import IdempotencyConflict, PermissionDenied, SealingError, ValidationError
+from bdcert.lifecycle import Registry
+from bdcert.model import Outcome, Principal
+
+
+@pytest.fixture
+def registry(workspace: Any) -> Any:
+    with Registry.open(workspace.path) as r:
+        yield r
+
+
+@pytest.fixture
+def platform(registry: Any) -> Principal:
+    return registry.authenticate({"operator": "platform"})  # type: ignore[no-any-return]
+
+
+def _count(registry: Any, what: str) -> int:
+    with registry.storage.transaction() as tx:
+        return len([e for e in tx.audit_events() if e.action == what])
+
+
+def test_registrar_issues_only_for_own_authority(registry: Any, timeline: list[Any]) -> None:
+    mianyang = registry.authenticate({"operator": "registrar-510700"})
+    with pytest.raises(PermissionDenied, match="510100"):
+        registry.push(timeline[0], principal=mianyang)
+    auditor = registry.authenticate({"operator": "auditor"})
+    with pytest.raises(PermissionDenied):
+        registry.push(timeline[5], principal=auditor)
+    result = registry.push(timeline[5], principal=mianyang)
+    assert result.numbers == ("川(2024)绵阳市不动产权第0000001号",)
+
+
+def test_rejected_entry_stores_nothing_and_consumes_no_number(
+    registry: Any, platform: Principal, timeline: list[Any]
+) -> None:
+    bad = copy.deepcopy(timeline[0])
+    bad["qlr"][0]["zjh"] = "510104198503120170"
+    with pytest.raises(ValidationError) as info:
+        registry.push(bad, principal=platform)
+    assert info.value.fields == ("qlr[0].zjh",)
+    with registry.storage.transaction() as tx:
+        assert tx.get_registration(bad["ywh"]) is None
+    result = registry.push(timeline[0], principal=platform)
+    assert result.numbers == ("川(2024)成都市不动产权第0000001号",)
+
+
+def test_sealing_failure_rolls_back_everything(
+    registry: Any, platform: Principal, timeline: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(pdf: bytes, request: Any) -> bytes:
+        raise SealingError("the HSM is unplugged")
+
+    monkeypatch.setattr(registry.seal_provider, "seal_pdf", broken)
+    with pytest.raises(SealingError):
+        registry.push(timeline[0], principal=platform)
+    monkeypatch.undo()
+    with registry.storage.transaction() as tx:
+        assert tx.get_registration(timeline[0]["ywh"]) is None
+    assert registry.push(timeline[0], principal=platform).numbers == (
+        "川(2024)成都市不动产权第0000001号",)
+
+
+def test_replay_returns_the_same_certificate_and_conflict_is_refused(
+    registry: Any, platform: Principal, timeline: list[Any]
+) -> None:
+    first = registry.push(timeline[9], principal=platform)
+    again = registry.push(copy.deepcopy(timeline[9]), principal=platform)
+    assert again.outcome is Outcome.REPLAYED
+    assert again.numbers == first.numbers
+    assert again.certificates[0].pdf == first.certificates[0].pdf
+    changed = dict(timeline[9], zl="另一个坐落")
+    with pytest.raises(IdempotencyConflict) as info:
+        registry.push(changed, principal=platform)
+    assert info.value.fields[0] == "ywh"
+    assert _count(registry, "issue") == 1
+
+
+def test_yzh_must_name_a_certificate_in_force(
+    registry: Any, platform: Principal, timeline: list[Any]
+) -> None:
+    with pytest.raises(ValidationError) as info:
+        registry.push(timeline[13], principal=platform)  # names 0000001, not issued yet
+    assert info.value.fields == ("yzh[0].zh",)
+    registry.push(timeline[0], principal=platform)
+    registry.push(timeline[13], principal=platform)
+    again = dict(copy.deepcopy(timeline[13]), ywh="510100-2024-009999")
+    with pytest.raises(ValidationError, match="already superseded"):
+        registry.push(again, principal=platform)
+
+
+def test_separate_holding_gives_one_certificate_per_holder(
+    registry: Any, platform: Principal, timeline: list[Any]
+) -> None:
+    result = registry.push(timeline[2], principal=platform)
+    assert len(result.certificates) == 2
+    assert [c.certificate.face_value("qlr") for c in result.certificates] == ["赵磊", "孙丽"]
+    ids = {c.certificate.licence_id for c in result.certificates}
+    assert len(ids) == 2
+
+
+def test_certificate_year_is_china_time(registry: Any, platform: Principal, timeline: list[Any]) -> None:
+    raw = dict(copy.deepcopy(timeline[0]), ywh="510100-2024-NEWYEAR",
+               dbsj="2024-12-31T16:30:00+00:00")  # 2025-01-01 00:30 in China
+    result = registry.push(raw, principal=platform)
+    assert result.numbers == ("川(2025)成都市不动产权第0000001号",)
+    assert result.certificates[0].certificate.face_value("fzrq") == "2025年01月01日"

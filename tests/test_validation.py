@@ -1,0 +1,141 @@
+from __future__ import annotations
+
+import copy
+import json
+from typing import Any
+
+import pytest
+
+from bdcert.codes import NATIONAL_2024
+from bdcert.config import load_authorities
+from bdcert.errors import ValidationError
+from bdcert.model import CertificateKind
+from bdcert.validation import parse_entry, parse_share
+
+from .conftest import AUTHORITIES
+
+
+@pytest.fixture(scope="module")
+def authorities() -> Any:
+    return load_authorities(AUTHORITIES)
+
+
+def problems(raw: Any, authorities: Any, codes: Any = NATIONAL_2024) -> dict[str, str]:
+    with pytest.raises(ValidationError) as info:
+        parse_entry(raw, authorities=authorities, codes=codes)
+    return {p.field: p.message for p in info.value.problems}
+
+
+def test_timeline_lines_get_the_expected_field(timeline: Any, expected: Any, authorities: Any) -> None:
+    """Lines whose rejection the entry alone decides name exactly the expected field."""
+    for raw, want in zip(timeline, expected, strict=True):
+        if want["outcome"] == "rejected" and want["field"] != "ywh":
+            assert want["field"] in problems(raw, authorities), want
+        elif want["outcome"] != "rejected":
+            entry = parse_entry(raw, authorities=authorities, codes=NATIONAL_2024)
+            if want["outcome"] == "issued":
+                assert entry.produces is CertificateKind(want["kind"])
+            elif want["outcome"] == "none":
+                assert entry.produces is None
+
+
+def test_one_error_lists_every_problem(timeline: Any, authorities: Any) -> None:
+    raw = copy.deepcopy(timeline[2])  # 按份共有, two holders
+    raw["qlr"][0]["zjh"] = "510108199007070550"
+    raw["qlr"][1]["qlbl"] = "30%"
+    raw["bdcdyh"] = ["510108003002GB00110F0001180"]
+    raw["mj"] = {"td": -1, "fw": "x"}
+    raw["syqx"] = {"qsrq": "2080-03-31", "zzrq": "2010-04-01"}
+    raw["dbsj"] = "2024-03-06T09:15:00"
+    raw["qllx"] = "77"
+    raw["colour"] = "red"
+    found = problems(raw, authorities)
+    for field in ("qlr[0].zjh", "bdcdyh", "mj.td", "mj.fw", "syqx.zzrq", "dbsj", "qllx", "colour"):
+        assert field in found, (field, found)
+    assert "needs a date, a time and an offset" in found["dbsj"]
+
+
+def test_lower_case_x_is_the_same_person(timeline: Any, authorities: Any) -> None:
+    raw = copy.deepcopy(timeline[0])
+    raw["qlr"][0]["zjh"] = "11010519491231002x"
+    entry = parse_entry(raw, authorities=authorities, codes=NATIONAL_2024)
+    assert entry.holders[0].id_number == "11010519491231002X"
+    raw["qlr"][0]["zjh"] = "11010519491231002X"
+    assert parse_entry(raw, authorities=authorities, codes=NATIONAL_2024).holders == entry.holders
+
+
+def test_exact_shares() -> None:
+    assert parse_share("60%") + parse_share("40%") == 1
+    assert parse_share("1/3") * 3 == 1
+    assert parse_share("12.5%") * 8 == 1
+    for bad in ("0%", "150%", "1/0", "abc", "2/1"):
+        with pytest.raises(ValueError):
+            parse_share(bad)
+
+
+def test_thirds_sum_to_exactly_one(timeline: Any, authorities: Any) -> None:
+    raw = copy.deepcopy(timeline[2])
+    third = {"mc": "钱卫东", "zjzl": "1", "zjh": "510704196003030194", "qlbl": "1/3"}
+    raw["qlr"] = [dict(raw["qlr"][0], qlbl="1/3"), dict(raw["qlr"][1], qlbl="1/3"), third]
+    entry = parse_entry(raw, authorities=authorities, codes=NATIONAL_2024)
+    assert sum(p.share_fraction for p in entry.holders) == 1  # type: ignore[misc]
+    raw["qlr"][2]["qlbl"] = "33.33%"
+    assert "qlr" in problems(raw, authorities)
+
+
+def test_kind_requirements(timeline: Any, authorities: Any) -> None:
+    proof = copy.deepcopy(timeline[8])  # 抵押权
+    del proof["ywr"], proof["zl"]
+    found = problems(proof, authorities)
+    assert {"ywr", "zl"} <= set(found)
+    cert = copy.deepcopy(timeline[0])
+    for key in ("qlxz", "yt", "mj", "gyfs"):
+        del cert[key]
+    assert {"qlxz", "yt", "mj", "gyfs"} <= set(problems(cert, authorities))
+    cancel = copy.deepcopy(timeline[18])
+    del cancel["yzh"], cancel["zxyy"]
+    assert {"yzh", "zxyy"} <= set(problems(cancel, authorities))
+    seize = copy.deepcopy(timeline[19])
+    seize["cflx"] = "9"
+    del seize["cfwh"]
+    assert {"cflx", "cfwh"} <= set(problems(seize, authorities))
+
+
+def test_paper_originals_need_a_disposition(timeline: Any, authorities: Any) -> None:
+    raw = copy.deepcopy(timeline[16])
+    raw["yzh"][0]["cl"] = "丢了"
+    assert "yzh[0].cl" in problems(raw, authorities)
+    raw["yzh"] = [{"zh": "川(2019)成都市不动产权第0451234号", "lx": "纸张"}]
+    assert "yzh[0].lx" in problems(raw, authorities)
+
+
+def test_co_ownership_consistency(timeline: Any, authorities: Any) -> None:
+    raw = copy.deepcopy(timeline[1])  # 共同共有 with two holders
+    raw["gyfs"] = "0"
+    assert "gyfs" in problems(raw, authorities)
+    raw = copy.deepcopy(timeline[2])
+    del raw["qlr"][1]["qlbl"]
+    assert "qlr[1].qlbl" in problems(raw, authorities)
+
+
+def test_unknown_authority_and_non_object(authorities: Any, timeline: Any) -> None:
+    raw = copy.deepcopy(timeline[0])
+    raw["djjg"] = "999999"
+    assert "djjg" in problems(raw, authorities)
+    assert "" in problems(["not", "an", "object"], authorities)
+
+
+def test_province_override_accepts_a_new_code(timeline: Any, authorities: Any) -> None:
+    raw = copy.deepcopy(timeline[22])  # qllx 77
+    assert "qllx" in problems(raw, authorities)
+    sichuan = NATIONAL_2024.override("sichuan-test", qllx={"77": "试点权利"})
+    assert parse_entry(raw, authorities=authorities, codes=sichuan).right_type == "77"
+    assert "77" not in NATIONAL_2024.qllx  # the national edition is untouched
+
+
+def test_fingerprint_ignores_key_order(timeline: Any, authorities: Any) -> None:
+    raw = timeline[0]
+    reordered = json.loads(json.dumps(dict(reversed(list(raw.items())))))
+    a = parse_entry(raw, authorities=authorities, codes=NATIONAL_2024)
+    b = parse_entry(reordered, authorities=authorities, codes=NATIONAL_2024)
+    assert a.fingerprint == b.fingerprint
