@@ -33,10 +33,17 @@ def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
     assert main(["init", "--demo", "--workspace", str(ws)]) == 0
     registry = Registry.open(ws)
     principal = registry.authenticate({"operator": "platform"})
-    entry = json.loads((EXAMPLES / "sichuan-2024.jsonl").read_text(encoding="utf-8").splitlines()[0])
+    entry = json.loads(
+        (EXAMPLES / "sichuan-2024.jsonl").read_text(encoding="utf-8").splitlines()[0]
+    )
     first = registry.push(entry, principal=principal)
-    yield {"ws": ws, "registry": registry, "principal": principal, "entry": entry,
-           "sealed": first.certificates[0].pdf}
+    yield {
+        "ws": ws,
+        "registry": registry,
+        "principal": principal,
+        "entry": entry,
+        "sealed": first.certificates[0].pdf,
+    }
     registry.close()
 
 
@@ -61,8 +68,10 @@ def _baseline_signer(setup: Any) -> Any:
 
     ws = setup["ws"]
     return signers.SimpleSigner.load(
-        str(ws / "pki" / "510100.key.pem"), str(ws / "pki" / "510100.cert.pem"),
-        ca_chain_files=(str(ws / "pki" / "root.cert.pem"),))
+        str(ws / "pki" / "510100.key.pem"),
+        str(ws / "pki" / "510100.cert.pem"),
+        ca_chain_files=(str(ws / "pki" / "root.cert.pem"),),
+    )
 
 
 def test_baseline_pyhanko_sign_pdf(benchmark: Any, setup: Any) -> None:
@@ -77,18 +86,30 @@ def test_baseline_pyhanko_sign_pdf(benchmark: Any, setup: Any) -> None:
     parsed = parse_entry(setup["entry"], authorities=registry.authorities, codes=registry.codes)
     authority = registry.authorities[parsed.authority_code]
     kind = CertificateKind.PROPERTY_CERTIFICATE
-    face = face_items(parsed, kind=kind, number="川(2024)成都市不动产权第0000001号",
-                      holders=parsed.holders, authority=authority, issued_at=parsed.recorded_at,
-                      codes=registry.codes)
-    rendered = registry.renderer.render(kind=kind, face=face,
-                                        verification_url="https://verify.bdcert.invalid/v/x",
-                                        authority=authority, licence_id="x",
-                                        attached_plan=parsed.attached_plan)
+    face = face_items(
+        parsed,
+        kind=kind,
+        number="川(2024)成都市不动产权第0000001号",
+        holders=parsed.holders,
+        authority=authority,
+        issued_at=parsed.recorded_at,
+        codes=registry.codes,
+    )
+    rendered = registry.renderer.render(
+        kind=kind,
+        face=face,
+        verification_url="https://verify.bdcert.invalid/v/x",
+        authority=authority,
+        licence_id="x",
+        attached_plan=parsed.attached_plan,
+    )
     signer = _baseline_signer(setup)
 
     def sign() -> bytes:
         writer = IncrementalPdfFileWriter(BytesIO(rendered.pdf))
-        out = signers.sign_pdf(writer, signers.PdfSignatureMetadata(field_name="Sig1"), signer=signer)
+        out = signers.sign_pdf(
+            writer, signers.PdfSignatureMetadata(field_name="Sig1"), signer=signer
+        )
         return out.getvalue()
 
     assert benchmark(sign).startswith(b"%PDF")

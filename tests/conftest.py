@@ -54,7 +54,9 @@ def make_workspace(directory: Path) -> Workspace:
     from bdcert_adapters.cli import main
 
     _require_shared()
-    code = main(["init", "--demo", "--workspace", str(directory), "--authorities", str(AUTHORITIES)])
+    code = main(
+        ["init", "--demo", "--workspace", str(directory), "--authorities", str(AUTHORITIES)]
+    )
     assert code == 0
     return Workspace.load(directory)
 

@@ -33,7 +33,9 @@ def test_hookspecs_have_docstrings_naming_every_argument() -> None:
 def test_every_hook_is_documented_with_its_exact_arguments() -> None:
     docs = (REPO / "docs" / "hooks.md").read_text(encoding="utf-8")
     headings = re.findall(r"^## (bdcert_\w+)\(([^)]*)\)$", docs, flags=re.M)
-    documented = {name: [a.strip() for a in args.split(",") if a.strip()] for name, args in headings}
+    documented = {
+        name: [a.strip() for a in args.split(",") if a.strip()] for name, args in headings
+    }
     assert sorted(documented) == HOOK_NAMES
     for name in HOOK_NAMES:
         args = list(inspect.signature(getattr(hookspecs, name)).parameters)
@@ -94,8 +96,12 @@ class Recorder:
 
 def test_every_hook_is_exercised(workspace: Any, timeline: list[dict[str, Any]]) -> None:
     config = workspace.path / "bdcert.toml"
-    config.write_text(config.read_text(encoding="utf-8").replace(
-        'plugins = ["log"]', 'plugins = ["log", "memory"]'), encoding="utf-8")
+    config.write_text(
+        config.read_text(encoding="utf-8").replace(
+            'plugins = ["log"]', 'plugins = ["log", "memory"]'
+        ),
+        encoding="utf-8",
+    )
     hooks = Hooks()
     recorder = Recorder()
     hooks.pm.register(recorder)

@@ -37,7 +37,11 @@ def test_licence_identifier_detects_a_changed_character() -> None:
 
 @pytest.mark.parametrize(
     "unit",
-    ["440101001001GB00001F00010001", "510116105004GB00302W00000000", "510781209101JE00023L00000001"],
+    [
+        "440101001001GB00001F00010001",
+        "510116105004GB00302W00000000",
+        "510781209101JE00023L00000001",
+    ],
 )
 def test_unit_numbers_accepted(unit: str) -> None:
     assert check_unit_number(unit) is None
@@ -80,9 +84,19 @@ def test_certificate_number_round_trip_and_full_width_parentheses() -> None:
     number = format_certificate_number("川", 2024, "成都市", CertificateKind.REGISTRATION_PROOF, 12)
     assert number == "川(2024)成都市不动产证明第0000012号"
     assert parse_certificate_number(number) == (
-        "川", 2024, "成都市", CertificateKind.REGISTRATION_PROOF, 12)
+        "川",
+        2024,
+        "成都市",
+        CertificateKind.REGISTRATION_PROOF,
+        12,
+    )
     assert parse_certificate_number("川（2019）成都市不动产权第0451234号") == (
-        "川", 2019, "成都市", CertificateKind.PROPERTY_CERTIFICATE, 451234)
+        "川",
+        2019,
+        "成都市",
+        CertificateKind.PROPERTY_CERTIFICATE,
+        451234,
+    )
     assert parse_certificate_number("成都市第12号") is None
     with pytest.raises(ValueError):
         format_certificate_number("川", 2024, "成都市", CertificateKind.REGISTRATION_PROOF, 10**7)

@@ -66,7 +66,8 @@ def test_sealing_failure_rolls_back_everything(
     with registry.storage.transaction() as tx:
         assert tx.get_registration(timeline[0]["ywh"]) is None
     assert registry.push(timeline[0], principal=platform).numbers == (
-        "川(2024)成都市不动产权第0000001号",)
+        "川(2024)成都市不动产权第0000001号",
+    )
 
 
 def test_replay_returns_the_same_certificate_and_conflict_is_refused(
@@ -107,9 +108,12 @@ def test_separate_holding_gives_one_certificate_per_holder(
     assert len(ids) == 2
 
 
-def test_certificate_year_is_china_time(registry: Any, platform: Principal, timeline: list[Any]) -> None:
-    raw = dict(copy.deepcopy(timeline[0]), ywh="510100-2024-NEWYEAR",
-               dbsj="2024-12-31T16:30:00+00:00")  # 2025-01-01 00:30 in China
+def test_certificate_year_is_china_time(
+    registry: Any, platform: Principal, timeline: list[Any]
+) -> None:
+    raw = dict(
+        copy.deepcopy(timeline[0]), ywh="510100-2024-NEWYEAR", dbsj="2024-12-31T16:30:00+00:00"
+    )  # 2025-01-01 00:30 in China
     result = registry.push(raw, principal=platform)
     assert result.numbers == ("川(2025)成都市不动产权第0000001号",)
     assert result.certificates[0].certificate.face_value("fzrq") == "2025年01月01日"

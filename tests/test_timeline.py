@@ -30,9 +30,22 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
     ws = make_workspace(base / "ws")
     out = base / "out"
     proc = subprocess.run(
-        [sys.executable, "-m", "bdcert_adapters.cli", "issue", str(TIMELINE), "--json",
-         "--out", str(out), "--workspace", str(ws.path)],
-        capture_output=True, text=True, check=False, timeout=900,
+        [
+            sys.executable,
+            "-m",
+            "bdcert_adapters.cli",
+            "issue",
+            str(TIMELINE),
+            "--json",
+            "--out",
+            str(out),
+            "--workspace",
+            str(ws.path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
     )
     assert proc.returncode == 0, proc.stderr
     records = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
@@ -66,7 +79,9 @@ def test_rejected_lines_consume_no_number(run: dict[str, Any]) -> None:
 
 
 def _pdf_files(run: dict[str, Any]) -> list[tuple[dict[str, Any], str, Path]]:
-    raw_lines = [json.loads(line) for line in TIMELINE.read_text(encoding="utf-8").splitlines() if line]
+    raw_lines = [
+        json.loads(line) for line in TIMELINE.read_text(encoding="utf-8").splitlines() if line
+    ]
     out = []
     for record in run["records"]:
         if record["outcome"] != "issued":
@@ -108,8 +123,12 @@ def test_pdftotext_finds_every_face_value(run: dict[str, Any]) -> None:
     files = _pdf_files(run)
     assert len(files) == 21
     for raw, number, file in files:
-        text = subprocess.run(["pdftotext", "-enc", "UTF-8", str(file), "-"], capture_output=True,
-                              text=True, check=True).stdout
+        text = subprocess.run(
+            ["pdftotext", "-enc", "UTF-8", str(file), "-"],
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         flat = _squash(text)
         for value in expected_face_values(raw, number):
             assert _squash(value) in flat, (number, value)
@@ -117,8 +136,9 @@ def test_pdftotext_finds_every_face_value(run: dict[str, Any]) -> None:
 
 def test_pdfsig_reports_valid_whole_document_signature(run: dict[str, Any]) -> None:
     for _raw, number, file in _pdf_files(run):
-        proc = subprocess.run(["pdfsig", "-nocert", str(file)], capture_output=True, text=True,
-                              check=False)
+        proc = subprocess.run(
+            ["pdfsig", "-nocert", str(file)], capture_output=True, text=True, check=False
+        )
         report = proc.stdout
         assert report.count("Signature #") == 1, (number, report)
         assert "Signature is Valid" in report, (number, report)
@@ -131,11 +151,14 @@ def test_zbarimg_decodes_the_verification_url(run: dict[str, Any], tmp_path: Pat
     with Registry.open(run["ws"]) as registry:
         for _raw, number, file in _pdf_files(run):
             prefix = tmp_path / number
-            subprocess.run(["pdftoppm", "-r", "150", "-f", "1", "-l", "1", "-png", str(file),
-                            str(prefix)], check=True)
+            subprocess.run(
+                ["pdftoppm", "-r", "150", "-f", "1", "-l", "1", "-png", str(file), str(prefix)],
+                check=True,
+            )
             page = next(tmp_path.glob(f"{number}*.png"))
-            decoded = subprocess.run(["zbarimg", "--raw", "-q", str(page)], capture_output=True,
-                                     text=True, check=True).stdout.strip()
+            decoded = subprocess.run(
+                ["zbarimg", "--raw", "-q", str(page)], capture_output=True, text=True, check=True
+            ).stdout.strip()
             assert decoded.isascii()
             assert decoded.startswith(run["ws"].verification_base_url)
             token = decoded.removeprefix(run["ws"].verification_base_url)
@@ -228,8 +251,15 @@ def test_verdict_incremental_update_after_sealing(run: dict[str, Any]) -> None:
 
     original = _file(run, "川(2024)成都市不动产权第0000007号").read_bytes()
     writer = IncrementalPdfFileWriter(BytesIO(original))
-    writer.set_info(generic.DictionaryObject({
-        generic.NameObject("/Title"): generic.TextStringObject("川(2024)成都市不动产权第0000099号")}))
+    writer.set_info(
+        generic.DictionaryObject(
+            {
+                generic.NameObject("/Title"): generic.TextStringObject(
+                    "川(2024)成都市不动产权第0000099号"
+                )
+            }
+        )
+    )
     buf = BytesIO()
     writer.write(buf)
     v = _verify(run, buf.getvalue())
@@ -247,9 +277,20 @@ def test_verdict_unknown_and_unsealed(run: dict[str, Any], tmp_path: Path) -> No
 
 def test_status_and_show_commands(run: dict[str, Any]) -> None:
     def cli(*args: str) -> dict[str, Any]:
-        proc = subprocess.run([sys.executable, "-m", "bdcert_adapters.cli", *args, "--json",
-                               "--workspace", str(run["ws"].path)], capture_output=True, text=True,
-                              check=True)
+        proc = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "bdcert_adapters.cli",
+                *args,
+                "--json",
+                "--workspace",
+                str(run["ws"].path),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         return json.loads(proc.stdout)  # type: ignore[no-any-return]
 
     status = cli("status", "川(2024)成都市不动产权第0000005号")
@@ -257,7 +298,9 @@ def test_status_and_show_commands(run: dict[str, Any]) -> None:
     assert status["superseded_by"] == ["川(2024)成都市不动产权第0000008号"]
     shown = cli("show", "川(2024)成都市不动产权第0000012号")
     assert shown["face"]["qlr"] == "杨晨"
-    assert shown["licence_id"].startswith("1.2.156.3005.2.11100000MB03271699001.12510100MB1C7A3X2H.")
+    assert shown["licence_id"].startswith(
+        "1.2.156.3005.2.11100000MB03271699001.12510100MB1C7A3X2H."
+    )
 
 
 def test_paper_dispositions_and_audit_chain(run: dict[str, Any]) -> None:
@@ -267,9 +310,11 @@ def test_paper_dispositions_and_audit_chain(run: dict[str, Any]) -> None:
         recovered = tx.paper_dispositions("510100-2024-000113")
         announced = tx.paper_dispositions("510100-2024-000114")
         assert [(d.number, d.disposition) for d in recovered] == [
-            ("川(2019)成都市不动产权第0451234号", "收回")]
+            ("川(2019)成都市不动产权第0451234号", "收回")
+        ]
         assert [(d.number, d.disposition) for d in announced] == [
-            ("川(2018)成都市不动产权第0123987号", "公告作废")]
+            ("川(2018)成都市不动产权第0123987号", "公告作废")
+        ]
         assert "作废" in announced[0].text
         actions = [e.action for e in tx.audit_events()]
         assert actions.count("issue") == 21 and "supersede" in actions and "cancel" in actions

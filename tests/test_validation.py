@@ -26,7 +26,9 @@ def problems(raw: Any, authorities: Any, codes: Any = NATIONAL_2024) -> dict[str
     return {p.field: p.message for p in info.value.problems}
 
 
-def test_timeline_lines_get_the_expected_field(timeline: Any, expected: Any, authorities: Any) -> None:
+def test_timeline_lines_get_the_expected_field(
+    timeline: Any, expected: Any, authorities: Any
+) -> None:
     """Lines whose rejection the entry alone decides name exactly the expected field."""
     for raw, want in zip(timeline, expected, strict=True):
         if want["outcome"] == "rejected" and want["field"] != "ywh":

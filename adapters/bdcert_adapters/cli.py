@@ -10,6 +10,7 @@ cancelled) or an entry could not be processed for a reason outside the entry (se
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import shutil
 import sys
@@ -50,21 +51,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="bdcert", description=(
-        "Issue, seal and verify real-estate registration e-certificates (不动产登记电子证照)."))
+    p = argparse.ArgumentParser(
+        prog="bdcert",
+        description=(
+            "Issue, seal and verify real-estate registration e-certificates (不动产登记电子证照)."
+        ),
+    )
     sub = p.add_subparsers(required=True, metavar="COMMAND")
 
     def command(name: str, help_: str) -> argparse.ArgumentParser:
         c = sub.add_parser(name, help=help_, description=help_)
-        c.add_argument("--workspace", metavar="DIR",
-                       help="workspace directory (default: $BDCERT_WORKSPACE or ./bdcert-workspace)")
+        c.add_argument(
+            "--workspace",
+            metavar="DIR",
+            help="workspace directory (default: $BDCERT_WORKSPACE or ./bdcert-workspace)",
+        )
         return c
 
     c = command("init", "create a workspace")
-    c.add_argument("--demo", action="store_true", required=True,
-                   help="with a throwaway demo PKI (a root CA and a seal certificate per authority)")
-    c.add_argument("--authorities", metavar="FILE.json", type=Path,
-                   help="authorities, shaped like authorities.json (default: the bundled example's)")
+    c.add_argument(
+        "--demo",
+        action="store_true",
+        required=True,
+        help="with a throwaway demo PKI (a root CA and a seal certificate per authority)",
+    )
+    c.add_argument(
+        "--authorities",
+        metavar="FILE.json",
+        type=Path,
+        help="authorities, shaped like authorities.json (default: the bundled example's)",
+    )
     c.add_argument("--force", action="store_true", help="replace an existing workspace")
     c.set_defaults(func=cmd_init)
 
@@ -80,8 +96,10 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_verify)
 
-    for name, help_, func in (("show", "show a certificate's face and status", cmd_show),
-                              ("status", "print a certificate's status", cmd_status)):
+    for name, help_, func in (
+        ("show", "show a certificate's face and status", cmd_show),
+        ("status", "print a certificate's status", cmd_status),
+    ):
         c = command(name, help_)
         c.add_argument("number", metavar="NUMBER")
         c.add_argument("--json", action="store_true")
@@ -105,8 +123,11 @@ def cmd_init(args: argparse.Namespace) -> int:
         shutil.rmtree(ws)
     ws.mkdir(parents=True, exist_ok=True)
     source = args.authorities
-    text = source.read_text(encoding="utf-8") if source else (EXAMPLES / "authorities.json").read_text(
-        encoding="utf-8")
+    text = (
+        source.read_text(encoding="utf-8")
+        if source
+        else (EXAMPLES / "authorities.json").read_text(encoding="utf-8")
+    )
     (ws / "authorities.json").write_text(text, encoding="utf-8")
     authorities = load_authorities(ws / "authorities.json")
     pki = make_demo_pki(ws / "pki", list(authorities.values()))
@@ -127,15 +148,31 @@ def cmd_init(args: argparse.Namespace) -> int:
         'plugin = "software"',
     ]
     for code, files in pki.seal.items():
-        lines += ["", f'[seal.authorities."{code}"]',
-                  f'key = "{files.key.relative_to(ws).as_posix()}"',
-                  f'cert = "{files.cert.relative_to(ws).as_posix()}"',
-                  f'chain = ["{pki.root_cert.relative_to(ws).as_posix()}"]']
-    lines += ["", "[identity]", 'plugin = "local"', "", "[identity.operators.platform]",
-              'roles = ["platform"]', "", "[identity.operators.auditor]", 'roles = ["auditor"]']
+        lines += [
+            "",
+            f'[seal.authorities."{code}"]',
+            f'key = "{files.key.relative_to(ws).as_posix()}"',
+            f'cert = "{files.cert.relative_to(ws).as_posix()}"',
+            f'chain = ["{pki.root_cert.relative_to(ws).as_posix()}"]',
+        ]
+    lines += [
+        "",
+        "[identity]",
+        'plugin = "local"',
+        "",
+        "[identity.operators.platform]",
+        'roles = ["platform"]',
+        "",
+        "[identity.operators.auditor]",
+        'roles = ["auditor"]',
+    ]
     for code in authorities:
-        lines += ["", f'[identity.operators."registrar-{code}"]', 'roles = ["registrar"]',
-                  f'authority = "{code}"']
+        lines += [
+            "",
+            f'[identity.operators."registrar-{code}"]',
+            'roles = ["registrar"]',
+            f'authority = "{code}"',
+        ]
     lines += ["", "[notifiers]", 'plugins = ["log"]', ""]
     (ws / CONFIG_NAME).write_text("\n".join(lines), encoding="utf-8")
     with Registry.open(ws):  # creates the store and checks the configuration
@@ -170,9 +207,14 @@ def cmd_issue(args: argparse.Namespace) -> int:
     failed = False
     with Registry.open(ws) as registry:
         principal = _principal(registry, ws, args.operator)
-        with Progress(TextColumn("[progress.description]{task.description}"), BarColumn(),
-                      MofNCompleteColumn(), TimeElapsedColumn(), console=err,
-                      transient=True) as progress:
+        with Progress(
+            TextColumn("[progress.description]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TimeElapsedColumn(),
+            console=err,
+            transient=True,
+        ) as progress:
             task = progress.add_task("issuing", total=len(lines))
             for line_no, text in lines:
                 record = _issue_line(registry, principal, text, args.out)
@@ -187,20 +229,28 @@ def cmd_issue(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
-def _issue_line(registry: Registry, principal: Principal, text: str, out_dir: Path | None) -> dict[str, Any]:
+def _issue_line(
+    registry: Registry, principal: Principal, text: str, out_dir: Path | None
+) -> dict[str, Any]:
     try:
         raw = json.loads(text)
     except ValueError as exc:
-        return {"ywh": None, "outcome": Outcome.REJECTED.value,
-                "errors": [{"field": "", "message": f"not JSON: {exc}"}]}
+        return {
+            "ywh": None,
+            "outcome": Outcome.REJECTED.value,
+            "errors": [{"field": "", "message": f"not JSON: {exc}"}],
+        }
     ywh = raw.get("ywh") if isinstance(raw, dict) else None
     try:
         result = registry.push(raw, principal=principal)
     except ValidationError as exc:
         return IssueResult(ywh or "", Outcome.REJECTED, problems=exc.problems).to_wire()
     except BdcertError as exc:  # sealing, storage, permission: not the entry's fault
-        return {"ywh": ywh, "outcome": "failed",
-                "errors": [{"field": "", "message": f"{type(exc).__name__}: {exc}"}]}
+        return {
+            "ywh": ywh,
+            "outcome": "failed",
+            "errors": [{"field": "", "message": f"{type(exc).__name__}: {exc}"}],
+        }
     record = result.to_wire()
     if out_dir is not None and result.certificates:
         files = []
@@ -224,19 +274,33 @@ def _summary(rows: list[tuple[int, dict[str, Any]]]) -> None:
         effect += [f"cancels {n}" for n in r.get("cancels", [])]
         effect += [f"restricts {n}" for n in r.get("restricts", [])]
         effect += [f"announces void {n}" for n in r.get("announcements", [])]
-        reasons = "\n".join(f"{e['field'] or '(entry)'}: {e['message']}" for e in r.get("errors", []))
-        style = {"rejected": "red", "failed": "bold red", "none": "yellow"}.get(r["outcome"], "green")
-        table.add_row(str(line_no), str(r.get("ywh") or ""), f"[{style}]{r['outcome']}[/]",
-                      "\n".join(effect), reasons)
+        reasons = "\n".join(
+            f"{e['field'] or '(entry)'}: {e['message']}" for e in r.get("errors", [])
+        )
+        style = {"rejected": "red", "failed": "bold red", "none": "yellow"}.get(
+            r["outcome"], "green"
+        )
+        table.add_row(
+            str(line_no),
+            str(r.get("ywh") or ""),
+            f"[{style}]{r['outcome']}[/]",
+            "\n".join(effect),
+            reasons,
+        )
     out.print(table)
     out.print("  ".join(f"{k}: {v}" for k, v in sorted(counts.items())))
 
 
 # -- verify, show, status --------------------------------------------------------------------
 def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
-    record: dict[str, Any] = {"file": str(file), "verdict": v.code.value, "trusted": v.trusted,
-                              "detail": v.detail, "signer": v.signer,
-                              "signed_at": v.signed_at.isoformat() if v.signed_at else None}
+    record: dict[str, Any] = {
+        "file": str(file),
+        "verdict": v.code.value,
+        "trusted": v.trusted,
+        "detail": v.detail,
+        "signer": v.signer,
+        "signed_at": v.signed_at.isoformat() if v.signed_at else None,
+    }
     if v.certificate is not None:
         record["certificate"] = _certificate_wire(v.certificate)
     return record
@@ -244,12 +308,24 @@ def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
 
 def _certificate_wire(c: Certificate) -> dict[str, Any]:
     return {
-        "number": c.number, "kind": c.kind.value, "licence_id": c.licence_id, "ywh": c.business_number,
-        "status": c.status.value, "superseded_by": list(c.superseded_by),
+        "number": c.number,
+        "kind": c.kind.value,
+        "licence_id": c.licence_id,
+        "ywh": c.business_number,
+        "status": c.status.value,
+        "superseded_by": list(c.superseded_by),
         "cancel_reason": c.cancel_reason,
-        "restrictions": [{"cfjg": r.authority, "cfwh": r.document_number, "cflx": r.type,
-                          "ywh": r.business_number} for r in c.restrictions],
-        "issued_at": c.issued_at.isoformat(), "verification_url": c.verification_url,
+        "restrictions": [
+            {
+                "cfjg": r.authority,
+                "cfwh": r.document_number,
+                "cflx": r.type,
+                "ywh": r.business_number,
+            }
+            for r in c.restrictions
+        ],
+        "issued_at": c.issued_at.isoformat(),
+        "verification_url": c.verification_url,
         "face": {item.key: item.value for item in c.face},
     }
 
@@ -326,10 +402,8 @@ def cmd_plugins(args: argparse.Namespace) -> int:
 
     hooks = Hooks()
     ws = None
-    try:
+    with contextlib.suppress(BdcertError):  # plugins are listed even without a workspace
         ws = Workspace.load(args.workspace)
-    except BdcertError:
-        pass
     table = Table(title="bdcert plugins")
     for col in ("hook", "installed", "active"):
         table.add_column(col)

@@ -31,14 +31,27 @@ class LogNotifier:
             raise ConfigurationError(f"notifiers.log: unknown settings {', '.join(unknown)}")
         level = logging.getLevelName(str(settings.get("level", "INFO")).upper())
         if not isinstance(level, int):
-            raise ConfigurationError(f"notifiers.log.level: {settings.get('level')!r} is not a level")
+            raise ConfigurationError(
+                f"notifiers.log.level: {settings.get('level')!r} is not a level"
+            )
         return cls(level)
 
     def notify(self, event: CertificateEvent) -> None:
-        logger.log(self.level, json.dumps({
-            "event": event.kind, "number": event.number, "ywh": event.business_number,
-            "djjg": event.authority_code, "at": event.at.isoformat(), **dict(event.details),
-        }, ensure_ascii=False, default=str))
+        logger.log(
+            self.level,
+            json.dumps(
+                {
+                    "event": event.kind,
+                    "number": event.number,
+                    "ywh": event.business_number,
+                    "djjg": event.authority_code,
+                    "at": event.at.isoformat(),
+                    **dict(event.details),
+                },
+                ensure_ascii=False,
+                default=str,
+            ),
+        )
 
 
 @hookimpl

@@ -34,7 +34,11 @@ def authorize(principal: Principal, action: str, authority_code: str | None = No
             f"{principal.name} (roles: {', '.join(sorted(principal.roles)) or 'none'}) "
             f"may not {action}"
         )
-    if roles == {"registrar"} and authority_code is not None and principal.authority != authority_code:
+    if (
+        roles == {"registrar"}
+        and authority_code is not None
+        and principal.authority != authority_code
+    ):
         raise PermissionDenied(
             f"{principal.name} is a registrar of {principal.authority}, not of {authority_code}; "
             f"may not {action} there"

@@ -136,7 +136,7 @@ class CodeTables:
                 else:
                     merged[str(code)] = label
             changes[name] = merged
-        return attrs.evolve(self, edition=edition, **changes)  # type: ignore[arg-type]
+        return attrs.evolve(self, edition=edition, **changes)
 
 
 NATIONAL_2024 = CodeTables(

@@ -54,8 +54,13 @@ WORKSPACE_ENV = "BDCERT_WORKSPACE"
 
 _SCHEMA: dict[str, set[str] | None] = {
     # table -> allowed keys (None: settings belong to the chosen plugin and it checks them)
-    "bdcert": {"authorities", "code_tables", "verification_base_url", "trust_roots",
-               "default_operator"},
+    "bdcert": {
+        "authorities",
+        "code_tables",
+        "verification_base_url",
+        "trust_roots",
+        "default_operator",
+    },
     "storage": None,
     "seal": None,
     "identity": None,
@@ -141,9 +146,13 @@ class Workspace:
 
     @property
     def verification_base_url(self) -> str:
-        url = str(self.table("bdcert").get("verification_base_url", "https://verify.bdcert.invalid/v/"))
+        url = str(
+            self.table("bdcert").get("verification_base_url", "https://verify.bdcert.invalid/v/")
+        )
         if not url.isascii():
-            raise ConfigurationError("bdcert.verification_base_url must be ASCII (it goes in QR codes)")
+            raise ConfigurationError(
+                "bdcert.verification_base_url must be ASCII (it goes in QR codes)"
+            )
         return url
 
     @property
@@ -170,8 +179,11 @@ def load_authorities(file: Path) -> dict[str, Authority]:
     out: dict[str, Authority] = {}
     bad = []
     for i, item in enumerate(data):
-        missing = [k for k in ("djjg", "mc", "sfjc", "szmc", "tyshxydm") if not isinstance(item, dict)
-                   or not item.get(k)]
+        missing = [
+            k
+            for k in ("djjg", "mc", "sfjc", "szmc", "tyshxydm")
+            if not isinstance(item, dict) or not item.get(k)
+        ]
         if missing:
             bad.append(f"[{i}] missing {', '.join(missing)}")
             continue

@@ -79,7 +79,9 @@ def face_items(
         FaceItem("djjg", "登记机构", authority.name),
         FaceItem("fzrq", "登簿日期", china_date(entry.recorded_at)),
         FaceItem("qfsj", "签发日期", china_date(issued_at)),
-        FaceItem("zh", "证号" if kind is CertificateKind.PROPERTY_CERTIFICATE else "证明号", number),
+        FaceItem(
+            "zh", "证号" if kind is CertificateKind.PROPERTY_CERTIFICATE else "证明号", number
+        ),
     ]
     if kind is CertificateKind.REGISTRATION_PROOF:
         return (

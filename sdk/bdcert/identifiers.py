@@ -85,7 +85,9 @@ def check_resident_id(value: str) -> str | None:
         date(int(v[6:10]), int(v[10:12]), int(v[12:14]))
     except ValueError:
         return f"birth date {v[6:14]} in the ID number is not a date"
-    expected = _RID_CHECK[sum(int(c) * w for c, w in zip(v, CHINA_RESIDENT_ID_WEIGHTS)) % 11]
+    expected = _RID_CHECK[
+        sum(int(c) * w for c, w in zip(v[:17], CHINA_RESIDENT_ID_WEIGHTS, strict=True)) % 11
+    ]
     if v[17] != expected:
         return f"check character is {v[17]}, the number's digits give {expected} (GB 11643)"
     return None
@@ -101,7 +103,9 @@ def check_credit_code(value: str) -> str | None:
     v = value.strip().upper()
     if len(v) != 18 or any(c not in CREDIT_CODE_ALPHABET for c in v):
         return "a unified social credit code has 18 characters from 0-9 and A-Y without I O Z S V"
-    total = sum(CREDIT_CODE_ALPHABET.index(c) * w for c, w in zip(v, _CREDIT_WEIGHTS))
+    total = sum(
+        CREDIT_CODE_ALPHABET.index(c) * w for c, w in zip(v[:17], _CREDIT_WEIGHTS, strict=True)
+    )
     expected = CREDIT_CODE_ALPHABET[(31 - total % 31) % 31]
     if v[17] != expected:
         return f"check character is {v[17]}, the code gives {expected} (GB 32100)"

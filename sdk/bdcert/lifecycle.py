@@ -103,7 +103,9 @@ class Registry:
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
-    def open(cls, workspace: Workspace | str | Path | None = None, *, hooks: Hooks | None = None) -> Registry:
+    def open(
+        cls, workspace: Workspace | str | Path | None = None, *, hooks: Hooks | None = None
+    ) -> Registry:
         """Build a registry from a workspace's ``bdcert.toml`` and the installed plugins.
 
         :raises ConfigurationError: for a missing workspace, unknown plugin or bad setting.
@@ -189,9 +191,14 @@ class Registry:
             except ValidationError as exc:
                 problems.extend(exc.problems)
             if existing is not None:
-                problems.insert(0, Problem(
-                    "ywh", f"{ywh} was already recorded on {existing.recorded_at.isoformat()} "
-                    "with different content; a correction needs a new business number"))
+                problems.insert(
+                    0,
+                    Problem(
+                        "ywh",
+                        f"{ywh} was already recorded on {existing.recorded_at.isoformat()} "
+                        "with different content; a correction needs a new business number",
+                    ),
+                )
             if entry is not None:
                 problems.extend(self._check_references(tx, entry))
             if problems:
@@ -202,12 +209,21 @@ class Registry:
         self._publish(events)
         return result
 
-    def _replay(self, tx: StorageTransaction, stored: IssueResult, principal: Principal) -> IssueResult:
+    def _replay(
+        self, tx: StorageTransaction, stored: IssueResult, principal: Principal
+    ) -> IssueResult:
         certificates = tuple(
             IssuedCertificate(tx.get_certificate(n), tx.get_pdf(n)) for n in stored.numbers
         )
-        tx.append_audit(AuditEvent("replay", principal.name, stored.business_number, self.clock(),
-                                   {"numbers": list(stored.numbers)}))
+        tx.append_audit(
+            AuditEvent(
+                "replay",
+                principal.name,
+                stored.business_number,
+                self.clock(),
+                {"numbers": list(stored.numbers)},
+            )
+        )
         return IssueResult(
             business_number=stored.business_number,
             outcome=Outcome.REPLAYED,
@@ -224,17 +240,31 @@ class Registry:
             try:
                 cert = tx.get_certificate(prior.number)
             except NotFound:
-                problems.append(Problem(f"yzh[{i}].zh", f"no e-certificate {prior.number} is on file"))
+                problems.append(
+                    Problem(f"yzh[{i}].zh", f"no e-certificate {prior.number} is on file")
+                )
                 continue
             if cert.status is not CertificateStatus.VALID:
-                problems.append(Problem(f"yzh[{i}].zh", f"{prior.number} is already {cert.status.value}"))
+                problems.append(
+                    Problem(f"yzh[{i}].zh", f"{prior.number} is already {cert.status.value}")
+                )
             elif cert.authority_code != entry.authority_code:
-                problems.append(Problem(f"yzh[{i}].zh", f"{prior.number} was issued by authority "
-                                        f"{cert.authority_code}, not {entry.authority_code}"))
+                problems.append(
+                    Problem(
+                        f"yzh[{i}].zh",
+                        f"{prior.number} was issued by authority "
+                        f"{cert.authority_code}, not {entry.authority_code}",
+                    )
+                )
         return problems
 
-    def _apply(self, tx: StorageTransaction, entry: RegistrationEntry, principal: Principal,
-               events: list[CertificateEvent]) -> IssueResult:
+    def _apply(
+        self,
+        tx: StorageTransaction,
+        entry: RegistrationEntry,
+        principal: Principal,
+        events: list[CertificateEvent],
+    ) -> IssueResult:
         now = self.clock()
         ywh = entry.business_number
         kind = entry.produces
@@ -252,13 +282,20 @@ class Registry:
 
         if kind is not None:
             groups: list[tuple[Party, ...]] = (
-                [(h,) for h in entry.holders] if entry.holding_mode == "分别持证" else [entry.holders]
+                [(h,) for h in entry.holders]
+                if entry.holding_mode == "分别持证"
+                else [entry.holders]
             )
             for holders in groups:
                 item = self._issue_one(tx, entry, kind, holders, now)
                 issued.append(item)
-                audit("issue", item.certificate.number, ywh=ywh, licence_id=item.certificate.licence_id,
-                      pdf_sha256=item.certificate.pdf_sha256)
+                audit(
+                    "issue",
+                    item.certificate.number,
+                    ywh=ywh,
+                    licence_id=item.certificate.licence_id,
+                    pdf_sha256=item.certificate.pdf_sha256,
+                )
                 event("issued", item.certificate.number, kind=kind.value)
         numbers = [i.certificate.number for i in issued]
         for prior in entry.prior_certificates:
@@ -277,21 +314,35 @@ class Registry:
                 assert prior.disposition is not None
                 text = ""
                 if prior.disposition == "公告作废":
-                    text = (f"{self.authorities[entry.authority_code].name}公告：{prior.number}"
-                            f"纸质不动产权证书未能收回，自{now.astimezone(CHINA_TZ):%Y年%m月%d日}起作废。")
+                    text = (
+                        f"{self.authorities[entry.authority_code].name}公告：{prior.number}"
+                        f"纸质不动产权证书未能收回，自{now.astimezone(CHINA_TZ):%Y年%m月%d日}起作废。"
+                    )
                     announcements.append(prior.number)
-                tx.add_paper_disposition(PaperDisposition(prior.number, ywh, prior.disposition, now, text))
+                tx.add_paper_disposition(
+                    PaperDisposition(prior.number, ywh, prior.disposition, now, text)
+                )
                 audit("announce" if text else "recover", prior.number, ywh=ywh)
         if entry.seizure is not None:
             s = entry.seizure
             for unit in entry.unit_numbers:
-                for cert in tx.certificates_for_unit(unit, kind=CertificateKind.PROPERTY_CERTIFICATE):
+                for cert in tx.certificates_for_unit(
+                    unit, kind=CertificateKind.PROPERTY_CERTIFICATE
+                ):
                     if cert.number in restricts:
                         continue
-                    tx.add_restriction(cert.number, Restriction(
-                        business_number=ywh, authority=s.authority, document_number=s.document_number,
-                        type=s.type, start=s.term.start if s.term else None,
-                        end=s.term.end if s.term else None, recorded_at=now))
+                    tx.add_restriction(
+                        cert.number,
+                        Restriction(
+                            business_number=ywh,
+                            authority=s.authority,
+                            document_number=s.document_number,
+                            type=s.type,
+                            start=s.term.start if s.term else None,
+                            end=s.term.end if s.term else None,
+                            recorded_at=now,
+                        ),
+                    )
                     restricts.append(cert.number)
                     audit("restrict", cert.number, ywh=ywh, cfwh=s.document_number)
                     event("restricted", cert.number, cfjg=s.authority, cfwh=s.document_number)
@@ -308,30 +359,68 @@ class Registry:
         tx.add_registration(entry, result)
         return attrs.evolve(result, certificates=tuple(issued))
 
-    def _issue_one(self, tx: StorageTransaction, entry: RegistrationEntry, kind: CertificateKind,
-                   holders: tuple[Party, ...], now: datetime) -> IssuedCertificate:
+    def _issue_one(
+        self,
+        tx: StorageTransaction,
+        entry: RegistrationEntry,
+        kind: CertificateKind,
+        holders: tuple[Party, ...],
+        now: datetime,
+    ) -> IssuedCertificate:
         authority = self.authorities[entry.authority_code]
         year = entry.year
         sequence = tx.next_sequence(authority.code, year, kind)
         number = format_certificate_number(
-            authority.province_abbr, year, authority.place_name, kind, sequence)
+            authority.province_abbr, year, authority.place_name, kind, sequence
+        )
         licence_id = licence_identifier(
-            LICENCE_TYPE_CODES[kind], authority.credit_code, f"{year}{sequence:07d}")
+            LICENCE_TYPE_CODES[kind], authority.credit_code, f"{year}{sequence:07d}"
+        )
         token = secrets.token_urlsafe(24)
         url = self.verification_base_url + token
-        face = face_items(entry, kind=kind, number=number, holders=holders, authority=authority,
-                          issued_at=now, codes=self.codes)
-        rendered = self.renderer.render(kind=kind, face=face, verification_url=url,
-                                        authority=authority, licence_id=licence_id,
-                                        attached_plan=entry.attached_plan)
-        sealed = self.seal_provider.seal_pdf(rendered.pdf, SealRequest(
-            authority=authority, page=rendered.seal_page, box=rendered.seal_box,
-            appearance_png=rendered.seal_png, location=authority.place_name, signing_time=now))
+        face = face_items(
+            entry,
+            kind=kind,
+            number=number,
+            holders=holders,
+            authority=authority,
+            issued_at=now,
+            codes=self.codes,
+        )
+        rendered = self.renderer.render(
+            kind=kind,
+            face=face,
+            verification_url=url,
+            authority=authority,
+            licence_id=licence_id,
+            attached_plan=entry.attached_plan,
+        )
+        sealed = self.seal_provider.seal_pdf(
+            rendered.pdf,
+            SealRequest(
+                authority=authority,
+                page=rendered.seal_page,
+                box=rendered.seal_box,
+                appearance_png=rendered.seal_png,
+                location=authority.place_name,
+                signing_time=now,
+            ),
+        )
         certificate = Certificate(
-            number=number, kind=kind, licence_id=licence_id, business_number=entry.business_number,
-            authority_code=authority.code, year=year, sequence=sequence, holders=holders,
-            unit_numbers=entry.unit_numbers, face=face, token=token, verification_url=url,
-            issued_at=now, pdf_sha256=hashlib.sha256(sealed).hexdigest(),
+            number=number,
+            kind=kind,
+            licence_id=licence_id,
+            business_number=entry.business_number,
+            authority_code=authority.code,
+            year=year,
+            sequence=sequence,
+            holders=holders,
+            unit_numbers=entry.unit_numbers,
+            face=face,
+            token=token,
+            verification_url=url,
+            issued_at=now,
+            pdf_sha256=hashlib.sha256(sealed).hexdigest(),
         )
         tx.add_certificate(certificate, sealed)
         return IssuedCertificate(certificate, sealed)
@@ -377,7 +466,9 @@ class Registry:
         actor = principal.name if principal is not None else "anonymous"
         digest = hashlib.sha256(pdf).hexdigest()
         with self.storage.transaction() as tx:
-            cert = tx.find_certificate_by_digest(digest) if check.code is VerdictCode.VALID else None
+            cert = (
+                tx.find_certificate_by_digest(digest) if check.code is VerdictCode.VALID else None
+            )
             code = check.code
             detail = check.detail
             if code is VerdictCode.VALID:
@@ -386,17 +477,33 @@ class Registry:
                     detail = "the seal is sound but this file is not in the certificate register"
                 elif cert.status in _STATUS_VERDICT:
                     code = _STATUS_VERDICT[cert.status]
-                    detail = (f"superseded by {'、'.join(cert.superseded_by)}"
-                              if cert.status is CertificateStatus.SUPERSEDED
-                              else f"cancelled: {cert.cancel_reason}")
+                    detail = (
+                        f"superseded by {'、'.join(cert.superseded_by)}"
+                        if cert.status is CertificateStatus.SUPERSEDED
+                        else f"cancelled: {cert.cancel_reason}"
+                    )
                 elif cert.restrictions:
                     code = VerdictCode.RESTRICTED
                     r = cert.restrictions[-1]
-                    detail = f"valid, but the unit is under seizure ({r.authority} {r.document_number})"
+                    detail = (
+                        f"valid, but the unit is under seizure ({r.authority} {r.document_number})"
+                    )
                 else:
                     detail = "valid: sealed by the authority, unchanged since sealing, in force"
-            tx.append_audit(AuditEvent("verify", actor, cert.number if cert else digest, self.clock(),
-                                       {"code": code.value}))
-        return Verdict(code=code, trusted=check.trusted, detail=detail, certificate=cert,
-                       signer=check.signer, signed_at=check.signed_at)
-
+            tx.append_audit(
+                AuditEvent(
+                    "verify",
+                    actor,
+                    cert.number if cert else digest,
+                    self.clock(),
+                    {"code": code.value},
+                )
+            )
+        return Verdict(
+            code=code,
+            trusted=check.trusted,
+            detail=detail,
+            certificate=cert,
+            signer=check.signer,
+            signed_at=check.signed_at,
+        )

@@ -17,10 +17,10 @@ import attrs
 
 __all__ = [
     "CHINA_TZ",
+    "Areas",
     "AttachedPlan",
     "AuditEvent",
     "Authority",
-    "Areas",
     "Certificate",
     "CertificateEvent",
     "CertificateKind",
@@ -44,19 +44,19 @@ __all__ = [
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
 
 
-class CertificateKind(str, enum.Enum):
+class CertificateKind(enum.StrEnum):
     """The two e-certificates of rule article 3."""
 
     PROPERTY_CERTIFICATE = "property_certificate"  # 不动产权证书 (article 6)
     REGISTRATION_PROOF = "registration_proof"  # 不动产登记证明 (article 5)
 
     @property
-    def title(self) -> str:
+    def title(self) -> str:  # type: ignore[override]  # the face title, not str.title()
         """The title printed on the face."""
         return "不动产权证书" if self is CertificateKind.PROPERTY_CERTIFICATE else "不动产登记证明"
 
 
-class CertificateStatus(str, enum.Enum):
+class CertificateStatus(enum.StrEnum):
     """Status of an issued certificate; restriction (查封) is recorded beside it, not instead."""
 
     VALID = "valid"
@@ -64,7 +64,7 @@ class CertificateStatus(str, enum.Enum):
     CANCELLED = "cancelled"  # 注销登记
 
 
-class Outcome(str, enum.Enum):
+class Outcome(enum.StrEnum):
     """What processing a registration entry did (vocabulary of ``*.expected.json``)."""
 
     ISSUED = "issued"
@@ -332,7 +332,7 @@ class IssueResult:
         return out
 
 
-class VerdictCode(str, enum.Enum):
+class VerdictCode(enum.StrEnum):
     """Every verification result has its own code; none is a generic error."""
 
     VALID = "valid"  # sealed, trusted, untouched, status valid

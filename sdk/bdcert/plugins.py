@@ -68,7 +68,9 @@ class ProviderRegistry(Generic[F]):
             return self._factories[name]
         except KeyError:
             known = ", ".join(self.names()) or "none installed"
-            raise ConfigurationError(f"unknown {self.what} plugin {name!r} (known: {known})") from None
+            raise ConfigurationError(
+                f"unknown {self.what} plugin {name!r} (known: {known})"
+            ) from None
 
 
 class Hooks:
@@ -112,5 +114,3 @@ class Hooks:
     def plugin_names(self) -> Mapping[str, str]:
         """Registered plugin name -> module or object name, for ``bdcert plugins``."""
         return {name: getattr(p, "__name__", repr(p)) for name, p in self.pm.list_name_plugin()}
-
-

@@ -223,5 +223,3 @@ class IdentityProviderFactory(Protocol):
 
 class NotifierFactory(Protocol):
     def __call__(self, settings: Mapping[str, Any], workspace: Path) -> Notifier: ...
-
-

@@ -45,8 +45,34 @@ __all__ = ["ENTRY_KEYS", "canonical_json", "fingerprint", "parse_entry", "parse_
 
 #: Every key a registration entry may carry (see shared/data/README.md).
 ENTRY_KEYS = frozenset(
-    "ywh djjg djlx qllx zmsx dbsj bdcdyh zl qlr gyfs czfs ywr qlxz yt mj syqx qlqtzk fj qt ft yzh"
-    " zxyy cfjg cfwh cflx cfqx".split()
+    [
+        "ywh",
+        "djjg",
+        "djlx",
+        "qllx",
+        "zmsx",
+        "dbsj",
+        "bdcdyh",
+        "zl",
+        "qlr",
+        "gyfs",
+        "czfs",
+        "ywr",
+        "qlxz",
+        "yt",
+        "mj",
+        "syqx",
+        "qlqtzk",
+        "fj",
+        "qt",
+        "ft",
+        "yzh",
+        "zxyy",
+        "cfjg",
+        "cfwh",
+        "cflx",
+        "cfqx",
+    ]
 )
 _PARTY_KEYS = frozenset({"mc", "zjzl", "zjh", "qlbl"})
 _HOLDING_MODES = ("共同持证", "分别持证")
@@ -97,8 +123,14 @@ class _Checker:
     def add(self, field: str, message: str) -> None:
         self.problems.append(Problem(field, message))
 
-    def text(self, key: str, *, required: bool, src: Mapping[str, Any] | None = None,
-             path: str | None = None) -> str | None:
+    def text(
+        self,
+        key: str,
+        *,
+        required: bool,
+        src: Mapping[str, Any] | None = None,
+        path: str | None = None,
+    ) -> str | None:
         src = self.raw if src is None else src
         path = key if path is None else path
         value = src.get(key)
@@ -175,11 +207,12 @@ class _Checker:
             for extra in sorted(set(item) - _PARTY_KEYS):
                 self.add(f"{path}.{extra}", "is not a known field")
             name = self.text("mc", required=True, src=item, path=f"{path}.mc")
-            id_type = item.get("zjzl")
-            if isinstance(id_type, int) and not isinstance(id_type, bool):
-                id_type = str(id_type)
+            raw_type = item.get("zjzl")
+            if isinstance(raw_type, int) and not isinstance(raw_type, bool):
+                raw_type = str(raw_type)
+            id_type: str | None = raw_type if isinstance(raw_type, str) else None
             if id_type not in codes.zjzl:
-                self.add(f"{path}.zjzl", f"{id_type!r} is not a 证件种类 code")
+                self.add(f"{path}.zjzl", f"{raw_type!r} is not a 证件种类 code")
                 id_type = None
             number = self.text("zjh", required=True, src=item, path=f"{path}.zjh")
             if number is not None and id_type == "1":
@@ -235,10 +268,16 @@ def parse_entry(
         try:
             recorded_at = datetime.fromisoformat(dbsj)
             if "T" not in dbsj or recorded_at.tzinfo is None:
-                c.add("dbsj", f"{dbsj!r} needs a date, a time and an offset, e.g. 2024-03-05T10:21:00+08:00")
+                c.add(
+                    "dbsj",
+                    f"{dbsj!r} needs a date, a time and an offset, e.g. 2024-03-05T10:21:00+08:00",
+                )
                 recorded_at = None
         except ValueError:
-            c.add("dbsj", f"{dbsj!r} is not an ISO 8601 time with offset, e.g. 2024-03-05T10:21:00+08:00")
+            c.add(
+                "dbsj",
+                f"{dbsj!r} is not an ISO 8601 time with offset, e.g. 2024-03-05T10:21:00+08:00",
+            )
 
     zmsx = c.text("zmsx", required=False)
     if zmsx is not None and zmsx not in PROOF_MATTERS:
@@ -430,8 +469,11 @@ def _prior_certificates(c: _Checker, *, required: bool) -> tuple[PriorCertificat
         disposition = item.get("cl")
         if medium == "纸质":
             if disposition in (None, ""):
-                c.add(f"{path}.cl", "a paper original must be 收回 (recovered) or 公告作废 "
-                      "(announced void) before an e-certificate is issued (rule article 10)")
+                c.add(
+                    f"{path}.cl",
+                    "a paper original must be 收回 (recovered) or 公告作废 "
+                    "(announced void) before an e-certificate is issued (rule article 10)",
+                )
                 continue
             if disposition not in _DISPOSITIONS:
                 c.add(f"{path}.cl", f"{disposition!r} must be 收回 or 公告作废")
