@@ -1,0 +1,185 @@
+"""Contract tests for :class:`bdcert.protocols.Storage` implementations.
+
+Provide a ``storage`` fixture yielding an empty store. Every test uses only the protocol.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from bdcert.errors import NotFound, StorageError
+from bdcert.model import (
+    CHINA_TZ,
+    AuditEvent,
+    Certificate,
+    CertificateKind,
+    CertificateStatus,
+    FaceItem,
+    IssueResult,
+    Outcome,
+    Party,
+    RegistrationEntry,
+    Restriction,
+)
+from bdcert.protocols import PaperDisposition
+
+PROPERTY = CertificateKind.PROPERTY_CERTIFICATE
+T0 = datetime(2024, 3, 5, 10, 21, tzinfo=CHINA_TZ)
+UNIT = "510104001001GB00001F00010001"
+
+
+def make_entry(ywh: str, fingerprint: str = "f" * 64) -> RegistrationEntry:
+    return RegistrationEntry(
+        business_number=ywh,
+        authority_code="510100",
+        registration_type="100",
+        recorded_at=T0,
+        unit_numbers=(UNIT,),
+        location="成都市锦江区东大街199号",
+        holders=(Party("王晓明", "1", "510104198503120176"),),
+        obligors=(),
+        right_type="4",
+        proven_matter=None,
+        co_ownership="0",
+        holding_mode="共同持证",
+        right_nature="102",
+        use="住宅",
+        areas=None,
+        term=None,
+        other_status="",
+        notes="",
+        other="",
+        attached_plan=None,
+        prior_certificates=(),
+        cancellation_reason=None,
+        seizure=None,
+        source="{}",
+        fingerprint=fingerprint,
+    )
+
+
+def make_certificate(sequence: int, ywh: str, *, unit: str = UNIT) -> Certificate:
+    number = f"川(2024)成都市不动产权第{sequence:07d}号"
+    return Certificate(
+        number=number,
+        kind=PROPERTY,
+        licence_id=f"1.2.156.3005.2.X.Y.2024{sequence:07d}.001.0",
+        business_number=ywh,
+        authority_code="510100",
+        year=2024,
+        sequence=sequence,
+        holders=(Party("王晓明", "1", "510104198503120176", "1/3"),),
+        unit_numbers=(unit,),
+        face=(FaceItem("zh", "证号", number), FaceItem("zl", "坐落", "成都市锦江区\n东大街")),
+        token=f"tok{sequence}",
+        verification_url=f"https://v.invalid/v/tok{sequence}",
+        issued_at=T0 + timedelta(minutes=sequence),
+        pdf_sha256=f"{sequence:064x}",
+    )
+
+
+def issue(storage: Any, ywh: str, *, unit: str = UNIT) -> Certificate:
+    with storage.transaction() as tx:
+        seq = tx.next_sequence("510100", 2024, PROPERTY)
+        cert = make_certificate(seq, ywh, unit=unit)
+        tx.add_certificate(cert, b"%PDF-1.7 " + ywh.encode())
+        tx.add_registration(
+            make_entry(ywh), IssueResult(ywh, Outcome.ISSUED, PROPERTY, (cert.number,))
+        )
+    return cert
+
+
+class StorageContract:
+    """Subclass and provide a ``storage`` fixture (an empty store)."""
+
+    def test_round_trip(self, storage: Any) -> None:
+        cert = issue(storage, "Y1")
+        with storage.transaction() as tx:
+            assert tx.get_certificate(cert.number) == cert
+            assert tx.get_pdf(cert.number) == b"%PDF-1.7 Y1"
+            assert tx.find_certificate_by_token("tok1") == cert
+            assert tx.find_certificate_by_digest(cert.pdf_sha256) == cert
+            assert tx.find_certificate_by_token("nope") is None
+            stored = tx.get_registration("Y1")
+            assert stored is not None and stored.result.numbers == (cert.number,)
+            assert stored.fingerprint == "f" * 64
+            with pytest.raises(NotFound):
+                tx.get_certificate("川(2024)成都市不动产权第9999999号")
+
+    def test_rollback_leaves_nothing_and_no_gap(self, storage: Any) -> None:
+        with pytest.raises(RuntimeError), storage.transaction() as tx:
+            seq = tx.next_sequence("510100", 2024, PROPERTY)
+            tx.add_certificate(make_certificate(seq, "Y1"), b"%PDF")
+            raise RuntimeError("sealing failed")
+        with storage.transaction() as tx:
+            assert tx.get_registration("Y1") is None
+            assert tx.next_sequence("510100", 2024, PROPERTY) == 1
+
+    def test_sequences_are_per_authority_year_and_kind(self, storage: Any) -> None:
+        with storage.transaction() as tx:
+            assert [tx.next_sequence("510100", 2024, PROPERTY) for _ in range(3)] == [1, 2, 3]
+            assert tx.next_sequence("510100", 2025, PROPERTY) == 1
+            assert tx.next_sequence("510700", 2024, PROPERTY) == 1
+            assert tx.next_sequence("510100", 2024, CertificateKind.REGISTRATION_PROOF) == 1
+
+    def test_duplicate_business_number_is_refused(self, storage: Any) -> None:
+        issue(storage, "Y1")
+        with pytest.raises(StorageError), storage.transaction() as tx:
+            tx.add_registration(make_entry("Y1"), IssueResult("Y1", Outcome.NONE))
+
+    def test_status_changes(self, storage: Any) -> None:
+        old, new, other = issue(storage, "Y1"), issue(storage, "Y2"), issue(storage, "Y3")
+        with storage.transaction() as tx:
+            tx.set_superseded(old.number, [new.number], "Y2")
+            tx.set_cancelled(other.number, "主债权消灭", "Y9")
+            tx.add_restriction(
+                new.number,
+                Restriction(
+                    "Y8",
+                    "成都市武侯区人民法院",
+                    "（2024）川0107执保123号",
+                    "1",
+                    date(2024, 4, 15),
+                    date(2027, 4, 14),
+                    T0,
+                ),
+            )
+        with storage.transaction() as tx:
+            got = tx.get_certificate(old.number)
+            assert got.status is CertificateStatus.SUPERSEDED and got.superseded_by == (new.number,)
+            got = tx.get_certificate(other.number)
+            assert got.status is CertificateStatus.CANCELLED and got.cancel_reason == "主债权消灭"
+            got = tx.get_certificate(new.number)
+            assert got.status is CertificateStatus.VALID
+            assert [r.document_number for r in got.restrictions] == ["（2024）川0107执保123号"]
+            valid = tx.certificates_for_unit(UNIT)
+            assert [c.number for c in valid] == [new.number]
+            everything = tx.certificates_for_unit(UNIT, valid_only=False)
+            assert [c.number for c in everything] == [old.number, new.number, other.number]
+            assert tx.certificates_for_unit(UNIT, kind=CertificateKind.REGISTRATION_PROOF) == []
+
+    def test_paper_dispositions(self, storage: Any) -> None:
+        with storage.transaction() as tx:
+            tx.add_paper_disposition(
+                PaperDisposition("川(2019)成都市不动产权第0451234号", "Y1", "收回", T0)
+            )
+            tx.add_paper_disposition(
+                PaperDisposition("川(2018)成都市不动产权第0123987号", "Y2", "公告作废", T0, "公告")
+            )
+        with storage.transaction() as tx:
+            assert [d.disposition for d in tx.paper_dispositions()] == ["收回", "公告作废"]
+            (d,) = tx.paper_dispositions("Y2")
+            assert d.text == "公告" and d.recorded_at == T0
+
+    def test_audit_chain(self, storage: Any) -> None:
+        with storage.transaction() as tx:
+            for i in range(3):
+                tx.append_audit(AuditEvent("issue", "clerk01", f"N{i}", T0, {"i": i}))
+        with storage.transaction() as tx:
+            events = tx.audit_events()
+            assert [e.subject for e in events] == ["N0", "N1", "N2"]
+            assert events[1].details == {"i": 1} and events[1].at == T0
+            assert tx.verify_audit_chain() == []

@@ -1,0 +1,215 @@
+"""A throwaway demonstration PKI for ``bdcert init --demo`` and for tests.
+
+One self-signed root CA and, per registration authority, an ECDSA P-256 seal key with a seal
+certificate issued by that root, written as PEM files and a PKCS#12 bundle. The keys are written
+unencrypted (file mode 0600) and the root says "not for production" in its name: a real
+deployment gets its seal certificates from the provincial e-seal platform (rule article 3).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import attrs
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.serialization import pkcs12
+from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+
+from bdcert.errors import ConfigurationError
+from bdcert.model import Authority
+
+__all__ = ["DEMO_ROOT_NAME", "DemoPki", "SealKeyFiles", "make_demo_pki"]
+
+#: Common name of the demo root CA; it says what it is wherever a validator prints it.
+DEMO_ROOT_NAME = "bdcert demo root CA — not for production"
+
+#: id-kp-documentSigning (RFC 9336).
+_DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
+
+_ROOT_VALIDITY = timedelta(days=3652)  # 10 years
+_SEAL_VALIDITY = timedelta(days=1096)  # 3 years
+_BACKDATE = timedelta(days=1)
+_SAFE_CODE = re.compile(r"[0-9A-Za-z_-]{1,64}")
+
+
+@attrs.define(frozen=True)
+class SealKeyFiles:
+    """The files of one authority's seal: ``key`` (PKCS#8 PEM, 0600), ``cert`` (PEM), ``p12``."""
+
+    key: Path
+    cert: Path
+    p12: Path
+
+
+@attrs.define(frozen=True)
+class DemoPki:
+    """Paths written by :func:`make_demo_pki`; ``seal`` maps authority code to its files."""
+
+    directory: Path
+    root_cert: Path
+    root_key: Path
+    seal: Mapping[str, SealKeyFiles]
+
+
+def _write(path: Path, data: bytes, *, private: bool = False) -> None:
+    """Write ``data``; private files are created with mode 0600 (and forced to it if they existed)."""
+    mode = 0o600 if private else 0o644
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    try:
+        if private:
+            os.fchmod(fd, 0o600)
+        os.write(fd, data)
+    finally:
+        os.close(fd)
+
+
+def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+
+
+def make_demo_pki(
+    directory: Path,
+    authorities: Sequence[Authority],
+    *,
+    now: datetime | None = None,
+    p12_passphrase: bytes = b"demo",
+) -> DemoPki:
+    """Create a demo root CA and one seal key and certificate per authority in ``directory``.
+
+    Files: ``root.cert.pem``, ``root.key.pem`` and, per authority ``<code>``, ``<code>.key.pem``
+    (unencrypted PKCS#8, mode 0600), ``<code>.cert.pem`` and ``<code>.p12`` (PKCS#12 holding the
+    key, the seal certificate and the root, encrypted with ``p12_passphrase``). Existing files of
+    the same names are overwritten.
+
+    The root (ECDSA P-256, 10 years) is named :data:`DEMO_ROOT_NAME`. A seal certificate (ECDSA
+    P-256, 3 years from one day before ``now``) has subject CN = O = the authority's name,
+    serialNumber = its unified social credit code (GB 32100), C = CN; key usage
+    digitalSignature + nonRepudiation; extended key usage documentSigning (RFC 9336) and
+    emailProtection (which NSS, and so poppler's ``pdfsig``, asks of a signing certificate).
+
+    :param now: the reference time, aware; defaults to the current time.
+    :raises ConfigurationError: if an authority code is not a plain name (letters, digits, ``-``).
+    :raises OSError: if the directory cannot be written.
+    """
+    bad = [a.code for a in authorities if not _SAFE_CODE.fullmatch(a.code)]
+    if bad:
+        raise ConfigurationError(f"authority codes unusable as file names: {', '.join(bad)}")
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    directory.mkdir(parents=True, exist_ok=True)
+
+    root_key = ec.generate_private_key(ec.SECP256R1())
+    root_name = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, "bdcert demo"),
+            x509.NameAttribute(NameOID.COMMON_NAME, DEMO_ROOT_NAME),
+        ]
+    )
+    root_ski = x509.SubjectKeyIdentifier.from_public_key(root_key.public_key())
+    root_cert = (
+        x509.CertificateBuilder()
+        .subject_name(root_name)
+        .issuer_name(root_name)
+        .public_key(root_key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - _BACKDATE)
+        .not_valid_after(now - _BACKDATE + _ROOT_VALIDITY)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=False,
+                content_commitment=False,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=True,
+                crl_sign=True,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(root_ski, critical=False)
+        .sign(root_key, hashes.SHA256())
+    )
+    root_cert_path = directory / "root.cert.pem"
+    root_key_path = directory / "root.key.pem"
+    _write(root_cert_path, root_cert.public_bytes(serialization.Encoding.PEM))
+    _write(root_key_path, _key_pem(root_key), private=True)
+
+    seal: dict[str, SealKeyFiles] = {}
+    for authority in authorities:
+        key = ec.generate_private_key(ec.SECP256R1())
+        subject = x509.Name(
+            [
+                x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority.name),
+                x509.NameAttribute(NameOID.SERIAL_NUMBER, authority.credit_code),
+                x509.NameAttribute(NameOID.COMMON_NAME, authority.name),
+            ]
+        )
+        cert = (
+            x509.CertificateBuilder()
+            .subject_name(subject)
+            .issuer_name(root_name)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - _BACKDATE)
+            .not_valid_after(now - _BACKDATE + _SEAL_VALIDITY)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=True,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(
+                x509.ExtendedKeyUsage([_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+                critical=False,
+            )
+            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), False
+            )
+            .sign(root_key, hashes.SHA256())
+        )
+        files = SealKeyFiles(
+            key=directory / f"{authority.code}.key.pem",
+            cert=directory / f"{authority.code}.cert.pem",
+            p12=directory / f"{authority.code}.p12",
+        )
+        _write(files.key, _key_pem(key), private=True)
+        _write(files.cert, cert.public_bytes(serialization.Encoding.PEM))
+        p12 = pkcs12.serialize_key_and_certificates(
+            name=authority.code.encode("ascii"),
+            key=key,
+            cert=cert,
+            cas=[root_cert],
+            encryption_algorithm=(
+                serialization.BestAvailableEncryption(p12_passphrase)
+                if p12_passphrase
+                else serialization.NoEncryption()
+            ),
+        )
+        _write(files.p12, p12, private=True)
+        seal[authority.code] = files
+
+    return DemoPki(directory=directory, root_cert=root_cert_path, root_key=root_key_path, seal=seal)
