@@ -140,7 +140,10 @@ def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
 
 def needs(tool: str) -> None:
     if shutil.which(tool) is None:
-        pytest.skip(f"{tool} is not installed")
+        message = f"{tool} is not installed (bash scripts/setup installs it)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
 
 
 # --------------------------------------------------------------------------- demo PKI

@@ -1,0 +1,219 @@
+"""Tables of the SQL store (SQLAlchemy Core). Alembic migrations in ``migrations/`` create them.
+
+Times are stored as instants (PostgreSQL ``timestamptz``; SQLite fixed-width UTC ISO 8601 text,
+so that text order is time order) and read back in China time (+08:00). JSON columns hold text
+written by :data:`bdcert_plugins.storage_sql.codec.converter`.
+
+The ``sequences`` table holds the certificate number counters, one row per (authority, year,
+kind), and one more row, :data:`AUDIT_COUNTER`, that numbers audit events: its row lock is what
+makes appends to the hash chain take turns.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    Column,
+    Date,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Integer,
+    LargeBinary,
+    MetaData,
+    PrimaryKeyConstraint,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+from sqlalchemy.types import TypeDecorator, TypeEngine
+
+from bdcert.model import CHINA_TZ
+
+__all__ = [
+    "AUDIT_COUNTER",
+    "AwareDateTime",
+    "audit_events",
+    "certificate_units",
+    "certificates",
+    "metadata",
+    "paper_dispositions",
+    "pdfs",
+    "registrations",
+    "restrictions",
+    "sequences",
+    "supersessions",
+]
+
+#: The ``sequences`` key (authority, year, kind) of the audit event counter.
+AUDIT_COUNTER = ("", 0, "audit_event")
+
+#: Lengths of identifier columns (PostgreSQL enforces them; numbers hold CJK characters).
+KEY = 200
+HEX64 = 64
+
+
+class AwareDateTime(TypeDecorator[datetime]):
+    """A timezone-aware datetime: refuses naive values, returns China time (+08:00)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "sqlite":
+            return dialect.type_descriptor(String(32))
+        return dialect.type_descriptor(DateTime(timezone=True))
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> Any:
+        if value is None:
+            return None
+        if value.tzinfo is None or value.utcoffset() is None:
+            raise ValueError(f"naive datetime {value.isoformat()} (times must carry an offset)")
+        utc = value.astimezone(UTC)
+        return utc.isoformat(timespec="microseconds") if dialect.name == "sqlite" else utc
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        moment = datetime.fromisoformat(value) if isinstance(value, str) else value
+        assert isinstance(moment, datetime)
+        return moment.astimezone(CHINA_TZ)
+
+
+metadata = MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+    }
+)
+
+#: Processed registration entries (登簿记录): the entry as pushed and what processing did.
+registrations = Table(
+    "registrations",
+    metadata,
+    Column("ywh", String(KEY), primary_key=True),
+    Column("fingerprint", String(HEX64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("outcome", Text, nullable=False),  # IssueResult (without certificates) as JSON
+    Column("authority", String(12), nullable=False, index=True),
+    Column("recorded_at", AwareDateTime(), nullable=False),
+)
+
+
+def _certificate_fk() -> ForeignKey:
+    return ForeignKey("certificates.number", ondelete="CASCADE")
+
+
+certificates = Table(
+    "certificates",
+    metadata,
+    Column("number", String(KEY), primary_key=True),
+    Column("kind", String(32), nullable=False),
+    Column("licence_id", String(KEY), nullable=False, unique=True),
+    # Checked at commit, so a transaction may file certificates before their registration.
+    Column(
+        "ywh",
+        String(KEY),
+        ForeignKey("registrations.ywh", deferrable=True, initially="DEFERRED"),
+        nullable=False,
+        index=True,
+    ),
+    Column("authority", String(12), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("sequence", Integer, nullable=False),
+    Column("holders", Text, nullable=False),  # JSON list of Party
+    Column("unit_numbers", Text, nullable=False),  # JSON list of str
+    Column("face", Text, nullable=False),  # JSON list of FaceItem
+    Column("token", String(KEY), nullable=False, unique=True),
+    Column("verification_url", Text, nullable=False),
+    Column("issued_at", AwareDateTime(), nullable=False),
+    Column("pdf_sha256", String(HEX64), nullable=False, index=True),
+    Column("status", String(16), nullable=False),
+    Column("cancel_reason", Text, nullable=True),
+    Column("status_ywh", String(KEY), nullable=True),  # the entry that set the status
+)
+
+#: The unit numbers (不动产单元号) on each certificate's face, for certificates_for_unit.
+certificate_units = Table(
+    "certificate_units",
+    metadata,
+    Column("number", String(KEY), _certificate_fk(), nullable=False),
+    Column("position", Integer, nullable=False),
+    Column("unit_number", String(64), nullable=False, index=True),
+    PrimaryKeyConstraint("number", "position"),
+)
+
+pdfs = Table(
+    "pdfs",
+    metadata,
+    Column("number", String(KEY), _certificate_fk(), primary_key=True),
+    Column("pdf", LargeBinary, nullable=False),
+)
+
+#: Old certificate -> its successors (article 10), in the order given.
+supersessions = Table(
+    "supersessions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("old_number", String(KEY), _certificate_fk(), nullable=False, index=True),
+    Column("new_number", String(KEY), nullable=False),
+    Column("ywh", String(KEY), nullable=True),
+    UniqueConstraint("old_number", "new_number"),
+)
+
+#: Seizures (查封) recorded against certificates.
+restrictions = Table(
+    "restrictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number", String(KEY), _certificate_fk(), nullable=False, index=True),
+    Column("ywh", String(KEY), nullable=False),
+    Column("authority", Text, nullable=False),
+    Column("document_number", Text, nullable=False),
+    Column("type", Text, nullable=False),
+    Column("start_date", Date, nullable=True),
+    Column("end_date", Date, nullable=True),
+    Column("recorded_at", AwareDateTime(), nullable=False),
+)
+
+#: Paper originals recovered (收回) or announced void (公告作废).
+paper_dispositions = Table(
+    "paper_dispositions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number", String(KEY), nullable=False, index=True),
+    Column("ywh", String(KEY), nullable=False, index=True),
+    Column("disposition", String(16), nullable=False),
+    Column("text", Text, nullable=False),
+    Column("recorded_at", AwareDateTime(), nullable=False),
+)
+
+#: Counters: last certificate sequence per (authority, year, kind), and the audit counter.
+sequences = Table(
+    "sequences",
+    metadata,
+    Column("authority", String(12), nullable=False),
+    Column("year", Integer, nullable=False),
+    Column("kind", String(32), nullable=False),
+    Column("last_value", Integer, nullable=False),
+    PrimaryKeyConstraint("authority", "year", "kind"),
+)
+
+#: The hash-chained audit log (rule article 17); ids are gap-free, 1, 2, ….
+audit_events = Table(
+    "audit_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=False),
+    Column("at", AwareDateTime(), nullable=False),
+    Column("actor", Text, nullable=False),
+    Column("action", String(32), nullable=False),
+    Column("subject", Text, nullable=False),
+    Column("details", Text, nullable=False),  # JSON object
+    Column("prev_hash", String(HEX64), nullable=False),
+    Column("hash", String(HEX64), nullable=False),
+)
