@@ -1,5 +1,3 @@
-# fontTools ships no type information.
-# mypy: disable-error-code="import-untyped"
 """Fonts for the certificate face: configuration, glyph coverage and fast per-document subsets.
 
 A certificate face is drawn in one main CJK font (Noto Serif CJK SC by default) and, for the
