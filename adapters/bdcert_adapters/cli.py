@@ -31,6 +31,8 @@ from bdcert.model import Certificate, IssueResult, Outcome, Principal, Verdict
 EXAMPLES = resources.files("bdcert_adapters") / "examples"
 
 out = Console(highlight=False, soft_wrap=True)
+if not out.is_terminal:  # piped or logged: rich would assume 80 columns and fold the table
+    out = Console(highlight=False, soft_wrap=True, width=160)
 err = Console(stderr=True, highlight=False)
 
 
