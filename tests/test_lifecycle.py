@@ -117,3 +117,60 @@ def test_certificate_year_is_china_time(
     result = registry.push(raw, principal=platform)
     assert result.numbers == ("川(2025)成都市不动产权第0000001号",)
     assert result.certificates[0].certificate.face_value("fzrq") == "2025年01月01日"
+
+
+def test_a_unit_never_has_two_property_certificates_in_force(
+    registry: Any, platform: Principal, timeline: list[Any]
+) -> None:
+    registry.push(timeline[0], principal=platform)
+    second = dict(copy.deepcopy(timeline[0]), ywh="510100-2024-DOUBLE")
+    second["qlr"] = [{"mc": "李红", "zjzl": "1", "zjh": "510107198709210248"}]
+    with pytest.raises(ValidationError) as info:
+        registry.push(second, principal=platform)
+    assert info.value.fields == ("yzh",)
+    assert "川(2024)成都市不动产权第0000001号" in str(info.value)
+    # a proof on the same unit is fine: it proves a right over the property, not ownership
+    assert registry.push(timeline[8], principal=platform).outcome is Outcome.ISSUED
+
+
+def test_unit_outside_the_authoritys_area(
+    registry: Any, platform: Principal, timeline: list[Any]
+) -> None:
+    raw = dict(copy.deepcopy(timeline[0]), djjg="510700")
+    with pytest.raises(ValidationError) as info:
+        registry.push(raw, principal=platform)
+    assert info.value.fields == ("bdcdyh",)
+    assert "outside the area" in str(info.value)
+
+
+def test_unknown_authority_reports_every_problem_not_a_permission_error(
+    registry: Any, timeline: list[Any]
+) -> None:
+    clerk = registry.authenticate({"operator": "registrar-510100"})
+    raw = dict(copy.deepcopy(timeline[0]), djjg="510199", qllx="77")
+    with pytest.raises(ValidationError) as info:
+        registry.push(raw, principal=clerk)
+    assert {"djjg", "qllx"} <= set(info.value.fields)
+
+
+def test_undrawable_character_rejects_the_entry_naming_the_field(
+    registry: Any, platform: Principal, timeline: list[Any]
+) -> None:
+    raw = copy.deepcopy(timeline[0])
+    raw["zl"] += "\U000f0001"  # supplementary private use: no configured font has it
+    with pytest.raises(ValidationError) as info:
+        registry.push(raw, principal=platform)
+    assert info.value.fields == ("zl",)
+    assert "U+F0001" in str(info.value)
+    assert registry.push(timeline[0], principal=platform).numbers == (
+        "川(2024)成都市不动产权第0000001号",
+    )
+
+
+def test_verify_takes_bytes_and_authenticate_takes_a_mapping(registry: Any) -> None:
+    from bdcert.errors import IdentityError
+
+    with pytest.raises(TypeError, match="bytes"):
+        registry.verify(None)
+    with pytest.raises(IdentityError):
+        registry.authenticate("platform")

@@ -2,9 +2,15 @@
 
 Every command takes ``--workspace DIR`` (default ``$BDCERT_WORKSPACE``, else ``./bdcert-workspace``).
 
-Exit codes: 0 success; 1 a verified certificate is genuine but not in force (superseded,
-cancelled) or an entry could not be processed for a reason outside the entry (sealing, storage);
-2 bad usage, configuration or a file that is not a genuine certificate.
+Exit codes:
+
+- ``issue``: 0 when every line was processed (issued, none, replayed or rejected: a rejection is a
+  result, listed with its reasons); 1 when a line failed for a reason outside the entry (sealing,
+  storage, permission), so it can be pushed again later.
+- ``verify``: 0 when every file is a genuine certificate in force (valid or restricted); 1 when one
+  is genuine but superseded or cancelled; 2 when one is not a genuine, unchanged, registered
+  certificate.
+- any command: 2 for bad usage or configuration.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import logging
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
@@ -26,7 +33,7 @@ from rich.table import Table
 from bdcert.config import CONFIG_NAME, Workspace, load_authorities
 from bdcert.errors import BdcertError, ValidationError
 from bdcert.lifecycle import Registry
-from bdcert.model import Certificate, IssueResult, Outcome, Principal, Verdict
+from bdcert.model import Certificate, IssueResult, Outcome, Principal, Verdict, VerdictCode
 
 EXAMPLES = resources.files("bdcert_adapters") / "examples"
 
@@ -43,6 +50,9 @@ def _print_json(record: dict[str, Any]) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # pyHanko logs every failed path validation with a traceback; the verdict already says it.
+    for name in ("pyhanko", "pyhanko_certvalidator"):
+        logging.getLogger(name).setLevel(logging.CRITICAL)
     parser = _parser()
     args = parser.parse_args(argv)
     try:
@@ -55,6 +65,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(
         prog="bdcert",
+        epilog="exit codes:" + __doc__.split("Exit codes:", 1)[1].replace("``", "")
+        if __doc__
+        else None,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
         description=(
             "Issue, seal and verify real-estate registration e-certificates (不动产登记电子证照)."
         ),
@@ -242,11 +256,14 @@ def _issue_line(
             "outcome": Outcome.REJECTED.value,
             "errors": [{"field": "", "message": f"not JSON: {exc}"}],
         }
-    ywh = raw.get("ywh") if isinstance(raw, dict) else None
+    ywh = raw.get("ywh") if isinstance(raw, dict) and isinstance(raw.get("ywh"), str) else None
     try:
         result = registry.push(raw, principal=principal)
     except ValidationError as exc:
-        return IssueResult(ywh or "", Outcome.REJECTED, problems=exc.problems).to_wire()
+        return {
+            **IssueResult(ywh or "", Outcome.REJECTED, problems=exc.problems).to_wire(),
+            "ywh": ywh,
+        }
     except BdcertError as exc:  # sealing, storage, permission: not the entry's fault
         return {
             "ywh": ywh,
@@ -294,6 +311,15 @@ def _summary(rows: list[tuple[int, dict[str, Any]]]) -> None:
 
 
 # -- verify, show, status --------------------------------------------------------------------
+def _verify_exit_code(v: Verdict) -> int:
+    """0 genuine and in force; 1 genuine but superseded or cancelled; 2 anything else."""
+    if v.ok:
+        return 0
+    if v.code in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED):
+        return 1
+    return 2
+
+
 def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
     record: dict[str, Any] = {
         "file": str(file),
@@ -344,7 +370,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 worst = 2
                 continue
             v = registry.verify(data)
-            worst = max(worst, 0 if v.ok else (1 if v.trusted else 2))
+            worst = max(worst, _verify_exit_code(v))
             if args.json:
                 _print_json(_verdict_wire(file, v))
             else:

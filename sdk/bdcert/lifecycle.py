@@ -20,7 +20,14 @@ import attrs
 from bdcert.access import authorize
 from bdcert.codes import CodeTables
 from bdcert.config import Workspace
-from bdcert.errors import IdempotencyConflict, NotFound, Problem, ValidationError
+from bdcert.errors import (
+    IdempotencyConflict,
+    IdentityError,
+    MissingGlyph,
+    NotFound,
+    Problem,
+    ValidationError,
+)
 from bdcert.face import face_items
 from bdcert.identifiers import LICENCE_TYPE_CODES, format_certificate_number, licence_identifier
 from bdcert.model import (
@@ -153,10 +160,10 @@ class Registry:
 
         :raises IdentityError: if nobody is configured or the credentials identify nobody.
         """
-        from bdcert.errors import IdentityError
-
         if self.identity is None:
             raise IdentityError("no identity provider is configured")
+        if not isinstance(credentials, Mapping):
+            raise IdentityError('credentials must be a mapping, e.g. {"operator": "clerk01"}')
         return self.identity.authenticate(credentials)
 
     # -- issuing --------------------------------------------------------------------------
@@ -176,7 +183,9 @@ class Registry:
         :raises SealingError, RenderError, StorageError: nothing is stored either.
         """
         djjg = raw.get("djjg") if isinstance(raw, Mapping) else None
-        authorize(principal, "issue", djjg if isinstance(djjg, str) else None)
+        # Permission is checked for a configured authority; an unknown one is a validation
+        # problem, reported with every other problem of the entry.
+        authorize(principal, "issue", djjg if djjg in self.authorities else None)
         ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
         events: list[CertificateEvent] = []
         with self.storage.transaction() as tx:
@@ -232,8 +241,24 @@ class Registry:
         )
 
     def _check_references(self, tx: StorageTransaction, entry: RegistrationEntry) -> list[Problem]:
-        """Every e-certificate named in ``yzh`` must exist and still be in force."""
+        """Every e-certificate named in ``yzh`` must exist and still be in force, and a new
+        property certificate must name every property certificate in force on its units (rule
+        article 10: the old one becomes invalid), so no unit ever has two in force."""
         problems = []
+        if entry.produces is CertificateKind.PROPERTY_CERTIFICATE:
+            named = {p.number for p in entry.prior_certificates}
+            for unit in entry.unit_numbers:
+                for cert in tx.certificates_for_unit(
+                    unit, kind=CertificateKind.PROPERTY_CERTIFICATE
+                ):
+                    if cert.number not in named:
+                        problems.append(
+                            Problem(
+                                "yzh",
+                                f"unit {unit} already has {cert.number} "
+                                "in force; name it in yzh so it is superseded",
+                            )
+                        )
         for i, prior in enumerate(entry.prior_certificates):
             if not prior.electronic:
                 continue
@@ -387,14 +412,19 @@ class Registry:
             issued_at=now,
             codes=self.codes,
         )
-        rendered = self.renderer.render(
-            kind=kind,
-            face=face,
-            verification_url=url,
-            authority=authority,
-            licence_id=licence_id,
-            attached_plan=entry.attached_plan,
-        )
+        try:
+            rendered = self.renderer.render(
+                kind=kind,
+                face=face,
+                verification_url=url,
+                authority=authority,
+                licence_id=licence_id,
+                attached_plan=entry.attached_plan,
+            )
+        except MissingGlyph as exc:  # the entry holds text no configured font can draw
+            raise ValidationError(
+                [Problem(exc.field, str(exc))], subject=f"entry {entry.business_number}"
+            ) from exc
         sealed = self.seal_provider.seal_pdf(
             rendered.pdf,
             SealRequest(
@@ -462,6 +492,9 @@ class Registry:
 
         :returns: a verdict whose code names the single most important finding.
         """
+        if not isinstance(pdf, bytes | bytearray | memoryview):
+            raise TypeError(f"verify() takes the PDF's bytes, not {type(pdf).__name__}")
+        pdf = bytes(pdf)
         check = check_pdf_seal(pdf, self.trust_roots)
         actor = principal.name if principal is not None else "anonymous"
         digest = hashlib.sha256(pdf).hexdigest()

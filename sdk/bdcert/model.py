@@ -305,7 +305,13 @@ class IssuedCertificate:
 
 @attrs.define(frozen=True)
 class IssueResult:
-    """What processing one entry did, in the vocabulary of ``sichuan-2024.expected.json``."""
+    """What processing one entry did, in the vocabulary of ``sichuan-2024.expected.json``.
+
+    :ivar numbers: the certificate numbers issued (or, for ``replayed``, issued before).
+    :ivar certificates: the same certificates with their sealed PDFs:
+        ``result.certificates[0].pdf`` is the bytes of the first, ``.certificate`` its record.
+    :ivar problems: for ``rejected``, every :class:`~bdcert.errors.Problem` found.
+    """
 
     business_number: str
     outcome: Outcome

@@ -211,7 +211,9 @@ class _Checker:
             if isinstance(raw_type, int) and not isinstance(raw_type, bool):
                 raw_type = str(raw_type)
             id_type: str | None = raw_type if isinstance(raw_type, str) else None
-            if id_type not in codes.zjzl:
+            if raw_type in (None, ""):
+                self.add(f"{path}.zjzl", "is required (证件种类)")
+            elif id_type not in codes.zjzl:
                 self.add(f"{path}.zjzl", f"{raw_type!r} is not a 证件种类 code")
                 id_type = None
             number = self.text("zjh", required=True, src=item, path=f"{path}.zjh")
@@ -307,6 +309,16 @@ def parse_entry(
             else:
                 units.append(unit)
 
+    if djjg is not None and djjg in authorities:
+        area = _division_prefix(authorities[djjg].division_code)
+        for unit in units:
+            if not unit.startswith(area):
+                c.add(
+                    "bdcdyh",
+                    f"unit number {unit} lies in county {unit[:6]}, outside the "
+                    f"area of authority {djjg} ({authorities[djjg].name})",
+                )
+
     location = c.text("zl", required=issuing) or ""
     holders = c.parties("qlr", codes, required=issuing)
     obligors = c.parties("ywr", codes, required=proof)
@@ -371,6 +383,13 @@ def parse_entry(
         source=canonical_json(raw),
         fingerprint=fingerprint(raw),
     )
+
+
+def _division_prefix(code: str) -> str:
+    """The part of a GB/T 2260 division code that its counties share: 510100 -> 5101."""
+    while code.endswith("00") and len(code) > 2:
+        code = code[:-2]
+    return code
 
 
 def _check_co_ownership(c: _Checker, gyfs: str, holders: tuple[Party, ...], given: int) -> None:
