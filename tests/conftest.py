@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import secrets
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -21,6 +24,11 @@ DATA = SHARED / "data"
 TIMELINE = DATA / "registrations" / "sichuan-2024.jsonl"
 EXPECTED = DATA / "registrations" / "sichuan-2024.expected.json"
 AUTHORITIES = DATA / "authorities.json"
+PG_URL = os.environ.get(
+    "BDCERT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
+)
+#: Every test that touches storage runs on each of these (one code path, two databases).
+DATABASES = ("sqlite", "postgresql")
 
 
 def _require_shared() -> None:
@@ -49,8 +57,43 @@ def expected() -> list[dict[str, Any]]:
     return json.loads(EXPECTED.read_text(encoding="utf-8"))  # type: ignore[no-any-return]
 
 
-def make_workspace(directory: Path) -> Workspace:
-    """A demo workspace (demo PKI, SQLite store) for the shared authorities, via the CLI."""
+@contextmanager
+def database_url(kind: str, directory: Path) -> Iterator[str]:
+    """A fresh, empty database for one test: a SQLite file, or a PostgreSQL schema dropped after.
+
+    PostgreSQL is ``BDCERT_TEST_POSTGRES_URL`` (default the local server); when it is not
+    reachable the test fails under ``CI=true`` and skips elsewhere, saying what to start.
+    """
+    if kind == "sqlite":
+        yield f"sqlite:///{directory / 'bdcert.sqlite3'}"
+        return
+    from sqlalchemy import create_engine
+    from sqlalchemy.exc import OperationalError
+
+    admin = create_engine(PG_URL)
+    schema = f"t_{secrets.token_hex(8)}"
+    try:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'CREATE SCHEMA "{schema}"')
+    except OperationalError as exc:
+        admin.dispose()
+        message = f"PostgreSQL is not reachable at {PG_URL} ({exc.orig})"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(f"{message}: start PostgreSQL (or set BDCERT_TEST_POSTGRES_URL)")
+    try:
+        yield f"{PG_URL}?options=-csearch_path%3D{schema}"
+    finally:
+        with admin.begin() as conn:
+            conn.exec_driver_sql(f'DROP SCHEMA "{schema}" CASCADE')
+        admin.dispose()
+
+
+def make_workspace(directory: Path, storage_url: str | None = None) -> Workspace:
+    """A demo workspace (demo PKI) for the shared authorities, made by the command line.
+
+    :param storage_url: the database to use instead of the workspace's own SQLite file.
+    """
     from bdcert_adapters.cli import main
 
     _require_shared()
@@ -58,9 +101,17 @@ def make_workspace(directory: Path) -> Workspace:
         ["init", "--demo", "--workspace", str(directory), "--authorities", str(AUTHORITIES)]
     )
     assert code == 0
+    if storage_url is not None:
+        config = directory / "bdcert.toml"
+        text = config.read_text(encoding="utf-8")
+        text, count = re.subn(r'(?m)^url = ".*"$', f'url = "{storage_url}"', text)
+        assert count == 1
+        config.write_text(text, encoding="utf-8")
     return Workspace.load(directory)
 
 
-@pytest.fixture
-def workspace(tmp_path: Path) -> Iterator[Workspace]:
-    yield make_workspace(tmp_path / "ws")
+@pytest.fixture(params=DATABASES)
+def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Workspace]:
+    """A demo workspace, once on SQLite and once on PostgreSQL."""
+    with database_url(request.param, tmp_path) as url:
+        yield make_workspace(tmp_path / "ws", url)

@@ -1,4 +1,4 @@
-"""The conformance kit's storage contract, run against the built-in SQL storage (SQLite)."""
+"""The conformance kit's storage contract, run against the built-in SQL storage (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
@@ -10,12 +10,15 @@ import pytest
 
 from bdcert_conformance.storage import StorageContract
 
+from .conftest import DATABASES, database_url
 
-class TestSqliteStorage(StorageContract):
-    @pytest.fixture
-    def storage(self, tmp_path: Path) -> Iterator[Any]:
+
+class TestSqlStorage(StorageContract):
+    @pytest.fixture(params=DATABASES)
+    def storage(self, request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Any]:
         from bdcert_plugins.storage_sql import SqlStorage
 
-        store = SqlStorage(f"sqlite:///{tmp_path / 'store.sqlite3'}")
-        yield store
-        store.close()
+        with database_url(request.param, tmp_path) as url:
+            store = SqlStorage(url)
+            yield store
+            store.close()

@@ -250,7 +250,7 @@ def _issue_line(
 ) -> dict[str, Any]:
     try:
         raw = json.loads(text)
-    except ValueError as exc:
+    except (ValueError, RecursionError) as exc:
         return {
             "ywh": None,
             "outcome": Outcome.REJECTED.value,
@@ -264,7 +264,9 @@ def _issue_line(
             **IssueResult(ywh or "", Outcome.REJECTED, problems=exc.problems).to_wire(),
             "ywh": ywh,
         }
-    except BdcertError as exc:  # sealing, storage, permission: not the entry's fault
+    except Exception as exc:  # sealing, storage, permission, a bug: one line must not stop a batch
+        if not isinstance(exc, BdcertError):
+            logging.getLogger("bdcert").exception("unexpected error on entry %s", ywh)
         return {
             "ywh": ywh,
             "outcome": "failed",

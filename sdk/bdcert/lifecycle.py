@@ -111,7 +111,11 @@ class Registry:
     # -- construction ---------------------------------------------------------------------
     @classmethod
     def open(
-        cls, workspace: Workspace | str | Path | None = None, *, hooks: Hooks | None = None
+        cls,
+        workspace: Workspace | str | Path | None = None,
+        *,
+        hooks: Hooks | None = None,
+        clock: Callable[[], datetime] | None = None,
     ) -> Registry:
         """Build a registry from a workspace's ``bdcert.toml`` and the installed plugins.
 
@@ -144,6 +148,7 @@ class Registry:
             trust_roots=ws.trust_roots(),
             verification_base_url=ws.verification_base_url,
             hooks=hooks,
+            clock=clock,
         )
 
     def close(self) -> None:
@@ -185,7 +190,8 @@ class Registry:
         djjg = raw.get("djjg") if isinstance(raw, Mapping) else None
         # Permission is checked for a configured authority; an unknown one is a validation
         # problem, reported with every other problem of the entry.
-        authorize(principal, "issue", djjg if djjg in self.authorities else None)
+        known = isinstance(djjg, str) and djjg in self.authorities
+        authorize(principal, "issue", djjg if known else None)
         ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
         events: list[CertificateEvent] = []
         with self.storage.transaction() as tx:
@@ -269,9 +275,52 @@ class Registry:
                     Problem(f"yzh[{i}].zh", f"no e-certificate {prior.number} is on file")
                 )
                 continue
+            wanted = entry.produces or (
+                CertificateKind.REGISTRATION_PROOF
+                if entry.proven_matter
+                else CertificateKind.PROPERTY_CERTIFICATE
+            )
+            field = f"yzh[{i}].zh"
             if cert.status is not CertificateStatus.VALID:
+                problems.append(Problem(field, f"{prior.number} is already {cert.status.value}"))
+            elif not set(cert.unit_numbers) & set(entry.unit_numbers):
                 problems.append(
-                    Problem(f"yzh[{i}].zh", f"{prior.number} is already {cert.status.value}")
+                    Problem(
+                        field,
+                        f"{prior.number} is for unit "
+                        f"{'、'.join(cert.unit_numbers)}, not this entry's",
+                    )
+                )
+            elif cert.kind is not wanted:
+                problems.append(
+                    Problem(
+                        field,
+                        f"{prior.number} is a {cert.kind.title}; this "
+                        f"entry concerns a {wanted.title}",
+                    )
+                )
+            elif (
+                wanted is CertificateKind.REGISTRATION_PROOF
+                and entry.proven_matter
+                and cert.face_value("zmsx") != entry.proven_matter
+            ):
+                problems.append(
+                    Problem(
+                        field,
+                        f"{prior.number} proves "
+                        f"{cert.face_value('zmsx')}, not {entry.proven_matter}",
+                    )
+                )
+            elif entry.registration_type == "200" and (
+                seized := _active(cert.restrictions, entry.recorded_at)
+            ):
+                problems.append(
+                    Problem(
+                        field,
+                        f"{prior.number} is under seizure "
+                        f"({seized[0].authority} {seized[0].document_number}); "
+                        "it cannot be transferred until the seizure is lifted",
+                    )
                 )
             elif cert.authority_code != entry.authority_code:
                 problems.append(
@@ -325,6 +374,11 @@ class Registry:
         numbers = [i.certificate.number for i in issued]
         for prior in entry.prior_certificates:
             if prior.electronic and kind is not None:
+                # a seizure binds the unit, not the paper: it carries over to the successors
+                for r in _active(tx.get_certificate(prior.number).restrictions, now):
+                    for number in numbers:
+                        tx.add_restriction(number, r)
+                        audit("restrict", number, ywh=r.business_number, carried_from=prior.number)
                 tx.set_superseded(prior.number, numbers, ywh)
                 supersedes.append(prior.number)
                 audit("supersede", prior.number, by=numbers, ywh=ywh)
@@ -515,9 +569,9 @@ class Registry:
                         if cert.status is CertificateStatus.SUPERSEDED
                         else f"cancelled: {cert.cancel_reason}"
                     )
-                elif cert.restrictions:
+                elif seized := _active(cert.restrictions, self.clock()):
                     code = VerdictCode.RESTRICTED
-                    r = cert.restrictions[-1]
+                    r = seized[-1]
                     detail = (
                         f"valid, but the unit is under seizure ({r.authority} {r.document_number})"
                     )
@@ -540,3 +594,9 @@ class Registry:
             signer=check.signer,
             signed_at=check.signed_at,
         )
+
+
+def _active(restrictions: Sequence[Restriction], at: datetime) -> list[Restriction]:
+    """Restrictions in force on ``at`` (China date): no end date, or not yet ended."""
+    day = at.astimezone(CHINA_TZ).date()
+    return [r for r in restrictions if r.end is None or r.end >= day]

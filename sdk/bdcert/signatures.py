@@ -158,10 +158,40 @@ class _Range:
             return "the gap in the /ByteRange is not exactly the signature's /Contents hex string"
         if contents is not None and binascii.unhexlify(inner) != contents:
             return "the gap in the /ByteRange does not hold the signature's /Contents"
+        if contents is not None and not _only_zero_padding(contents):
+            return "the signature's /Contents carries bytes after the signature (it was changed)"
         if c + d != len(data):
             extra = len(data) - (c + d)
             return f"{extra} bytes were appended after the signed range (an incremental update?)"
         return None
+
+
+def _only_zero_padding(contents: bytes) -> bool:
+    """True when ``/Contents`` is one DER value followed only by zero bytes (PDF 32000 12.8.1)."""
+    if len(contents) < 2 or contents[0] != 0x30:
+        return False
+    first = contents[1]
+    if first < 0x80:
+        size = 2 + first
+    else:
+        n = first & 0x7F
+        if n == 0 or n > 4 or len(contents) < 2 + n:
+            return False
+        size = 2 + n + int.from_bytes(contents[2 : 2 + n], "big")
+    return size <= len(contents) and not any(contents[size:])
+
+
+def _signer_problem(cert: Any) -> str | None:
+    """Why a trusted certificate still may not be an e-seal: a CA, or a key not for signing."""
+    try:
+        if cert.ca:
+            return "the signer is a certification authority, not a seal certificate"
+        usage = cert.key_usage_value
+        if usage is not None and not ({"digital_signature", "non_repudiation"} & set(usage.native)):
+            return "the signer's key usage does not allow signing documents"
+    except (AttributeError, ValueError) as e:
+        return f"the signer's certificate cannot be read: {e}"
+    return None
 
 
 def _signed_revision_sha256(data: bytes, rng: _Range) -> str | None:
@@ -379,6 +409,9 @@ def _check_one(data: bytes, sig: Any, context: Any) -> SealCheck:
             f"the signer's certificate does not chain to a configured trust root{why}",
             **facts,
         )
+    unfit = _signer_problem(sig.signer_cert)
+    if unfit is not None:
+        return _fail(VerdictCode.UNTRUSTED_SIGNER, unfit, **facts)
     return SealCheck(
         code=VerdictCode.VALID,
         trusted=True,

@@ -16,7 +16,7 @@ import hashlib
 import json
 import re
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
@@ -79,7 +79,40 @@ _HOLDING_MODES = ("共同持证", "分别持证")
 _DISPOSITIONS = ("收回", "公告作废")
 _MEDIA = ("电子", "纸质")
 _PICTURE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
-_SHARE_RE = re.compile(r"^\s*(?:(\d+(?:\.\d+)?)\s*%|(\d+)\s*/\s*(\d+)|(0?\.\d+|1(?:\.0+)?))\s*$")
+_SHARE_RE = re.compile(
+    r"(?:([0-9]{1,3}(?:\.[0-9]{1,6})?)\s?%|([0-9]{1,6})/([0-9]{1,6})|(0?\.[0-9]{1,6}|1(?:\.0+)?))\Z"
+)
+#: Limits that keep one entry to one reasonable unit of work (and out of denial of service).
+MAX_TEXT = 10_000  # characters in any one string
+MAX_PARTIES = 1_000  # holders or obligors
+MAX_AREA = Decimal(10) ** 12  # m²
+_MAX_DEPTH = 4  # entry → list → party → value
+
+
+def _scan(c: _Checker, value: Any, path: str, depth: int) -> None:
+    """Strings that cannot be stored (unpaired surrogates) or are absurdly long, non-string keys,
+    nesting deeper than the entry shape and oversized lists, each reported at its path."""
+    if depth > _MAX_DEPTH:
+        c.add(path, "is nested deeper than a registration entry allows")
+        return
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            c.add(path, f"has {len(value)} characters; at most {MAX_TEXT} are allowed")
+        elif any("\ud800" <= ch <= "\udfff" for ch in value):
+            c.add(path, "contains an unpaired surrogate (not valid Unicode text)")
+    elif isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                c.add(path, f"has a non-text key {key!r}")
+                continue
+            _scan(c, key, f"{path}.{key}" if path else key, depth + 1)
+            _scan(c, item, f"{path}.{key}" if path else key, depth + 1)
+    elif isinstance(value, list):
+        if len(value) > MAX_PARTIES:
+            c.add(path, f"lists {len(value)} items; at most {MAX_PARTIES} are allowed")
+            return
+        for i, item in enumerate(value):
+            _scan(c, item, f"{path}[{i}]", depth + 1)
 
 
 def canonical_json(raw: Mapping[str, Any]) -> str:
@@ -97,7 +130,7 @@ def parse_share(text: str) -> Fraction:
 
     :raises ValueError: if the text is none of those or the share is not in (0, 1].
     """
-    m = _SHARE_RE.match(text)
+    m = _SHARE_RE.match(text) if isinstance(text, str) else None
     if m is None:
         raise ValueError(f"share {text!r} is not a percentage (60%) or a fraction (1/3)")
     if m[1] is not None:
@@ -148,13 +181,14 @@ class _Checker:
 
     def code(self, key: str, table: Mapping[str, str], name: str, *, required: bool) -> str | None:
         value = self.raw.get(key)
-        if isinstance(value, int) and not isinstance(value, bool):
-            value = str(value)
         if value is None or value == "":
             if required:
                 self.add(key, f"is required ({name})")
             return None
-        if not isinstance(value, str) or value not in table:
+        if not isinstance(value, str):
+            self.add(key, f"must be a code string such as {next(iter(table))!r}")
+            return None
+        if value not in table:
             self.add(key, f"{value!r} is not a {name} code (known: {', '.join(table)})")
             return None
         return value
@@ -208,8 +242,6 @@ class _Checker:
                 self.add(f"{path}.{extra}", "is not a known field")
             name = self.text("mc", required=True, src=item, path=f"{path}.mc")
             raw_type = item.get("zjzl")
-            if isinstance(raw_type, int) and not isinstance(raw_type, bool):
-                raw_type = str(raw_type)
             id_type: str | None = raw_type if isinstance(raw_type, str) else None
             if raw_type in (None, ""):
                 self.add(f"{path}.zjzl", "is required (证件种类)")
@@ -255,31 +287,19 @@ def parse_entry(
     if not isinstance(raw, Mapping):
         raise ValidationError([Problem("", "an entry must be a JSON object")])
     c = _Checker(raw)
-    for extra in sorted(set(raw) - ENTRY_KEYS):
+    _scan(c, raw, "", 0)
+    if c.problems:  # strings that cannot be stored or printed: stop before touching them
+        raise ValidationError(c.problems, subject="entry")
+    for extra in sorted(set(raw) - ENTRY_KEYS, key=str):
         c.add(extra, "is not a known field of a registration entry")
 
     ywh = c.text("ywh", required=True)
     djjg = c.text("djjg", required=True)
-    if djjg is not None and djjg not in authorities:
+    if djjg is not None and djjg not in authorities:  # djjg is a str here
         c.add("djjg", f"{djjg!r} is not a configured registration authority")
     djlx = c.code("djlx", codes.djlx, "登记类型", required=True)
 
-    recorded_at = None
-    dbsj = c.text("dbsj", required=True)
-    if dbsj is not None:
-        try:
-            recorded_at = datetime.fromisoformat(dbsj)
-            if "T" not in dbsj or recorded_at.tzinfo is None:
-                c.add(
-                    "dbsj",
-                    f"{dbsj!r} needs a date, a time and an offset, e.g. 2024-03-05T10:21:00+08:00",
-                )
-                recorded_at = None
-        except ValueError:
-            c.add(
-                "dbsj",
-                f"{dbsj!r} is not an ISO 8601 time with offset, e.g. 2024-03-05T10:21:00+08:00",
-            )
+    recorded_at = _recording_time(c, c.text("dbsj", required=True))
 
     zmsx = c.text("zmsx", required=False)
     if zmsx is not None and zmsx not in PROOF_MATTERS:
@@ -385,6 +405,25 @@ def parse_entry(
     )
 
 
+def _recording_time(c: _Checker, dbsj: str | None) -> datetime | None:
+    """登簿时间: ISO 8601 with a time and an offset, between 1900 and (a day past) now."""
+    if dbsj is None:
+        return None
+    example = "e.g. 2024-03-05T10:21:00+08:00"
+    try:
+        value = datetime.fromisoformat(dbsj)
+    except ValueError:
+        c.add("dbsj", f"{dbsj!r} is not an ISO 8601 time with offset, {example}")
+        return None
+    if "T" not in dbsj or value.tzinfo is None:
+        c.add("dbsj", f"{dbsj!r} needs a date, a time and an offset, {example}")
+        return None
+    if value.year < 1900 or value > datetime.now(UTC) + timedelta(days=1):
+        c.add("dbsj", f"{dbsj!r} is not a plausible time of recording (1900 to now)")
+        return None
+    return value
+
+
 def _division_prefix(code: str) -> str:
     """The part of a GB/T 2260 division code that its counties share: 510100 -> 5101."""
     while code.endswith("00") and len(code) > 2:
@@ -431,10 +470,10 @@ def _areas(c: _Checker, *, required: bool) -> Areas | None:
         except InvalidOperation:
             c.add(f"mj.{key}", f"{v!r} is not a number of m²")
             continue
-        if not d.is_finite() or d < 0:
-            c.add(f"mj.{key}", f"{v!r} must be a finite, non-negative number of m²")
+        if not d.is_finite() or d < 0 or d > MAX_AREA:
+            c.add(f"mj.{key}", f"{v!r} must be a non-negative number of m², at most {MAX_AREA:.0e}")
             continue
-        out[key] = d
+        out[key] = abs(d)  # -0 is 0
     if not out and not any(k in value for k in ("td", "fw")):
         c.add("mj", "needs td (land) or fw (building) area")
         return None
@@ -449,7 +488,7 @@ def _attached_plan(c: _Checker) -> AttachedPlan | None:
         c.add("ft", "must be an object with mime and base64 data")
         return None
     mime = value.get("mime")
-    if mime not in _PICTURE_MAGIC:
+    if not isinstance(mime, str) or mime not in _PICTURE_MAGIC:
         c.add("ft.mime", f"{mime!r} must be image/png or image/jpeg")
         return None
     try:
@@ -472,7 +511,7 @@ def _prior_certificates(c: _Checker, *, required: bool) -> tuple[PriorCertificat
     if not isinstance(value, list):
         c.add("yzh", "must be a list of {zh, lx, cl}")
         return ()
-    out = []
+    out: list[PriorCertificate] = []
     for i, item in enumerate(value):
         path = f"yzh[{i}]"
         if not isinstance(item, Mapping):
@@ -503,6 +542,8 @@ def _prior_certificates(c: _Checker, *, required: bool) -> tuple[PriorCertificat
         if number is not None and medium == "电子" and parse_certificate_number(number) is None:
             c.add(f"{path}.zh", f"{number!r} is not a certificate number")
             continue
-        if number is not None:
+        if number is not None and any(p.number == number for p in out):
+            c.add(f"{path}.zh", f"{number} is listed twice")
+        elif number is not None:
             out.append(PriorCertificate(number, medium, disposition or None))
     return tuple(out)
