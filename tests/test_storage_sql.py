@@ -34,6 +34,7 @@ from bdcert.model import (
     Areas,
     AuditEvent,
     Certificate,
+    CertificateEvent,
     CertificateKind,
     CertificateStatus,
     FaceItem,
@@ -676,3 +677,55 @@ def test_hook_registers_the_sql_storage(tmp_path: Path, monkeypatch: pytest.Monk
             assert tx.next_sequence(AUTHORITY, 2024, PROOF) == 1
     finally:
         store.close()
+
+
+# -- outbox of undelivered events (beyond the conformance contract) --------------------------
+
+
+def test_outbox_details_come_back_as_json_data(storage: SqlStorage) -> None:
+    event = CertificateEvent(
+        "restricted",
+        "川(2024)成都市不动产权第0000001号",
+        "YWH-CF-1",
+        AUTHORITY,
+        T0.astimezone(UTC),
+        {"term": (date(2024, 4, 1), date(2027, 3, 31)), "area": Decimal("89.47")},
+    )
+    with storage.transaction() as tx:
+        tx.add_undelivered("webhook", event, "HTTP 503")
+    with storage.transaction() as tx:
+        (kept,) = tx.undelivered()
+    assert kept.event == attrs.evolve(
+        event, details={"term": ["2024-04-01", "2027-03-31"], "area": "89.47"}
+    )
+    assert kept.event.at == T0
+    assert kept.first_failed_at.utcoffset() == timedelta(hours=8)
+
+
+def test_outbox_refuses_naive_event_times(storage: SqlStorage) -> None:
+    naive = CertificateEvent("issued", "N1", "YWH-1", AUTHORITY, datetime(2024, 3, 1, 10, 0))
+    with pytest.raises(StorageError, match="offset"), storage.transaction() as tx:
+        tx.add_undelivered("webhook", naive, "down")
+
+
+def test_outbox_migration_keeps_existing_data(storage: SqlStorage, database: Database) -> None:
+    with storage.transaction() as tx:
+        certificate = issue(tx, 1)
+        tx.add_undelivered("webhook", CertificateEvent("issued", "N1", "Y1", AUTHORITY, T0), "x")
+    engine = database.engine()
+    try:
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0001")
+        with engine.begin() as conn:
+            assert "undelivered_events" not in engine.dialect.get_table_names(conn)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+    with storage.transaction() as tx:
+        assert tx.get_certificate(certificate.number) == certificate
+        assert tx.undelivered() == []
+        tx.add_undelivered("webhook", CertificateEvent("issued", "N2", "Y2", AUTHORITY, T0), "x")
+        assert [u.event.number for u in tx.undelivered()] == ["N2"]

@@ -15,6 +15,7 @@ from bdcert.model import (
     CHINA_TZ,
     AuditEvent,
     Certificate,
+    CertificateEvent,
     CertificateKind,
     CertificateStatus,
     FaceItem,
@@ -183,3 +184,76 @@ class StorageContract:
             assert [e.subject for e in events] == ["N0", "N1", "N2"]
             assert events[1].details == {"i": 1} and events[1].at == T0
             assert tx.verify_audit_chain() == []
+
+    # -- outbox of undelivered events --------------------------------------------------------
+
+    def test_outbox_round_trip(self, storage: Any) -> None:
+        event = CertificateEvent(
+            "superseded",
+            "川(2024)成都市不动产权第0000001号",
+            "Y2",
+            "510100",
+            T0,
+            {"successors": ["川(2024)成都市不动产权第0000002号"], "share": "1/3", "n": 2},
+        )
+        with storage.transaction() as tx:
+            event_id = tx.add_undelivered("webhook", event, "HTTP 503 from hooks.example")
+        with storage.transaction() as tx:
+            (kept,) = tx.undelivered()
+        assert kept.id == event_id
+        assert kept.notifier == "webhook"
+        assert kept.event == event
+        assert kept.attempts == 1
+        assert kept.last_error == "HTTP 503 from hooks.example"
+        assert kept.first_failed_at.utcoffset() is not None
+
+    def test_outbox_is_oldest_first_per_notifier(self, storage: Any) -> None:
+        ids = []
+        for i, notifier in enumerate(["webhook", "sms", "webhook", "webhook"]):
+            event = CertificateEvent("issued", f"N{i}", f"Y{i}", "510100", T0, {})
+            with storage.transaction() as tx:
+                ids.append(tx.add_undelivered(notifier, event, "down"))
+        assert len(set(ids)) == 4
+        with storage.transaction() as tx:
+            assert [u.event.number for u in tx.undelivered()] == ["N0", "N1", "N2", "N3"]
+            assert [u.id for u in tx.undelivered("webhook")] == [ids[0], ids[2], ids[3]]
+            assert [u.event.number for u in tx.undelivered("webhook", limit=2)] == ["N0", "N2"]
+            assert [u.notifier for u in tx.undelivered("sms")] == ["sms"]
+            assert tx.undelivered("nobody") == []
+
+    def test_outbox_mark_delivered_removes_the_event(self, storage: Any) -> None:
+        with storage.transaction() as tx:
+            first = tx.add_undelivered(
+                "webhook", CertificateEvent("issued", "N1", "Y1", "510100", T0), "x"
+            )
+            second = tx.add_undelivered(
+                "webhook", CertificateEvent("issued", "N2", "Y2", "510100", T0), "x"
+            )
+        with storage.transaction() as tx:
+            tx.mark_delivered(first)
+        with storage.transaction() as tx:
+            assert [u.id for u in tx.undelivered()] == [second]
+            with pytest.raises(NotFound):
+                tx.mark_delivered(first)
+
+    def test_outbox_failures_are_counted(self, storage: Any) -> None:
+        event = CertificateEvent("cancelled", "N1", "Y9", "510100", T0, {"reason": "主债权消灭"})
+        with storage.transaction() as tx:
+            event_id = tx.add_undelivered("webhook", event, "connection refused")
+        for error in ("HTTP 500", "timed out after 5 s"):
+            with storage.transaction() as tx:
+                tx.record_delivery_failure(event_id, error)
+        with storage.transaction() as tx:
+            (kept,) = tx.undelivered("webhook")
+            assert kept.attempts == 3 and kept.last_error == "timed out after 5 s"
+            assert kept.event == event
+            with pytest.raises(NotFound):
+                tx.record_delivery_failure(event_id + 1000, "x")
+
+    def test_outbox_rolls_back_with_the_transaction(self, storage: Any) -> None:
+        event = CertificateEvent("issued", "N1", "Y1", "510100", T0)
+        with pytest.raises(RuntimeError), storage.transaction() as tx:
+            tx.add_undelivered("webhook", event, "down")
+            raise RuntimeError("rolled back")
+        with storage.transaction() as tx:
+            assert tx.undelivered() == []

@@ -39,6 +39,7 @@ __all__ = [
     "StorageFactory",
     "StorageTransaction",
     "StoredRegistration",
+    "UndeliveredEvent",
 ]
 
 
@@ -68,6 +69,28 @@ class PaperDisposition:
     disposition: str
     recorded_at: datetime
     text: str = ""
+
+
+@attrs.define(frozen=True)
+class UndeliveredEvent:
+    """A certificate event a notifier could not deliver, kept in the store's outbox.
+
+    :ivar id: the outbox id, for :meth:`StorageTransaction.mark_delivered` and
+        :meth:`StorageTransaction.record_delivery_failure`.
+    :ivar notifier: the name of the notifier that failed (e.g. ``webhook``).
+    :ivar event: the event as it was to be delivered; ``details`` come back as JSON data
+        (tuples as lists, dates and Decimals as strings).
+    :ivar attempts: failed deliveries so far (1 when the event was put in the outbox).
+    :ivar last_error: the message of the latest failure.
+    :ivar first_failed_at: when the event was put in the outbox, aware (China time, +08:00).
+    """
+
+    id: int
+    notifier: str
+    event: CertificateEvent
+    attempts: int
+    last_error: str
+    first_failed_at: datetime
 
 
 class StorageTransaction(Protocol):
@@ -135,6 +158,25 @@ class StorageTransaction(Protocol):
 
     def verify_audit_chain(self) -> list[str]:
         """Recompute the audit log's hash chain; returns a message per broken link (empty: intact)."""
+
+    def add_undelivered(self, notifier: str, event: CertificateEvent, error: str) -> int:
+        """Put an event that ``notifier`` failed to deliver in the outbox, with 1 attempt.
+
+        :param error: why delivery failed (stored as the ``last_error``).
+        :returns: the outbox id of the event.
+        """
+
+    def undelivered(self, notifier: str | None = None, limit: int = 100) -> list[UndeliveredEvent]:
+        """Events waiting in the outbox, of one notifier or of all, oldest first, at most ``limit``."""
+
+    def mark_delivered(self, event_id: int) -> None:
+        """Remove a delivered event from the outbox. :raises NotFound: for an unknown id."""
+
+    def record_delivery_failure(self, event_id: int, error: str) -> None:
+        """Count one more failed delivery of an outbox event and keep ``error`` as its last error.
+
+        :raises NotFound: for an unknown id.
+        """
 
 
 @runtime_checkable

@@ -7,6 +7,9 @@ written by :data:`bdcert_plugins.storage_sql.codec.converter`.
 The ``sequences`` table holds the certificate number counters, one row per (authority, year,
 kind), and one more row, :data:`AUDIT_COUNTER`, that numbers audit events: its row lock is what
 makes appends to the hash chain take turns.
+
+``undelivered_events`` is the notifiers' outbox: certificate events a notifier could not deliver,
+kept until a re-delivery succeeds.
 """
 
 from __future__ import annotations
@@ -46,6 +49,7 @@ __all__ = [
     "restrictions",
     "sequences",
     "supersessions",
+    "undelivered_events",
 ]
 
 #: The ``sequences`` key (authority, year, kind) of the audit event counter.
@@ -216,4 +220,17 @@ audit_events = Table(
     Column("details", Text, nullable=False),  # JSON object
     Column("prev_hash", String(HEX64), nullable=False),
     Column("hash", String(HEX64), nullable=False),
+)
+
+#: The outbox: certificate events a notifier could not deliver, oldest first by id.
+undelivered_events = Table(
+    "undelivered_events",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("notifier", String(64), nullable=False, index=True),
+    Column("number", String(KEY), nullable=False),  # the certificate, for people reading the table
+    Column("event", Text, nullable=False),  # CertificateEvent as JSON
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("first_failed_at", AwareDateTime(), nullable=False),
 )

@@ -39,6 +39,7 @@ from sqlalchemy import (
     Table,
     and_,
     create_engine,
+    delete,
     event,
     insert,
     make_url,
@@ -52,8 +53,10 @@ from sqlalchemy.sql.dml import Insert
 
 from bdcert.errors import ConfigurationError, MissingDependency, NotFound, StorageError
 from bdcert.model import (
+    CHINA_TZ,
     AuditEvent,
     Certificate,
+    CertificateEvent,
     CertificateKind,
     CertificateStatus,
     FaceItem,
@@ -62,7 +65,12 @@ from bdcert.model import (
     RegistrationEntry,
     Restriction,
 )
-from bdcert.protocols import PaperDisposition, StorageTransaction, StoredRegistration
+from bdcert.protocols import (
+    PaperDisposition,
+    StorageTransaction,
+    StoredRegistration,
+    UndeliveredEvent,
+)
 from bdcert_plugins.storage_sql.codec import (
     GENESIS_HASH,
     audit_hash,
@@ -81,6 +89,7 @@ from bdcert_plugins.storage_sql.schema import (
     restrictions,
     sequences,
     supersessions,
+    undelivered_events,
 )
 
 __all__ = [
@@ -649,6 +658,68 @@ class SqlTransaction:
         if appended is not None and appended >= expected_id:
             problems.append(f"audit events {expected_id}..{appended} are missing")
         return problems
+
+    # -- outbox of undelivered events --------------------------------------------------------
+
+    def add_undelivered(self, notifier: str, event: CertificateEvent, error: str) -> int:
+        """Keep ``event`` for ``notifier`` with 1 attempt; ``first_failed_at`` is now.
+
+        The event is stored as JSON through the converter (``details`` come back as JSON data).
+        """
+        if not _aware(event.at):
+            raise StorageError(f"event time {event.at.isoformat()} has no UTC offset")
+        try:
+            text = _dump(event, CertificateEvent)
+        except (TypeError, ValueError) as exc:
+            raise StorageError(
+                f"event details of {event.number!r} are not JSON data: {exc}"
+            ) from exc
+        result = self._conn.execute(
+            insert(undelivered_events).returning(undelivered_events.c.id),
+            {
+                "notifier": notifier,
+                "number": event.number,
+                "event": text,
+                "attempts": 1,
+                "last_error": error,
+                "first_failed_at": datetime.now(CHINA_TZ),
+            },
+        )
+        return int(result.scalar_one())
+
+    def undelivered(self, notifier: str | None = None, limit: int = 100) -> list[UndeliveredEvent]:
+        query = select(undelivered_events).order_by(
+            undelivered_events.c.first_failed_at, undelivered_events.c.id
+        )
+        if notifier is not None:
+            query = query.where(undelivered_events.c.notifier == notifier)
+        return [
+            UndeliveredEvent(
+                id=row.id,
+                notifier=row.notifier,
+                event=_load(row.event, CertificateEvent),
+                attempts=row.attempts,
+                last_error=row.last_error,
+                first_failed_at=row.first_failed_at,
+            )
+            for row in self._conn.execute(query.limit(max(0, int(limit))))
+        ]
+
+    def mark_delivered(self, event_id: int) -> None:
+        deleted = self._conn.execute(
+            delete(undelivered_events).where(undelivered_events.c.id == event_id)
+        )
+        if deleted.rowcount == 0:
+            raise NotFound(f"no undelivered event {event_id}")
+
+    def record_delivery_failure(self, event_id: int, error: str) -> None:
+        changed = self._conn.execute(
+            update(undelivered_events)
+            .where(undelivered_events.c.id == event_id)
+            .values(attempts=undelivered_events.c.attempts + 1, last_error=error)
+        )
+        if changed.rowcount == 0:
+            raise NotFound(f"no undelivered event {event_id}")
 
     # -- helpers -----------------------------------------------------------------------------
 
