@@ -174,3 +174,51 @@ def test_verify_takes_bytes_and_authenticate_takes_a_mapping(registry: Any) -> N
         registry.verify(None)
     with pytest.raises(IdentityError):
         registry.authenticate("platform")
+
+
+def test_undelivered_events_are_kept_and_redelivered(workspace: Any, timeline: list[Any]) -> None:
+    from bdcert.errors import NotificationError
+    from bdcert.hookspecs import hookimpl
+    from bdcert.plugins import Hooks
+
+    class Flaky:
+        name = "flaky"
+
+        def __init__(self) -> None:
+            self.down = True
+            self.delivered: list[Any] = []
+
+        def notify(self, event: Any) -> None:
+            if self.down:
+                raise NotificationError("receiver is down")
+            self.delivered.append(event)
+
+    flaky = Flaky()
+
+    class Plugin:
+        @hookimpl
+        def bdcert_register_notifiers(self, register: Any) -> None:
+            register("flaky", lambda settings, ws: flaky)
+
+    config = workspace.path / "bdcert.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8").replace('plugins = ["log"]', 'plugins = ["flaky"]'),
+        encoding="utf-8",
+    )
+    hooks = Hooks()
+    hooks.pm.register(Plugin())
+    with Registry.open(workspace.path, hooks=hooks) as registry:
+        platform = registry.authenticate({"operator": "platform"})
+        result = registry.push(timeline[0], principal=platform)
+        assert result.outcome is Outcome.ISSUED  # the failed notification did not undo it
+        with registry.storage.transaction() as tx:
+            (kept,) = tx.undelivered("flaky")
+        assert kept.event.number == result.numbers[0] and "receiver is down" in kept.last_error
+        assert registry.redeliver(principal=platform) == (0, 1)
+        with pytest.raises(PermissionDenied):
+            registry.redeliver(principal=registry.authenticate({"operator": "auditor"}))
+        flaky.down = False
+        assert registry.redeliver(principal=platform) == (1, 0)
+        assert [e.number for e in flaky.delivered] == [result.numbers[0]]
+        with registry.storage.transaction() as tx:
+            assert tx.undelivered() == []

@@ -122,6 +122,12 @@ def _parser() -> argparse.ArgumentParser:
         c.add_argument("--operator", help="who asks (default: the workspace's default_operator)")
         c.set_defaults(func=func)
 
+    c = command("notify", "deliver again the certificate events a notifier could not deliver")
+    c.add_argument("--redeliver", action="store_true", required=True)
+    c.add_argument("--limit", type=int, default=100, help="at most this many events")
+    c.add_argument("--operator", help="who acts (default: the workspace's default_operator)")
+    c.set_defaults(func=cmd_notify)
+
     c = command("plugins", "list installed plugins and the active choice for each hook")
     c.set_defaults(func=cmd_plugins)
     return p
@@ -425,6 +431,15 @@ def cmd_status(args: argparse.Namespace) -> int:
     else:
         out.print(f"{c.number}: {_status_text(c)}")
     return 0
+
+
+def cmd_notify(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        delivered, failed = registry.redeliver(principal=principal, limit=args.limit)
+    out.print(f"delivered: {delivered}  still undelivered: {failed}")
+    return 1 if failed else 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

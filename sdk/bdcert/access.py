@@ -18,6 +18,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "read": frozenset({"platform", "registrar", "auditor", "sharing_party"}),
     "audit": frozenset({"platform", "auditor"}),
     "verify": frozenset({"platform", "registrar", "auditor", "sharing_party", "holder"}),
+    "operate": frozenset({"platform"}),  # re-deliver notifications, maintenance
 }
 
 

@@ -25,6 +25,7 @@ from bdcert.errors import (
     IdentityError,
     MissingGlyph,
     NotFound,
+    NotificationError,
     Problem,
     ValidationError,
 )
@@ -510,17 +511,57 @@ class Registry:
         return IssuedCertificate(certificate, sealed)
 
     def _publish(self, events: Sequence[CertificateEvent]) -> None:
-        """After commit: the event hook on every plugin, then each notifier. Failures are logged."""
+        """After commit: the event hook on every plugin, then each notifier.
+
+        A plugin's failure never undoes the committed change: the hook's is logged; an event a
+        notifier could not deliver goes to the storage outbox for :meth:`redeliver`.
+        """
         for ev in events:
             try:
                 self.hooks.certificate_event(ev)
-            except Exception:  # a plugin's failure must not undo a committed change
+            except Exception:
                 log.exception("bdcert_certificate_event failed for %s", ev.number)
             for notifier in self.notifiers:
                 try:
                     notifier.notify(ev)
-                except Exception:
-                    log.exception("notifier %s failed for %s", notifier.name, ev.number)
+                except Exception as exc:
+                    if not isinstance(exc, NotificationError):
+                        log.exception("notifier %s failed for %s", notifier.name, ev.number)
+                    self._keep_undelivered(notifier.name, ev, f"{type(exc).__name__}: {exc}")
+
+    def _keep_undelivered(self, notifier: str, event: CertificateEvent, error: str) -> None:
+        try:
+            with self.storage.transaction() as tx:
+                tx.add_undelivered(notifier, event, error)
+        except Exception:  # the store is down too: say so loudly, the change itself is filed
+            log.exception("could not keep undelivered %s event for %s", event.kind, event.number)
+
+    def redeliver(self, *, principal: Principal, limit: int = 100) -> tuple[int, int]:
+        """Try again to deliver the events in the outbox, oldest first.
+
+        :returns: (delivered, still undelivered) among at most ``limit`` events tried.
+        :raises PermissionDenied: unless the principal is the platform.
+        """
+        authorize(principal, "operate")
+        by_name = {n.name: n for n in self.notifiers}
+        with self.storage.transaction() as tx:
+            waiting = tx.undelivered(limit=limit)
+        delivered = failed = 0
+        for item in waiting:
+            notifier = by_name.get(item.notifier)
+            try:
+                if notifier is None:
+                    raise NotificationError(f"notifier {item.notifier!r} is no longer configured")
+                notifier.notify(item.event)
+            except Exception as exc:
+                failed += 1
+                with self.storage.transaction() as tx:
+                    tx.record_delivery_failure(item.id, f"{type(exc).__name__}: {exc}")
+                continue
+            delivered += 1
+            with self.storage.transaction() as tx:
+                tx.mark_delivered(item.id)
+        return delivered, failed
 
     # -- reading and verifying ------------------------------------------------------------
     def certificate(self, number: str, *, principal: Principal) -> Certificate:
