@@ -21,6 +21,7 @@ from bdcert.access import authorize
 from bdcert.codes import CodeTables
 from bdcert.config import Workspace
 from bdcert.errors import (
+    ConfigurationError,
     IdempotencyConflict,
     IdentityError,
     MissingGlyph,
@@ -134,6 +135,12 @@ class Registry:
 
         notifier_settings = dict(ws.table("notifiers"))
         notifier_names = notifier_settings.pop("plugins", ["log"])
+        stray = sorted(set(notifier_settings) - set(notifier_names))
+        if stray:
+            raise ConfigurationError(
+                f"[notifiers] has settings for {', '.join(stray)}, which [notifiers] plugins "
+                f"does not list ({', '.join(notifier_names)})"
+            )
         notifier_registry = hooks.notifiers()
         notifiers = [
             notifier_registry.get(n)(notifier_settings.get(n, {}), ws.path) for n in notifier_names
