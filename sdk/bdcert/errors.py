@@ -12,6 +12,7 @@ Every error derives from :class:`BdcertError`; each family names the part of the
     ├── RenderError                           the certificate face could not be drawn
     │   └── MissingGlyph                      a character no configured font can draw
     ├── SealingError                          a seal provider could not seal
+    │   └── SealServiceUnavailable            a remote e-seal service is down or slow: queue and retry later
     ├── IdentityError                         authentication failed
     │   └── PermissionDenied (PermissionError)  an authenticated principal may not do this (rule art. 11, 17)
     └── NotificationError                     a notifier could not deliver an event
@@ -20,6 +21,7 @@ Every error derives from :class:`BdcertError`; each family names the part of the
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import attrs
 
@@ -35,6 +37,7 @@ __all__ = [
     "PermissionDenied",
     "Problem",
     "RenderError",
+    "SealServiceUnavailable",
     "SealingError",
     "StorageError",
     "ValidationError",
@@ -124,6 +127,30 @@ class MissingGlyph(RenderError):
 
 class SealingError(BdcertError):
     """A seal provider could not produce a seal (key unavailable, certificate expired, …)."""
+
+
+class SealServiceUnavailable(SealingError):
+    """A remote e-seal service did not answer in time, even after retries (transient).
+
+    Nothing was sealed and nothing stored; the caller can queue the work and push it again later.
+    A refusal (wrong token, unknown authority, bad request) is a plain :class:`SealingError`.
+
+    :ivar url: the service's base URL (never with credentials).
+    :ivar retry_after: seconds the service asked clients to wait (``Retry-After``), or None if it
+        said nothing (it was unreachable, timed out, or answered 502/503/504 without the header).
+    """
+
+    def __init__(self, message: str, *, url: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.retry_after = retry_after
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keyword-only arguments: pickle them explicitly
+        return (_unavailable, (str(self), self.url, self.retry_after))
+
+
+def _unavailable(message: str, url: str, retry_after: float | None) -> SealServiceUnavailable:
+    return SealServiceUnavailable(message, url=url, retry_after=retry_after)
 
 
 class IdentityError(BdcertError):
