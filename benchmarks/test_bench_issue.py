@@ -53,7 +53,9 @@ def test_issue_end_to_end(benchmark: Any, setup: Any) -> None:
 
     def make_entry() -> Any:
         raw = copy.deepcopy(setup["entry"])
-        raw["ywh"] = f"bench-{next(counter):06d}"
+        n = next(counter)
+        raw["ywh"] = f"bench-{n:06d}"
+        raw["bdcdyh"] = [f"510104001001GB{n:05d}F00010002"]  # a new unit: nothing to supersede
         return (raw,), {}
 
     def issue(raw: Any) -> Any:

@@ -20,6 +20,7 @@ from bdcert.errors import (
     Problem,
     RenderError,
     SealingError,
+    SealServiceUnavailable,
     StorageError,
     ValidationError,
 )
@@ -60,6 +61,7 @@ __all__ = [
     "RegistrationEntry",
     "Registry",
     "RenderError",
+    "SealServiceUnavailable",
     "SealingError",
     "StorageError",
     "ValidationError",

@@ -160,7 +160,11 @@ class Registry:
         )
 
     def close(self) -> None:
+        """Release the store's connections and the seal provider's session (an HSM login)."""
         self.storage.close()
+        close_seal = getattr(self.seal_provider, "close", None)
+        if callable(close_seal):
+            close_seal()
 
     def __enter__(self) -> Registry:
         return self

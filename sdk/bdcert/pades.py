@@ -92,9 +92,15 @@ def _make_signer(
     key: Any, cert: x509.Certificate, others: Sequence[x509.Certificate]
 ) -> signers.SimpleSigner:
     registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]
-    registry.register_multiple([translate_pyca_cryptography_cert_to_asn1(c) for c in others])
+    chain = [translate_pyca_cryptography_cert_to_asn1(c) for c in others]
+    signing_cert = translate_pyca_cryptography_cert_to_asn1(cert)
+    for c in (signing_cert, *chain):
+        # asn1crypto fills its parsed-name caches lazily and in place; fill them now, so threads
+        # sharing this signer never race on them (seen as KeyError: 'organization_name').
+        _ = c.subject.native, c.issuer.native, c.native
+    registry.register_multiple(chain)
     return signers.SimpleSigner(
-        signing_cert=translate_pyca_cryptography_cert_to_asn1(cert),
+        signing_cert=signing_cert,
         signing_key=translate_pyca_cryptography_key_to_asn1(key),
         cert_registry=registry,
     )

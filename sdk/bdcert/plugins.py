@@ -26,8 +26,12 @@ __all__ = [
 DEFAULT_PLUGINS = (
     "bdcert_plugins.storage_sql",
     "bdcert_plugins.seal_software",
+    "bdcert_plugins.seal_pkcs11",
+    "bdcert_plugins.seal_remote",
     "bdcert_plugins.identity_local",
+    "bdcert_plugins.identity_tokens",
     "bdcert_plugins.notify_log",
+    "bdcert_plugins.notify_webhook",
 )
 
 F = TypeVar("F")
