@@ -5,6 +5,7 @@ Provide a ``storage`` fixture yielding an empty store. Every test uses only the 
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -257,3 +258,18 @@ class StorageContract:
             raise RuntimeError("rolled back")
         with storage.transaction() as tx:
             assert tx.undelivered() == []
+
+    def test_ofd_documents(self, storage: Any) -> None:
+        cert = issue(storage, "Y1")
+        ofd = b"PK\x03\x04 an OFD package"
+        with storage.transaction() as tx:
+            tx.add_ofd(cert.number, ofd)
+        with storage.transaction() as tx:
+            assert tx.get_ofd(cert.number) == ofd
+            assert tx.get_pdf(cert.number) == b"%PDF-1.7 Y1"
+            found = tx.find_certificate_by_digest(hashlib.sha256(ofd).hexdigest())
+            assert found is not None and found.number == cert.number
+            with pytest.raises(NotFound):
+                tx.get_ofd("川(2024)成都市不动产权第9999999号")
+            with pytest.raises(NotFound):
+                tx.add_ofd("川(2024)成都市不动产权第9999999号", ofd)

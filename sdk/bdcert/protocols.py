@@ -125,10 +125,19 @@ class StorageTransaction(Protocol):
         """The certificate whose QR code carries this token, or None."""
 
     def find_certificate_by_digest(self, sha256_hex: str) -> Certificate | None:
-        """The certificate whose filed PDF has this SHA-256 (lower-case hex), or None."""
+        """The certificate whose filed PDF or OFD has this SHA-256 (hex), or None."""
 
     def get_pdf(self, number: str) -> bytes:
         """The sealed PDF as filed. :raises NotFound: for an unknown number."""
+
+    def add_ofd(self, number: str, ofd: bytes) -> None:
+        """File the sealed OFD document (GB/T 33190) of an already filed certificate.
+
+        :raises NotFound: for an unknown number. :raises StorageError: if it has one already.
+        """
+
+    def get_ofd(self, number: str) -> bytes:
+        """The sealed OFD document as filed. :raises NotFound: if there is none."""
 
     def certificates_for_unit(
         self, unit_number: str, *, kind: CertificateKind | None = None, valid_only: bool = True

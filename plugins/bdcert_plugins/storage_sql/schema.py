@@ -43,6 +43,7 @@ __all__ = [
     "certificate_units",
     "certificates",
     "metadata",
+    "ofd_documents",
     "paper_dispositions",
     "pdfs",
     "registrations",
@@ -157,6 +158,15 @@ pdfs = Table(
     metadata,
     Column("number", String(KEY), _certificate_fk(), primary_key=True),
     Column("pdf", LargeBinary, nullable=False),
+)
+
+#: The sealed OFD (GB/T 33190) of a certificate issued in OFD as well; found by its SHA-256.
+ofd_documents = Table(
+    "ofd_documents",
+    metadata,
+    Column("number", String(KEY), _certificate_fk(), primary_key=True),
+    Column("sha256", String(64), nullable=False, index=True),
+    Column("ofd", LargeBinary, nullable=False),
 )
 
 #: Old certificate -> its successors (article 10), in the order given.

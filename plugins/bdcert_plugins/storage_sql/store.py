@@ -83,6 +83,7 @@ from bdcert_plugins.storage_sql.schema import (
     audit_events,
     certificate_units,
     certificates,
+    ofd_documents,
     paper_dispositions,
     pdfs,
     registrations,
@@ -433,8 +434,28 @@ class SqlTransaction:
         return found[0] if found else None
 
     def find_certificate_by_digest(self, sha256_hex: str) -> Certificate | None:
-        found = self._certificates(certificates.c.pdf_sha256 == sha256_hex.strip().lower())
+        digest = sha256_hex.strip().lower()
+        found = self._certificates(certificates.c.pdf_sha256 == digest)
+        if not found:
+            of_ofd = select(ofd_documents.c.number).where(ofd_documents.c.sha256 == digest)
+            found = self._certificates(certificates.c.number.in_(of_ofd))
         return found[0] if found else None
+
+    def add_ofd(self, number: str, ofd: bytes) -> None:
+        self.get_certificate(number)  # NotFound for an unknown number
+        digest = hashlib.sha256(ofd).hexdigest()
+        self._insert(
+            ofd_documents,
+            {"number": number, "sha256": digest, "ofd": ofd},
+            duplicate=f"certificate {number} already has an OFD document",
+        )
+
+    def get_ofd(self, number: str) -> bytes:
+        query = select(ofd_documents.c.ofd).where(ofd_documents.c.number == number)
+        data = self._conn.execute(query).scalar()
+        if data is None:
+            raise NotFound(f"no OFD document of certificate {number!r}")
+        return bytes(data)
 
     def get_pdf(self, number: str) -> bytes:
         data = self._conn.execute(select(pdfs.c.pdf).where(pdfs.c.number == number)).scalar()
