@@ -33,7 +33,15 @@ from rich.table import Table
 from bdcert.config import CONFIG_NAME, Workspace, load_authorities
 from bdcert.errors import BdcertError, ValidationError
 from bdcert.lifecycle import Registry
-from bdcert.model import Certificate, IssueResult, Outcome, Principal, Verdict, VerdictCode
+from bdcert.model import (
+    CHINA_TZ,
+    Certificate,
+    IssueResult,
+    Outcome,
+    Principal,
+    Verdict,
+    VerdictCode,
+)
 
 EXAMPLES = resources.files("bdcert_adapters") / "examples"
 
@@ -98,17 +106,28 @@ def _parser() -> argparse.ArgumentParser:
         help="authorities, shaped like authorities.json (default: the bundled example's)",
     )
     c.add_argument("--force", action="store_true", help="replace an existing workspace")
+    c.add_argument(
+        "--algorithm",
+        choices=("ecdsa", "sm2"),
+        default="ecdsa",
+        help="ecdsa: PAdES seals (P-256); sm2: national-cryptography seals (GB/T 38540, SM2/SM3)",
+    )
     c.set_defaults(func=cmd_init)
 
     c = command("issue", "process registration-book entries (one JSON object per line)")
     c.add_argument("file", metavar="FILE.jsonl", type=Path)
     c.add_argument("--out", metavar="DIR", type=Path, help="write each sealed PDF here")
     c.add_argument("--json", action="store_true", help="one JSON result per input line on stdout")
+    c.add_argument(
+        "--format",
+        choices=("pdf", "ofd", "both"),
+        help="files to write (default: the workspace's formats); the PDF is always filed",
+    )
     c.add_argument("--operator", help="who pushes (default: the workspace's default_operator)")
     c.set_defaults(func=cmd_issue)
 
-    c = command("verify", "verify certificate PDFs")
-    c.add_argument("files", metavar="FILE.pdf", type=Path, nargs="+")
+    c = command("verify", "verify certificate files (PDF or OFD)")
+    c.add_argument("files", metavar="FILE", type=Path, nargs="+")
     c.add_argument("--json", action="store_true")
     c.set_defaults(func=cmd_verify)
 
@@ -127,6 +146,9 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--limit", type=int, default=100, help="at most this many events")
     c.add_argument("--operator", help="who acts (default: the workspace's default_operator)")
     c.set_defaults(func=cmd_notify)
+
+    c = command("seals", "list the workspace's e-seals (GB/T 38540) with their expiry")
+    c.set_defaults(func=cmd_seals)
 
     c = command("plugins", "list installed plugins and the active choice for each hook")
     c.set_defaults(func=cmd_plugins)
@@ -152,7 +174,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     )
     (ws / "authorities.json").write_text(text, encoding="utf-8")
     authorities = load_authorities(ws / "authorities.json")
-    pki = make_demo_pki(ws / "pki", list(authorities.values()))
+    pki = make_demo_pki(ws / "pki", list(authorities.values()), algorithm=args.algorithm)
     lines = [
         "# bdcert workspace (demo PKI: NOT for production seals)",
         "[bdcert]",
@@ -167,7 +189,7 @@ def cmd_init(args: argparse.Namespace) -> int:
         'url = "sqlite:///bdcert.sqlite3"',
         "",
         "[seal]",
-        'plugin = "software"',
+        f'plugin = "{"sm2" if args.algorithm == "sm2" else "software"}"',
     ]
     for code, files in pki.seal.items():
         lines += [
@@ -197,12 +219,40 @@ def cmd_init(args: argparse.Namespace) -> int:
         ]
     lines += ["", "[notifiers]", 'plugins = ["log"]', ""]
     (ws / CONFIG_NAME).write_text("\n".join(lines), encoding="utf-8")
+    if args.algorithm == "sm2":
+        _make_demo_seals(ws, pki, authorities)
     with Registry.open(ws):  # creates the store and checks the configuration
         pass
     out.print(f"workspace ready: {ws}")
     out.print(f"  authorities: {', '.join(f'{a.code} {a.name}' for a in authorities.values())}")
     out.print(f"  demo root CA: {pki.root_cert}")
     return 0
+
+
+def _make_demo_seals(ws: Path, pki: Any, authorities: dict[str, Any]) -> None:
+    """One GB/T 38540 seal per authority, made by the demo root (the seal maker) for the
+    authority's SM2 signing certificate, with the authority's seal picture."""
+    from asn1crypto import pem
+
+    from bdcert.fonts import default_font_config
+    from bdcert.gm.seals import create_authority_seal
+    from bdcert.gm.sm2 import SM2PrivateKey
+    from bdcert.render import Renderer
+
+    def der(path: Path) -> bytes:
+        return bytes(pem.unarmor(path.read_bytes())[2])
+
+    maker_key = SM2PrivateKey.from_pem(pki.root_key.read_bytes())
+    renderer = Renderer(default_font_config())
+    for code, authority in authorities.items():
+        create_authority_seal(
+            ws,
+            authority,
+            maker_key=maker_key,
+            maker_cert_der=der(pki.root_cert),
+            signer_cert_der=der(pki.seal[code].cert),
+            picture_png=renderer.seal_picture(authority),
+        )
 
 
 def _principal(registry: Registry, ws: Workspace, operator: str | None) -> Principal:
@@ -227,8 +277,13 @@ def cmd_issue(args: argparse.Namespace) -> int:
         args.out.mkdir(parents=True, exist_ok=True)
     rows: list[tuple[int, dict[str, Any]]] = []
     failed = False
-    with Registry.open(ws) as registry:
+    formats = {"pdf": ("pdf",), "ofd": ("pdf", "ofd"), "both": ("pdf", "ofd"), None: None}[
+        args.format
+    ]
+    written = {"pdf": ("pdf",), "ofd": ("ofd",), "both": ("pdf", "ofd")}.get(args.format or "")
+    with Registry.open(ws, formats=formats) as registry:
         principal = _principal(registry, ws, args.operator)
+        written = written or registry.formats
         with Progress(
             TextColumn("[progress.description]{task.description}"),
             BarColumn(),
@@ -239,7 +294,7 @@ def cmd_issue(args: argparse.Namespace) -> int:
         ) as progress:
             task = progress.add_task("issuing", total=len(lines))
             for line_no, text in lines:
-                record = _issue_line(registry, principal, text, args.out)
+                record = _issue_line(registry, principal, text, args.out, written)
                 failed |= record["outcome"] == "failed"
                 record = {"line": line_no, **record}
                 rows.append((line_no, record))
@@ -252,7 +307,11 @@ def cmd_issue(args: argparse.Namespace) -> int:
 
 
 def _issue_line(
-    registry: Registry, principal: Principal, text: str, out_dir: Path | None
+    registry: Registry,
+    principal: Principal,
+    text: str,
+    out_dir: Path | None,
+    written: Sequence[str] = ("pdf",),
 ) -> dict[str, Any]:
     try:
         raw = json.loads(text)
@@ -282,9 +341,13 @@ def _issue_line(
     if out_dir is not None and result.certificates:
         files = []
         for issued in result.certificates:
-            path = out_dir / f"{issued.certificate.number}.pdf"
-            path.write_bytes(issued.pdf)
-            files.append(str(path))
+            documents = {"pdf": issued.pdf, "ofd": issued.ofd}
+            for fmt in written:
+                data = documents[fmt]
+                if data is not None:
+                    path = out_dir / f"{issued.certificate.number}.{fmt}"
+                    path.write_bytes(data)
+                    files.append(str(path))
         record["files"] = files
     return record
 
@@ -440,6 +503,34 @@ def cmd_notify(args: argparse.Namespace) -> int:
         delivered, failed = registry.redeliver(principal=principal, limit=args.limit)
     out.print(f"delivered: {delivered}  still undelivered: {failed}")
     return 1 if failed else 0
+
+
+def cmd_seals(args: argparse.Namespace) -> int:
+    from bdcert.gm.seals import list_seals
+
+    ws = Workspace.load(args.workspace)
+    records = list_seals(ws.path)
+    table = Table(title="e-seals (GB/T 38540)")
+    for col in ("authority", "esID", "name", "valid from", "valid to", "days left", "attention"):
+        table.add_column(col, overflow="fold")
+    for r in records:
+        table.add_row(
+            r.authority_code,
+            r.es_id,
+            r.name,
+            f"{r.valid_start.astimezone(CHINA_TZ):%Y-%m-%d}",
+            f"{r.valid_end.astimezone(CHINA_TZ):%Y-%m-%d}",
+            str(r.days_left),
+            f"[yellow]{r.warning}[/]" if r.warning else "",
+        )
+    out.print(table if records else "no seals in this workspace (made by init --algorithm sm2)")
+    for r in records:
+        if r.warning:
+            err.print(
+                f"[yellow]warning:[/] seal {r.es_id} of {r.authority_code}: {r.warning} "
+                "(rule article 9: renew or replace seals in time)"
+            )
+    return 0
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

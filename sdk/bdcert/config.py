@@ -55,6 +55,7 @@ WORKSPACE_ENV = "BDCERT_WORKSPACE"
 _SCHEMA: dict[str, set[str] | None] = {
     # table -> allowed keys (None: settings belong to the chosen plugin and it checks them)
     "bdcert": {
+        "formats",
         "authorities",
         "code_tables",
         "verification_base_url",
@@ -154,6 +155,12 @@ class Workspace:
                 "bdcert.verification_base_url must be ASCII (it goes in QR codes)"
             )
         return url
+
+    @property
+    def formats(self) -> tuple[str, ...]:
+        """Document formats to issue: ``["pdf"]`` (default) or ``["pdf", "ofd"]``."""
+        value = self.table("bdcert").get("formats", ["pdf"])
+        return tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
 
     @property
     def code_tables_edition(self) -> str:

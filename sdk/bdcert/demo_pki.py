@@ -1,8 +1,9 @@
 """A throwaway demonstration PKI for ``bdcert init --demo`` and for tests.
 
 One self-signed root CA and, per registration authority, an ECDSA P-256 seal key with a seal
-certificate issued by that root, written as PEM files and a PKCS#12 bundle. The keys are written
-unencrypted (file mode 0600) and the root says "not for production" in its name: a real
+certificate issued by that root, written as PEM files and a PKCS#12 bundle; or, with
+``algorithm="sm2"``, the same in SM2 (GM/T 0015 certificates, sm2sign-with-sm3, no PKCS#12).
+The keys are written unencrypted (file mode 0600) and the root says "not for production" in its name: a real
 deployment gets its seal certificates from the provincial e-seal platform (rule article 3).
 """
 
@@ -40,21 +41,24 @@ _SAFE_CODE = re.compile(r"[0-9A-Za-z_-]{1,64}")
 
 @attrs.define(frozen=True)
 class SealKeyFiles:
-    """The files of one authority's seal: ``key`` (PKCS#8 PEM, 0600), ``cert`` (PEM), ``p12``."""
+    """The files of one authority's seal: ``key`` (PKCS#8 PEM, 0600), ``cert`` (PEM), ``p12``
+    (PKCS#12; None for an SM2 demo PKI, which writes none)."""
 
     key: Path
     cert: Path
-    p12: Path
+    p12: Path | None
 
 
 @attrs.define(frozen=True)
 class DemoPki:
-    """Paths written by :func:`make_demo_pki`; ``seal`` maps authority code to its files."""
+    """Paths written by :func:`make_demo_pki`; ``seal`` maps authority code to its files;
+    ``algorithm`` is ``"ecdsa"`` or ``"sm2"``."""
 
     directory: Path
     root_cert: Path
     root_key: Path
     seal: Mapping[str, SealKeyFiles]
+    algorithm: str = "ecdsa"
 
 
 def _write(path: Path, data: bytes, *, private: bool = False) -> None:
@@ -83,6 +87,7 @@ def make_demo_pki(
     *,
     now: datetime | None = None,
     p12_passphrase: bytes = b"demo",
+    algorithm: str = "ecdsa",
 ) -> DemoPki:
     """Create a demo root CA and one seal key and certificate per authority in ``directory``.
 
@@ -97,15 +102,27 @@ def make_demo_pki(
     digitalSignature + nonRepudiation; extended key usage documentSigning (RFC 9336) and
     emailProtection (which NSS, and so poppler's ``pdfsig``, asks of a signing certificate).
 
+    With ``algorithm="sm2"`` the root and the seal keys are SM2 (GB/T 32918) and the
+    certificates are signed sm2sign-with-sm3 with the default distinguishing ID (GM/T 0015), with
+    the same names, periods and extensions and the same file names, keys as PKCS#8 PEM; no
+    ``.p12`` is written (``SealKeyFiles.p12`` is None) and ``p12_passphrase`` is ignored.
+
     :param now: the reference time, aware; defaults to the current time.
-    :raises ConfigurationError: if an authority code is not a plain name (letters, digits, ``-``).
+    :param algorithm: ``"ecdsa"`` (P-256, the default) or ``"sm2"`` (needs the ``gm`` extra).
+    :raises ConfigurationError: if an authority code is not a plain name (letters, digits, ``-``),
+        or the algorithm is unknown.
+    :raises MissingDependency: for ``"sm2"`` without ``tongsuopy``.
     :raises OSError: if the directory cannot be written.
     """
     bad = [a.code for a in authorities if not _SAFE_CODE.fullmatch(a.code)]
     if bad:
         raise ConfigurationError(f"authority codes unusable as file names: {', '.join(bad)}")
+    if algorithm not in ("ecdsa", "sm2"):
+        raise ConfigurationError(f"unknown demo PKI algorithm {algorithm!r}: use 'ecdsa' or 'sm2'")
     now = (now or datetime.now(UTC)).astimezone(UTC)
     directory.mkdir(parents=True, exist_ok=True)
+    if algorithm == "sm2":
+        return _make_sm2_demo_pki(directory, authorities, now)
 
     root_key = ec.generate_private_key(ec.SECP256R1())
     root_name = x509.Name(
@@ -191,10 +208,11 @@ def make_demo_pki(
             )
             .sign(root_key, hashes.SHA256())
         )
+        p12_path = directory / f"{authority.code}.p12"
         files = SealKeyFiles(
             key=directory / f"{authority.code}.key.pem",
             cert=directory / f"{authority.code}.cert.pem",
-            p12=directory / f"{authority.code}.p12",
+            p12=p12_path,
         )
         _write(files.key, _key_pem(key), private=True)
         _write(files.cert, cert.public_bytes(serialization.Encoding.PEM))
@@ -209,7 +227,76 @@ def make_demo_pki(
                 else serialization.NoEncryption()
             ),
         )
-        _write(files.p12, p12, private=True)
+        _write(p12_path, p12, private=True)
         seal[authority.code] = files
 
     return DemoPki(directory=directory, root_cert=root_cert_path, root_key=root_key_path, seal=seal)
+
+
+def _make_sm2_demo_pki(directory: Path, authorities: Sequence[Authority], now: datetime) -> DemoPki:
+    """The SM2 variant of :func:`make_demo_pki` (same names, periods, extensions and file names)."""
+    from bdcert.gm.sm2 import SM2PrivateKey
+    from bdcert.gm.x509 import make_sm2_certificate
+
+    root_key = SM2PrivateKey.generate()
+    root_subject = {"C": "CN", "O": "bdcert demo", "CN": DEMO_ROOT_NAME}
+    root_der = make_sm2_certificate(
+        subject=root_subject,
+        issuer_cert_der=None,
+        issuer_key=root_key,
+        public_key=root_key.public_key,
+        serial=x509.random_serial_number(),
+        not_before=now - _BACKDATE,
+        not_after=now - _BACKDATE + _ROOT_VALIDITY,
+        ca=True,
+        path_length=0,
+        key_usage={"key_cert_sign", "crl_sign"},
+    )
+    root_cert_path = directory / "root.cert.pem"
+    root_key_path = directory / "root.key.pem"
+    _write(root_cert_path, _cert_pem(root_der))
+    _write(root_key_path, root_key.to_pem(), private=True)
+
+    seal: dict[str, SealKeyFiles] = {}
+    for authority in authorities:
+        key = SM2PrivateKey.generate()
+        cert_der = make_sm2_certificate(
+            subject={
+                "C": "CN",
+                "O": authority.name,
+                "serialNumber": authority.credit_code,
+                "CN": authority.name,
+            },
+            issuer_cert_der=root_der,
+            issuer_key=root_key,
+            public_key=key.public_key,
+            serial=x509.random_serial_number(),
+            not_before=now - _BACKDATE,
+            not_after=now - _BACKDATE + _SEAL_VALIDITY,
+            ca=False,
+            key_usage={"digital_signature", "non_repudiation"},
+            extended_key_usage=[_DOCUMENT_SIGNING.dotted_string, "email_protection"],
+        )
+        files = SealKeyFiles(
+            key=directory / f"{authority.code}.key.pem",
+            cert=directory / f"{authority.code}.cert.pem",
+            p12=None,
+        )
+        _write(files.key, key.to_pem(), private=True)
+        _write(files.cert, _cert_pem(cert_der))
+        seal[authority.code] = files
+
+    return DemoPki(
+        directory=directory,
+        root_cert=root_cert_path,
+        root_key=root_key_path,
+        seal=seal,
+        algorithm="sm2",
+    )
+
+
+def _cert_pem(der: bytes) -> bytes:
+    from asn1crypto import pem
+
+    armored: bytes = pem.armor("CERTIFICATE", der)
+    return armored

@@ -97,6 +97,7 @@ class Registry:
         notifiers: Sequence[Notifier] = (),
         hooks: Hooks | None = None,
         clock: Callable[[], datetime] | None = None,
+        formats: Sequence[str] = ("pdf",),
     ) -> None:
         self.authorities = dict(authorities)
         self.codes = codes
@@ -109,6 +110,16 @@ class Registry:
         self.notifiers = list(notifiers)
         self.hooks = hooks if hooks is not None else Hooks()
         self.clock = clock or (lambda: datetime.now(CHINA_TZ))
+        unknown = sorted(set(formats) - set(FORMATS))
+        if unknown or not formats:
+            raise ConfigurationError(f"formats must be among {', '.join(FORMATS)}, not {unknown}")
+        if "ofd" in formats and not hasattr(seal_provider, "seal_ofd"):
+            raise ConfigurationError(
+                f"the {seal_provider.name} seal provider cannot seal OFD documents "
+                "(GB/T 38540 seals need the sm2 provider: bdcert init --demo --algorithm sm2)"
+            )
+        #: The document formats issued: the PDF is always filed; ``ofd`` adds a sealed OFD.
+        self.formats = tuple(formats)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -118,6 +129,7 @@ class Registry:
         *,
         hooks: Hooks | None = None,
         clock: Callable[[], datetime] | None = None,
+        formats: Sequence[str] | None = None,
     ) -> Registry:
         """Build a registry from a workspace's ``bdcert.toml`` and the installed plugins.
 
@@ -157,6 +169,7 @@ class Registry:
             verification_base_url=ws.verification_base_url,
             hooks=hooks,
             clock=clock,
+            formats=formats if formats is not None else ws.formats,
         )
 
     def close(self) -> None:
@@ -240,7 +253,8 @@ class Registry:
         self, tx: StorageTransaction, stored: IssueResult, principal: Principal
     ) -> IssueResult:
         certificates = tuple(
-            IssuedCertificate(tx.get_certificate(n), tx.get_pdf(n)) for n in stored.numbers
+            IssuedCertificate(tx.get_certificate(n), tx.get_pdf(n), _ofd_or_none(tx, n))
+            for n in stored.numbers
         )
         tx.append_audit(
             AuditEvent(
@@ -519,7 +533,42 @@ class Registry:
             pdf_sha256=hashlib.sha256(sealed).hexdigest(),
         )
         tx.add_certificate(certificate, sealed)
-        return IssuedCertificate(certificate, sealed)
+        ofd = None
+        if "ofd" in self.formats:
+            ofd = self._issue_ofd(entry, kind, face, url, authority, licence_id, now)
+            tx.add_ofd(number, ofd)
+        return IssuedCertificate(certificate, sealed, ofd)
+
+    def _issue_ofd(
+        self,
+        entry: RegistrationEntry,
+        kind: CertificateKind,
+        face: Sequence[Any],
+        url: str,
+        authority: Authority,
+        licence_id: str,
+        now: datetime,
+    ) -> bytes:
+        """The same face as an OFD package (GB/T 33190), sealed per GB/T 38540."""
+        from bdcert.gm.ofd import write_ofd
+
+        rendered = write_ofd(
+            kind=kind,
+            face=face,
+            verification_url=url,
+            authority=authority,
+            licence_id=licence_id,
+            attached_plan=entry.attached_plan,
+            fonts=self.renderer.fonts,
+        )
+        sealed: bytes = self.seal_provider.seal_ofd(  # type: ignore[attr-defined]
+            rendered.package,
+            authority=authority,
+            page=rendered.seal_page,
+            box_mm=rendered.seal_box_mm,
+            time=now,
+        )
+        return sealed
 
     def _publish(self, events: Sequence[CertificateEvent]) -> None:
         """After commit: the event hook on every plugin, then each notifier.
@@ -601,7 +650,7 @@ class Registry:
         if not isinstance(pdf, bytes | bytearray | memoryview):
             raise TypeError(f"verify() takes the PDF's bytes, not {type(pdf).__name__}")
         pdf = bytes(pdf)
-        check = check_pdf_seal(pdf, self.trust_roots)
+        check = _check_document(pdf, self.trust_roots)
         actor = principal.name if principal is not None else "anonymous"
         digest = hashlib.sha256(pdf).hexdigest()
         with self.storage.transaction() as tx:
@@ -652,3 +701,28 @@ def _active(restrictions: Sequence[Restriction], at: datetime) -> list[Restricti
     """Restrictions in force on ``at`` (China date): no end date, or not yet ended."""
     day = at.astimezone(CHINA_TZ).date()
     return [r for r in restrictions if r.end is None or r.end >= day]
+
+
+#: Document formats a registry can issue.
+FORMATS = ("pdf", "ofd")
+_SM2_WITH_SM3_DER_HEX = b"2a811ccf55018375"  # OID 1.2.156.10197.1.501, as /Contents hex
+
+
+def _ofd_or_none(tx: StorageTransaction, number: str) -> bytes | None:
+    try:
+        return tx.get_ofd(number)
+    except NotFound:
+        return None
+
+
+def _check_document(data: bytes, trust_roots: Sequence[bytes]) -> Any:
+    """The seal check for the file's kind: an OFD package, an SM2-sealed PDF, or PAdES."""
+    if data[:4] == b"PK\x03\x04":
+        from bdcert.gm.ofd_seal import verify_ofd
+
+        return verify_ofd(data, trust_roots=trust_roots)
+    if _SM2_WITH_SM3_DER_HEX in data.lower():
+        from bdcert.gm.pdf_sm2 import check_pdf_sm2
+
+        return check_pdf_sm2(data, trust_roots=trust_roots)
+    return check_pdf_seal(data, trust_roots)

@@ -297,10 +297,13 @@ class Certificate:
 
 @attrs.define(frozen=True)
 class IssuedCertificate:
-    """A certificate together with its sealed PDF."""
+    """A certificate together with its sealed PDF and, when issued in OFD too, its sealed OFD."""
 
     certificate: Certificate
     pdf: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+    ofd: bytes | None = attrs.field(
+        default=None, repr=lambda d: "None" if d is None else f"<{len(d)} bytes>"
+    )
 
 
 @attrs.define(frozen=True)

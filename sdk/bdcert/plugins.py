@@ -28,6 +28,7 @@ DEFAULT_PLUGINS = (
     "bdcert_plugins.seal_software",
     "bdcert_plugins.seal_pkcs11",
     "bdcert_plugins.seal_remote",
+    "bdcert_plugins.seal_sm2",
     "bdcert_plugins.identity_local",
     "bdcert_plugins.identity_tokens",
     "bdcert_plugins.notify_log",

@@ -7,7 +7,7 @@ Concurrency. Certificate sequences and the audit chain must never skip or repeat
 number of processes share the database:
 
 * SQLite: every transaction starts with ``BEGIN IMMEDIATE`` (the write lock is taken up front,
-  so two writers never interleave), with a 30 s busy timeout, WAL journal and foreign keys on.
+  so two writers never interleave), with a 10-minute busy timeout (SQLite's lock is not fair), WAL journal and foreign keys on.
 * PostgreSQL (``postgresql+psycopg://``): a counter row is created with
   ``INSERT … ON CONFLICT DO NOTHING``, then locked with ``SELECT … FOR UPDATE`` until the
   transaction ends, then updated. Take certificate counters before appending to the audit log
@@ -110,7 +110,7 @@ ENV_URL = "BDCERT_DATABASE_URL"
 #: Keys the ``[storage]`` table may hold (``plugin`` is the core's choice of back-end).
 SETTINGS = frozenset({"url", "plugin"})
 #: How long a SQLite transaction waits for another process's write lock, in milliseconds.
-SQLITE_BUSY_TIMEOUT_MS = 30_000
+SQLITE_BUSY_TIMEOUT_MS = 600_000  # SQLite's lock is not fair: a writer may wait out a whole batch
 #: PostgreSQL advisory lock key held while migrating ("bdcert" in ASCII).
 MIGRATION_LOCK_KEY = 0x626463657274
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")

@@ -1,0 +1,177 @@
+"""SM2 seal provider: GB/T 38540 e-seals with SM2/SM3 keys in files (national cryptography).
+
+Settings (``[seal]`` with ``plugin = "sm2"``)::
+
+    seals = "seals"                       # the workspace's seal files (bdcert seals lists them)
+    [seal.authorities."510100"]
+    key = "pki/510100.key.pem"            # SM2 private key, PKCS#8 PEM
+    cert = "pki/510100.cert.pem"          # the signer's SM2 certificate (in the seal's cert list)
+    chain = ["pki/root.cert.pem"]
+    passphrase_env = "BDCERT_SM2_PASSPHRASE"   # only for an encrypted key
+
+PDF: a detached SM2/SM3 CMS in the signature dictionary (:mod:`bdcert.gm.pdf_sm2`), with the
+seal's own picture. OFD: an ``SES_Signature`` over ``Signature.xml`` (:mod:`bdcert.gm.ofd_seal`).
+The authority's current seal must be valid at the signing time (rule article 9).
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from bdcert.errors import ConfigurationError, SealingError
+from bdcert.hookspecs import hookimpl
+from bdcert.model import CHINA_TZ, Authority
+from bdcert.protocols import SealRequest
+
+_AUTHORITY_KEYS = {"key", "cert", "chain", "passphrase_env"}
+
+
+@attrs.define(frozen=True)
+class _KeyFiles:
+    key: Path
+    cert: Path
+    chain: tuple[Path, ...]
+    passphrase_env: str | None = attrs.field(default=None, repr=False)
+
+
+def _pem_to_der(data: bytes) -> bytes:
+    from asn1crypto import pem
+
+    if pem.detect(data):
+        _, _, data = pem.unarmor(data)
+    return data
+
+
+class Sm2SealProvider:
+    """Seals PDFs and OFD packages with an authority's SM2 key and GB/T 38540 seal."""
+
+    name = "sm2"
+
+    def __init__(self, authorities: Mapping[str, _KeyFiles], workspace: Path) -> None:
+        self._files = dict(authorities)
+        self._workspace = workspace
+        self._loaded: dict[str, tuple[Any, bytes, tuple[bytes, ...]]] = {}
+        self._lock = threading.Lock()
+
+    @classmethod
+    def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> Sm2SealProvider:
+        problems = [f"unknown setting {k}" for k in settings if k not in {"plugin", "authorities"}]
+        files: dict[str, _KeyFiles] = {}
+        for code, spec in dict(settings.get("authorities", {})).items():
+            if not isinstance(spec, Mapping):
+                problems.append(f"authorities.{code} must be a table")
+                continue
+            problems += [
+                f"authorities.{code}.{k} is not a setting" for k in spec if k not in _AUTHORITY_KEYS
+            ]
+            if "key" not in spec or "cert" not in spec:
+                problems.append(f"authorities.{code} needs key and cert")
+                continue
+
+            def path(p: Any) -> Path:
+                q = Path(str(p))
+                return q if q.is_absolute() else workspace / q
+
+            files[str(code)] = _KeyFiles(
+                key=path(spec["key"]),
+                cert=path(spec["cert"]),
+                chain=tuple(path(c) for c in spec.get("chain", [])),
+                passphrase_env=spec.get("passphrase_env"),
+            )
+        if problems:
+            raise ConfigurationError("seal.sm2: " + "; ".join(problems))
+        return cls(files, workspace)
+
+    def _signer(self, code: str) -> tuple[Any, bytes, tuple[bytes, ...]]:
+        from bdcert.gm.sm2 import SM2PrivateKey
+
+        with self._lock:
+            if code in self._loaded:
+                return self._loaded[code]
+            files = self._files.get(code)
+            if files is None:
+                raise SealingError(f"the sm2 seal provider has no key for authority {code}")
+            passphrase = None
+            if files.passphrase_env:
+                value = os.environ.get(files.passphrase_env)
+                if value is None:
+                    raise SealingError(f"environment variable {files.passphrase_env} is not set")
+                passphrase = value.encode()
+            try:
+                key = SM2PrivateKey.from_pem(files.key.read_bytes(), password=passphrase)
+                cert = _pem_to_der(files.cert.read_bytes())
+                chain = tuple(_pem_to_der(p.read_bytes()) for p in files.chain)
+            except OSError as exc:
+                raise SealingError(f"cannot read the SM2 key files of {code}: {exc}") from None
+            except ValueError as exc:
+                raise SealingError(f"the SM2 key of {code} cannot be loaded: {exc}") from None
+            self._loaded[code] = (key, cert, chain)
+            return self._loaded[code]
+
+    def _seal(self, code: str, at: datetime) -> Any:
+        from bdcert.gm.seals import current_seal
+
+        return current_seal(self._workspace, code, at)
+
+    def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
+        from bdcert.gm.pdf_sm2 import seal_pdf_sm2
+
+        at = request.signing_time or datetime.now(CHINA_TZ)
+        key, cert, chain = self._signer(request.authority.code)
+        seal = self._seal(request.authority.code, at)
+        return seal_pdf_sm2(
+            pdf,
+            signer_key=key,
+            signer_cert_der=cert,
+            chain_der=chain,
+            seal_png=seal.picture.data,
+            page=request.page,
+            box=request.box,
+            time=at,
+            field_name=request.field_name,
+        )
+
+    def seal_ofd(
+        self,
+        package: bytes,
+        *,
+        authority: Authority,
+        page: int,
+        box_mm: tuple[float, float, float, float],
+        time: datetime,
+    ) -> bytes:
+        """Seal an OFD package (GB/T 38540 ``SES_Signature`` over ``Signature.xml``)."""
+        from bdcert.gm.ofd_seal import seal_ofd
+
+        key, cert, _ = self._signer(authority.code)
+        seal = self._seal(authority.code, time)
+        return seal_ofd(
+            package,
+            seal_der=seal.der,
+            signer_key=key,
+            signer_cert_der=cert,
+            page=page,
+            box_mm=box_mm,
+            time=time,
+        )
+
+    def signer_certificate_pem(self, authority_code: str) -> bytes:
+        files = self._files.get(authority_code)
+        if files is None:
+            raise SealingError(f"the sm2 seal provider has no key for authority {authority_code}")
+        return files.cert.read_bytes()
+
+    def __repr__(self) -> str:
+        return f"Sm2SealProvider(authorities={sorted(self._files)})"
+
+
+@hookimpl
+def bdcert_register_seal_providers(register: Any) -> None:
+    register("sm2", Sm2SealProvider.from_settings)
