@@ -1,0 +1,241 @@
+"""SM2 seals in PDF certificates (bdcert.gm.pdf_sm2), checked with tools that share no code.
+
+``pdfsig`` (poppler/NSS) locates the signature and checks that its ``/ByteRange`` covers the
+whole file; NSS has no SM2, so it cannot judge the signature itself (it reports "Unrecognized
+Hash ID" and "Unknown Validation Failure"). The CMS is therefore checked independently: the
+messageDigest attribute against SM3 of the byte ranges computed here with ``cryptography``, and
+the SM2 signature over DER(SET OF signed attributes) with ``openssl pkeyutl``. (``openssl cms
+-verify`` cannot be used: OpenSSL 3.0's CMS code neither signs nor verifies SM2 with the
+GM/T 0009 default distinguishing ID.) Needs the ``gm`` extra (tongsuopy), openssl 3.x, poppler
+and the CJK fonts; without them these tests skip on a laptop and fail under ``CI=true``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import shutil
+import subprocess
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from asn1crypto import cms
+from cryptography.hazmat.primitives import hashes
+
+from tests.test_gm_sm2 import require, require_openssl
+from tests.test_render import AUTHORITY, PROPERTY_ID, URL, property_face
+
+require("tongsuopy", "tongsuopy (the gm extra)")
+
+from bdcert.errors import SealingError  # noqa: E402
+from bdcert.fonts import default_font_config  # noqa: E402
+from bdcert.gm.pdf_sm2 import check_pdf_sm2, seal_pdf_sm2  # noqa: E402
+from bdcert.model import CertificateKind, VerdictCode  # noqa: E402
+from bdcert.render import RenderedCertificate, Renderer  # noqa: E402
+from tests.test_gm_ofd import Pki, make_pki  # noqa: E402
+
+NOW = datetime.now(UTC).replace(microsecond=0)
+_BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
+
+
+def _require_tool(name: str) -> str:
+    path = shutil.which(name)
+    if path is None:
+        message = f"{name} is not installed (Debian package poppler-utils)"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+    return path
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture(scope="module")
+def rendered() -> RenderedCertificate:
+    try:
+        fonts = default_font_config({})
+    except Exception as exc:  # fonts missing: the renderer's own tests say what to install
+        pytest.skip(str(exc))
+    return Renderer(fonts).render(
+        kind=CertificateKind.PROPERTY_CERTIFICATE,
+        face=property_face(),
+        verification_url=URL,
+        authority=AUTHORITY,
+        licence_id=PROPERTY_ID,
+        attached_plan=None,
+    )
+
+
+@pytest.fixture(scope="module")
+def sealed(rendered: RenderedCertificate, pki: Pki) -> bytes:
+    return seal_pdf_sm2(
+        rendered.pdf,
+        signer_key=pki.key,
+        signer_cert_der=pki.cert,
+        chain_der=[pki.root],
+        seal_png=rendered.seal_png,
+        page=rendered.seal_page,
+        box=rendered.seal_box,
+        time=NOW,
+    )
+
+
+def signed_parts(pdf: bytes) -> tuple[bytes, cms.ContentInfo]:
+    """The bytes the /ByteRange covers and the CMS in /Contents, cut out by hand."""
+    (match,) = list(_BYTE_RANGE.finditer(pdf))
+    a, b, c, d = map(int, match.groups())
+    assert a == 0 and c + d == len(pdf)
+    gap = pdf[b:c]
+    assert gap[:1] == b"<" and gap[-1:] == b">"
+    return pdf[a : a + b] + pdf[c : c + d], cms.ContentInfo.load(bytes.fromhex(gap[1:-1].decode()))
+
+
+# --------------------------------------------------------------------------- independent checks
+
+
+def test_pdfsig_finds_one_signature_covering_the_whole_file(sealed: bytes, tmp_path: Path) -> None:
+    pdfsig = _require_tool("pdfsig")
+    path = tmp_path / "sealed.pdf"
+    path.write_bytes(sealed)
+    out = subprocess.run([pdfsig, "-nocert", str(path)], capture_output=True, text=True).stdout
+    assert len(re.findall(r"^Signature #\d+:", out, re.M)) == 1, out
+    assert "Total document signed" in out, out
+    assert "Signature Type: adbe.pkcs7.detached" in out, out
+    assert "Signature Field Name: bdcert-seal" in out, out
+    # NSS knows no SM3/SM2: it can locate and byte-range check the seal, not verify it
+    validation = re.search(r"Signature Validation: (.*)", out)
+    assert validation is not None, out
+    print(f"pdfsig on an SM2 seal: {validation.group(1)!r}")
+
+
+def test_cms_digest_and_signature_verify_independently(
+    sealed: bytes, pki: Pki, tmp_path: Path
+) -> None:
+    openssl = require_openssl()
+    signed_bytes, content = signed_parts(sealed)
+    signed_data = content["content"]
+    assert content["content_type"].native == "signed_data"
+    assert signed_data["encap_content_info"]["content"].native is None  # detached
+    signer = signed_data["signer_infos"][0]
+    assert signer["digest_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.401"
+    assert signer["signature_algorithm"]["algorithm"].dotted == "1.2.156.10197.1.501"
+    attributes = {a["type"].native: a["values"][0].native for a in signer["signed_attrs"]}
+    assert attributes["content_type"] == "data"
+    assert attributes["signing_time"] == NOW
+    digest = hashes.Hash(hashes.SM3())
+    digest.update(signed_bytes)
+    assert attributes["message_digest"] == digest.finalize()
+    certs = [c.chosen.dump() for c in signed_data["certificates"]]
+    assert sorted(certs) == sorted([pki.cert, pki.root])  # a DER SET OF: sorted
+
+    (tmp_path / "attrs.der").write_bytes(b"\x31" + signer["signed_attrs"].dump()[1:])
+    (tmp_path / "sig.der").write_bytes(signer["signature"].native)
+    (tmp_path / "signer.der").write_bytes(pki.cert)
+
+    def run(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([openssl, *args], capture_output=True, text=True, cwd=tmp_path)
+
+    assert run("x509", "-inform", "DER", "-in", "signer.der", "-pubkey", "-noout", "-out",
+               "pub.pem").returncode == 0  # fmt: skip
+    result = run(
+        "pkeyutl", "-verify", "-pubin", "-inkey", "pub.pem", "-rawin", "-in", "attrs.der",
+        "-sigfile", "sig.der", "-digest", "sm3", "-pkeyopt", "distid:1234567812345678",
+    )  # fmt: skip
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "Signature Verified Successfully" in result.stdout
+
+
+def test_qpdf_finds_no_structural_error(sealed: bytes, tmp_path: Path) -> None:
+    if not shutil.which("qpdf"):
+        pytest.skip("qpdf is not installed")
+    path = tmp_path / "sealed.pdf"
+    path.write_bytes(sealed)
+    result = subprocess.run(["qpdf", "--check", str(path)], capture_output=True, text=True)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
+# --------------------------------------------------------------------------- check_pdf_sm2
+
+
+def test_sealed_pdf_is_valid(sealed: bytes, pki: Pki) -> None:
+    check = check_pdf_sm2(sealed, trust_roots=[pki.root])
+    assert check.code is VerdictCode.VALID, check.detail
+    assert check.trusted
+    assert check.signer is not None and AUTHORITY.name in check.signer
+    assert check.signed_at == NOW
+    assert check.signed_revision_sha256 is not None
+
+
+def flip(data: bytes, offset: int) -> bytes:
+    return data[:offset] + bytes([data[offset] ^ 0x01]) + data[offset + 1 :]
+
+
+def test_a_flipped_byte_is_a_digest_mismatch(sealed: bytes, pki: Pki) -> None:
+    stream = sealed.index(b"stream", 2000) + 40  # inside a content stream: still parses
+    for offset in (stream, len(sealed) - 30):  # and in the trailer: no longer parses
+        check = check_pdf_sm2(flip(sealed, offset), trust_roots=[pki.root])
+        assert check.code is VerdictCode.DIGEST_MISMATCH, (offset, check.detail)
+
+
+def test_an_appended_update_is_modification(sealed: bytes, pki: Pki) -> None:
+    from pyhanko.pdf_utils.generic import pdf_string
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(sealed))
+    writer.set_info(None)
+    info = writer.trailer["/Info"].get_object()
+    info["/Title"] = pdf_string("川(2024)成都市不动产权第9999999号")
+    writer.update_container(info)
+    out = io.BytesIO()
+    writer.write(out)
+    check = check_pdf_sm2(out.getvalue(), trust_roots=[pki.root])
+    assert check.code is VerdictCode.MODIFIED_AFTER_SEALING, check.detail
+    garbage = check_pdf_sm2(sealed + b"\n%garbage\n", trust_roots=[pki.root])
+    assert garbage.code is VerdictCode.MODIFIED_AFTER_SEALING, garbage.detail
+
+
+def test_an_untrusted_root(sealed: bytes, tmp_path: Path) -> None:
+    other = make_pki(tmp_path)
+    check = check_pdf_sm2(sealed, trust_roots=[other.root])
+    assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
+
+
+def test_unsealed_and_unreadable(rendered: RenderedCertificate, pki: Pki) -> None:
+    assert check_pdf_sm2(rendered.pdf, trust_roots=[pki.root]).code is VerdictCode.UNSEALED
+    assert check_pdf_sm2(b"not a pdf", trust_roots=[pki.root]).code is VerdictCode.NOT_PDF
+
+
+def test_a_forged_signature_is_invalid(sealed: bytes, pki: Pki) -> None:
+    _, content = signed_parts(sealed)
+    signer = content["content"]["signer_infos"][0]
+    good = signer["signature"].native
+    start = sealed.index(good.hex().upper().encode())
+    forged = flip(sealed, start + 20)  # a hex digit of r: the digest still matches
+    check = check_pdf_sm2(forged, trust_roots=[pki.root])
+    assert check.code is VerdictCode.SIGNATURE_INVALID, check.detail
+
+
+def test_sealing_refuses_bad_requests(
+    rendered: RenderedCertificate, sealed: bytes, pki: Pki
+) -> None:
+    kwargs: dict[str, Any] = {
+        "signer_key": pki.key,
+        "signer_cert_der": pki.cert,
+        "chain_der": [pki.root],
+        "seal_png": rendered.seal_png,
+        "page": rendered.seal_page,
+        "box": rendered.seal_box,
+        "time": NOW,
+    }
+    with pytest.raises(SealingError, match="already signed"):
+        seal_pdf_sm2(sealed, **kwargs)
+    with pytest.raises(SealingError, match="does not belong"):
+        seal_pdf_sm2(rendered.pdf, **(kwargs | {"signer_key": pki.root_key}))
+    with pytest.raises(SealingError, match="page 7"):
+        seal_pdf_sm2(rendered.pdf, **(kwargs | {"page": 7}))

@@ -1,0 +1,174 @@
+"""An SM2 workspace (``init --demo --algorithm sm2``) issues the whole sample timeline as PDF and
+as OFD; every file verifies in bdcert, and every signature verifies independently with the
+``openssl`` command line over the extracted bytes (SM2 with SM3, distinguishing ID
+1234567812345678)."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import re
+import subprocess
+import sys
+import zipfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .conftest import AUTHORITIES, DATABASES, TIMELINE, database_url
+
+try:
+    import tongsuopy  # noqa: F401  (the gm extra)
+except ImportError:
+    if os.environ.get("CI") == "true":
+        raise
+    pytest.skip("install bdcert[gm] (tongsuopy) for SM2", allow_module_level=True)
+
+CHECKED = ("outcome", "kind", "numbers", "supersedes", "cancels", "restricts", "announcements")
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bdcert_adapters.cli", *args],
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=900,
+    )
+
+
+@pytest.fixture(scope="module", params=DATABASES)
+def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    base = tmp_path_factory.mktemp("sm2")
+    ws = base / "ws"
+    with database_url(request.param, base) as url:
+        init = _cli(
+            "init",
+            "--demo",
+            "--algorithm",
+            "sm2",
+            "--workspace",
+            str(ws),
+            "--authorities",
+            str(AUTHORITIES),
+        )
+        assert init.returncode == 0, init.stderr
+        config = ws / "bdcert.toml"
+        config.write_text(re.sub(r'(?m)^url = ".*"$', f'url = "{url}"', config.read_text()))
+        out = base / "out"
+        proc = _cli(
+            "issue",
+            str(TIMELINE),
+            "--json",
+            "--format",
+            "both",
+            "--out",
+            str(out),
+            "--workspace",
+            str(ws),
+        )
+        assert proc.returncode == 0, proc.stderr
+        yield {"ws": ws, "out": out, "records": [json.loads(x) for x in proc.stdout.splitlines()]}
+
+
+def test_sm2_timeline_matches_expected(run: Any, expected: list[dict[str, Any]]) -> None:
+    for got, want in zip(run["records"], expected, strict=True):
+        for key in CHECKED:
+            assert got.get(key) == want.get(key), (want["line"], key, got)
+    files = {Path(f) for r in run["records"] for f in r.get("files", [])}  # a replay rewrites one
+    assert sum(f.suffix == ".pdf" for f in files) == sum(f.suffix == ".ofd" for f in files) == 21
+
+
+def test_every_file_verifies_in_bdcert(run: Any) -> None:
+    files = sorted(run["out"].iterdir())
+    proc = _cli("verify", "--json", *map(str, files), "--workspace", str(run["ws"]))
+    verdicts = {Path(v["file"]).name: v for v in map(json.loads, proc.stdout.splitlines())}
+    assert len(verdicts) == len(files) == 42
+    for name, v in verdicts.items():
+        assert v["trusted"], (name, v)
+        assert v["verdict"] in {"valid", "restricted", "superseded", "cancelled"}, (name, v)
+
+
+def _openssl_verify(tmp: Path, cert_der: bytes, data: bytes, signature: bytes) -> None:
+    (tmp / "cert.der").write_bytes(cert_der)
+    pub = subprocess.run(
+        ["openssl", "x509", "-inform", "DER", "-in", str(tmp / "cert.der"), "-pubkey", "-noout"],
+        capture_output=True,
+        check=True,
+    ).stdout
+    (tmp / "pub.pem").write_bytes(pub)
+    (tmp / "data").write_bytes(data)
+    (tmp / "sig").write_bytes(signature)
+    proc = subprocess.run(
+        [
+            "openssl",
+            "pkeyutl",
+            "-verify",
+            "-pubin",
+            "-inkey",
+            str(tmp / "pub.pem"),
+            "-rawin",
+            "-in",
+            str(tmp / "data"),
+            "-sigfile",
+            str(tmp / "sig"),
+            "-digest",
+            "sm3",
+            "-pkeyopt",
+            "distid:1234567812345678",
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert "Signature Verified Successfully" in proc.stdout, proc.stdout + proc.stderr
+
+
+def test_ofd_signed_values_verify_with_openssl(run: Any, tmp_path: Path) -> None:
+    from asn1crypto import core
+
+    for file in sorted(run["out"].glob("*.ofd")):
+        with zipfile.ZipFile(io.BytesIO(file.read_bytes())) as z:
+            signed_value = z.read("Doc_0/Signs/Sign_0/SignedValue.dat")
+        # SES_Signature ::= SEQUENCE { toSign TBS_Sign, cert OCTET STRING, signatureAlgID OID,
+        # signature BIT STRING, ... } (GB/T 38540-2020), read generically, not with bdcert
+        parts = core.Sequence.load(signed_value)
+        tbs_der = parts[0].dump()
+        cert_der = core.OctetString.load(parts[1].dump()).native
+        assert core.ObjectIdentifier.load(parts[2].dump()).dotted == "1.2.156.10197.1.501"
+        signature = core.OctetBitString.load(parts[3].dump()).native
+        _openssl_verify(tmp_path, cert_der, tbs_der, signature)
+
+
+def test_pdf_cms_signatures_verify_with_openssl(run: Any, tmp_path: Path) -> None:
+    from asn1crypto import cms
+    from cryptography.hazmat.primitives import hashes
+
+    for file in sorted(run["out"].glob("*.pdf")):
+        data = file.read_bytes()
+        byte_range = [
+            int(x)
+            for x in re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", data)[-1]
+        ]
+        a, b, c, d = byte_range
+        assert a == 0 and c + d == len(data)
+        contents = bytes.fromhex(data[b + 1 : c - 1].decode())
+        signed = cms.ContentInfo.load(contents.rstrip(b"\0"))["content"]
+        signer = signed["signer_infos"][0]
+        attrs = signer["signed_attrs"]
+        digest = next(a["values"][0].native for a in attrs if a["type"].native == "message_digest")
+        sm3 = hashes.Hash(hashes.SM3())  # pyca/cryptography, independent of bdcert's SM3
+        sm3.update(data[a : a + b] + data[c : c + d])
+        assert digest == sm3.finalize()
+        sid = signer["sid"].chosen  # issuer and serial number of the signer's certificate
+        (cert,) = (
+            c.chosen.dump()
+            for c in signed["certificates"]
+            if c.chosen.serial_number == sid["serial_number"].native
+            and c.chosen.issuer == sid["issuer"]
+        )
+        signed_attrs_der = b"\x31" + attrs.dump()[1:]  # signed as an explicit SET OF (RFC 5652)
+        _openssl_verify(tmp_path, cert, signed_attrs_der, signer["signature"].native)
