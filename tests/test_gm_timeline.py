@@ -172,3 +172,11 @@ def test_pdf_cms_signatures_verify_with_openssl(run: Any, tmp_path: Path) -> Non
         )
         signed_attrs_der = b"\x31" + attrs.dump()[1:]  # signed as an explicit SET OF (RFC 5652)
         _openssl_verify(tmp_path, cert, signed_attrs_der, signer["signature"].native)
+
+
+def test_seals_command_lists_each_authoritys_seal(run: Any) -> None:
+    proc = _cli("seals", "--workspace", str(run["ws"]))
+    assert proc.returncode == 0, proc.stderr
+    for code in ("510100", "510700", "513401"):
+        assert code in proc.stdout
+    assert "warning" not in proc.stderr  # fresh three-year seals need no attention yet
