@@ -8,77 +8,35 @@ per core = 1 / median (pytest runs one process, one thread).
 
 from __future__ import annotations
 
-import json
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bdcert.lifecycle import Registry
-from bdcert.model import CHINA_TZ, CertificateKind
-from bdcert.protocols import SealRequest
+from bdcert.model import CHINA_TZ
+
+from .conftest import make_workspace, render_sample
 
 pytest.importorskip("tongsuopy")
-
-EXAMPLES = Path(__file__).resolve().parents[1] / "adapters" / "bdcert_adapters" / "examples"
-
-
-def _workspace(base: Path, algorithm: str) -> Path:
-    from bdcert_adapters.cli import main
-
-    ws = base / algorithm
-    assert main(["init", "--demo", "--algorithm", algorithm, "--workspace", str(ws)]) == 0
-    return ws
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from bdcert.face import face_items
     from bdcert.gm.ofd import write_ofd
-    from bdcert.validation import parse_entry
 
     base = tmp_path_factory.mktemp("gm-bench")
-    registries = {a: Registry.open(_workspace(base, a)) for a in ("ecdsa", "sm2")}
-    registry = registries["sm2"]
-    raw = json.loads((EXAMPLES / "sichuan-2024.jsonl").read_text(encoding="utf-8").splitlines()[0])
-    entry = parse_entry(raw, authorities=registry.authorities, codes=registry.codes)
-    authority = registry.authorities[entry.authority_code]
-    kind = CertificateKind.PROPERTY_CERTIFICATE
+    registries = {a: Registry.open(make_workspace(base / a, a)) for a in ("ecdsa", "sm2")}
     now = datetime.now(CHINA_TZ)
-    face = face_items(
-        entry,
-        kind=kind,
-        number="川(2024)成都市不动产权第0000001号",
-        holders=entry.holders,
-        authority=authority,
-        issued_at=now,
-        codes=registry.codes,
-    )
-    common = dict(
-        kind=kind,
-        face=face,
-        verification_url="https://verify.bdcert.invalid/v/x",
-        authority=authority,
-        licence_id="x",
-        attached_plan=entry.attached_plan,
-    )
-    pdf = registry.renderer.render(**common)
-    ofd = write_ofd(**common, fonts=registry.renderer.fonts)
-    request = SealRequest(
-        authority=authority,
-        page=pdf.seal_page,
-        box=pdf.seal_box,
-        appearance_png=pdf.seal_png,
-        signing_time=now,
-    )
+    sample = render_sample(registries["sm2"], signing_time=now)
+    ofd = write_ofd(**sample.render_args(), fonts=registries["sm2"].renderer.fonts)
     yield {
         "registries": registries,
-        "pdf": pdf,
+        "pdf": sample.rendered,
         "ofd": ofd,
-        "request": request,
+        "request": sample.request,
         "now": now,
-        "authority": authority,
+        "authority": sample.authority,
     }
     for r in registries.values():
         r.close()

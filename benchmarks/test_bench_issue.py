@@ -12,30 +12,22 @@ from __future__ import annotations
 
 import copy
 import itertools
-import json
 from io import BytesIO
-from pathlib import Path
 from typing import Any
 
 import pytest
 
 from bdcert.lifecycle import Registry
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "adapters" / "bdcert_adapters" / "examples"
+from .conftest import first_entry, make_workspace, render_sample
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from bdcert_adapters.cli import main
-
-    ws = tmp_path_factory.mktemp("bench") / "ws"
-    assert main(["init", "--demo", "--workspace", str(ws)]) == 0
+    ws = make_workspace(tmp_path_factory.mktemp("bench") / "ws")
     registry = Registry.open(ws)
     principal = registry.authenticate({"operator": "platform"})
-    entry = json.loads(
-        (EXAMPLES / "sichuan-2024.jsonl").read_text(encoding="utf-8").splitlines()[0]
-    )
+    entry = first_entry()
     first = registry.push(entry, principal=principal)
     yield {
         "ws": ws,
@@ -80,31 +72,7 @@ def test_baseline_pyhanko_sign_pdf(benchmark: Any, setup: Any) -> None:
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
     from pyhanko.sign import signers
 
-    from bdcert.face import face_items
-    from bdcert.model import CertificateKind
-    from bdcert.validation import parse_entry
-
-    registry = setup["registry"]  # render once, outside the timed part
-    parsed = parse_entry(setup["entry"], authorities=registry.authorities, codes=registry.codes)
-    authority = registry.authorities[parsed.authority_code]
-    kind = CertificateKind.PROPERTY_CERTIFICATE
-    face = face_items(
-        parsed,
-        kind=kind,
-        number="川(2024)成都市不动产权第0000001号",
-        holders=parsed.holders,
-        authority=authority,
-        issued_at=parsed.recorded_at,
-        codes=registry.codes,
-    )
-    rendered = registry.renderer.render(
-        kind=kind,
-        face=face,
-        verification_url="https://verify.bdcert.invalid/v/x",
-        authority=authority,
-        licence_id="x",
-        attached_plan=parsed.attached_plan,
-    )
+    rendered = render_sample(setup["registry"]).rendered  # rendered once, outside the timing
     signer = _baseline_signer(setup)
 
     def sign() -> bytes:

@@ -14,7 +14,6 @@ Run: ``.venv/bin/pytest benchmarks/test_bench_seal_providers.py --benchmark-only
 
 from __future__ import annotations
 
-import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -27,16 +26,13 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
-from bdcert.face import face_items
 from bdcert.lifecycle import Registry
-from bdcert.model import CertificateKind, VerdictCode
-from bdcert.protocols import SealRequest
+from bdcert.model import VerdictCode
 from bdcert.signatures import check_pdf_seal
-from bdcert.validation import parse_entry
 from bdcert_plugins.seal_software import SoftwareSealProvider
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "adapters" / "bdcert_adapters" / "examples"
+from .conftest import make_workspace, render_sample
+
 TOKEN = "bdcert-bench"
 PIN = "bench-pin-4711"
 ROUNDS = 50
@@ -48,41 +44,10 @@ MEDIANS: dict[str, float] = {}
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
     """A demo workspace and one rendered, unsealed property certificate with its seal request."""
-    from bdcert_adapters.cli import main
-
-    ws = tmp_path_factory.mktemp("bench-seal") / "ws"
-    assert main(["init", "--demo", "--workspace", str(ws)]) == 0
+    ws = make_workspace(tmp_path_factory.mktemp("bench-seal") / "ws")
     registry = Registry.open(ws)
-    entry = json.loads(
-        (EXAMPLES / "sichuan-2024.jsonl").read_text(encoding="utf-8").splitlines()[0]
-    )
-    parsed = parse_entry(entry, authorities=registry.authorities, codes=registry.codes)
-    authority = registry.authorities[parsed.authority_code]
-    kind = CertificateKind.PROPERTY_CERTIFICATE
-    face = face_items(
-        parsed,
-        kind=kind,
-        number="川(2024)成都市不动产权第0000001号",
-        holders=parsed.holders,
-        authority=authority,
-        issued_at=parsed.recorded_at,
-        codes=registry.codes,
-    )
-    rendered = registry.renderer.render(
-        kind=kind,
-        face=face,
-        verification_url="https://verify.bdcert.invalid/v/x",
-        authority=authority,
-        licence_id="x",
-        attached_plan=parsed.attached_plan,
-    )
-    request = SealRequest(
-        authority=authority,
-        page=rendered.seal_page,
-        box=rendered.seal_box,
-        appearance_png=rendered.seal_png,
-        location=authority.place_name,
-    )
+    sample = render_sample(registry)
+    authority, rendered, request = sample.authority, sample.rendered, sample.request
     yield {
         "ws": ws,
         "authority": authority,

@@ -12,69 +12,33 @@ Run: ``.venv/bin/pytest benchmarks --benchmark-only``. Quote medians and ratios,
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Iterator
-from pathlib import Path
+from datetime import datetime
 from typing import Any
 
 import pytest
 
 from bdcert.config import Workspace
-from bdcert.face import face_items
 from bdcert.lifecycle import Registry
-from bdcert.model import CertificateKind
-from bdcert.protocols import SealRequest
+from bdcert.model import CHINA_TZ
 from bdcert.signatures import check_pdf_seal
-from bdcert.validation import parse_entry
 
-REPO = Path(__file__).resolve().parents[1]
-EXAMPLES = REPO / "adapters" / "bdcert_adapters" / "examples"
+from .conftest import make_workspace, render_sample
+
 TOKEN = "benchmark-token-0123456789abcdef"
 TOKEN_ENV = "BDCERT_BENCH_SEAL_SERVICE_TOKEN"
 
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
-    from bdcert_adapters.cli import main
     from bdcert_adapters.seal_service import ServiceThread, make_app, signer_source_from_workspace
     from bdcert_plugins.seal_remote import RemoteSealProvider
 
-    ws_dir = tmp_path_factory.mktemp("bench-remote") / "ws"
-    assert main(["init", "--demo", "--workspace", str(ws_dir)]) == 0
-    workspace = Workspace.load(ws_dir)
+    workspace = Workspace.load(make_workspace(tmp_path_factory.mktemp("bench-remote") / "ws"))
     registry = Registry.open(workspace)
-    entry = json.loads(
-        (EXAMPLES / "sichuan-2024.jsonl").read_text(encoding="utf-8").splitlines()[0]
-    )
-    parsed = parse_entry(entry, authorities=registry.authorities, codes=registry.codes)
-    authority = registry.authorities[parsed.authority_code]
-    kind = CertificateKind.PROPERTY_CERTIFICATE
-    face = face_items(
-        parsed,
-        kind=kind,
-        number="川(2024)成都市不动产权第0000001号",
-        holders=parsed.holders,
-        authority=authority,
-        issued_at=parsed.recorded_at,
-        codes=registry.codes,
-    )
-    rendered = registry.renderer.render(
-        kind=kind,
-        face=face,
-        verification_url="https://verify.bdcert.invalid/v/x",
-        authority=authority,
-        licence_id="x",
-        attached_plan=parsed.attached_plan,
-    )
-    request = SealRequest(
-        authority=authority,
-        page=rendered.seal_page,
-        box=rendered.seal_box,
-        appearance_png=rendered.seal_png,
-        location=authority.place_name,
-        signing_time=parsed.recorded_at,
-    )
+    sample = render_sample(registry, signing_time=datetime.now(CHINA_TZ))
+    rendered, request = sample.rendered, sample.request
     # the service's audit log line stays in the timing; only its output is silenced
     logging.getLogger("bdcert.seal_service").propagate = False
     logging.getLogger("httpx").setLevel(logging.WARNING)
