@@ -115,3 +115,29 @@ def workspace(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Worksp
     """A demo workspace, once on SQLite and once on PostgreSQL."""
     with database_url(request.param, tmp_path) as url:
         yield make_workspace(tmp_path / "ws", url)
+
+
+@pytest.fixture(scope="session")
+def plain_pdf() -> bytes:
+    """A one-page A4 PDF with a line of text, unsealed."""
+    from fpdf import FPDF
+
+    doc = FPDF(format="A4")
+    doc.add_page()
+    doc.set_font("helvetica", size=16)
+    doc.cell(text="Real-estate registration e-certificate (test)")
+    return bytes(doc.output())
+
+
+@pytest.fixture(scope="session")
+def seal_png() -> bytes:
+    """A seal picture for tests: a red filled disc on a transparent square (PNG)."""
+    import io
+
+    from PIL import Image, ImageDraw
+
+    img = Image.new("RGBA", (240, 240), (0, 0, 0, 0))
+    ImageDraw.Draw(img).ellipse((20, 20, 220, 220), fill=(220, 0, 0, 255))
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()

@@ -60,29 +60,6 @@ def root_pem(pki: DemoPki) -> bytes:
 
 
 @pytest.fixture(scope="module")
-def plain_pdf() -> bytes:
-    from fpdf import FPDF
-
-    doc = FPDF(format="A4")
-    doc.add_page()
-    doc.set_font("helvetica", size=16)
-    doc.cell(text="Real-estate registration e-certificate (test)")
-    return bytes(doc.output())
-
-
-@pytest.fixture(scope="module")
-def seal_png() -> bytes:
-    """A red filled disc on a transparent square."""
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGBA", (240, 240), (0, 0, 0, 0))
-    ImageDraw.Draw(img).ellipse((20, 20, 220, 220), fill=(220, 0, 0, 255))
-    out = io.BytesIO()
-    img.save(out, "PNG")
-    return out.getvalue()
-
-
-@pytest.fixture(scope="module")
 def request_(seal_png: bytes) -> SealRequest:
     return SealRequest(
         authority=AUTHORITY,

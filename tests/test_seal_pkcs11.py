@@ -312,29 +312,12 @@ def logins(monkeypatch: pytest.MonkeyPatch) -> list[str]:
 
 
 @pytest.fixture(scope="module")
-def plain_pdf() -> bytes:
-    from fpdf import FPDF
-
-    doc = FPDF(format="A4")
-    doc.add_page()
-    doc.set_font("helvetica", size=16)
-    doc.cell(text="Real-estate registration e-certificate (HSM test)")
-    return bytes(doc.output())
-
-
-@pytest.fixture(scope="module")
-def request_() -> SealRequest:
-    from PIL import Image, ImageDraw
-
-    img = Image.new("RGBA", (240, 240), (0, 0, 0, 0))
-    ImageDraw.Draw(img).ellipse((20, 20, 220, 220), fill=(220, 0, 0, 255))
-    out = io.BytesIO()
-    img.save(out, "PNG")
+def request_(seal_png: bytes) -> SealRequest:
     return SealRequest(
         authority=AUTHORITY,
         page=0,
         box=BOX,
-        appearance_png=out.getvalue(),
+        appearance_png=seal_png,
         location="成都市",
         signing_time=SIGNING_TIME,
     )
