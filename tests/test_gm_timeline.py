@@ -180,3 +180,25 @@ def test_seals_command_lists_each_authoritys_seal(run: Any) -> None:
     for code in ("510100", "510700", "513401"):
         assert code in proc.stdout
     assert "warning" not in proc.stderr  # fresh three-year seals need no attention yet
+
+
+def test_a_missing_seal_is_reported_and_can_be_made(run: Any) -> None:
+    ws = run["ws"]
+    for seal in (ws / "seals").glob("513401-*.esl"):
+        seal.unlink()
+    missing = _cli("seals", "--workspace", str(ws))
+    assert "authority 513401 has no valid seal" in " ".join(missing.stderr.split())
+    made = _cli(
+        "seals",
+        "--make",
+        "513401",
+        "--maker-key",
+        str(ws / "pki" / "root.key.pem"),
+        "--maker-cert",
+        str(ws / "pki" / "root.cert.pem"),
+        "--workspace",
+        str(ws),
+    )
+    assert made.returncode == 0, made.stderr
+    assert "new seal" in made.stdout and "513401" in made.stdout
+    assert "no valid seal" not in _cli("seals", "--workspace", str(ws)).stderr

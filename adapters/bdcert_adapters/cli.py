@@ -105,7 +105,11 @@ def _parser() -> argparse.ArgumentParser:
         type=Path,
         help="authorities, shaped like authorities.json (default: the bundled example's)",
     )
-    c.add_argument("--force", action="store_true", help="replace an existing workspace")
+    c.add_argument(
+        "--force",
+        action="store_true",
+        help="delete an existing workspace first: its register, keys and seals are lost",
+    )
     c.add_argument(
         "--algorithm",
         choices=("ecdsa", "sm2"),
@@ -116,7 +120,7 @@ def _parser() -> argparse.ArgumentParser:
 
     c = command("issue", "process registration-book entries (one JSON object per line)")
     c.add_argument("file", metavar="FILE.jsonl", type=Path)
-    c.add_argument("--out", metavar="DIR", type=Path, help="write each sealed PDF here")
+    c.add_argument("--out", metavar="DIR", type=Path, help="write each sealed document here")
     c.add_argument("--json", action="store_true", help="one JSON result per input line on stdout")
     c.add_argument(
         "--format",
@@ -148,6 +152,10 @@ def _parser() -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_notify)
 
     c = command("seals", "list the workspace's e-seals (GB/T 38540) with their expiry")
+    c.add_argument("--make", metavar="CODE", help="make a new seal for this authority (renewal)")
+    c.add_argument("--maker-key", type=Path, help="the seal maker's SM2 key (PEM)")
+    c.add_argument("--maker-cert", type=Path, help="the seal maker's certificate (a CA, PEM)")
+    c.add_argument("--days", type=int, default=365 * 3, help="validity of a new seal (days)")
     c.set_defaults(func=cmd_seals)
 
     c = command("plugins", "list installed plugins and the active choice for each hook")
@@ -509,6 +517,8 @@ def cmd_seals(args: argparse.Namespace) -> int:
     from bdcert.gm.seals import list_seals
 
     ws = Workspace.load(args.workspace)
+    if args.make:
+        _make_seal(ws, args)
     records = list_seals(ws.path)
     table = Table(title="e-seals (GB/T 38540)")
     for col in ("authority", "esID", "name", "valid from", "valid to", "days left", "attention"):
@@ -526,11 +536,48 @@ def cmd_seals(args: argparse.Namespace) -> int:
     out.print(table if records else "no seals in this workspace (made by init --algorithm sm2)")
     for r in records:
         if r.warning:
+            err.print(f"[yellow]warning:[/] {r.warning}")
+    if ws.table("seal").get("plugin") == "sm2":
+        sealed = {r.authority_code for r in records if r.warning is None}
+        for code in sorted(set(ws.authorities()) - sealed):
             err.print(
-                f"[yellow]warning:[/] seal {r.es_id} of {r.authority_code}: {r.warning} "
-                "(rule article 9: renew or replace seals in time)"
+                f"[yellow]warning:[/] authority {code} has no valid seal: it cannot issue "
+                f"(make one with bdcert seals --make {code}; rule article 9)"
             )
     return 0
+
+
+def _make_seal(ws: Workspace, args: argparse.Namespace) -> None:
+    """A new seal for one authority, made by the given maker for its configured signer."""
+    from asn1crypto import pem
+
+    from bdcert.fonts import font_config_from_settings
+    from bdcert.gm.seals import create_authority_seal
+    from bdcert.gm.sm2 import SM2PrivateKey
+    from bdcert.render import Renderer
+
+    authorities = ws.authorities()
+    signer = ws.table("seal").get("authorities", {}).get(args.make)
+    if args.make not in authorities or not signer:
+        raise BdcertError(f"authority {args.make} has no SM2 signing key in [seal] authorities")
+    if not (args.maker_key and args.maker_cert):
+        raise BdcertError("--make needs --maker-key and --maker-cert (the seal maker, a CA)")
+
+    def der(path: Path) -> bytes:
+        return bytes(pem.unarmor(path.read_bytes())[2])
+
+    path = create_authority_seal(
+        ws.path,
+        authorities[args.make],
+        maker_key=SM2PrivateKey.from_pem(args.maker_key.read_bytes()),
+        maker_cert_der=der(args.maker_cert),
+        signer_cert_der=der(ws.resolve(str(signer["cert"]))),
+        picture_png=Renderer(font_config_from_settings(ws.table("fonts"), ws.path)).seal_picture(
+            authorities[args.make]
+        ),
+        valid_days=args.days,
+    )
+    out.print(f"new seal: {path}")
 
 
 def cmd_plugins(args: argparse.Namespace) -> int:

@@ -244,7 +244,7 @@ def _raw_check(data: bytes, why: str) -> SealCheck:
     ranges = {m.groups() for m in _BYTE_RANGE.finditer(data)}
     if not ranges:
         if b"%PDF-" not in data[:1024]:
-            return _fail(VerdictCode.NOT_PDF, "the bytes are not a PDF")
+            return _fail(VerdictCode.NOT_PDF, "the bytes are not a PDF (nor an OFD package)")
         if why:
             return _fail(VerdictCode.NOT_PDF, f"the PDF cannot be read: {why}")
         return _fail(VerdictCode.UNSEALED, "the PDF holds no signature")

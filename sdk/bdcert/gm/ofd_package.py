@@ -92,6 +92,7 @@ def read_package(package: bytes, *, limit: int = MAX_PACKAGE_BYTES) -> OfdPackag
             infos = archive.infolist()
             if len(infos) > _MAX_ENTRIES:
                 raise OfdPackageError(f"too many entries ({len(infos)})")
+            _check_contiguous(data, infos, archive.start_dir)
             if sum(i.file_size for i in infos) > limit:
                 raise OfdPackageError(f"the files add up to more than {limit} bytes")
             left = limit
@@ -117,11 +118,35 @@ def read_package(package: bytes, *, limit: int = MAX_PACKAGE_BYTES) -> OfdPackag
     return OfdPackage(files, tuple(dict.fromkeys(duplicates)), comment)
 
 
+def _check_contiguous(data: bytes, infos: list[zipfile.ZipInfo], start_dir: int) -> None:
+    """Every byte before the central directory belongs to a listed entry, in order from 0.
+
+    A local entry the central directory does not list (before, between or after the listed
+    ones) is what some readers show instead of the listed one: it is refused, not ignored.
+    """
+    position = 0
+    for info in sorted(infos, key=lambda i: i.header_offset):
+        if info.header_offset != position:
+            raise OfdPackageError(f"unlisted bytes before {info.filename} (a hidden entry?)")
+        header = data[position : position + 30]
+        if len(header) < 30 or header[:4] != b"PK\x03\x04":
+            raise OfdPackageError(f"{info.filename} has no local file header")
+        name_length = int.from_bytes(header[26:28], "little")
+        extra_length = int.from_bytes(header[28:30], "little")
+        position += 30 + name_length + extra_length + info.compress_size
+        if info.flag_bits & 0x08:  # a data descriptor follows: optional signature, CRC, sizes
+            position += 16 if data[position : position + 4] == b"PK\x07\x08" else 12
+    if position != start_dir:
+        raise OfdPackageError("unlisted bytes before the central directory (a hidden entry?)")
+
+
 def parse_xml(data: bytes, name: str) -> ET.Element:
     """Parse one XML file of a package: UTF-8, no DTD, no entity declarations.
 
     :raises OfdPackageError: anything else, or XML that does not parse.
     """
+    if b"\x00" in data:  # UTF-16/32 text also decodes as "UTF-8" with NULs: refuse it
+        raise OfdPackageError(f"{name} is not UTF-8")
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:

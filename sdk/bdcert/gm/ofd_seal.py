@@ -292,6 +292,14 @@ def _check_one(
             "Signature.xml was changed: its SM3 differs from the signed dataHash",
             **facts,
         )
+    # The signature, the seal and the signer are checked before any file is hashed, so an
+    # unsigned package cannot make the verifier hash gigabytes.
+    code, detail = ses.verify_signature(sig, data_hash=data_hash, trust_roots=roots)
+    if code is not VerdictCode.VALID:
+        return _fail(code, detail, **facts)
+    unfit = _unfit_signer(sig)
+    if unfit is not None:
+        return _fail(VerdictCode.UNTRUSTED_SIGNER, unfit, **facts)
     references = info.find(_Q + "References")
     if references is None:
         return _fail(VerdictCode.SIGNATURE_INVALID, "Signature.xml lists no References", **facts)
@@ -301,7 +309,14 @@ def _check_one(
             VerdictCode.SIGNATURE_INVALID, f"unsupported CheckMethod {method} (not SM3)", **facts
         )
     covered = {signature_path, value_path}
-    for reference in references.findall(_Q + "Reference"):
+    listed = references.findall(_Q + "Reference")
+    if len(listed) > len(files):
+        return _fail(
+            VerdictCode.SIGNATURE_INVALID,
+            f"Signature.xml lists {len(listed)} References for {len(files)} files",
+            **facts,
+        )
+    for reference in listed:
         target = resolve_loc("", reference.get("FileRef", ""))
         check = reference.find(_Q + "CheckValue")
         if target is None or target not in files:
@@ -310,6 +325,8 @@ def _check_one(
                 f"the signed file {reference.get('FileRef', '')!r} is missing",
                 **facts,
             )
+        if target in covered:
+            return _fail(VerdictCode.SIGNATURE_INVALID, f"{target} is referenced twice", **facts)
         try:
             expected = base64.b64decode(
                 (check.text or "") if check is not None else "", validate=True
@@ -350,7 +367,27 @@ def _check_one(
                 "Seal.esl is not the seal the signature carries",
                 **facts_sha,
             )
-    code, detail = ses.verify_signature(sig, data_hash=data_hash, trust_roots=roots)
-    if code is not VerdictCode.VALID:
-        return _fail(code, detail, **facts_sha)
     return SealCheck(code=VerdictCode.VALID, trusted=True, detail=detail, **facts_sha)
+
+
+def _unfit_signer(sig: Any) -> str | None:
+    """Why a trusted chain still does not make this an authority's seal signature: the signer is
+    a CA, the seal was made by a certificate that is not a CA (any authority's key could then
+    make seals in any name), or the seal's name is not the signer's organisation."""
+    from asn1crypto import x509 as asn1_x509
+
+    from bdcert.signatures import _signer_problem
+
+    signer = asn1_x509.Certificate.load(sig.signer_cert)
+    problem = _signer_problem(signer)
+    if problem is not None:
+        return problem
+    maker = asn1_x509.Certificate.load(sig.seal.maker_cert)
+    if not maker.ca:
+        return "the seal was made by a certificate that is not a seal-making authority (a CA)"
+    names = signer.subject.native
+    if sig.seal.name not in {names.get("organization_name"), names.get("common_name")}:
+        return (
+            f"the seal {sig.seal.name!r} does not belong to the signer {names.get('common_name')!r}"
+        )
+    return None

@@ -24,7 +24,7 @@ import attrs
 
 from bdcert.errors import ConfigurationError, SealingError
 from bdcert.gm.ses import Seal, SealFormatError, SealPicture, make_seal, parse_seal
-from bdcert.model import Authority
+from bdcert.model import CHINA_TZ, Authority
 
 if TYPE_CHECKING:
     from bdcert.gm.sm2 import SM2PrivateKey
@@ -175,11 +175,12 @@ def _warning(
     label = f"seal {record_seal.es_id} of authority {code}"
     if not code_ok:
         return f"{label}: the file name does not end in the seal's es_id"
-    end = record_seal.valid_end.date().isoformat()
+    end = record_seal.valid_end.astimezone(CHINA_TZ).date().isoformat()  # dates in China time
     if at > record_seal.valid_end:
         return f"{label} expired on {end}: replace it (rule article 9)"
     if at < record_seal.valid_start:
-        return f"{label} is not valid before {record_seal.valid_start.date().isoformat()}"
+        start = record_seal.valid_start.astimezone(CHINA_TZ).date().isoformat()
+        return f"{label} is not valid before {start}"
     if days_left < RENEWAL_WARNING_DAYS:
         return f"{label} expires in {days_left} days, on {end}: renew it (rule article 9)"
     return None
