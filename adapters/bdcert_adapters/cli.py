@@ -22,6 +22,7 @@ import logging
 import shutil
 import sys
 from collections.abc import Iterator, Sequence
+from datetime import datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -150,6 +151,16 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--limit", type=int, default=100, help="at most this many events")
     c.add_argument("--operator", help="who acts (default: the workspace's default_operator)")
     c.set_defaults(func=cmd_notify)
+
+    c = command("audit", "check or show the tamper-evident audit log (rule article 17)")
+    c.add_argument("action", choices=("verify", "show"))
+    c.add_argument("--certificate", metavar="NUMBER", help="show: events about this subject")
+    c.add_argument("--principal", metavar="NAME", help="show: events by this actor")
+    c.add_argument("--since", type=_aware, help="show: from this time (ISO 8601 with offset)")
+    c.add_argument("--until", type=_aware, help="show: up to this time (ISO 8601 with offset)")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--operator", help="who asks (an auditor; default: default_operator)")
+    c.set_defaults(func=cmd_audit)
 
     c = command("seals", "list the workspace's e-seals (GB/T 38540) with their expiry")
     c.add_argument("--make", metavar="CODE", help="make a new seal for this authority (renewal)")
@@ -511,6 +522,46 @@ def cmd_notify(args: argparse.Namespace) -> int:
         delivered, failed = registry.redeliver(principal=principal, limit=args.limit)
     out.print(f"delivered: {delivered}  still undelivered: {failed}")
     return 1 if failed else 0
+
+
+def _aware(text: str) -> datetime:
+    value = datetime.fromisoformat(text)
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"{text!r} needs an offset, e.g. 2024-04-01T00:00+08:00")
+    return value
+
+
+def cmd_audit(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        if args.action == "verify":
+            broken = registry.verify_audit(principal=principal)
+            for message in broken:
+                out.print(f"[red]BROKEN[/] {message}")
+            if not broken:
+                out.print("audit log intact: every record is chained to the one before")
+            return 1 if broken else 0
+        events = registry.audit_log(
+            principal=principal,
+            subject=args.certificate,
+            actor=args.principal,
+            since=args.since,
+            until=args.until,
+        )
+    for e in events:
+        record = {
+            "at": e.at.isoformat(),
+            "action": e.action,
+            "actor": e.actor,
+            "subject": e.subject,
+            "details": dict(e.details),
+        }
+        if args.json:
+            _print_json(record)
+        else:
+            out.print(f"{record['at']}  {e.action:<9} {e.actor:<18} {e.subject}", markup=False)
+    return 0
 
 
 def cmd_seals(args: argparse.Namespace) -> int:

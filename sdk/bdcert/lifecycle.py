@@ -27,6 +27,7 @@ from bdcert.errors import (
     MissingGlyph,
     NotFound,
     NotificationError,
+    PermissionDenied,
     Problem,
     ValidationError,
 )
@@ -216,7 +217,7 @@ class Registry:
         # Permission is checked for a configured authority; an unknown one is a validation
         # problem, reported with every other problem of the entry.
         known = isinstance(djjg, str) and djjg in self.authorities
-        authorize(principal, "issue", djjg if known else None)
+        self._authorize(principal, "issue", djjg if known else None, subject=str(djjg or ""))
         ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
         events: list[CertificateEvent] = []
         with self.storage.transaction() as tx:
@@ -602,7 +603,7 @@ class Registry:
         :returns: (delivered, still undelivered) among at most ``limit`` events tried.
         :raises PermissionDenied: unless the principal is the platform.
         """
-        authorize(principal, "operate")
+        self._authorize(principal, "operate")
         by_name = {n.name: n for n in self.notifiers}
         with self.storage.transaction() as tx:
             waiting = tx.undelivered(limit=limit)
@@ -624,20 +625,64 @@ class Registry:
         return delivered, failed
 
     # -- reading and verifying ------------------------------------------------------------
+    def _authorize(
+        self, principal: Principal, action: str, authority: str | None = None, subject: str = ""
+    ) -> None:
+        """:func:`bdcert.access.authorize`, with every denial written to the audit log (rule
+        article 17). Call it outside any open storage transaction."""
+        try:
+            authorize(principal, action, authority)
+        except PermissionDenied as exc:
+            details = {"action": action, "authority": authority, "reason": str(exc)}
+            with self.storage.transaction() as tx:
+                tx.append_audit(AuditEvent("deny", principal.name, subject, self.clock(), details))
+            raise
+
     def certificate(self, number: str, *, principal: Principal) -> Certificate:
         """A certificate with its current status. :raises NotFound: :raises PermissionDenied:"""
         with self.storage.transaction() as tx:
             cert = tx.get_certificate(number)
-            authorize(principal, "read", cert.authority_code)
+        self._authorize(principal, "read", cert.authority_code, subject=number)
+        with self.storage.transaction() as tx:
             tx.append_audit(AuditEvent("read", principal.name, number, self.clock(), {}))
-            return cert
+        return cert
 
     def pdf(self, number: str, *, principal: Principal) -> bytes:
         """The sealed PDF as filed. :raises NotFound: :raises PermissionDenied:"""
+        cert = self.certificate(number, principal=principal)
         with self.storage.transaction() as tx:
-            cert = tx.get_certificate(number)
-            authorize(principal, "read", cert.authority_code)
-            return tx.get_pdf(number)
+            return tx.get_pdf(cert.number)
+
+    def audit_log(
+        self,
+        *,
+        principal: Principal,
+        subject: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events, oldest first, filtered by subject (certificate or business number),
+        actor and time (aware datetimes, inclusive). :raises PermissionDenied: unless an auditor
+        or the platform (rule article 17)."""
+        self._authorize(principal, "audit", subject=subject or "")
+        with self.storage.transaction() as tx:
+            events = tx.audit_events()
+        return [
+            e
+            for e in events
+            if (subject is None or e.subject == subject)
+            and (actor is None or e.actor == actor)
+            and (since is None or e.at >= since)
+            and (until is None or e.at <= until)
+        ]
+
+    def verify_audit(self, *, principal: Principal) -> list[str]:
+        """Recompute the audit log's hash chain; one message per edited, deleted, inserted or
+        reordered record (empty when intact). :raises PermissionDenied: as :meth:`audit_log`."""
+        self._authorize(principal, "audit")
+        with self.storage.transaction() as tx:
+            return tx.verify_audit_chain()
 
     def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
         """Verify a certificate PDF (rule article 14).
