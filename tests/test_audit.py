@@ -48,11 +48,7 @@ def test_a_denied_read_is_refused_and_logged(issued: Any) -> None:
 def test_audit_verify_names_an_edited_or_deleted_record(issued: Any) -> None:
     ok = _cli(issued, "audit", "verify", "--operator", "auditor")
     assert ok.returncode == 0 and "intact" in ok.stdout
-    engine = create_engine(
-        issued.table("storage")["url"].replace(
-            "sqlite:///bdcert", f"sqlite:///{issued.path}/bdcert"
-        )
-    )
+    engine = create_engine(issued.table("storage")["url"])  # the test's own database
     with engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE id = 1"))
     edited = _cli(issued, "audit", "verify", "--operator", "auditor")
