@@ -7,10 +7,14 @@ agencies under a sharing agreement: read certificates), ``holder`` (verify).
 
 from __future__ import annotations
 
-from bdcert.errors import PermissionDenied
-from bdcert.model import Principal
+import re
 
-__all__ = ["ACTIONS", "authorize"]
+import attrs
+
+from bdcert.errors import PermissionDenied
+from bdcert.model import Certificate, FaceItem, Party, Principal
+
+__all__ = ["ACTIONS", "FULL_VIEW_ROLES", "authorize", "mask_id_number", "mask_name", "redact"]
 
 #: action -> roles allowed; ``registrar`` only for its own authority.
 ACTIONS: dict[str, frozenset[str]] = {
@@ -44,3 +48,52 @@ def authorize(principal: Principal, action: str, authority_code: str | None = No
             f"{principal.name} is a registrar of {principal.authority}, not of {authority_code}; "
             f"may not {action} there"
         )
+
+
+#: Roles that see a certificate's personal data in full when they look it up by number or token.
+FULL_VIEW_ROLES = frozenset({"platform", "registrar", "auditor"})
+_PERSONAL_FACE_ITEMS = ("qlr", "ywr", "gyqk")
+
+
+def mask_name(name: str) -> str:
+    """``王晓明`` -> ``王*明``; ``李红`` -> ``李*``; organisations keep their name."""
+    if len(name) > 6 or any(w in name for w in ("公司", "银行", "中心", "合作社", "政府", "局")):
+        return name
+    if len(name) <= 2:
+        return name[:1] + "*"
+    return name[0] + "*" * (len(name) - 2) + name[-1]
+
+
+def mask_id_number(number: str) -> str:
+    """Keep the first 4 and last 4 characters: ``5101**********0176``."""
+    return number[:4] + "*" * max(len(number) - 8, 0) + number[-4:] if len(number) > 8 else "****"
+
+
+def _mask_parties(value: str) -> str:
+    """Mask every name of a party list as the face prints it: ``王晓明、刘芳`` or, for 共有情况,
+    ``按份共有：赵磊占60%，孙丽占40%`` (co-owners who hold no certificate of their own too)."""
+    head, sep, rest = value.rpartition("：")
+    if not sep and value in ("单独所有", "共同共有", "按份共有", "其它共有"):
+        return value  # 共有情况 of a sole owner names nobody
+    parts = re.split(r"([，、])", rest)
+    masked = []
+    for part in parts:
+        m = re.fullmatch(r"(.+?)(占.+)?", part) if part not in ("，", "、") else None
+        masked.append(mask_name(m[1]) + (m[2] or "") if m else part)
+    return head + sep + "".join(masked)
+
+
+def redact(certificate: Certificate, principal: Principal | None) -> Certificate:
+    """The certificate as ``principal`` may see it (rule articles 14, 16): full for the platform,
+    registrars and auditors; otherwise holders' and obligors' names masked and ID numbers cut."""
+    if principal is not None and principal.roles & FULL_VIEW_ROLES:
+        return certificate
+    face = tuple(
+        FaceItem(i.key, i.label, _mask_parties(i.value)) if i.key in _PERSONAL_FACE_ITEMS else i
+        for i in certificate.face
+    )
+    holders = tuple(
+        Party(mask_name(p.name), p.id_type, mask_id_number(p.id_number), p.share)
+        for p in certificate.holders
+    )
+    return attrs.evolve(certificate, face=face, holders=holders)

@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from bdcert.access import authorize
+from bdcert.access import authorize, redact
 from bdcert.codes import CodeTables
 from bdcert.config import Workspace
 from bdcert.errors import (
@@ -68,11 +68,6 @@ from bdcert.validation import fingerprint, parse_entry
 __all__ = ["Registry"]
 
 log = logging.getLogger("bdcert")
-
-_STATUS_VERDICT = {
-    CertificateStatus.SUPERSEDED: VerdictCode.SUPERSEDED,
-    CertificateStatus.CANCELLED: VerdictCode.CANCELLED,
-}
 
 
 class Registry:
@@ -684,6 +679,70 @@ class Registry:
         with self.storage.transaction() as tx:
             return tx.verify_audit_chain()
 
+    def lookup(
+        self,
+        *,
+        token: str | None = None,
+        number: str | None = None,
+        principal: Principal | None = None,
+    ) -> Verdict:
+        """Check a certificate by the QR code's token or by its number (rule article 14).
+
+        No file is checked (``trusted`` is False): the answer is the register's. Personal data is
+        masked unless the principal may see it in full (:func:`bdcert.access.redact`).
+
+        :returns: VALID, RESTRICTED, SUPERSEDED (naming the successor), CANCELLED (with the
+            reason) or UNKNOWN_CERTIFICATE.
+        :raises ValueError: unless exactly one of ``token`` and ``number`` is given.
+        """
+        if (token is None) == (number is None):
+            raise ValueError("give exactly one of token and number")
+        with self.storage.transaction() as tx:
+            if token is not None:
+                cert = tx.find_certificate_by_token(token)
+            else:
+                try:
+                    cert = tx.get_certificate(str(number))
+                except NotFound:
+                    cert = None
+            subject = cert.number if cert is not None else "(unknown)"
+            actor = principal.name if principal is not None else "anonymous"
+            tx.append_audit(
+                AuditEvent(
+                    "lookup",
+                    actor,
+                    subject,
+                    self.clock(),
+                    {"by": "token" if token is not None else "number"},
+                )
+            )
+        if cert is None:
+            return Verdict(
+                code=VerdictCode.UNKNOWN_CERTIFICATE,
+                trusted=False,
+                detail="no certificate with this token or number is registered",
+            )
+        code, detail = self._status_verdict(cert)
+        return Verdict(
+            code=code,
+            trusted=False,
+            detail=f"register: {detail}",
+            certificate=redact(cert, principal),
+        )
+
+    def _status_verdict(self, cert: Certificate) -> tuple[VerdictCode, str]:
+        """The verdict a registered certificate's status gives."""
+        if cert.status is CertificateStatus.SUPERSEDED:
+            return VerdictCode.SUPERSEDED, f"superseded by {'、'.join(cert.superseded_by)}"
+        if cert.status is CertificateStatus.CANCELLED:
+            return VerdictCode.CANCELLED, f"cancelled: {cert.cancel_reason}"
+        if seized := _active(cert.restrictions, self.clock()):
+            r = seized[-1]
+            return VerdictCode.RESTRICTED, (
+                f"valid, but the unit is under seizure ({r.authority} {r.document_number})"
+            )
+        return VerdictCode.VALID, "in force"
+
     def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
         """Verify a certificate PDF (rule article 14).
 
@@ -708,21 +767,10 @@ class Registry:
                 if cert is None:
                     code = VerdictCode.UNKNOWN_CERTIFICATE
                     detail = "the seal is sound but this file is not in the certificate register"
-                elif cert.status in _STATUS_VERDICT:
-                    code = _STATUS_VERDICT[cert.status]
-                    detail = (
-                        f"superseded by {'、'.join(cert.superseded_by)}"
-                        if cert.status is CertificateStatus.SUPERSEDED
-                        else f"cancelled: {cert.cancel_reason}"
-                    )
-                elif seized := _active(cert.restrictions, self.clock()):
-                    code = VerdictCode.RESTRICTED
-                    r = seized[-1]
-                    detail = (
-                        f"valid, but the unit is under seizure ({r.authority} {r.document_number})"
-                    )
                 else:
-                    detail = "valid: sealed by the authority, unchanged since sealing, in force"
+                    code, detail = self._status_verdict(cert)
+                    if code is VerdictCode.VALID:
+                        detail = "valid: sealed by the authority, unchanged since sealing, in force"
             tx.append_audit(
                 AuditEvent(
                     "verify",
