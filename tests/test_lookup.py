@@ -65,3 +65,29 @@ def test_masking_rules() -> None:
     assert _mask_parties("单独所有") == "单独所有"
     assert _mask_parties("共同共有：陈建国、刘芳") == "共同共有：陈*国、刘*"
     assert _mask_parties("按份共有：赵磊占60%，何静占1/3") == "按份共有：赵*占60%，何*占1/3"
+
+
+def test_lookup_command(registry: Any, workspace: Any) -> None:
+    import json
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "bdcert_adapters.cli",
+            "lookup",
+            "--number",
+            "川(2024)成都市不动产权第0000004号",
+            "--json",
+            "--workspace",
+            str(workspace.path),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    answer = json.loads(proc.stdout)
+    assert answer["verdict"] == "valid" and answer["certificate"]["face"]["qlr"] == "李*"

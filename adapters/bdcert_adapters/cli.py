@@ -152,6 +152,14 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--operator", help="who acts (default: the workspace's default_operator)")
     c.set_defaults(func=cmd_notify)
 
+    c = command("lookup", "check a certificate in the register by QR token or by number")
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--token", help="the token at the end of the QR code's URL")
+    which.add_argument("--number", help="the certificate number")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--operator", help="who asks (default: anonymous, personal data masked)")
+    c.set_defaults(func=cmd_lookup)
+
     c = command("audit", "check or show the tamper-evident audit log (rule article 17)")
     c.add_argument("action", choices=("verify", "show"))
     c.add_argument("--certificate", metavar="NUMBER", help="show: events about this subject")
@@ -522,6 +530,24 @@ def cmd_notify(args: argparse.Namespace) -> int:
         delivered, failed = registry.redeliver(principal=principal, limit=args.limit)
     out.print(f"delivered: {delivered}  still undelivered: {failed}")
     return 1 if failed else 0
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        principal = registry.authenticate({"operator": args.operator}) if args.operator else None
+        v = registry.lookup(token=args.token, number=args.number, principal=principal)
+    if args.json:
+        record: dict[str, Any] = {"verdict": v.code.value, "detail": v.detail}
+        if v.certificate is not None:
+            record["certificate"] = _certificate_wire(v.certificate)
+        _print_json(record)
+    else:
+        number = f" {v.certificate.number}" if v.certificate else ""
+        out.print(f"{v.code.value.upper()}{number}: {v.detail}")
+        if v.certificate is not None:
+            out.print(f"  权利人: {v.certificate.face_value('qlr')}")
+    return _verify_exit_code(v)
 
 
 def _aware(text: str) -> datetime:
