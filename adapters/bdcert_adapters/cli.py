@@ -160,6 +160,19 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--operator", help="who asks (default: anonymous, personal data masked)")
     c.set_defaults(func=cmd_lookup)
 
+    c = command("reconcile", "compare the registry book with what was issued (rule article 9)")
+    c.add_argument("file", metavar="REGISTRY.jsonl", type=Path)
+    c.add_argument(
+        "--late-after",
+        type=float,
+        default=24.0,
+        metavar="HOURS",
+        help="a certificate sealed later than this after 登簿时间 is late (24)",
+    )
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--operator", help="who asks (an auditor; default: default_operator)")
+    c.set_defaults(func=cmd_reconcile)
+
     c = command("audit", "check or show the tamper-evident audit log (rule article 17)")
     c.add_argument("action", choices=("verify", "show"))
     c.add_argument("--certificate", metavar="NUMBER", help="show: events about this subject")
@@ -530,6 +543,54 @@ def cmd_notify(args: argparse.Namespace) -> int:
         delivered, failed = registry.redeliver(principal=principal, limit=args.limit)
     out.print(f"delivered: {delivered}  still undelivered: {failed}")
     return 1 if failed else 0
+
+
+def cmd_reconcile(args: argparse.Namespace) -> int:
+    from datetime import timedelta
+
+    ws = Workspace.load(args.workspace)
+    book = []
+    for line_no, text in _lines(args.file):
+        try:
+            book.append(json.loads(text))
+        except (ValueError, RecursionError):
+            book.append({"ywh": f"(line {line_no}: not JSON)"})
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        findings = registry.reconcile(
+            book, principal=principal, late_after=timedelta(hours=args.late_after)
+        )
+    per_authority: dict[str, dict[str, int]] = {}
+    for f in findings:
+        counts = per_authority.setdefault(f.authority_code or "?", {})
+        counts[f.finding] = counts.get(f.finding, 0) + 1
+        if args.json:
+            _print_json(
+                {
+                    "ywh": f.business_number,
+                    "djjg": f.authority_code,
+                    "finding": f.finding,
+                    "detail": f.detail,
+                    "delay_hours": None
+                    if f.delay is None
+                    else round(f.delay.total_seconds() / 3600, 2),
+                }
+            )
+    if not args.json:
+        table = Table(title="reconcile: registry book against issued certificates")
+        kinds = ("issued", "late", "processed", "missing", "different")
+        table.add_column("authority")
+        for k in kinds:
+            table.add_column(k, justify="right")
+        for code, counts in sorted(per_authority.items()):
+            table.add_row(code, *(str(counts.get(k, 0)) for k in kinds))
+        out.print(table)
+        for f in findings:
+            if f.finding in ("missing", "different"):
+                out.print(
+                    f"[red]{f.finding}[/] {f.business_number} ({f.authority_code}): {f.detail}"
+                )
+    return 1 if any(f.finding in ("missing", "different") for f in findings) else 0
 
 
 def cmd_lookup(args: argparse.Namespace) -> int:

@@ -10,8 +10,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import secrets
-from collections.abc import Callable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -65,9 +65,24 @@ from bdcert.render import Renderer
 from bdcert.signatures import check_pdf_seal
 from bdcert.validation import fingerprint, parse_entry
 
-__all__ = ["Registry"]
+__all__ = ["Finding", "Registry"]
 
 log = logging.getLogger("bdcert")
+
+
+@attrs.define(frozen=True)
+class Finding:
+    """One registry-book entry as :meth:`Registry.reconcile` finds it.
+
+    :ivar finding: ``issued``, ``processed``, ``late``, ``missing`` or ``different``.
+    :ivar delay: for issued certificates, sealing time minus 登簿时间.
+    """
+
+    business_number: str
+    authority_code: str
+    finding: str
+    detail: str
+    delay: timedelta | None = None
 
 
 class Registry:
@@ -671,6 +686,56 @@ class Registry:
             and (since is None or e.at >= since)
             and (until is None or e.at <= until)
         ]
+
+    def reconcile(
+        self,
+        book: Iterable[Any],
+        *,
+        principal: Principal,
+        late_after: timedelta = timedelta(hours=24),
+    ) -> list[Finding]:
+        """Compare the registry book with what was issued (rule article 9: every recording is
+        issued, in full and in time).
+
+        :param book: the registry book's entries (decoded JSON objects), as pushed.
+        :param late_after: a certificate sealed longer than this after 登簿时间 is late.
+        :returns: one finding per entry, in book order: ``issued``, ``processed`` (注销/查封),
+            ``late`` (with the delay), ``missing`` (never issued: not pushed, or rejected) or
+            ``different`` (issued from other content than the book holds).
+        :raises PermissionDenied: unless an auditor or the platform.
+        """
+        self._authorize(principal, "audit")
+        findings = []
+        with self.storage.transaction() as tx:
+            for raw in book:
+                ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
+                djjg = str(raw.get("djjg", "")) if isinstance(raw, Mapping) else ""
+                stored = tx.get_registration(ywh) if isinstance(ywh, str) else None
+                key = str(ywh)
+                if stored is None:
+                    findings.append(Finding(key, djjg, "missing", "never issued"))
+                elif stored.fingerprint != fingerprint(raw):
+                    findings.append(
+                        Finding(
+                            key, djjg, "different", "issued from other content than the book holds"
+                        )
+                    )
+                elif not stored.result.numbers:
+                    findings.append(Finding(key, djjg, "processed", stored.result.outcome.value))
+                else:
+                    issued = max(tx.get_certificate(n).issued_at for n in stored.result.numbers)
+                    delay = issued - stored.recorded_at
+                    late = delay > late_after
+                    findings.append(
+                        Finding(
+                            key,
+                            djjg,
+                            "late" if late else "issued",
+                            "、".join(stored.result.numbers),
+                            delay,
+                        )
+                    )
+        return findings
 
     def verify_audit(self, *, principal: Principal) -> list[str]:
         """Recompute the audit log's hash chain; one message per edited, deleted, inserted or
