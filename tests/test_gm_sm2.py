@@ -324,10 +324,10 @@ def samples() -> list[Sample]:
         out.append((key.public_key.point, message, key.sign(message)))
     # make sure the padding paths are exercised: add a signature whose r, and one whose s, has
     # a leading zero byte unless the sample already holds them (each has p = 1/256 a signature)
-    raws = [signature_to_raw(der) for _, _, der in out]
+    # (what counts: an r or s whose DER INTEGER has at most 31 bytes, so its raw form starts 00)
     need = {
-        0: not any(_is_short(raw[:32]) for raw in raws),
-        32: not any(_is_short(raw[32:]) for raw in raws),
+        0: not any(der[3] <= 31 for _, _, der in out),
+        32: not any(der[4 + der[3] + 1] <= 31 for _, _, der in out),
     }
     key = SM2PrivateKey.generate()
     for _ in range(50_000):
@@ -336,8 +336,10 @@ def samples() -> list[Sample]:
         message = os.urandom(16)
         der = key.sign(message)
         raw = signature_to_raw(der)
+        # short in DER (an INTEGER of at most 31 bytes) implies a leading zero byte in raw form
+        der_lengths = {0: der[3], 32: der[4 + der[3] + 1]}
         for offset, missing in need.items():
-            if missing and _is_short(raw[offset : offset + 32]):
+            if missing and der_lengths[offset] <= 31 and _is_short(raw[offset : offset + 32]):
                 need[offset] = False
                 out.append((key.public_key.point, message, der))
     return out
