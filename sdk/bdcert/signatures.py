@@ -33,7 +33,7 @@ import functools
 import hashlib
 import io
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -47,7 +47,7 @@ from cryptography.x509.oid import NameOID
 from bdcert.errors import ConfigurationError
 from bdcert.model import VerdictCode
 
-__all__ = ["SealCheck", "check_pdf_seal"]
+__all__ = ["SealCheck", "check_pdf_seal", "judge_single_seal"]
 
 
 @attrs.define(frozen=True)
@@ -324,24 +324,45 @@ def check_pdf_seal(pdf: bytes, trust_roots: Sequence[bytes]) -> SealCheck:
     """
     data = bytes(pdf)
     context = _validation_context(trust_roots)  # configuration errors surface first
+    return judge_single_seal(
+        data,
+        lambda sig: _check_one(data, sig, context),
+        lambda why: _raw_check(data, why),
+    )
+
+
+def judge_single_seal(
+    data: bytes,
+    check_one: Callable[[Any], SealCheck],
+    raw_check: Callable[[str], SealCheck],
+    *,
+    reraise: tuple[type[BaseException], ...] = (),
+) -> SealCheck:
+    """The steps every PDF seal check shares: find the embedded signatures with pyHanko; none, or
+    a file pyHanko cannot read, is judged from the raw bytes by ``raw_check(why)``; more than
+    one is MULTIPLE_SIGNATURES; the one is judged by ``check_one(signature)``, falling back to
+    the raw bytes when pyHanko trips over a malformed structure (``reraise`` passes through).
+    """
     try:
         from pyhanko.pdf_utils.reader import PdfFileReader
 
         reader = PdfFileReader(io.BytesIO(data), strict=False)
         signatures = list(reader.embedded_signatures)
     except Exception as e:
-        return _raw_check(data, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+        return raw_check(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
     if not signatures:
-        return _raw_check(data, "")
+        return raw_check("")
     if len(signatures) > 1:
         return _fail(
             VerdictCode.MULTIPLE_SIGNATURES,
             f"the file holds {len(signatures)} signatures; a certificate carries exactly one seal",
         )
     try:
-        return _check_one(data, signatures[0], context)
+        return check_one(signatures[0])
+    except reraise:
+        raise
     except Exception as e:  # a malformed structure pyHanko tripped over: judge the raw bytes
-        return _raw_check(data, f"{type(e).__name__}: {e}")
+        return raw_check(f"{type(e).__name__}: {e}")
 
 
 def _check_one(data: bytes, sig: Any, context: Any) -> SealCheck:

@@ -57,6 +57,7 @@ from bdcert.signatures import (
     _signed_revision_sha256,
     _signer_problem,
     _subject,
+    judge_single_seal,
 )
 
 __all__ = ["build_sm2_cms", "check_pdf_sm2", "der_certificates", "seal_pdf_sm2"]
@@ -296,26 +297,12 @@ def check_pdf_sm2(pdf: bytes, *, trust_roots: Sequence[bytes]) -> SealCheck:
     """
     roots = der_certificates(trust_roots)
     data = bytes(pdf)
-    try:
-        from pyhanko.pdf_utils.reader import PdfFileReader
-
-        reader = PdfFileReader(io.BytesIO(data), strict=False)
-        signatures = list(reader.embedded_signatures)
-    except Exception as e:
-        return _raw_check_sm2(data, f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
-    if not signatures:
-        return _raw_check_sm2(data, "")
-    if len(signatures) > 1:
-        return _fail(
-            VerdictCode.MULTIPLE_SIGNATURES,
-            f"the file holds {len(signatures)} signatures; a certificate carries exactly one seal",
-        )
-    try:
-        return _check_one(data, signatures[0], roots)
-    except BdcertError:
-        raise
-    except Exception as e:  # a malformed structure pyHanko tripped over: judge the raw bytes
-        return _raw_check_sm2(data, f"{type(e).__name__}: {e}")
+    return judge_single_seal(
+        data,
+        lambda sig: _check_one(data, sig, roots),
+        lambda why: _raw_check_sm2(data, why),
+        reraise=(BdcertError,),
+    )
 
 
 def _check_one(data: bytes, sig: Any, roots: tuple[bytes, ...]) -> SealCheck:
