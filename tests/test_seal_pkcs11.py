@@ -26,10 +26,11 @@ from typing import Any
 import attrs
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import ObjectIdentifier
 
+from bdcert.demo_pki import issue_seal_certificate as demo_seal_certificate
 from bdcert.demo_pki import make_demo_pki
 from bdcert.errors import ConfigurationError, MissingDependency, SealingError
 from bdcert.model import CHINA_TZ, Authority, VerdictCode
@@ -103,48 +104,14 @@ def issue_seal_certificate(
     assert isinstance(root_key, ec.EllipticCurvePrivateKey)
     root = x509.load_pem_x509_certificate(root_cert_path.read_bytes())
     start = not_before or datetime.now(UTC) - timedelta(days=1)
-    subject = x509.Name(
-        [
-            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-            x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
-            x509.NameAttribute(NameOID.SERIAL_NUMBER, credit_code),
-            x509.NameAttribute(NameOID.COMMON_NAME, name),
-        ]
-    )
-    root_ski = root.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return (
-        x509.CertificateBuilder()
-        .subject_name(subject)
-        .issuer_name(root.subject)
-        .public_key(public_key)
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(start + timedelta(days=days))
-        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
-            critical=True,
-        )
-        .add_extension(
-            x509.ExtendedKeyUsage([DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
-            critical=False,
-        )
-        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
-        .add_extension(
-            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
-            critical=False,
-        )
-        .sign(root_key, hashes.SHA256())
+    return demo_seal_certificate(
+        public_key,
+        name=name,
+        credit_code=credit_code,
+        issuer_cert=root,
+        issuer_key=root_key,
+        not_before=start,
+        not_after=start + timedelta(days=days),
     )
 
 

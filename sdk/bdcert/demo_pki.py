@@ -25,7 +25,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 from bdcert.errors import ConfigurationError
 from bdcert.model import Authority
 
-__all__ = ["DEMO_ROOT_NAME", "DemoPki", "SealKeyFiles", "make_demo_pki"]
+__all__ = ["DEMO_ROOT_NAME", "DemoPki", "SealKeyFiles", "issue_seal_certificate", "make_demo_pki"]
 
 #: Common name of the demo root CA; it says what it is wherever a validator prints it.
 DEMO_ROOT_NAME = "bdcert demo root CA — not for production"
@@ -167,46 +167,14 @@ def make_demo_pki(
     seal: dict[str, SealKeyFiles] = {}
     for authority in authorities:
         key = ec.generate_private_key(ec.SECP256R1())
-        subject = x509.Name(
-            [
-                x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
-                x509.NameAttribute(NameOID.ORGANIZATION_NAME, authority.name),
-                x509.NameAttribute(NameOID.SERIAL_NUMBER, authority.credit_code),
-                x509.NameAttribute(NameOID.COMMON_NAME, authority.name),
-            ]
-        )
-        cert = (
-            x509.CertificateBuilder()
-            .subject_name(subject)
-            .issuer_name(root_name)
-            .public_key(key.public_key())
-            .serial_number(x509.random_serial_number())
-            .not_valid_before(now - _BACKDATE)
-            .not_valid_after(now - _BACKDATE + _SEAL_VALIDITY)
-            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-            .add_extension(
-                x509.KeyUsage(
-                    digital_signature=True,
-                    content_commitment=True,
-                    key_encipherment=False,
-                    data_encipherment=False,
-                    key_agreement=False,
-                    key_cert_sign=False,
-                    crl_sign=False,
-                    encipher_only=False,
-                    decipher_only=False,
-                ),
-                critical=True,
-            )
-            .add_extension(
-                x509.ExtendedKeyUsage([_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
-                critical=False,
-            )
-            .add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()), False)
-            .add_extension(
-                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski), False
-            )
-            .sign(root_key, hashes.SHA256())
+        cert = issue_seal_certificate(
+            key.public_key(),
+            name=authority.name,
+            credit_code=authority.credit_code,
+            issuer_cert=root_cert,
+            issuer_key=root_key,
+            not_before=now - _BACKDATE,
+            not_after=now - _BACKDATE + _SEAL_VALIDITY,
         )
         p12_path = directory / f"{authority.code}.p12"
         files = SealKeyFiles(
@@ -300,3 +268,61 @@ def _cert_pem(der: bytes) -> bytes:
 
     armored: bytes = pem.armor("CERTIFICATE", der)
     return armored
+
+
+def issue_seal_certificate(
+    public_key: ec.EllipticCurvePublicKey,
+    *,
+    name: str,
+    credit_code: str,
+    issuer_cert: x509.Certificate,
+    issuer_key: ec.EllipticCurvePrivateKey,
+    not_before: datetime,
+    not_after: datetime,
+) -> x509.Certificate:
+    """A seal certificate for an authority's key: subject C=CN, O and CN the authority's name,
+    serialNumber its credit code (GB 32100); not a CA; digitalSignature and nonRepudiation;
+    documentSigning (RFC 9336) and emailProtection (which NSS, hence pdfsig, requires)."""
+    subject = x509.Name(
+        [
+            x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+            x509.NameAttribute(NameOID.ORGANIZATION_NAME, name),
+            x509.NameAttribute(NameOID.SERIAL_NUMBER, credit_code),
+            x509.NameAttribute(NameOID.COMMON_NAME, name),
+        ]
+    )
+    issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer_cert.subject)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(not_before)
+        .not_valid_after(not_after)
+        .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+        .add_extension(
+            x509.KeyUsage(
+                digital_signature=True,
+                content_commitment=True,
+                key_encipherment=False,
+                data_encipherment=False,
+                key_agreement=False,
+                key_cert_sign=False,
+                crl_sign=False,
+                encipher_only=False,
+                decipher_only=False,
+            ),
+            critical=True,
+        )
+        .add_extension(
+            x509.ExtendedKeyUsage([_DOCUMENT_SIGNING, ExtendedKeyUsageOID.EMAIL_PROTECTION]),
+            critical=False,
+        )
+        .add_extension(x509.SubjectKeyIdentifier.from_public_key(public_key), critical=False)
+        .add_extension(
+            x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
+            critical=False,
+        )
+        .sign(issuer_key, hashes.SHA256())
+    )
