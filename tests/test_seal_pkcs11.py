@@ -28,7 +28,6 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec
-from cryptography.x509.oid import ObjectIdentifier
 
 from bdcert.demo_pki import issue_seal_certificate as demo_seal_certificate
 from bdcert.demo_pki import make_demo_pki
@@ -56,7 +55,6 @@ SO_PIN = "so-PIN-91c2-不会出现"
 WRONG_PIN = f"wrong-{PIN}"  # contains PIN, so "PIN not in text" covers it too
 SIGNING_TIME = datetime(2024, 5, 6, 10, 30, tzinfo=CHINA_TZ)
 BOX = (400.0, 60.0, 520.0, 180.0)
-DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
 
 def unavailable(message: str) -> None:
