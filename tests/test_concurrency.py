@@ -31,11 +31,16 @@ def _entries(template: dict[str, Any], worker: int) -> list[dict[str, Any]]:
     return out
 
 
-def _issue(workspace: str, template: dict[str, Any], worker: int, queue: Any) -> None:
+def _issue(
+    workspace: str, template: dict[str, Any], worker: int, queue: Any, barrier: Any
+) -> None:
     try:
         with Registry.open(workspace) as registry:
             principal = registry.authenticate({"operator": "platform"})
             numbers = []
+            # both workers start pushing together: opening takes the write lock briefly, and
+            # SQLite's lock is not fair, so a late opener could otherwise wait out the whole batch
+            barrier.wait(timeout=600)
             started = time.monotonic()
             for raw in _entries(template, worker):
                 numbers.extend(registry.push(raw, principal=principal).numbers)
@@ -56,8 +61,9 @@ def test_two_processes_issue_distinct_gap_free_numbers(
 ) -> None:
     ctx = multiprocessing.get_context("spawn")
     queue = ctx.Queue()
+    barrier = ctx.Barrier(2)
     procs = [
-        ctx.Process(target=_issue, args=(str(workspace.path), timeline[0], w, queue))
+        ctx.Process(target=_issue, args=(str(workspace.path), timeline[0], w, queue, barrier))
         for w in range(2)
     ]
     for p in procs:
