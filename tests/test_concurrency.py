@@ -31,9 +31,7 @@ def _entries(template: dict[str, Any], worker: int) -> list[dict[str, Any]]:
     return out
 
 
-def _issue(
-    workspace: str, template: dict[str, Any], worker: int, queue: Any, barrier: Any
-) -> None:
+def _issue(workspace: str, template: dict[str, Any], worker: int, queue: Any, barrier: Any) -> None:
     try:
         with Registry.open(workspace) as registry:
             principal = registry.authenticate({"operator": "platform"})
