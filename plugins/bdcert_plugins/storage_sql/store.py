@@ -71,6 +71,8 @@ from bdcert.protocols import (
     StoredRegistration,
     UndeliveredEvent,
 )
+from bdcert_plugins.storage_sql.backlog import BacklogRows
+from bdcert_plugins.storage_sql.checkpoints import CheckpointRows
 from bdcert_plugins.storage_sql.codec import (
     GENESIS_HASH,
     audit_hash,
@@ -92,6 +94,7 @@ from bdcert_plugins.storage_sql.schema import (
     supersessions,
     undelivered_events,
 )
+from bdcert_plugins.storage_sql.sharing import SharingRows
 
 __all__ = [
     "DEFAULT_URL",
@@ -314,7 +317,7 @@ class SqlStorage:
         self.close()
 
 
-class SqlTransaction:
+class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
     """:class:`bdcert.protocols.StorageTransaction` on one SQLAlchemy connection."""
 
     def __init__(self, conn: Connection) -> None:
