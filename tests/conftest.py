@@ -6,6 +6,8 @@ import json
 import os
 import re
 import secrets
+import subprocess
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -141,3 +143,13 @@ def seal_png() -> bytes:
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()
+
+
+def run_cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
+    """``bdcert ARGS --workspace WS`` in a new process, output captured as text."""
+    return subprocess.run(
+        [sys.executable, "-m", "bdcert_adapters.cli", *args, "--workspace", str(ws.path)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )

@@ -886,11 +886,6 @@ def test_a_seizure_stays_on_the_unit(workspace: Workspace, timeline: list[dict[s
         assert registry.verify(result.certificates[0].pdf).code is VerdictCode.RESTRICTED
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a 查封 recorded before any e-certificate of the unit exists is kept only as the "
-    "entry: a first certificate issued later verifies VALID, not RESTRICTED",
-)
 def test_a_seizure_before_the_first_certificate(
     workspace: Workspace, timeline: list[dict[str, Any]]
 ) -> None:

@@ -50,7 +50,7 @@ from bdcert.gm.seals import create_authority_seal, current_seal
 from bdcert.gm.sm2 import SM2PrivateKey, sm3
 from bdcert.gm.x509 import make_sm2_certificate
 from bdcert.lifecycle import Registry
-from bdcert.model import VerdictCode
+from bdcert.model import Outcome, VerdictCode
 from bdcert_adapters.cli import main
 from tests.conftest import AUTHORITIES
 
@@ -949,12 +949,14 @@ def test_a_seal_whose_validity_ended_does_not_seal(
             current_seal(ws, "510100", NOW)
         platform = registry.authenticate({"operator": "platform"})
         entry = _ywh(timeline, "510100-2024-000101")
-        with pytest.raises(SealingError, match="no seal valid"):
-            registry.push(entry, principal=platform)
+        waiting = registry.push(entry, principal=platform)  # force majeure: it waits
+        assert waiting.outcome is Outcome.BACKLOGGED and "no seal valid" in waiting.reason
         assert registry.push(_ywh(timeline, "510700-2024-000201"), principal=platform).numbers
-        # nothing was filed for the refused entry: pushing it later with a valid seal works
+        # nothing was filed for the entry: with a valid seal again, the backlog issues it
         create_authority_seal(ws, authority, root_key, root, cert, picture.data, now=NOW)
+        assert registry.drain_backlog(principal=platform, force=True).issued == 1
         result = registry.push(entry, principal=platform)
+        assert result.outcome is Outcome.REPLAYED
         assert result.numbers == ("川(2024)成都市不动产权第0000001号",)
     finally:
         registry.close()

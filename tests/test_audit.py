@@ -4,8 +4,6 @@ finds an edited or deleted record and names it; ``bdcert audit show`` filters.""
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from typing import Any
 
 import pytest
@@ -13,15 +11,7 @@ from sqlalchemy import create_engine, text
 
 from bdcert.errors import PermissionDenied
 from bdcert.lifecycle import Registry
-
-
-def _cli(ws: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bdcert_adapters.cli", *args, "--workspace", str(ws.path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
+from tests.conftest import run_cli
 
 
 @pytest.fixture
@@ -46,22 +36,22 @@ def test_a_denied_read_is_refused_and_logged(issued: Any) -> None:
 
 
 def test_audit_verify_names_an_edited_or_deleted_record(issued: Any) -> None:
-    ok = _cli(issued, "audit", "verify", "--operator", "auditor")
+    ok = run_cli(issued, "audit", "verify", "--operator", "auditor")
     assert ok.returncode == 0 and "intact" in ok.stdout
     engine = create_engine(issued.table("storage")["url"])  # the test's own database
     with engine.begin() as conn:
         conn.execute(text("UPDATE audit_events SET actor = 'mallory' WHERE id = 1"))
-    edited = _cli(issued, "audit", "verify", "--operator", "auditor")
+    edited = run_cli(issued, "audit", "verify", "--operator", "auditor")
     assert edited.returncode == 1 and "1" in edited.stdout and "BROKEN" in edited.stdout
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM audit_events WHERE id = 2"))
-    deleted = _cli(issued, "audit", "verify", "--operator", "auditor")
+    deleted = run_cli(issued, "audit", "verify", "--operator", "auditor")
     assert deleted.returncode == 1 and deleted.stdout.count("BROKEN") >= 2
     engine.dispose()
 
 
 def test_audit_show_filters(issued: Any) -> None:
-    shown = _cli(
+    shown = run_cli(
         issued,
         "audit",
         "show",
@@ -75,7 +65,7 @@ def test_audit_show_filters(issued: Any) -> None:
     events = [json.loads(line) for line in shown.stdout.splitlines()]
     assert [e["action"] for e in events] == ["issue"]
     assert events[0]["actor"] == "platform"
-    later = _cli(
+    later = run_cli(
         issued,
         "audit",
         "show",

@@ -7,7 +7,13 @@ from typing import Any
 
 import pytest
 
-from bdcert.errors import IdempotencyConflict, PermissionDenied, SealingError, ValidationError
+from bdcert.errors import (
+    IdempotencyConflict,
+    NotFound,
+    PermissionDenied,
+    SealingError,
+    ValidationError,
+)
 from bdcert.lifecycle import Registry
 from bdcert.model import Outcome, Principal
 
@@ -60,13 +66,18 @@ def test_sealing_failure_rolls_back_everything(
         raise SealingError("the HSM is unplugged")
 
     monkeypatch.setattr(registry.seal_provider, "seal_pdf", broken)
-    with pytest.raises(SealingError):
-        registry.push(timeline[0], principal=platform)
+    waiting = registry.push(timeline[0], principal=platform)
+    assert waiting.outcome is Outcome.BACKLOGGED and "HSM is unplugged" in waiting.reason
     monkeypatch.undo()
-    with registry.storage.transaction() as tx:
+    with registry.storage.transaction() as tx:  # the failed attempt left nothing behind
         assert tx.get_registration(timeline[0]["ywh"]) is None
+        with pytest.raises(NotFound):
+            tx.get_certificate("川(2024)成都市不动产权第0000001号")
+    assert _count(registry, "issue") == 0
+    report = registry.drain_backlog(principal=platform, force=True)
+    assert (report.issued, report.waiting) == (1, 0)
     assert registry.push(timeline[0], principal=platform).numbers == (
-        "川(2024)成都市不动产权第0000001号",
+        "川(2024)成都市不动产权第0000001号",  # its number was not consumed by the failure
     )
 
 
@@ -220,5 +231,27 @@ def test_undelivered_events_are_kept_and_redelivered(workspace: Any, timeline: l
         flaky.down = False
         assert registry.redeliver(principal=platform) == (1, 0)
         assert [e.number for e in flaky.delivered] == [result.numbers[0]]
+        with registry.storage.transaction() as tx:
+            assert tx.undelivered() == []
+
+
+def test_events_are_in_the_outbox_before_commit_so_a_crash_loses_none(
+    workspace: Any, timeline: list[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The process dies after the commit, before any notifier ran: the events are already in
+    the outbox (written in the issuing transaction) and ``redeliver`` sends them."""
+    with Registry.open(workspace.path) as registry:
+        platform = registry.authenticate({"operator": "platform"})
+        monkeypatch.setattr(registry, "_publish", lambda events, staged: None)  # "crash"
+        result = registry.push(timeline[0], principal=platform)
+        with registry.storage.transaction() as tx:
+            (pending,) = tx.undelivered()
+        assert (pending.notifier, pending.attempts) == ("log", 0)
+        assert pending.event.kind == "issued" and pending.event.number == result.numbers[0]
+        assert registry.redeliver(principal=platform) == (1, 0)
+        with registry.storage.transaction() as tx:
+            assert tx.undelivered() == []
+        monkeypatch.undo()
+        registry.push(timeline[1], principal=platform)  # delivered at once: nothing stays
         with registry.storage.transaction() as tx:
             assert tx.undelivered() == []

@@ -926,17 +926,20 @@ def test_a_registry_issues_and_verifies_through_the_service(
     port = free_port()
     _use_remote(ws.path, f"http://127.0.0.1:{port}/", retries=1, backoff=0.01, max_backoff=0.05)
 
-    # the service is down: a typed error, nothing stored, no number consumed
+    # the service is down: the entry waits in the backlog (force majeure), no number consumed
     with Registry.open(ws.path) as registry:
         assert isinstance(registry.seal_provider, RemoteSealProvider)
         platform = registry.authenticate({"operator": "platform"})
-        with pytest.raises(SealServiceUnavailable):
-            registry.push(timeline[0], principal=platform)
+        waiting = registry.push(timeline[0], principal=platform)
+        assert waiting.outcome.value == "backlogged"
+        assert SealServiceUnavailable.__name__ in waiting.reason
 
-        # the queued entry is pushed again once the service is up
+        # once the service is up, draining the backlog issues it
         with ServiceThread(app, port=port):
+            report = registry.drain_backlog(principal=platform, force=True)
+            assert (report.issued, report.waiting) == (1, 0)
             result = registry.push(timeline[0], principal=platform)
-        assert result.outcome.value == "issued"
+        assert result.outcome.value == "replayed"
         (issued,) = result.certificates
         assert issued.certificate.sequence == 1
         verdict = registry.verify(issued.pdf)

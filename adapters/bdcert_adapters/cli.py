@@ -4,12 +4,19 @@ Every command takes ``--workspace DIR`` (default ``$BDCERT_WORKSPACE``, else ``.
 
 Exit codes:
 
-- ``issue``: 0 when every line was processed (issued, none, replayed or rejected: a rejection is a
-  result, listed with its reasons); 1 when a line failed for a reason outside the entry (sealing,
-  storage, permission), so it can be pushed again later.
+- ``issue``: 0 when every line was processed (issued, none, replayed, backlogged or rejected: a
+  rejection is a result, listed with its reasons; a backlogged entry waits for sealing to work
+  again, see ``backlog``); 1 when a line failed for a reason outside the entry (storage,
+  permission), so it can be pushed again later.
+- ``backlog drain``: 0 when nothing waits any more; 1 when entries still wait (sealing still
+  fails).
 - ``verify``: 0 when every file is a genuine certificate in force (valid or restricted); 1 when one
   is genuine but superseded or cancelled; 2 when one is not a genuine, unchanged, registered
   certificate.
+- ``share``: 0 when the certificate was shared; 1 when refused (no active agreement covering it,
+  not a sharing party) or unknown.
+- ``download``: 0 when the holder's certificates were written; 1 when the proof failed or the
+  identity is locked after too many failures.
 - any command: 2 for bad usage or configuration.
 """
 
@@ -21,13 +28,15 @@ import json
 import logging
 import shutil
 import sys
+import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
@@ -43,6 +52,7 @@ from bdcert.model import (
     Verdict,
     VerdictCode,
 )
+from bdcert.protocols import BacklogItem
 
 EXAMPLES = resources.files("bdcert_adapters") / "examples"
 
@@ -173,8 +183,44 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--operator", help="who asks (an auditor; default: default_operator)")
     c.set_defaults(func=cmd_reconcile)
 
+    c = command("backlog", "entries waiting for sealing to be possible (rule article 15)")
+    c.add_argument("action", choices=("list", "drain"))
+    c.add_argument("--authority", metavar="CODE", help="only this authority's backlog")
+    c.add_argument(
+        "--state",
+        choices=("waiting", "issued", "rejected"),
+        help="list: only items in this state (default: all)",
+    )
+    c.add_argument(
+        "--watch",
+        action="store_true",
+        help="drain: keep trying, with the backoff, until nothing waits (Ctrl-C stops)",
+    )
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--operator", help="who acts (default: the workspace's default_operator)")
+    c.set_defaults(func=cmd_backlog)
+
+    c = command("report", "reports for the rule's explanations")
+    c.add_argument("report", choices=("delays",), help="delays: certificates issued late")
+    c.add_argument("--authority", metavar="CODE", help="only this authority")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--operator", help="who asks (default: the workspace's default_operator)")
+    c.set_defaults(func=cmd_report)
+
     c = command("audit", "check or show the tamper-evident audit log (rule article 17)")
-    c.add_argument("action", choices=("verify", "show"))
+    c.add_argument("action", choices=("verify", "show", "checkpoint"))
+    c.add_argument(
+        "--checkpoint",
+        dest="checkpoint_files",
+        metavar="FILE.pdf",
+        type=Path,
+        action="append",
+        default=[],
+        help="verify: also check the log against this checkpoint copy kept elsewhere (repeatable)",
+    )
+    c.add_argument(
+        "--out", metavar="FILE.pdf", type=Path, help="checkpoint: also write the sealed PDF here"
+    )
     c.add_argument("--certificate", metavar="NUMBER", help="show: events about this subject")
     c.add_argument("--principal", metavar="NAME", help="show: events by this actor")
     c.add_argument("--since", type=_aware, help="show: from this time (ISO 8601 with offset)")
@@ -182,6 +228,67 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument("--json", action="store_true")
     c.add_argument("--operator", help="who asks (an auditor; default: default_operator)")
     c.set_defaults(func=cmd_audit)
+
+    c = command("agreements", "add, list or revoke sharing agreements (rule article 16)")
+    verbs = c.add_subparsers(required=True, metavar="ACTION")
+
+    def verb(name: str, help_: str) -> argparse.ArgumentParser:
+        v = verbs.add_parser(name, help=help_, description=help_)
+        v.add_argument("--workspace", metavar="DIR", help="workspace directory")
+        v.add_argument("--json", action="store_true")
+        v.add_argument("--operator", help="who acts (default: the workspace's default_operator)")
+        return v
+
+    v = verb("add", "add a signed sharing agreement (the platform)")
+    v.add_argument("--id", help="the agreement's identifier (default: a new SA-… id)")
+    v.add_argument("--party", required=True, help="the sharing party's operator/principal name")
+    v.add_argument("--purpose", required=True, help="what the data is for, as signed")
+    v.add_argument(
+        "--authority",
+        dest="authorities",
+        action="append",
+        required=True,
+        metavar="CODE",
+        help="an authority code (djjg) it covers; repeat for several",
+    )
+    v.add_argument(
+        "--field",
+        dest="fields",
+        action="append",
+        required=True,
+        metavar="FIELD",
+        help="a granted field (number, status, holders, unit_numbers, … or a face key such as "
+        "zl, qlr); repeat for several",
+    )
+    v.add_argument("--valid-from", required=True, help="YYYY-MM-DD (China time) or ISO time")
+    v.add_argument("--valid-to", required=True, help="YYYY-MM-DD (to its end) or ISO time")
+    v.add_argument("--signed-on", required=True, help="YYYY-MM-DD")
+    v.set_defaults(func=cmd_agreements_add)
+    v = verb("list", "list sharing agreements (revoked ones included)")
+    v.add_argument("--party", help="only this party's")
+    v.set_defaults(func=cmd_agreements_list)
+    v = verb("revoke", "revoke a sharing agreement from now on (the platform)")
+    v.add_argument("agreement_id", metavar="ID")
+    v.add_argument("--reason", required=True, help="why it is revoked")
+    v.set_defaults(func=cmd_agreements_revoke)
+
+    c = command("share", "a sharing party's query: the fields its agreement grants (article 16)")
+    c.add_argument("number", metavar="NUMBER")
+    c.add_argument("--operator", required=True, help="the sharing party")
+    c.add_argument("--agreement", metavar="ID", help="the agreement to use (default: the newest)")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_share)
+
+    c = command("download", "a holder downloads their current e-certificates (rule article 13)")
+    c.add_argument("--name", required=True, help="the holder's name (权利人) as registered")
+    c.add_argument("--id-number", required=True, help="the holder's ID number (证件号)")
+    c.add_argument(
+        "--paper-number",
+        help="the paper certificate's number, where a paper original was held (and recorded)",
+    )
+    c.add_argument("--out", metavar="DIR", type=Path, required=True, help="write the files here")
+    c.add_argument("--json", action="store_true", help="one JSON object per certificate")
+    c.set_defaults(func=cmd_download)
 
     c = command("seals", "list the workspace's e-seals (GB/T 38540) with their expiry")
     c.add_argument("--make", metavar="CODE", help="make a new seal for this authority (renewal)")
@@ -249,6 +356,14 @@ def cmd_init(args: argparse.Namespace) -> int:
         "",
         "[identity.operators.auditor]",
         'roles = ["auditor"]',
+        "",
+        "# a holder (王晓明 of the example timeline) and a bank under sharing agreements",
+        '[identity.operators."holder-wang"]',
+        'roles = ["holder"]',
+        'id_number = "510104198503120176"',
+        "",
+        '[identity.operators."bank-shuchuan"]',
+        'roles = ["sharing_party"]',
     ]
     for code in authorities:
         lines += [
@@ -407,9 +522,14 @@ def _summary(rows: list[tuple[int, dict[str, Any]]]) -> None:
         reasons = "\n".join(
             f"{e['field'] or '(entry)'}: {e['message']}" for e in r.get("errors", [])
         )
-        style = {"rejected": "red", "failed": "bold red", "none": "yellow"}.get(
-            r["outcome"], "green"
-        )
+        if r.get("reason"):
+            reasons = f"waits in the backlog: {r['reason']}"
+        style = {
+            "rejected": "red",
+            "failed": "bold red",
+            "none": "yellow",
+            "backlogged": "magenta",
+        }.get(r["outcome"], "green")
         table.add_row(
             str(line_no),
             str(r.get("ywh") or ""),
@@ -611,6 +731,125 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     return _verify_exit_code(v)
 
 
+# -- backlog (rule article 15) ----------------------------------------------------------------
+def _backlog_wire(item: BacklogItem) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "id": item.id,
+        "ywh": item.business_number,
+        "djjg": item.authority_code,
+        "state": item.state,
+        "dbsj": item.recorded_at.isoformat(),
+        "accepted_at": item.accepted_at.isoformat(),
+        "reason": item.reason,
+        "attempts": item.attempts,
+    }
+    if item.state == "waiting":
+        record["next_attempt_at"] = item.next_attempt_at.isoformat()
+        if item.last_error:
+            record["last_error"] = item.last_error
+    if item.done_at is not None:
+        record["done_at"] = item.done_at.isoformat()
+    if item.numbers:
+        record["numbers"] = list(item.numbers)
+    if item.delay is not None:
+        record["delay_seconds"] = round(item.delay.total_seconds())
+    if item.problems:
+        record["errors"] = [{"field": p.field, "message": p.message} for p in item.problems]
+    return record
+
+
+def _duration(delta: timedelta) -> str:
+    minutes = round(delta.total_seconds() / 60)
+    days, rest = divmod(minutes, 24 * 60)
+    return (f"{days}d " if days else "") + f"{rest // 60}h{rest % 60:02d}m"
+
+
+def cmd_backlog(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        if args.action == "list":
+            items = registry.backlog(
+                principal=principal, authority=args.authority, state=args.state
+            )
+            for item in items:
+                record = _backlog_wire(item)
+                if args.json:
+                    _print_json(record)
+                    continue
+                what = "、".join(item.numbers) or "; ".join(map(str, item.problems))
+                when = record.get("next_attempt_at", record.get("done_at", ""))
+                out.print(
+                    f"{item.id:>5} {item.authority_code} {item.business_number:<20} "
+                    f"{item.state:<8} {when}  {what or item.reason}",
+                    markup=False,
+                )
+            if not items and not args.json:
+                out.print("the backlog is empty")
+            return 0
+        while True:
+            report = registry.drain_backlog(
+                principal=principal, authority=args.authority, force=not args.watch
+            )
+            summary = {
+                "issued": report.issued,
+                "rejected": report.rejected,
+                "waiting": report.waiting,
+                "failures": list(report.failures),
+            }
+            if args.json:
+                _print_json(summary)
+            else:
+                out.print(
+                    f"issued {report.issued}, rejected {report.rejected}, "
+                    f"still waiting {report.waiting}",
+                    markup=False,
+                )
+                for failure in report.failures:
+                    out.print(f"[red]sealing still fails[/] {failure}")
+            if not args.watch or not report.waiting:
+                return 1 if report.waiting else 0
+            waiting = registry.backlog(
+                principal=principal, authority=args.authority, state="waiting"
+            )
+            due = min(i.next_attempt_at for i in waiting)
+            time.sleep(min(60.0, max(1.0, (due - registry.clock()).total_seconds())))
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        items = registry.backlog(principal=principal, authority=args.authority, state="issued")
+    by_authority: dict[str, list[BacklogItem]] = {}
+    for item in items:
+        by_authority.setdefault(item.authority_code, []).append(item)
+    if args.json:
+        for item in items:
+            _print_json(_backlog_wire(item))
+        return 0
+    if not items:
+        out.print("no certificate was issued late through the backlog")
+    for code, group in sorted(by_authority.items()):
+        name = registry.authorities[code].name if code in registry.authorities else code
+        table = Table(title=f"{name} ({code}): certificates issued late (rule article 15)")
+        for col in ("ywh", "certificates", "登簿时间", "accepted", "issued", "delay", "reason"):
+            table.add_column(col, overflow="fold")
+        for item in group:
+            assert item.done_at is not None and item.delay is not None
+            table.add_row(
+                item.business_number,
+                "\n".join(item.numbers),
+                item.recorded_at.isoformat(timespec="minutes"),
+                item.accepted_at.isoformat(timespec="minutes"),
+                item.done_at.isoformat(timespec="minutes"),
+                _duration(item.delay),
+                item.reason,
+            )
+        out.print(table)
+    return 0
+
+
 def _aware(text: str) -> datetime:
     value = datetime.fromisoformat(text)
     if value.tzinfo is None:
@@ -623,12 +862,46 @@ def cmd_audit(args: argparse.Namespace) -> int:
     with Registry.open(ws) as registry:
         principal = _principal(registry, ws, args.operator)
         if args.action == "verify":
-            broken = registry.verify_audit(principal=principal)
+            copies = [(str(f), f.read_bytes()) for f in args.checkpoint_files]
+            broken = registry.verify_audit(principal=principal, checkpoints=copies)
             for message in broken:
-                out.print(f"[red]BROKEN[/] {message}")
+                out.print(f"[red]BROKEN[/] {escape(message)}")
             if not broken:
                 out.print("audit log intact: every record is chained to the one before")
+                kept = registry.audit_checkpoints(principal=principal)
+                if kept:
+                    last = kept[-1]
+                    out.print(
+                        f"{len(kept)} sealed checkpoint(s) hold; the latest, #{last.number}, "
+                        f"seals event {last.event_id} ({last.made_at.isoformat()})",
+                        markup=False,
+                    )
+                else:
+                    out.print("no sealed checkpoint yet (bdcert audit checkpoint makes one)")
             return 1 if broken else 0
+        if args.action == "checkpoint":
+            made = registry.checkpoint_audit(principal=principal)
+            if args.out:
+                args.out.write_bytes(made.pdf)
+            record = {
+                "number": made.number,
+                "event_id": made.event_id,
+                "event_hash": made.event_hash,
+                "made_at": made.made_at.isoformat(),
+                "made_by": made.made_by,
+                "authority": made.authority_code,
+                "pdf_sha256": made.pdf_sha256,
+            }
+            if args.json:
+                _print_json(record)
+            else:
+                out.print(
+                    f"audit checkpoint #{made.number} sealed by {made.authority_code}: event "
+                    f"{made.event_id}, hash {made.event_hash}"
+                    + (f"; PDF written to {args.out}" if args.out else ""),
+                    markup=False,
+                )
+            return 0
         events = registry.audit_log(
             principal=principal,
             subject=args.certificate,
@@ -648,6 +921,131 @@ def cmd_audit(args: argparse.Namespace) -> int:
             _print_json(record)
         else:
             out.print(f"{record['at']}  {e.action:<9} {e.actor:<18} {e.subject}", markup=False)
+    return 0
+
+
+# -- sharing agreements, sharing, self-download (rule articles 13, 16) -----------------------
+def cmd_agreements_add(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    raw = {
+        "id": args.id,
+        "party": args.party,
+        "purpose": args.purpose,
+        "authorities": args.authorities,
+        "fields": args.fields,
+        "valid_from": args.valid_from,
+        "valid_to": args.valid_to,
+        "signed_on": args.signed_on,
+    }
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        agreement = registry.add_agreement(raw, principal=principal)
+    if args.json:
+        _print_json(agreement.to_wire())
+    else:
+        out.print(f"agreement {agreement.id} added for {agreement.party}")
+    return 0
+
+
+def cmd_agreements_list(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        found = registry.agreements(principal=principal, party=args.party)
+        now = registry.clock()
+    if args.json:
+        for a in found:
+            _print_json({**a.to_wire(), "state": a.state(now)})
+        return 0
+    table = Table(title="sharing agreements (rule article 16)")
+    for col in ("id", "party", "purpose", "authorities", "fields", "valid", "signed", "state"):
+        table.add_column(col, overflow="fold")
+    for a in found:
+        state = a.state(now)
+        if a.revoked_at is not None:
+            state += f" ({a.revoke_reason})"
+        table.add_row(
+            a.id,
+            a.party,
+            a.purpose,
+            ", ".join(a.authorities),
+            ", ".join(a.fields),
+            f"{a.valid_from:%Y-%m-%d %H:%M} – {a.valid_to:%Y-%m-%d %H:%M}",
+            a.signed_on.isoformat(),
+            state,
+            style=None if a.state(now) == "active" else "dim",
+        )
+    out.print(table if found else "no sharing agreements")
+    return 0
+
+
+def cmd_agreements_revoke(args: argparse.Namespace) -> int:
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        principal = _principal(registry, ws, args.operator)
+        agreement = registry.revoke_agreement(
+            args.agreement_id, reason=args.reason, principal=principal
+        )
+    if args.json:
+        _print_json(agreement.to_wire())
+    else:
+        out.print(f"agreement {agreement.id} revoked: {agreement.revoke_reason}")
+    return 0
+
+
+def cmd_share(args: argparse.Namespace) -> int:
+    from bdcert.errors import IdentityError, NotFound
+
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        principal = registry.authenticate({"operator": args.operator})
+        try:
+            shared = registry.share(args.number, principal=principal, agreement_id=args.agreement)
+        except (IdentityError, NotFound) as exc:  # PermissionDenied is an IdentityError
+            err.print(f"[bold red]refused:[/] {exc}")
+            return 1
+    if args.json:
+        _print_json(shared.to_wire())
+        return 0
+    table = Table(title=f"{shared.number} (agreement {shared.agreement_id})", show_header=False)
+    table.add_column("field", style="bold")
+    table.add_column("value", overflow="fold")
+    for key, value in shared.fields.items():
+        text = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        table.add_row(key, "" if value is None else text)
+    out.print(table)
+    return 0
+
+
+def cmd_download(args: argparse.Namespace) -> int:
+    from bdcert.errors import IdentityError
+
+    ws = Workspace.load(args.workspace)
+    with Registry.open(ws) as registry:
+        try:
+            issued = registry.self_download(args.name, args.id_number, args.paper_number)
+        except IdentityError as exc:  # the proof failed, or the identity is locked
+            err.print(f"[bold red]refused:[/] {exc}")
+            return 1
+    args.out.mkdir(parents=True, exist_ok=True)
+    for item in issued:
+        files = []
+        for suffix, data in (("pdf", item.pdf), ("ofd", item.ofd)):
+            if data is not None:
+                path = args.out / f"{item.certificate.number}.{suffix}"
+                path.write_bytes(data)
+                files.append(str(path))
+        if args.json:
+            _print_json(
+                {
+                    "number": item.certificate.number,
+                    "status": item.certificate.status.value,
+                    "files": files,
+                }
+            )
+        else:
+            status = _status_text(item.certificate)
+            out.print(f"{item.certificate.number} ({status}): {', '.join(files)}")
     return 0
 
 

@@ -9,9 +9,11 @@ import hashlib
 from datetime import date, datetime, timedelta
 from typing import Any
 
+import attrs
 import pytest
 
-from bdcert.errors import NotFound, StorageError
+from bdcert.errors import NotFound, Problem, StorageError
+from bdcert.holders import DownloadGuard
 from bdcert.model import (
     CHINA_TZ,
     AuditEvent,
@@ -26,7 +28,8 @@ from bdcert.model import (
     RegistrationEntry,
     Restriction,
 )
-from bdcert.protocols import PaperDisposition
+from bdcert.protocols import AuditCheckpoint, PaperDisposition
+from bdcert.sharing import SharingAgreement
 
 PROPERTY = CertificateKind.PROPERTY_CERTIFICATE
 T0 = datetime(2024, 3, 5, 10, 21, tzinfo=CHINA_TZ)
@@ -186,6 +189,43 @@ class StorageContract:
             assert events[1].details == {"i": 1} and events[1].at == T0
             assert tx.verify_audit_chain() == []
 
+    # -- audit checkpoints (rule article 17) -------------------------------------------------
+
+    def test_audit_checkpoints(self, storage: Any) -> None:
+        with storage.transaction() as tx:
+            assert tx.audit_head() is None and tx.last_audit_checkpoint() is None
+            assert tx.audit_checkpoints_made() == 0 and tx.uncheckpointed_audit_events() == 0
+            for i in range(3):
+                tx.append_audit(AuditEvent("issue", "clerk01", f"N{i}", T0, {"i": i}))
+        with storage.transaction() as tx:
+            head = tx.audit_head()
+            assert head is not None and head[0] == 3 and tx.audit_event_hash(3) == head[1]
+            assert tx.audit_event_hash(99) is None
+            assert tx.uncheckpointed_audit_events() == 3
+            number = tx.next_audit_checkpoint_number()
+            second = tx.audit_event_hash(2)
+            checkpoint = AuditCheckpoint(
+                number, 2, second, T0, "platform", "510100", "0" * 64, b"%PDF-1.7 cp"
+            )
+            tx.add_audit_checkpoint(checkpoint)
+        assert number == 1
+        with storage.transaction() as tx:
+            assert tx.last_audit_checkpoint() == checkpoint
+            assert tx.audit_checkpoints() == [checkpoint]
+            assert tx.audit_checkpoints_made() == 1
+            assert tx.uncheckpointed_audit_events() == 1  # event 3 follows the sealed event 2
+            with pytest.raises(StorageError):
+                tx.add_audit_checkpoint(checkpoint)
+
+    def test_audit_checkpoint_numbers_roll_back_without_a_gap(self, storage: Any) -> None:
+        with pytest.raises(RuntimeError), storage.transaction() as tx:
+            assert tx.next_audit_checkpoint_number() == 1
+            raise RuntimeError("sealing failed")
+        with storage.transaction() as tx:
+            assert tx.audit_checkpoints_made() == 0
+            assert tx.next_audit_checkpoint_number() == 1
+            assert tx.next_audit_checkpoint_number() == 2
+
     # -- outbox of undelivered events --------------------------------------------------------
 
     def test_outbox_round_trip(self, storage: Any) -> None:
@@ -259,6 +299,116 @@ class StorageContract:
         with storage.transaction() as tx:
             assert tx.undelivered() == []
 
+    def test_unit_restrictions(self, storage: Any) -> None:
+        seizure = Restriction(
+            business_number="Y9",
+            authority="成都市锦江区人民法院",
+            document_number="(2024)川0104执123号",
+            type="查封",
+            start=date(2024, 3, 1),
+            end=None,
+            recorded_at=T0,
+        )
+        with storage.transaction() as tx:
+            tx.add_unit_restriction(UNIT, seizure)  # no certificate of the unit exists
+        with storage.transaction() as tx:
+            assert tx.unit_restrictions(UNIT) == [seizure]
+            assert tx.unit_restrictions("510104001001GB00002F00010001") == []
+
+    # -- force-majeure backlog (rule article 15) ----------------------------------------------
+
+    def _queue(self, tx: Any, ywh: str, authority: str = "510100", **extra: Any) -> Any:
+        values = {
+            "business_number": ywh,
+            "authority_code": authority,
+            "entry": {"ywh": ywh, "djjg": authority, "zl": "成都市锦江区", "mj": {"fw": "89.5"}},
+            "fingerprint": "a" * 64,
+            "recorded_at": T0,
+            "accepted_at": T0 + timedelta(hours=1),
+            "reason": "SealingError: HSM down",
+            "next_attempt_at": T0 + timedelta(hours=1, seconds=30),
+            **extra,
+        }
+        return tx.add_backlog(**values)
+
+    def test_backlog_round_trip_in_order(self, storage: Any) -> None:
+        with storage.transaction() as tx:
+            first = self._queue(tx, "Y1")
+            self._queue(tx, "Y2", "510700")
+            self._queue(tx, "Y3")
+        with storage.transaction() as tx:
+            items = tx.backlog()
+            assert [i.business_number for i in items] == ["Y1", "Y2", "Y3"]
+            assert items[0] == first
+            assert first.entry["zl"] == "成都市锦江区" and first.entry["mj"] == {"fw": "89.5"}
+            assert (first.state, first.attempts, first.numbers, first.delay) == (
+                "waiting",
+                0,
+                (),
+                None,
+            )
+            assert first.recorded_at == T0 and first.accepted_at.utcoffset() is not None
+            assert [i.business_number for i in tx.backlog(authority_code="510100")] == ["Y1", "Y3"]
+            assert tx.waiting_authorities() == ["510100", "510700"]
+            head = tx.next_waiting("510100")
+            assert head is not None and head.business_number == "Y1"
+            assert tx.next_waiting("513401") is None
+            got = tx.get_backlog("Y2")
+            assert got is not None and got.authority_code == "510700"
+            assert tx.get_backlog("nobody") is None
+
+    def test_backlog_failures_and_completion(self, storage: Any) -> None:
+        with storage.transaction() as tx:
+            item = self._queue(tx, "Y1")
+            other = self._queue(tx, "Y2")
+        later = T0 + timedelta(hours=2)
+        with storage.transaction() as tx:
+            tx.record_backlog_failure(item.id, "SealingError: still down", later)
+            tx.record_backlog_failure(item.id, "SealingError: PIN locked", later)
+        with storage.transaction() as tx:
+            again = tx.get_backlog("Y1")
+            assert (again.attempts, again.last_error) == (2, "SealingError: PIN locked")
+            assert again.next_attempt_at == later
+            tx.finish_backlog(
+                item.id,
+                state="issued",
+                done_at=later,
+                numbers=["川(2024)成都市不动产权第0000001号"],
+            )
+            tx.finish_backlog(
+                other.id,
+                state="rejected",
+                done_at=later,
+                problems=[Problem("yzh[0].zh", "no e-certificate X is on file")],
+            )
+        with storage.transaction() as tx:
+            done = tx.get_backlog("Y1")
+            assert done.state == "issued" and done.numbers == ("川(2024)成都市不动产权第0000001号",)
+            assert done.delay == later - T0
+            (rejected,) = tx.backlog(state="rejected")
+            assert rejected.problems == (Problem("yzh[0].zh", "no e-certificate X is on file"),)
+            assert tx.waiting_authorities() == []
+            assert tx.next_waiting("510100") is None
+            with pytest.raises(StorageError):
+                tx.finish_backlog(item.id, state="issued", done_at=later)  # already done
+            with pytest.raises(StorageError):
+                tx.finish_backlog(item.id, state="waiting", done_at=later)
+            with pytest.raises(NotFound):
+                tx.record_backlog_failure(10**6, "x", later)
+            with pytest.raises(NotFound):
+                tx.finish_backlog(10**6, state="issued", done_at=later)
+
+    def test_backlog_rolls_back_with_the_transaction(self, storage: Any) -> None:
+        with pytest.raises(RuntimeError), storage.transaction() as tx:
+            self._queue(tx, "Y1")
+            raise RuntimeError("rolled back")
+        with storage.transaction() as tx:
+            assert tx.backlog() == [] and tx.get_backlog("Y1") is None
+
+    def test_backlog_refuses_naive_times(self, storage: Any) -> None:
+        with pytest.raises(StorageError, match="offset"), storage.transaction() as tx:
+            self._queue(tx, "Y1", recorded_at=datetime(2024, 3, 5, 10, 21))
+
     def test_ofd_documents(self, storage: Any) -> None:
         cert = issue(storage, "Y1")
         ofd = b"PK\x03\x04 an OFD package"
@@ -273,3 +423,78 @@ class StorageContract:
                 tx.get_ofd("川(2024)成都市不动产权第9999999号")
             with pytest.raises(NotFound):
                 tx.add_ofd("川(2024)成都市不动产权第9999999号", ofd)
+
+    # -- holders and sharing parties (rule articles 13, 16) -----------------------------------
+
+    def test_certificates_for_holder(self, storage: Any) -> None:
+        cert = issue(storage, "Y1")  # 王晓明 510104198503120176
+        with storage.transaction() as tx:
+            assert [c.number for c in tx.certificates_for_holder("510104198503120176")] == [
+                cert.number
+            ]
+            tx.set_cancelled(cert.number, "x", "Y9")
+        with storage.transaction() as tx:
+            (cancelled,) = tx.certificates_for_holder("510104198503120176")  # any status
+            assert cancelled.status is CertificateStatus.CANCELLED
+            assert tx.certificates_for_holder("51010419850312017") == []  # a prefix is not a match
+            assert tx.certificates_for_holder("%") == []
+
+    def test_download_guard_round_trip(self, storage: Any) -> None:
+        key = "a" * 64
+        with storage.transaction() as tx:
+            assert tx.download_guard(key) == DownloadGuard(key)
+            tx.save_download_guard(DownloadGuard(key, (T0, T0 + timedelta(minutes=1)), None))
+        with storage.transaction() as tx:
+            guard = tx.download_guard(key)
+            assert guard.failures == (T0, T0 + timedelta(minutes=1)) and guard.locked_until is None
+            tx.save_download_guard(DownloadGuard(key, (), T0 + timedelta(minutes=30)))
+            assert tx.download_guard("b" * 64) == DownloadGuard("b" * 64)
+        with storage.transaction() as tx:
+            assert tx.download_guard(key) == DownloadGuard(key, (), T0 + timedelta(minutes=30))
+        with pytest.raises(RuntimeError), storage.transaction() as tx:
+            tx.save_download_guard(DownloadGuard(key))
+            raise RuntimeError("rolled back")
+        with storage.transaction() as tx:
+            assert tx.download_guard(key).locked_until == T0 + timedelta(minutes=30)
+
+    def test_agreements(self, storage: Any) -> None:
+        def make(agreement_id: str, party: str, signed: date) -> SharingAgreement:
+            return SharingAgreement(
+                id=agreement_id,
+                party=party,
+                purpose="抵押贷款审查",
+                authorities=("510100", "510700"),
+                fields=("number", "zl"),
+                valid_from=T0,
+                valid_to=T0 + timedelta(days=365),
+                signed_on=signed,
+                created_at=T0,
+                created_by="platform",
+            )
+
+        first = make("SA-2", "bank", date(2024, 1, 2))
+        second = make("SA-1", "bank", date(2024, 2, 1))
+        other = make("SA-3", "agency", date(2024, 1, 1))
+        with storage.transaction() as tx:
+            for agreement in (first, second, other):
+                tx.add_agreement(agreement)
+        with storage.transaction() as tx:
+            assert tx.get_agreement("SA-2") == first
+            assert [a.id for a in tx.agreements()] == ["SA-3", "SA-2", "SA-1"]
+            assert [a.id for a in tx.agreements("bank")] == ["SA-2", "SA-1"]
+            with pytest.raises(NotFound):
+                tx.get_agreement("SA-9")
+        with pytest.raises(StorageError), storage.transaction() as tx:
+            tx.add_agreement(first)
+        at = T0 + timedelta(days=3)
+        with storage.transaction() as tx:
+            revoked = tx.revoke_agreement("SA-2", at=at, reason="终止", by="platform")
+        assert revoked == attrs.evolve(
+            first, revoked_at=at, revoke_reason="终止", revoked_by="platform"
+        )
+        with storage.transaction() as tx:
+            assert tx.get_agreement("SA-2") == revoked
+            with pytest.raises(NotFound):
+                tx.revoke_agreement("SA-9", at=at, reason="x", by="platform")
+        with pytest.raises(StorageError), storage.transaction() as tx:
+            tx.revoke_agreement("SA-2", at=at, reason="again", by="platform")

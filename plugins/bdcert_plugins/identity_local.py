@@ -6,6 +6,10 @@ Settings (``[identity]`` with ``plugin = "local"``)::
     roles = ["registrar"]
     authority = "510100"
 
+    [identity.operators.wang]                  # a holder: sees their own certificates in full
+    roles = ["holder"]
+    id_number = "510104198503120176"          # 证件号; a lower-case x is read as X
+
 ``authenticate({"operator": "clerk01"})`` returns that principal. This is for embedded and demo
 use, where the host system has already authenticated its user (rule article 11).
 """
@@ -43,7 +47,7 @@ class LocalIdentityProvider:
             if not isinstance(spec, Mapping):
                 problems.append(f"operators.{name} must be a table")
                 continue
-            extra = sorted(set(spec) - {"roles", "authority"})
+            extra = sorted(set(spec) - {"roles", "authority", "id_number"})
             problems.extend(f"operators.{name}.{k} is not a known setting" for k in extra)
             roles = frozenset(spec.get("roles", []))
             bad_roles = sorted(roles - KNOWN_ROLES)
@@ -52,7 +56,13 @@ class LocalIdentityProvider:
             if "registrar" in roles and not spec.get("authority"):
                 problems.append(f"operators.{name}: a registrar needs an authority")
             authority = spec.get("authority")
-            operators[name] = Principal(name, roles, str(authority) if authority else None)
+            id_number = spec.get("id_number")
+            if id_number is not None and (not isinstance(id_number, str) or not id_number.strip()):
+                problems.append(f"operators.{name}.id_number must be a 证件号 string")
+                id_number = None
+            operators[name] = Principal(
+                name, roles, str(authority) if authority else None, id_number=id_number
+            )
         if problems:
             raise ConfigurationError("identity.local: " + "; ".join(problems))
         return cls(operators)

@@ -71,8 +71,10 @@ __all__ = [
 KNOWN_ROLES = frozenset().union(*ACTIONS.values())
 
 _SETTINGS = frozenset({"plugin", "tokens", "client_certificates"})
-_TOKEN_KEYS = frozenset({"sha256", "roles", "authority"})
-_CERT_KEYS = frozenset({"sha256_fingerprint", "subject", "issuer_ca", "roles", "authority"})
+_TOKEN_KEYS = frozenset({"sha256", "roles", "authority", "id_number"})
+_CERT_KEYS = frozenset(
+    {"sha256_fingerprint", "subject", "issuer_ca", "roles", "authority", "id_number"}
+)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -315,7 +317,11 @@ def _principal(name: str, spec: Mapping[str, Any], where: str, problems: list[st
         authority = None
     if "registrar" in roles and not authority:
         problems.append(f"{where}: a registrar needs an authority")
-    return Principal(name, roles, str(authority) if authority else None)
+    id_number = spec.get("id_number")  # a holder's 证件号: their own certificates in full
+    if id_number is not None and (not isinstance(id_number, str) or not id_number.strip()):
+        problems.append(f"{where}.id_number must be a 证件号 string")
+        id_number = None
+    return Principal(name, roles, str(authority) if authority else None, id_number=id_number)
 
 
 def _certificate_rule(

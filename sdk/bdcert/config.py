@@ -67,6 +67,9 @@ _SCHEMA: dict[str, set[str] | None] = {
     "identity": None,
     "notifiers": None,
     "fonts": {"regular", "fallbacks"},
+    "audit": {"authority", "checkpoint_every"},
+    "backlog": {"retry_first_seconds", "retry_max_seconds"},
+    "self_download": {"max_failures", "window_minutes", "lockout_minutes"},
 }
 
 
@@ -161,6 +164,23 @@ class Workspace:
         """Document formats to issue: ``["pdf"]`` (default) or ``["pdf", "ofd"]``."""
         value = self.table("bdcert").get("formats", ["pdf"])
         return tuple(str(v) for v in value) if isinstance(value, list) else (str(value),)
+
+    @property
+    def backlog_retry(self) -> tuple[float, float]:
+        """``[backlog]`` retry_first_seconds (default 30) and retry_max_seconds (default 3600):
+        a backlog whose sealing failed is tried again after the first, doubling up to the max.
+
+        :raises ConfigurationError: unless both are positive numbers, first <= max.
+        """
+        table = self.table("backlog")
+        first, most = table.get("retry_first_seconds", 30), table.get("retry_max_seconds", 3600)
+        numbers = all(isinstance(v, int | float) and not isinstance(v, bool) for v in (first, most))
+        if not numbers or not 0 < first <= most:
+            raise ConfigurationError(
+                "[backlog] retry_first_seconds and retry_max_seconds must be positive numbers "
+                f"with first <= max, not {first!r} and {most!r}"
+            )
+        return float(first), float(most)
 
     @property
     def code_tables_edition(self) -> str:

@@ -14,13 +14,15 @@ Every error derives from :class:`BdcertError`; each family names the part of the
     ├── SealingError                          a seal provider could not seal
     │   └── SealServiceUnavailable            a remote e-seal service is down or slow: queue and retry later
     ├── IdentityError                         authentication failed
-    │   └── PermissionDenied (PermissionError)  an authenticated principal may not do this (rule art. 11, 17)
+    │   ├── PermissionDenied (PermissionError)  an authenticated principal may not do this (rule art. 11, 17)
+    │   └── TooManyAttempts                   an identity is locked after repeated failed proofs (art. 13)
     └── NotificationError                     a notifier could not deliver an event
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 import attrs
@@ -40,6 +42,7 @@ __all__ = [
     "SealServiceUnavailable",
     "SealingError",
     "StorageError",
+    "TooManyAttempts",
     "ValidationError",
 ]
 
@@ -159,6 +162,22 @@ class IdentityError(BdcertError):
 
 class PermissionDenied(IdentityError, PermissionError):
     """An authenticated principal is not allowed to perform an action (rule article 17)."""
+
+
+class TooManyAttempts(IdentityError):
+    """Too many failed attempts to prove an identity (a holder's self-download, rule article 13):
+    the identity is locked and no proof is checked until ``locked_until`` (aware, China time)."""
+
+    def __init__(self, message: str, *, locked_until: datetime) -> None:
+        super().__init__(message)
+        self.locked_until = locked_until
+
+    def __reduce__(self) -> tuple[Any, ...]:  # keyword-only arguments: pickle them explicitly
+        return (_too_many, (str(self), self.locked_until))
+
+
+def _too_many(message: str, locked_until: datetime) -> TooManyAttempts:
+    return TooManyAttempts(message, locked_until=locked_until)
 
 
 class NotificationError(BdcertError):

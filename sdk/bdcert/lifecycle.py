@@ -8,6 +8,7 @@ workspace.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -17,7 +18,8 @@ from typing import Any
 
 import attrs
 
-from bdcert.access import authorize, redact
+from bdcert.access import ACTIONS, authorize, redact
+from bdcert.audit import AuditSettings, Checkpointer, CheckpointingStorage
 from bdcert.codes import CodeTables
 from bdcert.config import Workspace
 from bdcert.errors import (
@@ -29,9 +31,11 @@ from bdcert.errors import (
     NotificationError,
     PermissionDenied,
     Problem,
+    SealingError,
     ValidationError,
 )
 from bdcert.face import face_items
+from bdcert.holders import DownloadPolicy
 from bdcert.identifiers import LICENCE_TYPE_CODES, format_certificate_number, licence_identifier
 from bdcert.model import (
     CHINA_TZ,
@@ -53,6 +57,8 @@ from bdcert.model import (
 )
 from bdcert.plugins import Hooks
 from bdcert.protocols import (
+    AuditCheckpoint,
+    BacklogItem,
     IdentityProvider,
     Notifier,
     PaperDisposition,
@@ -62,12 +68,28 @@ from bdcert.protocols import (
     StorageTransaction,
 )
 from bdcert.render import Renderer
+from bdcert.sharing import SharedCertificate, SharingAgreement
 from bdcert.signatures import check_pdf_seal
 from bdcert.validation import fingerprint, parse_entry
 
-__all__ = ["Finding", "Registry"]
+__all__ = ["DrainReport", "Finding", "Registry"]
 
 log = logging.getLogger("bdcert")
+
+
+@attrs.define(frozen=True)
+class DrainReport:
+    """What :meth:`Registry.drain_backlog` did.
+
+    :ivar issued: backlog entries issued. :ivar rejected: entries whose references no longer held.
+    :ivar waiting: entries still waiting afterwards. :ivar failures: one line per authority whose
+        draining stopped at a sealing failure (``510100: ywh: error``).
+    """
+
+    issued: int
+    rejected: int
+    waiting: int
+    failures: tuple[str, ...] = ()
 
 
 @attrs.define(frozen=True)
@@ -92,6 +114,10 @@ class Registry:
     :param verification_base_url: ASCII prefix of the URL in each QR code; a token is appended.
     :param trust_roots: PEM or DER certificates seals must chain to.
     :param clock: returns the current aware time (tests pin it).
+    :param backlog_retry: seconds (first, max) before a backlog whose sealing failed is tried
+        again, doubling from first to max (rule article 15).
+    :param download_policy: how failed self-download attempts are limited (rule article 13;
+        ``[self_download]`` in ``bdcert.toml``).
     """
 
     def __init__(
@@ -109,6 +135,9 @@ class Registry:
         hooks: Hooks | None = None,
         clock: Callable[[], datetime] | None = None,
         formats: Sequence[str] = ("pdf",),
+        backlog_retry: tuple[float, float] = (30.0, 3600.0),
+        download_policy: DownloadPolicy | None = None,
+        audit: AuditSettings | None = None,
     ) -> None:
         self.authorities = dict(authorities)
         self.codes = codes
@@ -131,6 +160,24 @@ class Registry:
             )
         #: The document formats issued: the PDF is always filed; ``ofd`` adds a sealed OFD.
         self.formats = tuple(formats)
+        #: Seconds before a failed backlog is tried again: the first wait, doubling to the max.
+        self.backlog_retry = backlog_retry
+        #: Failed self-download attempts that lock an identity, within what window, how long.
+        self.download_policy = download_policy or DownloadPolicy()
+        #: ``[audit]``: which authority seals the audit log's checkpoints, and how often.
+        self.audit_settings = audit or AuditSettings()
+        #: Makes and checks the sealed audit checkpoints (rule article 17, :mod:`bdcert.audit`).
+        self.checkpointer = Checkpointer(
+            storage=storage,
+            seal_provider=seal_provider,
+            renderer=renderer,
+            authorities=self.authorities,
+            settings=self.audit_settings,
+            check=lambda pdf: _check_document(pdf, self.trust_roots),
+            clock=lambda: self.clock(),
+        )
+        if self.audit_settings.checkpoint_every and self.checkpointer.authority is not None:
+            self.storage = CheckpointingStorage(storage, self.checkpointer)
 
     # -- construction ---------------------------------------------------------------------
     @classmethod
@@ -181,6 +228,9 @@ class Registry:
             hooks=hooks,
             clock=clock,
             formats=formats if formats is not None else ws.formats,
+            backlog_retry=ws.backlog_retry,
+            download_policy=DownloadPolicy.from_settings(ws.table("self_download")),
+            audit=AuditSettings.from_table(ws.table("audit")),
         )
 
     def close(self) -> None:
@@ -230,43 +280,287 @@ class Registry:
         self._authorize(principal, "issue", djjg if known else None, subject=str(djjg or ""))
         ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
         events: list[CertificateEvent] = []
-        with self.storage.transaction() as tx:
-            existing = tx.get_registration(ywh) if isinstance(ywh, str) and ywh else None
-            if existing is not None and existing.fingerprint == fingerprint(raw):
-                result = self._replay(tx, existing.result, principal)
-                return result
-            problems: list[Problem] = []
-            entry: RegistrationEntry | None = None
-            try:
-                entry = parse_entry(raw, authorities=self.authorities, codes=self.codes)
-            except ValidationError as exc:
-                problems.extend(exc.problems)
-            if existing is not None:
-                problems.insert(
-                    0,
-                    Problem(
-                        "ywh",
-                        f"{ywh} was already recorded on {existing.recorded_at.isoformat()} "
-                        "with different content; a correction needs a new business number",
-                    ),
-                )
-            if entry is not None:
-                problems.extend(self._check_references(tx, entry))
-            if problems:
-                error_type = IdempotencyConflict if existing is not None else ValidationError
-                raise error_type(problems, subject=f"entry {ywh or '(no ywh)'}")
-            assert entry is not None
-            result = self._apply(tx, entry, principal, events)
-        self._publish(events)
+        accepted: list[RegistrationEntry] = []  # the valid entry, once the checks passed
+        try:
+            with self.storage.transaction() as tx:
+                result = self._accept(tx, raw, principal, events, accepted)
+                staged = self._stage(tx, events)
+        except SealingError as exc:
+            if not accepted:
+                raise
+            # Force majeure (rule article 15): nothing of the attempt was stored; the entry
+            # waits in the backlog instead of being lost, and is issued when sealing works again.
+            reason = f"{type(exc).__name__}: {exc}"
+            log.warning("sealing failed, entry %s goes to the backlog: %s", ywh, reason)
+            with self.storage.transaction() as tx:
+                item = self._enqueue(tx, accepted[0], principal, reason, retry_in=self._retry(1))
+                tx.record_backlog_failure(item.id, reason, item.next_attempt_at)  # attempt 1
+            return self._backlogged(item)
+        if result.outcome is Outcome.BACKLOGGED:
+            # queued behind earlier entries of its authority: drain now if they are due
+            return self._after_drain(result.business_number, principal)
+        self._publish(events, staged)
         return result
+
+    def _accept(
+        self,
+        tx: StorageTransaction,
+        raw: Any,
+        principal: Principal,
+        events: list[CertificateEvent],
+        accepted: list[RegistrationEntry],
+    ) -> IssueResult:
+        """Check an entry and apply it, or queue it behind its authority's backlog."""
+        ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
+        existing = tx.get_registration(ywh) if isinstance(ywh, str) and ywh else None
+        if existing is not None and existing.fingerprint == fingerprint(raw):
+            return self._replay(tx, existing.result, principal)
+        queued = tx.get_backlog(ywh) if isinstance(ywh, str) and ywh else None
+        if queued is not None and queued.state != "waiting":
+            queued = None  # issued (then it is a registration) or rejected: may come again
+        if queued is not None and queued.fingerprint == fingerprint(raw):
+            return self._backlogged(queued)
+        problems: list[Problem] = []
+        entry: RegistrationEntry | None = None
+        try:
+            entry = parse_entry(raw, authorities=self.authorities, codes=self.codes)
+        except ValidationError as exc:
+            problems.extend(exc.problems)
+        earlier = existing.recorded_at if existing is not None else None
+        if earlier is None and queued is not None:
+            earlier = queued.accepted_at
+        if earlier is not None:
+            problems.insert(
+                0,
+                Problem(
+                    "ywh",
+                    f"{ywh} was already recorded on {earlier.isoformat()} "
+                    "with different content; a correction needs a new business number",
+                ),
+            )
+        behind = entry is not None and entry.authority_code in tx.waiting_authorities()
+        if entry is not None and not behind:
+            # behind a backlog, references are checked when its turn comes: the certificates
+            # it names may be waiting in the backlog too
+            problems.extend(self._check_references(tx, entry))
+        if problems:
+            error_type = IdempotencyConflict if earlier is not None else ValidationError
+            raise error_type(problems, subject=f"entry {ywh or '(no ywh)'}")
+        assert entry is not None
+        accepted.append(entry)
+        if behind:
+            first = tx.backlog(authority_code=entry.authority_code, state="waiting")[0]
+            item = self._enqueue(
+                tx,
+                entry,
+                principal,
+                f"queued behind the backlog of {entry.authority_code} (since "
+                f"{first.accepted_at.isoformat()}: {first.reason})",
+                retry_in=timedelta(0),
+            )
+            return self._backlogged(item)
+        return self._apply(tx, entry, principal, events)
+
+    # -- force-majeure backlog (rule article 15) ------------------------------------------
+    def _retry(self, attempts: int) -> timedelta:
+        """Backoff after ``attempts`` failed attempts: first, doubling, capped."""
+        first, most = self.backlog_retry
+        return timedelta(seconds=min(most, first * 2 ** max(0, attempts - 1)))
+
+    def _enqueue(
+        self,
+        tx: StorageTransaction,
+        entry: RegistrationEntry,
+        principal: Principal,
+        reason: str,
+        *,
+        retry_in: timedelta,
+    ) -> BacklogItem:
+        now = self.clock()
+        item = tx.add_backlog(
+            business_number=entry.business_number,
+            authority_code=entry.authority_code,
+            entry=json.loads(entry.source),
+            fingerprint=entry.fingerprint,
+            recorded_at=entry.recorded_at,
+            accepted_at=now,
+            reason=reason,
+            next_attempt_at=now + retry_in,
+        )
+        tx.append_audit(
+            AuditEvent(
+                "backlog",
+                principal.name,
+                entry.business_number,
+                now,
+                {"authority": entry.authority_code, "reason": reason, "backlog_id": item.id},
+            )
+        )
+        return item
+
+    def _after_drain(self, business_number: str, principal: Principal) -> IssueResult:
+        """Drain the backlog of the entry's authority (when due), then say what became of it:
+        still ``backlogged``, issued (its certificates), or rejected (ValidationError)."""
+        with self.storage.transaction() as tx:
+            queued = tx.get_backlog(business_number)
+        assert queued is not None
+        self.drain_backlog(principal=principal, authority=queued.authority_code)
+        with self.storage.transaction() as tx:
+            queued = tx.get_backlog(business_number)
+            assert queued is not None
+            if queued.state == "waiting":
+                return self._backlogged(queued)
+            if queued.state == "rejected":
+                raise ValidationError(queued.problems, subject=f"entry {business_number}")
+            stored = tx.get_registration(business_number)
+            assert stored is not None
+            return self._with_documents(tx, stored.result)
+
+    def _backlogged(self, item: BacklogItem) -> IssueResult:
+        return IssueResult(
+            business_number=item.business_number,
+            outcome=Outcome.BACKLOGGED,
+            reason=item.reason,
+        )
+
+    def backlog(
+        self, *, principal: Principal, authority: str | None = None, state: str | None = None
+    ) -> list[BacklogItem]:
+        """Backlog items in order (rule article 15), optionally of one authority or state
+        (``waiting``, ``issued``, ``rejected``).
+
+        :raises PermissionDenied: unless the principal may issue for the authority, or audit.
+        """
+        if not principal.roles & ACTIONS["audit"]:
+            self._authorize(principal, "issue", authority, subject=authority or "")
+        with self.storage.transaction() as tx:
+            items = tx.backlog(authority_code=authority, state=state)
+        if principal.roles & (ACTIONS["audit"] | {"platform"}):
+            return items
+        return [i for i in items if i.authority_code == principal.authority]
+
+    def drain_backlog(
+        self, *, principal: Principal, authority: str | None = None, force: bool = False
+    ) -> DrainReport:
+        """Issue waiting backlog entries, oldest first per authority, each in its own
+        transaction that also marks it done (so a crash repeats or skips nothing).
+
+        An entry whose references no longer hold is ``rejected`` (kept, with its problems). The
+        first sealing failure stops that authority's draining (order is kept) and schedules the
+        next attempt with backoff; ``force`` ignores the schedule (``bdcert backlog drain``).
+
+        :param authority: only this authority's backlog; default every authority the principal
+            may issue for.
+        :raises PermissionDenied: if the principal may not issue for ``authority``.
+        :raises StorageError: if the store fails (what was issued before stays issued).
+        """
+        self._authorize(principal, "issue", authority, subject=authority or "")
+        issued = rejected = 0
+        failures: list[str] = []
+        with self.storage.transaction() as tx:
+            codes = tx.waiting_authorities()
+        for code in codes:
+            if authority is not None and code != authority:
+                continue
+            try:
+                authorize(principal, "issue", code)
+            except PermissionDenied:
+                continue
+            while True:
+                events: list[CertificateEvent] = []
+                item: BacklogItem | None = None
+                try:
+                    with self.storage.transaction() as tx:
+                        item = tx.next_waiting(code)
+                        now = self.clock()
+                        if item is None or (not force and item.next_attempt_at > now):
+                            break
+                        if self._issue_backlogged(tx, item, principal, events, now):
+                            issued += 1
+                        else:
+                            rejected += 1
+                        staged = self._stage(tx, events)
+                except ValidationError as exc:  # e.g. text no font can draw: never issuable
+                    assert item is not None
+                    with self.storage.transaction() as tx:
+                        self._reject_backlogged(tx, item, principal, exc.problems, self.clock())
+                    rejected += 1
+                    continue
+                except SealingError as exc:
+                    assert item is not None
+                    error = f"{type(exc).__name__}: {exc}"
+                    with self.storage.transaction() as tx:
+                        tx.record_backlog_failure(
+                            item.id, error, self.clock() + self._retry(item.attempts + 1)
+                        )
+                    failures.append(f"{code}: {item.business_number}: {error}")
+                    break
+                self._publish(events, staged)
+        with self.storage.transaction() as tx:
+            waiting = len(tx.backlog(authority_code=authority, state="waiting"))
+        return DrainReport(issued, rejected, waiting, tuple(failures))
+
+    def _issue_backlogged(
+        self,
+        tx: StorageTransaction,
+        item: BacklogItem,
+        principal: Principal,
+        events: list[CertificateEvent],
+        now: datetime,
+    ) -> bool:
+        """Issue (True) or reject (False) one backlog item inside ``tx``."""
+        problems: list[Problem] = []
+        entry = None
+        try:
+            entry = parse_entry(item.entry, authorities=self.authorities, codes=self.codes)
+        except ValidationError as exc:  # the configuration changed since it was accepted
+            problems.extend(exc.problems)
+        if entry is not None:
+            problems.extend(self._check_references(tx, entry))
+        if problems or entry is None:
+            self._reject_backlogged(tx, item, principal, problems, now)
+            return False
+        late = {
+            "backlog_id": item.id,
+            "reason": item.reason,
+            "accepted_at": item.accepted_at.isoformat(),
+            "delay_seconds": round((now - item.recorded_at).total_seconds()),
+        }
+        result = self._apply(tx, entry, principal, events, late=late)
+        tx.finish_backlog(item.id, state="issued", done_at=now, numbers=result.numbers)
+        return True
+
+    def _reject_backlogged(
+        self,
+        tx: StorageTransaction,
+        item: BacklogItem,
+        principal: Principal,
+        problems: Sequence[Problem],
+        now: datetime,
+    ) -> None:
+        tx.finish_backlog(item.id, state="rejected", done_at=now, problems=problems)
+        tx.append_audit(
+            AuditEvent(
+                "reject",
+                principal.name,
+                item.business_number,
+                now,
+                {"backlog_id": item.id, "problems": [str(p) for p in problems]},
+            )
+        )
+
+    def _with_documents(self, tx: StorageTransaction, stored: IssueResult) -> IssueResult:
+        return attrs.evolve(
+            stored,
+            certificates=tuple(
+                IssuedCertificate(tx.get_certificate(n), tx.get_pdf(n), _ofd_or_none(tx, n))
+                for n in stored.numbers
+            ),
+        )
 
     def _replay(
         self, tx: StorageTransaction, stored: IssueResult, principal: Principal
     ) -> IssueResult:
-        certificates = tuple(
-            IssuedCertificate(tx.get_certificate(n), tx.get_pdf(n), _ofd_or_none(tx, n))
-            for n in stored.numbers
-        )
         tx.append_audit(
             AuditEvent(
                 "replay",
@@ -276,11 +570,13 @@ class Registry:
                 {"numbers": list(stored.numbers)},
             )
         )
-        return IssueResult(
-            business_number=stored.business_number,
-            outcome=Outcome.REPLAYED,
-            numbers=stored.numbers,
-            certificates=certificates,
+        return self._with_documents(
+            tx,
+            IssueResult(
+                business_number=stored.business_number,
+                outcome=Outcome.REPLAYED,
+                numbers=stored.numbers,
+            ),
         )
 
     def _check_references(self, tx: StorageTransaction, entry: RegistrationEntry) -> list[Problem]:
@@ -375,7 +671,14 @@ class Registry:
         entry: RegistrationEntry,
         principal: Principal,
         events: list[CertificateEvent],
+        *,
+        late: Mapping[str, Any] | None = None,
     ) -> IssueResult:
+        """Number, render, seal and file what ``entry`` produces; supersede, cancel, restrict.
+
+        :param late: for an entry issued from the backlog, its delay and the reason, recorded
+            with each certificate's ``issue`` audit record and event (rule article 15).
+        """
         now = self.clock()
         ywh = entry.business_number
         kind = entry.produces
@@ -400,19 +703,35 @@ class Registry:
             for holders in groups:
                 item = self._issue_one(tx, entry, kind, holders, now)
                 issued.append(item)
+                extra = {"late": dict(late)} if late else {}
                 audit(
                     "issue",
                     item.certificate.number,
                     ywh=ywh,
                     licence_id=item.certificate.licence_id,
                     pdf_sha256=item.certificate.pdf_sha256,
+                    **extra,
                 )
-                event("issued", item.certificate.number, kind=kind.value)
+                event("issued", item.certificate.number, kind=kind.value, **extra)
         numbers = [i.certificate.number for i in issued]
+        if kind is CertificateKind.PROPERTY_CERTIFICATE:
+            # a seizure binds the unit: one recorded before this certificate restricts it too
+            seen: set[str] = set()
+            for unit in entry.unit_numbers:
+                for r in _active(tx.unit_restrictions(unit), now):
+                    if r.business_number in seen:
+                        continue
+                    seen.add(r.business_number)
+                    for number in numbers:
+                        tx.add_restriction(number, r)
+                        audit("restrict", number, ywh=r.business_number, carried_from=unit)
         for prior in entry.prior_certificates:
             if prior.electronic and kind is not None:
                 # a seizure binds the unit, not the paper: it carries over to the successors
                 for r in _active(tx.get_certificate(prior.number).restrictions, now):
+                    if r.business_number in seen:
+                        continue  # already carried from the unit
+                    seen.add(r.business_number)
                     for number in numbers:
                         tx.add_restriction(number, r)
                         audit("restrict", number, ywh=r.business_number, carried_from=prior.number)
@@ -441,24 +760,23 @@ class Registry:
                 audit("announce" if text else "recover", prior.number, ywh=ywh)
         if entry.seizure is not None:
             s = entry.seizure
+            seizure = Restriction(
+                business_number=ywh,
+                authority=s.authority,
+                document_number=s.document_number,
+                type=s.type,
+                start=s.term.start if s.term else None,
+                end=s.term.end if s.term else None,
+                recorded_at=now,
+            )
             for unit in entry.unit_numbers:
+                tx.add_unit_restriction(unit, seizure)
                 for cert in tx.certificates_for_unit(
                     unit, kind=CertificateKind.PROPERTY_CERTIFICATE
                 ):
                     if cert.number in restricts:
                         continue
-                    tx.add_restriction(
-                        cert.number,
-                        Restriction(
-                            business_number=ywh,
-                            authority=s.authority,
-                            document_number=s.document_number,
-                            type=s.type,
-                            start=s.term.start if s.term else None,
-                            end=s.term.end if s.term else None,
-                            recorded_at=now,
-                        ),
-                    )
+                    tx.add_restriction(cert.number, seizure)
                     restricts.append(cert.number)
                     audit("restrict", cert.number, ywh=ywh, cfwh=s.document_number)
                     event("restricted", cert.number, cfjg=s.authority, cfwh=s.document_number)
@@ -581,31 +899,47 @@ class Registry:
         )
         return sealed
 
-    def _publish(self, events: Sequence[CertificateEvent]) -> None:
+    def _stage(self, tx: StorageTransaction, events: Sequence[CertificateEvent]) -> list[list[int]]:
+        """Inside the transaction that makes the change: every (event, notifier) goes to the
+        outbox with 0 attempts, so a crash before :meth:`_publish` delivers nothing late but
+        loses nothing either (:meth:`redeliver` sends it). Returns the outbox ids per event."""
+        return [
+            [tx.add_undelivered(n.name, ev, NOT_YET_DELIVERED, attempts=0) for n in self.notifiers]
+            for ev in events
+        ]
+
+    def _publish(self, events: Sequence[CertificateEvent], staged: Sequence[list[int]]) -> None:
         """After commit: the event hook on every plugin, then each notifier.
 
         A plugin's failure never undoes the committed change: the hook's is logged; an event a
-        notifier could not deliver goes to the storage outbox for :meth:`redeliver`.
+        notifier could not deliver stays in the storage outbox for :meth:`redeliver`.
         """
-        for ev in events:
+        delivered: list[int] = []
+        failed: list[tuple[int, str]] = []
+        for ev, ids in zip(events, staged, strict=True):
             try:
                 self.hooks.certificate_event(ev)
             except Exception:
                 log.exception("bdcert_certificate_event failed for %s", ev.number)
-            for notifier in self.notifiers:
+            for notifier, outbox_id in zip(self.notifiers, ids, strict=True):
                 try:
                     notifier.notify(ev)
                 except Exception as exc:
                     if not isinstance(exc, NotificationError):
                         log.exception("notifier %s failed for %s", notifier.name, ev.number)
-                    self._keep_undelivered(notifier.name, ev, f"{type(exc).__name__}: {exc}")
-
-    def _keep_undelivered(self, notifier: str, event: CertificateEvent, error: str) -> None:
+                    failed.append((outbox_id, f"{type(exc).__name__}: {exc}"))
+                else:
+                    delivered.append(outbox_id)
+        if not delivered and not failed:
+            return
         try:
             with self.storage.transaction() as tx:
-                tx.add_undelivered(notifier, event, error)
-        except Exception:  # the store is down too: say so loudly, the change itself is filed
-            log.exception("could not keep undelivered %s event for %s", event.kind, event.number)
+                for outbox_id in delivered:
+                    tx.mark_delivered(outbox_id)
+                for outbox_id, error in failed:
+                    tx.record_delivery_failure(outbox_id, error)
+        except Exception:  # the store is down: the events stay in the outbox, sent again later
+            log.exception("could not update the outbox after notifying")
 
     def redeliver(self, *, principal: Principal, limit: int = 100) -> tuple[int, int]:
         """Try again to deliver the events in the outbox, oldest first.
@@ -632,16 +966,26 @@ class Registry:
             delivered += 1
             with self.storage.transaction() as tx:
                 tx.mark_delivered(item.id)
+        if waiting:  # rule article 17: every use is logged
+            details = {"delivered": delivered, "failed": failed}
+            with self.storage.transaction() as tx:
+                tx.append_audit(AuditEvent("redeliver", principal.name, "", self.clock(), details))
         return delivered, failed
 
     # -- reading and verifying ------------------------------------------------------------
     def _authorize(
-        self, principal: Principal, action: str, authority: str | None = None, subject: str = ""
+        self,
+        principal: Principal,
+        action: str,
+        authority: str | None = None,
+        subject: str = "",
+        *,
+        certificate: Certificate | None = None,
     ) -> None:
         """:func:`bdcert.access.authorize`, with every denial written to the audit log (rule
         article 17). Call it outside any open storage transaction."""
         try:
-            authorize(principal, action, authority)
+            authorize(principal, action, authority, certificate=certificate)
         except PermissionDenied as exc:
             details = {"action": action, "authority": authority, "reason": str(exc)}
             with self.storage.transaction() as tx:
@@ -652,16 +996,20 @@ class Registry:
         """A certificate with its current status. :raises NotFound: :raises PermissionDenied:"""
         with self.storage.transaction() as tx:
             cert = tx.get_certificate(number)
-        self._authorize(principal, "read", cert.authority_code, subject=number)
+        self._authorize(principal, "read", cert.authority_code, subject=number, certificate=cert)
         with self.storage.transaction() as tx:
             tx.append_audit(AuditEvent("read", principal.name, number, self.clock(), {}))
         return cert
 
     def pdf(self, number: str, *, principal: Principal) -> bytes:
-        """The sealed PDF as filed. :raises NotFound: :raises PermissionDenied:"""
+        """The sealed PDF as filed; logged as a ``read`` and a ``download`` (rule article 17).
+        :raises NotFound: :raises PermissionDenied:"""
         cert = self.certificate(number, principal=principal)
         with self.storage.transaction() as tx:
-            return tx.get_pdf(cert.number)
+            pdf = tx.get_pdf(cert.number)
+            details = {"format": "pdf", "sha256": hashlib.sha256(pdf).hexdigest()}
+            tx.append_audit(AuditEvent("download", principal.name, number, self.clock(), details))
+        return pdf
 
     def audit_log(
         self,
@@ -735,14 +1083,44 @@ class Registry:
                             delay,
                         )
                     )
+            details = {"entries": len(findings)}
+            tx.append_audit(AuditEvent("reconcile", principal.name, "", self.clock(), details))
         return findings
 
-    def verify_audit(self, *, principal: Principal) -> list[str]:
-        """Recompute the audit log's hash chain; one message per edited, deleted, inserted or
-        reordered record (empty when intact). :raises PermissionDenied: as :meth:`audit_log`."""
+    def verify_audit(
+        self, *, principal: Principal, checkpoints: Sequence[tuple[str, bytes]] = ()
+    ) -> list[str]:
+        """Check the audit log (rule article 17): recompute its hash chain, then check every
+        sealed checkpoint (seal against the trust roots, numbering, links, and that the log's
+        event at each sealed id still has the sealed hash; see :mod:`bdcert.audit`).
+
+        :param checkpoints: (name, PDF bytes) of checkpoint copies kept outside the database.
+        :returns: one message per edited, deleted, inserted or reordered record and per failing
+            or missing checkpoint, naming it (empty when intact).
+        :raises PermissionDenied: as :meth:`audit_log`.
+        """
         self._authorize(principal, "audit")
         with self.storage.transaction() as tx:
-            return tx.verify_audit_chain()
+            problems = tx.verify_audit_chain()
+        return problems + self.checkpointer.verify(checkpoints)
+
+    def checkpoint_audit(self, *, principal: Principal) -> AuditCheckpoint:
+        """Seal a checkpoint of the audit log now with the ``[audit] authority``'s seal (rule
+        article 17); it is stored and its making logged. See :meth:`bdcert.audit.Checkpointer.make`.
+
+        :raises PermissionDenied: unless the platform. :raises SealingError: nothing is stored.
+        :raises StorageError: if the log is empty.
+        """
+        self._authorize(principal, "operate")
+        made = self.checkpointer.make(principal.name)
+        assert made is not None  # only automatic checkpoints are skipped
+        return made
+
+    def audit_checkpoints(self, *, principal: Principal) -> list[AuditCheckpoint]:
+        """The stored audit checkpoints, by number. :raises PermissionDenied: as :meth:`audit_log`."""
+        self._authorize(principal, "audit")
+        with self.storage.transaction() as tx:
+            return tx.audit_checkpoints()
 
     def lookup(
         self,
@@ -849,10 +1227,102 @@ class Registry:
             code=code,
             trusted=check.trusted,
             detail=detail,
-            certificate=cert,
+            # the face is what the file shows; ID numbers only for those who may see them
+            certificate=None if cert is None else redact(cert, principal, face_shown=True),
             signer=check.signer,
             signed_at=check.signed_at,
         )
+
+    # -- holders and sharing parties ---------------------------------------------------------
+    def self_download(
+        self,
+        name: str,
+        id_number: str,
+        paper_number: str | None = None,
+        *,
+        evidence: Mapping[str, str] | None = None,
+        principal: Principal | None = None,
+    ) -> list[IssuedCertificate]:
+        """A holder downloads their current e-certificates (rule article 13).
+
+        The proof and the rate limit are those of :mod:`bdcert.holders`: name and 证件号 of a
+        权利人 of a current certificate; the paper certificate's number when a registration that
+        issued one of them recorded a paper original; the identity provider's
+        ``verify_holder`` checks, if it has them. Every attempt is in the audit log (``download``)
+        with the ID number masked.
+
+        :param id_number: any case (``x`` and ``X`` are the same resident ID).
+        :param evidence: passed to the identity provider's ``verify_holder`` (e.g. a face token).
+        :param principal: the channel relaying the request (an app, a portal), for the log only.
+        :returns: the holder's certificates in force (valid or restricted, not superseded or
+            cancelled), oldest first, each with its sealed PDF and, when filed, its OFD.
+        :raises ValidationError: a blank name or ID number (not counted as an attempt).
+        :raises IdentityError: the proof failed (counted; the message never says which part).
+        :raises TooManyAttempts: the identity is locked; ``locked_until`` says until when.
+        """
+        from bdcert.holders import self_download
+
+        return self_download(
+            self, name, id_number, paper_number, evidence=evidence, principal=principal
+        )
+
+    def add_agreement(self, raw: Mapping[str, Any], *, principal: Principal) -> SharingAgreement:
+        """Add a signed sharing agreement (rule article 16); logged as ``agreement_add``.
+
+        :param raw: ``id`` (optional), ``party``, ``purpose``, ``authorities``, ``fields``,
+            ``valid_from``, ``valid_to``, ``signed_on`` (see :func:`bdcert.sharing.parse_agreement`).
+        :raises PermissionDenied: unless the platform (logged).
+        :raises ValidationError: naming every bad field (a repeated id too); nothing is stored.
+        """
+        from bdcert.sharing import add_agreement
+
+        return add_agreement(self, raw, principal=principal)
+
+    def revoke_agreement(
+        self, agreement_id: str, *, reason: str, principal: Principal
+    ) -> SharingAgreement:
+        """Revoke an agreement from now on, with the reason; logged as ``agreement_revoke``.
+
+        :raises PermissionDenied: unless the platform (logged).
+        :raises NotFound: for an unknown id. :raises ValidationError: a blank reason, or the
+            agreement is already revoked.
+        """
+        from bdcert.sharing import revoke_agreement
+
+        return revoke_agreement(self, agreement_id, reason=reason, principal=principal)
+
+    def agreements(
+        self, *, principal: Principal, party: str | None = None
+    ) -> list[SharingAgreement]:
+        """Sharing agreements (of one party), revoked ones included, by signed date.
+
+        The platform and auditors see all; a sharing party sees only its own.
+        :raises PermissionDenied: for other roles (logged).
+        """
+        from bdcert.sharing import list_agreements
+
+        return list_agreements(self, principal=principal, party=party)
+
+    def share(
+        self, number: str, *, principal: Principal, agreement_id: str | None = None
+    ) -> SharedCertificate:
+        """A sharing party's query for one certificate (rule article 16).
+
+        Needs an agreement of the party (``principal.name``) that is active now and covers the
+        certificate's authority: the one named, or else the most recently signed such one. The
+        answer holds only the fields it grants; the access is logged as ``share`` with the
+        agreement's id.
+
+        :returns: :class:`bdcert.sharing.SharedCertificate`: ``number``, ``agreement_id``,
+            ``fields`` (granted field -> JSON value).
+        :raises PermissionDenied: not a sharing party, or no such agreement, or it is expired,
+            not yet valid, revoked or does not cover the authority; logged as ``deny`` with the
+            agreement id(s). An unknown number is denied too unless an agreement is active.
+        :raises NotFound: an active agreement, but no certificate with this number (logged).
+        """
+        from bdcert.sharing import share
+
+        return share(self, number, principal=principal, agreement_id=agreement_id)
 
 
 def _active(restrictions: Sequence[Restriction], at: datetime) -> list[Restriction]:
@@ -860,6 +1330,9 @@ def _active(restrictions: Sequence[Restriction], at: datetime) -> list[Restricti
     day = at.astimezone(CHINA_TZ).date()
     return [r for r in restrictions if r.end is None or r.end >= day]
 
+
+#: ``last_error`` of an event put in the outbox before its first delivery attempt.
+NOT_YET_DELIVERED = "not delivered yet"
 
 #: Document formats a registry can issue.
 FORMATS = ("pdf", "ofd")

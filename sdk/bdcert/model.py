@@ -71,6 +71,7 @@ class Outcome(enum.StrEnum):
     NONE = "none"  # 注销 and 查封 produce no certificate
     REJECTED = "rejected"
     REPLAYED = "replayed"  # the exact entry was pushed before; its certificates come back
+    BACKLOGGED = "backlogged"  # accepted, waiting for sealing to be possible (rule article 15)
 
 
 @attrs.define(frozen=True)
@@ -314,6 +315,7 @@ class IssueResult:
     :ivar certificates: the same certificates with their sealed PDFs:
         ``result.certificates[0].pdf`` is the bytes of the first, ``.certificate`` its record.
     :ivar problems: for ``rejected``, every :class:`~bdcert.errors.Problem` found.
+    :ivar reason: for ``backlogged``, why the entry waits (the failure that stopped sealing).
     """
 
     business_number: str
@@ -326,6 +328,7 @@ class IssueResult:
     announcements: tuple[str, ...] = ()
     problems: tuple[Any, ...] = ()  # tuple[Problem, ...]
     certificates: tuple[IssuedCertificate, ...] = ()
+    reason: str = ""
 
     def to_wire(self) -> dict[str, Any]:
         """The JSON object the command line prints with ``--json`` (keys as in expected.json)."""
@@ -338,6 +341,8 @@ class IssueResult:
                 out[key] = list(value)
         if self.problems:
             out["errors"] = [{"field": p.field, "message": p.message} for p in self.problems]
+        if self.reason:
+            out["reason"] = self.reason
         return out
 
 
@@ -384,6 +389,11 @@ class Verdict:
         return self.code in (VerdictCode.VALID, VerdictCode.RESTRICTED)
 
 
+def _canonical_id_number(value: str | None) -> str | None:
+    """证件号 in canonical form: stripped, upper-case (``…002x`` is ``…002X``); blank is None."""
+    return None if value is None else str(value).strip().upper() or None
+
+
 @attrs.define(frozen=True)
 class Principal:
     """An authenticated user or system (rule article 11).
@@ -391,19 +401,26 @@ class Principal:
     :ivar roles: e.g. ``registrar`` (of ``authority``), ``platform`` (the provincial platform,
         any authority), ``holder``, ``sharing_party``, ``auditor``.
     :ivar authority: the authority code a registrar acts for, or None.
+    :ivar id_number: a holder's 证件号 (``zjh``) in canonical form (stripped, upper-case: a
+        resident ID's check character ``x`` becomes ``X``), or None; a ``holder`` sees in full
+        only the certificates that list this number among their 权利人 (rule articles 13, 14).
     """
 
     name: str
     roles: frozenset[str] = attrs.field(converter=frozenset)
     authority: str | None = None
+    id_number: str | None = attrs.field(default=None, converter=_canonical_id_number)
 
 
 @attrs.define(frozen=True)
 class AuditEvent:
     """One line of the tamper-evident audit log (rule article 17).
 
-    :ivar action: ``issue``, ``supersede``, ``cancel``, ``restrict``, ``announce``, ``reject``,
-        ``replay``, ``verify``, ``show``.
+    :ivar action: lifecycle: ``issue`` (sealed and filed), ``supersede``, ``cancel``,
+        ``restrict``, ``announce``, ``recover``, ``replay``, ``backlog``, ``reject``; access:
+        ``read``, ``download``, ``lookup``, ``verify``, ``deny``, ``reconcile``, ``redeliver``,
+        ``download_lockout``, ``share``, ``agreement_add``, ``agreement_revoke`` (rule articles
+        13, 16); the log itself: ``checkpoint``.
     :ivar subject: the certificate number or business number acted on.
     """
 

@@ -6,14 +6,17 @@ implementation of these protocols directly.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
+from bdcert.errors import Problem
+from bdcert.holders import DownloadGuard
 from bdcert.model import (
     AuditEvent,
     Authority,
@@ -25,8 +28,12 @@ from bdcert.model import (
     RegistrationEntry,
     Restriction,
 )
+from bdcert.sharing import SharingAgreement
 
 __all__ = [
+    "AuditCheckpoint",
+    "BacklogItem",
+    "HolderVerifier",
     "IdentityProvider",
     "IdentityProviderFactory",
     "Notifier",
@@ -54,6 +61,36 @@ class StoredRegistration:
     fingerprint: str
     result: IssueResult
     recorded_at: datetime
+
+
+@attrs.define(frozen=True)
+class AuditCheckpoint:
+    """A signed checkpoint of the audit log (rule article 17): the log's last event at a moment,
+    attested by an authority's e-seal (see :mod:`bdcert.audit`).
+
+    :ivar number: 1, 2, … without gaps.
+    :ivar event_id: the id of the last audit event when it was made.
+    :ivar event_hash: that event's chain hash (hex SHA-256).
+    :ivar made_at: when, aware (China time, +08:00).
+    :ivar made_by: the principal's name, or ``bdcert (automatic)``.
+    :ivar authority_code: whose seal signs it.
+    :ivar prev_sha256: SHA-256 (hex) of the previous checkpoint's PDF; 64 zeros for the first.
+    :ivar pdf: the sealed one-page PDF that states all of the above.
+    """
+
+    number: int
+    event_id: int
+    event_hash: str
+    made_at: datetime
+    made_by: str
+    authority_code: str
+    prev_sha256: str
+    pdf: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+
+    @property
+    def pdf_sha256(self) -> str:
+        """SHA-256 (hex) of :attr:`pdf`; the next checkpoint's ``prev_sha256``."""
+        return hashlib.sha256(self.pdf).hexdigest()
 
 
 @attrs.define(frozen=True)
@@ -91,6 +128,47 @@ class UndeliveredEvent:
     attempts: int
     last_error: str
     first_failed_at: datetime
+
+
+@attrs.define(frozen=True)
+class BacklogItem:
+    """A registration entry accepted while sealing was impossible (rule article 15: force
+    majeure), kept until it is issued, in the order it was accepted, per authority.
+
+    :ivar id: the backlog's order: lower ids of an authority are issued first.
+    :ivar entry: the entry's JSON object exactly as pushed (it is validated again when issued).
+    :ivar fingerprint: as :attr:`StoredRegistration.fingerprint`, for idempotent re-pushes.
+    :ivar recorded_at: 登簿时间 of the entry, aware.
+    :ivar accepted_at: when bdcert accepted it into the backlog, aware.
+    :ivar reason: the failure that put it (or the entry before it) into the backlog.
+    :ivar attempts: issuing attempts that failed; ``last_error`` is the latest one's message.
+    :ivar next_attempt_at: automatic draining leaves it alone until then (backoff).
+    :ivar state: ``waiting``, ``issued`` or ``rejected`` (its references no longer held).
+    :ivar done_at: when it was issued or rejected.
+    :ivar numbers: the certificates it got, for ``issued``.
+    :ivar problems: why it was rejected, for ``rejected``.
+    """
+
+    id: int
+    business_number: str
+    authority_code: str
+    entry: Mapping[str, Any]
+    fingerprint: str
+    recorded_at: datetime
+    accepted_at: datetime
+    reason: str
+    attempts: int
+    last_error: str
+    next_attempt_at: datetime
+    state: str = "waiting"
+    done_at: datetime | None = None
+    numbers: tuple[str, ...] = ()
+    problems: tuple[Problem, ...] = ()
+
+    @property
+    def delay(self) -> timedelta | None:
+        """Issuing time minus 登簿时间, once issued."""
+        return self.done_at - self.recorded_at if self.done_at and self.state == "issued" else None
 
 
 class StorageTransaction(Protocol):
@@ -153,6 +231,14 @@ class StorageTransaction(Protocol):
     def add_restriction(self, number: str, restriction: Restriction) -> None:
         """Record a seizure (查封) against a certificate; its status stays as it is."""
 
+    def add_unit_restriction(self, unit: str, restriction: Restriction) -> None:
+        """Record a seizure (查封) against a unit (不动产单元号), certificate or not."""
+        ...
+
+    def unit_restrictions(self, unit: str) -> list[Restriction]:
+        """Seizures recorded against a unit, oldest first (ended ones too)."""
+        ...
+
     def add_paper_disposition(self, disposition: PaperDisposition) -> None:
         """Record a paper original as recovered or announced void."""
 
@@ -168,8 +254,36 @@ class StorageTransaction(Protocol):
     def verify_audit_chain(self) -> list[str]:
         """Recompute the audit log's hash chain; returns a message per broken link (empty: intact)."""
 
-    def add_undelivered(self, notifier: str, event: CertificateEvent, error: str) -> int:
-        """Put an event that ``notifier`` failed to deliver in the outbox, with 1 attempt.
+    def audit_head(self) -> tuple[int, str] | None:
+        """The last audit event's id and chain hash, or None when the log is empty."""
+
+    def audit_event_hash(self, event_id: int) -> str | None:
+        """The chain hash stored for audit event ``event_id``, or None if there is none."""
+
+    def uncheckpointed_audit_events(self) -> int:
+        """How many audit events follow the one the latest checkpoint seals (all when none)."""
+
+    def next_audit_checkpoint_number(self) -> int:
+        """Allocate the next checkpoint number (1, 2, …), locked until the transaction ends, so
+        concurrent makers take turns and a rolled-back one leaves no gap."""
+
+    def add_audit_checkpoint(self, checkpoint: AuditCheckpoint) -> None:
+        """Store a checkpoint with its PDF. :raises StorageError: if its number is taken."""
+
+    def last_audit_checkpoint(self) -> AuditCheckpoint | None:
+        """The checkpoint with the highest number, or None."""
+
+    def audit_checkpoints(self) -> list[AuditCheckpoint]:
+        """Every stored checkpoint, by number."""
+
+    def audit_checkpoints_made(self) -> int:
+        """How many checkpoint numbers were allocated and committed (the counter; 0 if none)."""
+
+    def add_undelivered(
+        self, notifier: str, event: CertificateEvent, error: str, *, attempts: int = 1
+    ) -> int:
+        """Put an event for ``notifier`` in the outbox: one it failed to deliver (``attempts``
+        1), or, written in the transaction that makes the change, one not yet tried (0).
 
         :param error: why delivery failed (stored as the ``last_error``).
         :returns: the outbox id of the event.
@@ -181,10 +295,114 @@ class StorageTransaction(Protocol):
     def mark_delivered(self, event_id: int) -> None:
         """Remove a delivered event from the outbox. :raises NotFound: for an unknown id."""
 
+    def add_backlog(
+        self,
+        *,
+        business_number: str,
+        authority_code: str,
+        entry: Mapping[str, Any],
+        fingerprint: str,
+        recorded_at: datetime,
+        accepted_at: datetime,
+        reason: str,
+        next_attempt_at: datetime,
+    ) -> BacklogItem:
+        """Append an accepted entry to the backlog (``waiting``, 0 attempts).
+
+        :raises StorageError: if the entry is not JSON data or times have no UTC offset.
+        """
+        ...
+
+    def get_backlog(self, business_number: str) -> BacklogItem | None:
+        """The newest backlog item of a business number, or None."""
+        ...
+
+    def backlog(
+        self, *, authority_code: str | None = None, state: str | None = None
+    ) -> list[BacklogItem]:
+        """Backlog items in backlog order, optionally of one authority and/or one state."""
+        ...
+
+    def waiting_authorities(self) -> list[str]:
+        """Codes of the authorities with ``waiting`` items, sorted."""
+        ...
+
+    def next_waiting(self, authority_code: str) -> BacklogItem | None:
+        """The authority's oldest ``waiting`` item, locked until the transaction ends (another
+        drainer waits, then skips it once it is done), or None."""
+        ...
+
+    def record_backlog_failure(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
+        """One more failed attempt. :raises NotFound:"""
+        ...
+
+    def finish_backlog(
+        self,
+        item_id: int,
+        *,
+        state: str,
+        done_at: datetime,
+        numbers: Sequence[str] = (),
+        problems: Sequence[Problem] = (),
+    ) -> None:
+        """Mark an item ``issued`` (with its numbers) or ``rejected`` (with its problems).
+
+        :raises NotFound: :raises StorageError: for another state or an item already done.
+        """
+        ...
+
     def record_delivery_failure(self, event_id: int, error: str) -> None:
         """Count one more failed delivery of an outbox event and keep ``error`` as its last error.
 
         :raises NotFound: for an unknown id.
+        """
+
+    # -- holders and sharing parties (rule articles 13, 16) ------------------------------------
+
+    def certificates_for_holder(self, id_number: str) -> list[Certificate]:
+        """Certificates (any status) listing this 证件号 among their 权利人, oldest first.
+
+        :param id_number: canonical (stripped, upper-case); stored numbers compare upper-cased.
+        """
+
+    def download_guard(self, identity: str) -> DownloadGuard:
+        """The self-download state of an identity (:func:`bdcert.holders.identity_key`), empty
+        if none is stored. Locks the identity until the transaction ends, so that concurrent
+        attempts for it take turns (its failures are never lost)."""
+
+    def save_download_guard(self, guard: DownloadGuard) -> None:
+        """Replace the stored state of ``guard.identity`` (failures and lockout)."""
+
+    def add_agreement(self, agreement: SharingAgreement) -> None:
+        """Store a sharing agreement. :raises StorageError: if its id is already stored."""
+
+    def get_agreement(self, agreement_id: str) -> SharingAgreement:
+        """One agreement, with its revocation if any. :raises NotFound: for an unknown id."""
+
+    def agreements(self, party: str | None = None) -> list[SharingAgreement]:
+        """Every agreement (of one party), revoked ones included, by signed date, then id."""
+
+    def revoke_agreement(
+        self, agreement_id: str, *, at: datetime, reason: str, by: str
+    ) -> SharingAgreement:
+        """Record the revocation of an agreement; returns it as revoked.
+
+        :raises NotFound: for an unknown id. :raises StorageError: if it is already revoked.
+        """
+
+
+@runtime_checkable
+class HolderVerifier(Protocol):
+    """An identity provider's optional extra checks of a holder (real-name, biometric, SMS code;
+    rule articles 11, 13), called by :meth:`bdcert.lifecycle.Registry.self_download` after the
+    name, ID number and paper number matched the register. Providers without it are unaffected.
+    """
+
+    def verify_holder(self, name: str, id_number: str, evidence: Mapping[str, str]) -> None:
+        """Check that the person asking is the holder ``name`` / ``id_number`` (canonical).
+
+        :param evidence: what the caller passed (e.g. ``{"face_token": …}``), possibly empty.
+        :raises IdentityError: when the check fails (a failed attempt, counted and logged).
         """
 
 

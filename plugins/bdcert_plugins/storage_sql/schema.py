@@ -23,6 +23,7 @@ from sqlalchemy import (
     DateTime,
     Dialect,
     ForeignKey,
+    Index,
     Integer,
     LargeBinary,
     MetaData,
@@ -39,9 +40,13 @@ from bdcert.model import CHINA_TZ
 __all__ = [
     "AUDIT_COUNTER",
     "AwareDateTime",
+    "audit_checkpoints",
     "audit_events",
+    "backlog",
     "certificate_units",
     "certificates",
+    "download_failures",
+    "download_guards",
     "metadata",
     "ofd_documents",
     "paper_dispositions",
@@ -49,8 +54,10 @@ __all__ = [
     "registrations",
     "restrictions",
     "sequences",
+    "sharing_agreements",
     "supersessions",
     "undelivered_events",
+    "unit_restrictions",
 ]
 
 #: The ``sequences`` key (authority, year, kind) of the audit event counter.
@@ -180,19 +187,37 @@ supersessions = Table(
     UniqueConstraint("old_number", "new_number"),
 )
 
+
+def _seizure_columns() -> list[Column[Any]]:
+    """A seizure's columns (:class:`bdcert.model.Restriction`), shared by the two tables."""
+    return [
+        Column("ywh", String(KEY), nullable=False),
+        Column("authority", Text, nullable=False),
+        Column("document_number", Text, nullable=False),
+        Column("type", Text, nullable=False),
+        Column("start_date", Date, nullable=True),
+        Column("end_date", Date, nullable=True),
+        Column("recorded_at", AwareDateTime(), nullable=False),
+    ]
+
+
 #: Seizures (查封) recorded against certificates.
 restrictions = Table(
     "restrictions",
     metadata,
     Column("id", Integer, primary_key=True, autoincrement=True),
     Column("number", String(KEY), _certificate_fk(), nullable=False, index=True),
-    Column("ywh", String(KEY), nullable=False),
-    Column("authority", Text, nullable=False),
-    Column("document_number", Text, nullable=False),
-    Column("type", Text, nullable=False),
-    Column("start_date", Date, nullable=True),
-    Column("end_date", Date, nullable=True),
-    Column("recorded_at", AwareDateTime(), nullable=False),
+    *_seizure_columns(),
+)
+
+#: Seizures (查封) recorded against a unit (不动产单元), whether or not it has a certificate yet:
+#: a property certificate issued for the unit later starts out restricted by those in force.
+unit_restrictions = Table(
+    "unit_restrictions",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("unit", String(KEY), nullable=False, index=True),
+    *_seizure_columns(),
 )
 
 #: Paper originals recovered (收回) or announced void (公告作废).
@@ -243,4 +268,88 @@ undelivered_events = Table(
     Column("attempts", Integer, nullable=False),
     Column("last_error", Text, nullable=False),
     Column("first_failed_at", AwareDateTime(), nullable=False),
+)
+
+#: Entries accepted while sealing was impossible (rule article 15), issued later in ``id`` order
+#: per authority. ``entry`` is the pushed JSON object; ``numbers`` and ``problems`` are JSON.
+backlog = Table(
+    "backlog",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("ywh", String(KEY), nullable=False, index=True),
+    Column("authority", String(KEY), nullable=False),
+    Column("entry", Text, nullable=False),
+    Column("fingerprint", String(64), nullable=False),
+    Column("recorded_at", AwareDateTime(), nullable=False),
+    Column("accepted_at", AwareDateTime(), nullable=False),
+    Column("reason", Text, nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("last_error", Text, nullable=False),
+    Column("next_attempt_at", AwareDateTime(), nullable=False),
+    Column("state", String(16), nullable=False),
+    Column("done_at", AwareDateTime(), nullable=True),
+    Column("numbers", Text, nullable=False),
+    Column("problems", Text, nullable=False),
+    Index("ix_backlog_authority_state", "authority", "state", "id"),
+)
+
+#: Sharing agreements (rule article 16): who may receive which fields of which authorities'
+#: certificates, when. ``authorities`` and ``fields`` are JSON lists. Revocation is recorded in
+#: place (``revoked_at``, ``revoke_reason``, ``revoked_by``); rows are never deleted.
+sharing_agreements = Table(
+    "sharing_agreements",
+    metadata,
+    Column("id", String(KEY), primary_key=True),
+    Column("party", String(KEY), nullable=False, index=True),
+    Column("purpose", Text, nullable=False),
+    Column("authorities", Text, nullable=False),
+    Column("fields", Text, nullable=False),
+    Column("valid_from", AwareDateTime(), nullable=False),
+    Column("valid_to", AwareDateTime(), nullable=False),
+    Column("signed_on", Date, nullable=False),
+    Column("created_at", AwareDateTime(), nullable=False),
+    Column("created_by", Text, nullable=False),
+    Column("revoked_at", AwareDateTime(), nullable=True),
+    Column("revoke_reason", Text, nullable=True),
+    Column("revoked_by", Text, nullable=True),
+)
+
+#: Holders' self-download state per identity (rule article 13): ``identity`` is the SHA-256 of
+#: the canonical ID number (never the number itself); the row's lock makes attempts take turns.
+download_guards = Table(
+    "download_guards",
+    metadata,
+    Column("identity", String(HEX64), primary_key=True),
+    Column("locked_until", AwareDateTime(), nullable=True),
+)
+
+#: Failed self-download attempts per identity since its last success or lockout.
+download_failures = Table(
+    "download_failures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column(
+        "identity",
+        String(HEX64),
+        ForeignKey("download_guards.identity", ondelete="CASCADE"),
+        nullable=False,
+        index=True,
+    ),
+    Column("at", AwareDateTime(), nullable=False),
+)
+
+#: Signed checkpoints of the audit log (rule article 17), numbered 1, 2, … without gaps; each
+#: seals the id and hash of the last audit event when it was made (see :mod:`bdcert.audit`).
+audit_checkpoints = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("number", Integer, primary_key=True, autoincrement=False),
+    Column("event_id", Integer, nullable=False),
+    Column("event_hash", String(HEX64), nullable=False),
+    Column("made_at", AwareDateTime(), nullable=False),
+    Column("made_by", Text, nullable=False),
+    Column("authority", String(12), nullable=False),
+    Column("prev_sha256", String(HEX64), nullable=False),
+    Column("pdf_sha256", String(HEX64), nullable=False),
+    Column("pdf", LargeBinary, nullable=False),
 )

@@ -51,6 +51,7 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemyError
 from sqlalchemy.sql.dml import Insert
 
+from bdcert.audit import diagnose_chain
 from bdcert.errors import ConfigurationError, MissingDependency, NotFound, StorageError
 from bdcert.model import (
     CHINA_TZ,
@@ -93,6 +94,7 @@ from bdcert_plugins.storage_sql.schema import (
     sequences,
     supersessions,
     undelivered_events,
+    unit_restrictions,
 )
 from bdcert_plugins.storage_sql.sharing import SharingRows
 
@@ -512,19 +514,22 @@ class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
             )
         )
 
+    def add_unit_restriction(self, unit: str, restriction: Restriction) -> None:
+        self._conn.execute(
+            insert(unit_restrictions), {"unit": unit, **_restriction_row(restriction)}
+        )
+
+    def unit_restrictions(self, unit: str) -> list[Restriction]:
+        query = (
+            select(unit_restrictions)
+            .where(unit_restrictions.c.unit == unit)
+            .order_by(unit_restrictions.c.id)
+        )
+        return [_restriction(r) for r in self._conn.execute(query)]
+
     def _add_restriction(self, number: str, restriction: Restriction) -> None:
         self._conn.execute(
-            insert(restrictions),
-            {
-                "number": number,
-                "ywh": restriction.business_number,
-                "authority": restriction.authority,
-                "document_number": restriction.document_number,
-                "type": restriction.type,
-                "start_date": restriction.start,
-                "end_date": restriction.end,
-                "recorded_at": restriction.recorded_at,
-            },
+            insert(restrictions), {"number": number, **_restriction_row(restriction)}
         )
 
     def _certificates(self, where: ColumnElement[bool]) -> list[Certificate]:
@@ -550,17 +555,7 @@ class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
             .where(restrictions.c.number.in_(numbers))
             .order_by(restrictions.c.id)
         ):
-            seizures.setdefault(r.number, []).append(
-                Restriction(
-                    business_number=r.ywh,
-                    authority=r.authority,
-                    document_number=r.document_number,
-                    type=r.type,
-                    start=r.start_date,
-                    end=r.end_date,
-                    recorded_at=r.recorded_at,
-                )
-            )
+            seizures.setdefault(r.number, []).append(_restriction(r))
         return [
             _certificate(row, successors.get(row.number, ()), seizures.get(row.number, ()))
             for row in rows
@@ -645,48 +640,17 @@ class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
         ]
 
     def verify_audit_chain(self) -> list[str]:
-        """Messages naming every audit event whose link is broken; empty when the log is intact.
-
-        Checks, per event: ids run 1, 2, … without gaps; ``prev_hash`` is the previous event's
-        hash; ``hash`` is the recomputed hash of its content. Then that no event after the last
-        was removed (the audit counter says how many were appended).
-        """
-        problems: list[str] = []
-        expected_id = 1
-        prev_hash = GENESIS_HASH
-        for row in self._conn.execute(select(audit_events).order_by(audit_events.c.id)):
-            if row.id != expected_id:
-                problems.append(f"audit events {expected_id}..{row.id - 1} are missing")
-            if row.prev_hash != prev_hash:
-                problems.append(
-                    f"audit event {row.id}: prev_hash does not match the hash of the event "
-                    "before it"
-                )
-            try:
-                details = json.loads(row.details)
-            except ValueError:
-                problems.append(f"audit event {row.id}: details are not JSON")
-            else:
-                payload = audit_payload(row.action, row.actor, row.subject, row.at, details)
-                if audit_hash(row.prev_hash, payload) != row.hash:
-                    problems.append(f"audit event {row.id}: content does not match its hash")
-            expected_id = row.id + 1
-            prev_hash = row.hash
-        appended = self._conn.execute(
-            select(sequences.c.last_value).where(
-                sequences.c.authority == AUDIT_COUNTER[0],
-                sequences.c.year == AUDIT_COUNTER[1],
-                sequences.c.kind == AUDIT_COUNTER[2],
-            )
-        ).scalar()
-        if appended is not None and appended >= expected_id:
-            problems.append(f"audit events {expected_id}..{appended} are missing")
-        return problems
+        """Messages naming every edited, deleted, inserted or reordered audit record; empty when
+        the log is intact (:func:`bdcert.audit.diagnose_chain`, with the audit counter for
+        records deleted from or inserted at the end)."""
+        return diagnose_chain(self._audit_links(), self._audit_appended())
 
     # -- outbox of undelivered events --------------------------------------------------------
 
-    def add_undelivered(self, notifier: str, event: CertificateEvent, error: str) -> int:
-        """Keep ``event`` for ``notifier`` with 1 attempt; ``first_failed_at`` is now.
+    def add_undelivered(
+        self, notifier: str, event: CertificateEvent, error: str, *, attempts: int = 1
+    ) -> int:
+        """Keep ``event`` for ``notifier`` with ``attempts``; ``first_failed_at`` is now.
 
         The event is stored as JSON through the converter (``details`` come back as JSON data).
         """
@@ -704,7 +668,7 @@ class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
                 "notifier": notifier,
                 "number": event.number,
                 "event": text,
-                "attempts": 1,
+                "attempts": attempts,
                 "last_error": error,
                 "first_failed_at": datetime.now(CHINA_TZ),
             },
@@ -756,6 +720,30 @@ class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
             self._conn.execute(insert(table), dict(values))
         except IntegrityError as exc:
             raise StorageError(f"{duplicate}: {_reason(exc)}") from exc
+
+
+def _restriction_row(restriction: Restriction) -> dict[str, Any]:
+    return {
+        "ywh": restriction.business_number,
+        "authority": restriction.authority,
+        "document_number": restriction.document_number,
+        "type": restriction.type,
+        "start_date": restriction.start,
+        "end_date": restriction.end,
+        "recorded_at": restriction.recorded_at,
+    }
+
+
+def _restriction(row: Row[Any]) -> Restriction:
+    return Restriction(
+        business_number=row.ywh,
+        authority=row.authority,
+        document_number=row.document_number,
+        type=row.type,
+        start=row.start_date,
+        end=row.end_date,
+        recorded_at=row.recorded_at,
+    )
 
 
 def _dump(value: Any, as_type: Any) -> str:
