@@ -1,0 +1,286 @@
+"""Self-download by holders (rule article 13): the proof (name, ID number, paper number), the
+identity provider's extra checks, the per-identity limit on failed attempts across processes, and
+the audit log, which never holds a full ID number."""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Iterator, Mapping
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from bdcert.errors import ConfigurationError, IdentityError, TooManyAttempts, ValidationError
+from bdcert.holders import DownloadPolicy
+from bdcert.lifecycle import Registry
+from bdcert.model import CHINA_TZ, VerdictCode
+from tests.conftest import run_cli
+
+WANG = ("王晓明", "510104198503120176")  # 川(2024)成都市不动产权第0000001号
+FENG = ("冯志远", "510121198005230272")  # 0000004, issued after recovering a paper original
+FENG_PAPER = "川(2019)成都市不动产权第0451234号"
+ZHAO = ("赵磊", "510108199007070552")  # 0000002 (分别持证 with 孙丽's 0000003)
+X_ID = "11010519491231002X"
+
+
+class Clock:
+    """A settable clock for the registry (China time)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2024, 6, 1, 9, 0, tzinfo=CHINA_TZ)
+
+    def __call__(self) -> datetime:
+        return self.now
+
+
+@pytest.fixture
+def clock() -> Clock:
+    return Clock()
+
+
+@pytest.fixture
+def registry(workspace: Any, timeline: list[dict[str, Any]], clock: Clock) -> Iterator[Registry]:
+    x_holder = copy.deepcopy(timeline[7])  # 西昌, a unit of its own
+    x_holder["ywh"] = "513401-2024-009001"
+    x_holder["qlr"] = [{"mc": "郑小丽", "zjzl": "1", "zjh": X_ID.lower()}]
+    with Registry.open(workspace.path, clock=clock) as r:
+        platform = r.authenticate({"operator": "platform"})
+        for raw in (timeline[0], timeline[2], timeline[16], x_holder):
+            r.push(raw, principal=platform)
+        yield r
+
+
+def _events(registry: Registry, action: str = "download") -> list[Any]:
+    auditor = registry.authenticate({"operator": "auditor"})
+    return [e for e in registry.audit_log(principal=auditor) if e.action == action]
+
+
+def _no_id_in_clear(registry: Registry, *numbers: str) -> None:
+    auditor = registry.authenticate({"operator": "auditor"})
+    text = json.dumps(
+        [[e.actor, e.subject, dict(e.details)] for e in registry.audit_log(principal=auditor)],
+        ensure_ascii=False,
+    )
+    for number in numbers:
+        assert number not in text and number.lower() not in text
+
+
+def test_a_holder_downloads_their_current_certificate(registry: Registry) -> None:
+    (got,) = registry.self_download(*WANG)
+    assert got.certificate.number == "川(2024)成都市不动产权第0000001号"
+    assert got.certificate.holders[0].id_number == WANG[1]  # their own: in full
+    assert registry.verify(got.pdf).code is VerdictCode.VALID
+    assert got.ofd is None  # the workspace issues PDFs only
+    (event,) = _events(registry)
+    assert event.subject == "5101**********0176" and event.details["outcome"] == "ok"
+    assert event.details["certificates"] == ["川(2024)成都市不动产权第0000001号"]
+    assert event.details["name"] == "王*明"
+    _no_id_in_clear(registry, WANG[1])
+
+
+def test_wrong_name_or_wrong_id_fails_without_saying_which(registry: Registry) -> None:
+    with pytest.raises(IdentityError) as wrong_name:
+        registry.self_download("王小明", WANG[1])
+    with pytest.raises(IdentityError) as wrong_id:
+        registry.self_download(WANG[0], "510104198503120177")
+    assert str(wrong_name.value) == str(wrong_id.value)
+    assert not isinstance(wrong_name.value, TooManyAttempts)
+    with pytest.raises(IdentityError):  # 赵磊 holds 0000002, 孙丽 0000003: names do not mix
+        registry.self_download("孙丽", ZHAO[1])
+    events = _events(registry)
+    assert [e.details["outcome"] for e in events] == ["failed"] * 3
+    assert {e.details["reason"] for e in events} == {"no_match"}
+    _no_id_in_clear(registry, WANG[1], "510104198503120177", ZHAO[1])
+
+
+def test_each_holder_of_separate_certificates_gets_only_their_own(registry: Registry) -> None:
+    (got,) = registry.self_download(*ZHAO)
+    assert got.certificate.number == "川(2024)成都市不动产权第0000002号"
+    assert [h.name for h in got.certificate.holders] == ["赵磊"]
+
+
+def test_blank_input_is_a_validation_error_naming_every_field(registry: Registry) -> None:
+    with pytest.raises(ValidationError) as caught:
+        registry.self_download(" ", "", paper_number="  ")
+    assert caught.value.fields == ("name", "id_number", "paper_number")
+    assert _events(registry) == []  # not an attempt
+
+
+def test_a_lower_case_x_is_the_same_person(registry: Registry) -> None:
+    (got,) = registry.self_download("郑小丽", X_ID.lower())
+    assert got.certificate.holders[0].id_number == X_ID
+    (again,) = registry.self_download("郑小丽", X_ID)
+    assert again.certificate.number == got.certificate.number
+    _no_id_in_clear(registry, X_ID)
+
+
+def test_the_paper_number_is_required_where_a_paper_original_was_recorded(
+    registry: Registry,
+) -> None:
+    with pytest.raises(IdentityError):
+        registry.self_download(*FENG)
+    with pytest.raises(IdentityError):
+        registry.self_download(*FENG, paper_number="川(2019)成都市不动产权第0451235号")
+    (got,) = registry.self_download(*FENG, paper_number="川（2019）成都市不动产权第0451234号")
+    assert got.certificate.business_number == "510100-2024-000113"
+    (same,) = registry.self_download(*FENG, paper_number=FENG_PAPER)
+    assert same.certificate.number == got.certificate.number
+    with pytest.raises(IdentityError):  # 王晓明 never held paper: a paper number matches nothing
+        registry.self_download(*WANG, paper_number=FENG_PAPER)
+    reasons = [e.details.get("reason", e.details["outcome"]) for e in _events(registry)]
+    assert reasons == [
+        "paper_number_missing",
+        "paper_number_mismatch",
+        "ok",
+        "ok",
+        "paper_number_mismatch",
+    ]
+
+
+def test_superseded_certificates_are_not_downloaded(
+    registry: Registry, timeline: list[dict[str, Any]]
+) -> None:
+    platform = registry.authenticate({"operator": "platform"})
+    registry.push(timeline[13], principal=platform)  # 李红 buys: 0000001 superseded
+    with pytest.raises(IdentityError):
+        registry.self_download(*WANG)
+    (got,) = registry.self_download("李红", "510107198709210248")
+    assert got.certificate.number == "川(2024)成都市不动产权第0000005号"
+
+
+def test_five_failures_lock_the_identity_across_processes_until_the_lockout_ends(
+    registry: Registry, workspace: Any, clock: Clock
+) -> None:
+    with Registry.open(workspace.path, clock=clock) as other:  # another process's registry
+        for attempt in range(4):
+            r = registry if attempt % 2 else other
+            with pytest.raises(IdentityError) as caught:
+                r.self_download("王小明", WANG[1])
+            assert not isinstance(caught.value, TooManyAttempts)
+            clock.now += timedelta(minutes=1)
+        with pytest.raises(TooManyAttempts) as locked:  # the fifth failure locks
+            other.self_download("王大明", WANG[1])
+        assert locked.value.locked_until == clock.now + timedelta(minutes=30)
+        with pytest.raises(TooManyAttempts):  # the right proof is not even looked at now
+            registry.self_download(*WANG)
+        clock.now += timedelta(minutes=29)
+        with pytest.raises(TooManyAttempts):
+            other.self_download(*WANG)
+    other_person = registry.self_download(*ZHAO)  # a lock is per identity
+    assert other_person
+    clock.now += timedelta(minutes=1, seconds=1)
+    (got,) = registry.self_download(*WANG)
+    assert got.certificate.number == "川(2024)成都市不动产权第0000001号"
+    outcomes = [(e.subject, e.details["outcome"]) for e in _events(registry)]
+    masked = "5101**********0176"
+    assert outcomes == [(masked, "failed")] * 5 + [(masked, "locked")] * 2 + [
+        ("5101**********0552", "ok"),
+        (masked, "ok"),
+    ]
+    (lockout,) = _events(registry, "download_lockout")
+    assert lockout.subject == masked and lockout.details["failures"] == 5
+    _no_id_in_clear(registry, WANG[1], ZHAO[1])
+
+
+def test_failures_outside_the_window_do_not_count(registry: Registry, clock: Clock) -> None:
+    for _ in range(4):
+        with pytest.raises(IdentityError):
+            registry.self_download("王小明", WANG[1])
+    clock.now += timedelta(minutes=16)
+    for _ in range(4):  # the first four have left the 15-minute window
+        with pytest.raises(IdentityError) as caught:
+            registry.self_download("王小明", WANG[1])
+        assert not isinstance(caught.value, TooManyAttempts)
+    assert registry.self_download(*WANG)
+    for _ in range(4):  # a success starts the count afresh
+        with pytest.raises(IdentityError) as caught:
+            registry.self_download("王小明", WANG[1])
+        assert not isinstance(caught.value, TooManyAttempts)
+    with pytest.raises(TooManyAttempts):
+        registry.self_download("王小明", WANG[1])
+
+
+def test_the_limit_is_configured_in_the_workspace(
+    workspace: Any, timeline: list[dict[str, Any]], clock: Clock
+) -> None:
+    config = workspace.path / "bdcert.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + "\n[self_download]\nmax_failures = 2\nwindow_minutes = 5\nlockout_minutes = 60\n",
+        encoding="utf-8",
+    )
+    with Registry.open(workspace.path, clock=clock) as r:
+        assert r.download_policy == DownloadPolicy(2, timedelta(minutes=5), timedelta(hours=1))
+        r.push(timeline[0], principal=r.authenticate({"operator": "platform"}))
+        with pytest.raises(IdentityError):
+            r.self_download("王小明", WANG[1])
+        with pytest.raises(TooManyAttempts) as caught:
+            r.self_download("王小明", WANG[1])
+        assert caught.value.locked_until == clock.now + timedelta(hours=1)
+    with pytest.raises(ConfigurationError) as bad:
+        DownloadPolicy.from_settings({"max_failures": 0, "window_minutes": "5", "lockout": 1})
+    for key in ("max_failures", "window_minutes", "lockout"):
+        assert f"self_download.{key}" in str(bad.value)
+
+
+class FaceCheck:
+    """An identity provider with an extra holder check (a stand-in for a biometric service)."""
+
+    name = "face-check"
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.calls: list[tuple[str, str, dict[str, str]]] = []
+
+    def authenticate(self, credentials: Mapping[str, str]) -> Any:
+        return self.inner.authenticate(credentials)
+
+    def verify_holder(self, name: str, id_number: str, evidence: Mapping[str, str]) -> None:
+        self.calls.append((name, id_number, dict(evidence)))
+        if evidence.get("face") != "match":
+            raise IdentityError("the face does not match the ID photo")
+
+
+def test_the_identity_provider_can_add_checks(registry: Registry) -> None:
+    check = FaceCheck(registry.identity)
+    registry.identity = check
+    with pytest.raises(IdentityError):
+        registry.self_download(*WANG, evidence={"face": "mismatch"})
+    with pytest.raises(IdentityError):  # a wrong name never reaches the provider
+        registry.self_download("王小明", WANG[1], evidence={"face": "match"})
+    (got,) = registry.self_download(*WANG, evidence={"face": "match"})
+    assert got.certificate.number == "川(2024)成都市不动产权第0000001号"
+    assert check.calls == [
+        ("王晓明", WANG[1], {"face": "mismatch"}),
+        ("王晓明", WANG[1], {"face": "match"}),
+    ]
+    reasons = [e.details.get("reason", "ok") for e in _events(registry)]
+    assert reasons == ["identity_check", "no_match", "ok"]
+
+
+def test_download_command(registry: Registry, workspace: Any, tmp_path: Path) -> None:
+    out = tmp_path / "mine"
+    ok = run_cli(
+        workspace,
+        "download",
+        "--name",
+        WANG[0],
+        "--id-number",
+        WANG[1],
+        "--out",
+        str(out),
+        "--json",
+    )
+    assert ok.returncode == 0, ok.stderr
+    (record,) = [json.loads(line) for line in ok.stdout.splitlines()]
+    assert record["number"] == "川(2024)成都市不动产权第0000001号"
+    (pdf,) = out.glob("*.pdf")
+    assert pdf.read_bytes().startswith(b"%PDF") and record["files"] == [str(pdf)]
+    refused = run_cli(
+        workspace, "download", "--name", "王小明", "--id-number", WANG[1], "--out", str(out)
+    )
+    assert refused.returncode == 1 and "not identify" in refused.stderr
+    assert WANG[1] not in refused.stderr + refused.stdout
