@@ -111,6 +111,30 @@ def test_paper_originals_need_a_disposition(timeline: Any, authorities: Any) -> 
     assert "yzh[0].lx" in problems(raw, authorities)
 
 
+@pytest.mark.parametrize(
+    ("number", "ok"),
+    [
+        ("川(2019)成都市不动产权第0451234号", True),
+        ("成房权证监证字第1234567号", True),  # 房屋所有权证, before 2015
+        ("国用（2010）第00123号", True),  # 国有土地使用证, full-width brackets
+        ("川房权证字第１２号", True),  # full-width digits
+        ("hello", False),  # no Chinese, no serial
+        ("成都市不动产权第号", False),  # no serial number
+        ("川(2019)成都市不动产权第0451234号\n", False),
+        ("川" + "0" * 70, False),
+    ],
+)
+def test_paper_certificate_numbers_are_plausible(
+    timeline: Any, authorities: Any, number: str, ok: bool
+) -> None:
+    raw = copy.deepcopy(timeline[16])
+    raw["yzh"] = [{"zh": number, "lx": "纸质", "cl": "收回"}]
+    if ok:
+        parse_entry(raw, authorities=authorities, codes=NATIONAL_2024)
+    else:
+        assert "yzh[0].zh" in problems(raw, authorities)
+
+
 def test_co_ownership_consistency(timeline: Any, authorities: Any) -> None:
     raw = copy.deepcopy(timeline[1])  # 共同共有 with two holders
     raw["gyfs"] = "0"

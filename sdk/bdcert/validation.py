@@ -502,6 +502,16 @@ def _attached_plan(c: _Checker) -> AttachedPlan | None:
     return AttachedPlan(mime=mime, data=data)
 
 
+#: A paper certificate number of any era (不动产权证书 since 2015, 房屋所有权证, 国有土地使用证…):
+#: at most 64 characters, with Chinese characters and a serial number in digits, and nothing
+#: but CJK, ASCII letters and (also full-width) digits, brackets and a few separators. Deliberately loose: old
+#: formats vary by city, so only what cannot be any certificate number is refused.
+_PAPER_NUMBER = re.compile(
+    r"(?=.*[\u3400-\u9fff])(?=.*[\d０-９])[\u3400-\u9fff\w０-９()（）〔〕\[\]【】\-·.、 ]{4,64}",
+    re.ASCII,  # \w and \d: ASCII letters and digits; CJK and full-width digits are explicit
+)
+
+
 def _prior_certificates(c: _Checker, *, required: bool) -> tuple[PriorCertificate, ...]:
     value = c.raw.get("yzh")
     if value is None or value == []:
@@ -541,6 +551,14 @@ def _prior_certificates(c: _Checker, *, required: bool) -> tuple[PriorCertificat
             continue
         if number is not None and medium == "电子" and parse_certificate_number(number) is None:
             c.add(f"{path}.zh", f"{number!r} is not a certificate number")
+            continue
+        if number is not None and medium == "纸质" and not _PAPER_NUMBER.fullmatch(number):
+            c.add(
+                f"{path}.zh",
+                f"{number!r} is not a paper certificate number (they name the certificate in "
+                "Chinese and carry a serial number, e.g. 川(2016)成都市不动产权第0012345号 or "
+                "成房权证监证字第1234567号)",
+            )
             continue
         if number is not None and any(p.number == number for p in out):
             c.add(f"{path}.zh", f"{number} is listed twice")
