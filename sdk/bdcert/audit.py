@@ -22,7 +22,8 @@ that the log's event at each sealed id still has the sealed hash.
 
 What stays undetectable: an attacker who holds the seal key as well as the database can make new
 checkpoints for a rewritten log. Without the key, an attacker can still (1) append forged events
-after the last checkpoint and raise the audit counter to match, and (2) delete the newest
+after the last checkpoint and raise the audit counter to match, or rewrite the events after it
+(the newest alone included) with recomputed hashes, and (2) delete the newest
 checkpoints together with everything logged after the newest one left, resetting both counters
 — unless a copy of a checkpoint is kept outside the database (``bdcert audit checkpoint --out``;
 ``bdcert audit verify --checkpoint FILE`` checks the log against it).

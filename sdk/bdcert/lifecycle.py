@@ -293,6 +293,10 @@ class Registry:
             reason = f"{type(exc).__name__}: {exc}"
             log.warning("sealing failed, entry %s goes to the backlog: %s", ywh, reason)
             with self.storage.transaction() as tx:
+                # a re-push (the pusher got no answer) may have come in since the rollback
+                earlier = self._already_accepted(tx, accepted[0], principal)
+                if earlier is not None:
+                    return earlier
                 item = self._enqueue(tx, accepted[0], principal, reason, retry_in=self._retry(1))
                 tx.record_backlog_failure(item.id, reason, item.next_attempt_at)  # attempt 1
             return self._backlogged(item)
@@ -398,6 +402,27 @@ class Registry:
         )
         return item
 
+    def _already_accepted(
+        self, tx: StorageTransaction, entry: RegistrationEntry, principal: Principal
+    ) -> IssueResult | None:
+        """What became of an entry with the same ``ywh`` meanwhile: replayed, backlogged, or
+        None. :raises IdempotencyConflict: if it came with other content."""
+        ywh = entry.business_number
+        stored = tx.get_registration(ywh)
+        queued = tx.get_backlog(ywh)
+        if queued is not None and queued.state != "waiting":
+            queued = None
+        if stored is not None and stored.fingerprint == entry.fingerprint:
+            return self._replay(tx, stored.result, principal)
+        if queued is not None and queued.fingerprint == entry.fingerprint:
+            return self._backlogged(queued)
+        if stored is not None or queued is not None:
+            raise IdempotencyConflict(
+                [Problem("ywh", f"{ywh} was recorded meanwhile with different content")],
+                subject=f"entry {ywh}",
+            )
+        return None
+
     def _after_drain(self, business_number: str, principal: Principal) -> IssueResult:
         """Drain the backlog of the entry's authority (when due), then say what became of it:
         still ``backlogged``, issued (its certificates), or rejected (ValidationError)."""
@@ -480,19 +505,25 @@ class Registry:
                         else:
                             rejected += 1
                         staged = self._stage(tx, events)
-                except ValidationError as exc:  # e.g. text no font can draw: never issuable
+                except ValidationError as exc:  # never issuable: text no font can draw
                     assert item is not None
                     with self.storage.transaction() as tx:
                         self._reject_backlogged(tx, item, principal, exc.problems, self.clock())
                     rejected += 1
                     continue
-                except SealingError as exc:
-                    assert item is not None
+                except Exception as exc:  # sealing still impossible, or another failure: keep
+                    if item is None:  # the order, try again later, go on to other authorities
+                        raise  # the store itself failed
                     error = f"{type(exc).__name__}: {exc}"
-                    with self.storage.transaction() as tx:
-                        tx.record_backlog_failure(
-                            item.id, error, self.clock() + self._retry(item.attempts + 1)
-                        )
+                    if not isinstance(exc, SealingError):
+                        log.exception("backlog item %s of %s failed", item.id, code)
+                    try:
+                        with self.storage.transaction() as tx:
+                            tx.record_backlog_failure(
+                                item.id, error, self.clock() + self._retry(item.attempts + 1)
+                            )
+                    except Exception:
+                        log.exception("could not record the failure of backlog item %s", item.id)
                     failures.append(f"{code}: {item.business_number}: {error}")
                     break
                 self._publish(events, staged)
@@ -510,6 +541,12 @@ class Registry:
     ) -> bool:
         """Issue (True) or reject (False) one backlog item inside ``tx``."""
         problems: list[Problem] = []
+        stored = tx.get_registration(item.business_number)
+        if stored is not None:  # a duplicate item (only possible with an older store): harmless
+            done = "、".join(stored.result.numbers) or stored.result.outcome.value
+            problems.append(Problem("ywh", f"{item.business_number} was already issued: {done}"))
+            self._reject_backlogged(tx, item, principal, problems, now)
+            return False
         entry = None
         try:
             entry = parse_entry(item.entry, authorities=self.authorities, codes=self.codes)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
+import io
 import json
 import re
 from collections.abc import Mapping
@@ -498,6 +499,14 @@ def _attached_plan(c: _Checker) -> AttachedPlan | None:
         return None
     if not data.startswith(_PICTURE_MAGIC[mime]):
         c.add("ft.data", f"is not a {mime} picture")
+        return None
+    try:  # the whole file, not only its first bytes: an unreadable picture cannot be rendered
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+    except Exception as exc:  # Pillow raises many types for damaged files, and decompression bombs
+        c.add("ft.data", f"is not a readable {mime} picture ({type(exc).__name__})")
         return None
     return AttachedPlan(mime=mime, data=data)
 

@@ -9,6 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Row, insert, select, update
+from sqlalchemy.exc import IntegrityError
 
 from bdcert.errors import NotFound, Problem, StorageError
 from bdcert.protocols import BacklogItem
@@ -59,7 +60,15 @@ class BacklogRows:
             "numbers": "[]",
             "problems": "[]",
         }
-        item_id = self._conn.execute(insert(backlog).returning(backlog.c.id), values).scalar_one()
+        try:
+            item_id = self._conn.execute(
+                insert(backlog).returning(backlog.c.id), values
+            ).scalar_one()
+        except IntegrityError as exc:
+            raise StorageError(
+                f"entry {business_number!r} is already waiting in the backlog (pushed twice at "
+                "the same time?); push it again to see its state"
+            ) from exc
         row = self._conn.execute(select(backlog).where(backlog.c.id == item_id)).one()
         return _item(row)
 

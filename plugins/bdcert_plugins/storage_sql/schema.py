@@ -32,6 +32,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
@@ -291,6 +292,14 @@ backlog = Table(
     Column("numbers", Text, nullable=False),
     Column("problems", Text, nullable=False),
     Index("ix_backlog_authority_state", "authority", "state", "id"),
+    # one waiting item per business number, even when two pushes race on PostgreSQL
+    Index(
+        "uq_backlog_waiting_ywh",
+        "ywh",
+        unique=True,
+        sqlite_where=text("state = 'waiting'"),
+        postgresql_where=text("state = 'waiting'"),
+    ),
 )
 
 #: Sharing agreements (rule article 16): who may receive which fields of which authorities'

@@ -43,6 +43,14 @@ def upgrade() -> None:
     )
     op.create_index("ix_backlog_ywh", "backlog", ["ywh"])
     op.create_index("ix_backlog_authority_state", "backlog", ["authority", "state", "id"])
+    op.create_index(
+        "uq_backlog_waiting_ywh",
+        "backlog",
+        ["ywh"],
+        unique=True,
+        sqlite_where=sa.text("state = 'waiting'"),
+        postgresql_where=sa.text("state = 'waiting'"),
+    )
     op.create_table(
         "unit_restrictions",
         sa.Column("id", sa.Integer(), autoincrement=True, nullable=False),
@@ -62,6 +70,7 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_index("ix_unit_restrictions_unit", table_name="unit_restrictions")
     op.drop_table("unit_restrictions")
+    op.drop_index("uq_backlog_waiting_ywh", table_name="backlog")
     op.drop_index("ix_backlog_authority_state", table_name="backlog")
     op.drop_index("ix_backlog_ywh", table_name="backlog")
     op.drop_table("backlog")
