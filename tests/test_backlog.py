@@ -11,7 +11,7 @@ import pytest
 
 from bdcert.errors import IdempotencyConflict, SealingError, ValidationError
 from bdcert.lifecycle import Registry
-from bdcert.model import CHINA_TZ, Outcome
+from bdcert.model import CHINA_TZ, Outcome, VerdictCode
 from bdcert.protocols import SealRequest
 from tests.conftest import run_cli
 
@@ -231,3 +231,25 @@ def test_command_line_lists_drains_and_reports_delays(
     assert "injected outage" in table.stdout and timeline[0]["ywh"] in table.stdout
     denied = run_cli(workspace, "backlog", "drain", "--operator", "registrar-510700")
     assert denied.returncode == 0  # nothing of 绵阳 waits; 成都's backlog is not its business
+
+
+def test_a_seizure_does_not_wait_behind_the_backlog(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    """A court's 查封 needs no seal: during an outage it takes effect at once, and a certificate
+    of the unit issued later from the backlog starts out restricted."""
+    clock = Clock()
+    registry, seal = _open(workspace, clock)
+    seizure = next(e for e in timeline if e["ywh"] == "510100-2024-000116")  # unit of 000102
+    with registry:
+        platform = registry.authenticate({"operator": "platform"})
+        assert registry.push(timeline[0], principal=platform).outcome is Outcome.ISSUED
+        seal.down = True
+        assert registry.push(timeline[1], principal=platform).outcome is Outcome.BACKLOGGED
+        result = registry.push(seizure, principal=platform)
+        assert result.outcome is Outcome.NONE  # applied now, not queued
+        seal.down = False
+        assert registry.drain_backlog(principal=platform, force=True).issued == 1
+        (number,) = registry.backlog(principal=platform)[0].numbers
+        verdict = registry.lookup(number=number, principal=platform)
+    assert verdict.code is VerdictCode.RESTRICTED

@@ -342,7 +342,13 @@ class Registry:
                     "with different content; a correction needs a new business number",
                 ),
             )
-        behind = entry is not None and entry.authority_code in tx.waiting_authorities()
+        # A 查封 never waits: it needs no seal and binds the unit at once (a certificate of the
+        # unit issued later from the backlog starts out restricted); everything else keeps order.
+        behind = (
+            entry is not None
+            and entry.seizure is None
+            and entry.authority_code in tx.waiting_authorities()
+        )
         if entry is not None and not behind:
             # behind a backlog, references are checked when its turn comes: the certificates
             # it names may be waiting in the backlog too
