@@ -37,6 +37,17 @@ def test_anonymous_lookup_by_token_masks_personal_data(registry: Any) -> None:
     assert seen.face_value("zl") == cert.face_value("zl")
 
 
+def test_lookup_takes_the_whole_url_a_qr_scanner_returns(registry: Any) -> None:
+    platform = registry.authenticate({"operator": "platform"})
+    cert = registry.certificate("川(2024)成都市不动产权第0000002号", principal=platform)
+    assert cert.verification_url.endswith("/" + cert.token)
+    for asked in (cert.verification_url, f" {cert.verification_url}/?src=qr "):
+        verdict = registry.lookup(token=asked)
+        assert verdict.certificate is not None and verdict.certificate.number == cert.number
+    other = cert.verification_url[: -len(cert.token)] + "not-a-token"
+    assert registry.lookup(token=other).code.value == "unknown_certificate"
+
+
 def test_lookup_by_number_names_the_successor_and_full_view_for_registrars(registry: Any) -> None:
     verdict = registry.lookup(number="川(2024)成都市不动产权第0000001号")
     assert verdict.code.value == "superseded"

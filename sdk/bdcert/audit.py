@@ -319,9 +319,9 @@ def _render(checkpoint: AuditCheckpoint, authority: Authority, renderer: Rendere
     ]
     title = "不动产登记电子证照审计日志检查点"
     note = (
-        "本检查点证明：截至上述时间，审计日志第1至第N条记录的哈希链以上述哈希结束。"
-        "This checkpoint attests that the audit log's hash chain, events 1..N, ended with the "
-        "hash above at the time stated (rule article 17)."
+        f"本检查点证明：截至上述时间，审计日志第1至第{checkpoint.event_id}条记录的哈希链以上述"
+        f"哈希结束。This checkpoint attests that the audit log's hash chain, events 1.."
+        f"{checkpoint.event_id}, ended with the hash above at the time stated (rule article 17)."
     )
     chain = FontChain(renderer.fonts)
     text = title + note + "".join(label + value for label, value in lines)

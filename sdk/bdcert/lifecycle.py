@@ -1177,12 +1177,15 @@ class Registry:
         No file is checked (``trusted`` is False): the answer is the register's. Personal data is
         masked unless the principal may see it in full (:func:`bdcert.access.redact`).
 
+        :param token: the token, or the whole verification URL the QR code holds.
         :returns: VALID, RESTRICTED, SUPERSEDED (naming the successor), CANCELLED (with the
             reason) or UNKNOWN_CERTIFICATE.
         :raises ValueError: unless exactly one of ``token`` and ``number`` is given.
         """
         if (token is None) == (number is None):
             raise ValueError("give exactly one of token and number")
+        if token is not None:  # the whole URL a QR scanner returns: its last path segment
+            token = token.strip().split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
         with self.storage.transaction() as tx:
             if token is not None:
                 cert = tx.find_certificate_by_token(token)
