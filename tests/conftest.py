@@ -153,3 +153,17 @@ def run_cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
         text=True,
         check=False,
     )
+
+
+@contextmanager
+def raw_database(ws: Workspace) -> Iterator[Any]:
+    """The workspace's database as an attacker with write access opens it: a SQLAlchemy
+    connection in one transaction, no bdcert in between."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(ws.table("storage")["url"])
+    try:
+        with engine.begin() as conn:
+            yield conn
+    finally:
+        engine.dispose()

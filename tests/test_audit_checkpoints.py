@@ -13,14 +13,13 @@ import logging
 import re
 import shutil
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, create_engine, delete, insert, select, update
+from sqlalchemy import Connection, delete, insert, select, update
 
 from bdcert.audit import AUTOMATIC, ChainLink, diagnose_chain
 from bdcert.errors import PermissionDenied, SealingError
@@ -34,7 +33,7 @@ from bdcert_plugins.storage_sql.schema import (
     sequences,
 )
 
-from .conftest import AUTHORITIES, make_workspace
+from .conftest import AUTHORITIES, make_workspace, raw_database, run_cli
 
 CHENGDU_1 = "川(2024)成都市不动产权第0000001号"
 
@@ -73,17 +72,6 @@ def _verify(ws: Any, copies: tuple[tuple[str, bytes], ...] = ()) -> list[str]:
     with _registry(ws) as registry:
         auditor = registry.authenticate({"operator": "auditor"})
         return registry.verify_audit(principal=auditor, checkpoints=copies)
-
-
-@contextmanager
-def _db(ws: Any) -> Iterator[Connection]:
-    """The workspace's database, opened as an attacker would: no bdcert in between."""
-    engine = create_engine(ws.table("storage")["url"])
-    try:
-        with engine.begin() as conn:
-            yield conn
-    finally:
-        engine.dispose()
 
 
 def _rows(conn: Connection) -> list[Any]:
@@ -132,15 +120,6 @@ def _tool(name: str) -> str:
     return path
 
 
-def _cli(ws: Any, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(
-        [sys.executable, "-m", "bdcert_adapters.cli", *args, "--workspace", str(ws.path)],
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-
-
 # -------------------------------------------------------------------------- making checkpoints
 
 
@@ -149,7 +128,7 @@ def test_a_checkpoint_is_a_sealed_pdf_that_independent_tools_check(
 ) -> None:
     _push(ws, timeline, 0, 1)
     made = _checkpoint(ws)
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         last = _rows(conn)[-1]
     assert made.number == 1 and made.made_by == "platform" and made.authority_code == "510100"
     assert (made.event_id, made.event_hash) == (last.id - 1, _rows_hash(ws, last.id - 1))
@@ -178,7 +157,7 @@ def test_a_checkpoint_is_a_sealed_pdf_that_independent_tools_check(
 
 
 def _rows_hash(ws: Any, event_id: int) -> str:
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         return str(next(r.hash for r in _rows(conn) if r.id == event_id))
 
 
@@ -259,7 +238,7 @@ def test_checkpoints_work_with_sm2_seals(workspace: Any, timeline: list[dict[str
     _push(workspace, timeline, 0)
     made = _checkpoint(workspace)
     assert _verify(workspace) == []
-    with _db(workspace) as conn:
+    with raw_database(workspace) as conn:
         forged = bytearray(made.pdf)
         at = forged.index(b"/Contents <") + 40  # inside the SM2 signature value
         forged[at : at + 2] = b"00" if forged[at : at + 2] != b"00" else b"11"
@@ -272,7 +251,7 @@ def test_checkpoints_work_with_sm2_seals(workspace: Any, timeline: list[dict[str
 
 def test_an_edited_record_is_named(ws: Any, timeline: list[dict[str, Any]]) -> None:
     _push(ws, timeline, 0, 1, 2)
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(update(audit_events).where(audit_events.c.id == 2).values(actor="mallory"))
     assert _verify(ws) == ["audit event 2: edited: its content does not match its hash"]
 
@@ -281,7 +260,7 @@ def test_a_record_edited_with_its_hash_recomputed_breaks_the_next_link(
     ws: Any, timeline: list[dict[str, Any]]
 ) -> None:
     _push(ws, timeline, 0, 1, 2)
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         (row,) = [r for r in _rows(conn) if r.id == 2]
         forged = _rehash(row, row.prev_hash, actor="mallory")
         conn.execute(update(audit_events).where(audit_events.c.id == 2).values(forged))
@@ -291,14 +270,14 @@ def test_a_record_edited_with_its_hash_recomputed_breaks_the_next_link(
 
 def test_a_deleted_record_in_the_middle_is_named(ws: Any, timeline: list[dict[str, Any]]) -> None:
     _push(ws, timeline, 0, 1, 2)
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == 2))
     assert _verify(ws) == ["audit event 2 is missing (deleted)"]
 
 
 def test_records_deleted_from_the_end_are_named(ws: Any, timeline: list[dict[str, Any]]) -> None:
     _push(ws, timeline, 0, 1, 2)  # 4 events
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id >= 3))
     assert _verify(ws) == ["audit events 3..4 are missing (deleted from the end)"]
 
@@ -307,7 +286,7 @@ def test_a_record_deleted_and_the_rest_renumbered_is_found(
     ws: Any, timeline: list[dict[str, Any]]
 ) -> None:
     _push(ws, timeline, 0, 1, 2)  # 4 events
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(delete(audit_events).where(audit_events.c.id == 2))
         for old in (3, 4):
             conn.execute(update(audit_events).where(audit_events.c.id == old).values(id=old - 1))
@@ -318,7 +297,7 @@ def test_a_record_deleted_and_the_rest_renumbered_is_found(
 
 def test_an_inserted_record_is_named(ws: Any, timeline: list[dict[str, Any]]) -> None:
     _push(ws, timeline, 0, 1, 2)  # 4 events
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         rows = _rows(conn)
         for row in reversed(rows[1:]):  # make room at id 2, from the end (unique ids)
             conn.execute(
@@ -336,7 +315,7 @@ def test_a_record_appended_behind_bdcerts_back_is_found(
     ws: Any, timeline: list[dict[str, Any]]
 ) -> None:
     _push(ws, timeline, 0, 1)  # 2 events
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         last = _rows(conn)[-1]
         conn.execute(insert(audit_events).values(_rehash(last, last.hash, id=3)))
     assert _verify(ws) == [
@@ -346,7 +325,7 @@ def test_a_record_appended_behind_bdcerts_back_is_found(
 
 def test_reordered_records_are_named(ws: Any, timeline: list[dict[str, Any]]) -> None:
     _push(ws, timeline, 0, 1, 2, 3)  # 5 events
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         rows = {r.id: r._asdict() for r in _rows(conn)}
         for a, b in ((2, 4), (4, 2)):
             values = {k: v for k, v in rows[b].items() if k != "id"}
@@ -384,7 +363,7 @@ def test_a_chain_rewritten_with_recomputed_hashes_is_caught_by_the_checkpoints(
     second = _checkpoint(ws)
     _push(ws, timeline, 4)
     sealed = _rows_hash(ws, second.event_id)
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         _rewrite_from(conn, first.event_id + 2, actor="mallory")  # after the first checkpoint
     current = _rows_hash(ws, second.event_id)
     assert current != sealed
@@ -395,7 +374,8 @@ def test_a_chain_rewritten_with_recomputed_hashes_is_caught_by_the_checkpoints(
         f"{current[:12]}…, sealed {sealed[:12]}…): the log "
         f"was rewritten after event {first.event_id} and at or before event {second.event_id}"
     ]
-    with _db(ws) as conn:  # the attacker fixes the stored row too: the sealed PDF still says no
+    # the attacker fixes the stored row too: the sealed PDF still says no
+    with raw_database(ws) as conn:
         conn.execute(
             update(audit_checkpoints)
             .where(audit_checkpoints.c.number == 2)
@@ -413,13 +393,13 @@ def test_deleted_checkpoints_are_named(ws: Any, timeline: list[dict[str, Any]]) 
     _push(ws, timeline, 0)
     for _ in range(3):
         _checkpoint(ws)
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(delete(audit_checkpoints).where(audit_checkpoints.c.number == 2))
     assert _verify(ws) == ["audit checkpoint #2 missing (deleted)"]
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(delete(audit_checkpoints).where(audit_checkpoints.c.number == 3))
     assert _verify(ws) == ["audit checkpoint #2..#3 missing (deleted from the end)"]
-    with _db(ws) as conn:  # the counter reset too: the log still records the making
+    with raw_database(ws) as conn:  # the counter reset too: the log still records the making
         _set_counter(conn, AUDIT_CHECKPOINT_COUNTER, 1)
     assert _verify(ws) == [
         "the audit log records making checkpoint #2, which is not stored (deleted)",
@@ -433,7 +413,7 @@ def test_a_checkpoint_whose_pdf_was_replaced_is_named(
     _push(ws, timeline, 0)
     made = _checkpoint(ws)
     _checkpoint(ws)
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         corrupted = bytearray(made.pdf)
         at = corrupted.index(b"/Keywords")  # inside the signed bytes
         corrupted[at + 1 : at + 2] = b"k"
@@ -452,7 +432,7 @@ def test_a_checkpoint_whose_pdf_was_replaced_is_named(
     other = make_workspace(tmp_path / "other", f"sqlite:///{tmp_path / 'other.sqlite3'}")
     _push(other, timeline, 0)
     forged = _checkpoint(other)
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(
             update(audit_checkpoints)
             .where(audit_checkpoints.c.number == 1)
@@ -472,10 +452,10 @@ def test_a_checkpoint_copy_kept_elsewhere_catches_what_the_database_cannot(
     first = _checkpoint(ws)
     _push(ws, timeline, 1, 2)
     copy = tmp_path / "checkpoint-2.pdf"
-    done = _cli(ws, "audit", "checkpoint", "--out", str(copy))
+    done = run_cli(ws, "audit", "checkpoint", "--out", str(copy))
     assert done.returncode == 0, done.stderr
     kept = first.event_id + 1  # the first checkpoint's own event
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(delete(audit_checkpoints).where(audit_checkpoints.c.number == 2))
         conn.execute(delete(audit_events).where(audit_events.c.id > kept))
         _set_counter(conn, AUDIT_CHECKPOINT_COUNTER, 1)
@@ -496,19 +476,19 @@ def test_audit_checkpoint_and_verify_on_the_command_line(
 ) -> None:
     _push(ws, timeline, 0, 5)
     copy = tmp_path / "cp.pdf"
-    made = _cli(ws, "audit", "checkpoint", "--json", "--out", str(copy))
+    made = run_cli(ws, "audit", "checkpoint", "--json", "--out", str(copy))
     assert made.returncode == 0, made.stderr
     record = json.loads(made.stdout)
     assert record["number"] == 1 and record["event_id"] == 2 and record["authority"] == "510100"
     assert copy.is_file()
-    refused = _cli(ws, "audit", "checkpoint", "--operator", "auditor")
+    refused = run_cli(ws, "audit", "checkpoint", "--operator", "auditor")
     assert refused.returncode == 2 and "may not" in refused.stderr
-    ok = _cli(ws, "audit", "verify", "--operator", "auditor", "--checkpoint", str(copy))
+    ok = run_cli(ws, "audit", "verify", "--operator", "auditor", "--checkpoint", str(copy))
     assert ok.returncode == 0, ok.stdout + ok.stderr
     assert "intact" in ok.stdout and "the latest, #1, seals event 2" in ok.stdout
-    with _db(ws) as conn:
+    with raw_database(ws) as conn:
         conn.execute(update(audit_events).where(audit_events.c.id == 1).values(subject="x"))
-    broken = _cli(ws, "audit", "verify", "--operator", "auditor")
+    broken = run_cli(ws, "audit", "verify", "--operator", "auditor")
     assert broken.returncode == 1
     assert "BROKEN audit event 1: edited: its content does not match its hash" in broken.stdout
 

@@ -140,6 +140,46 @@ def test_the_paper_number_is_required_where_a_paper_original_was_recorded(
     ]
 
 
+def test_a_paper_number_opens_only_its_own_registrations_certificates(
+    registry: Registry, timeline: list[dict[str, Any]]
+) -> None:
+    """陈建国 co-owns a flat with 冯志远 (paper 0777777 recovered) and so knows 冯志远's name, ID
+    number and that paper number: they open the shared certificate and 冯志远's certificates that
+    need no paper, never 冯志远's sole certificate recovered from paper 0451234."""
+    platform = registry.authenticate({"operator": "platform"})
+    shared_paper = "川(2019)成都市不动产权第0777777号"
+    shared = copy.deepcopy(timeline[16])
+    shared.update(
+        ywh="510100-2024-009113",
+        bdcdyh=["510106004001GB00210F00040699"],
+        gyfs="1",
+        czfs="共同持证",
+        qlr=[
+            {"mc": FENG[0], "zjzl": "1", "zjh": FENG[1]},
+            {"mc": "陈建国", "zjzl": "1", "zjh": "510106196211050317"},
+        ],
+        fj="共有人：冯志远、陈建国（共同共有）",
+        yzh=[{"zh": shared_paper, "lx": "纸质", "cl": "收回"}],
+    )
+    no_paper = copy.deepcopy(timeline[0])
+    no_paper.update(
+        ywh="510100-2024-009101",
+        bdcdyh=["510104001001GB00001F00019901"],
+        qlr=[{"mc": FENG[0], "zjzl": "1", "zjh": FENG[1]}],
+    )
+    for raw in (shared, no_paper):
+        registry.push(raw, principal=platform)
+
+    def registrations(paper: str | None) -> set[str]:
+        return {i.certificate.business_number for i in registry.self_download(*FENG, paper)}
+
+    assert registrations(shared_paper) == {"510100-2024-009113", "510100-2024-009101"}
+    assert registrations(FENG_PAPER) == {"510100-2024-000113", "510100-2024-009101"}
+    assert registrations(None) == {"510100-2024-009101"}  # only what needs no paper
+    with pytest.raises(IdentityError):  # a paper number of nobody's registration still fails
+        registry.self_download(*FENG, paper_number="川(2019)成都市不动产权第0999999号")
+
+
 def test_superseded_certificates_are_not_downloaded(
     registry: Registry, timeline: list[dict[str, Any]]
 ) -> None:
@@ -214,6 +254,7 @@ def test_the_limit_is_configured_in_the_workspace(
     )
     with Registry.open(workspace.path, clock=clock) as r:
         assert r.download_policy == DownloadPolicy(2, timedelta(minutes=5), timedelta(hours=1))
+        assert r.download_policy.max_name_failures == 10  # the default
         r.push(timeline[0], principal=r.authenticate({"operator": "platform"}))
         with pytest.raises(IdentityError):
             r.self_download("王小明", WANG[1])
@@ -221,9 +262,41 @@ def test_the_limit_is_configured_in_the_workspace(
             r.self_download("王小明", WANG[1])
         assert caught.value.locked_until == clock.now + timedelta(hours=1)
     with pytest.raises(ConfigurationError) as bad:
-        DownloadPolicy.from_settings({"max_failures": 0, "window_minutes": "5", "lockout": 1})
-    for key in ("max_failures", "window_minutes", "lockout"):
+        DownloadPolicy.from_settings(
+            {"max_failures": 0, "window_minutes": "5", "lockout": 1, "max_name_failures": 1.5}
+        )
+    for key in ("max_failures", "window_minutes", "lockout", "max_name_failures"):
         assert f"self_download.{key}" in str(bad.value)
+    assert DownloadPolicy.from_settings({"max_name_failures": 3}).max_name_failures == 3
+
+
+def test_failures_for_one_name_lock_it_whatever_the_id_number(
+    registry: Registry, workspace: Any, clock: Clock
+) -> None:
+    """Guessing the ID number of a known name: ten failures (``max_name_failures``) lock the
+    name, across processes; the holder's own success does not reset the count, the window does."""
+    guesses = [f"5101041985031201{i:02d}" for i in range(10)]  # none is 王晓明's
+    with Registry.open(workspace.path, clock=clock) as other:
+        for attempt, guess in enumerate(guesses[:9]):
+            r = registry if attempt % 2 else other
+            with pytest.raises(IdentityError) as caught:
+                r.self_download(f" 王晓明{' ' * (attempt % 3)}", guess)  # blanks are one name
+            assert not isinstance(caught.value, TooManyAttempts), attempt
+        assert registry.self_download(*WANG)  # still open: and a success clears nothing
+        with pytest.raises(TooManyAttempts) as locked:  # the tenth failure locks the name
+            other.self_download(WANG[0], guesses[9])
+        assert "this name" in str(locked.value)
+        assert locked.value.locked_until == clock.now + timedelta(minutes=30)
+        with pytest.raises(TooManyAttempts):  # the right proof is refused too
+            registry.self_download(*WANG)
+    assert registry.self_download(*ZHAO)  # other names are not locked
+    clock.now += timedelta(minutes=30, seconds=1)
+    assert registry.self_download(*WANG)
+    (lockout,) = _events(registry, "download_lockout")
+    assert lockout.details["guard"] == "name" and lockout.details["failures"] == 10
+    locked_events = [e for e in _events(registry) if e.details["outcome"] == "locked"]
+    assert [e.details["guard"] for e in locked_events] == ["name"]
+    _no_id_in_clear(registry, WANG[1], *guesses)
 
 
 class FaceCheck:

@@ -66,6 +66,20 @@ def _log(registry: Registry, action: str | None = None) -> list[Any]:
     ]
 
 
+def test_the_status_says_restricted_without_granting_the_seizure(
+    registry: Registry, timeline: list[dict[str, Any]]
+) -> None:
+    """A bank granted ``status`` but not ``restrictions`` still learns that a seizure binds the
+    property (verify and lookup say RESTRICTED), not its court or document."""
+    platform = registry.authenticate({"operator": "platform"})
+    seized = registry.push(timeline[1], principal=platform).numbers[0]  # 成都 0000002
+    registry.push(timeline[19], principal=platform)  # 查封 of that unit
+    shared = registry.share(seized, principal=registry.authenticate({"operator": BANK}))
+    assert shared.fields["status"]["restricted"] is True
+    assert "restrictions" not in shared.fields
+    assert "法院" not in json.dumps(shared.to_wire(), ensure_ascii=False)
+
+
 def test_an_active_agreement_gives_only_the_granted_fields(registry: Registry) -> None:
     bank = registry.authenticate({"operator": BANK})
     shared = registry.share(CHENGDU, principal=bank)
@@ -74,6 +88,7 @@ def test_an_active_agreement_gives_only_the_granted_fields(registry: Registry) -
     assert shared.fields["number"] == CHENGDU
     assert shared.fields["status"] == {
         "status": "valid",
+        "restricted": False,
         "superseded_by": [],
         "cancel_reason": None,
     }

@@ -26,8 +26,10 @@ import argparse
 import contextlib
 import json
 import logging
+import os
 import shutil
 import sys
+import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from datetime import datetime, timedelta
@@ -77,7 +79,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return int(args.func(args))
     except BdcertError as exc:
-        err.print(f"[bold red]error:[/] {exc}")
+        err.print(f"[bold red]error:[/] {exc}", markup=True, highlight=False)
+        return 2
+    except BrokenPipeError:  # e.g. `bdcert issue … --json | head`: the reader has gone
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except OSError as exc:  # a file named on the command line is missing, unreadable, …
+        where = f": {exc.filename}" if exc.filename else ""
+        err.print(f"[bold red]error:[/] {exc.strerror or exc}{where}", highlight=False)
         return 2
 
 
@@ -565,6 +575,14 @@ def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
     return record
 
 
+def _restricted(c: Certificate) -> bool:
+    """A seizure (查封) in force today on a certificate in force: verify says RESTRICTED."""
+    today = datetime.now(CHINA_TZ).date()
+    return c.status.value == "valid" and any(
+        r.end is None or r.end >= today for r in c.restrictions
+    )
+
+
 def _certificate_wire(c: Certificate) -> dict[str, Any]:
     return {
         "number": c.number,
@@ -572,6 +590,7 @@ def _certificate_wire(c: Certificate) -> dict[str, Any]:
         "licence_id": c.licence_id,
         "ywh": c.business_number,
         "status": c.status.value,
+        "restricted": _restricted(c),
         "superseded_by": list(c.superseded_by),
         "cancel_reason": c.cancel_reason,
         "restrictions": [
@@ -765,38 +784,66 @@ def _duration(delta: timedelta) -> str:
 
 
 def cmd_backlog(args: argparse.Namespace) -> int:
+    if args.action == "drain":
+        return _drain(args)
     ws = Workspace.load(args.workspace)
     with Registry.open(ws) as registry:
         principal = _principal(registry, ws, args.operator)
-        if args.action == "list":
-            items = registry.backlog(
-                principal=principal, authority=args.authority, state=args.state
-            )
-            for item in items:
-                record = _backlog_wire(item)
-                if args.json:
-                    _print_json(record)
-                    continue
-                what = "、".join(item.numbers) or "; ".join(map(str, item.problems))
-                when = record.get("next_attempt_at", record.get("done_at", ""))
-                out.print(
-                    f"{item.id:>5} {item.authority_code} {item.business_number:<20} "
-                    f"{item.state:<8} {when}  {what or item.reason}",
-                    markup=False,
-                )
-            if not items and not args.json:
-                out.print("the backlog is empty")
-            return 0
-        while True:
+        items = registry.backlog(principal=principal, authority=args.authority, state=args.state)
+    if args.json:
+        for item in items:
+            _print_json(_backlog_wire(item))
+        return 0
+    if not items:
+        out.print("the backlog is empty")
+        return 0
+    table = Table(title="bdcert backlog (rule article 15)")
+    for col in ("id", "djjg", "ywh", "state", "accepted", "next attempt / done", "result / reason"):
+        table.add_column(col, overflow="fold")
+    for item in items:
+        if item.state == "waiting":
+            when = item.next_attempt_at
+            result = item.last_error or item.reason
+        else:
+            assert item.done_at is not None
+            when = item.done_at
+            result = "、".join(item.numbers) or "; ".join(map(str, item.problems)) or "done"
+        table.add_row(
+            str(item.id),
+            item.authority_code,
+            item.business_number,
+            item.state,
+            item.accepted_at.isoformat(timespec="seconds"),
+            when.isoformat(timespec="seconds"),
+            result,
+        )
+    out.print(table)
+    return 0
+
+
+def _drain(args: argparse.Namespace) -> int:
+    """``backlog drain``: try at once; with ``--watch``, then again whenever the backoff says,
+    re-reading the workspace each time (a fixed key path or seal setting takes effect)."""
+    force, said = True, None
+    while True:
+        ws = Workspace.load(args.workspace)
+        with Registry.open(ws) as registry:
+            principal = _principal(registry, ws, args.operator)
             report = registry.drain_backlog(
-                principal=principal, authority=args.authority, force=not args.watch
+                principal=principal, authority=args.authority, force=force
             )
-            summary = {
-                "issued": report.issued,
-                "rejected": report.rejected,
-                "waiting": report.waiting,
-                "failures": list(report.failures),
-            }
+            waiting = registry.backlog(
+                principal=principal, authority=args.authority, state="waiting"
+            )
+            now = registry.clock()
+        summary = {
+            "issued": report.issued,
+            "rejected": report.rejected,
+            "waiting": report.waiting,
+            "failures": list(report.failures),
+        }
+        if summary != said or not args.watch:  # --watch: say only what changed
+            said = summary
             if args.json:
                 _print_json(summary)
             else:
@@ -806,14 +853,12 @@ def cmd_backlog(args: argparse.Namespace) -> int:
                     markup=False,
                 )
                 for failure in report.failures:
-                    out.print(f"[red]sealing still fails[/] {failure}")
-            if not args.watch or not report.waiting:
-                return 1 if report.waiting else 0
-            waiting = registry.backlog(
-                principal=principal, authority=args.authority, state="waiting"
-            )
-            due = min(i.next_attempt_at for i in waiting)
-            time.sleep(min(60.0, max(1.0, (due - registry.clock()).total_seconds())))
+                    out.print(f"[red]still failing[/] {failure}")
+        if not args.watch or not report.waiting:
+            return 1 if report.waiting else 0
+        force = False
+        due = min(i.next_attempt_at for i in waiting) if waiting else now
+        time.sleep(min(60.0, max(1.0, (due - now).total_seconds())))
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -829,20 +874,33 @@ def cmd_report(args: argparse.Namespace) -> int:
             _print_json(_backlog_wire(item))
         return 0
     if not items:
-        out.print("no certificate was issued late through the backlog")
+        out.print("no entry was processed late through the backlog")
     for code, group in sorted(by_authority.items()):
         name = registry.authorities[code].name if code in registry.authorities else code
-        table = Table(title=f"{name} ({code}): certificates issued late (rule article 15)")
-        for col in ("ywh", "certificates", "登簿时间", "accepted", "issued", "delay", "reason"):
+        table = Table(
+            title=f"{name} ({code}): entries processed late through the backlog (rule article 15)"
+        )
+        columns = (
+            "ywh",
+            "certificates",
+            "登簿时间",
+            "accepted",
+            "done",
+            "held",
+            "since 登簿",
+            "reason",
+        )
+        for col in columns:
             table.add_column(col, overflow="fold")
         for item in group:
             assert item.done_at is not None and item.delay is not None
             table.add_row(
                 item.business_number,
-                "\n".join(item.numbers),
+                "\n".join(item.numbers) or "(none: 注销 or 查封)",
                 item.recorded_at.isoformat(timespec="minutes"),
                 item.accepted_at.isoformat(timespec="minutes"),
                 item.done_at.isoformat(timespec="minutes"),
+                _duration(item.done_at - item.accepted_at),
                 _duration(item.delay),
                 item.reason,
             )
@@ -859,10 +917,20 @@ def _aware(text: str) -> datetime:
 
 def cmd_audit(args: argparse.Namespace) -> int:
     ws = Workspace.load(args.workspace)
+    copies: list[tuple[str, bytes]] = []
+    if args.action == "verify":  # every checkpoint copy is read first: an unreadable one is an
+        unreadable = False  # error line each, and the log is not verified against the rest
+        for file in args.checkpoint_files:
+            try:
+                copies.append((str(file), file.read_bytes()))
+            except OSError as exc:
+                err.print(f"[red]error:[/] {escape(str(file))}: {escape(str(exc))}", soft_wrap=True)
+                unreadable = True
+        if unreadable:
+            return 2
     with Registry.open(ws) as registry:
         principal = _principal(registry, ws, args.operator)
         if args.action == "verify":
-            copies = [(str(f), f.read_bytes()) for f in args.checkpoint_files]
             broken = registry.verify_audit(principal=principal, checkpoints=copies)
             for message in broken:
                 out.print(f"[red]BROKEN[/] {escape(message)}")
@@ -1021,25 +1089,40 @@ def cmd_download(args: argparse.Namespace) -> int:
     from bdcert.errors import IdentityError
 
     ws = Workspace.load(args.workspace)
+    try:  # the output directory is made and tried first: no download is logged that cannot land
+        args.out.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=args.out):
+            pass
+    except OSError as exc:
+        err.print(
+            f"[red]error:[/] --out {escape(str(args.out))}: {escape(str(exc))}", soft_wrap=True
+        )
+        return 2
     with Registry.open(ws) as registry:
         try:
             issued = registry.self_download(args.name, args.id_number, args.paper_number)
         except IdentityError as exc:  # the proof failed, or the identity is locked
             err.print(f"[bold red]refused:[/] {exc}")
             return 1
-    args.out.mkdir(parents=True, exist_ok=True)
     for item in issued:
         files = []
         for suffix, data in (("pdf", item.pdf), ("ofd", item.ofd)):
             if data is not None:
                 path = args.out / f"{item.certificate.number}.{suffix}"
-                path.write_bytes(data)
+                try:
+                    path.write_bytes(data)
+                except OSError as exc:  # after the checks above: a full disk, say
+                    err.print(
+                        f"[red]error:[/] {escape(str(path))}: {escape(str(exc))}", soft_wrap=True
+                    )
+                    return 2
                 files.append(str(path))
         if args.json:
             _print_json(
                 {
                     "number": item.certificate.number,
                     "status": item.certificate.status.value,
+                    "restricted": _restricted(item.certificate),
                     "files": files,
                 }
             )

@@ -11,34 +11,56 @@ self_download` calls :func:`self_download`.
    (stripped, exactly as registered) must be those of one 权利人 of at least one *current*
    certificate: status valid, restricted (查封) included; superseded and cancelled ones never
    count and are never returned;
-2. **paper rule**: when a registration that issued one of those certificates recorded a paper
-   original (原证号 ``yzh`` with ``lx = 纸质``, recovered 收回 or announced void 公告作废; rule
-   article 10), the caller must give that paper certificate's number, and it must equal one of
-   the recorded paper numbers (compared without blanks, full-width parentheses read as
-   half-width). A paper number given when none is recorded, or one that matches none, fails too;
+2. **paper rule**, per registration: a certificate whose registration recorded a paper original
+   (原证号 ``yzh`` with ``lx = 纸质``, recovered 收回 or announced void 公告作废; rule article 10)
+   is opened only by one of *that registration's* paper numbers (compared without blanks,
+   full-width parentheses read as half-width); a certificate whose registration recorded none
+   needs no paper number. A paper number given must match one recorded for one of the holder's
+   registrations, else the attempt fails (also when none is recorded); and an attempt that opens
+   no certificate fails (``paper_number_missing``). So a co-owner who knows the paper number of
+   a shared registration opens only that registration's certificates, never the other owner's
+   certificates from registrations with other paper originals;
 3. the identity provider may add checks (real-name, biometric, SMS): if it has a
    ``verify_holder(name, id_number, evidence)`` method (:class:`bdcert.protocols.HolderVerifier`)
    it is called with the caller's ``evidence`` after 1 and 2 pass, and an
    :class:`~bdcert.errors.IdentityError` it raises is a failed attempt.
 
-A failed attempt tells the caller only that the proof failed, never which part.
+The answer is the certificates the proof opens: those needing no paper number, plus those of
+the registrations the given paper number belongs to. A failed attempt tells the caller only that
+the proof failed, never which part.
 
-**Rate limit** (:class:`DownloadPolicy`, ``[self_download]`` in ``bdcert.toml``): per identity
-(the canonical ID number, whatever name is given), ``max_failures`` failed attempts within any
-``window_minutes`` lock the identity for ``lockout_minutes``: until then every attempt is refused
-with :class:`~bdcert.errors.TooManyAttempts` without checking the proof. A successful download
-clears the failures; when a lockout ends the count starts afresh. The state lives in storage
-(:meth:`bdcert.protocols.StorageTransaction.download_guard`), so the limit holds across processes
-and restarts.
+**Rate limit** (:class:`DownloadPolicy`, ``[self_download]`` in ``bdcert.toml``), two guards:
+
+* per identity (the canonical ID number, whatever name is given, :func:`identity_key`):
+  ``max_failures`` failed attempts within any ``window_minutes`` lock it for ``lockout_minutes``;
+* per name (:func:`name_key`: blanks removed, NFKC, case-folded; whatever ID number is given):
+  ``max_name_failures`` failed attempts within the same window lock that name for the same time.
+  This stops guessing the ID number of a known person (region and birthday known, about 1000
+  sequence numbers left). Its default is higher than ``max_failures`` because many people share
+  a name and all of them are locked out together.
+
+While either guard of an attempt is locked, the attempt is refused with
+:class:`~bdcert.errors.TooManyAttempts` without checking the proof; the failure that trips a
+guard is answered so already. A successful download clears the ID number's failures, never the
+name's (a holder sharing the victim's name must not reset the count by downloading their own);
+the name's failures leave with the window. When a lockout ends its count starts afresh. The
+state lives in storage (:meth:`bdcert.protocols.StorageTransaction.download_guard`; both kinds
+of key are 64 hex digits of differently salted SHA-256, so they never collide and no name or
+number is stored in clear), so the limits hold across processes and restarts. A transaction
+takes the ID number's guard before the name's, so concurrent attempts cannot deadlock.
 
 **Audit** (rule article 17): every attempt is one ``download`` event (outcome ``ok``, ``failed``
-with the reason, or ``locked``); a lockout adds a ``download_lockout`` event. The subject is the
-masked ID number (``5101**********0176``), the name is masked too: neither is written in clear.
+with the reason, or ``locked`` with the ``guard``: ``id_number`` or ``name``); each lockout adds
+a ``download_lockout`` event naming its ``guard`` and is logged (warning, logger
+``bdcert.holders``). The subject is the masked ID number (``5101**********0176``), the name is
+masked too: neither is written in clear.
 """
 
 from __future__ import annotations
 
 import hashlib
+import logging
+import unicodedata
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
@@ -71,9 +93,12 @@ __all__ = [
     "DownloadGuard",
     "DownloadPolicy",
     "identity_key",
+    "name_key",
     "normalize_paper_number",
     "self_download",
 ]
+
+log = logging.getLogger("bdcert.holders")
 
 #: The generic answer to a failed proof: it never says which part was wrong.
 NOT_PROVEN = (
@@ -86,19 +111,23 @@ NOT_PROVEN = (
 class DownloadPolicy:
     """How failed self-download attempts are limited (``[self_download]`` in ``bdcert.toml``).
 
-    :ivar max_failures: failed attempts that lock an identity (default 5).
+    :ivar max_failures: failed attempts that lock an identity (ID number; default 5).
     :ivar window: the span in which they must fall (default 15 minutes).
-    :ivar lockout: how long the identity stays locked (default 30 minutes).
+    :ivar lockout: how long the identity or name stays locked (default 30 minutes).
+    :ivar max_name_failures: failed attempts, whatever the ID number, that lock a name (default
+        10: higher, as a name is shared by many people who are all locked out together).
     """
 
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
     lockout: timedelta = timedelta(minutes=30)
+    max_name_failures: int = 10
 
     @classmethod
     def from_settings(cls, table: Mapping[str, Any]) -> DownloadPolicy:
-        """The policy of a ``[self_download]`` table: ``max_failures`` (integer >= 1),
-        ``window_minutes`` and ``lockout_minutes`` (numbers > 0).
+        """The policy of a ``[self_download]`` table: ``max_failures`` and
+        ``max_name_failures`` (integers >= 1), ``window_minutes`` and ``lockout_minutes``
+        (numbers > 0).
 
         :raises ConfigurationError: naming every bad or unknown key.
         """
@@ -108,6 +137,7 @@ class DownloadPolicy:
             ("max_failures", 5, True),
             ("window_minutes", 15, False),
             ("lockout_minutes", 30, False),
+            ("max_name_failures", 10, True),
         ):
             value: Any = table.get(key, default)
             number = isinstance(value, int if integer else int | float)
@@ -121,17 +151,19 @@ class DownloadPolicy:
             max_failures=int(values["max_failures"]),
             window=timedelta(minutes=float(values["window_minutes"])),
             lockout=timedelta(minutes=float(values["lockout_minutes"])),
+            max_name_failures=int(values["max_name_failures"]),
         )
 
 
-_KEYS = frozenset({"max_failures", "window_minutes", "lockout_minutes"})
+_KEYS = frozenset({"max_failures", "window_minutes", "lockout_minutes", "max_name_failures"})
 
 
 @attrs.define(frozen=True)
 class DownloadGuard:
-    """The stored self-download state of one identity.
+    """The stored self-download state of one identity or name.
 
-    :ivar identity: :func:`identity_key` of the canonical ID number (64 hex digits).
+    :ivar identity: :func:`identity_key` of the canonical ID number or :func:`name_key` of the
+        name (64 hex digits either way).
     :ivar failures: times of failed attempts since the last success or lockout, oldest first,
         aware.
     :ivar locked_until: the end of a lockout, aware, or None.
@@ -147,6 +179,14 @@ def identity_key(id_number: str) -> str:
     table holds no ID number in clear. (The audit log holds only the masked number.)"""
     canonical = id_number.strip().upper()
     return hashlib.sha256(f"bdcert-self-download:{canonical}".encode()).hexdigest()
+
+
+def name_key(name: str) -> str:
+    """The storage key of a name's guard: SHA-256 (hex) of the name with all blanks removed,
+    NFKC-normalised and case-folded, salted apart from :func:`identity_key` so a name's key never
+    equals an ID number's. Variants that differ only in blanks or width share one count."""
+    folded = "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+    return hashlib.sha256(f"bdcert-self-download-name:{folded}".encode()).hexdigest()
 
 
 def normalize_paper_number(number: str) -> str:
@@ -178,7 +218,10 @@ def self_download(
     name = name.strip()
     canonical = id_number.strip().upper()
     key = identity_key(canonical)
+    # (key, kind): the ID number's guard first, then the name's; always in this order
+    guards = ((key, "id_number"), (name_key(name), "name"))
     policy = registry.download_policy
+    limits = {"id_number": policy.max_failures, "name": policy.max_name_failures}
     actor = principal.name if principal is not None else "holder"
     masked = mask_id_number(canonical)
     base = {"name": mask_name(name), "paper_number_given": paper_number is not None}
@@ -186,18 +229,26 @@ def self_download(
     def audit(tx: StorageTransaction, action: str, at: datetime, **details: Any) -> None:
         tx.append_audit(AuditEvent(action, actor, masked, at, {**base, **details}))
 
+    def load(tx: StorageTransaction) -> list[tuple[str, DownloadGuard]]:
+        return [(kind, tx.download_guard(k)) for k, kind in guards]
+
+    def refuse(tx: StorageTransaction, at: datetime, kind: str, guard: DownloadGuard) -> None:
+        audit(
+            tx, "download", at, outcome="locked", guard=kind, locked_until=_iso(guard.locked_until)
+        )
+
     # 1. locked? then the proof is not even looked at; 2. check the proof against the register.
     now = registry.clock()
     mine: list[Certificate] = []
     reason: str | None = None
     with registry.storage.transaction() as tx:
-        guard = tx.download_guard(key)
-        if not _locked(guard, now):
+        locked = _first_locked(load(tx), now)
+        if locked is None:
             mine, reason = _prove(tx, name, canonical, paper_number)
         else:
-            audit(tx, "download", now, outcome="locked", locked_until=_iso(guard.locked_until))
-    if _locked(guard, now):
-        raise _too_many(guard)
+            refuse(tx, now, *locked)
+    if locked is not None:
+        raise _too_many(*locked)
     detail = ""
     # 3. the identity provider's own checks, outside any transaction (they may be remote)
     verify_holder = getattr(registry.identity, "verify_holder", None)
@@ -207,46 +258,62 @@ def self_download(
         except IdentityError as exc:
             reason, detail = "identity_check", str(exc)
     now = registry.clock()
-    locked_now: DownloadGuard | None = None
     with registry.storage.transaction() as tx:
-        guard = tx.download_guard(key)  # again, under the row's lock: attempts take turns
-        if _locked(guard, now):
-            audit(tx, "download", now, outcome="locked", locked_until=_iso(guard.locked_until))
-            locked_now = guard
+        current = load(tx)  # again, under the rows' locks: attempts take turns
+        locked = _first_locked(current, now)
+        if locked is not None:
+            refuse(tx, now, *locked)
         elif reason is not None:
-            recent = [t for t in guard.failures if t > now - policy.window] + [now]
-            if len(recent) >= policy.max_failures:
-                locked_now = DownloadGuard(key, (), now + policy.lockout)
-                tx.save_download_guard(locked_now)
-            else:
-                tx.save_download_guard(DownloadGuard(key, tuple(recent), None))
+            tripped: list[tuple[str, DownloadGuard, int]] = []
+            for kind, guard in current:
+                recent = [t for t in guard.failures if t > now - policy.window] + [now]
+                if len(recent) >= limits[kind]:
+                    saved = DownloadGuard(guard.identity, (), now + policy.lockout)
+                    tripped.append((kind, saved, len(recent)))
+                else:
+                    saved = DownloadGuard(guard.identity, tuple(recent), None)
+                tx.save_download_guard(saved)
             extra = {"detail": detail} if detail else {}
             audit(tx, "download", now, outcome="failed", reason=reason, **extra)
-            if locked_now is not None:
+            for kind, saved, failures in tripped:
                 audit(
                     tx,
                     "download_lockout",
                     now,
-                    failures=len(recent),
+                    guard=kind,
+                    failures=failures,
                     window_minutes=policy.window.total_seconds() / 60,
-                    locked_until=_iso(locked_now.locked_until),
+                    locked_until=_iso(saved.locked_until),
                 )
+                log.warning(
+                    "self-download locked by the %s guard after %d failures (ID %s, name %s) "
+                    "until %s",
+                    kind,
+                    failures,
+                    masked,
+                    base["name"],
+                    _iso(saved.locked_until),
+                )
+            if tripped:
+                locked = (tripped[0][0], tripped[0][1])
         else:
-            tx.save_download_guard(DownloadGuard(key))
+            tx.save_download_guard(DownloadGuard(key))  # the name's failures stay (see above)
             issued = [
                 IssuedCertificate(c, tx.get_pdf(c.number), _ofd_or_none(tx, c.number)) for c in mine
             ]
             audit(tx, "download", now, outcome="ok", certificates=[c.number for c in mine])
             return issued
-    if locked_now is not None:
-        raise _too_many(locked_now)
+    if locked is not None:
+        raise _too_many(*locked)
     raise IdentityError(NOT_PROVEN)
 
 
 def _prove(
     tx: StorageTransaction, name: str, id_number: str, paper_number: str | None
 ) -> tuple[list[Certificate], str | None]:
-    """The current certificates the proof opens, and None; or ([], the reason it fails)."""
+    """The current certificates the proof opens, and None; or ([], the reason it fails).
+
+    The paper rule is applied per registration (module docstring, rule articles 10 and 13)."""
     mine = [
         c
         for c in tx.certificates_for_holder(id_number)
@@ -256,15 +323,25 @@ def _prove(
     if not mine:
         return [], "no_match"
     papers = {
-        normalize_paper_number(d.number)
+        business_number: {
+            normalize_paper_number(d.number) for d in tx.paper_dispositions(business_number)
+        }
         for business_number in dict.fromkeys(c.business_number for c in mine)
-        for d in tx.paper_dispositions(business_number)
     }
-    if paper_number is None:
-        return ([], "paper_number_missing") if papers else (mine, None)
-    if normalize_paper_number(paper_number) not in papers:
+    given = None if paper_number is None else normalize_paper_number(paper_number)
+    if given is not None and not any(given in numbers for numbers in papers.values()):
         return [], "paper_number_mismatch"
-    return mine, None
+    opened = [
+        c for c in mine if not papers[c.business_number] or given in papers[c.business_number]
+    ]
+    return (opened, None) if opened else ([], "paper_number_missing")
+
+
+def _first_locked(
+    guards: list[tuple[str, DownloadGuard]], now: datetime
+) -> tuple[str, DownloadGuard] | None:
+    """The first (kind, guard) locked at ``now``, the ID number's before the name's; or None."""
+    return next(((kind, g) for kind, g in guards if _locked(g, now)), None)
 
 
 def _locked(guard: DownloadGuard, now: datetime) -> bool:
@@ -275,11 +352,12 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.astimezone(CHINA_TZ).isoformat()
 
 
-def _too_many(guard: DownloadGuard) -> TooManyAttempts:
+def _too_many(kind: str, guard: DownloadGuard) -> TooManyAttempts:
     assert guard.locked_until is not None
     until = guard.locked_until.astimezone(CHINA_TZ)
+    what = "this identity" if kind == "id_number" else "this name"
     return TooManyAttempts(
-        f"too many failed attempts for this identity: locked until {until.isoformat()}",
+        f"too many failed attempts for {what}: locked until {until.isoformat()}",
         locked_until=until,
     )
 

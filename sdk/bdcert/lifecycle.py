@@ -360,14 +360,13 @@ class Registry:
         accepted.append(entry)
         if behind:
             first = tx.backlog(authority_code=entry.authority_code, state="waiting")[0]
-            item = self._enqueue(
-                tx,
-                entry,
-                principal,
-                f"queued behind the backlog of {entry.authority_code} (since "
-                f"{first.accepted_at.isoformat()}: {first.reason})",
-                retry_in=timedelta(0),
-            )
+            reason = first.reason  # the failure that started the backlog, said once
+            if not reason.startswith("queued behind"):
+                reason = (
+                    f"queued behind {first.business_number}, waiting since "
+                    f"{first.accepted_at.isoformat(timespec='seconds')}: {reason}"
+                )
+            item = self._enqueue(tx, entry, principal, reason, retry_in=timedelta(0))
             return self._backlogged(item)
         return self._apply(tx, entry, principal, events)
 
@@ -1292,8 +1291,9 @@ class Registry:
         """A holder downloads their current e-certificates (rule article 13).
 
         The proof and the rate limit are those of :mod:`bdcert.holders`: name and 证件号 of a
-        权利人 of a current certificate; the paper certificate's number when a registration that
-        issued one of them recorded a paper original; the identity provider's
+        权利人 of a current certificate; a certificate whose registration recorded a paper
+        original is opened only by one of that registration's paper numbers; the identity
+        provider's
         ``verify_holder`` checks, if it has them. Every attempt is in the audit log (``download``)
         with the ID number masked.
 
@@ -1301,10 +1301,13 @@ class Registry:
         :param evidence: passed to the identity provider's ``verify_holder`` (e.g. a face token).
         :param principal: the channel relaying the request (an app, a portal), for the log only.
         :returns: the holder's certificates in force (valid or restricted, not superseded or
-            cancelled), oldest first, each with its sealed PDF and, when filed, its OFD.
+            cancelled) that the proof opens (those needing no paper number, plus those of the
+            registrations ``paper_number`` belongs to), oldest first, each with its sealed PDF
+            and, when filed, its OFD.
         :raises ValidationError: a blank name or ID number (not counted as an attempt).
         :raises IdentityError: the proof failed (counted; the message never says which part).
-        :raises TooManyAttempts: the identity is locked; ``locked_until`` says until when.
+        :raises TooManyAttempts: the ID number or the name is locked (too many failures);
+            ``locked_until`` says until when.
         """
         from bdcert.holders import self_download
 

@@ -366,7 +366,8 @@ class StorageTransaction(Protocol):
         """
 
     def download_guard(self, identity: str) -> DownloadGuard:
-        """The self-download state of an identity (:func:`bdcert.holders.identity_key`), empty
+        """The self-download state of an identity (:func:`bdcert.holders.identity_key`) or a
+        name (:func:`bdcert.holders.name_key`; to storage both are opaque 64-hex keys), empty
         if none is stored. Locks the identity until the transaction ends, so that concurrent
         attempts for it take turns (its failures are never lost)."""
 

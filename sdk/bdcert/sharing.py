@@ -19,8 +19,8 @@ the agreement(s) considered; a granted access is a ``share`` record naming the a
 ``licence_id``    the e-licence identifier (电子证照标识)
 ``authority``     the issuing authority's code (登记机构 ``djjg``)
 ``issued_at``     the sealing time, ISO 8601 with +08:00
-``status``        ``{"status": "valid" | "superseded" | "cancelled", "superseded_by": [numbers],
-                  "cancel_reason": str | None}``
+``status``        ``{"status": "valid" | "superseded" | "cancelled", "restricted": bool (a
+                  seizure in force), "superseded_by": [numbers], "cancel_reason": str | None}``
 ``restrictions``  seizures (查封): ``[{"cfjg", "cfwh", "cflx", "start", "end"}]`` (dates ISO)
 ``holders``       权利人 with their ID: ``[{"mc", "zjzl", "zjh", "qlbl"}]``
 ``unit_numbers``  不动产单元号, a list of strings
@@ -199,7 +199,8 @@ def parse_agreement(
 
     ``id`` is optional (a random ``SA-…`` is made); ``valid_from`` and ``valid_to`` are ISO dates
     (``2025-01-01``: China time, from the start of the day / to its end) or aware datetimes (or
-    ISO 8601 strings with an offset); ``signed_on`` is a date (ISO string or :class:`date`);
+    ISO 8601 strings with an offset); ``signed_on`` is a date (ISO string or :class:`date`); all
+    three must fall in the years :data:`FIRST_YEAR`-:data:`LAST_YEAR`, China time;
     ``authorities`` and ``fields`` are non-empty lists without repeats.
 
     :param authorities: the configured authorities by code; an agreement covers only these.
@@ -276,20 +277,35 @@ def _list(value: Any, key: str, add: Any) -> list[str]:
     return out
 
 
+#: The years an agreement's dates may fall in, China time: none before the register's era, and a
+#: margin below datetime's year 9999 so that a time stays representable at every UTC offset.
+FIRST_YEAR, LAST_YEAR = 1949, 9998
+_RANGE = f"must fall in the years {FIRST_YEAR}-{LAST_YEAR} (China time)"
+
+
 def _date(value: Any, key: str, add: Any) -> date | None:
     if isinstance(value, date) and not isinstance(value, datetime):
-        return value
-    if isinstance(value, str):
+        day: date | None = value
+    elif isinstance(value, str):
         try:
-            return date.fromisoformat(value.strip())
+            day = date.fromisoformat(value.strip())
         except ValueError:
-            pass
-    add(key, f"{value!r} is not a date YYYY-MM-DD")
-    return None
+            day = None
+    else:
+        day = None
+    if day is None:
+        add(key, f"{value!r} is not a date YYYY-MM-DD")
+        return None
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        add(key, f"{day.isoformat()} {_RANGE}")
+        return None
+    return day
 
 
 def _moment(value: Any, key: str, add: Any, *, end_of_day: bool) -> datetime | None:
-    """An aware datetime; a date is the start (or end) of that day in China time."""
+    """An aware datetime in China time, in the years :data:`FIRST_YEAR`-:data:`LAST_YEAR`; a
+    date is the start (or end) of that day in China time. A time that China time cannot hold
+    (``9999-12-31T23:59:59-10:00``) is out of range too, never an :class:`OverflowError`."""
     if isinstance(value, str):
         text = value.strip()
         try:
@@ -297,20 +313,37 @@ def _moment(value: Any, key: str, add: Any, *, end_of_day: bool) -> datetime | N
         except ValueError:
             add(key, f"{value!r} is not a date YYYY-MM-DD or a time with an offset")
             return None
+    moment: datetime | None = None
     if isinstance(value, datetime):
         if value.tzinfo is None or value.utcoffset() is None:
             add(key, f"{value.isoformat()} needs an offset, e.g. +08:00 (China time)")
             return None
-        return value.astimezone(CHINA_TZ)
-    if isinstance(value, date):
-        return datetime.combine(value, time.max if end_of_day else time.min, CHINA_TZ)
-    add(key, "is required (a date YYYY-MM-DD or a time with an offset)")
-    return None
+        try:
+            moment = value.astimezone(CHINA_TZ)
+        except (OverflowError, ValueError):
+            add(key, f"{value.isoformat()} {_RANGE}")
+            return None
+    elif isinstance(value, date):
+        moment = datetime.combine(value, time.max if end_of_day else time.min, CHINA_TZ)
+    if moment is None:
+        add(key, "is required (a date YYYY-MM-DD or a time with an offset)")
+        return None
+    if not FIRST_YEAR <= moment.year <= LAST_YEAR:
+        add(key, f"{value.isoformat()} {_RANGE}")
+        return None
+    return moment
 
 
-def granted_fields(certificate: Certificate, fields: Sequence[str]) -> dict[str, Any]:
-    """The values of ``fields`` (:data:`FIELDS`) of a certificate, as JSON data, in that order."""
+def granted_fields(
+    certificate: Certificate, fields: Sequence[str], at: datetime | None = None
+) -> dict[str, Any]:
+    """The values of ``fields`` (:data:`FIELDS`) of a certificate, as JSON data, in that order.
+
+    :param at: the time whose seizures count for ``status.restricted`` (default: now).
+    """
     c = certificate
+    day = (at or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).date()
+    restricted = any(r.end is None or r.end >= day for r in c.restrictions)
     named: dict[str, Any] = {
         "number": lambda: c.number,
         "kind": lambda: c.kind.value,
@@ -319,6 +352,9 @@ def granted_fields(certificate: Certificate, fields: Sequence[str]) -> dict[str,
         "issued_at": lambda: c.issued_at.astimezone(CHINA_TZ).isoformat(),
         "status": lambda: {
             "status": c.status.value,
+            # a seizure in force, said even when its details (restrictions) are not granted:
+            # without it a bank would read "valid" where verify and lookup say RESTRICTED
+            "restricted": restricted and c.status.value == "valid",
             "superseded_by": list(c.superseded_by),
             "cancel_reason": c.cancel_reason,
         },
@@ -502,7 +538,7 @@ def share(
                 shared = SharedCertificate(
                     number=cert.number,
                     agreement_id=chosen.id,
-                    fields=granted_fields(cert, chosen.fields),
+                    fields=granted_fields(cert, chosen.fields, now),
                 )
                 tx.append_audit(
                     AuditEvent(
