@@ -129,7 +129,8 @@ def _parser() -> argparse.ArgumentParser:
     c.add_argument(
         "--force",
         action="store_true",
-        help="delete an existing workspace first: its register, keys and seals are lost",
+        help="delete an existing workspace first: its keys, seals and SQLite register are lost "
+        "(a PostgreSQL register named by [storage] url or BDCERT_DATABASE_URL is kept)",
     )
     c.add_argument(
         "--algorithm",

@@ -40,6 +40,15 @@ ACTIONS: dict[str, frozenset[str]] = {
 }
 
 
+#: How a denial names an action whose key is not plain English.
+_ACTION_WORDS = {
+    "operate": "operate the system (re-deliver notifications, seal audit checkpoints)",
+    "share": "receive shared certificate data",
+    "manage_agreements": "add or revoke sharing agreements",
+    "list_agreements": "list sharing agreements",
+}
+
+
 def holds(principal: Principal | None, certificate: Certificate) -> bool:
     """True when ``principal`` is a ``holder`` whose ``id_number`` is one of the certificate's
     权利人 (compared in canonical form: a lower-case ``x`` is the same person as ``X``)."""
@@ -70,7 +79,7 @@ def authorize(
     if not roles:
         raise PermissionDenied(
             f"{principal.name} (roles: {', '.join(sorted(principal.roles)) or 'none'}) "
-            f"may not {action}"
+            f"may not {_ACTION_WORDS.get(action, action)}"
         )
     reasons = []
     for role in sorted(roles):
