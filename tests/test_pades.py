@@ -617,3 +617,15 @@ def test_hostile_mutations_never_raise_and_are_never_valid(sealed: bytes, root_p
 def test_bad_trust_root_is_a_configuration_error(sealed: bytes) -> None:
     with pytest.raises(ConfigurationError):
         check_pdf_seal(sealed, [b"not a certificate"])
+
+
+def test_a_national_cryptography_root_makes_a_pades_seal_untrusted_not_invalid(
+    tmp_path: Path, sealed: bytes, root_pem: bytes
+) -> None:
+    """An SM2 workspace verifying a genuine P-256 PAdES certificate: its SM2 root cannot anchor
+    the seal, so it is an untrusted signer (as in any foreign workspace), never a bad signature."""
+    sm2 = make_demo_pki(tmp_path / "sm2", [AUTHORITY], algorithm="sm2")
+    check = check_pdf_seal(sealed, [sm2.root_cert.read_bytes()])
+    assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
+    both = check_pdf_seal(sealed, [sm2.root_cert.read_bytes(), root_pem])
+    assert both.code is VerdictCode.VALID, both.detail

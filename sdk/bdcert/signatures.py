@@ -101,11 +101,22 @@ def _parse_roots(roots: tuple[bytes, ...]) -> tuple[Any, ...]:
     return tuple(out)
 
 
+def _usable(root: Any) -> bool:
+    """Whether a root's key is one pyHanko can check signatures with: an SM2 root (an SM2
+    workspace) anchors only GB/T 38540 seals, so a PAdES seal meets it as untrusted, not as a
+    signature that cannot be validated."""
+    try:
+        x509.load_der_x509_certificate(root.dump()).public_key()
+    except Exception:
+        return False
+    return True
+
+
 def _validation_context(trust_roots: Sequence[bytes]) -> Any:
     from pyhanko_certvalidator import ValidationContext
 
     return ValidationContext(
-        trust_roots=list(_parse_roots(tuple(bytes(r) for r in trust_roots))),
+        trust_roots=[r for r in _parse_roots(tuple(bytes(r) for r in trust_roots)) if _usable(r)],
         allow_fetching=False,
         revocation_mode="soft-fail",
     )
