@@ -576,14 +576,6 @@ def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
     return record
 
 
-def _restricted(c: Certificate) -> bool:
-    """A seizure (查封) in force today on a certificate in force: verify says RESTRICTED."""
-    today = datetime.now(CHINA_TZ).date()
-    return c.status.value == "valid" and any(
-        r.end is None or r.end >= today for r in c.restrictions
-    )
-
-
 def _certificate_wire(c: Certificate) -> dict[str, Any]:
     return {
         "number": c.number,
@@ -591,7 +583,7 @@ def _certificate_wire(c: Certificate) -> dict[str, Any]:
         "licence_id": c.licence_id,
         "ywh": c.business_number,
         "status": c.status.value,
-        "restricted": _restricted(c),
+        "restricted": c.restricted_at(datetime.now(CHINA_TZ)),
         "superseded_by": list(c.superseded_by),
         "cancel_reason": c.cancel_reason,
         "restrictions": [
@@ -1123,7 +1115,7 @@ def cmd_download(args: argparse.Namespace) -> int:
                 {
                     "number": item.certificate.number,
                     "status": item.certificate.status.value,
-                    "restricted": _restricted(item.certificate),
+                    "restricted": item.certificate.restricted_at(datetime.now(CHINA_TZ)),
                     "files": files,
                 }
             )

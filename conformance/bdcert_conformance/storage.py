@@ -349,6 +349,10 @@ class StorageContract:
             )
             assert first.recorded_at == T0 and first.accepted_at.utcoffset() is not None
             assert [i.business_number for i in tx.backlog(authority_code="510100")] == ["Y1", "Y3"]
+            assert [i.business_number for i in tx.backlog(limit=2)] == ["Y1", "Y2"]
+            assert [i.business_number for i in tx.backlog(authority_code="510100", limit=1)] == [
+                "Y1"
+            ]
             assert tx.waiting_authorities() == ["510100", "510700"]
             head = tx.next_waiting("510100")
             assert head is not None and head.business_number == "Y1"

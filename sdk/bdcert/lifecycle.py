@@ -54,6 +54,7 @@ from bdcert.model import (
     Restriction,
     Verdict,
     VerdictCode,
+    in_force,
 )
 from bdcert.plugins import Hooks
 from bdcert.protocols import (
@@ -294,10 +295,18 @@ class Registry:
             log.warning("sealing failed, entry %s goes to the backlog: %s", ywh, reason)
             with self.storage.transaction() as tx:
                 # a re-push (the pusher got no answer) may have come in since the rollback
-                earlier = self._already_accepted(tx, accepted[0], principal)
+                entry = accepted[0]
+                answer, earlier = self._earlier(
+                    tx, entry.business_number, lambda: entry.fingerprint, principal
+                )
+                if answer is not None:
+                    return answer
                 if earlier is not None:
-                    return earlier
-                item = self._enqueue(tx, accepted[0], principal, reason, retry_in=self._retry(1))
+                    raise IdempotencyConflict(
+                        [Problem("ywh", f"{ywh} was recorded meanwhile with different content")],
+                        subject=f"entry {ywh}",
+                    ) from exc
+                item = self._enqueue(tx, entry, principal, reason, retry_in=self._retry(1))
                 tx.record_backlog_failure(item.id, reason, item.next_attempt_at)  # attempt 1
             return self._backlogged(item)
         if result.outcome is Outcome.BACKLOGGED:
@@ -316,23 +325,15 @@ class Registry:
     ) -> IssueResult:
         """Check an entry and apply it, or queue it behind its authority's backlog."""
         ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
-        existing = tx.get_registration(ywh) if isinstance(ywh, str) and ywh else None
-        if existing is not None and existing.fingerprint == fingerprint(raw):
-            return self._replay(tx, existing.result, principal)
-        queued = tx.get_backlog(ywh) if isinstance(ywh, str) and ywh else None
-        if queued is not None and queued.state != "waiting":
-            queued = None  # issued (then it is a registration) or rejected: may come again
-        if queued is not None and queued.fingerprint == fingerprint(raw):
-            return self._backlogged(queued)
+        answer, earlier = self._earlier(tx, ywh, lambda: fingerprint(raw), principal)
+        if answer is not None:
+            return answer
         problems: list[Problem] = []
         entry: RegistrationEntry | None = None
         try:
             entry = parse_entry(raw, authorities=self.authorities, codes=self.codes)
         except ValidationError as exc:
             problems.extend(exc.problems)
-        earlier = existing.recorded_at if existing is not None else None
-        if earlier is None and queued is not None:
-            earlier = queued.accepted_at
         if earlier is not None:
             problems.insert(
                 0,
@@ -359,7 +360,7 @@ class Registry:
         assert entry is not None
         accepted.append(entry)
         if behind:
-            first = tx.backlog(authority_code=entry.authority_code, state="waiting")[0]
+            (first,) = tx.backlog(authority_code=entry.authority_code, state="waiting", limit=1)
             reason = first.reason  # the failure that started the backlog, said once
             if not reason.startswith("queued behind"):
                 reason = (
@@ -407,26 +408,33 @@ class Registry:
         )
         return item
 
-    def _already_accepted(
-        self, tx: StorageTransaction, entry: RegistrationEntry, principal: Principal
-    ) -> IssueResult | None:
-        """What became of an entry with the same ``ywh`` meanwhile: replayed, backlogged, or
-        None. :raises IdempotencyConflict: if it came with other content."""
-        ywh = entry.business_number
+    def _earlier(
+        self,
+        tx: StorageTransaction,
+        ywh: Any,
+        fingerprint_: Callable[[], str],
+        principal: Principal,
+    ) -> tuple[IssueResult | None, datetime | None]:
+        """An entry with the same ``ywh`` accepted before: ``(answer, None)`` when it is this very
+        entry (``replayed``, or still ``backlogged``); ``(None, when)`` when it came with other
+        content; ``(None, None)`` when there is none. A rejected backlog item does not count.
+
+        :param fingerprint_: computes this entry's fingerprint, only when an earlier one exists
+            (hostile input may not even be canonical JSON; validation reports it then).
+        """
+        if not isinstance(ywh, str) or not ywh:
+            return None, None
         stored = tx.get_registration(ywh)
+        if stored is not None and stored.fingerprint == fingerprint_():
+            return self._replay(tx, stored.result, principal), None
         queued = tx.get_backlog(ywh)
         if queued is not None and queued.state != "waiting":
-            queued = None
-        if stored is not None and stored.fingerprint == entry.fingerprint:
-            return self._replay(tx, stored.result, principal)
-        if queued is not None and queued.fingerprint == entry.fingerprint:
-            return self._backlogged(queued)
-        if stored is not None or queued is not None:
-            raise IdempotencyConflict(
-                [Problem("ywh", f"{ywh} was recorded meanwhile with different content")],
-                subject=f"entry {ywh}",
-            )
-        return None
+            queued = None  # issued (then it is a registration) or rejected: may come again
+        if queued is not None and queued.fingerprint == fingerprint_():
+            return self._backlogged(queued), None
+        if stored is not None:
+            return None, stored.recorded_at
+        return None, queued.accepted_at if queued is not None else None
 
     def _after_drain(self, business_number: str, principal: Principal) -> IssueResult:
         """Drain the backlog of the entry's authority (when due), then say what became of it:
@@ -687,7 +695,7 @@ class Registry:
                     )
                 )
             elif entry.registration_type == "200" and (
-                seized := _active(cert.restrictions, entry.recorded_at)
+                seized := in_force(cert.restrictions, entry.recorded_at)
             ):
                 problems.append(
                     Problem(
@@ -760,7 +768,7 @@ class Registry:
             # a seizure binds the unit: one recorded before this certificate restricts it too
             seen: set[str] = set()
             for unit in entry.unit_numbers:
-                for r in _active(tx.unit_restrictions(unit), now):
+                for r in in_force(tx.unit_restrictions(unit), now):
                     if r.business_number in seen:
                         continue
                     seen.add(r.business_number)
@@ -770,7 +778,7 @@ class Registry:
         for prior in entry.prior_certificates:
             if prior.electronic and kind is not None:
                 # a seizure binds the unit, not the paper: it carries over to the successors
-                for r in _active(tx.get_certificate(prior.number).restrictions, now):
+                for r in in_force(tx.get_certificate(prior.number).restrictions, now):
                     if r.business_number in seen:
                         continue  # already carried from the unit
                     seen.add(r.business_number)
@@ -1224,7 +1232,7 @@ class Registry:
             return VerdictCode.SUPERSEDED, f"superseded by {'、'.join(cert.superseded_by)}"
         if cert.status is CertificateStatus.CANCELLED:
             return VerdictCode.CANCELLED, f"cancelled: {cert.cancel_reason}"
-        if seized := _active(cert.restrictions, self.clock()):
+        if seized := in_force(cert.restrictions, self.clock()):
             r = seized[-1]
             return VerdictCode.RESTRICTED, (
                 f"valid, but the unit is under seizure ({r.authority} {r.document_number})"
@@ -1293,8 +1301,7 @@ class Registry:
         The proof and the rate limit are those of :mod:`bdcert.holders`: name and 证件号 of a
         权利人 of a current certificate; a certificate whose registration recorded a paper
         original is opened only by one of that registration's paper numbers; the identity
-        provider's
-        ``verify_holder`` checks, if it has them. Every attempt is in the audit log (``download``)
+        provider's ``verify_holder`` checks, if it has them. Every attempt is in the audit log (``download``)
         with the ID number masked.
 
         :param id_number: any case (``x`` and ``X`` are the same resident ID).
@@ -1372,12 +1379,6 @@ class Registry:
         from bdcert.sharing import share
 
         return share(self, number, principal=principal, agreement_id=agreement_id)
-
-
-def _active(restrictions: Sequence[Restriction], at: datetime) -> list[Restriction]:
-    """Restrictions in force on ``at`` (China date): no end date, or not yet ended."""
-    day = at.astimezone(CHINA_TZ).date()
-    return [r for r in restrictions if r.end is None or r.end >= day]
 
 
 #: ``last_error`` of an event put in the outbox before its first delivery attempt.

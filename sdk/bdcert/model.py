@@ -7,7 +7,7 @@ standard's term in the docstring. Times are timezone-aware; China time is UTC+08
 from __future__ import annotations
 
 import enum
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
 from fractions import Fraction
@@ -38,6 +38,7 @@ __all__ = [
     "Term",
     "Verdict",
     "VerdictCode",
+    "in_force",
 ]
 
 #: China Standard Time, UTC+08:00: decides certificate years and printed issue dates.
@@ -258,6 +259,12 @@ class Restriction:
     recorded_at: datetime
 
 
+def in_force(restrictions: Sequence[Restriction], at: datetime) -> list[Restriction]:
+    """Restrictions in force on ``at`` (its China date): no end date, or not yet ended."""
+    day = at.astimezone(CHINA_TZ).date()
+    return [r for r in restrictions if r.end is None or r.end >= day]
+
+
 @attrs.define(frozen=True)
 class Certificate:
     """An issued e-certificate.
@@ -294,6 +301,10 @@ class Certificate:
             if item.key == key:
                 return item.value
         return None
+
+    def restricted_at(self, at: datetime) -> bool:
+        """In force (valid) with a seizure (查封) in force on ``at``: verification says RESTRICTED."""
+        return self.status is CertificateStatus.VALID and bool(in_force(self.restrictions, at))
 
 
 @attrs.define(frozen=True)

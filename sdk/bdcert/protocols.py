@@ -318,9 +318,14 @@ class StorageTransaction(Protocol):
         ...
 
     def backlog(
-        self, *, authority_code: str | None = None, state: str | None = None
+        self,
+        *,
+        authority_code: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
     ) -> list[BacklogItem]:
-        """Backlog items in backlog order, optionally of one authority and/or one state."""
+        """Backlog items in backlog order, optionally of one authority and/or one state, at most
+        ``limit`` (all when None)."""
         ...
 
     def waiting_authorities(self) -> list[str]:

@@ -342,8 +342,7 @@ def granted_fields(
     :param at: the time whose seizures count for ``status.restricted`` (default: now).
     """
     c = certificate
-    day = (at or datetime.now(CHINA_TZ)).astimezone(CHINA_TZ).date()
-    restricted = any(r.end is None or r.end >= day for r in c.restrictions)
+    restricted = c.restricted_at(at or datetime.now(CHINA_TZ))
     named: dict[str, Any] = {
         "number": lambda: c.number,
         "kind": lambda: c.kind.value,
@@ -354,7 +353,7 @@ def granted_fields(
             "status": c.status.value,
             # a seizure in force, said even when its details (restrictions) are not granted:
             # without it a bank would read "valid" where verify and lookup say RESTRICTED
-            "restricted": restricted and c.status.value == "valid",
+            "restricted": restricted,
             "superseded_by": list(c.superseded_by),
             "cancel_reason": c.cancel_reason,
         },

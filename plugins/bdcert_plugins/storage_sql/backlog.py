@@ -82,9 +82,15 @@ class BacklogRows:
         return _item(row) if row is not None else None
 
     def backlog(
-        self, *, authority_code: str | None = None, state: str | None = None
+        self,
+        *,
+        authority_code: str | None = None,
+        state: str | None = None,
+        limit: int | None = None,
     ) -> list[BacklogItem]:
         query = select(backlog).order_by(backlog.c.id)
+        if limit is not None:
+            query = query.limit(max(0, int(limit)))
         if authority_code is not None:
             query = query.where(backlog.c.authority == authority_code)
         if state is not None:
