@@ -1,10 +1,11 @@
 """Certificates as OFD documents (GB/T 33190-2016, 电子文件存储与交换格式 版式文档).
 
-:func:`write_ofd` lays out the same face as the PDF renderer (:mod:`bdcert.render`: the title,
-the e-licence identifier, the QR code, one row per face item with every value wrapped and
+:func:`write_ofd` lays out the same face as the PDF renderer (:mod:`bdcert.render.pdf`) with
+the same engine, :class:`bdcert.render.layout.PageLayout` (this module is its OFD surface): the
+title, the e-licence identifier, the QR code, one row per face item with every value wrapped and
 continued onto following pages, 附图 on a page of its own, the signature block with a
-:data:`~bdcert.render.SEAL_SIZE_MM` seal box centred on the authority's name, the frame and the
-``第 N 页 共 M 页`` footer on every page) and writes it as an OFD package, a ZIP holding::
+:data:`~bdcert.render.layout.SEAL_SIZE_MM` seal box centred on the authority's name, the frame
+and the ``第 N 页 共 M 页`` footer on every page. It writes them as an OFD package, a ZIP holding::
 
     OFD.xml                          ofd:OFD, DocBody (DocInfo, DocRoot[, Signatures])
     Doc_0/Document.xml               CommonData (MaxUnitID, PageArea, PublicRes, DocumentRes), Pages
@@ -19,8 +20,10 @@ has an ID unique in the document, at most ``MaxUnitID``. Text is positioned exac
 TextCode carries ``DeltaX`` (the advance widths of the embedded font), so a reader's substitute
 font cannot reflow it.
 
-:func:`read_ofd_text` (the text, for tests and search) and :func:`ofd_structure_problems`
-(GB/T 33190 structure rules) live in :mod:`bdcert.gm.ofd_package` and are re-exported here.
+The package container, :func:`~bdcert.gm.ofd_package.read_ofd_text` (the text, for tests and
+search) and :func:`~bdcert.gm.ofd_package.ofd_structure_problems` (GB/T 33190 structure rules)
+live in :mod:`bdcert.gm.ofd_package` (a national primitive); :mod:`bdcert.gm.ofd`, where all of
+this lived before, re-exports them with :func:`write_ofd` and :class:`RenderedOfd`.
 """
 
 from __future__ import annotations
@@ -38,51 +41,41 @@ from fontTools.ttLib import TTFont
 from bdcert.fonts import FontChain, FontConfig, default_font_config, glyph_source
 from bdcert.gm.ofd_package import (
     NS,
-    ofd_structure_problems,
-    read_ofd_text,
     write_package,
     xml_bytes,
 )
 from bdcert.model import CHINA_TZ, AttachedPlan, Authority, CertificateKind, FaceItem
-from bdcert.render.pdf import (  # the PDF's layout, so both formats print the same face
-    _FIXED_TEXT,
-    _LABEL_W,
-    _LINE_H,
-    _MARGIN_BOTTOM,
-    _MARGIN_TOP,
-    _MARGIN_X,
-    _NO_LINE_END,
-    _NO_LINE_START,
-    _ROW_PAD,
-    _SIGNATURE_H,
-    _SIGNATURE_KEYS,
-    _TABLE_TOP,
-    _TEXT_PT,
-    _VALUE_W,
-    _VALUE_X,
+from bdcert.render.layout import (
+    CELL_PAD,
+    CONTENT_W,
+    FIXED_TEXT,
+    FOOTER,
+    FOOTER_H,
+    FOOTER_TOP,
+    FRAME,
+    MARGIN_X,
+    PAGE_FOOTER,
+    PAGE_H,
+    PAGE_W,
     QR_SIZE_MM,
+    RED,
     SEAL_SIZE_MM,
-    _face_value,
-    _load_plan,
-    _Plan,
-    _printable,
+    Colour,
+    PageLayout,
+    PlanPicture,
+    TextStyle,
+    face_value,
+    load_plan,
+    printable,
 )
 
 __all__ = [
     "RenderedOfd",
-    "ofd_structure_problems",
-    "read_ofd_text",
     "write_ofd",
 ]
 
 _Q = "{" + NS + "}"
-_PAGE_W, _PAGE_H = 210.0, 297.0
 _PT_MM = 25.4 / 72
-_PAD = 1.0  # fpdf2's cell margin, so text starts where the PDF's does
-_INK = "25 25 25"
-_RED = "160 30 30"
-_GREY = "110 110 110"
-_RULE = "200 170 170"
 
 
 @attrs.define(frozen=True)
@@ -106,6 +99,10 @@ class RenderedOfd:
 def _num(value: float) -> str:
     text = f"{value:.3f}".rstrip("0").rstrip(".")
     return "0" if text in ("", "-0") else text
+
+
+def _colour(colour: Colour) -> str:
+    return " ".join(str(c) for c in colour)
 
 
 def _box(x: float, y: float, w: float, h: float) -> str:
@@ -140,10 +137,16 @@ class _Face:
 
 
 class _Document:
-    """The pages being drawn: allocates IDs and builds each page's Layer."""
+    """The pages being drawn: allocates IDs and builds each page's Layer.
+
+    The :class:`~bdcert.render.layout.Surface` of an OFD document; ``qr_id`` and ``plan_id``
+    are the IDs of the QR code's and the plan's MultiMedia resources.
+    """
 
     def __init__(self, faces: Mapping[int, _Face]) -> None:
         self.faces = faces
+        self.qr_id = 0
+        self.plan_id = 0
         self._next_id = max((f.id for f in faces.values()), default=0) + 1
         self.pages: list[tuple[int, ET.Element]] = []  # (page ID, Layer)
         self._widths: dict[tuple[str, float], float] = {}
@@ -162,8 +165,8 @@ class _Document:
         page_id = self.new_id()
         layer = ET.Element(_Q + "Layer", {"ID": str(self.new_id()), "Type": "Body"})
         self.pages.append((page_id, layer))
-        self.rect(10, 10, _PAGE_W - 20, _PAGE_H - 20, 0.6, _RED)
-        self.rect(12, 12, _PAGE_W - 24, _PAGE_H - 24, 0.2, _RED)
+        for x, y, w, h, width in FRAME:
+            self.rect(x, y, w, h, width, RED)
 
     @property
     def layer(self) -> ET.Element:
@@ -192,6 +195,31 @@ class _Document:
     def string_width(self, text: str, pt: float, spacing: float = 0.0) -> float:
         return sum(self.width(ch, pt) + spacing for ch in text)
 
+    # -- the Surface
+
+    def cell(self, x: float, top: float, h: float, text: str, style: TextStyle) -> None:
+        self.text(x + CELL_PAD, top, h, text, style.pt, style.colour)
+
+    def centred_cell(self, top: float, h: float, text: str, style: TextStyle) -> None:
+        spacing = style.spacing_pt * _PT_MM
+        x = MARGIN_X + (CONTENT_W - self.string_width(text, style.pt, spacing)) / 2
+        self.text(x, top, h, text, style.pt, style.colour, spacing=spacing, stroke=style.stroke)
+
+    def qr_code(self, url: str, x: float, y: float) -> None:
+        self.image(self.qr_id, x, y, QR_SIZE_MM, QR_SIZE_MM)  # the picture of url: _qr_png
+
+    def picture(self, plan: PlanPicture, x: float, y: float, w: float, h: float) -> None:
+        self.image(self.plan_id, x, y, w, h)
+
+    def footers(self) -> None:
+        """The footer ``第 N 页 共 M 页`` on every page, once all pages are drawn."""
+        total = len(self.pages)
+        for number, (_, layer) in enumerate(self.pages, start=1):
+            self.target = layer
+            text = PAGE_FOOTER.format(page=number, pages=total)
+            self.centred_cell(FOOTER_TOP, FOOTER_H, text, FOOTER)
+        self.target = None
+
     # -- drawing
 
     def text(
@@ -201,7 +229,7 @@ class _Document:
         h: float,
         text: str,
         pt: float,
-        colour: str,
+        colour: Colour,
         *,
         spacing: float = 0.0,
         stroke: float = 0.0,
@@ -235,16 +263,16 @@ class _Document:
             if stroke:
                 attrs_ |= {"Stroke": "true", "LineWidth": _num(stroke)}
             obj = ET.SubElement(self.layer, _Q + "TextObject", attrs_)
-            ET.SubElement(obj, _Q + "FillColor", {"Value": colour})
+            ET.SubElement(obj, _Q + "FillColor", {"Value": _colour(colour)})
             if stroke:
-                ET.SubElement(obj, _Q + "StrokeColor", {"Value": colour})
+                ET.SubElement(obj, _Q + "StrokeColor", {"Value": _colour(colour)})
             code = {"X": "0", "Y": _num(baseline)}
             if len(run) > 1:
                 code["DeltaX"] = _delta_x(advances[:-1])
             ET.SubElement(obj, _Q + "TextCode", code).text = run
 
     def path(
-        self, boundary: tuple[float, float, float, float], data: str, width: float, colour: str
+        self, boundary: tuple[float, float, float, float], data: str, width: float, colour: Colour
     ) -> None:
         """A stroked path; ``data`` is AbbreviatedData relative to the boundary's corner."""
         obj = ET.SubElement(
@@ -252,14 +280,14 @@ class _Document:
             _Q + "PathObject",
             {"ID": str(self.new_id()), "Boundary": _box(*boundary), "LineWidth": _num(width)},
         )
-        ET.SubElement(obj, _Q + "StrokeColor", {"Value": colour})
+        ET.SubElement(obj, _Q + "StrokeColor", {"Value": _colour(colour)})
         ET.SubElement(obj, _Q + "AbbreviatedData").text = data
 
-    def rect(self, x: float, y: float, w: float, h: float, width: float, colour: str) -> None:
+    def rect(self, x: float, y: float, w: float, h: float, width: float, colour: Colour) -> None:
         data = f"M 0 0 L {_num(w)} 0 L {_num(w)} {_num(h)} L 0 {_num(h)} C"
         self.path((x, y, w, h), data, width, colour)
 
-    def line(self, x1: float, y: float, x2: float, colour: str) -> None:
+    def line(self, x1: float, y: float, x2: float, colour: Colour) -> None:
         self.path((x1, y - 0.5, x2 - x1, 1.0), f"M 0 0.5 L {_num(x2 - x1)} 0.5", 0.2, colour)
 
     def image(self, resource_id: int, x: float, y: float, w: float, h: float) -> None:
@@ -273,153 +301,6 @@ class _Document:
                 "ResourceID": str(resource_id),
             },
         )
-
-
-class _Layout:
-    """The face, row by row, as :class:`bdcert.render.Renderer` lays it out."""
-
-    def __init__(self, doc: _Document) -> None:
-        self.doc = doc
-        self.y = 0.0
-
-    def draw(
-        self,
-        *,
-        kind: CertificateKind,
-        face: Sequence[FaceItem],
-        licence_id: str,
-        authority_name: str,
-        qr_id: int,
-        plan: tuple[int, _Plan] | None,
-    ) -> tuple[int, tuple[float, float, float, float]]:
-        doc = self.doc
-        doc.add_page()
-        content_w = _PAGE_W - 2 * _MARGIN_X
-        spacing = 4 * _PT_MM
-        title_w = doc.string_width(kind.title, 26, spacing)
-        doc.text(
-            _MARGIN_X + (content_w - title_w) / 2, 24, 12, kind.title, 26, _RED,
-            spacing=spacing, stroke=0.35,
-        )  # fmt: skip
-        ident = f"电子证照标识：{licence_id}"
-        doc.text(
-            _MARGIN_X + (content_w - doc.string_width(ident, 7.5)) / 2, 40, 4, ident, 7.5, _GREY
-        )
-        doc.image(qr_id, _PAGE_W - 14 - QR_SIZE_MM, 14.0, QR_SIZE_MM, QR_SIZE_MM)
-        self.y = _TABLE_TOP
-        self._rule()
-        for item in face:
-            if item.key not in _SIGNATURE_KEYS:
-                self._row(item)
-        if plan is not None:
-            self._plan(*plan)
-        return self._signature(authority_name, _face_value(face, "qfsj"))
-
-    @property
-    def _trigger(self) -> float:
-        return _PAGE_H - _MARGIN_BOTTOM
-
-    def _rule(self) -> None:
-        self.doc.line(_MARGIN_X, self.y, _PAGE_W - _MARGIN_X, _RULE)
-
-    def _row(self, item: FaceItem) -> None:
-        doc = self.doc
-        if self.y + _ROW_PAD + _LINE_H > self._trigger:
-            doc.add_page()
-            self.y = _MARGIN_TOP
-            self._rule()
-        y = self.y + _ROW_PAD
-        label_pt = _TEXT_PT
-        fit = (_LABEL_W - 2 * _PAD) / max(doc.string_width(item.label, _TEXT_PT), 1e-6)
-        if fit < 1:  # an unusually long label: smaller type, never into the value column
-            label_pt = _TEXT_PT * fit
-        doc.text(_MARGIN_X + _PAD, y, _LINE_H, item.label, label_pt, _RED)
-        for line in self._wrap(_printable(item.value), _VALUE_W - 2 * _PAD - 0.05):
-            if y + _LINE_H > self._trigger:
-                doc.add_page()
-                y = _MARGIN_TOP
-            doc.text(_VALUE_X + _PAD, y, _LINE_H, line, _TEXT_PT, _INK)
-            y += _LINE_H
-        self.y = y + _ROW_PAD
-        self._rule()
-
-    def _wrap(self, text: str, width: float) -> list[str]:
-        """Break ``text`` into lines of at most ``width`` mm at any character, with the PDF's
-        rules (:meth:`bdcert.render._Layout._wrap`): no line ends with a hyphen or an opening
-        bracket, none starts with closing punctuation, when a character can move down instead."""
-        doc, lines = self.doc, []
-        for paragraph in text.split("\n"):
-            line, used = "", 0.0
-            for ch in paragraph:
-                advance = doc.width(ch, _TEXT_PT)
-                if line and used + advance > width:
-                    cut = len(line) - 1 if ch in _NO_LINE_START else len(line)
-                    while cut > 0:
-                        kept = line[:cut].rstrip(" ")
-                        if not kept or kept[-1] not in _NO_LINE_END:
-                            break
-                        cut = len(kept) - 1
-                    if cut <= 0:
-                        cut = len(line)
-                    lines.append(line[:cut])
-                    line = line[cut:]
-                    used = doc.string_width(line, _TEXT_PT)
-                line += ch
-                used += advance
-            lines.append(line)
-        return lines
-
-    def _plan(self, resource_id: int, plan: _Plan) -> None:
-        doc = self.doc
-        doc.add_page()
-        spacing = 4 * _PT_MM
-        content_w = _PAGE_W - 2 * _MARGIN_X
-        title_w = doc.string_width("附图", 16, spacing)
-        doc.text(_MARGIN_X + (content_w - title_w) / 2, _MARGIN_TOP, 10, "附图", 16, _RED,
-                 spacing=spacing)  # fmt: skip
-        top = _MARGIN_TOP + 14
-        box_h = _PAGE_H - _MARGIN_BOTTOM - _SIGNATURE_H - 4 - top
-        scale = min(content_w / plan.width, box_h / plan.height)
-        w, h = plan.width * scale, plan.height * scale
-        x = _MARGIN_X + (content_w - w) / 2
-        doc.image(resource_id, x, top, w, h)
-        doc.rect(x, top, w, h, 0.2, _GREY)
-        self.y = top + h + 2
-
-    def _signature(
-        self, name: str, issued: str | None
-    ) -> tuple[int, tuple[float, float, float, float]]:
-        doc = self.doc
-        top = _PAGE_H - _MARGIN_BOTTOM - _SIGNATURE_H
-        if self.y > top:
-            doc.add_page()
-        right = _PAGE_W - _MARGIN_X - 2
-        name_w = doc.string_width(name, 13)
-        label = "登记机构："
-        name_x = right - name_w
-        line_y, line_h = top + _SIGNATURE_H / 2 - 4, 8.0
-        doc.text(name_x - doc.string_width(label, 11), line_y, line_h, label, 11, _RED)
-        doc.text(name_x, line_y, line_h, name, 13, _INK)
-        if issued:
-            text = f"签发日期：{issued}"
-            doc.text(
-                right - doc.string_width(text, 11), line_y + line_h + 3, line_h, text, 11, _INK
-            )
-        half = SEAL_SIZE_MM / 2
-        cx = min(max(name_x + name_w / 2, 12 + half), _PAGE_W - 12 - half)
-        cy = line_y + line_h / 2
-        box = (round(cx - half, 3), round(cy - half, 3), SEAL_SIZE_MM, SEAL_SIZE_MM)
-        return len(doc.pages) - 1, box
-
-    def footers(self) -> None:
-        doc = self.doc
-        total = len(doc.pages)
-        for number, (_, layer) in enumerate(doc.pages, start=1):
-            doc.target = layer
-            text = f"第 {number} 页 共 {total} 页"
-            x = _MARGIN_X + (_PAGE_W - 2 * _MARGIN_X - doc.string_width(text, 8)) / 2
-            doc.text(x, _PAGE_H - 17, 4, text, 8, _GREY)
-        doc.target = None
 
 
 def _faces(chain: FontChain, config: FontConfig, text: str, first_id: int) -> dict[int, _Face]:
@@ -482,37 +363,45 @@ def write_ofd(
     for item in face:
         chain.check(item.label + item.value, item.key)
     chain.check(licence_id, "licence_id")
-    name = _face_value(face, "djjg") or authority.name
+    name = face_value(face, "djjg") or authority.name
     chain.check(name, "djjg")
-    plan = _load_plan(attached_plan) if attached_plan is not None else None
+    plan = load_plan(attached_plan) if attached_plan is not None else None
 
-    texts = [kind.title, licence_id, name, _FIXED_TEXT, "电子证照标识：登记机构："]
-    texts += [_printable(item.label + item.value) for item in face]
+    texts = [kind.title, licence_id, name, FIXED_TEXT, "电子证照标识：登记机构："]
+    texts += [printable(item.label + item.value) for item in face]
     faces = _faces(chain, config, "".join(texts), first_id=1)
     doc = _Document(faces)
     res_files: dict[str, bytes] = {f"Doc_0/Res/{f.file}": f.data for f in faces.values()}
     media: list[tuple[int, str, str]] = []  # (ID, format, file)
-    qr_id = doc.new_id()
-    media.append((qr_id, "PNG", "qr.png"))
+    doc.qr_id = doc.new_id()
+    media.append((doc.qr_id, "PNG", "qr.png"))
     res_files["Doc_0/Res/qr.png"] = _qr_png(verification_url)
-    plan_ref = None
     if plan is not None:
-        plan_id = doc.new_id()
+        doc.plan_id = doc.new_id()
         jpeg = plan.data[:3] == b"\xff\xd8\xff"
         plan_file = "plan.jpg" if jpeg else "plan.png"
-        media.append((plan_id, "JPEG" if jpeg else "PNG", plan_file))
+        media.append((doc.plan_id, "JPEG" if jpeg else "PNG", plan_file))
         res_files[f"Doc_0/Res/{plan_file}"] = plan.data
-        plan_ref = (plan_id, plan)
-    layout = _Layout(doc)
-    seal_page, seal_box = layout.draw(
-        kind=kind, face=face, licence_id=licence_id, authority_name=name, qr_id=qr_id,
-        plan=plan_ref,
-    )  # fmt: skip
-    layout.footers()
+    spot = PageLayout(doc).draw(
+        kind=kind,
+        face=face,
+        verification_url=verification_url,
+        authority_name=name,
+        licence_id=licence_id,
+        plan=plan,
+    )
+    doc.footers()
+    half = SEAL_SIZE_MM / 2
+    seal_box = (
+        round(spot.centre_x - half, 3),
+        round(spot.centre_y - half, 3),
+        SEAL_SIZE_MM,
+        SEAL_SIZE_MM,
+    )
 
     now = datetime.now(CHINA_TZ)
     files: dict[str, bytes] = {}
-    files["OFD.xml"] = _ofd_xml(_face_value(face, "zh") or kind.title, name, now)
+    files["OFD.xml"] = _ofd_xml(face_value(face, "zh") or kind.title, name, now)
     files["Doc_0/Document.xml"] = _document_xml(doc)
     public = ET.Element(_Q + "Res", {"BaseLoc": "Res"})
     fonts_el = ET.SubElement(public, _Q + "Fonts")
@@ -533,11 +422,11 @@ def write_ofd(
     for number, (_, layer) in enumerate(doc.pages):
         page = ET.Element(_Q + "Page")
         area = ET.SubElement(page, _Q + "Area")
-        ET.SubElement(area, _Q + "PhysicalBox").text = f"0 0 {_num(_PAGE_W)} {_num(_PAGE_H)}"
+        ET.SubElement(area, _Q + "PhysicalBox").text = f"0 0 {_num(PAGE_W)} {_num(PAGE_H)}"
         ET.SubElement(page, _Q + "Content").append(layer)
         files[f"Doc_0/Pages/Page_{number}/Content.xml"] = xml_bytes(page)
     files.update(res_files)
-    return RenderedOfd(write_package(files, now), seal_page, seal_box)
+    return RenderedOfd(write_package(files, now), spot.page, seal_box)
 
 
 def _ofd_xml(title: str, author: str, now: datetime) -> bytes:
@@ -558,7 +447,7 @@ def _document_xml(doc: _Document) -> bytes:
     common = ET.SubElement(root, _Q + "CommonData")
     ET.SubElement(common, _Q + "MaxUnitID").text = str(doc.max_id)
     area = ET.SubElement(common, _Q + "PageArea")
-    ET.SubElement(area, _Q + "PhysicalBox").text = f"0 0 {_num(_PAGE_W)} {_num(_PAGE_H)}"
+    ET.SubElement(area, _Q + "PhysicalBox").text = f"0 0 {_num(PAGE_W)} {_num(PAGE_H)}"
     ET.SubElement(common, _Q + "PublicRes").text = "PublicRes.xml"
     ET.SubElement(common, _Q + "DocumentRes").text = "DocumentRes.xml"
     pages = ET.SubElement(root, _Q + "Pages")
