@@ -32,7 +32,8 @@ import attrs
 from PIL import Image
 
 from bdcert.errors import RenderError
-from bdcert.model import AttachedPlan, CertificateKind, FaceItem
+from bdcert.fonts import FontChain
+from bdcert.model import AttachedPlan, Authority, CertificateKind, FaceItem
 
 __all__ = [
     "CELL_PAD",
@@ -69,11 +70,13 @@ __all__ = [
     "Colour",
     "PageLayout",
     "PlanPicture",
+    "PreparedFace",
     "SealSpot",
     "Surface",
     "TextStyle",
     "face_value",
     "load_plan",
+    "prepare_face",
     "printable",
     "wrap_text",
 ]
@@ -235,6 +238,52 @@ def load_plan(plan: AttachedPlan) -> PlanPicture:
 
 
 @attrs.define(frozen=True)
+class PreparedFace:
+    """A face's inputs, checked (:func:`prepare_face`).
+
+    :ivar authority_name: printed in the signature block: face item ``djjg``, else the
+        authority's name.
+    :ivar plan: the measured 附图, or None.
+    :ivar characters: every character the layout may print (the fonts are subset to these).
+    """
+
+    authority_name: str
+    plan: PlanPicture | None
+    characters: str
+
+
+def prepare_face(
+    chain: FontChain,
+    *,
+    kind: CertificateKind,
+    face: Sequence[FaceItem],
+    verification_url: str,
+    licence_id: str,
+    authority: Authority,
+    attached_plan: AttachedPlan | None,
+) -> PreparedFace:
+    """Check a face before drawing it, in any format.
+
+    :raises ValueError: ``verification_url`` is empty or not ASCII (QR scanners misread other
+        text).
+    :raises MissingGlyph: a character of a face item that no font of ``chain`` can draw; its
+        ``field`` is the item's key (``licence_id`` or ``djjg`` for those inputs).
+    :raises RenderError: the attached plan is not a readable PNG or JPEG picture.
+    """
+    if not verification_url or not verification_url.isascii():
+        raise ValueError(f"verification URL must be non-empty ASCII: {verification_url!r}")
+    for item in face:
+        chain.check(item.label + item.value, item.key)
+    chain.check(licence_id, "licence_id")
+    name = face_value(face, "djjg") or authority.name
+    chain.check(name, "djjg")
+    plan = load_plan(attached_plan) if attached_plan is not None else None
+    texts = [kind.title, licence_id, name, FIXED_TEXT]
+    texts += [printable(item.label + item.value) for item in face]
+    return PreparedFace(name, plan, "".join(texts))
+
+
+@attrs.define(frozen=True)
 class SealSpot:
     """Where the seal goes: the centre of a :data:`SEAL_SIZE_MM` square.
 
@@ -282,7 +331,7 @@ class Surface(Protocol):
 
 
 class PageLayout:
-    """Places a certificate face on a :class:`Surface` (see the module docstring)."""
+    """Places a certificate face on a :class:`Surface` (see the module docstring); one per document."""
 
     def __init__(self, surface: Surface) -> None:
         self.surface = surface

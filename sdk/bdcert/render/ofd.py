@@ -48,7 +48,6 @@ from bdcert.model import CHINA_TZ, AttachedPlan, Authority, CertificateKind, Fac
 from bdcert.render.layout import (
     CELL_PAD,
     CONTENT_W,
-    FIXED_TEXT,
     FOOTER,
     FOOTER_H,
     FOOTER_TOP,
@@ -65,8 +64,7 @@ from bdcert.render.layout import (
     PlanPicture,
     TextStyle,
     face_value,
-    load_plan,
-    printable,
+    prepare_face,
 )
 
 __all__ = [
@@ -356,20 +354,19 @@ def write_ofd(
     :raises RenderError: the attached plan is not a readable PNG or JPEG picture.
     :raises ConfigurationError: a configured font file cannot be read.
     """
-    if not verification_url or not verification_url.isascii():
-        raise ValueError(f"verification URL must be non-empty ASCII: {verification_url!r}")
     config = fonts if fonts is not None else default_font_config()
     chain = FontChain(config)
-    for item in face:
-        chain.check(item.label + item.value, item.key)
-    chain.check(licence_id, "licence_id")
-    name = face_value(face, "djjg") or authority.name
-    chain.check(name, "djjg")
-    plan = load_plan(attached_plan) if attached_plan is not None else None
-
-    texts = [kind.title, licence_id, name, FIXED_TEXT, "电子证照标识：登记机构："]
-    texts += [printable(item.label + item.value) for item in face]
-    faces = _faces(chain, config, "".join(texts), first_id=1)
+    checked = prepare_face(
+        chain,
+        kind=kind,
+        face=face,
+        verification_url=verification_url,
+        licence_id=licence_id,
+        authority=authority,
+        attached_plan=attached_plan,
+    )
+    name, plan = checked.authority_name, checked.plan
+    faces = _faces(chain, config, checked.characters, first_id=1)
     doc = _Document(faces)
     res_files: dict[str, bytes] = {f"Doc_0/Res/{f.file}": f.data for f in faces.values()}
     media: list[tuple[int, str, str]] = []  # (ID, format, file)

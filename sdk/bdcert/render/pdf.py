@@ -48,7 +48,6 @@ from bdcert.fonts import FontChain, FontConfig, glyph_source
 from bdcert.model import CHINA_TZ, AttachedPlan, Authority, CertificateKind, FaceItem
 from bdcert.render.layout import (
     CONTENT_W,
-    FIXED_TEXT,
     FOOTER,
     FOOTER_H,
     FOOTER_TOP,
@@ -68,8 +67,7 @@ from bdcert.render.layout import (
     PlanPicture,
     TextStyle,
     face_value,
-    load_plan,
-    printable,
+    prepare_face,
 )
 
 __all__ = [
@@ -164,20 +162,18 @@ class Renderer:
         :raises RenderError: the attached plan is not a readable PNG or JPEG picture.
         :raises ConfigurationError: a configured font file cannot be read.
         """
-        if not verification_url or not verification_url.isascii():
-            raise ValueError(f"verification URL must be non-empty ASCII: {verification_url!r}")
-        chain = self._chain
-        for item in face:
-            chain.check(item.label + item.value, item.key)
-        chain.check(licence_id, "licence_id")
-        name = face_value(face, "djjg") or authority.name
-        chain.check(name, "djjg")
-        plan = load_plan(attached_plan) if attached_plan is not None else None
+        checked = prepare_face(
+            self._chain,
+            kind=kind,
+            face=face,
+            verification_url=verification_url,
+            licence_id=licence_id,
+            authority=authority,
+            attached_plan=attached_plan,
+        )
+        name = checked.authority_name
         seal_png = self.seal_picture(authority)
-
-        texts = [kind.title, licence_id, name, FIXED_TEXT]
-        texts += [printable(item.label + item.value) for item in face]
-        assignment = chain.assign("".join(texts))
+        assignment = self._chain.assign(checked.characters)
         with tempfile.TemporaryDirectory(prefix="bdcert-fonts-") as tmp:
             pdf = _CertificatePDF(orientation="P", unit="mm", format="A4")
             fallback_keys = []
@@ -197,7 +193,7 @@ class Renderer:
                 verification_url=verification_url,
                 authority_name=name,
                 licence_id=licence_id,
-                plan=plan,
+                plan=checked.plan,
             )
             pdf.set_title(face_value(face, "zh") or kind.title)
             pdf.set_subject(kind.title)
