@@ -27,6 +27,7 @@ from bdcert.fonts import (
 )
 from bdcert.model import AttachedPlan, Authority, CertificateKind, FaceItem
 from bdcert.render import PAGE_FURNITURE_RE, SEAL_SIZE_MM, RenderedCertificate, Renderer
+from bdcert.render.layout import wrap_text
 
 AUTHORITY = Authority(
     code="510100",
@@ -511,3 +512,47 @@ def test_without_fallbacks_a_rare_character_is_missing() -> None:
     with pytest.raises(MissingGlyph) as caught:
         render(renderer, property_face(qlr="李𪚥"))
     assert (caught.value.characters, caught.value.field) == (("𪚥",), "qlr")
+
+
+# --------------------------------------------------------------------------- the layout engine
+
+
+def one_mm(ch: str) -> float:
+    return 1.0
+
+
+def test_wrap_text_breaks_at_the_width_and_keeps_line_breaks() -> None:
+    # Every character 1 mm wide: at most 4 per line; "\n" and an empty paragraph are kept.
+    assert wrap_text("一二三四五六\n\n七", 4.0, one_mm) == ["一二三四", "五六", "", "七"]
+
+
+def test_wrap_text_follows_the_line_breaking_rules() -> None:
+    one = one_mm
+    assert wrap_text("一二三-四五", 4.0, one) == ["一二三", "-四五"]  # no line ends with "-"
+    assert wrap_text("一二（三四五", 3.0, one) == ["一二", "（三四", "五"]  # nor with "（"
+    assert wrap_text("一二三四。五", 4.0, one) == ["一二三", "四。五"]  # "。" starts no line
+    assert wrap_text("----------", 4.0, one) == ["----", "----", "--"]  # unless it cannot help
+
+
+def test_pdf_and_ofd_share_the_layout(renderer: Renderer) -> None:
+    # Both formats are laid out by the one PageLayout: the seal lands at the same place.
+    from bdcert.render.ofd import write_ofd
+
+    face = property_face(qlqtzk="很长的说明-（附件）" * 200)
+    pdf = render(renderer, face)
+    ofd = write_ofd(
+        kind=CertificateKind.PROPERTY_CERTIFICATE,
+        face=face,
+        verification_url=URL,
+        authority=AUTHORITY,
+        licence_id=PROPERTY_ID,
+        attached_plan=None,
+        fonts=renderer.fonts,
+    )
+    assert pdf.seal_page == ofd.seal_page > 0
+    x, y, w, h = ofd.seal_box_mm
+    mm = 25.4 / 72
+    x1, y1, x2, y2 = (v * mm for v in pdf.seal_box)
+    assert (w, h) == (SEAL_SIZE_MM, SEAL_SIZE_MM)
+    assert abs(x - x1) < 0.01 and abs(x + w - x2) < 0.01
+    assert abs(y - (297 - y2)) < 0.01 and abs(y + h - (297 - y1)) < 0.01

@@ -1,6 +1,8 @@
 """Draw a certificate face as an unsealed PDF (fpdf2), with its QR code and a seal picture.
 
-Layout (A4 portrait, lengths in millimetres unless stated):
+The page layout is :class:`bdcert.render.layout.PageLayout`, shared with the OFD renderer
+(:mod:`bdcert.render.ofd`); this module is its fpdf2 surface. Layout (A4 portrait, lengths in
+millimetres unless stated):
 
 - page 1, top: the title (:attr:`CertificateKind.title`: 不动产权证书, rule article 6; 不动产登记证明,
   article 5), the e-licence identifier (电子证照标识) in small type, and the QR code (top right,
@@ -29,7 +31,6 @@ hyphen). One case cannot be helped by layout: a hyphen that ends one of the valu
 from __future__ import annotations
 
 import math
-import re
 import tempfile
 import threading
 from collections.abc import Sequence
@@ -40,60 +41,50 @@ from pathlib import Path
 import attrs
 import segno
 from fpdf import FPDF
-from fpdf.enums import Align, TextMode, WrapMode, XPos, YPos
+from fpdf.enums import Align, TextMode
 from PIL import Image, ImageDraw, ImageFont
 
-from bdcert.errors import RenderError
 from bdcert.fonts import FontChain, FontConfig, glyph_source
 from bdcert.model import CHINA_TZ, AttachedPlan, Authority, CertificateKind, FaceItem
+from bdcert.render.layout import (
+    CONTENT_W,
+    FOOTER,
+    FOOTER_H,
+    FOOTER_TOP,
+    FRAME,
+    MARGIN_BOTTOM,
+    MARGIN_TOP,
+    MARGIN_X,
+    PAGE_FOOTER,
+    PAGE_FURNITURE_RE,
+    PAGE_H,
+    QR_SIZE_MM,
+    RED,
+    SEAL_SIZE_MM,
+    TEXT_PT,
+    Colour,
+    PageLayout,
+    PlanPicture,
+    TextStyle,
+    face_value,
+    prepare_face,
+)
 
 __all__ = [
     "PAGE_FURNITURE_RE",
     "QR_SIZE_MM",
+    "SEAL_DPI",
     "SEAL_SIZE_MM",
     "RenderedCertificate",
     "Renderer",
 ]
 
-#: Text printed on every page that is not part of any face value: the page footer
-#: ``第 1 页 共 2 页``. Remove its matches from ``pdftotext`` output (before or after removing
-#: whitespace) and every face value is found contiguously.
-PAGE_FURNITURE_RE = re.compile(r"第\s*\d+\s*页\s*共\s*\d+\s*页")
-
-#: Side of the QR code square, quiet zone included (mm).
-QR_SIZE_MM = 30.0
-#: Diameter of the seal picture and side of the reserved seal box (mm).
-SEAL_SIZE_MM = 42.0
 #: Resolution of the seal picture (dots per inch).
 SEAL_DPI = 300
 
 _PT_PER_MM = 72 / 25.4
-_PAGE_W, _PAGE_H = 210.0, 297.0
-_MARGIN_X = 22.0
-_MARGIN_TOP = 20.0
-_MARGIN_BOTTOM = 22.0
-_LABEL_W = 36.0
-_VALUE_X = _MARGIN_X + _LABEL_W + 2.0
-_VALUE_W = _PAGE_W - _MARGIN_X - _VALUE_X
-_TEXT_PT = 11.0
-_LINE_H = 6.2
-_ROW_PAD = 1.6
-_SIGNATURE_H = 50.0  # height reserved at the bottom of the last page for the signature block
-_TABLE_TOP = 53.0  # first row on page 1, under the title, identifier and QR code
-
-_INK = (25, 25, 25)
-_RED = (160, 30, 30)
-_GREY = (110, 110, 110)
 _SEAL_RED = (210, 20, 20)
-
-#: Items printed in the signature block rather than as rows.
-_SIGNATURE_KEYS = ("djjg", "qfsj")
-_FIXED_TEXT = "登记机构签发日期：附图电子证照标识第共页0123456789 "
 _SEAL_MOTTO = "不动产登记专用章"
-#: Line-breaking rules (a light form of the Chinese 禁则): characters that must not end a line
-#: (hyphens, opening brackets) or start one (closing punctuation).
-_NO_LINE_END = frozenset("-\u00ad\u2010\u2011([{（［｛〔【《〈「『“‘")
-_NO_LINE_START = frozenset(")]}，。、；：？！）］｝〕】》〉」』”’％,.;:?!%")
 
 
 @attrs.define(frozen=True)
@@ -117,36 +108,17 @@ class _CertificatePDF(FPDF):
     """Page furniture: the frame on every page and the page-number footer."""
 
     def header(self) -> None:
-        self.set_draw_color(*_RED)
-        self.set_line_width(0.6)
-        self.rect(10, 10, _PAGE_W - 20, _PAGE_H - 20)
-        self.set_line_width(0.2)
-        self.rect(12, 12, _PAGE_W - 24, _PAGE_H - 24)
+        self.set_draw_color(*RED)
+        for x, y, w, h, width in FRAME:
+            self.set_line_width(width)
+            self.rect(x, y, w, h)
 
     def footer(self) -> None:
-        self.set_y(_PAGE_H - 17)
-        self.set_font(size=8)
-        self.set_text_color(*_GREY)
-        self.cell(0, 4, f"第 {self.page_no()} 页 共 {{nb}} 页", align=Align.C)
-
-
-_BLANKS_RE = re.compile(r"[^\S\n]+")
-
-
-def _printable(text: str) -> str:
-    """Line breaks normalised to ``\\n``; every other run of whitespace printed as one space.
-
-    Wide blanks (tabs, U+3000, several spaces) would open gaps that text extractors take for
-    column boundaries, splitting a value; a single space keeps each line in one piece.
-    """
-    return _BLANKS_RE.sub(" ", text.replace("\r\n", "\n").replace("\r", "\n"))
-
-
-def _face_value(face: Sequence[FaceItem], key: str) -> str | None:
-    for item in face:
-        if item.key == key:
-            return item.value
-    return None
+        self.set_y(FOOTER_TOP)
+        self.set_font(size=FOOTER.pt)
+        self.set_text_color(*FOOTER.colour)
+        text = PAGE_FOOTER.format(page=self.page_no(), pages="{nb}")
+        self.cell(0, FOOTER_H, text, align=Align.C)
 
 
 class Renderer:
@@ -190,20 +162,18 @@ class Renderer:
         :raises RenderError: the attached plan is not a readable PNG or JPEG picture.
         :raises ConfigurationError: a configured font file cannot be read.
         """
-        if not verification_url or not verification_url.isascii():
-            raise ValueError(f"verification URL must be non-empty ASCII: {verification_url!r}")
-        chain = self._chain
-        for item in face:
-            chain.check(item.label + item.value, item.key)
-        chain.check(licence_id, "licence_id")
-        name = _face_value(face, "djjg") or authority.name
-        chain.check(name, "djjg")
-        plan = _load_plan(attached_plan) if attached_plan is not None else None
+        checked = prepare_face(
+            self._chain,
+            kind=kind,
+            face=face,
+            verification_url=verification_url,
+            licence_id=licence_id,
+            authority=authority,
+            attached_plan=attached_plan,
+        )
+        name = checked.authority_name
         seal_png = self.seal_picture(authority)
-
-        texts = [kind.title, licence_id, name, _FIXED_TEXT]
-        texts += [_printable(item.label + item.value) for item in face]
-        assignment = chain.assign("".join(texts))
+        assignment = self._chain.assign(checked.characters)
         with tempfile.TemporaryDirectory(prefix="bdcert-fonts-") as tmp:
             pdf = _CertificatePDF(orientation="P", unit="mm", format="A4")
             fallback_keys = []
@@ -217,23 +187,32 @@ class Renderer:
                 if position:
                     fallback_keys.append(key)
             pdf.set_fallback_fonts(fallback_keys)
-            layout = _Layout(pdf)
-            seal_page, seal_box = layout.draw(
+            spot = PageLayout(_PdfSurface(pdf)).draw(
                 kind=kind,
                 face=face,
                 verification_url=verification_url,
                 authority_name=name,
                 licence_id=licence_id,
-                plan=plan,
+                plan=checked.plan,
             )
-            pdf.set_title(_face_value(face, "zh") or kind.title)
+            pdf.set_title(face_value(face, "zh") or kind.title)
             pdf.set_subject(kind.title)
             pdf.set_author(name)
             pdf.set_creator("bdcert")
             pdf.set_lang("zh-CN")
             pdf.set_creation_date(datetime.now(CHINA_TZ))
             out = bytes(pdf.output())
-        return RenderedCertificate(out, seal_page, seal_box, seal_png)
+        # The seal square in PDF points from the page's lower-left corner (pyHanko's convention).
+        half = SEAL_SIZE_MM / 2
+        x1, x2 = spot.centre_x - half, spot.centre_x + half
+        y_top, y_bottom = spot.centre_y - half, spot.centre_y + half
+        seal_box = (
+            round(x1 * _PT_PER_MM, 2),
+            round((PAGE_H - y_bottom) * _PT_PER_MM, 2),
+            round(x2 * _PT_PER_MM, 2),
+            round((PAGE_H - y_top) * _PT_PER_MM, 2),
+        )
+        return RenderedCertificate(out, spot.page, seal_box, seal_png)
 
     # ----------------------------------------------------------------------- the seal
 
@@ -269,214 +248,64 @@ def _keep_glyph_data(pdf: FPDF, key: str) -> None:
         ttfont.recalcBBoxes = False
 
 
-@attrs.define(frozen=True)
-class _Plan:
-    data: bytes
-    width: int
-    height: int
-
-
-def _load_plan(plan: AttachedPlan) -> _Plan:
-    try:
-        with Image.open(BytesIO(plan.data)) as image:
-            image.verify()
-        with Image.open(BytesIO(plan.data)) as image:
-            kind, (width, height) = image.format, image.size
-    except Exception as exc:
-        raise RenderError(f"附图 (ft) is not a readable picture: {exc}") from exc
-    if kind not in ("PNG", "JPEG"):
-        raise RenderError(f"附图 (ft) must be PNG or JPEG, not {kind}")
-    return _Plan(plan.data, width, height)
-
-
-class _Layout:
-    """Places everything on the pages of one document (mm, origin top-left as in fpdf2)."""
+class _PdfSurface:
+    """The :class:`~bdcert.render.layout.Surface` of an fpdf2 document (mm, origin top-left)."""
 
     def __init__(self, pdf: FPDF) -> None:
         self.pdf = pdf
-        self._widths: dict[tuple[str, float], float] = {}
-        pdf.set_margins(_MARGIN_X, _MARGIN_TOP, _MARGIN_X)
-        pdf.set_auto_page_break(True, _MARGIN_BOTTOM)
+        pdf.set_margins(MARGIN_X, MARGIN_TOP, MARGIN_X)
+        pdf.set_auto_page_break(True, MARGIN_BOTTOM)
         pdf.alias_nb_pages()
+        pdf.set_font("bdcert", size=TEXT_PT)
 
-    def draw(
-        self,
-        *,
-        kind: CertificateKind,
-        face: Sequence[FaceItem],
-        verification_url: str,
-        authority_name: str,
-        licence_id: str,
-        plan: _Plan | None,
-    ) -> tuple[int, tuple[float, float, float, float]]:
-        pdf = self.pdf
-        pdf.set_font("bdcert", size=_TEXT_PT)
-        pdf.add_page()
-        self._head(kind, verification_url, licence_id)
-        pdf.set_y(_TABLE_TOP)
-        self._rule()
-        for item in face:
-            if item.key not in _SIGNATURE_KEYS:
-                self._row(item)
-        if plan is not None:
-            self._plan(plan)
-        return self._signature(authority_name, _face_value(face, "qfsj"))
+    def add_page(self) -> None:
+        self.pdf.add_page()  # the frame is drawn by _CertificatePDF.header
 
-    def _head(self, kind: CertificateKind, url: str, licence_id: str) -> None:
-        pdf = self.pdf
-        pdf.set_text_color(*_RED)
-        pdf.set_font(size=26)
-        pdf.set_char_spacing(4)
-        pdf.set_xy(_MARGIN_X, 24)
-        with pdf.local_context(text_mode=TextMode.FILL_STROKE, line_width=0.35, draw_color=_RED):
-            pdf.cell(_PAGE_W - 2 * _MARGIN_X, 12, kind.title, align=Align.C)
-        pdf.set_char_spacing(0)
-        pdf.set_text_color(*_GREY)
-        pdf.set_font(size=7.5)
-        pdf.set_xy(_MARGIN_X, 40)
-        pdf.cell(_PAGE_W - 2 * _MARGIN_X, 4, f"电子证照标识：{licence_id}", align=Align.C)
-        qr_x, qr_y = _PAGE_W - 14 - QR_SIZE_MM, 14.0
-        _draw_qr(pdf, url, qr_x, qr_y)
-        pdf.set_text_color(*_INK)
-        pdf.set_font(size=_TEXT_PT)
+    def string_width(self, text: str, pt: float) -> float:
+        self.pdf.set_font(size=pt)
+        return float(self.pdf.get_string_width(text))
 
-    def _rule(self) -> None:
+    def cell(self, x: float, top: float, h: float, text: str, style: TextStyle) -> None:
         pdf = self.pdf
-        pdf.set_draw_color(200, 170, 170)
+        pdf.set_text_color(*style.colour)
+        width = self.string_width(text, style.pt)
+        pdf.set_xy(x, top)
+        pdf.cell(width + 2 * pdf.c_margin, h, text)
+
+    def centred_cell(self, top: float, h: float, text: str, style: TextStyle) -> None:
+        pdf = self.pdf
+        pdf.set_text_color(*style.colour)
+        pdf.set_font(size=style.pt)
+        if style.spacing_pt:
+            pdf.set_char_spacing(style.spacing_pt)
+        pdf.set_xy(MARGIN_X, top)
+        if style.stroke:
+            with pdf.local_context(
+                text_mode=TextMode.FILL_STROKE, line_width=style.stroke, draw_color=style.colour
+            ):
+                pdf.cell(CONTENT_W, h, text, align=Align.C)
+        else:
+            pdf.cell(CONTENT_W, h, text, align=Align.C)
+        if style.spacing_pt:
+            pdf.set_char_spacing(0)
+
+    def line(self, x1: float, y: float, x2: float, colour: Colour) -> None:
+        pdf = self.pdf
+        pdf.set_draw_color(*colour)
         pdf.set_line_width(0.2)
-        pdf.line(_MARGIN_X, pdf.get_y(), _PAGE_W - _MARGIN_X, pdf.get_y())
+        pdf.line(x1, y, x2, y)
 
-    def _row(self, item: FaceItem) -> None:
+    def rect(self, x: float, y: float, w: float, h: float, width: float, colour: Colour) -> None:
         pdf = self.pdf
-        if pdf.get_y() + _ROW_PAD + _LINE_H > pdf.page_break_trigger:
-            pdf.add_page()
-            self._rule()
-        y = pdf.get_y() + _ROW_PAD
-        pdf.set_xy(_MARGIN_X, y)
-        pdf.set_text_color(*_RED)
-        fit = (_LABEL_W - 2 * pdf.c_margin) / max(pdf.get_string_width(item.label), 1e-6)
-        if fit < 1:  # an unusually long label: smaller type, never into the value column
-            pdf.set_font(size=_TEXT_PT * fit)
-        pdf.cell(_LABEL_W, _LINE_H, item.label)
-        pdf.set_font(size=_TEXT_PT)
-        pdf.set_text_color(*_INK)
-        pdf.set_xy(_VALUE_X, y)
-        pdf.multi_cell(
-            _VALUE_W,
-            _LINE_H,
-            "\n".join(self._wrap(_printable(item.value), _VALUE_W - 2 * pdf.c_margin - 0.05)),
-            wrapmode=WrapMode.CHAR,
-            new_x=XPos.LMARGIN,
-            new_y=YPos.NEXT,
-        )
-        pdf.set_y(pdf.get_y() + _ROW_PAD)
-        self._rule()
+        pdf.set_draw_color(*colour)
+        pdf.set_line_width(width)
+        pdf.rect(x, y, w, h)
 
-    def _wrap(self, text: str, width: float) -> list[str]:
-        """Break ``text`` into lines of at most ``width`` mm, at any character (Chinese style).
+    def qr_code(self, url: str, x: float, y: float) -> None:
+        _draw_qr(self.pdf, url, x, y)
 
-        A line never ends with a hyphen or an opening bracket and the next never starts with
-        closing punctuation when a character can move down instead. (A line ending in ``-``
-        would also be read as a word hyphenated across lines and joined without its hyphen by
-        text extractors such as ``pdftotext``.)
-        """
-        lines: list[str] = []
-        for paragraph in text.split("\n"):
-            line, used = "", 0.0
-            for ch in paragraph:
-                advance = self._width(ch)
-                if line and used + advance > width:
-                    cut = len(line) - 1 if ch in _NO_LINE_START else len(line)
-                    while cut > 0:  # trailing spaces do not count: extractors drop them
-                        kept = line[:cut].rstrip(" ")
-                        if not kept or kept[-1] not in _NO_LINE_END:
-                            break
-                        cut = len(kept) - 1
-                    if cut <= 0:
-                        cut = len(line)
-                    lines.append(line[:cut])
-                    line = line[cut:]
-                    used = sum(self._width(c) for c in line)
-                line += ch
-                used += advance
-            lines.append(line)
-        return lines
-
-    def _width(self, ch: str) -> float:
-        key = (ch, self.pdf.font_size_pt)
-        width = self._widths.get(key)
-        if width is None:
-            width = self._widths[key] = self.pdf.get_string_width(ch)
-        return width
-
-    def _plan(self, plan: _Plan) -> None:
-        pdf = self.pdf
-        pdf.add_page()
-        pdf.set_text_color(*_RED)
-        pdf.set_font(size=16)
-        pdf.set_char_spacing(4)
-        pdf.set_xy(_MARGIN_X, _MARGIN_TOP)
-        pdf.cell(_PAGE_W - 2 * _MARGIN_X, 10, "附图", align=Align.C)
-        pdf.set_char_spacing(0)
-        pdf.set_font(size=_TEXT_PT)
-        pdf.set_text_color(*_INK)
-        top = _MARGIN_TOP + 14
-        box_w = _PAGE_W - 2 * _MARGIN_X
-        box_h = _PAGE_H - _MARGIN_BOTTOM - _SIGNATURE_H - 4 - top
-        scale = min(box_w / plan.width, box_h / plan.height)
-        w, h = plan.width * scale, plan.height * scale
-        pdf.image(BytesIO(plan.data), x=_MARGIN_X + (box_w - w) / 2, y=top, w=w, h=h)
-        pdf.set_draw_color(*_GREY)
-        pdf.set_line_width(0.2)
-        pdf.rect(_MARGIN_X + (box_w - w) / 2, top, w, h)
-        pdf.set_y(top + h + 2)
-
-    def _signature(
-        self, name: str, issued: str | None
-    ) -> tuple[int, tuple[float, float, float, float]]:
-        """The signature block at the bottom of the current page (a new page if it is full)."""
-        pdf = self.pdf
-        top = _PAGE_H - _MARGIN_BOTTOM - _SIGNATURE_H
-        if pdf.get_y() > top:
-            pdf.add_page()
-        right = _PAGE_W - _MARGIN_X - 2
-        name_pt, label_pt = 13.0, 11.0
-        pdf.set_font(size=name_pt)
-        name_w = pdf.get_string_width(name)
-        pdf.set_font(size=label_pt)
-        label = "登记机构："
-        label_w = pdf.get_string_width(label)
-        name_x = right - name_w  # where the name's ink starts; cells add c_margin before it
-        pad = pdf.c_margin
-        line_y = top + _SIGNATURE_H / 2 - 4  # top of the name line
-        line_h = 8.0
-        pdf.set_text_color(*_RED)
-        pdf.set_xy(name_x - label_w - pad, line_y)
-        pdf.cell(label_w, line_h, label)
-        pdf.set_text_color(*_INK)
-        pdf.set_font(size=name_pt)
-        pdf.set_xy(name_x - pad, line_y)
-        pdf.cell(name_w + 2 * pad, line_h, name)
-        if issued:
-            pdf.set_font(size=label_pt)
-            text = f"签发日期：{issued}"
-            text_w = pdf.get_string_width(text)
-            pdf.set_xy(right - text_w - pad, line_y + line_h + 3)
-            pdf.cell(text_w + 2 * pad, line_h, text)
-        pdf.set_font(size=_TEXT_PT)
-        # The seal square, centred on the printed name, kept inside the inner frame.
-        half = SEAL_SIZE_MM / 2
-        cx = min(max(name_x + name_w / 2, 12 + half), _PAGE_W - 12 - half)
-        cy = line_y + line_h / 2
-        x1, x2 = cx - half, cx + half
-        y_top, y_bottom = cy - half, cy + half
-        box = (
-            round(x1 * _PT_PER_MM, 2),
-            round((_PAGE_H - y_bottom) * _PT_PER_MM, 2),
-            round(x2 * _PT_PER_MM, 2),
-            round((_PAGE_H - y_top) * _PT_PER_MM, 2),
-        )
-        return pdf.page_no() - 1, box
+    def picture(self, plan: PlanPicture, x: float, y: float, w: float, h: float) -> None:
+        self.pdf.image(BytesIO(plan.data), x=x, y=y, w=w, h=h)
 
 
 def _draw_qr(pdf: FPDF, url: str, x: float, y: float) -> None:
