@@ -3,7 +3,8 @@
 The provider builds each PAdES signature locally with pyHanko (the seal picture, the PDF
 structure, the CMS signed attributes) and asks the service, over HTTP, to sign the SHA-256 digest
 of the signed attributes: pyHanko's external signing, with :class:`RemoteSigner` as the
-:class:`pyhanko.sign.signers.Signer`. The authority's seal certificate and chain are fetched from
+:class:`pyhanko.sign.signers.Signer`. It is a :class:`~bdcert.sealing.DigestSealProvider`: the
+service is its ``certificate_chain`` and ``sign_digest``. The authority's seal certificate and chain are fetched from
 the service once and cached. The service's API (version 1) is documented in
 ``adapters/bdcert_adapters/seal_service.openapi.yaml``; ``bdcert-seal-service``
 (:mod:`bdcert_adapters.seal_service`) is a reference implementation a city can run.
@@ -42,17 +43,14 @@ Failures (every one a :class:`~bdcert.errors.SealingError`):
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import email.utils
-import hashlib
 import ipaddress
 import logging
 import math
 import os
 import re
 import ssl
-import threading
 import time
 import urllib.parse
 from collections.abc import Callable, Mapping
@@ -61,15 +59,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import attrs
-from asn1crypto import pem
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from bdcert.errors import (
     ConfigurationError,
@@ -78,11 +71,17 @@ from bdcert.errors import (
     SealServiceUnavailable,
 )
 from bdcert.hookspecs import hookimpl
-from bdcert.pades import seal_pdf_with_signer
 from bdcert.protocols import SealProviderFactory, SealRequest
+from bdcert.sealing import DigestSealProvider
 
 if TYPE_CHECKING:
     import httpx
+    from asn1crypto import x509 as asn1_x509
+
+    from bdcert_plugins.remote_signer import RemoteSigner
+
+# pyHanko, asn1crypto and httpx are imported when first used, not here: every command of the
+# command line loads this module through the entry points, most of them never seal.
 
 __all__ = [
     "API_VERSION",
@@ -318,11 +317,16 @@ class ServiceCertificate:
 
     @property
     def pem(self) -> bytes:
+        from asn1crypto import pem  # deferred: see the imports
+
         armored: bytes = pem.armor("CERTIFICATE", self.certificate.dump())
         return armored
 
 
 def _load_pem_certificate(text: Any, what: str, fail: Callable[[str], Exception]) -> Any:
+    from asn1crypto import pem  # deferred: see the imports
+    from asn1crypto import x509 as asn1_x509
+
     if not isinstance(text, str) or "-----BEGIN CERTIFICATE-----" not in text:
         raise fail(f"{what} is not a PEM certificate")
     try:
@@ -595,102 +599,18 @@ def _quote(segment: str) -> str:
     return urllib.parse.quote(segment, safe="")
 
 
-# --------------------------------------------------------------------------- the pyHanko signer
-
-
-def _max_signature_size(cert: asn1_x509.Certificate) -> int:
-    """The longest raw signature the certificate's key can make, in bytes."""
-    bits = int(cert.public_key.bit_size)
-    if cert.public_key.algorithm == "rsa":
-        return (bits + 7) // 8
-    # DER SEQUENCE of two INTEGERs, each at most the order's size plus a sign byte
-    content = 2 * (2 + (bits + 7) // 8 + 1)
-    return content + (2 if content < 128 else 3)
+# --------------------------------------------------------------------------- the provider
 
 
 class _WrongSignature(SealingError):
     """The service's signature does not verify against the cached certificate."""
 
 
-class RemoteSigner(signers.Signer):
-    """A pyHanko signer whose private key lives in the e-seal service.
-
-    pyHanko builds the CMS signed attributes and calls :meth:`async_sign_raw` with their DER;
-    this hashes them and has the service sign the digest. A dry run (pyHanko sizing the
-    signature) returns zeros of the longest signature the key can make, without a request.
-    """
-
-    def __init__(
-        self, client: SealServiceClient, authority_code: str, certificate: ServiceCertificate
-    ) -> None:
-        registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]
-        registry.register_multiple(certificate.chain)
-        super().__init__(signing_cert=certificate.certificate, cert_registry=registry)
-        self.authority_code = authority_code
-        self.algorithm = certificate.algorithm
-        self._client = client
-        self._public_key = x509.load_der_x509_certificate(
-            certificate.certificate.dump()
-        ).public_key()
-        self._dummy = bytes(_max_signature_size(certificate.certificate))
-
-    def __repr__(self) -> str:
-        return f"RemoteSigner(authority={self.authority_code!r}, url={self._client.url!r})"
-
-    async def async_sign_raw(
-        self, data: bytes, digest_algorithm: str, dry_run: bool = False
-    ) -> bytes:
-        """Sign ``data`` (the DER signed attributes) through the service.
-
-        :raises SealingError: for an unsupported digest algorithm, a refusal, or a signature that
-            does not verify against the certificate; :raises SealServiceUnavailable:
-        """
-        if dry_run:
-            return self._dummy
-        if digest_algorithm not in DIGEST_SIZES:
-            raise SealingError(f"the seal service cannot sign {digest_algorithm} digests")
-        digest = hashlib.new(digest_algorithm, data).digest()
-        # the request blocks; off the event loop, so other coroutines keep running
-        signature = await asyncio.to_thread(
-            self._client.sign_digest, self.authority_code, digest, digest_algorithm
-        )
-        self.check(digest, digest_algorithm, signature)
-        return signature
-
-    def check(self, digest: bytes, digest_algorithm: str, signature: bytes) -> None:
-        """Verify a signature of ``digest`` with the certificate's key.
-
-        :raises SealingError: if it does not verify (a wrong key or a corrupted answer).
-        """
-        prehashed = Prehashed(_HASHES[digest_algorithm]())
-        key = self._public_key
-        try:
-            if isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(signature, digest, ec.ECDSA(prehashed))
-            elif isinstance(key, rsa.RSAPublicKey):
-                key.verify(signature, digest, padding.PKCS1v15(), prehashed)
-            else:  # pragma: no cover - certificate() accepts only EC and RSA keys
-                raise InvalidSignature
-        except (InvalidSignature, ValueError):
-            raise _WrongSignature(
-                f"the seal service at {self._client.url} returned a signature that does not"
-                f" verify against the seal certificate of authority {self.authority_code}"
-            ) from None
-
-
-# --------------------------------------------------------------------------- the provider
-
-
-@attrs.define(frozen=True)
-class _Cached:
-    signer: RemoteSigner
-    pem: bytes
-    not_before: datetime
-    not_after: datetime
-
-
-class RemoteSealProvider:
+class RemoteSealProvider(DigestSealProvider):
     """A :class:`~bdcert.protocols.SealProvider` whose keys live in a remote e-seal service.
+
+    Sealing, the per-authority cache (:meth:`forget`) and the validity check are
+    :class:`~bdcert.sealing.DigestSealProvider`'s.
 
     :param settings: see :class:`RemoteSettings` and the module docstring.
     :param transport: replaces the network (tests); :param sleep: replaces :func:`time.sleep`.
@@ -705,10 +625,9 @@ class RemoteSealProvider:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.client = SealServiceClient(settings, transport=transport, sleep=sleep)
-        self._cached: dict[str, _Cached] = {}
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> RemoteSealProvider:
@@ -720,7 +639,7 @@ class RemoteSealProvider:
         return cls(RemoteSettings.from_settings(settings, Path(workspace)))
 
     def __repr__(self) -> str:
-        return f"RemoteSealProvider(url={self.settings.url!r}, cached={sorted(self._cached)!r})"
+        return f"RemoteSealProvider(url={self.settings.url!r}, cached={sorted(self._signers)!r})"
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -732,42 +651,65 @@ class RemoteSealProvider:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, authority_code: str) -> _Cached:
-        cached = self._cached.get(authority_code)
-        if cached is not None:
-            return cached
-        with self._lock:
-            cached = self._cached.get(authority_code)
-            if cached is None:
-                certificate = self.client.certificate(authority_code)
-                pem_bytes = certificate.pem
-                cert = x509.load_pem_x509_certificate(pem_bytes)
-                cached = _Cached(
-                    RemoteSigner(self.client, authority_code, certificate),
-                    pem_bytes,
-                    cert.not_valid_before_utc,
-                    cert.not_valid_after_utc,
-                )
-                self._cached[authority_code] = cached
-        return cached
+    def load_signer(self, authority_code: str) -> RemoteSigner:
+        """Fetch the authority's certificate and chain from the service (once; cached).
 
-    def forget(self, authority_code: str | None = None) -> None:
-        """Drop the cached certificate of one authority (or all), e.g. after a key rollover."""
-        with self._lock:
-            if authority_code is None:
-                self._cached.clear()
-            else:
-                self._cached.pop(authority_code, None)
+        :raises SealingError, SealServiceUnavailable: see the module docstring.
+        """
+        # pyHanko is heavy: imported at the first seal, not when the plugin loads
+        from bdcert_plugins.remote_signer import RemoteSigner
+
+        return RemoteSigner(self, authority_code, self.client.certificate(authority_code))
+
+    def certificate_chain(self, authority_code: str) -> list[bytes]:
+        """The authority's seal certificate and chain (DER), from the service (cached)."""
+        return list(super().certificate_chain(authority_code))
+
+    def sign_digest(self, authority_code: str, digest: bytes, digest_algorithm: str) -> bytes:
+        """Have the service sign ``digest``; the signature is verified against the authority's
+        seal certificate before it is returned.
+
+        :raises SealingError: for an unsupported digest algorithm, a refusal, or a signature
+            that does not verify; :raises SealServiceUnavailable:
+        """
+        if digest_algorithm not in DIGEST_SIZES:
+            raise SealingError(f"the seal service cannot sign {digest_algorithm} digests")
+        signature = self.client.sign_digest(authority_code, digest, digest_algorithm)
+        self.check_signature(authority_code, digest, digest_algorithm, signature)
+        return signature
+
+    def check_signature(
+        self, authority_code: str, digest: bytes, digest_algorithm: str, signature: bytes
+    ) -> None:
+        """Verify a signature of ``digest`` with the authority's seal certificate.
+
+        :raises SealingError: if it does not verify (a wrong key or a corrupted answer).
+        """
+        prehashed = Prehashed(_HASHES[digest_algorithm]())
+        key = self.loaded_signer(authority_code).certificate.public_key()
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(signature, digest, ec.ECDSA(prehashed))
+            elif isinstance(key, rsa.RSAPublicKey):
+                key.verify(signature, digest, padding.PKCS1v15(), prehashed)
+            else:  # pragma: no cover - certificate() accepts only EC and RSA keys
+                raise InvalidSignature
+        except (InvalidSignature, ValueError):
+            raise _WrongSignature(
+                f"the seal service at {self.client.url} returned a signature that does not"
+                f" verify against the seal certificate of authority {authority_code}"
+            ) from None
 
     def signer_for(self, authority_code: str) -> RemoteSigner:
         """The pyHanko signer for an authority (its certificate fetched on first use).
 
         :raises SealingError, SealServiceUnavailable: see the module docstring.
         """
-        return self._get(authority_code).signer
+        signer: RemoteSigner = self.loaded_signer(authority_code).signer
+        return signer
 
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-        """Seal through the service (see :func:`bdcert.pades.seal_pdf_with_signer`).
+        """Seal through the service (see :func:`bdcert.sealing.pades.seal_pdf_with_signer`).
 
         The seal certificate must be valid now (wall-clock time), as with the software provider.
 
@@ -776,27 +718,21 @@ class RemoteSealProvider:
         :raises SealingError: for a refusal (token, unknown authority), an expired seal
             certificate, a signature that does not verify, or a PDF that cannot be sealed.
         """
-        code = request.authority.code
-        cached = self._get(code)
-        at = datetime.now(UTC)
-        if not cached.not_before <= at <= cached.not_after:
-            state = "expired" if at > cached.not_after else "not yet valid"
-            raise SealingError(
-                f"the seal certificate of authority {code} is {state} at {at.isoformat()}"
-                f" (valid {cached.not_before.isoformat()} to {cached.not_after.isoformat()})"
-            )
         try:
-            return seal_pdf_with_signer(pdf, request, cached.signer)
+            return super().seal_pdf(pdf, request)
         except _WrongSignature:
-            self.forget(code)  # perhaps a key rollover: fetch the certificate again next time
+            # perhaps a key rollover: fetch the certificate again next time
+            self.forget(request.authority.code)
             raise
 
-    def signer_certificate_pem(self, authority_code: str) -> bytes:
-        """The seal certificate (PEM) of an authority, from the service (cached).
 
-        :raises SealingError, SealServiceUnavailable:
-        """
-        return self._get(authority_code).pem
+def __getattr__(name: str) -> Any:
+    # RemoteSigner subclasses pyHanko's Signer: its module loads pyHanko, so only on demand
+    if name == "RemoteSigner":
+        from bdcert_plugins.remote_signer import RemoteSigner
+
+        return RemoteSigner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl

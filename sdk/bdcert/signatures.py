@@ -379,7 +379,7 @@ def judge_single_seal(
 def _check_one(data: bytes, sig: Any, context: Any) -> SealCheck:
     from pyhanko.sign.validation import async_validate_pdf_signature
 
-    from bdcert.pades import run_sync
+    from bdcert.sealing.pades import run_sync
 
     try:
         values = tuple(int(x) for x in sig.byte_range)

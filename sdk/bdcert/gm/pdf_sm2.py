@@ -212,7 +212,7 @@ def seal_pdf_sm2(
     )
     from pyhanko.sign.signers.pdf_byterange import SignatureObject
 
-    from bdcert.pades import _stamp_style
+    from bdcert.sealing.pades import stamp_style
 
     if time.tzinfo is None or time.utcoffset() is None:
         raise SealingError("the signing time must be timezone-aware")
@@ -224,7 +224,7 @@ def seal_pdf_sm2(
             raise SealingError("the seal key does not belong to the seal certificate")
     except ValueError as exc:
         raise SealingError(f"the seal certificate is not an SM2 certificate: {exc}") from None
-    style = _stamp_style(seal_png)
+    style = stamp_style(seal_png)
     # the placeholder's size: the CMS with the largest signature, plus slack, as hex
     reserved = 2 * (
         len(
