@@ -294,9 +294,9 @@ def test_sealing_twice_with_one_provider_reuses_the_signer(
     provider: SoftwareSealProvider, plain_pdf: bytes, request_: SealRequest, root_pem: bytes
 ) -> None:
     first = provider.seal_pdf(plain_pdf, request_)
-    signer = provider._get("510100").signer
+    signer = provider.signer_for("510100")
     second = provider.seal_pdf(plain_pdf, attr_evolve(request_, signing_time=None))
-    assert provider._get("510100").signer is signer
+    assert provider.signer_for("510100") is signer
     assert check_pdf_seal(first, [root_pem]).code is VerdictCode.VALID
     assert check_pdf_seal(second, [root_pem]).code is VerdictCode.VALID
 
@@ -344,7 +344,12 @@ def test_passphrase_never_in_repr_or_errors(
     monkeypatch.setenv("BDCERT_TEST_P12_PASSPHRASE", P12_PASSPHRASE)
     provider = SoftwareSealProvider.from_settings(p12_settings(), workspace)
     provider.signer_certificate_pem("510100")  # loaded
-    for text in (repr(provider), str(provider), repr(provider._keys), repr(provider._loaded)):
+    for text in (
+        repr(provider),
+        str(provider),
+        repr(provider._keys),
+        repr(provider.loaded_signer("510100")),
+    ):
         assert P12_PASSPHRASE not in text
     assert "510100" in repr(provider)
 

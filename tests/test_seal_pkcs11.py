@@ -382,6 +382,28 @@ def test_many_seals_reuse_one_session_and_log_in_once(
         assert check_pdf_seal(pdf, [hsm.root_pem]).code is VerdictCode.VALID
 
 
+def test_the_token_signs_a_digest_for_the_seal_service(
+    make_provider: Callable[..., Pkcs11SealProvider],
+) -> None:
+    import hashlib
+
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+
+    from bdcert.protocols import Closable, DigestSigner, SignerSource
+
+    provider = make_provider()
+    assert isinstance(provider, DigestSigner)
+    assert isinstance(provider, SignerSource) and isinstance(provider, Closable)
+    digest = hashlib.sha256(b"signed attributes").digest()
+    signature = provider.sign_digest("510100", digest, "sha256")
+    (cert_der, *chain) = provider.certificate_chain("510100")
+    assert chain  # the root from the settings
+    public = x509.load_der_x509_certificate(cert_der).public_key()
+    assert isinstance(public, ec.EllipticCurvePublicKey)
+    public.verify(signature, digest, ec.ECDSA(Prehashed(hashes.SHA256())))
+
+
 def test_threads_share_the_session(
     hsm: Hsm,
     make_provider: Callable[..., Pkcs11SealProvider],

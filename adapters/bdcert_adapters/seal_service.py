@@ -51,18 +51,19 @@ import ssl
 import sys
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
 
 from bdcert.config import Workspace
 from bdcert.errors import BdcertError, ConfigurationError, MissingDependency, SealingError
+from bdcert.protocols import SignerSource
+from bdcert.sealing.digest import sign_digest
 
 if TYPE_CHECKING:
     from pyhanko.sign import signers
@@ -95,11 +96,6 @@ MAX_BODY = 4096
 _MIN_TOKEN = 16
 _TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
 _DIGEST_SIZES = {"sha256": 32, "sha384": 48, "sha512": 64}
-_HASHES: dict[str, Callable[[], hashes.HashAlgorithm]] = {
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
 
 
 def _starlette() -> None:
@@ -113,19 +109,6 @@ def _starlette() -> None:
 
 
 # --------------------------------------------------------------------------- where keys come from
-
-
-@runtime_checkable
-class SignerSource(Protocol):
-    """Anything that hands out an authority's pyHanko signer (keys held locally)."""
-
-    def signer_for(self, authority_code: str) -> signers.Signer:
-        """The signer of ``authority_code``, loaded once and reused.
-
-        :raises LookupError: for an authority without a seal key (the service answers 404).
-        :raises SealingError: for a key that cannot be used (the service answers 500).
-        """
-        ...
 
 
 class SoftwareSignerSource:
@@ -195,12 +178,12 @@ def signer_source_from_workspace(workspace: Workspace) -> SignerSource:
     from bdcert.plugins import Hooks
 
     provider = Hooks().seal_providers().get(name)(settings, workspace.path)
-    if name == "remote" or not callable(getattr(provider, "signer_for", None)):
+    if name == "remote" or not isinstance(provider, SignerSource):
         raise ConfigurationError(
             f"the seal service cannot sign with the {name!r} seal provider: it needs keys held"
             ' here (plugin = "software") or a provider with signer_for(authority_code)'
         )
-    return provider  # type: ignore[no-any-return]
+    return provider
 
 
 # --------------------------------------------------------------------------- signing a digest
@@ -239,32 +222,6 @@ def describe_signer(signer: signers.Signer) -> dict[str, Any]:
         "chain": chain,
         "algorithm": algorithm,
     }
-
-
-def sign_digest(signer: signers.Signer, digest: bytes, digest_algorithm: str) -> bytes:
-    """Sign a precomputed digest with a signer's key: DER ECDSA or PKCS#1 v1.5 RSA.
-
-    A signer holding its key in memory (pyHanko's ``SimpleSigner``) signs here; any other signer
-    must offer ``sign_digest(digest, digest_algorithm) -> bytes`` (e.g. an HSM adapter).
-
-    :raises SealingError: if the signer cannot sign a digest or the key refuses.
-    """
-    own = getattr(signer, "sign_digest", None)
-    if callable(own):
-        signature: bytes = own(digest, digest_algorithm)
-        return signature
-    key_info = getattr(signer, "signing_key", None)
-    if key_info is None:
-        raise SealingError(
-            f"a {type(signer).__name__} cannot sign a precomputed digest (it needs sign_digest)"
-        )
-    key = serialization.load_der_private_key(key_info.dump(), password=None)
-    prehashed = Prehashed(_HASHES[digest_algorithm]())
-    if isinstance(key, ec.EllipticCurvePrivateKey):
-        return key.sign(digest, ec.ECDSA(prehashed))
-    if isinstance(key, rsa.RSAPrivateKey):
-        return key.sign(digest, padding.PKCS1v15(), prehashed)
-    raise SealingError(f"a {type(key).__name__} seal key cannot sign a precomputed digest")
 
 
 # --------------------------------------------------------------------------- tokens

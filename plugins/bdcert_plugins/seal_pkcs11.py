@@ -51,31 +51,36 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Mapping, Sequence
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from bdcert.errors import ConfigurationError, MissingDependency, SealingError
 from bdcert.hookspecs import hookimpl
-from bdcert.pades import seal_pdf_with_signer
 from bdcert.protocols import SealProviderFactory, SealRequest
+from bdcert.sealing import DigestSealProvider, LoadedSigner
+
+if TYPE_CHECKING:
+    from bdcert_plugins.pkcs11_signer import TokenSigner
+
+# python-pkcs11, pyHanko and asn1crypto are imported when the token is first used, not here:
+# every command of the command line loads this module through the entry points.
 
 __all__ = [
     "DEFAULT_MODULES",
     "DEFAULT_PIN_ENV",
     "AuthorityToken",
     "Pkcs11SealProvider",
+    "SessionLost",
     "bdcert_register_seal_providers",
     "default_module",
+    "describe_error",
+    "is_session_lost",
 ]
 
 log = logging.getLogger(__name__)
@@ -114,7 +119,7 @@ def _require_pkcs11() -> Any:
     return pkcs11
 
 
-def _describe(error: BaseException) -> str:
+def describe_error(error: BaseException) -> str:
     """A PKCS#11 error as ``Name`` or ``Name: message`` (python-pkcs11 names errors by class)."""
     text = str(error).strip()
     return f"{type(error).__name__}: {text}" if text else type(error).__name__
@@ -148,11 +153,11 @@ class _Pin:
         raise TypeError("a PIN cannot be pickled")
 
 
-class _SessionLost(SealingError):
+class SessionLost(SealingError):
     """The token dropped the session (device removed, restarted, logged out): reopen and retry."""
 
 
-def _is_session_lost(error: BaseException) -> bool:
+def is_session_lost(error: BaseException) -> bool:
     """Whether a PKCS#11 error means the session (or its login) is gone rather than a refusal."""
     import pkcs11.exceptions as p11e
 
@@ -262,95 +267,14 @@ def _read_certs(path: Path, what: str) -> list[x509.Certificate]:
         raise SealingError(f"the {what} {str(path)!r} is not a PEM or DER certificate") from None
 
 
-def _asn1(cert: x509.Certificate) -> asn1_x509.Certificate:
-    return asn1_x509.Certificate.load(cert.public_bytes(serialization.Encoding.DER))
-
-
-class _TokenSigner(signers.Signer):
-    """A pyHanko signer whose private key is a PKCS#11 key object; the token does the signing.
-
-    Every signature takes ``lock`` (the provider's), so one session serves many threads.
-    """
-
-    def __init__(
-        self,
-        key: Any,
-        cert: x509.Certificate,
-        chain: Sequence[x509.Certificate],
-        lock: threading.Lock,
-    ) -> None:
-        signing_cert, others = _asn1(cert), [_asn1(c) for c in chain]
-        # asn1crypto fills its cached .native values in place (a Name's dict starts empty), so
-        # threads sharing this signer could see them half-built: compute them all now, once
-        for c in (signing_cert, *others):
-            _ = c.native
-        registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]
-        registry.register_multiple(others)
-        super().__init__(signing_cert=signing_cert, cert_registry=registry)
-        self._key = key
-        self._lock = lock
-        public = cert.public_key()
-        # raw ECDSA (host-side digest) is what every token offers; hashed RSA is as common
-        self._raw = isinstance(public, ec.EllipticCurvePublicKey)
-        if isinstance(public, ec.EllipticCurvePublicKey):
-            self._size = 2 * ((public.curve.key_size + 7) // 8) + 9  # DER ECDSA-Sig-Value, max
-        elif isinstance(public, rsa.RSAPublicKey):
-            self._size = (public.key_size + 7) // 8
-        else:
-            self._size = 512
-
-    async def async_sign_raw(
-        self, data: bytes, digest_algorithm: str, dry_run: bool = False
-    ) -> bytes:
-        """The raw signature of ``data`` (hashed with ``digest_algorithm``) made by the token.
-
-        A dry run returns zero bytes of the largest signature size, without touching the token.
-        :raises SealingError: if the token refuses; ``_SessionLost`` if the session is gone.
-        """
-        if dry_run:
-            return bytes(self._size)
-        with self._lock:
-            return self.sign_locked(data, digest_algorithm)
-
-    def sign_locked(self, data: bytes, digest_algorithm: str) -> bytes:
-        """Sign with the provider's lock already held (see :meth:`async_sign_raw`)."""
-        from pkcs11.exceptions import PKCS11Error
-        from pyhanko.sign.pkcs11 import select_pkcs11_signing_params
-
-        digest_algorithm = digest_algorithm.lower()
-        spec = select_pkcs11_signing_params(
-            self.get_signature_mechanism_for_digest(digest_algorithm),
-            digest_algorithm,
-            use_raw_mechanism=self._raw,
-            sign_kwargs={},
-        )
-        if spec.pre_sign_transform is not None:
-            data = spec.pre_sign_transform(data)
-        try:
-            signature: bytes = self._key.sign(data, **spec.sign_kwargs)
-        except PKCS11Error as e:
-            if _is_session_lost(e):
-                raise _SessionLost(f"the token session was lost: {_describe(e)}") from e
-            raise SealingError(f"the token refused to sign: {_describe(e)}") from e
-        if spec.post_sign_transform is not None:
-            signature = spec.post_sign_transform(signature)
-        return signature
-
-
-@attrs.define(frozen=True)
-class _Loaded:
-    signer: _TokenSigner
-    pem: bytes
-    not_before: datetime
-    not_after: datetime
-    generation: int  # of the session the key handle belongs to
-
-
 # --------------------------------------------------------------------------- provider
 
 
-class Pkcs11SealProvider:
+class Pkcs11SealProvider(DigestSealProvider):
     """A :class:`~bdcert.protocols.SealProvider` whose seal keys stay on a PKCS#11 token.
+
+    Sealing, the per-authority cache and the validity check are
+    :class:`~bdcert.sealing.DigestSealProvider`'s; this class adds the token session.
 
     Build it with :meth:`from_settings` (see the module docstring for the settings, the session
     and the errors). Usable as a context manager that closes the session on exit.
@@ -373,6 +297,7 @@ class Pkcs11SealProvider:
         pin_env: str = DEFAULT_PIN_ENV,
         pin: str | None = None,
     ) -> None:
+        super().__init__()
         self._module = module
         self._token_label = token_label
         self._authorities = dict(authorities)
@@ -381,7 +306,6 @@ class Pkcs11SealProvider:
         self._lock = threading.Lock()
         self._session: Any = None
         self._generation = 0
-        self._loaded: dict[str, _Loaded] = {}
         # a PIN the token rejected, remembered (as an HMAC under a per-provider random key) so that
         # it is not tried again: tokens lock the user PIN after a few wrong tries
         self._fingerprint_key = os.urandom(32)
@@ -477,7 +401,7 @@ class Pkcs11SealProvider:
         try:
             slots = lib.get_slots(token_present=True)
         except PKCS11Error as e:
-            raise SealingError(f"cannot list the slots of {module}: {_describe(e)}") from None
+            raise SealingError(f"cannot list the slots of {module}: {describe_error(e)}") from None
         found, present = [], []
         for slot in slots:
             try:
@@ -520,7 +444,7 @@ class Pkcs11SealProvider:
             lib = pkcs11.lib(module)
         except PKCS11Error as e:
             raise SealingError(
-                f"cannot load the PKCS#11 library {module}: {_describe(e)}"
+                f"cannot load the PKCS#11 library {module}: {describe_error(e)}"
             ) from None
         token = self._find_token(lib, module)
         pin = self._read_pin()
@@ -574,7 +498,7 @@ class Pkcs11SealProvider:
                 f"cannot log in to token {label!r}: {type(error).__name__} (the PIN comes from"
                 f" {self._pin_source()})"
             )
-        return SealingError(f"cannot open a session on token {label!r}: {_describe(error)}")
+        return SealingError(f"cannot open a session on token {label!r}: {describe_error(error)}")
 
     def _drop_session(self, generation: int) -> None:
         """Forget a lost session (if it is still the current one) and its key handles."""
@@ -584,11 +508,13 @@ class Pkcs11SealProvider:
             if generation != self._generation or self._session is None:
                 return  # another thread already replaced it
             session, self._session = self._session, None
-            self._loaded.clear()
             try:
                 session.close()
             except PKCS11Error as e:
-                log.debug("closing the lost session: %s", _describe(e))
+                log.debug("closing the lost session: %s", describe_error(e))
+        # the key handles belonged to it; outside the token lock (loading takes it after the
+        # cache's lock)
+        self.forget()
 
     def close(self) -> None:
         """Log out and close the session, if open; a later seal opens a new one. Idempotent.
@@ -599,13 +525,12 @@ class Pkcs11SealProvider:
 
         with self._lock:
             session, self._session = self._session, None
-            self._loaded.clear()
-            if session is None:
-                return
-            try:
-                session.close()
-            except PKCS11Error as e:
-                log.warning("closing the PKCS#11 session: %s", _describe(e))
+            if session is not None:
+                try:
+                    session.close()
+                except PKCS11Error as e:
+                    log.warning("closing the PKCS#11 session: %s", describe_error(e))
+        self.forget()  # outside the token lock, as in _drop_session
 
     # -- keys -----------------------------------------------------------------------------
 
@@ -619,10 +544,13 @@ class Pkcs11SealProvider:
             query[Attribute.LABEL] = label
         return list(session.get_objects(query))
 
-    def _load(self, authority: AuthorityToken, session: Any) -> _Loaded:
+    def _load(self, authority: AuthorityToken, session: Any) -> TokenSigner:
         """Find the key, read the certificates, prove they match. Call with the lock held."""
         from pkcs11 import Attribute, ObjectClass
         from pkcs11.exceptions import PKCS11Error
+
+        # pyHanko is heavy: its Signer subclass is loaded with the first key, not at start-up
+        from bdcert_plugins.pkcs11_signer import TokenSigner
 
         label = self._token_label
         try:
@@ -656,24 +584,18 @@ class Pkcs11SealProvider:
                     )
                 cert = x509.load_der_x509_certificate(objects[0][Attribute.VALUE])
         except PKCS11Error as e:
-            if _is_session_lost(e):
-                raise _SessionLost(f"the token session was lost: {_describe(e)}") from e
+            if is_session_lost(e):
+                raise SessionLost(f"the token session was lost: {describe_error(e)}") from e
             raise SealingError(
                 f"cannot read the seal key of authority {authority.code} from token {label!r}:"
-                f" {_describe(e)}"
+                f" {describe_error(e)}"
             ) from None
         chain = [c for p in authority.chain for c in _read_certs(p, "certificate chain file")]
-        signer = _TokenSigner(key, cert, chain, self._lock)
+        signer = TokenSigner(key, cert, chain, self._lock, self._generation)
         self._check_key(signer, cert, authority)
-        return _Loaded(
-            signer=signer,
-            pem=cert.public_bytes(serialization.Encoding.PEM),
-            not_before=cert.not_valid_before_utc,
-            not_after=cert.not_valid_after_utc,
-            generation=self._generation,
-        )
+        return signer
 
-    def _check_key(self, signer: _TokenSigner, cert: x509.Certificate, at: AuthorityToken) -> None:
+    def _check_key(self, signer: TokenSigner, cert: x509.Certificate, at: AuthorityToken) -> None:
         """Sign a probe on the token and verify it with the certificate's public key."""
         signature = signer.sign_locked(_PROBE, "sha256")
         public = cert.public_key()
@@ -689,10 +611,13 @@ class Pkcs11SealProvider:
                 f" authority {at.code} ({where})"
             ) from None
 
-    def _get(self, authority_code: str) -> _Loaded:
-        loaded = self._loaded.get(authority_code)
-        if loaded is not None:
-            return loaded
+    def load_signer(self, authority_code: str) -> TokenSigner:
+        """Find the authority's key on the token (opening the session if needed) and prove it
+        belongs to the seal certificate; the base caches the signer.
+
+        :raises SealingError: for an authority without a configured key, or a token, PIN, key
+            or certificate problem; :class:`SessionLost` if the session is gone.
+        """
         authority = self._authorities.get(authority_code)
         if authority is None:
             known = ", ".join(sorted(self._authorities)) or "none configured"
@@ -701,25 +626,27 @@ class Pkcs11SealProvider:
                 f" (configured: {known})"
             )
         with self._lock:
-            loaded = self._loaded.get(authority_code)
-            if loaded is None:
-                loaded = self._load(authority, self._ensure_session())
-                self._loaded[authority_code] = loaded
-                log.debug("authority %s: key %r on the token", authority_code, authority.key_label)
-        return loaded
+            signer = self._load(authority, self._ensure_session())
+        log.debug("authority %s: key %r on the token", authority_code, authority.key_label)
+        return signer
 
-    def _get_retrying(self, authority_code: str) -> _Loaded:
+    def loaded_signer(self, authority_code: str) -> LoadedSigner:
+        """The authority's signer (cached), reopening a lost session once.
+
+        :raises SealingError: as :meth:`load_signer` does.
+        """
         try:
-            return self._get(authority_code)
-        except _SessionLost as e:
+            return super().loaded_signer(authority_code)
+        except SessionLost as e:
             log.warning("token %r: %s; reopening the session", self._token_label, e)
             self._drop_session(self._generation)
-            return self._get(authority_code)
+            return super().loaded_signer(authority_code)
 
     # -- the protocol ---------------------------------------------------------------------
 
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-        """Seal with the authority's token key (see :func:`bdcert.pades.seal_pdf_with_signer`).
+        """Seal with the authority's token key (see
+        :func:`bdcert.sealing.pades.seal_pdf_with_signer`).
 
         Opens and logs in the session on first use. The certificate must be valid now
         (wall-clock time), whatever ``request.signing_time`` claims. A lost session is reopened
@@ -731,21 +658,14 @@ class Pkcs11SealProvider:
         """
         code = request.authority.code
         for attempt in (1, 2):
-            loaded = self._get_retrying(code)
-            at = datetime.now(UTC)
-            if not loaded.not_before <= at <= loaded.not_after:
-                state = "expired" if at > loaded.not_after else "not yet valid"
-                raise SealingError(
-                    f"the seal certificate of authority {code} is {state} at {at.isoformat()}"
-                    f" (valid {loaded.not_before.isoformat()} to {loaded.not_after.isoformat()})"
-                )
+            signer: TokenSigner = self.loaded_signer(code).signer
             try:
-                return seal_pdf_with_signer(pdf, request, loaded.signer)
-            except _SessionLost as e:
+                return super().seal_pdf(pdf, request)
+            except SessionLost as e:
                 if attempt == 2:
                     raise SealingError(f"token {self._token_label!r}: {e}") from e
                 log.warning("token %r: %s; reopening the session", self._token_label, e)
-                self._drop_session(loaded.generation)
+                self._drop_session(signer.generation)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def signer_certificate_pem(self, authority_code: str) -> bytes:
@@ -753,7 +673,7 @@ class Pkcs11SealProvider:
 
         :raises SealingError: as :meth:`seal_pdf` does, for an unusable token, key or certificate.
         """
-        return self._get_retrying(authority_code).pem
+        return self.loaded_signer(authority_code).pem
 
 
 @hookimpl

@@ -3,7 +3,8 @@
 The provider builds each PAdES signature locally with pyHanko (the seal picture, the PDF
 structure, the CMS signed attributes) and asks the service, over HTTP, to sign the SHA-256 digest
 of the signed attributes: pyHanko's external signing, with :class:`RemoteSigner` as the
-:class:`pyhanko.sign.signers.Signer`. The authority's seal certificate and chain are fetched from
+:class:`pyhanko.sign.signers.Signer`. It is a :class:`~bdcert.sealing.DigestSealProvider`: the
+service is its ``certificate_chain`` and ``sign_digest``. The authority's seal certificate and chain are fetched from
 the service once and cached. The service's API (version 1) is documented in
 ``adapters/bdcert_adapters/seal_service.openapi.yaml``; ``bdcert-seal-service``
 (:mod:`bdcert_adapters.seal_service`) is a reference implementation a city can run.
@@ -42,47 +43,37 @@ Failures (every one a :class:`~bdcert.errors.SealingError`):
 
 from __future__ import annotations
 
-import asyncio
-import base64
-import email.utils
-import hashlib
-import ipaddress
 import logging
-import math
-import os
-import re
-import ssl
-import threading
 import time
-import urllib.parse
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import attrs
-from asn1crypto import pem
-from asn1crypto import x509 as asn1_x509
-from cryptography import x509
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
-from pyhanko.sign import signers
-from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-from bdcert.errors import (
-    ConfigurationError,
-    MissingDependency,
-    SealingError,
-    SealServiceUnavailable,
-)
+from bdcert.errors import SealingError
 from bdcert.hookspecs import hookimpl
-from bdcert.pades import seal_pdf_with_signer
 from bdcert.protocols import SealProviderFactory, SealRequest
+from bdcert.sealing import DigestSealProvider
+from bdcert_plugins.remote_client import (
+    API_VERSION,
+    DEFAULT_TOKEN_ENV,
+    DIGEST_SIZES,
+    RemoteSettings,
+    SealServiceClient,
+    ServiceCertificate,
+)
 
 if TYPE_CHECKING:
     import httpx
+
+    from bdcert_plugins.remote_signer import RemoteSigner
+
+# pyHanko, asn1crypto and httpx are imported when first used, not here: every command of the
+# command line loads this module through the entry points, most of them never seal.
 
 __all__ = [
     "API_VERSION",
@@ -98,29 +89,6 @@ __all__ = [
 
 log = logging.getLogger("bdcert.seal_remote")
 
-#: The path prefix of the service API this client speaks.
-API_VERSION = "v1"
-#: The environment variable holding the bearer token unless ``token_env`` names another.
-DEFAULT_TOKEN_ENV = "BDCERT_SEAL_SERVICE_TOKEN"
-#: Digest algorithms the API accepts, with their digest sizes in bytes.
-DIGEST_SIZES: Mapping[str, int] = {"sha256": 32, "sha384": 48, "sha512": 64}
-
-_SETTINGS_KEYS = frozenset(
-    {
-        "plugin",
-        "url",
-        "token_env",
-        "timeout",
-        "retries",
-        "backoff",
-        "max_backoff",
-        "ca_cert",
-        "client_cert",
-        "client_key",
-    }
-)
-_TOKEN68 = re.compile(r"[A-Za-z0-9\-._~+/]+=*")
-_TRANSIENT_STATUS = frozenset({429, 502, 503, 504})
 _HASHES: Mapping[str, Callable[[], hashes.HashAlgorithm]] = {
     "sha256": hashes.SHA256,
     "sha384": hashes.SHA384,
@@ -128,569 +96,18 @@ _HASHES: Mapping[str, Callable[[], hashes.HashAlgorithm]] = {
 }
 
 
-def _httpx() -> Any:
-    """Import httpx and tenacity, or say which extra installs them."""
-    try:
-        import httpx
-        import tenacity  # noqa: F401
-    except ImportError as e:
-        raise MissingDependency(
-            f"the remote seal provider needs {e.name}: pip install 'bdcert[remote]'"
-        ) from e
-    return httpx
-
-
-# --------------------------------------------------------------------------- settings
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host.strip("[]")).is_loopback
-    except ValueError:
-        return False
-
-
-@attrs.define(frozen=True)
-class RemoteSettings:
-    """The parsed ``[seal]`` table of the remote provider (see the module docstring).
-
-    :ivar url: the service's base URL, ending in ``/``; requests go to ``url + "v1/…"``.
-    :ivar timeout: seconds each attempt may take per phase (connect, read, write, pool).
-    :ivar retries: attempts after the first one for transient failures (0: no retry).
-    :ivar backoff: seconds; the n-th retry waits a random time up to ``backoff * 2**(n-1)``…
-    :ivar max_backoff: …capped at this many seconds; a longer ``Retry-After`` ends the retries.
-    """
-
-    url: str
-    token_env: str = DEFAULT_TOKEN_ENV
-    timeout: float = 10.0
-    retries: int = 3
-    backoff: float = 0.5
-    max_backoff: float = 10.0
-    ca_cert: Path | None = None
-    client_cert: Path | None = None
-    client_key: Path | None = None
-
-    @classmethod
-    def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> RemoteSettings:
-        """Parse and check the ``[seal]`` table.
-
-        :raises ConfigurationError: naming the unknown or malformed setting.
-        """
-        where = "[seal] (remote seal provider)"
-        unknown = sorted(set(settings) - _SETTINGS_KEYS)
-        if unknown:
-            raise ConfigurationError(
-                f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-                f" (known: {', '.join(sorted(_SETTINGS_KEYS - {'plugin'}))})"
-            )
-        url = settings.get("url")
-        if not isinstance(url, str) or not url:
-            raise ConfigurationError(f"{where}: url must be the seal service's base URL")
-        parts = urllib.parse.urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.hostname:
-            raise ConfigurationError(f"{where}: url must be an http(s) URL with a host: {url!r}")
-        if parts.username is not None or parts.password is not None:
-            raise ConfigurationError(
-                f"{where}: url must not hold credentials; put the token in the environment"
-                " variable named by token_env"
-            )
-        if parts.query or parts.fragment:
-            raise ConfigurationError(f"{where}: url must be a base URL without query or fragment")
-        if parts.scheme == "http" and not _is_loopback(parts.hostname):
-            raise ConfigurationError(
-                f"{where}: url must use https (plain http only to a loopback address): {url!r}"
-            )
-        url = urllib.parse.urlunsplit((parts.scheme, parts.netloc, parts.path, "", ""))
-        url = url if url.endswith("/") else url + "/"
-
-        def number(name: str, default: float, *, minimum: float, integer: bool = False) -> Any:
-            value = settings.get(name, default)
-            ok = isinstance(value, int) if integer else isinstance(value, int | float)
-            if not ok or isinstance(value, bool) or not math.isfinite(value) or value < minimum:
-                kind = "an integer" if integer else "a number"
-                raise ConfigurationError(f"{where}: {name} must be {kind} ≥ {minimum}")
-            return value if integer else float(value)
-
-        def path(name: str) -> Path | None:
-            value = settings.get(name)
-            if value is None:
-                return None
-            if not isinstance(value, str) or not value:
-                raise ConfigurationError(f"{where}: {name} must be a path")
-            return Path(workspace) / value
-
-        token_env = settings.get("token_env", DEFAULT_TOKEN_ENV)
-        if not isinstance(token_env, str) or not token_env:
-            raise ConfigurationError(f"{where}: token_env must name an environment variable")
-        client_cert, client_key = path("client_cert"), path("client_key")
-        if (client_cert is None) != (client_key is None):
-            raise ConfigurationError(f"{where}: mutual TLS needs both client_cert and client_key")
-        timeout = number("timeout", 10.0, minimum=0.001)
-        backoff = number("backoff", 0.5, minimum=0)
-        max_backoff = number("max_backoff", max(10.0, backoff), minimum=0)
-        if max_backoff < backoff:
-            raise ConfigurationError(f"{where}: max_backoff must be ≥ backoff")
-        return cls(
-            url=url,
-            token_env=token_env,
-            timeout=timeout,
-            retries=number("retries", 3, minimum=0, integer=True),
-            backoff=backoff,
-            max_backoff=max_backoff,
-            ca_cert=path("ca_cert"),
-            client_cert=client_cert,
-            client_key=client_key,
-        )
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """The TLS context: system trust (or ``ca_cert``) and the client certificate, if any.
-
-        :raises ConfigurationError: if a file cannot be read or the key does not match.
-        """
-        try:
-            context = ssl.create_default_context(
-                cafile=str(self.ca_cert) if self.ca_cert is not None else None
-            )
-            if self.client_cert is not None:
-                context.load_cert_chain(str(self.client_cert), str(self.client_key))
-        except (OSError, ssl.SSLError) as e:
-            raise ConfigurationError(
-                f"[seal] (remote seal provider): cannot load the TLS files: {e}"
-            ) from None
-        return context
-
-
-# --------------------------------------------------------------------------- the HTTP client
-
-
-class _Transient(Exception):
-    """One failed attempt worth repeating; ``retry_after`` in seconds if the service said."""
-
-    def __init__(self, reason: str, retry_after: float | None = None) -> None:
-        super().__init__(reason)
-        self.reason = reason
-        self.retry_after = retry_after
-
-
-def _retry_after(value: str | None) -> float | None:
-    """Seconds from a ``Retry-After`` header: delta-seconds or an HTTP date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = email.utils.parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    if when.tzinfo is None:
-        when = when.replace(tzinfo=UTC)
-    return max(0.0, (when - datetime.now(UTC)).total_seconds())
-
-
-def _tls_failure(exc: BaseException) -> ssl.SSLError | None:
-    """The TLS error behind a connection error (a certificate that does not verify), if any."""
-    seen: BaseException | None = exc
-    for _ in range(8):
-        if seen is None:
-            return None
-        if isinstance(seen, ssl.SSLError):
-            return seen
-        seen = seen.__cause__ or seen.__context__
-    return None
-
-
-@attrs.define(frozen=True)
-class ServiceCertificate:
-    """An authority's seal certificate as the service reports it.
-
-    :ivar certificate: the seal certificate (asn1crypto, as pyHanko uses it).
-    :ivar chain: intermediate and root certificates, to embed in each signature.
-    :ivar algorithm: ``"ecdsa"`` or ``"rsa"`` (PKCS#1 v1.5).
-    """
-
-    certificate: asn1_x509.Certificate = attrs.field(repr=lambda c: c.subject.human_friendly)
-    chain: tuple[asn1_x509.Certificate, ...] = attrs.field(repr=lambda c: f"<{len(c)} certs>")
-    algorithm: str
-
-    @property
-    def pem(self) -> bytes:
-        armored: bytes = pem.armor("CERTIFICATE", self.certificate.dump())
-        return armored
-
-
-def _load_pem_certificate(text: Any, what: str, fail: Callable[[str], Exception]) -> Any:
-    if not isinstance(text, str) or "-----BEGIN CERTIFICATE-----" not in text:
-        raise fail(f"{what} is not a PEM certificate")
-    try:
-        _, _, der = pem.unarmor(text.encode("ascii"))
-        cert = asn1_x509.Certificate.load(der)
-        cert.native  # noqa: B018  (parse it fully now, not inside pyHanko later)
-    except Exception:
-        raise fail(f"{what} is not a readable X.509 certificate") from None
-    return cert
-
-
-class SealServiceClient:
-    """HTTP client of the e-seal service (API v1), with timeouts and retries (tenacity).
-
-    Thread-safe; one connection pool. ``transport`` replaces the network (tests use
-    :class:`httpx.MockTransport`); ``sleep`` replaces :func:`time.sleep` between attempts.
-    """
-
-    def __init__(
-        self,
-        settings: RemoteSettings,
-        *,
-        transport: httpx.BaseTransport | None = None,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        httpx = _httpx()
-        self.settings = settings
-        self._sleep = sleep
-        self._client = httpx.Client(
-            base_url=settings.url + API_VERSION + "/",
-            timeout=httpx.Timeout(settings.timeout),
-            verify=settings.ssl_context() if settings.url.startswith("https") else True,
-            transport=transport,
-            headers={"Accept": "application/json", "User-Agent": "bdcert-seal-remote"},
-            follow_redirects=False,
-            trust_env=False,  # no proxy from the environment between us and the seal key
-        )
-
-    @property
-    def url(self) -> str:
-        """The service's base URL (never with credentials)."""
-        return self.settings.url
-
-    def __repr__(self) -> str:
-        return f"SealServiceClient(url={self.url!r})"
-
-    def close(self) -> None:
-        self._client.close()
-
-    # -- the API -----------------------------------------------------------------------------
-    def health(self) -> Mapping[str, Any]:
-        """``GET /v1/health`` (no token). :raises SealServiceUnavailable, SealingError:"""
-        return self._call("GET", "health", authority=None, authenticated=False)
-
-    def certificate(self, authority_code: str) -> ServiceCertificate:
-        """``GET /v1/authorities/{code}/certificate``: the seal certificate, chain, algorithm.
-
-        :raises SealingError: naming the authority if the service holds no seal for it, or if
-            the answer is malformed; :raises SealServiceUnavailable: see the module docstring.
-        """
-        answer = self._call(
-            "GET", f"authorities/{_quote(authority_code)}/certificate", authority=authority_code
-        )
-
-        def fail(message: str) -> SealingError:
-            return SealingError(
-                f"the seal service at {self.url} answered for authority {authority_code}: {message}"
-            )
-
-        cert = _load_pem_certificate(answer.get("certificate"), "certificate", fail)
-        chain = answer.get("chain", [])
-        if not isinstance(chain, list):
-            raise fail("chain is not a list of PEM certificates")
-        others = tuple(_load_pem_certificate(c, f"chain[{i}]", fail) for i, c in enumerate(chain))
-        algorithm = answer.get("algorithm")
-        expected = {"ec": "ecdsa", "rsa": "rsa"}.get(cert.public_key.algorithm)
-        if expected is None:
-            raise fail(f"the key algorithm {cert.public_key.algorithm} is not supported")
-        if algorithm != expected:
-            raise fail(f"algorithm {algorithm!r} does not match the certificate's key ({expected})")
-        return ServiceCertificate(cert, others, expected)
-
-    def sign_digest(self, authority_code: str, digest: bytes, digest_algorithm: str) -> bytes:
-        """``POST /v1/authorities/{code}/sign``: the authority's raw signature of ``digest``.
-
-        :param digest: the hash of the data to sign (for PAdES, of the DER signed attributes).
-        :param digest_algorithm: ``sha256``, ``sha384`` or ``sha512`` (:data:`DIGEST_SIZES`).
-        :returns: a DER ECDSA signature or a PKCS#1 v1.5 RSA signature, unverified.
-        :raises SealingError, SealServiceUnavailable: see the module docstring.
-        """
-        if DIGEST_SIZES.get(digest_algorithm) != len(digest):
-            raise SealingError(f"a {digest_algorithm} digest cannot be {len(digest)} bytes long")
-        answer = self._call(
-            "POST",
-            f"authorities/{_quote(authority_code)}/sign",
-            authority=authority_code,
-            json={
-                "digest_algorithm": digest_algorithm,
-                "digest": base64.b64encode(digest).decode("ascii"),
-            },
-        )
-        value = answer.get("signature")
-        try:
-            if not isinstance(value, str):
-                raise ValueError
-            return base64.b64decode(value, validate=True)
-        except ValueError:
-            raise SealingError(
-                f"the seal service at {self.url} answered without a base64 signature"
-            ) from None
-
-    # -- one call, retried ---------------------------------------------------------------------
-    def _headers(self, authenticated: bool) -> dict[str, str]:
-        if not authenticated:
-            return {}
-        token = os.environ.get(self.settings.token_env)
-        if token:
-            if not _TOKEN68.fullmatch(token):
-                raise SealingError(
-                    f"the token in {self.settings.token_env} is not a bearer token (RFC 6750:"
-                    " ASCII letters, digits and -._~+/, then optional =)"
-                )
-            return {"Authorization": f"Bearer {token}"}
-        if self.settings.client_cert is None:
-            raise SealingError(
-                f"the token for the seal service at {self.url} is expected in the environment"
-                f" variable {self.settings.token_env}, which is not set"
-            )
-        return {}  # mutual TLS alone
-
-    def _call(
-        self,
-        method: str,
-        path: str,
-        *,
-        authority: str | None,
-        authenticated: bool = True,
-        json: Any = None,
-    ) -> Mapping[str, Any]:
-        import tenacity
-
-        settings = self.settings
-        attempts = settings.retries + 1
-        jitter = tenacity.wait_random_exponential(
-            multiplier=settings.backoff, max=settings.max_backoff
-        )
-
-        def wait(state: tenacity.RetryCallState) -> float:
-            exc = state.outcome.exception() if state.outcome else None
-            if isinstance(exc, _Transient) and exc.retry_after is not None:
-                return exc.retry_after
-            return float(jitter(state))
-
-        spent = tenacity.stop_after_attempt(attempts)
-
-        def stop(state: tenacity.RetryCallState) -> bool:
-            # a Retry-After longer than max_backoff: give up now and let the caller queue
-            exc = state.outcome.exception() if state.outcome else None
-            return spent(state) or (
-                isinstance(exc, _Transient)
-                and exc.retry_after is not None
-                and exc.retry_after > settings.max_backoff
-            )
-
-        def before_sleep(state: tenacity.RetryCallState) -> None:
-            exc = state.outcome.exception() if state.outcome else None
-            delay = state.next_action.sleep if state.next_action else 0.0
-            log.warning(
-                "seal service %s: %s; retrying in %.2f s (attempt %d of %d)",
-                self.url,
-                exc,
-                delay,
-                state.attempt_number + 1,
-                attempts,
-            )
-
-        retrying = tenacity.Retrying(
-            stop=stop,
-            wait=wait,
-            retry=tenacity.retry_if_exception_type(_Transient),
-            before_sleep=before_sleep,
-            sleep=self._sleep,
-            reraise=True,
-        )
-        headers = self._headers(authenticated)
-        started = time.monotonic()
-        try:
-            result: Mapping[str, Any] = retrying(
-                self._attempt, method, path, authority, headers, json
-            )
-            return result
-        except _Transient as e:
-            tried = retrying.statistics.get("attempt_number", attempts)
-            raise SealServiceUnavailable(
-                f"the seal service at {self.url} is unavailable: {e.reason}"
-                f" ({tried} attempt{'s' if tried != 1 else ''} in"
-                f" {time.monotonic() - started:.1f} s); nothing was sealed, try again later",
-                url=self.url,
-                retry_after=e.retry_after,
-            ) from None
-
-    def _attempt(
-        self,
-        method: str,
-        path: str,
-        authority: str | None,
-        headers: Mapping[str, str],
-        json: Any,
-    ) -> Mapping[str, Any]:
-        httpx = _httpx()
-        try:
-            response = self._client.request(method, path, headers=headers, json=json)
-        except httpx.TimeoutException as e:
-            raise _Transient(
-                f"no answer within {self.settings.timeout:g} s ({type(e).__name__})"
-            ) from None
-        except httpx.TransportError as e:
-            tls = _tls_failure(e)
-            if tls is not None:
-                raise SealingError(
-                    f"TLS with the seal service at {self.url} failed: {tls}"
-                    " (check ca_cert, client_cert and client_key)"
-                ) from None
-            if isinstance(e, httpx.UnsupportedProtocol):
-                raise SealingError(f"the seal service URL {self.url} is not usable: {e}") from None
-            reason = f"cannot reach it ({type(e).__name__}: {e})"
-            if (
-                isinstance(e, httpx.RemoteProtocolError)
-                and self.url.startswith("https")
-                and self.settings.client_cert is None
-            ):
-                reason += "; if the service requires a client certificate, set client_cert"
-            raise _Transient(reason) from None
-        status = response.status_code
-        if status in _TRANSIENT_STATUS:
-            retry_after = _retry_after(response.headers.get("Retry-After"))
-            raise _Transient(f"it answered HTTP {status}", retry_after)
-        try:
-            body = response.json()
-        except ValueError:
-            body = None
-        message = body.get("message") if isinstance(body, dict) else None
-        detail = f": {message}" if isinstance(message, str) and message else ""
-        if status in (401, 403):
-            raise SealingError(
-                f"the seal service at {self.url} rejected the token or client certificate"
-                f" (HTTP {status}); check the token in {self.settings.token_env}"
-            )
-        if status == 404:
-            if (
-                authority is not None
-                and isinstance(body, dict)
-                and body.get("error") == "unknown_authority"
-            ):
-                raise SealingError(
-                    f"the seal service at {self.url} holds no seal for authority {authority}"
-                )
-            raise SealingError(
-                f"the seal service at {self.url} has no {path!r} (HTTP 404): is url the"
-                f" service's base URL, serving API {API_VERSION}?"
-            )
-        if status != 200:
-            raise SealingError(f"the seal service at {self.url} answered HTTP {status}{detail}")
-        if not isinstance(body, dict):
-            raise SealingError(f"the seal service at {self.url} answered without a JSON object")
-        return body
-
-
-def _quote(segment: str) -> str:
-    return urllib.parse.quote(segment, safe="")
-
-
-# --------------------------------------------------------------------------- the pyHanko signer
-
-
-def _max_signature_size(cert: asn1_x509.Certificate) -> int:
-    """The longest raw signature the certificate's key can make, in bytes."""
-    bits = int(cert.public_key.bit_size)
-    if cert.public_key.algorithm == "rsa":
-        return (bits + 7) // 8
-    # DER SEQUENCE of two INTEGERs, each at most the order's size plus a sign byte
-    content = 2 * (2 + (bits + 7) // 8 + 1)
-    return content + (2 if content < 128 else 3)
+# --------------------------------------------------------------------------- the provider
 
 
 class _WrongSignature(SealingError):
     """The service's signature does not verify against the cached certificate."""
 
 
-class RemoteSigner(signers.Signer):
-    """A pyHanko signer whose private key lives in the e-seal service.
-
-    pyHanko builds the CMS signed attributes and calls :meth:`async_sign_raw` with their DER;
-    this hashes them and has the service sign the digest. A dry run (pyHanko sizing the
-    signature) returns zeros of the longest signature the key can make, without a request.
-    """
-
-    def __init__(
-        self, client: SealServiceClient, authority_code: str, certificate: ServiceCertificate
-    ) -> None:
-        registry = SimpleCertificateStore()  # type: ignore[no-untyped-call]
-        registry.register_multiple(certificate.chain)
-        super().__init__(signing_cert=certificate.certificate, cert_registry=registry)
-        self.authority_code = authority_code
-        self.algorithm = certificate.algorithm
-        self._client = client
-        self._public_key = x509.load_der_x509_certificate(
-            certificate.certificate.dump()
-        ).public_key()
-        self._dummy = bytes(_max_signature_size(certificate.certificate))
-
-    def __repr__(self) -> str:
-        return f"RemoteSigner(authority={self.authority_code!r}, url={self._client.url!r})"
-
-    async def async_sign_raw(
-        self, data: bytes, digest_algorithm: str, dry_run: bool = False
-    ) -> bytes:
-        """Sign ``data`` (the DER signed attributes) through the service.
-
-        :raises SealingError: for an unsupported digest algorithm, a refusal, or a signature that
-            does not verify against the certificate; :raises SealServiceUnavailable:
-        """
-        if dry_run:
-            return self._dummy
-        if digest_algorithm not in DIGEST_SIZES:
-            raise SealingError(f"the seal service cannot sign {digest_algorithm} digests")
-        digest = hashlib.new(digest_algorithm, data).digest()
-        # the request blocks; off the event loop, so other coroutines keep running
-        signature = await asyncio.to_thread(
-            self._client.sign_digest, self.authority_code, digest, digest_algorithm
-        )
-        self.check(digest, digest_algorithm, signature)
-        return signature
-
-    def check(self, digest: bytes, digest_algorithm: str, signature: bytes) -> None:
-        """Verify a signature of ``digest`` with the certificate's key.
-
-        :raises SealingError: if it does not verify (a wrong key or a corrupted answer).
-        """
-        prehashed = Prehashed(_HASHES[digest_algorithm]())
-        key = self._public_key
-        try:
-            if isinstance(key, ec.EllipticCurvePublicKey):
-                key.verify(signature, digest, ec.ECDSA(prehashed))
-            elif isinstance(key, rsa.RSAPublicKey):
-                key.verify(signature, digest, padding.PKCS1v15(), prehashed)
-            else:  # pragma: no cover - certificate() accepts only EC and RSA keys
-                raise InvalidSignature
-        except (InvalidSignature, ValueError):
-            raise _WrongSignature(
-                f"the seal service at {self._client.url} returned a signature that does not"
-                f" verify against the seal certificate of authority {self.authority_code}"
-            ) from None
-
-
-# --------------------------------------------------------------------------- the provider
-
-
-@attrs.define(frozen=True)
-class _Cached:
-    signer: RemoteSigner
-    pem: bytes
-    not_before: datetime
-    not_after: datetime
-
-
-class RemoteSealProvider:
+class RemoteSealProvider(DigestSealProvider):
     """A :class:`~bdcert.protocols.SealProvider` whose keys live in a remote e-seal service.
+
+    Sealing, the per-authority cache (:meth:`forget`) and the validity check are
+    :class:`~bdcert.sealing.DigestSealProvider`'s.
 
     :param settings: see :class:`RemoteSettings` and the module docstring.
     :param transport: replaces the network (tests); :param sleep: replaces :func:`time.sleep`.
@@ -705,10 +122,9 @@ class RemoteSealProvider:
         transport: httpx.BaseTransport | None = None,
         sleep: Callable[[float], None] = time.sleep,
     ) -> None:
+        super().__init__()
         self.settings = settings
         self.client = SealServiceClient(settings, transport=transport, sleep=sleep)
-        self._cached: dict[str, _Cached] = {}
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> RemoteSealProvider:
@@ -720,7 +136,7 @@ class RemoteSealProvider:
         return cls(RemoteSettings.from_settings(settings, Path(workspace)))
 
     def __repr__(self) -> str:
-        return f"RemoteSealProvider(url={self.settings.url!r}, cached={sorted(self._cached)!r})"
+        return f"RemoteSealProvider(url={self.settings.url!r}, cached={sorted(self._signers)!r})"
 
     def close(self) -> None:
         """Close the connection pool."""
@@ -732,42 +148,65 @@ class RemoteSealProvider:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _get(self, authority_code: str) -> _Cached:
-        cached = self._cached.get(authority_code)
-        if cached is not None:
-            return cached
-        with self._lock:
-            cached = self._cached.get(authority_code)
-            if cached is None:
-                certificate = self.client.certificate(authority_code)
-                pem_bytes = certificate.pem
-                cert = x509.load_pem_x509_certificate(pem_bytes)
-                cached = _Cached(
-                    RemoteSigner(self.client, authority_code, certificate),
-                    pem_bytes,
-                    cert.not_valid_before_utc,
-                    cert.not_valid_after_utc,
-                )
-                self._cached[authority_code] = cached
-        return cached
+    def load_signer(self, authority_code: str) -> RemoteSigner:
+        """Fetch the authority's certificate and chain from the service (once; cached).
 
-    def forget(self, authority_code: str | None = None) -> None:
-        """Drop the cached certificate of one authority (or all), e.g. after a key rollover."""
-        with self._lock:
-            if authority_code is None:
-                self._cached.clear()
-            else:
-                self._cached.pop(authority_code, None)
+        :raises SealingError, SealServiceUnavailable: see the module docstring.
+        """
+        # pyHanko is heavy: imported at the first seal, not when the plugin loads
+        from bdcert_plugins.remote_signer import RemoteSigner
+
+        return RemoteSigner(self, authority_code, self.client.certificate(authority_code))
+
+    def certificate_chain(self, authority_code: str) -> list[bytes]:
+        """The authority's seal certificate and chain (DER), from the service (cached)."""
+        return list(super().certificate_chain(authority_code))
+
+    def sign_digest(self, authority_code: str, digest: bytes, digest_algorithm: str) -> bytes:
+        """Have the service sign ``digest``; the signature is verified against the authority's
+        seal certificate before it is returned.
+
+        :raises SealingError: for an unsupported digest algorithm, a refusal, or a signature
+            that does not verify; :raises SealServiceUnavailable:
+        """
+        if digest_algorithm not in DIGEST_SIZES:
+            raise SealingError(f"the seal service cannot sign {digest_algorithm} digests")
+        signature = self.client.sign_digest(authority_code, digest, digest_algorithm)
+        self.check_signature(authority_code, digest, digest_algorithm, signature)
+        return signature
+
+    def check_signature(
+        self, authority_code: str, digest: bytes, digest_algorithm: str, signature: bytes
+    ) -> None:
+        """Verify a signature of ``digest`` with the authority's seal certificate.
+
+        :raises SealingError: if it does not verify (a wrong key or a corrupted answer).
+        """
+        prehashed = Prehashed(_HASHES[digest_algorithm]())
+        key = self.loaded_signer(authority_code).certificate.public_key()
+        try:
+            if isinstance(key, ec.EllipticCurvePublicKey):
+                key.verify(signature, digest, ec.ECDSA(prehashed))
+            elif isinstance(key, rsa.RSAPublicKey):
+                key.verify(signature, digest, padding.PKCS1v15(), prehashed)
+            else:  # pragma: no cover - certificate() accepts only EC and RSA keys
+                raise InvalidSignature
+        except (InvalidSignature, ValueError):
+            raise _WrongSignature(
+                f"the seal service at {self.client.url} returned a signature that does not"
+                f" verify against the seal certificate of authority {authority_code}"
+            ) from None
 
     def signer_for(self, authority_code: str) -> RemoteSigner:
         """The pyHanko signer for an authority (its certificate fetched on first use).
 
         :raises SealingError, SealServiceUnavailable: see the module docstring.
         """
-        return self._get(authority_code).signer
+        signer: RemoteSigner = self.loaded_signer(authority_code).signer
+        return signer
 
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-        """Seal through the service (see :func:`bdcert.pades.seal_pdf_with_signer`).
+        """Seal through the service (see :func:`bdcert.sealing.pades.seal_pdf_with_signer`).
 
         The seal certificate must be valid now (wall-clock time), as with the software provider.
 
@@ -776,27 +215,21 @@ class RemoteSealProvider:
         :raises SealingError: for a refusal (token, unknown authority), an expired seal
             certificate, a signature that does not verify, or a PDF that cannot be sealed.
         """
-        code = request.authority.code
-        cached = self._get(code)
-        at = datetime.now(UTC)
-        if not cached.not_before <= at <= cached.not_after:
-            state = "expired" if at > cached.not_after else "not yet valid"
-            raise SealingError(
-                f"the seal certificate of authority {code} is {state} at {at.isoformat()}"
-                f" (valid {cached.not_before.isoformat()} to {cached.not_after.isoformat()})"
-            )
         try:
-            return seal_pdf_with_signer(pdf, request, cached.signer)
+            return super().seal_pdf(pdf, request)
         except _WrongSignature:
-            self.forget(code)  # perhaps a key rollover: fetch the certificate again next time
+            # perhaps a key rollover: fetch the certificate again next time
+            self.forget(request.authority.code)
             raise
 
-    def signer_certificate_pem(self, authority_code: str) -> bytes:
-        """The seal certificate (PEM) of an authority, from the service (cached).
 
-        :raises SealingError, SealServiceUnavailable:
-        """
-        return self._get(authority_code).pem
+def __getattr__(name: str) -> Any:
+    # RemoteSigner subclasses pyHanko's Signer: its module loads pyHanko, so only on demand
+    if name == "RemoteSigner":
+        from bdcert_plugins.remote_signer import RemoteSigner
+
+        return RemoteSigner
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 @hookimpl

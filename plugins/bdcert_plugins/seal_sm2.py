@@ -9,8 +9,8 @@ Settings (``[seal]`` with ``plugin = "sm2"``)::
     chain = ["pki/root.cert.pem"]
     passphrase_env = "BDCERT_SM2_PASSPHRASE"   # only for an encrypted key
 
-PDF: a detached SM2/SM3 CMS in the signature dictionary (:mod:`bdcert.gm.pdf_sm2`), with the
-seal's own picture. OFD: an ``SES_Signature`` over ``Signature.xml`` (:mod:`bdcert.gm.ofd_seal`).
+PDF: a detached SM2/SM3 CMS in the signature dictionary (:mod:`bdcert.sealing.pdf_sm2`), with the
+seal's own picture. OFD: an ``SES_Signature`` over ``Signature.xml`` (:mod:`bdcert.sealing.ofd`).
 The authority's current seal must be valid at the signing time (rule article 9).
 """
 
@@ -121,7 +121,7 @@ class Sm2SealProvider:
         return current_seal(self._workspace, code, at)
 
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-        from bdcert.gm.pdf_sm2 import seal_pdf_sm2
+        from bdcert.sealing.pdf_sm2 import seal_pdf_sm2
 
         at = request.signing_time or datetime.now(CHINA_TZ)
         key, cert, chain = self._signer(request.authority.code)
@@ -148,7 +148,7 @@ class Sm2SealProvider:
         time: datetime,
     ) -> bytes:
         """Seal an OFD package (GB/T 38540 ``SES_Signature`` over ``Signature.xml``)."""
-        from bdcert.gm.ofd_seal import seal_ofd
+        from bdcert.sealing.ofd import seal_ofd
 
         key, cert, _ = self._signer(authority.code)
         seal = self._seal(authority.code, time)

@@ -24,24 +24,19 @@ HSM or the provincial e-seal platform (rule article 3).
 from __future__ import annotations
 
 import os
-import threading
 from collections.abc import Callable, Mapping
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from cryptography import x509
 
 from bdcert.errors import ConfigurationError, SealingError
 from bdcert.hookspecs import hookimpl
-from bdcert.pades import (
-    certificate_pem,
-    load_pkcs12_signer,
-    load_software_signer,
-    seal_pdf_with_signer,
-)
-from bdcert.protocols import SealProviderFactory, SealRequest
+from bdcert.protocols import SealProviderFactory
+from bdcert.sealing import DigestSealProvider
+
+if TYPE_CHECKING:
+    from pyhanko.sign import signers
 
 __all__ = ["AuthorityKey", "SoftwareSealProvider", "bdcert_register_seal_providers"]
 
@@ -116,31 +111,29 @@ class AuthorityKey:
             )
         return value.encode("utf-8")
 
-    def load(self) -> Any:
+    def load(self) -> signers.SimpleSigner:
         """Load the signer. :raises SealingError: if the files or the passphrase are wrong."""
+        # pyHanko is heavy: imported when a key is first used, not when the plugin loads
+        from bdcert.sealing.pades import load_pkcs12_signer, load_software_signer
+
         if self.p12 is not None:
             return load_pkcs12_signer(self.p12, self._passphrase(), self.chain)
         assert self.key is not None and self.cert is not None
         return load_software_signer(self.key, self.cert, self.chain, self._passphrase())
 
 
-@attrs.define(frozen=True)
-class _Loaded:
-    signer: Any
-    pem: bytes
-    not_before: datetime
-    not_after: datetime
+class SoftwareSealProvider(DigestSealProvider):
+    """A :class:`~bdcert.protocols.SealProvider` signing with key files (PEM or PKCS#12).
 
-
-class SoftwareSealProvider:
-    """A :class:`~bdcert.protocols.SealProvider` signing with key files (PEM or PKCS#12)."""
+    Sealing, the per-authority cache and the validity check are
+    :class:`~bdcert.sealing.DigestSealProvider`'s.
+    """
 
     name = "software"
 
     def __init__(self, keys: Mapping[str, AuthorityKey]) -> None:
+        super().__init__()
         self._keys = dict(keys)
-        self._loaded: dict[str, _Loaded] = {}
-        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> SoftwareSealProvider:
@@ -168,10 +161,11 @@ class SoftwareSealProvider:
     def __repr__(self) -> str:
         return f"SoftwareSealProvider(authorities={sorted(self._keys)!r})"
 
-    def _get(self, authority_code: str) -> _Loaded:
-        loaded = self._loaded.get(authority_code)
-        if loaded is not None:
-            return loaded
+    def load_signer(self, authority_code: str) -> signers.Signer:
+        """Load the authority's key files (once; the base caches the signer).
+
+        :raises SealingError: for an authority without a configured key or an unusable key.
+        """
         key = self._keys.get(authority_code)
         if key is None:
             known = ", ".join(sorted(self._keys)) or "none configured"
@@ -179,39 +173,7 @@ class SoftwareSealProvider:
                 f"the software seal provider has no seal key for authority {authority_code!r}"
                 f" (configured: {known})"
             )
-        with self._lock:
-            loaded = self._loaded.get(authority_code)
-            if loaded is None:
-                signer = key.load()
-                pem = certificate_pem(signer)
-                cert = x509.load_pem_x509_certificate(pem)
-                loaded = _Loaded(signer, pem, cert.not_valid_before_utc, cert.not_valid_after_utc)
-                self._loaded[authority_code] = loaded
-        return loaded
-
-    def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-        """Seal with the authority's key (see :func:`bdcert.pades.seal_pdf_with_signer`).
-
-        The certificate must be valid now (wall-clock time): a seal cannot be made today with an
-        expired key, whatever ``request.signing_time`` claims (that may be the recording time).
-
-        :raises SealingError: for an authority without a configured key, an unusable key, or a
-            seal certificate that is expired or not yet valid.
-        """
-        code = request.authority.code
-        loaded = self._get(code)
-        at = datetime.now(UTC)
-        if not loaded.not_before <= at <= loaded.not_after:
-            state = "expired" if at > loaded.not_after else "not yet valid"
-            raise SealingError(
-                f"the seal certificate of authority {code} is {state} at {at.isoformat()}"
-                f" (valid {loaded.not_before.isoformat()} to {loaded.not_after.isoformat()})"
-            )
-        return seal_pdf_with_signer(pdf, request, loaded.signer)
-
-    def signer_certificate_pem(self, authority_code: str) -> bytes:
-        """The seal certificate (PEM) of an authority. :raises SealingError: if none."""
-        return self._get(authority_code).pem
+        return key.load()
 
 
 @hookimpl

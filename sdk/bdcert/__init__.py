@@ -2,6 +2,13 @@
 
 The one package an embedding vendor imports. ``Registry`` (lazy: it pulls in rendering and
 sealing) runs the lifecycle; the value types and errors are re-exported here.
+
+The plugin surface is here too, loaded on first use so that ``import bdcert`` stays light:
+``hookimpl`` (mark hook implementations), ``make_plugin_manager``, the protocols a plugin's
+objects implement (``SealProvider``, ``Storage``, ``StorageTransaction``, ``IdentityProvider``,
+``Notifier``), the optional seal-provider capabilities (``OfdSealer``, ``Closable``,
+``DigestSigner``, ``SignerSource``), ``SealRequest``, and ``DigestSealProvider``, the base class
+of a seal provider whose key lives elsewhere.
 """
 
 from __future__ import annotations
@@ -38,7 +45,22 @@ from bdcert.model import (
 )
 
 if TYPE_CHECKING:
+    from bdcert.hookspecs import hookimpl
     from bdcert.lifecycle import Registry
+    from bdcert.plugins import make_plugin_manager
+    from bdcert.protocols import (
+        Closable,
+        DigestSigner,
+        IdentityProvider,
+        Notifier,
+        OfdSealer,
+        SealProvider,
+        SealRequest,
+        SignerSource,
+        Storage,
+        StorageTransaction,
+    )
+    from bdcert.sealing import DigestSealProvider
 
 __all__ = [
     "NATIONAL_2024",
@@ -47,13 +69,19 @@ __all__ = [
     "Certificate",
     "CertificateKind",
     "CertificateStatus",
+    "Closable",
     "CodeTables",
     "ConfigurationError",
+    "DigestSealProvider",
+    "DigestSigner",
     "IdempotencyConflict",
     "IdentityError",
+    "IdentityProvider",
     "IssueResult",
     "MissingGlyph",
     "NotFound",
+    "Notifier",
+    "OfdSealer",
     "Outcome",
     "PermissionDenied",
     "Principal",
@@ -61,21 +89,49 @@ __all__ = [
     "RegistrationEntry",
     "Registry",
     "RenderError",
+    "SealProvider",
+    "SealRequest",
     "SealServiceUnavailable",
     "SealingError",
+    "SignerSource",
+    "Storage",
     "StorageError",
+    "StorageTransaction",
     "ValidationError",
     "Verdict",
     "VerdictCode",
     "__version__",
+    "hookimpl",
+    "make_plugin_manager",
 ]
+
+#: Names loaded on first use (their modules pull in pluggy, or pyHanko on the first seal).
+_LAZY = {
+    "Closable": "bdcert.protocols",
+    "DigestSealProvider": "bdcert.sealing",
+    "DigestSigner": "bdcert.protocols",
+    "IdentityProvider": "bdcert.protocols",
+    "Notifier": "bdcert.protocols",
+    "OfdSealer": "bdcert.protocols",
+    "Registry": "bdcert.lifecycle",
+    "SealProvider": "bdcert.protocols",
+    "SealRequest": "bdcert.protocols",
+    "SignerSource": "bdcert.protocols",
+    "Storage": "bdcert.protocols",
+    "StorageTransaction": "bdcert.protocols",
+    "hookimpl": "bdcert.hookspecs",
+    "make_plugin_manager": "bdcert.plugins",
+}
 
 
 def __getattr__(name: str) -> Any:
-    if name == "Registry":
-        from bdcert.lifecycle import Registry
+    module = _LAZY.get(name)
+    if module is not None:
+        from importlib import import_module
 
-        return Registry
+        value = getattr(import_module(module), name)
+        globals()[name] = value
+        return value
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

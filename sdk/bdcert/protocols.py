@@ -458,7 +458,11 @@ class SealProvider(Protocol):
         """
 
     def signer_certificate_pem(self, authority_code: str) -> bytes:
-        """The seal certificate (PEM) used for this authority. :raises SealingError: if none."""
+        """The seal certificate used for this authority: PEM bytes (ASCII, one
+        ``-----BEGIN CERTIFICATE-----`` block, the certificate alone, no chain).
+
+        :raises SealingError: if the authority has no seal key or certificate here.
+        """
 
 
 @runtime_checkable
@@ -498,3 +502,95 @@ class IdentityProviderFactory(Protocol):
 
 class NotifierFactory(Protocol):
     def __call__(self, settings: Mapping[str, Any], workspace: Path) -> Notifier: ...
+
+
+# --------------------------------------------------------------------------- seal provider capabilities
+#
+# A seal provider must be a SealProvider; it may also offer any of these capabilities. bdcert
+# asks with isinstance (these protocols are runtime-checkable), never with hasattr.
+
+__all__ += ["Closable", "DigestSigner", "OfdSealer", "SignerSource"]
+
+
+@runtime_checkable
+class OfdSealer(Protocol):
+    """A seal provider that also seals OFD certificates (GB/T 33190 documents, GB/T 38540 seals).
+
+    A workspace issuing ``--format ofd`` or ``both`` needs one.
+    """
+
+    def seal_ofd(
+        self,
+        package: bytes,
+        *,
+        authority: Authority,
+        page: int,
+        box_mm: tuple[float, float, float, float],
+        time: datetime,
+    ) -> bytes:
+        """Return the OFD package with the authority's e-seal over ``Signature.xml``.
+
+        :param package: the unsealed OFD package (a ZIP file).
+        :param page: zero-based index of the page showing the seal.
+        :param box_mm: (x, y, width, height) in millimetres from the page's top-left corner (an
+            OFD ``Boundary``).
+        :param time: the signing time to claim, aware (China time, +08:00).
+        :raises SealingError: if the authority has no usable seal, key or certificate.
+        """
+        ...
+
+
+@runtime_checkable
+class Closable(Protocol):
+    """A provider holding resources (an HSM session, a connection pool) until ``close()``.
+
+    bdcert calls ``close()`` when it is done with the provider (``Registry.close``).
+    """
+
+    def close(self) -> None:
+        """Release the resources; idempotent. A later use may open them again."""
+        ...
+
+
+@runtime_checkable
+class DigestSigner(Protocol):
+    """Signs digests with an authority's seal key held elsewhere (HSM, remote e-seal service).
+
+    This is all a PAdES seal needs from the key: the certificates to embed and a signature of
+    the digest of the CMS signed attributes. :class:`bdcert.sealing.DigestSealProvider` builds
+    a complete seal provider from these two methods.
+    """
+
+    def certificate_chain(self, authority_code: str) -> Sequence[bytes]:
+        """The authority's seal certificate first, then its intermediates and root (to embed in
+        each seal), each PEM or DER bytes of one X.509 certificate.
+
+        :raises SealingError: if the authority has no seal key here.
+        """
+        ...
+
+    def sign_digest(self, authority_code: str, digest: bytes, digest_algorithm: str) -> bytes:
+        """Sign a precomputed digest with the authority's seal key.
+
+        :param digest: the digest (32, 48 or 64 bytes for ``sha256``, ``sha384``, ``sha512``).
+        :param digest_algorithm: ``"sha256"``, ``"sha384"`` or ``"sha512"``.
+        :returns: a DER ``ECDSA-Sig-Value`` for an EC key, a PKCS#1 v1.5 signature for RSA.
+        :raises SealingError: if the key refuses or is unusable;
+            :class:`~bdcert.errors.SealServiceUnavailable` if a remote key cannot be reached.
+        """
+        ...
+
+
+@runtime_checkable
+class SignerSource(Protocol):
+    """Hands out an authority's pyHanko signer (``pyhanko.sign.signers.Signer``); the reference
+    e-seal service (``bdcert-seal-service``) signs with any provider that is one.
+    """
+
+    def signer_for(self, authority_code: str) -> Any:
+        """The signer of ``authority_code``, loaded once and reused.
+
+        :raises LookupError: for an authority without a seal key (the service answers 404).
+        :raises SealingError: for a key that cannot be used (the service answers 500).
+        """
+        ...
