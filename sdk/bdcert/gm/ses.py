@@ -29,16 +29,16 @@ are always verified exactly as they appear in the input, never re-encoded.
 Nothing here needs the ``gm`` extra to *parse*; making, signing and verifying need SM2
 (``pip install 'bdcert[gm]'``).
 
-The code is in :mod:`bdcert.gm.ses_seal`, whose names this module re-exports.
+The code is in three modules, whose names this one re-exports: :mod:`bdcert.gm.ses_seal`
+(seals: :class:`Seal`, :func:`make_seal`, :func:`parse_seal`, :func:`verify_seal`),
+:mod:`bdcert.gm.ses_signature` (seal signatures: :class:`SesSignature`, :func:`sign_data`,
+:func:`parse_signature`, :func:`verify_signature`) and :mod:`bdcert.gm.ses_common` (what both
+share: :class:`SealFormatError` and the field readers).
 """
 
 from __future__ import annotations
 
-from bdcert.gm.ses_seal import (
-    CERT_LIST_CERTS,
-    CERT_LIST_DIGESTS,
-    SEAL_TYPE_ORGANIZATION,
-    SEAL_TYPE_PERSONAL,
+from bdcert.gm.ses_asn1 import (
     CertDigestList,
     CertDigestObj,
     CertInfoList,
@@ -47,27 +47,35 @@ from bdcert.gm.ses_seal import (
     ESPropertyInfoV4,
     ExtData,
     ExtensionDatas,
-    Seal,
-    SealFormatError,
     SealInfoV1,
     SealInfoV4,
-    SealPicture,
     SealSignRangeV1,
     SESealV1,
     SESealV4,
     SESHeader,
-    SesSignature,
     SESSignatureV1,
     SESSignatureV4,
     SesTime,
     SignInfoV1,
     TBSSignV1,
     TBSSignV4,
+)
+from bdcert.gm.ses_common import SealFormatError
+from bdcert.gm.ses_seal import (
+    CERT_LIST_CERTS,
+    CERT_LIST_DIGESTS,
+    SEAL_TYPE_ORGANIZATION,
+    SEAL_TYPE_PERSONAL,
+    Seal,
+    SealPicture,
     make_seal,
     parse_seal,
+    verify_seal,
+)
+from bdcert.gm.ses_signature import (
+    SesSignature,
     parse_signature,
     sign_data,
-    verify_seal,
     verify_signature,
 )
 
