@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import tempfile
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -35,6 +34,8 @@ def register(subparsers: Any) -> None:
 
 
 def cmd_download(args: argparse.Namespace) -> int:
+    import tempfile
+
     from bdcert.errors import IdentityError
     from bdcert.model import CHINA_TZ
 

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import argparse
 import shutil
-from importlib import resources
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from bdcert_adapters.cli.common import add_command, echo, error
 
-EXAMPLES = resources.files("bdcert_adapters") / "examples"
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 
 def register(subparsers: Any) -> None:
@@ -42,6 +42,13 @@ def register(subparsers: Any) -> None:
     c.set_defaults(func=cmd_init)
 
 
+def examples() -> Traversable:
+    """The bundled example data (``bdcert_adapters/examples``: authorities, entries)."""
+    from importlib import resources
+
+    return resources.files("bdcert_adapters") / "examples"
+
+
 def cmd_init(args: argparse.Namespace) -> int:
     from bdcert.config import CONFIG_NAME, Workspace, load_authorities
     from bdcert.demo_pki import make_demo_pki
@@ -58,7 +65,7 @@ def cmd_init(args: argparse.Namespace) -> int:
     text = (
         source.read_text(encoding="utf-8")
         if source
-        else (EXAMPLES / "authorities.json").read_text(encoding="utf-8")
+        else (examples() / "authorities.json").read_text(encoding="utf-8")
     )
     (ws / "authorities.json").write_text(text, encoding="utf-8")
     authorities = load_authorities(ws / "authorities.json")

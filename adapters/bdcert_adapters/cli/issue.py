@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -108,6 +107,8 @@ def _issue_line(
         }
     except Exception as exc:  # sealing, storage, permission, a bug: one line must not stop a batch
         if not isinstance(exc, BdcertError):
+            import logging
+
             logging.getLogger("bdcert").exception("unexpected error on entry %s", ywh)
         return {
             "ywh": ywh,
