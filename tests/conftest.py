@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import os
 import re
 import secrets
 import subprocess
-import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -146,12 +147,20 @@ def seal_png() -> bytes:
 
 
 def run_cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:
-    """``bdcert ARGS --workspace WS`` in a new process, output captured as text."""
-    return subprocess.run(
-        [sys.executable, "-m", "bdcert_adapters.cli", *args, "--workspace", str(ws.path)],
-        capture_output=True,
-        text=True,
-        check=False,
+    """``bdcert ARGS --workspace WS`` in this process, output captured as text, returned as a
+    finished process would be (an exception the command line lets escape fails the test, as a
+    traceback would). tests/adapters/test_cli_smoke.py runs each command group in a process."""
+    from bdcert_adapters.cli import main
+
+    argv = [*args, "--workspace", str(ws.path)]
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        try:
+            code = main(argv)
+        except SystemExit as exc:  # argparse: bad usage (2) or --help (0)
+            code = exc.code if isinstance(exc.code, int) else 2
+    return subprocess.CompletedProcess(
+        ["bdcert", *argv], code, stdout.getvalue(), stderr.getvalue()
     )
 
 

@@ -49,3 +49,32 @@ def test_a_reader_that_goes_away_stops_the_output_quietly(ws: Any, tmp_path: Pat
         proc.stdout.close()  # the reader is gone before anything was written
         stderr = proc.stderr.read().decode()
     assert "Traceback" not in stderr, stderr
+
+
+def test_an_error_is_printed_as_plain_text(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Brackets, rich markup and terminal escapes in a message reach the user as written."""
+    from bdcert.errors import MissingDependency
+    from bdcert_adapters.cli import main, plugins
+
+    message = "SM2 seals need gmssl: pip install 'bdcert[gm]' ([bold]not bold[/bold]) \x1b[2J"
+
+    def fail(args: Any) -> int:
+        raise MissingDependency(message)
+
+    monkeypatch.setattr(plugins, "cmd_plugins", fail)
+    assert main(["plugins"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (
+        "error: SM2 seals need gmssl: pip install 'bdcert[gm]' ([bold]not bold[/bold]) \\x1b[2J\n"
+    )
+    assert captured.out == ""
+
+
+def test_table_cells_are_text_not_markup(capsys: pytest.CaptureFixture[str]) -> None:
+    from bdcert_adapters.cli.common import print_table
+
+    print_table("[red]title[/]", ("party",), [("[b]bank[/b] 'bdcert[gm]'",)])
+    out = capsys.readouterr().out
+    assert "[red]title[/]" in out and "[b]bank[/b] 'bdcert[gm]'" in out

@@ -729,3 +729,26 @@ def test_outbox_migration_keeps_existing_data(storage: SqlStorage, database: Dat
         assert tx.undelivered() == []
         tx.add_undelivered("webhook", CertificateEvent("issued", "N2", "Y2", AUTHORITY, T0), "x")
         assert [u.event.number for u in tx.undelivered()] == ["N2"]
+
+
+def test_head_revision_is_alembics_head() -> None:
+    """A store at ``HEAD_REVISION`` opens without Alembic: it must name the newest migration."""
+    from alembic.script import ScriptDirectory
+
+    from bdcert_plugins.storage_sql.store import HEAD_REVISION
+
+    assert ScriptDirectory.from_config(alembic_config()).get_heads() == [HEAD_REVISION]
+
+
+def test_a_store_at_head_opens_without_alembic(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    url = f"sqlite:///{tmp_path / 'db.sqlite3'}"
+    SqlStorage(url).close()
+    code = (
+        "import sys; from bdcert_plugins.storage_sql.store import SqlStorage; "
+        f"SqlStorage({url!r}).close(); print('alembic' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip() == "False", result.stderr

@@ -44,18 +44,17 @@ import secrets
 from collections.abc import Callable, Iterable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
-from cryptography import x509
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
-from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from bdcert.access import ACTIONS
 from bdcert.errors import ConfigurationError, IdentityError
 from bdcert.hookspecs import hookimpl
 from bdcert.model import Principal
+
+if TYPE_CHECKING:  # cryptography is imported where certificates are read: not at plugin load
+    from cryptography import x509
 
 __all__ = [
     "KNOWN_ROLES",
@@ -89,6 +88,8 @@ def new_token() -> str:
 
 
 def _fingerprint(cert: x509.Certificate) -> str:
+    from cryptography.hazmat.primitives import hashes
+
     return cert.fingerprint(hashes.SHA256()).hex()
 
 
@@ -224,6 +225,8 @@ class TokenIdentityProvider:
         return found
 
     def _by_certificate(self, pem: str) -> Principal:
+        from cryptography import x509
+
         try:
             chain = x509.load_pem_x509_certificates(pem.encode("ascii"))
         except (ValueError, UnicodeEncodeError):
@@ -253,6 +256,9 @@ class TokenIdentityProvider:
 
     @staticmethod
     def _check_usable(cert: x509.Certificate, now: datetime) -> None:
+        from cryptography import x509
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+
         if now < cert.not_valid_before_utc:
             raise IdentityError(
                 f"client certificate {_describe(cert)} is not valid before "
@@ -331,6 +337,8 @@ def _certificate_rule(
     workspace: Path,
     problems: list[str],
 ) -> CertificateRule | None:
+    from cryptography import x509
+
     pinned = "sha256_fingerprint" in spec
     by_subject = "subject" in spec or "issuer_ca" in spec
     if pinned == by_subject:
@@ -386,6 +394,8 @@ def _certificate_rule(
 
 
 def _issued_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool:
+    from cryptography.exceptions import InvalidSignature
+
     try:
         cert.verify_directly_issued_by(issuer)
     except (ValueError, TypeError, InvalidSignature):

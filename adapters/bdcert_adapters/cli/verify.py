@@ -1,0 +1,129 @@
+"""``bdcert verify``, ``show``, ``status`` and ``lookup``: a certificate's truth."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from bdcert_adapters.cli.common import (
+    add_command,
+    certificate_wire,
+    echo,
+    error,
+    open_session,
+    print_fields,
+    print_json,
+    status_text,
+    verify_exit_code,
+)
+
+if TYPE_CHECKING:
+    from bdcert.model import Certificate, Verdict
+
+
+def register(subparsers: Any) -> None:
+    c = add_command(subparsers, "verify", "verify certificate files (PDF or OFD)")
+    c.add_argument("files", metavar="FILE", type=Path, nargs="+")
+    c.add_argument("--json", action="store_true")
+    c.set_defaults(func=cmd_verify)
+
+    for name, help_, func in (
+        ("show", "show a certificate's face and status", cmd_show),
+        ("status", "print a certificate's status", cmd_status),
+    ):
+        c = add_command(subparsers, name, help_)
+        c.add_argument("number", metavar="NUMBER")
+        c.add_argument("--json", action="store_true")
+        c.add_argument("--operator", help="who asks (default: the workspace's default_operator)")
+        c.set_defaults(func=func)
+    c = add_command(
+        subparsers, "lookup", "check a certificate in the register by QR token or by number"
+    )
+    which = c.add_mutually_exclusive_group(required=True)
+    which.add_argument("--token", help="the token at the end of the QR code's URL")
+    which.add_argument("--number", help="the certificate number")
+    c.add_argument("--json", action="store_true")
+    c.add_argument("--operator", help="who asks (default: anonymous, personal data masked)")
+    c.set_defaults(func=cmd_lookup)
+
+
+def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
+    record: dict[str, Any] = {
+        "file": str(file),
+        "verdict": v.code.value,
+        "trusted": v.trusted,
+        "detail": v.detail,
+        "signer": v.signer,
+        "signed_at": v.signed_at.isoformat() if v.signed_at else None,
+    }
+    if v.certificate is not None:
+        record["certificate"] = certificate_wire(v.certificate)
+    return record
+
+
+def cmd_verify(args: argparse.Namespace) -> int:
+    worst = 0
+    with open_session(args) as session:
+        for file in args.files:
+            try:
+                data = file.read_bytes()
+            except OSError as exc:
+                error(f"{file}: {exc}")
+                worst = 2
+                continue
+            v = session.registry.verify(data)
+            worst = max(worst, verify_exit_code(v))
+            if args.json:
+                print_json(_verdict_wire(file, v))
+            else:
+                style = "green" if v.ok else ("yellow" if v.trusted else "red")
+                number = f" {v.certificate.number}" if v.certificate else ""
+                echo((v.code.value.upper(), style), f" {file}{number}: {v.detail}")
+    return worst
+
+
+def _lookup(args: argparse.Namespace) -> Certificate:
+    with open_session(args) as session:
+        return session.registry.certificate(args.number, principal=session.principal(args.operator))
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    c = _lookup(args)
+    if args.json:
+        print_json(certificate_wire(c))
+        return 0
+    rows = [(item.label, item.value) for item in c.face]
+    rows.append(("电子证照标识", c.licence_id))
+    rows.append(("状态 status", status_text(c)))
+    rows.append(("核验 verify", c.verification_url))
+    print_fields(f"{c.kind.title} {c.number}", ("item", "value"), rows)
+    return 0
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    c = _lookup(args)
+    if args.json:
+        wire = certificate_wire(c)
+        keys = ("number", "status", "superseded_by", "cancel_reason", "restrictions")
+        print_json({k: wire[k] for k in keys})
+    else:
+        echo(f"{c.number}: {status_text(c)}")
+    return 0
+
+
+def cmd_lookup(args: argparse.Namespace) -> int:
+    with open_session(args) as session:
+        principal = session.principal(args.operator) if args.operator else None
+        v = session.registry.lookup(token=args.token, number=args.number, principal=principal)
+    if args.json:
+        record: dict[str, Any] = {"verdict": v.code.value, "detail": v.detail}
+        if v.certificate is not None:
+            record["certificate"] = certificate_wire(v.certificate)
+        print_json(record)
+    else:
+        number = f" {v.certificate.number}" if v.certificate else ""
+        echo(f"{v.code.value.upper()}{number}: {v.detail}")
+        if v.certificate is not None:
+            echo(f"  权利人: {v.certificate.face_value('qlr')}")
+    return verify_exit_code(v)
