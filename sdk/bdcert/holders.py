@@ -84,6 +84,7 @@ from bdcert.model import (
     IssuedCertificate,
     Principal,
 )
+from bdcert.records import DownloadGuard  # moved to the values layer; re-exported here
 
 if TYPE_CHECKING:
     from bdcert.lifecycle import Registry
@@ -156,22 +157,6 @@ class DownloadPolicy:
 
 
 _KEYS = frozenset({"max_failures", "window_minutes", "lockout_minutes", "max_name_failures"})
-
-
-@attrs.define(frozen=True)
-class DownloadGuard:
-    """The stored self-download state of one identity or name.
-
-    :ivar identity: :func:`identity_key` of the canonical ID number or :func:`name_key` of the
-        name (64 hex digits either way).
-    :ivar failures: times of failed attempts since the last success or lockout, oldest first,
-        aware.
-    :ivar locked_until: the end of a lockout, aware, or None.
-    """
-
-    identity: str
-    failures: tuple[datetime, ...] = ()
-    locked_until: datetime | None = None
 
 
 def identity_key(id_number: str) -> str:

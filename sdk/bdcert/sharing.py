@@ -41,10 +41,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from typing import TYPE_CHECKING, Any
 
-import attrs
-
 from bdcert.errors import NotFound, PermissionDenied, Problem, ValidationError
 from bdcert.model import CHINA_TZ, AuditEvent, Certificate, Principal
+from bdcert.records import (  # moved to the values layer; re-exported here
+    SharedCertificate,
+    SharingAgreement,
+)
 
 if TYPE_CHECKING:
     from bdcert.lifecycle import Registry
@@ -101,91 +103,6 @@ INPUT_KEYS = frozenset(
     {"id", "party", "purpose", "authorities", "fields", "valid_from", "valid_to", "signed_on"}
 )
 _ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9._:/-]{0,99}")
-
-
-@attrs.define(frozen=True)
-class SharingAgreement:
-    """A signed sharing agreement (共享协议, rule article 16).
-
-    :ivar id: the agreement's identifier (letters, digits, ``. _ : / -``; at most 100).
-    :ivar party: the sharing party's principal name (as its identity provider names it).
-    :ivar purpose: what the data is for (用途), as signed.
-    :ivar authorities: the authority codes (``djjg``) whose certificates it covers.
-    :ivar fields: the fields it grants (:data:`FIELDS`).
-    :ivar valid_from: first moment of validity, aware (a date means 00:00 China time).
-    :ivar valid_to: last moment of validity, inclusive, aware (a date means the end of that day,
-        China time).
-    :ivar signed_on: the date it was signed (China date).
-    :ivar created_at: when it was added, aware. :ivar created_by: who added it.
-    :ivar revoked_at: when it was revoked, aware, or None; ``revoke_reason`` and ``revoked_by``
-        say why and who.
-    """
-
-    id: str
-    party: str
-    purpose: str
-    authorities: tuple[str, ...]
-    fields: tuple[str, ...]
-    valid_from: datetime
-    valid_to: datetime
-    signed_on: date
-    created_at: datetime
-    created_by: str
-    revoked_at: datetime | None = None
-    revoke_reason: str | None = None
-    revoked_by: str | None = None
-
-    def state(self, at: datetime) -> str:
-        """``active``, ``revoked`` (at or after ``revoked_at``), ``not_yet_valid`` or ``expired``."""
-        if self.revoked_at is not None and at >= self.revoked_at:
-            return "revoked"
-        if at < self.valid_from:
-            return "not_yet_valid"
-        if at > self.valid_to:
-            return "expired"
-        return "active"
-
-    def covers(self, authority_code: str) -> bool:
-        """True when certificates of this authority (``djjg``) are covered."""
-        return authority_code in self.authorities
-
-    def to_wire(self) -> dict[str, Any]:
-        """A JSON object: the input keys, plus ``created_at``, ``created_by``, ``revoked_at``,
-        ``revoke_reason``, ``revoked_by`` (times ISO 8601 with offset)."""
-        return {
-            "id": self.id,
-            "party": self.party,
-            "purpose": self.purpose,
-            "authorities": list(self.authorities),
-            "fields": list(self.fields),
-            "valid_from": self.valid_from.isoformat(),
-            "valid_to": self.valid_to.isoformat(),
-            "signed_on": self.signed_on.isoformat(),
-            "created_at": self.created_at.isoformat(),
-            "created_by": self.created_by,
-            "revoked_at": None if self.revoked_at is None else self.revoked_at.isoformat(),
-            "revoke_reason": self.revoke_reason,
-            "revoked_by": self.revoked_by,
-        }
-
-
-@attrs.define(frozen=True)
-class SharedCertificate:
-    """What a sharing party receives (:meth:`bdcert.lifecycle.Registry.share`).
-
-    :ivar number: the certificate asked for.
-    :ivar agreement_id: the agreement the access was granted under.
-    :ivar fields: the granted fields only, field -> JSON value (shapes in the module docstring),
-        in the agreement's order.
-    """
-
-    number: str
-    agreement_id: str
-    fields: Mapping[str, Any]
-
-    def to_wire(self) -> dict[str, Any]:
-        """``{"number": …, "agreement": …, "fields": {…}}``."""
-        return {"number": self.number, "agreement": self.agreement_id, "fields": dict(self.fields)}
 
 
 def parse_agreement(
