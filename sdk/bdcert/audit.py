@@ -1,7 +1,8 @@
 """Tamper evidence for the audit log (rule article 17): signed checkpoints and the chain diagnosis.
 
 The store keeps every lifecycle event and access in a hash chain (each record holds
-``sha256(prev_hash || canonical JSON of the event)``; see the storage plugin). A chain alone
+``sha256(prev_hash || canonical JSON of the event)``: :func:`audit_hash`, here in the SDK so
+every store computes the same). A chain alone
 proves nothing against someone who can write to the database: they can rewrite every record from
 some point on and recompute the hashes. So every ``checkpoint_every`` events, and on demand, bdcert
 makes a **checkpoint**: a one-page PDF that states
@@ -45,7 +46,6 @@ from typing import TYPE_CHECKING, Any, cast
 import attrs
 
 from bdcert.errors import ConfigurationError, MissingGlyph, StorageError
-from bdcert.fonts import FontChain, glyph_source
 from bdcert.model import CHINA_TZ, AuditEvent, Authority
 from bdcert.protocols import (
     AuditCheckpoint,
@@ -54,6 +54,7 @@ from bdcert.protocols import (
     Storage,
     StorageTransaction,
 )
+from bdcert.wire import canonical_json, converter
 
 if TYPE_CHECKING:
     from bdcert.render import Renderer
@@ -67,6 +68,8 @@ __all__ = [
     "ChainLink",
     "Checkpointer",
     "CheckpointingStorage",
+    "audit_hash",
+    "audit_payload",
     "diagnose_chain",
     "read_statement",
     "statement_of",
@@ -93,6 +96,32 @@ STATEMENT_FIELDS = (
     "prev_sha256",
 )
 _SEAL_BOX = (380.0, 90.0, 499.0, 209.0)  # PDF points from the lower-left corner: a 42 mm square
+
+
+# -------------------------------------------------------------------------- the hash formula
+
+
+def audit_payload(
+    action: str, actor: str, subject: str, at: datetime, details: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The unstructured form of an audit event as stored: ``at`` in China time (+08:00).
+
+    ``details`` must already be JSON data (as read back from the store), so that the hash
+    computed on append is the hash recomputed on verification.
+    """
+    event = AuditEvent(
+        action=action, actor=actor, subject=subject, at=at.astimezone(CHINA_TZ), details=details
+    )
+    return converter.unstructure(event)  # type: ignore[no-any-return]
+
+
+def audit_hash(prev_hash: str, payload: Mapping[str, Any]) -> str:
+    """``sha256(prev_hash || canonical JSON of the event)``, lower-case hex (rule article 17).
+
+    ``prev_hash`` is the previous event's hash, :data:`GENESIS_SHA256` for the first; the payload
+    is :func:`audit_payload`. Every store must compute exactly this, byte for byte.
+    """
+    return hashlib.sha256((prev_hash + canonical_json(payload)).encode("utf-8")).hexdigest()
 
 
 # -------------------------------------------------------------------------- settings
@@ -305,7 +334,11 @@ def read_statement(pdf: bytes) -> dict[str, Any]:
 
 def _render(checkpoint: AuditCheckpoint, authority: Authority, renderer: Renderer) -> bytes:
     """The unsealed one-page A4 checkpoint PDF: the statement printed and in ``/Subject``."""
+    # fpdf and fontTools (through bdcert.fonts) are heavy: imported when a checkpoint is made,
+    # so that commands which only read the store start fast
     from fpdf import FPDF
+
+    from bdcert.fonts import FontChain, glyph_source
 
     made_at = checkpoint.made_at.astimezone(CHINA_TZ).isoformat()
     lines = [

@@ -14,7 +14,6 @@ import base64
 import binascii
 import hashlib
 import io
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -41,6 +40,7 @@ from bdcert.model import (
     Seizure,
     Term,
 )
+from bdcert.wire import canonical_json  # one canonical JSON for every fingerprint and hash
 
 __all__ = ["ENTRY_KEYS", "canonical_json", "fingerprint", "parse_entry", "parse_share"]
 
@@ -114,11 +114,6 @@ def _scan(c: _Checker, value: Any, path: str, depth: int) -> None:
             return
         for i, item in enumerate(value):
             _scan(c, item, f"{path}[{i}]", depth + 1)
-
-
-def canonical_json(raw: Mapping[str, Any]) -> str:
-    """Sorted keys, no insignificant whitespace, UTF-8 characters kept."""
-    return json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
 
 
 def fingerprint(raw: Mapping[str, Any]) -> str:
