@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+from bdcert.config import check_settings
 from bdcert.errors import ConfigurationError, MissingGlyph, StorageError
 from bdcert.model import CHINA_TZ, AuditEvent, Authority
 from bdcert.protocols import (
@@ -146,9 +147,7 @@ class AuditSettings:
 
         :raises ConfigurationError: for an unknown key or a value of the wrong type.
         """
-        unknown = sorted(set(table) - {"authority", "checkpoint_every"})
-        if unknown:
-            raise ConfigurationError(f"unknown [audit] setting {', '.join(map(repr, unknown))}")
+        check_settings("audit", table, ("authority", "checkpoint_every"))
         authority = table.get("authority")
         every = table.get("checkpoint_every", DEFAULT_CHECKPOINT_EVERY)
         if authority is not None and not (isinstance(authority, str) and authority):

@@ -38,7 +38,7 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +47,14 @@ import attrs
 from bdcert.errors import ConfigurationError
 from bdcert.model import Authority
 
-__all__ = ["CONFIG_NAME", "WORKSPACE_ENV", "Workspace", "load_authorities"]
+__all__ = [
+    "CONFIG_NAME",
+    "WORKSPACE_ENV",
+    "Workspace",
+    "check_settings",
+    "load_authorities",
+    "unknown_settings",
+]
 
 CONFIG_NAME = "bdcert.toml"
 WORKSPACE_ENV = "BDCERT_WORKSPACE"
@@ -71,6 +78,36 @@ _SCHEMA: dict[str, set[str] | None] = {
     "backlog": {"retry_first_seconds", "retry_max_seconds"},
     "self_download": {"max_failures", "window_minutes", "lockout_minutes"},
 }
+
+
+def unknown_settings(table: str, settings: Iterable[Any], known: Iterable[str]) -> list[str]:
+    """One problem per key of ``settings`` not in ``known``, by key: the one message format for
+    an unknown setting, ``"<table>.<key> is not a known setting (known: <a>, <b>)"``.
+
+    :param table: the dotted name of the table as written in ``bdcert.toml`` (``storage``,
+        ``seal.authorities.510100``, ``identity.tokens.auditor``); empty for the top level of
+        the file, whose keys are tables and are named ``[table]``.
+    :param settings: the table (a mapping: its keys) or the keys.
+    :returns: the problems, empty when every key is known (plugins collect them with their other
+        problems; :func:`check_settings` raises them).
+    """
+    allowed = set(known)
+    listed = ", ".join(sorted(allowed)) or "none"
+    return [
+        f"{f'{table}.{key}' if table else f'[{key}]'} is not a known setting (known: {listed})"
+        for key in sorted(map(str, settings))
+        if key not in allowed
+    ]
+
+
+def check_settings(table: str, settings: Iterable[Any], known: Iterable[str]) -> None:
+    """Refuse a settings table with unknown keys (see :func:`unknown_settings`).
+
+    :raises ConfigurationError: naming every unknown key, ``; ``-separated.
+    """
+    problems = unknown_settings(table, settings, known)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
 
 
 @attrs.define(frozen=True)
@@ -105,18 +142,17 @@ class Workspace:
             settings = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"cannot read {file}: {exc}") from exc
-        bad = []
+        bad = unknown_settings("", settings, _SCHEMA)
         for table, value in settings.items():
             if table not in _SCHEMA:
-                bad.append(f"[{table}]")
                 continue
             allowed = _SCHEMA[table]
             if not isinstance(value, Mapping):
-                bad.append(f"{table} (must be a table)")
+                bad.append(f"{table} must be a table")
             elif allowed is not None:
-                bad.extend(f"{table}.{k}" for k in value if k not in allowed)
+                bad.extend(unknown_settings(table, value, allowed))
         if bad:
-            raise ConfigurationError(f"{file}: unknown settings: {', '.join(bad)}")
+            raise ConfigurationError(f"{file}: {'; '.join(bad)}")
         return cls(path=directory, settings=settings)
 
     def table(self, name: str) -> Mapping[str, Any]:

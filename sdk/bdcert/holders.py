@@ -68,6 +68,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bdcert.access import mask_id_number, mask_name
+from bdcert.config import unknown_settings
 from bdcert.errors import (
     ConfigurationError,
     IdentityError,
@@ -132,7 +133,7 @@ class DownloadPolicy:
 
         :raises ConfigurationError: naming every bad or unknown key.
         """
-        bad = [f"self_download.{k} is not a known setting" for k in table if k not in _KEYS]
+        bad = unknown_settings("self_download", table, _KEYS)
         values: dict[str, Any] = {}
         for key, default, integer in (
             ("max_failures", 5, True),
