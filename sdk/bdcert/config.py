@@ -39,6 +39,7 @@ import json
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -50,6 +51,7 @@ from bdcert.model import Authority
 __all__ = [
     "CONFIG_NAME",
     "WORKSPACE_ENV",
+    "DownloadPolicy",
     "Workspace",
     "check_settings",
     "load_authorities",
@@ -108,6 +110,59 @@ def check_settings(table: str, settings: Iterable[Any], known: Iterable[str]) ->
     problems = unknown_settings(table, settings, known)
     if problems:
         raise ConfigurationError("; ".join(problems))
+
+
+@attrs.define(frozen=True)
+class DownloadPolicy:
+    """How failed self-download attempts are limited (``[self_download]`` in ``bdcert.toml``).
+
+    :ivar max_failures: failed attempts that lock an identity (ID number; default 5).
+    :ivar window: the span in which they must fall (default 15 minutes).
+    :ivar lockout: how long the identity or name stays locked (default 30 minutes).
+    :ivar max_name_failures: failed attempts, whatever the ID number, that lock a name (default
+        10: higher, as a name is shared by many people who are all locked out together).
+    """
+
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+    lockout: timedelta = timedelta(minutes=30)
+    max_name_failures: int = 10
+
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any]) -> DownloadPolicy:
+        """The policy of a ``[self_download]`` table: ``max_failures`` and
+        ``max_name_failures`` (integers >= 1), ``window_minutes`` and ``lockout_minutes``
+        (numbers > 0).
+
+        :raises ConfigurationError: naming every bad or unknown key.
+        """
+        bad = unknown_settings("self_download", table, _SELF_DOWNLOAD_KEYS)
+        values: dict[str, Any] = {}
+        for key, default, integer in (
+            ("max_failures", 5, True),
+            ("window_minutes", 15, False),
+            ("lockout_minutes", 30, False),
+            ("max_name_failures", 10, True),
+        ):
+            value: Any = table.get(key, default)
+            number = isinstance(value, int if integer else int | float)
+            if isinstance(value, bool) or not number or not value > 0:
+                what = "a whole number >= 1" if integer else "a number of minutes > 0"
+                bad.append(f"self_download.{key} must be {what}, not {value!r}")
+            values[key] = value
+        if bad:
+            raise ConfigurationError("; ".join(bad))
+        return cls(
+            max_failures=int(values["max_failures"]),
+            window=timedelta(minutes=float(values["window_minutes"])),
+            lockout=timedelta(minutes=float(values["lockout_minutes"])),
+            max_name_failures=int(values["max_name_failures"]),
+        )
+
+
+_SELF_DOWNLOAD_KEYS = frozenset(
+    {"max_failures", "window_minutes", "lockout_minutes", "max_name_failures"}
+)
 
 
 @attrs.define(frozen=True)
