@@ -655,7 +655,7 @@ def test_environment_variable_overrides_the_url(
 
 
 def test_unknown_setting_is_named(tmp_path: Path) -> None:
-    with pytest.raises(ConfigurationError, match="'uri'"):
+    with pytest.raises(ConfigurationError, match=r"storage\.uri is not a known setting"):
         SqlStorage.from_settings({"uri": "sqlite:///x.db"}, tmp_path)
     with pytest.raises(ConfigurationError, match=r"\[storage\] url"):
         SqlStorage.from_settings({"url": 42}, tmp_path)

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from bdcert.access import ACTIONS
+from bdcert.config import check_settings, unknown_settings
 from bdcert.errors import ConfigurationError, IdentityError
 from bdcert.hookspecs import hookimpl
 from bdcert.model import Principal
@@ -38,17 +39,15 @@ class LocalIdentityProvider:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> LocalIdentityProvider:
-        unknown = sorted(set(settings) - {"operators"})
-        if unknown:
-            raise ConfigurationError(f"identity.local: unknown settings {', '.join(unknown)}")
+        check_settings("identity", settings, ("operators",))
         operators = {}
         problems = []
         for name, spec in dict(settings.get("operators", {})).items():
             if not isinstance(spec, Mapping):
                 problems.append(f"operators.{name} must be a table")
                 continue
-            extra = sorted(set(spec) - {"roles", "authority", "id_number"})
-            problems.extend(f"operators.{name}.{k} is not a known setting" for k in extra)
+            known = ("roles", "authority", "id_number")
+            problems.extend(unknown_settings(f"identity.operators.{name}", spec, known))
             roles = frozenset(spec.get("roles", []))
             bad_roles = sorted(roles - KNOWN_ROLES)
             if bad_roles:

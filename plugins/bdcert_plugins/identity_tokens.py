@@ -49,6 +49,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from bdcert.access import ACTIONS
+from bdcert.config import unknown_settings
 from bdcert.errors import ConfigurationError, IdentityError
 from bdcert.hookspecs import hookimpl
 from bdcert.model import Principal
@@ -163,14 +164,11 @@ class TokenIdentityProvider:
             registrar without an authority and unreadable or unsuitable ``issuer_ca``.
         """
         problems: list[str] = []
-        unknown = sorted(set(settings) - _SETTINGS)
-        problems.extend(f"{k} is not a known setting" for k in unknown)
+        problems.extend(unknown_settings("identity", settings, _SETTINGS))
         tokens: list[TokenRule] = []
         for name, spec in _tables(settings, "tokens", problems):
             where = f"tokens.{name}"
-            problems.extend(
-                f"{where}.{k} is not a known setting" for k in sorted(set(spec) - _TOKEN_KEYS)
-            )
+            problems.extend(unknown_settings(f"identity.{where}", spec, _TOKEN_KEYS))
             digest = str(spec.get("sha256", "")).strip().lower()
             if not _HEX64.fullmatch(digest):
                 problems.append(f"{where}.sha256 must be 64 hex digits (the SHA-256 of the token)")
@@ -181,9 +179,7 @@ class TokenIdentityProvider:
         rules: list[CertificateRule] = []
         for name, spec in _tables(settings, "client_certificates", problems):
             where = f"client_certificates.{name}"
-            problems.extend(
-                f"{where}.{k} is not a known setting" for k in sorted(set(spec) - _CERT_KEYS)
-            )
+            problems.extend(unknown_settings(f"identity.{where}", spec, _CERT_KEYS))
             principal = _principal(name, spec, where, problems)
             rule = _certificate_rule(principal, spec, where, workspace, problems)
             if rule is not None:

@@ -11,6 +11,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from bdcert.config import check_settings
 from bdcert.errors import ConfigurationError
 from bdcert.hookspecs import hookimpl
 from bdcert.model import CertificateEvent
@@ -26,9 +27,7 @@ class LogNotifier:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> LogNotifier:
-        unknown = sorted(set(settings) - {"level"})
-        if unknown:
-            raise ConfigurationError(f"notifiers.log: unknown settings {', '.join(unknown)}")
+        check_settings("notifiers.log", settings, ("level",))
         level = logging.getLevelName(str(settings.get("level", "INFO")).upper())
         if not isinstance(level, int):
             raise ConfigurationError(

@@ -48,6 +48,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
+from bdcert.config import unknown_settings
 from bdcert.errors import ConfigurationError, MissingDependency, NotificationError
 from bdcert.hookspecs import hookimpl
 from bdcert.model import CHINA_TZ, CertificateEvent
@@ -230,7 +231,7 @@ class WebhookNotifier:
         :raises MissingDependency: if httpx or tenacity is not installed.
         """
         _load_dependencies()
-        problems = [f"{k} is not a known setting" for k in sorted(set(settings) - _SETTINGS)]
+        problems = unknown_settings("notifiers.webhook", settings, _SETTINGS)
         url = settings.get("url")
         if not isinstance(url, str) or not url.strip():
             problems.append("url is required (the http:// or https:// address to POST to)")

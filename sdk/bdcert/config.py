@@ -38,7 +38,8 @@ from __future__ import annotations
 import json
 import os
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -47,7 +48,15 @@ import attrs
 from bdcert.errors import ConfigurationError
 from bdcert.model import Authority
 
-__all__ = ["CONFIG_NAME", "WORKSPACE_ENV", "Workspace", "load_authorities"]
+__all__ = [
+    "CONFIG_NAME",
+    "WORKSPACE_ENV",
+    "DownloadPolicy",
+    "Workspace",
+    "check_settings",
+    "load_authorities",
+    "unknown_settings",
+]
 
 CONFIG_NAME = "bdcert.toml"
 WORKSPACE_ENV = "BDCERT_WORKSPACE"
@@ -71,6 +80,89 @@ _SCHEMA: dict[str, set[str] | None] = {
     "backlog": {"retry_first_seconds", "retry_max_seconds"},
     "self_download": {"max_failures", "window_minutes", "lockout_minutes"},
 }
+
+
+def unknown_settings(table: str, settings: Iterable[Any], known: Iterable[str]) -> list[str]:
+    """One problem per key of ``settings`` not in ``known``, by key: the one message format for
+    an unknown setting, ``"<table>.<key> is not a known setting (known: <a>, <b>)"``.
+
+    :param table: the dotted name of the table as written in ``bdcert.toml`` (``storage``,
+        ``seal.authorities.510100``, ``identity.tokens.auditor``); empty for the top level of
+        the file, whose keys are tables and are named ``[table]``.
+    :param settings: the table (a mapping: its keys) or the keys.
+    :returns: the problems, empty when every key is known (plugins collect them with their other
+        problems; :func:`check_settings` raises them).
+    """
+    allowed = set(known)
+    listed = ", ".join(sorted(allowed)) or "none"
+    return [
+        f"{f'{table}.{key}' if table else f'[{key}]'} is not a known setting (known: {listed})"
+        for key in sorted(map(str, settings))
+        if key not in allowed
+    ]
+
+
+def check_settings(table: str, settings: Iterable[Any], known: Iterable[str]) -> None:
+    """Refuse a settings table with unknown keys (see :func:`unknown_settings`).
+
+    :raises ConfigurationError: naming every unknown key, ``; ``-separated.
+    """
+    problems = unknown_settings(table, settings, known)
+    if problems:
+        raise ConfigurationError("; ".join(problems))
+
+
+@attrs.define(frozen=True)
+class DownloadPolicy:
+    """How failed self-download attempts are limited (``[self_download]`` in ``bdcert.toml``).
+
+    :ivar max_failures: failed attempts that lock an identity (ID number; default 5).
+    :ivar window: the span in which they must fall (default 15 minutes).
+    :ivar lockout: how long the identity or name stays locked (default 30 minutes).
+    :ivar max_name_failures: failed attempts, whatever the ID number, that lock a name (default
+        10: higher, as a name is shared by many people who are all locked out together).
+    """
+
+    max_failures: int = 5
+    window: timedelta = timedelta(minutes=15)
+    lockout: timedelta = timedelta(minutes=30)
+    max_name_failures: int = 10
+
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any]) -> DownloadPolicy:
+        """The policy of a ``[self_download]`` table: ``max_failures`` and
+        ``max_name_failures`` (integers >= 1), ``window_minutes`` and ``lockout_minutes``
+        (numbers > 0).
+
+        :raises ConfigurationError: naming every bad or unknown key.
+        """
+        bad = unknown_settings("self_download", table, _SELF_DOWNLOAD_KEYS)
+        values: dict[str, Any] = {}
+        for key, default, integer in (
+            ("max_failures", 5, True),
+            ("window_minutes", 15, False),
+            ("lockout_minutes", 30, False),
+            ("max_name_failures", 10, True),
+        ):
+            value: Any = table.get(key, default)
+            number = isinstance(value, int if integer else int | float)
+            if isinstance(value, bool) or not number or not value > 0:
+                what = "a whole number >= 1" if integer else "a number of minutes > 0"
+                bad.append(f"self_download.{key} must be {what}, not {value!r}")
+            values[key] = value
+        if bad:
+            raise ConfigurationError("; ".join(bad))
+        return cls(
+            max_failures=int(values["max_failures"]),
+            window=timedelta(minutes=float(values["window_minutes"])),
+            lockout=timedelta(minutes=float(values["lockout_minutes"])),
+            max_name_failures=int(values["max_name_failures"]),
+        )
+
+
+_SELF_DOWNLOAD_KEYS = frozenset(
+    {"max_failures", "window_minutes", "lockout_minutes", "max_name_failures"}
+)
 
 
 @attrs.define(frozen=True)
@@ -105,18 +197,17 @@ class Workspace:
             settings = tomllib.loads(file.read_text(encoding="utf-8"))
         except (OSError, tomllib.TOMLDecodeError) as exc:
             raise ConfigurationError(f"cannot read {file}: {exc}") from exc
-        bad = []
+        bad = unknown_settings("", settings, _SCHEMA)
         for table, value in settings.items():
             if table not in _SCHEMA:
-                bad.append(f"[{table}]")
                 continue
             allowed = _SCHEMA[table]
             if not isinstance(value, Mapping):
-                bad.append(f"{table} (must be a table)")
+                bad.append(f"{table} must be a table")
             elif allowed is not None:
-                bad.extend(f"{table}.{k}" for k in value if k not in allowed)
+                bad.extend(unknown_settings(table, value, allowed))
         if bad:
-            raise ConfigurationError(f"{file}: unknown settings: {', '.join(bad)}")
+            raise ConfigurationError(f"{file}: {'; '.join(bad)}")
         return cls(path=directory, settings=settings)
 
     def table(self, name: str) -> Mapping[str, Any]:

@@ -7,6 +7,7 @@ standard's term in the docstring. Times are timezone-aware; China time is UTC+08
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, timedelta, timezone
 from decimal import Decimal
@@ -39,7 +40,34 @@ __all__ = [
     "Verdict",
     "VerdictCode",
     "in_force",
+    "parse_share",
 ]
+
+_SHARE_RE = re.compile(
+    r"(?:([0-9]{1,3}(?:\.[0-9]{1,6})?)\s?%|([0-9]{1,6})/([0-9]{1,6})|(0?\.[0-9]{1,6}|1(?:\.0+)?))\Z"
+)
+
+
+def parse_share(text: str) -> Fraction:
+    """An exact share from ``"60%"``, ``"12.5%"``, ``"1/3"`` or ``"0.5"``.
+
+    :raises ValueError: if the text is none of those or the share is not in (0, 1].
+    """
+    m = _SHARE_RE.match(text) if isinstance(text, str) else None
+    if m is None:
+        raise ValueError(f"share {text!r} is not a percentage (60%) or a fraction (1/3)")
+    if m[1] is not None:
+        value = Fraction(Decimal(m[1])) / 100
+    elif m[2] is not None:
+        if int(m[3]) == 0:
+            raise ValueError(f"share {text!r} divides by zero")
+        value = Fraction(int(m[2]), int(m[3]))
+    else:
+        value = Fraction(Decimal(m[4]))
+    if not 0 < value <= 1:
+        raise ValueError(f"share {text!r} must be more than 0 and at most 1")
+    return value
+
 
 #: China Standard Time, UTC+08:00: decides certificate years and printed issue dates.
 CHINA_TZ = timezone(timedelta(hours=8), "CST")
@@ -132,8 +160,6 @@ class Party:
     @property
     def share_fraction(self) -> Fraction | None:
         """The share as an exact fraction, or None."""
-        from bdcert.validation import parse_share
-
         return None if self.share is None else parse_share(self.share)
 
 

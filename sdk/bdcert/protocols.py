@@ -6,17 +6,15 @@ implementation of these protocols directly.
 
 from __future__ import annotations
 
-import hashlib
 from collections.abc import Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import datetime, timedelta
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
 from bdcert.errors import Problem
-from bdcert.holders import DownloadGuard
 from bdcert.model import (
     AuditEvent,
     Authority,
@@ -28,7 +26,15 @@ from bdcert.model import (
     RegistrationEntry,
     Restriction,
 )
-from bdcert.sharing import SharingAgreement
+from bdcert.records import (  # moved to the values layer; re-exported here
+    AuditCheckpoint,
+    BacklogItem,
+    DownloadGuard,
+    PaperDisposition,
+    SharingAgreement,
+    StoredRegistration,
+    UndeliveredEvent,
+)
 
 __all__ = [
     "AuditCheckpoint",
@@ -48,127 +54,6 @@ __all__ = [
     "StoredRegistration",
     "UndeliveredEvent",
 ]
-
-
-@attrs.define(frozen=True)
-class StoredRegistration:
-    """A processed entry as stored: its fingerprint (SHA-256 of the canonical JSON) and result.
-
-    ``result.certificates`` is empty; fetch certificates by number.
-    """
-
-    business_number: str
-    fingerprint: str
-    result: IssueResult
-    recorded_at: datetime
-
-
-@attrs.define(frozen=True)
-class AuditCheckpoint:
-    """A signed checkpoint of the audit log (rule article 17): the log's last event at a moment,
-    attested by an authority's e-seal (see :mod:`bdcert.audit`).
-
-    :ivar number: 1, 2, … without gaps.
-    :ivar event_id: the id of the last audit event when it was made.
-    :ivar event_hash: that event's chain hash (hex SHA-256).
-    :ivar made_at: when, aware (China time, +08:00).
-    :ivar made_by: the principal's name, or ``bdcert (automatic)``.
-    :ivar authority_code: whose seal signs it.
-    :ivar prev_sha256: SHA-256 (hex) of the previous checkpoint's PDF; 64 zeros for the first.
-    :ivar pdf: the sealed one-page PDF that states all of the above.
-    """
-
-    number: int
-    event_id: int
-    event_hash: str
-    made_at: datetime
-    made_by: str
-    authority_code: str
-    prev_sha256: str
-    pdf: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
-
-    @property
-    def pdf_sha256(self) -> str:
-        """SHA-256 (hex) of :attr:`pdf`; the next checkpoint's ``prev_sha256``."""
-        return hashlib.sha256(self.pdf).hexdigest()
-
-
-@attrs.define(frozen=True)
-class PaperDisposition:
-    """What happened to a paper original (rule article 10): ``收回`` or ``公告作废``.
-
-    :ivar number: the paper certificate's number. :ivar business_number: the entry that replaced it.
-    :ivar text: for ``公告作废``, the announcement text.
-    """
-
-    number: str
-    business_number: str
-    disposition: str
-    recorded_at: datetime
-    text: str = ""
-
-
-@attrs.define(frozen=True)
-class UndeliveredEvent:
-    """A certificate event a notifier could not deliver, kept in the store's outbox.
-
-    :ivar id: the outbox id, for :meth:`StorageTransaction.mark_delivered` and
-        :meth:`StorageTransaction.record_delivery_failure`.
-    :ivar notifier: the name of the notifier that failed (e.g. ``webhook``).
-    :ivar event: the event as it was to be delivered; ``details`` come back as JSON data
-        (tuples as lists, dates and Decimals as strings).
-    :ivar attempts: failed deliveries so far (1 when the event was put in the outbox).
-    :ivar last_error: the message of the latest failure.
-    :ivar first_failed_at: when the event was put in the outbox, aware (China time, +08:00).
-    """
-
-    id: int
-    notifier: str
-    event: CertificateEvent
-    attempts: int
-    last_error: str
-    first_failed_at: datetime
-
-
-@attrs.define(frozen=True)
-class BacklogItem:
-    """A registration entry accepted while sealing was impossible (rule article 15: force
-    majeure), kept until it is issued, in the order it was accepted, per authority.
-
-    :ivar id: the backlog's order: lower ids of an authority are issued first.
-    :ivar entry: the entry's JSON object exactly as pushed (it is validated again when issued).
-    :ivar fingerprint: as :attr:`StoredRegistration.fingerprint`, for idempotent re-pushes.
-    :ivar recorded_at: 登簿时间 of the entry, aware.
-    :ivar accepted_at: when bdcert accepted it into the backlog, aware.
-    :ivar reason: the failure that put it (or the entry before it) into the backlog.
-    :ivar attempts: issuing attempts that failed; ``last_error`` is the latest one's message.
-    :ivar next_attempt_at: automatic draining leaves it alone until then (backoff).
-    :ivar state: ``waiting``, ``issued`` or ``rejected`` (its references no longer held).
-    :ivar done_at: when it was issued or rejected.
-    :ivar numbers: the certificates it got, for ``issued``.
-    :ivar problems: why it was rejected, for ``rejected``.
-    """
-
-    id: int
-    business_number: str
-    authority_code: str
-    entry: Mapping[str, Any]
-    fingerprint: str
-    recorded_at: datetime
-    accepted_at: datetime
-    reason: str
-    attempts: int
-    last_error: str
-    next_attempt_at: datetime
-    state: str = "waiting"
-    done_at: datetime | None = None
-    numbers: tuple[str, ...] = ()
-    problems: tuple[Problem, ...] = ()
-
-    @property
-    def delay(self) -> timedelta | None:
-        """Issuing time minus 登簿时间, once issued."""
-        return self.done_at - self.recorded_at if self.done_at and self.state == "issued" else None
 
 
 class StorageTransaction(Protocol):

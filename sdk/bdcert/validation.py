@@ -14,7 +14,6 @@ import base64
 import binascii
 import hashlib
 import io
-import json
 import re
 from collections.abc import Mapping
 from datetime import UTC, date, datetime, timedelta
@@ -40,7 +39,9 @@ from bdcert.model import (
     RegistrationEntry,
     Seizure,
     Term,
+    parse_share,  # moved to the values layer; re-exported here
 )
+from bdcert.wire import canonical_json  # one canonical JSON for every fingerprint and hash
 
 __all__ = ["ENTRY_KEYS", "canonical_json", "fingerprint", "parse_entry", "parse_share"]
 
@@ -80,9 +81,6 @@ _HOLDING_MODES = ("共同持证", "分别持证")
 _DISPOSITIONS = ("收回", "公告作废")
 _MEDIA = ("电子", "纸质")
 _PICTURE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
-_SHARE_RE = re.compile(
-    r"(?:([0-9]{1,3}(?:\.[0-9]{1,6})?)\s?%|([0-9]{1,6})/([0-9]{1,6})|(0?\.[0-9]{1,6}|1(?:\.0+)?))\Z"
-)
 #: Limits that keep one entry to one reasonable unit of work (and out of denial of service).
 MAX_TEXT = 10_000  # characters in any one string
 MAX_PARTIES = 1_000  # holders or obligors
@@ -116,35 +114,9 @@ def _scan(c: _Checker, value: Any, path: str, depth: int) -> None:
             _scan(c, item, f"{path}[{i}]", depth + 1)
 
 
-def canonical_json(raw: Mapping[str, Any]) -> str:
-    """Sorted keys, no insignificant whitespace, UTF-8 characters kept."""
-    return json.dumps(raw, sort_keys=True, ensure_ascii=False, separators=(",", ":"))
-
-
 def fingerprint(raw: Mapping[str, Any]) -> str:
     """Lower-case hex SHA-256 of :func:`canonical_json`: equal for an exact re-push."""
     return hashlib.sha256(canonical_json(raw).encode()).hexdigest()
-
-
-def parse_share(text: str) -> Fraction:
-    """An exact share from ``"60%"``, ``"12.5%"``, ``"1/3"`` or ``"0.5"``.
-
-    :raises ValueError: if the text is none of those or the share is not in (0, 1].
-    """
-    m = _SHARE_RE.match(text) if isinstance(text, str) else None
-    if m is None:
-        raise ValueError(f"share {text!r} is not a percentage (60%) or a fraction (1/3)")
-    if m[1] is not None:
-        value = Fraction(Decimal(m[1])) / 100
-    elif m[2] is not None:
-        if int(m[3]) == 0:
-            raise ValueError(f"share {text!r} divides by zero")
-        value = Fraction(int(m[2]), int(m[3]))
-    else:
-        value = Fraction(Decimal(m[4]))
-    if not 0 < value <= 1:
-        raise ValueError(f"share {text!r} must be more than 0 and at most 1")
-    return value
 
 
 class _Checker:

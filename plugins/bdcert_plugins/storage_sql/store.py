@@ -51,6 +51,7 @@ from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, SQLAlchemy
 from sqlalchemy.sql.dml import Insert
 
 from bdcert.audit import diagnose_chain
+from bdcert.config import check_settings
 from bdcert.errors import ConfigurationError, MissingDependency, NotFound, StorageError
 from bdcert.model import (
     CHINA_TZ,
@@ -270,12 +271,7 @@ class SqlStorage:
 
         :raises ConfigurationError: for an unknown key or a value that is not a database URL.
         """
-        unknown = sorted(str(key) for key in settings if key not in SETTINGS)
-        if unknown:
-            raise ConfigurationError(
-                f"unknown [storage] setting {', '.join(map(repr, unknown))} for the sql "
-                "storage (it knows: url)"
-            )
+        check_settings("storage", settings, SETTINGS)
         from_env = os.environ.get(ENV_URL)
         url = from_env or settings.get("url", DEFAULT_URL)
         where = ENV_URL if from_env else "[storage] url"

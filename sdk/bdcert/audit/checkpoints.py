@@ -1,32 +1,5 @@
-"""Tamper evidence for the audit log (rule article 17): signed checkpoints and the chain diagnosis.
-
-The store keeps every lifecycle event and access in a hash chain (each record holds
-``sha256(prev_hash || canonical JSON of the event)``; see the storage plugin). A chain alone
-proves nothing against someone who can write to the database: they can rewrite every record from
-some point on and recompute the hashes. So every ``checkpoint_every`` events, and on demand, bdcert
-makes a **checkpoint**: a one-page PDF that states
-
-* its number (1, 2, … without gaps) and the SHA-256 of the previous checkpoint's PDF,
-* the id and hash of the last audit event at that moment,
-* the time (China time, +08:00), who asked for it, and the sealing authority,
-
-sealed with the authority's e-seal through the configured seal provider (``seal_pdf``, so
-software, PKCS#11, remote and SM2 seals all work). The statement is printed on the page and, as
-canonical JSON, in the PDF's ``/Subject``; ``pdfsig`` and ``pdfinfo`` check and read it without
-bdcert. The checkpoint is stored with its PDF, and its creation is itself an audit event.
-
-:func:`diagnose_chain` names each edited, deleted, inserted or reordered record;
-:meth:`Checkpointer.verify` checks every checkpoint's seal (against the workspace trust roots),
-that its stored row says what its sealed PDF says, that the checkpoints follow each other, and
-that the log's event at each sealed id still has the sealed hash.
-
-What stays undetectable: an attacker who holds the seal key as well as the database can make new
-checkpoints for a rewritten log. Without the key, an attacker can still (1) append forged events
-after the last checkpoint and raise the audit counter to match, or rewrite the events after it
-(the newest alone included) with recomputed hashes, and (2) delete the newest
-checkpoints together with everything logged after the newest one left, resetting both counters
-— unless a copy of a checkpoint is kept outside the database (``bdcert audit checkpoint --out``;
-``bdcert audit verify --checkpoint FILE`` checks the log against it).
+"""Sealed checkpoints of the audit log (rule article 17): settings, the checkpoint PDF, making and
+checking checkpoints, and making them automatically. See :mod:`bdcert.audit` for what they prove.
 """
 
 from __future__ import annotations
@@ -44,8 +17,9 @@ from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
+from bdcert.audit.chain import GENESIS_SHA256
+from bdcert.config import check_settings
 from bdcert.errors import ConfigurationError, MissingGlyph, StorageError
-from bdcert.fonts import FontChain, glyph_source
 from bdcert.model import CHINA_TZ, AuditEvent, Authority
 from bdcert.protocols import (
     AuditCheckpoint,
@@ -62,12 +36,9 @@ __all__ = [
     "AUTOMATIC",
     "CHECKPOINT_KEYWORD",
     "DEFAULT_CHECKPOINT_EVERY",
-    "GENESIS_SHA256",
     "AuditSettings",
-    "ChainLink",
     "Checkpointer",
     "CheckpointingStorage",
-    "diagnose_chain",
     "read_statement",
     "statement_of",
 ]
@@ -76,8 +47,6 @@ log = logging.getLogger("bdcert.audit")
 
 #: Events after the latest checkpoint that make the next one due (``[audit] checkpoint_every``).
 DEFAULT_CHECKPOINT_EVERY = 1000
-#: ``prev_hash`` of the first audit event and ``prev_sha256`` of the first checkpoint.
-GENESIS_SHA256 = "0" * 64
 #: The ``/Keywords`` of a checkpoint PDF and the ``type`` of its statement.
 CHECKPOINT_KEYWORD = "bdcert-audit-checkpoint"
 #: ``made_by`` of the checkpoints made because ``checkpoint_every`` events accumulated.
@@ -117,9 +86,7 @@ class AuditSettings:
 
         :raises ConfigurationError: for an unknown key or a value of the wrong type.
         """
-        unknown = sorted(set(table) - {"authority", "checkpoint_every"})
-        if unknown:
-            raise ConfigurationError(f"unknown [audit] setting {', '.join(map(repr, unknown))}")
+        check_settings("audit", table, ("authority", "checkpoint_every"))
         authority = table.get("authority")
         every = table.get("checkpoint_every", DEFAULT_CHECKPOINT_EVERY)
         if authority is not None and not (isinstance(authority, str) and authority):
@@ -129,140 +96,6 @@ class AuditSettings:
                 f"[audit] checkpoint_every must be a whole number ≥ 0 (0: off), not {every!r}"
             )
         return cls(authority=authority, checkpoint_every=every)
-
-
-# -------------------------------------------------------------------------- chain diagnosis
-
-
-@attrs.define(frozen=True)
-class ChainLink:
-    """One stored audit record as the chain diagnosis sees it.
-
-    :ivar id: its stored id (1, 2, … when intact).
-    :ivar prev_hash: the stored hash of the record it is chained to (hex SHA-256).
-    :ivar hash: its stored hash.
-    :ivar content_hash: the hash recomputed from its stored content and ``prev_hash``; None when
-        the content cannot be read (e.g. details that are not JSON).
-    """
-
-    id: int
-    prev_hash: str
-    hash: str
-    content_hash: str | None
-
-
-def _ids(first: int, last: int) -> str:
-    return f"audit event {first} is" if first == last else f"audit events {first}..{last} are"
-
-
-def _chain_order(links: Sequence[ChainLink]) -> list[ChainLink] | None:
-    """The records in the order their hashes chain them, when they form one unforked chain from
-    the start that takes in every record; else None."""
-    following: dict[str, list[ChainLink]] = {}
-    for link in links:
-        following.setdefault(link.prev_hash, []).append(link)
-    if any(len(group) > 1 for group in following.values()):
-        return None
-    order: list[ChainLink] = []
-    current = GENESIS_SHA256
-    while current in following and len(order) <= len(links):
-        link = following[current][0]
-        order.append(link)
-        current = link.hash
-    return order if len(order) == len(links) else None
-
-
-def diagnose_chain(links: Sequence[ChainLink], appended: int | None) -> list[str]:
-    """Messages naming every edited, deleted, inserted or reordered audit record (rule article 17).
-
-    :param links: every stored record, in id order.
-    :param appended: how many events the store's audit counter says were appended (None: no
-        counter); finds records deleted from, or inserted at, the end.
-    :returns: one sentence per finding, naming the record(s); empty when the chain is intact.
-
-    Edited: the content does not match its hash. Reordered: every record is genuine and chained,
-    but stored in another order (each misplaced record is named with its place in the chain).
-    Deleted: ids skip, or a record's predecessor in the chain is nowhere in the log. Inserted: a
-    record sits between another and the record it is chained to, or the log holds more records
-    than were appended. A record rewritten together with its hash shows as a break after it.
-    """
-    problems: list[str] = []
-    for link in links:
-        if link.content_hash is None:
-            problems.append(f"audit event {link.id}: edited: its content cannot be read")
-        elif link.content_hash != link.hash:
-            problems.append(f"audit event {link.id}: edited: its content does not match its hash")
-    order = _chain_order(links)
-    if order is not None and order != list(links):
-        for place, link in enumerate(order, 1):
-            if links[place - 1] is not link:
-                problems.append(
-                    f"audit event {link.id} is out of order: its hash chain puts it at place "
-                    f"{place} (after event {order[place - 2].id if place > 1 else 'none'})"
-                )
-    else:
-        problems.extend(_broken_links(links))
-    count, last_id = len(links), links[-1].id if links else 0
-    if appended is not None:
-        if appended > last_id:
-            problems.append(f"{_ids(last_id + 1, appended)} missing (deleted from the end)")
-        if count > appended:
-            problems.append(
-                f"the log holds {count} events but the audit counter says {appended} were "
-                f"appended: {count - appended} inserted"
-            )
-    return problems
-
-
-def _broken_links(links: Sequence[ChainLink]) -> list[str]:
-    """Walk the records in id order and explain each record not chained to the one before."""
-    where: dict[str, int] = {}
-    for index, link in enumerate(links):
-        where.setdefault(link.hash, index)
-    inserted: set[int] = set()
-    found: list[tuple[int, str]] = []
-    for i, link in enumerate(links):
-        before = links[i - 1] if i else None
-        expected_id = before.id + 1 if before else 1
-        if link.id < expected_id:
-            found.append((i, f"audit event {link.id}: ids start at 1 (inserted)"))
-            continue
-        if link.id > expected_id:
-            found.append((i, f"{_ids(expected_id, link.id - 1)} missing (deleted)"))
-        if link.prev_hash == (before.hash if before else GENESIS_SHA256) or link.id > expected_id:
-            continue
-        j = -1 if link.prev_hash == GENESIS_SHA256 else where.get(link.prev_hash)
-        if j is None:
-            target = f"event {before.id}" if before else "the start of the log"
-            found.append(
-                (
-                    i,
-                    f"audit event {link.id} is not chained to {target}: the event it was chained "
-                    "to is gone (the one before it was rewritten with a new hash, or an event "
-                    "between them was deleted and the ids renumbered)",
-                )
-            )
-        elif j < i - 1:
-            between = [links[k].id for k in range(j + 1, i)]
-            inserted.update(range(j + 1, i))
-            to = f"event {links[j].id}" if j >= 0 else "the start of the log"
-            found.append(
-                (
-                    i,
-                    f"{_ids(between[0], between[-1])} inserted: event {link.id} is chained "
-                    f"directly to {to}",
-                )
-            )
-        else:
-            found.append(
-                (
-                    i,
-                    f"audit event {link.id} is out of order: it is chained after event "
-                    f"{links[j].id}, which is stored after it",
-                )
-            )
-    # an inserted record's own link to the record before it explains nothing more
-    return [message for i, message in found if i not in inserted]
 
 
 # -------------------------------------------------------------------------- the checkpoint PDF
@@ -305,7 +138,11 @@ def read_statement(pdf: bytes) -> dict[str, Any]:
 
 def _render(checkpoint: AuditCheckpoint, authority: Authority, renderer: Renderer) -> bytes:
     """The unsealed one-page A4 checkpoint PDF: the statement printed and in ``/Subject``."""
+    # fpdf and fontTools (through bdcert.fonts) are heavy: imported when a checkpoint is made,
+    # so that commands which only read the store start fast
     from fpdf import FPDF
+
+    from bdcert.fonts import FontChain, glyph_source
 
     made_at = checkpoint.made_at.astimezone(CHINA_TZ).isoformat()
     lines = [

@@ -1,0 +1,129 @@
+"""Auditing (rule articles 9, 17): the audit log for auditors, reconciliation with the registry
+book, and the sealed checkpoints of the log."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from typing import Any
+
+import attrs
+
+from bdcert.lifecycle.services import Services
+from bdcert.model import AuditEvent, Principal
+from bdcert.protocols import AuditCheckpoint
+from bdcert.validation import fingerprint
+
+__all__ = [
+    "Finding",
+    "audit_checkpoints",
+    "audit_log",
+    "checkpoint_audit",
+    "reconcile",
+    "verify_audit",
+]
+
+
+@attrs.define(frozen=True)
+class Finding:
+    """One registry-book entry as :meth:`Registry.reconcile` finds it.
+
+    :ivar finding: ``issued``, ``processed``, ``late``, ``missing`` or ``different``.
+    :ivar delay: for issued certificates, sealing time minus 登簿时间.
+    """
+
+    business_number: str
+    authority_code: str
+    finding: str
+    detail: str
+    delay: timedelta | None = None
+
+
+def audit_log(
+    services: Services,
+    *,
+    principal: Principal,
+    subject: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+) -> list[AuditEvent]:
+    """See :meth:`bdcert.lifecycle.Registry.audit_log`."""
+    services.authorize(principal, "audit", subject=subject or "")
+    with services.storage.transaction() as tx:
+        events = tx.audit_events()
+    return [
+        e
+        for e in events
+        if (subject is None or e.subject == subject)
+        and (actor is None or e.actor == actor)
+        and (since is None or e.at >= since)
+        and (until is None or e.at <= until)
+    ]
+
+
+def reconcile(
+    services: Services,
+    book: Iterable[Any],
+    *,
+    principal: Principal,
+    late_after: timedelta = timedelta(hours=24),
+) -> list[Finding]:
+    """See :meth:`bdcert.lifecycle.Registry.reconcile`."""
+    services.authorize(principal, "audit")
+    findings = []
+    with services.storage.transaction() as tx:
+        for raw in book:
+            ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
+            djjg = str(raw.get("djjg", "")) if isinstance(raw, Mapping) else ""
+            stored = tx.get_registration(ywh) if isinstance(ywh, str) else None
+            key = str(ywh)
+            if stored is None:
+                findings.append(Finding(key, djjg, "missing", "never issued"))
+            elif stored.fingerprint != fingerprint(raw):
+                findings.append(
+                    Finding(key, djjg, "different", "issued from other content than the book holds")
+                )
+            elif not stored.result.numbers:
+                findings.append(Finding(key, djjg, "processed", stored.result.outcome.value))
+            else:
+                issued = max(tx.get_certificate(n).issued_at for n in stored.result.numbers)
+                delay = issued - stored.recorded_at
+                late = delay > late_after
+                findings.append(
+                    Finding(
+                        key,
+                        djjg,
+                        "late" if late else "issued",
+                        "、".join(stored.result.numbers),
+                        delay,
+                    )
+                )
+        details = {"entries": len(findings)}
+        tx.append_audit(AuditEvent("reconcile", principal.name, "", services.clock(), details))
+    return findings
+
+
+def verify_audit(
+    services: Services, *, principal: Principal, checkpoints: Sequence[tuple[str, bytes]] = ()
+) -> list[str]:
+    """See :meth:`bdcert.lifecycle.Registry.verify_audit`."""
+    services.authorize(principal, "audit")
+    with services.storage.transaction() as tx:
+        problems = tx.verify_audit_chain()
+    return problems + services.checkpointer.verify(checkpoints)
+
+
+def checkpoint_audit(services: Services, *, principal: Principal) -> AuditCheckpoint:
+    """See :meth:`bdcert.lifecycle.Registry.checkpoint_audit`."""
+    services.authorize(principal, "operate")
+    made = services.checkpointer.make(principal.name)
+    assert made is not None  # only automatic checkpoints are skipped
+    return made
+
+
+def audit_checkpoints(services: Services, *, principal: Principal) -> list[AuditCheckpoint]:
+    """See :meth:`bdcert.lifecycle.Registry.audit_checkpoints`."""
+    services.authorize(principal, "audit")
+    with services.storage.transaction() as tx:
+        return tx.audit_checkpoints()

@@ -1,0 +1,291 @@
+"""Self-download by holders (rule article 13), with failed attempts limited per identity.
+
+A holder (权利人) proves who they are with their name (``mc``) and ID number (证件号 ``zjh``), plus
+the number of their paper certificate where they held one, and receives their current
+e-certificates with the sealed PDFs (and OFDs when filed). :meth:`bdcert.lifecycle.Registry.
+self_download` calls :func:`self_download`.
+
+**The proof** (checked against the register, never against data the caller supplies):
+
+1. the ID number, in canonical form (stripped, upper-case: ``…002x`` is ``…002X``), and the name
+   (stripped, exactly as registered) must be those of one 权利人 of at least one *current*
+   certificate: status valid, restricted (查封) included; superseded and cancelled ones never
+   count and are never returned;
+2. **paper rule**, per registration: a certificate whose registration recorded a paper original
+   (原证号 ``yzh`` with ``lx = 纸质``, recovered 收回 or announced void 公告作废; rule article 10)
+   is opened only by one of *that registration's* paper numbers (compared without blanks,
+   full-width parentheses read as half-width); a certificate whose registration recorded none
+   needs no paper number. A paper number given must match one recorded for one of the holder's
+   registrations, else the attempt fails (also when none is recorded); and an attempt that opens
+   no certificate fails (``paper_number_missing``). So a co-owner who knows the paper number of
+   a shared registration opens only that registration's certificates, never the other owner's
+   certificates from registrations with other paper originals;
+3. the identity provider may add checks (real-name, biometric, SMS): if it has a
+   ``verify_holder(name, id_number, evidence)`` method (:class:`bdcert.protocols.HolderVerifier`)
+   it is called with the caller's ``evidence`` after 1 and 2 pass, and an
+   :class:`~bdcert.errors.IdentityError` it raises is a failed attempt.
+
+The answer is the certificates the proof opens: those needing no paper number, plus those of
+the registrations the given paper number belongs to. A failed attempt tells the caller only that
+the proof failed, never which part.
+
+**Rate limit** (:class:`DownloadPolicy`, ``[self_download]`` in ``bdcert.toml``), two guards:
+
+* per identity (the canonical ID number, whatever name is given, :func:`identity_key`):
+  ``max_failures`` failed attempts within any ``window_minutes`` lock it for ``lockout_minutes``;
+* per name (:func:`name_key`: blanks removed, NFKC, case-folded; whatever ID number is given):
+  ``max_name_failures`` failed attempts within the same window lock that name for the same time.
+  This stops guessing the ID number of a known person (region and birthday known, about 1000
+  sequence numbers left). Its default is higher than ``max_failures`` because many people share
+  a name and all of them are locked out together.
+
+While either guard of an attempt is locked, the attempt is refused with
+:class:`~bdcert.errors.TooManyAttempts` without checking the proof; the failure that trips a
+guard is answered so already. A successful download clears the ID number's failures, never the
+name's (a holder sharing the victim's name must not reset the count by downloading their own);
+the name's failures leave with the window. When a lockout ends its count starts afresh. The
+state lives in storage (:meth:`bdcert.protocols.StorageTransaction.download_guard`; both kinds
+of key are 64 hex digits of differently salted SHA-256, so they never collide and no name or
+number is stored in clear), so the limits hold across processes and restarts. A transaction
+takes the ID number's guard before the name's, so concurrent attempts cannot deadlock.
+
+**Audit** (rule article 17): every attempt is one ``download`` event (outcome ``ok``, ``failed``
+with the reason, or ``locked`` with the ``guard``: ``id_number`` or ``name``); each lockout adds
+a ``download_lockout`` event naming its ``guard`` and is logged (warning, logger
+``bdcert.holders``). The subject is the masked ID number (``5101**********0176``), the name is
+masked too: neither is written in clear.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import unicodedata
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any
+
+from bdcert.access import mask_id_number, mask_name
+from bdcert.config import DownloadPolicy  # moved to the contracts layer; re-exported here
+from bdcert.errors import (
+    IdentityError,
+    Problem,
+    TooManyAttempts,
+    ValidationError,
+)
+from bdcert.lifecycle.services import Services, ofd_or_none
+from bdcert.model import (
+    CHINA_TZ,
+    AuditEvent,
+    Certificate,
+    CertificateStatus,
+    IssuedCertificate,
+    Principal,
+)
+from bdcert.protocols import StorageTransaction
+from bdcert.records import DownloadGuard  # moved to the values layer; re-exported here
+
+__all__ = [
+    "DownloadGuard",
+    "DownloadPolicy",
+    "identity_key",
+    "name_key",
+    "normalize_paper_number",
+    "self_download",
+]
+
+log = logging.getLogger("bdcert.holders")
+
+#: The generic answer to a failed proof: it never says which part was wrong.
+NOT_PROVEN = (
+    "the name, ID number and (where a paper certificate was held) paper certificate number do "
+    "not identify a holder of a current certificate"
+)
+
+
+def identity_key(id_number: str) -> str:
+    """The storage key of an identity: SHA-256 (hex) of the canonical ID number, so the guard
+    table holds no ID number in clear. (The audit log holds only the masked number.)"""
+    canonical = id_number.strip().upper()
+    return hashlib.sha256(f"bdcert-self-download:{canonical}".encode()).hexdigest()
+
+
+def name_key(name: str) -> str:
+    """The storage key of a name's guard: SHA-256 (hex) of the name with all blanks removed,
+    NFKC-normalised and case-folded, salted apart from :func:`identity_key` so a name's key never
+    equals an ID number's. Variants that differ only in blanks or width share one count."""
+    folded = "".join(unicodedata.normalize("NFKC", name).split()).casefold()
+    return hashlib.sha256(f"bdcert-self-download-name:{folded}".encode()).hexdigest()
+
+
+def normalize_paper_number(number: str) -> str:
+    """A paper certificate number for comparison: no blanks, full-width parentheses as ASCII."""
+    return "".join(number.split()).replace("（", "(").replace("）", ")")
+
+
+def self_download(
+    services: Services,
+    name: str,
+    id_number: str,
+    paper_number: str | None = None,
+    *,
+    evidence: Mapping[str, str] | None = None,
+    principal: Principal | None = None,
+) -> list[IssuedCertificate]:
+    """See :meth:`bdcert.lifecycle.Registry.self_download` and the module docstring."""
+    problems = []
+    if not isinstance(name, str) or not name.strip():
+        problems.append(Problem("name", "is required (权利人 name as registered)"))
+    if not isinstance(id_number, str) or not id_number.strip():
+        problems.append(Problem("id_number", "is required (证件号)"))
+    if paper_number is not None and (not isinstance(paper_number, str) or not paper_number.strip()):
+        problems.append(Problem("paper_number", "must be a certificate number or omitted"))
+    if evidence is not None and not isinstance(evidence, Mapping):
+        problems.append(Problem("evidence", "must be a mapping of strings"))
+    if problems:
+        raise ValidationError(problems, subject="self-download")
+    name = name.strip()
+    canonical = id_number.strip().upper()
+    key = identity_key(canonical)
+    # (key, kind): the ID number's guard first, then the name's; always in this order
+    guards = ((key, "id_number"), (name_key(name), "name"))
+    policy = services.download_policy
+    limits = {"id_number": policy.max_failures, "name": policy.max_name_failures}
+    actor = principal.name if principal is not None else "holder"
+    masked = mask_id_number(canonical)
+    base = {"name": mask_name(name), "paper_number_given": paper_number is not None}
+
+    def audit(tx: StorageTransaction, action: str, at: datetime, **details: Any) -> None:
+        tx.append_audit(AuditEvent(action, actor, masked, at, {**base, **details}))
+
+    def load(tx: StorageTransaction) -> list[tuple[str, DownloadGuard]]:
+        return [(kind, tx.download_guard(k)) for k, kind in guards]
+
+    def refuse(tx: StorageTransaction, at: datetime, kind: str, guard: DownloadGuard) -> None:
+        audit(
+            tx, "download", at, outcome="locked", guard=kind, locked_until=_iso(guard.locked_until)
+        )
+
+    # 1. locked? then the proof is not even looked at; 2. check the proof against the register.
+    now = services.clock()
+    mine: list[Certificate] = []
+    reason: str | None = None
+    with services.storage.transaction() as tx:
+        locked = _first_locked(load(tx), now)
+        if locked is None:
+            mine, reason = _prove(tx, name, canonical, paper_number)
+        else:
+            refuse(tx, now, *locked)
+    if locked is not None:
+        raise _too_many(*locked)
+    detail = ""
+    # 3. the identity provider's own checks, outside any transaction (they may be remote)
+    verify_holder = getattr(services.identity, "verify_holder", None)
+    if reason is None and callable(verify_holder):
+        try:
+            verify_holder(name=name, id_number=canonical, evidence=dict(evidence or {}))
+        except IdentityError as exc:
+            reason, detail = "identity_check", str(exc)
+    now = services.clock()
+    with services.storage.transaction() as tx:
+        current = load(tx)  # again, under the rows' locks: attempts take turns
+        locked = _first_locked(current, now)
+        if locked is not None:
+            refuse(tx, now, *locked)
+        elif reason is not None:
+            tripped: list[tuple[str, DownloadGuard, int]] = []
+            for kind, guard in current:
+                recent = [t for t in guard.failures if t > now - policy.window] + [now]
+                if len(recent) >= limits[kind]:
+                    saved = DownloadGuard(guard.identity, (), now + policy.lockout)
+                    tripped.append((kind, saved, len(recent)))
+                else:
+                    saved = DownloadGuard(guard.identity, tuple(recent), None)
+                tx.save_download_guard(saved)
+            extra = {"detail": detail} if detail else {}
+            audit(tx, "download", now, outcome="failed", reason=reason, **extra)
+            for kind, saved, failures in tripped:
+                audit(
+                    tx,
+                    "download_lockout",
+                    now,
+                    guard=kind,
+                    failures=failures,
+                    window_minutes=policy.window.total_seconds() / 60,
+                    locked_until=_iso(saved.locked_until),
+                )
+                log.warning(
+                    "self-download locked by the %s guard after %d failures (ID %s, name %s) "
+                    "until %s",
+                    kind,
+                    failures,
+                    masked,
+                    base["name"],
+                    _iso(saved.locked_until),
+                )
+            if tripped:
+                locked = (tripped[0][0], tripped[0][1])
+        else:
+            tx.save_download_guard(DownloadGuard(key))  # the name's failures stay (see above)
+            issued = [
+                IssuedCertificate(c, tx.get_pdf(c.number), ofd_or_none(tx, c.number)) for c in mine
+            ]
+            audit(tx, "download", now, outcome="ok", certificates=[c.number for c in mine])
+            return issued
+    if locked is not None:
+        raise _too_many(*locked)
+    raise IdentityError(NOT_PROVEN)
+
+
+def _prove(
+    tx: StorageTransaction, name: str, id_number: str, paper_number: str | None
+) -> tuple[list[Certificate], str | None]:
+    """The current certificates the proof opens, and None; or ([], the reason it fails).
+
+    The paper rule is applied per registration (module docstring, rule articles 10 and 13)."""
+    mine = [
+        c
+        for c in tx.certificates_for_holder(id_number)
+        if c.status is CertificateStatus.VALID
+        and any(p.id_number.strip().upper() == id_number and p.name == name for p in c.holders)
+    ]
+    if not mine:
+        return [], "no_match"
+    papers = {
+        business_number: {
+            normalize_paper_number(d.number) for d in tx.paper_dispositions(business_number)
+        }
+        for business_number in dict.fromkeys(c.business_number for c in mine)
+    }
+    given = None if paper_number is None else normalize_paper_number(paper_number)
+    if given is not None and not any(given in numbers for numbers in papers.values()):
+        return [], "paper_number_mismatch"
+    opened = [
+        c for c in mine if not papers[c.business_number] or given in papers[c.business_number]
+    ]
+    return (opened, None) if opened else ([], "paper_number_missing")
+
+
+def _first_locked(
+    guards: list[tuple[str, DownloadGuard]], now: datetime
+) -> tuple[str, DownloadGuard] | None:
+    """The first (kind, guard) locked at ``now``, the ID number's before the name's; or None."""
+    return next(((kind, g) for kind, g in guards if _locked(g, now)), None)
+
+
+def _locked(guard: DownloadGuard, now: datetime) -> bool:
+    return guard.locked_until is not None and now < guard.locked_until
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(CHINA_TZ).isoformat()
+
+
+def _too_many(kind: str, guard: DownloadGuard) -> TooManyAttempts:
+    assert guard.locked_until is not None
+    until = guard.locked_until.astimezone(CHINA_TZ)
+    what = "this identity" if kind == "id_number" else "this name"
+    return TooManyAttempts(
+        f"too many failed attempts for {what}: locked until {until.isoformat()}",
+        locked_until=until,
+    )

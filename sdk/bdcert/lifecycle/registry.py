@@ -1,0 +1,495 @@
+"""The certificate lifecycle (rule articles 2, 5, 6, 10): issue, supersede, cancel, restrict, verify.
+
+:class:`Registry` calls only hooks and protocol objects (storage, seal provider, identity,
+notifiers), so every part can be replaced by a plugin. :meth:`Registry.open` builds one from a
+workspace. It is a facade: each method delegates to the module of its concern
+(:mod:`~bdcert.lifecycle.intake`, :mod:`~bdcert.lifecycle.backlog`,
+:mod:`~bdcert.lifecycle.issuing`, :mod:`~bdcert.lifecycle.events`,
+:mod:`~bdcert.lifecycle.reading`, :mod:`~bdcert.lifecycle.auditing`,
+:mod:`~bdcert.lifecycle.holders`, :mod:`~bdcert.lifecycle.sharing`), handing it the registry's
+:class:`~bdcert.lifecycle.services.Services`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+
+from bdcert.audit import AuditSettings, Checkpointer, CheckpointingStorage
+from bdcert.codes import CodeTables
+from bdcert.config import DownloadPolicy, Workspace
+from bdcert.errors import ConfigurationError, IdentityError
+from bdcert.lifecycle import auditing, backlog, events, holders, intake, reading, sharing
+from bdcert.lifecycle.auditing import Finding
+from bdcert.lifecycle.backlog import DrainReport
+from bdcert.lifecycle.services import Services, check_formats
+from bdcert.model import (
+    CHINA_TZ,
+    AuditEvent,
+    Authority,
+    Certificate,
+    IssuedCertificate,
+    IssueResult,
+    Principal,
+    Verdict,
+)
+from bdcert.plugins import Hooks
+from bdcert.protocols import (
+    AuditCheckpoint,
+    BacklogItem,
+    IdentityProvider,
+    Notifier,
+    SealProvider,
+    Storage,
+)
+from bdcert.records import SharedCertificate, SharingAgreement
+
+if TYPE_CHECKING:
+    from bdcert.render import Renderer
+
+__all__ = ["DrainReport", "Finding", "Registry"]
+
+T = TypeVar("T")
+
+
+class ServiceAttribute(Generic[T]):
+    """A :class:`Registry` attribute that is the attribute of the same name of its
+    :class:`Services`: reading and assigning it (a test swapping the seal provider) act there."""
+
+    def __set_name__(self, owner: type, name: str) -> None:
+        self.name = name
+
+    @overload
+    def __get__(self, registry: None, owner: type) -> ServiceAttribute[T]: ...
+    @overload
+    def __get__(self, registry: Registry, owner: type) -> T: ...
+    def __get__(self, registry: Registry | None, owner: type) -> T | ServiceAttribute[T]:
+        if registry is None:
+            return self
+        value: T = getattr(registry.services, self.name)
+        return value
+
+    def __set__(self, registry: Registry, value: T) -> None:
+        setattr(registry.services, self.name, value)
+
+
+class Registry:
+    """Issues, seals, files and verifies e-certificates for a set of authorities.
+
+    :param authorities: by code (``djjg``).
+    :param verification_base_url: ASCII prefix of the URL in each QR code; a token is appended.
+    :param trust_roots: PEM or DER certificates seals must chain to.
+    :param clock: returns the current aware time (tests pin it).
+    :param backlog_retry: seconds (first, max) before a backlog whose sealing failed is tried
+        again, doubling from first to max (rule article 15).
+    :param download_policy: how failed self-download attempts are limited (rule article 13;
+        ``[self_download]`` in ``bdcert.toml``).
+    """
+
+    authorities: ServiceAttribute[dict[str, Authority]] = ServiceAttribute()
+    codes: ServiceAttribute[CodeTables] = ServiceAttribute()
+    storage: ServiceAttribute[Storage] = ServiceAttribute()
+    seal_provider: ServiceAttribute[SealProvider] = ServiceAttribute()
+    renderer: ServiceAttribute[Renderer] = ServiceAttribute()
+    trust_roots: ServiceAttribute[list[bytes]] = ServiceAttribute()
+    verification_base_url: ServiceAttribute[str] = ServiceAttribute()
+    identity: ServiceAttribute[IdentityProvider | None] = ServiceAttribute()
+    notifiers: ServiceAttribute[list[Notifier]] = ServiceAttribute()
+    hooks: ServiceAttribute[Hooks] = ServiceAttribute()
+    clock: ServiceAttribute[Callable[[], datetime]] = ServiceAttribute()
+    #: The document formats issued: the PDF is always filed; ``ofd`` adds a sealed OFD.
+    formats: ServiceAttribute[tuple[str, ...]] = ServiceAttribute()
+    #: Seconds before a failed backlog is tried again: the first wait, doubling to the max.
+    backlog_retry: ServiceAttribute[tuple[float, float]] = ServiceAttribute()
+    #: Failed self-download attempts that lock an identity, within what window, how long.
+    download_policy: ServiceAttribute[DownloadPolicy] = ServiceAttribute()
+    #: ``[audit]``: which authority seals the audit log's checkpoints, and how often.
+    audit_settings: ServiceAttribute[AuditSettings] = ServiceAttribute()
+    #: Makes and checks the sealed audit checkpoints (rule article 17, :mod:`bdcert.audit`).
+    checkpointer: ServiceAttribute[Checkpointer] = ServiceAttribute()
+
+    def __init__(
+        self,
+        *,
+        authorities: Mapping[str, Authority],
+        codes: CodeTables,
+        storage: Storage,
+        seal_provider: SealProvider,
+        renderer: Renderer,
+        trust_roots: Sequence[bytes],
+        verification_base_url: str,
+        identity: IdentityProvider | None = None,
+        notifiers: Sequence[Notifier] = (),
+        hooks: Hooks | None = None,
+        clock: Callable[[], datetime] | None = None,
+        formats: Sequence[str] = ("pdf",),
+        backlog_retry: tuple[float, float] = (30.0, 3600.0),
+        download_policy: DownloadPolicy | None = None,
+        audit: AuditSettings | None = None,
+    ) -> None:
+        authorities = dict(authorities)
+        audit_settings = audit or AuditSettings()
+        checkpointer = Checkpointer(
+            storage=storage,
+            seal_provider=seal_provider,
+            renderer=renderer,
+            authorities=authorities,
+            settings=audit_settings,
+            check=lambda pdf: reading.check_document(pdf, self.trust_roots),
+            clock=lambda: self.clock(),
+        )
+        if audit_settings.checkpoint_every and checkpointer.authority is not None:
+            storage = CheckpointingStorage(storage, checkpointer)
+        #: The parts of this registry, handed to the lifecycle modules.
+        self.services = Services(
+            authorities=authorities,
+            codes=codes,
+            storage=storage,
+            seal_provider=seal_provider,
+            renderer=renderer,
+            trust_roots=list(trust_roots),
+            verification_base_url=verification_base_url,
+            identity=identity,
+            notifiers=list(notifiers),
+            hooks=hooks if hooks is not None else Hooks(),
+            clock=clock or (lambda: datetime.now(CHINA_TZ)),
+            formats=check_formats(formats, seal_provider),
+            backlog_retry=backlog_retry,
+            download_policy=download_policy or DownloadPolicy(),
+            audit_settings=audit_settings,
+            checkpointer=checkpointer,
+        )
+
+    # -- construction ---------------------------------------------------------------------
+    @classmethod
+    def open(
+        cls,
+        workspace: Workspace | str | Path | None = None,
+        *,
+        hooks: Hooks | None = None,
+        clock: Callable[[], datetime] | None = None,
+        formats: Sequence[str] | None = None,
+    ) -> Registry:
+        """Build a registry from a workspace's ``bdcert.toml`` and the installed plugins.
+
+        :raises ConfigurationError: for a missing workspace, unknown plugin or bad setting.
+        """
+        # fonts (fontTools) and the renderer (fpdf, qrcode) are heavy; imported when a registry
+        # is opened, not when bdcert.lifecycle is, so the command line starts fast
+        from bdcert.fonts import font_config_from_settings
+        from bdcert.render import Renderer
+
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.load(workspace)
+        hooks = hooks if hooks is not None else Hooks()
+
+        def build(registry: Any, table: str, default: str) -> Any:
+            settings = dict(ws.table(table))
+            name = str(settings.pop("plugin", default))
+            return registry.get(name)(settings, ws.path)
+
+        notifier_settings = dict(ws.table("notifiers"))
+        notifier_names = notifier_settings.pop("plugins", ["log"])
+        stray = sorted(set(notifier_settings) - set(notifier_names))
+        if stray:
+            raise ConfigurationError(
+                f"[notifiers] has settings for {', '.join(stray)}, which [notifiers] plugins "
+                f"does not list ({', '.join(notifier_names)})"
+            )
+        notifier_registry = hooks.notifiers()
+        notifiers = [
+            notifier_registry.get(n)(notifier_settings.get(n, {}), ws.path) for n in notifier_names
+        ]
+        return cls(
+            authorities=ws.authorities(),
+            codes=hooks.code_tables(ws.code_tables_edition),
+            storage=build(hooks.storage(), "storage", "sql"),
+            seal_provider=build(hooks.seal_providers(), "seal", "software"),
+            identity=build(hooks.identity_providers(), "identity", "local"),
+            notifiers=notifiers,
+            renderer=Renderer(font_config_from_settings(ws.table("fonts"), ws.path)),
+            trust_roots=ws.trust_roots(),
+            verification_base_url=ws.verification_base_url,
+            hooks=hooks,
+            clock=clock,
+            formats=formats if formats is not None else ws.formats,
+            backlog_retry=ws.backlog_retry,
+            download_policy=DownloadPolicy.from_settings(ws.table("self_download")),
+            audit=AuditSettings.from_table(ws.table("audit")),
+        )
+
+    def close(self) -> None:
+        """Release the store's connections and the seal provider's session (an HSM login)."""
+        self.storage.close()
+        close_seal = getattr(self.seal_provider, "close", None)
+        if callable(close_seal):
+            close_seal()
+
+    def __enter__(self) -> Registry:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def authenticate(self, credentials: Mapping[str, str]) -> Principal:
+        """Authenticate through the configured identity provider (rule article 11).
+
+        :raises IdentityError: if nobody is configured or the credentials identify nobody.
+        """
+        if self.identity is None:
+            raise IdentityError("no identity provider is configured")
+        if not isinstance(credentials, Mapping):
+            raise IdentityError('credentials must be a mapping, e.g. {"operator": "clerk01"}')
+        return self.identity.authenticate(credentials)
+
+    # -- issuing --------------------------------------------------------------------------
+    def push(self, raw: Any, *, principal: Principal) -> IssueResult:
+        """Process one registration-book entry pushed after 登簿 (rule article 7).
+
+        Validates it, then in one storage transaction: numbers, renders, seals and files the
+        certificates it produces (articles 5, 6), supersedes the e-certificates it replaces and
+        records paper originals as recovered or announced void (article 10), cancels (注销) or
+        restricts (查封). An exact re-push returns the earlier result as ``replayed``.
+
+        :param raw: the decoded JSON object of the entry.
+        :returns: the outcome, with the sealed PDFs of issued or replayed certificates.
+        :raises ValidationError: listing every problem; nothing is stored, no number consumed.
+        :raises IdempotencyConflict: the ``ywh`` was pushed before with other content.
+        :raises PermissionDenied: the principal may not issue for the entry's authority.
+        :raises SealingError, RenderError, StorageError: nothing is stored either.
+        """
+        return intake.push(self.services, raw, principal=principal)
+
+    # -- force-majeure backlog (rule article 15) ------------------------------------------
+    def backlog(
+        self, *, principal: Principal, authority: str | None = None, state: str | None = None
+    ) -> list[BacklogItem]:
+        """Backlog items in order (rule article 15), optionally of one authority or state
+        (``waiting``, ``issued``, ``rejected``).
+
+        :raises PermissionDenied: unless the principal may issue for the authority, or audit.
+        """
+        return backlog.list_backlog(
+            self.services, principal=principal, authority=authority, state=state
+        )
+
+    def drain_backlog(
+        self, *, principal: Principal, authority: str | None = None, force: bool = False
+    ) -> DrainReport:
+        """Issue waiting backlog entries, oldest first per authority, each in its own
+        transaction that also marks it done (so a crash repeats or skips nothing).
+
+        An entry whose references no longer hold is ``rejected`` (kept, with its problems). The
+        first sealing failure stops that authority's draining (order is kept) and schedules the
+        next attempt with backoff; ``force`` ignores the schedule (``bdcert backlog drain``).
+
+        :param authority: only this authority's backlog; default every authority the principal
+            may issue for.
+        :raises PermissionDenied: if the principal may not issue for ``authority``.
+        :raises StorageError: if the store fails (what was issued before stays issued).
+        """
+        return backlog.drain_backlog(
+            self.services, principal=principal, authority=authority, force=force
+        )
+
+    # -- events -----------------------------------------------------------------------------
+    def redeliver(self, *, principal: Principal, limit: int = 100) -> tuple[int, int]:
+        """Try again to deliver the events in the outbox, oldest first.
+
+        :returns: (delivered, still undelivered) among at most ``limit`` events tried.
+        :raises PermissionDenied: unless the principal is the platform.
+        """
+        return events.redeliver(self.services, principal=principal, limit=limit)
+
+    # -- reading and verifying ------------------------------------------------------------
+    def certificate(self, number: str, *, principal: Principal) -> Certificate:
+        """A certificate with its current status. :raises NotFound: :raises PermissionDenied:"""
+        return reading.certificate(self.services, number, principal=principal)
+
+    def pdf(self, number: str, *, principal: Principal) -> bytes:
+        """The sealed PDF as filed; logged as a ``read`` and a ``download`` (rule article 17).
+        :raises NotFound: :raises PermissionDenied:"""
+        return reading.pdf(self.services, number, principal=principal)
+
+    def audit_log(
+        self,
+        *,
+        principal: Principal,
+        subject: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+    ) -> list[AuditEvent]:
+        """Audit events, oldest first, filtered by subject (certificate or business number),
+        actor and time (aware datetimes, inclusive). :raises PermissionDenied: unless an auditor
+        or the platform (rule article 17)."""
+        return auditing.audit_log(
+            self.services,
+            principal=principal,
+            subject=subject,
+            actor=actor,
+            since=since,
+            until=until,
+        )
+
+    def reconcile(
+        self,
+        book: Iterable[Any],
+        *,
+        principal: Principal,
+        late_after: timedelta = timedelta(hours=24),
+    ) -> list[Finding]:
+        """Compare the registry book with what was issued (rule article 9: every recording is
+        issued, in full and in time).
+
+        :param book: the registry book's entries (decoded JSON objects), as pushed.
+        :param late_after: a certificate sealed longer than this after 登簿时间 is late.
+        :returns: one finding per entry, in book order: ``issued``, ``processed`` (注销/查封),
+            ``late`` (with the delay), ``missing`` (never issued: not pushed, or rejected) or
+            ``different`` (issued from other content than the book holds).
+        :raises PermissionDenied: unless an auditor or the platform.
+        """
+        return auditing.reconcile(self.services, book, principal=principal, late_after=late_after)
+
+    def verify_audit(
+        self, *, principal: Principal, checkpoints: Sequence[tuple[str, bytes]] = ()
+    ) -> list[str]:
+        """Check the audit log (rule article 17): recompute its hash chain, then check every
+        sealed checkpoint (seal against the trust roots, numbering, links, and that the log's
+        event at each sealed id still has the sealed hash; see :mod:`bdcert.audit`).
+
+        :param checkpoints: (name, PDF bytes) of checkpoint copies kept outside the database.
+        :returns: one message per edited, deleted, inserted or reordered record and per failing
+            or missing checkpoint, naming it (empty when intact).
+        :raises PermissionDenied: as :meth:`audit_log`.
+        """
+        return auditing.verify_audit(self.services, principal=principal, checkpoints=checkpoints)
+
+    def checkpoint_audit(self, *, principal: Principal) -> AuditCheckpoint:
+        """Seal a checkpoint of the audit log now with the ``[audit] authority``'s seal (rule
+        article 17); it is stored and its making logged. See :meth:`bdcert.audit.Checkpointer.make`.
+
+        :raises PermissionDenied: unless the platform. :raises SealingError: nothing is stored.
+        :raises StorageError: if the log is empty.
+        """
+        return auditing.checkpoint_audit(self.services, principal=principal)
+
+    def audit_checkpoints(self, *, principal: Principal) -> list[AuditCheckpoint]:
+        """The stored audit checkpoints, by number. :raises PermissionDenied: as :meth:`audit_log`."""
+        return auditing.audit_checkpoints(self.services, principal=principal)
+
+    def lookup(
+        self,
+        *,
+        token: str | None = None,
+        number: str | None = None,
+        principal: Principal | None = None,
+    ) -> Verdict:
+        """Check a certificate by the QR code's token or by its number (rule article 14).
+
+        No file is checked (``trusted`` is False): the answer is the register's. Personal data is
+        masked unless the principal may see it in full (:func:`bdcert.access.redact`).
+
+        :param token: the token, or the whole verification URL the QR code holds.
+        :returns: VALID, RESTRICTED, SUPERSEDED (naming the successor), CANCELLED (with the
+            reason) or UNKNOWN_CERTIFICATE.
+        :raises ValueError: unless exactly one of ``token`` and ``number`` is given.
+        """
+        return reading.lookup(self.services, token=token, number=number, principal=principal)
+
+    def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
+        """Verify a certificate PDF (rule article 14).
+
+        The seal must be intact, cover the whole file and chain to a trust root; the file must be
+        the one on file (by SHA-256); then the status comes from storage.
+
+        :returns: a verdict whose code names the single most important finding.
+        """
+        return reading.verify(self.services, pdf, principal=principal)
+
+    # -- holders and sharing parties ---------------------------------------------------------
+    def self_download(
+        self,
+        name: str,
+        id_number: str,
+        paper_number: str | None = None,
+        *,
+        evidence: Mapping[str, str] | None = None,
+        principal: Principal | None = None,
+    ) -> list[IssuedCertificate]:
+        """A holder downloads their current e-certificates (rule article 13).
+
+        The proof and the rate limit are those of :mod:`bdcert.holders`: name and 证件号 of a
+        权利人 of a current certificate; a certificate whose registration recorded a paper
+        original is opened only by one of that registration's paper numbers; the identity
+        provider's ``verify_holder`` checks, if it has them. Every attempt is in the audit log (``download``)
+        with the ID number masked.
+
+        :param id_number: any case (``x`` and ``X`` are the same resident ID).
+        :param evidence: passed to the identity provider's ``verify_holder`` (e.g. a face token).
+        :param principal: the channel relaying the request (an app, a portal), for the log only.
+        :returns: the holder's certificates in force (valid or restricted, not superseded or
+            cancelled) that the proof opens (those needing no paper number, plus those of the
+            registrations ``paper_number`` belongs to), oldest first, each with its sealed PDF
+            and, when filed, its OFD.
+        :raises ValidationError: a blank name or ID number (not counted as an attempt).
+        :raises IdentityError: the proof failed (counted; the message never says which part).
+        :raises TooManyAttempts: the ID number or the name is locked (too many failures);
+            ``locked_until`` says until when.
+        """
+        return holders.self_download(
+            self.services, name, id_number, paper_number, evidence=evidence, principal=principal
+        )
+
+    def add_agreement(self, raw: Mapping[str, Any], *, principal: Principal) -> SharingAgreement:
+        """Add a signed sharing agreement (rule article 16); logged as ``agreement_add``.
+
+        :param raw: ``id`` (optional), ``party``, ``purpose``, ``authorities``, ``fields``,
+            ``valid_from``, ``valid_to``, ``signed_on`` (see :func:`bdcert.sharing.parse_agreement`).
+        :raises PermissionDenied: unless the platform (logged).
+        :raises ValidationError: naming every bad field (a repeated id too); nothing is stored.
+        """
+        return sharing.add_agreement(self.services, raw, principal=principal)
+
+    def revoke_agreement(
+        self, agreement_id: str, *, reason: str, principal: Principal
+    ) -> SharingAgreement:
+        """Revoke an agreement from now on, with the reason; logged as ``agreement_revoke``.
+
+        :raises PermissionDenied: unless the platform (logged).
+        :raises NotFound: for an unknown id. :raises ValidationError: a blank reason, or the
+            agreement is already revoked.
+        """
+        return sharing.revoke_agreement(
+            self.services, agreement_id, reason=reason, principal=principal
+        )
+
+    def agreements(
+        self, *, principal: Principal, party: str | None = None
+    ) -> list[SharingAgreement]:
+        """Sharing agreements (of one party), revoked ones included, by signed date.
+
+        The platform and auditors see all; a sharing party sees only its own.
+        :raises PermissionDenied: for other roles (logged).
+        """
+        return sharing.list_agreements(self.services, principal=principal, party=party)
+
+    def share(
+        self, number: str, *, principal: Principal, agreement_id: str | None = None
+    ) -> SharedCertificate:
+        """A sharing party's query for one certificate (rule article 16).
+
+        Needs an agreement of the party (``principal.name``) that is active now and covers the
+        certificate's authority: the one named, or else the most recently signed such one. The
+        answer holds only the fields it grants; the access is logged as ``share`` with the
+        agreement's id.
+
+        :returns: :class:`bdcert.sharing.SharedCertificate`: ``number``, ``agreement_id``,
+            ``fields`` (granted field -> JSON value).
+        :raises PermissionDenied: not a sharing party, or no such agreement, or it is expired,
+            not yet valid, revoked or does not cover the authority; logged as ``deny`` with the
+            agreement id(s). An unknown number is denied too unless an agreement is active.
+        :raises NotFound: an active agreement, but no certificate with this number (logged).
+        """
+        return sharing.share(self.services, number, principal=principal, agreement_id=agreement_id)

@@ -1,0 +1,51 @@
+"""The one cattrs converter and canonical JSON (primitives layer) for every wire format.
+
+Every model value that is stored or sent as JSON text (parties, face items, issue results with
+their problems, audit events) goes through :data:`converter`; nothing is turned into a dict by
+hand. Moved here from the SQL store's ``codec`` module (issue 8) so that a third-party store uses
+the same converter; ``bdcert_plugins.storage_sql.codec`` re-exports it.
+"""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from typing import Any
+
+from cattrs.gen import make_dict_structure_fn, make_dict_unstructure_fn, override
+from cattrs.preconf.json import make_converter
+
+from bdcert.errors import Problem
+from bdcert.model import IssueResult
+
+__all__ = ["canonical_json", "converter"]
+
+#: Unstructures attrs values to JSON-ready data and back: enums by value, datetimes and dates as
+#: ISO 8601 (offset kept), Decimal as a string, IssueResult without its certificates.
+converter = make_converter()
+converter.register_unstructure_hook(Decimal, str)
+converter.register_structure_hook(Decimal, lambda value, _: Decimal(str(value)))
+
+
+def _problems(value: Any, _: Any) -> tuple[Problem, ...]:
+    return tuple(converter.structure(p, Problem) for p in value)
+
+
+converter.register_unstructure_hook(
+    IssueResult,
+    make_dict_unstructure_fn(IssueResult, converter, certificates=override(omit=True)),
+)
+converter.register_structure_hook(
+    IssueResult,
+    make_dict_structure_fn(
+        IssueResult,
+        converter,
+        problems=override(struct_hook=_problems),
+        certificates=override(omit=True),
+    ),
+)
+
+
+def canonical_json(value: Any) -> str:
+    """JSON with sorted keys, no whitespace, UTF-8 characters as themselves."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
