@@ -23,7 +23,7 @@ pytest.importorskip("tongsuopy")
 
 @pytest.fixture(scope="module")
 def setup(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    from bdcert.gm.ofd import write_ofd
+    from bdcert.render.ofd import write_ofd
 
     base = tmp_path_factory.mktemp("gm-bench")
     registries = {a: Registry.open(make_workspace(base / a, a)) for a in ("ecdsa", "sm2")}

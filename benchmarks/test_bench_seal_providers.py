@@ -28,7 +28,7 @@ from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
 
 from bdcert.lifecycle import Registry
 from bdcert.model import VerdictCode
-from bdcert.signatures import check_pdf_seal
+from bdcert.verify.pades import check_pdf_seal
 from bdcert_plugins.seal_software import SoftwareSealProvider
 
 from .conftest import make_workspace, render_sample

@@ -22,7 +22,7 @@ import pytest
 from bdcert.config import Workspace
 from bdcert.lifecycle import Registry
 from bdcert.model import CHINA_TZ
-from bdcert.signatures import check_pdf_seal
+from bdcert.verify.pades import check_pdf_seal
 
 from .conftest import make_workspace, render_sample
 

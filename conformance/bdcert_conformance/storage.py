@@ -13,7 +13,6 @@ import attrs
 import pytest
 
 from bdcert.errors import NotFound, Problem, StorageError
-from bdcert.holders import DownloadGuard
 from bdcert.model import (
     CHINA_TZ,
     AuditEvent,
@@ -29,7 +28,7 @@ from bdcert.model import (
     Restriction,
 )
 from bdcert.protocols import AuditCheckpoint, PaperDisposition
-from bdcert.sharing import SharingAgreement
+from bdcert.records import DownloadGuard, SharingAgreement
 
 PROPERTY = CertificateKind.PROPERTY_CERTIFICATE
 T0 = datetime(2024, 3, 5, 10, 21, tzinfo=CHINA_TZ)

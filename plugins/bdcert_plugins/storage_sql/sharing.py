@@ -14,9 +14,8 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from bdcert.errors import NotFound, StorageError
-from bdcert.holders import DownloadGuard
 from bdcert.model import Certificate
-from bdcert.sharing import SharingAgreement
+from bdcert.records import DownloadGuard, SharingAgreement
 from bdcert_plugins.storage_sql.schema import (
     certificates,
     download_failures,

@@ -15,7 +15,7 @@ from typing import Any
 
 import attrs
 
-from bdcert.errors import MissingGlyph, NotFound, Problem, ValidationError
+from bdcert.errors import ConfigurationError, MissingGlyph, NotFound, Problem, ValidationError
 from bdcert.face import face_items
 from bdcert.identifiers import LICENCE_TYPE_CODES, format_certificate_number, licence_identifier
 from bdcert.lifecycle.services import Services, ofd_or_none
@@ -36,7 +36,7 @@ from bdcert.model import (
     Restriction,
     in_force,
 )
-from bdcert.protocols import PaperDisposition, SealRequest, StorageTransaction
+from bdcert.protocols import OfdSealer, PaperDisposition, SealRequest, StorageTransaction
 
 __all__ = ["apply_entry", "check_references", "issue_ofd", "issue_one", "with_documents"]
 
@@ -335,7 +335,7 @@ def issue_ofd(
     now: datetime,
 ) -> bytes:
     """The same face as an OFD package (GB/T 33190), sealed per GB/T 38540."""
-    from bdcert.gm.ofd import write_ofd
+    from bdcert.render.ofd import write_ofd
 
     rendered = write_ofd(
         kind=kind,
@@ -346,7 +346,10 @@ def issue_ofd(
         attached_plan=entry.attached_plan,
         fonts=services.renderer.fonts,
     )
-    sealed: bytes = services.seal_provider.seal_ofd(  # type: ignore[attr-defined]
+    provider = services.seal_provider
+    if not isinstance(provider, OfdSealer):  # checked when the registry opened (check_formats)
+        raise ConfigurationError(f"the {provider.name} seal provider cannot seal OFD documents")
+    sealed: bytes = provider.seal_ofd(
         rendered.package,
         authority=authority,
         page=rendered.seal_page,

@@ -153,13 +153,13 @@ def check_document(data: bytes, trust_roots: Sequence[bytes]) -> Any:
     """The seal check for the file's kind: an OFD package, an SM2-sealed PDF, or PAdES."""
     # the checkers pull in pyHanko and the national primitives: imported on first check only
     if data[:4] == b"PK\x03\x04":
-        from bdcert.gm.ofd_seal import verify_ofd
+        from bdcert.verify.ofd import verify_ofd
 
         return verify_ofd(data, trust_roots=trust_roots)
     if _SM2_WITH_SM3_DER_HEX in data.lower():
-        from bdcert.gm.pdf_sm2 import check_pdf_sm2
+        from bdcert.verify.pdf_sm2 import check_pdf_sm2
 
         return check_pdf_sm2(data, trust_roots=trust_roots)
-    from bdcert.signatures import check_pdf_seal
+    from bdcert.verify.pades import check_pdf_seal
 
     return check_pdf_seal(data, trust_roots)

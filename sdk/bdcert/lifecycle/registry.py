@@ -39,6 +39,7 @@ from bdcert.plugins import Hooks
 from bdcert.protocols import (
     AuditCheckpoint,
     BacklogItem,
+    Closable,
     IdentityProvider,
     Notifier,
     SealProvider,
@@ -222,9 +223,8 @@ class Registry:
     def close(self) -> None:
         """Release the store's connections and the seal provider's session (an HSM login)."""
         self.storage.close()
-        close_seal = getattr(self.seal_provider, "close", None)
-        if callable(close_seal):
-            close_seal()
+        if isinstance(self.seal_provider, Closable):
+            self.seal_provider.close()
 
     def __enter__(self) -> Registry:
         return self

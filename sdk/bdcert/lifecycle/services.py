@@ -23,6 +23,7 @@ from bdcert.plugins import Hooks
 from bdcert.protocols import (
     IdentityProvider,
     Notifier,
+    OfdSealer,
     SealProvider,
     Storage,
     StorageTransaction,
@@ -115,7 +116,7 @@ def check_formats(formats: Sequence[str], seal_provider: SealProvider) -> tuple[
     unknown = sorted(set(formats) - set(FORMATS))
     if unknown or not formats:
         raise ConfigurationError(f"formats must be among {', '.join(FORMATS)}, not {unknown}")
-    if "ofd" in formats and not hasattr(seal_provider, "seal_ofd"):
+    if "ofd" in formats and not isinstance(seal_provider, OfdSealer):
         raise ConfigurationError(
             f"the {seal_provider.name} seal provider cannot seal OFD documents "
             "(GB/T 38540 seals need the sm2 provider: bdcert init --demo --algorithm sm2)"
