@@ -225,7 +225,7 @@ def check_chains_to_trust_roots(pdf: bytes, trust_roots: Sequence[bytes]) -> Non
 def check_bdcert_accepts(pdf: bytes, trust_roots: Sequence[bytes], expected: datetime) -> None:
     """bdcert's own seal check (the one ``bdcert verify`` runs) says ``VALID`` and reads the
     signing time ``expected``. :raises AssertionError:"""
-    from bdcert.signatures import check_pdf_seal
+    from bdcert.verify.pades import check_pdf_seal
 
     check = check_pdf_seal(pdf, trust_roots)
     assert check.code is VerdictCode.VALID, f"bdcert's seal check: {check.code}: {check.detail}"
