@@ -371,7 +371,9 @@ def test_unknown_settings_are_named(workspace: Path) -> None:
         SoftwareSealProvider.from_settings({**pem_settings(), "passphrase": "x"}, workspace)
     settings = pem_settings()
     settings["authorities"]["510100"]["pin"] = "1234"
-    with pytest.raises(ConfigurationError, match=r"\[seal.authorities.510100\].*pin"):
+    with pytest.raises(
+        ConfigurationError, match=r"seal\.authorities\.510100\.pin is not a known setting"
+    ):
         SoftwareSealProvider.from_settings(settings, workspace)
     with pytest.raises(ConfigurationError, match="key and cert, or p12"):
         SoftwareSealProvider.from_settings({"authorities": {"510100": {"key": "k"}}}, workspace)

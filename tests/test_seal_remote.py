@@ -852,7 +852,7 @@ def test_settings_are_checked_and_named(workspace: Path) -> None:
     assert ok.url == "http://127.0.0.1:8700/"
     assert (ok.token_env, ok.timeout, ok.retries) == ("BDCERT_SEAL_SERVICE_TOKEN", 10.0, 3)
     bad: list[tuple[dict[str, Any], str]] = [
-        ({"url": "http://127.0.0.1/", "token": TOKEN}, "unknown setting token"),
+        ({"url": "http://127.0.0.1/", "token": TOKEN}, r"seal\.token is not a known setting"),
         ({}, "url must be"),
         ({"url": "ftp://127.0.0.1/"}, "http"),
         ({"url": "http://seal.example.gov.cn/"}, "https"),

@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from bdcert.config import check_settings
 from bdcert.errors import (
     ConfigurationError,
     MissingDependency,
@@ -125,12 +126,7 @@ class RemoteSettings:
         :raises ConfigurationError: naming the unknown or malformed setting.
         """
         where = "[seal] (remote seal provider)"
-        unknown = sorted(set(settings) - _SETTINGS_KEYS)
-        if unknown:
-            raise ConfigurationError(
-                f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-                f" (known: {', '.join(sorted(_SETTINGS_KEYS - {'plugin'}))})"
-            )
+        check_settings("seal", settings, _SETTINGS_KEYS)
         url = settings.get("url")
         if not isinstance(url, str) or not url:
             raise ConfigurationError(f"{where}: url must be the seal service's base URL")

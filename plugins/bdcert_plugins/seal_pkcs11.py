@@ -60,6 +60,8 @@ from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 
+from bdcert import pki
+from bdcert.config import check_settings
 from bdcert.errors import ConfigurationError, MissingDependency, SealingError
 from bdcert.hookspecs import hookimpl
 from bdcert.protocols import SealProviderFactory, SealRequest
@@ -221,12 +223,7 @@ class AuthorityToken:
         where = f"[seal.authorities.{code}]"
         if not isinstance(settings, Mapping):
             raise ConfigurationError(f"{where} must be a table")
-        unknown = sorted(set(settings) - _AUTHORITY_KEYS)
-        if unknown:
-            raise ConfigurationError(
-                f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-                f" for the pkcs11 seal provider (known: {', '.join(sorted(_AUTHORITY_KEYS))})"
-            )
+        check_settings(f"seal.authorities.{code}", settings, _AUTHORITY_KEYS)
         key_label = settings.get("key_label")
         if not isinstance(key_label, str) or not key_label:
             raise ConfigurationError(f"{where}: key_label (the key's label on the token) is needed")
@@ -260,11 +257,9 @@ def _read_certs(path: Path, what: str) -> list[x509.Certificate]:
     except OSError as e:
         raise SealingError(f"cannot read the {what} {str(path)!r}: {e.strerror}") from None
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
+        return pki.load_certificates(data)
     except ValueError:
-        raise SealingError(f"the {what} {str(path)!r} is not a PEM or DER certificate") from None
+        raise SealingError(f"the {what} {str(path)!r} {pki.NOT_A_CERTIFICATE}") from None
 
 
 # --------------------------------------------------------------------------- provider
@@ -320,12 +315,7 @@ class Pkcs11SealProvider(DigestSealProvider):
         :raises MissingDependency: if python-pkcs11 is not installed (extra ``bdcert[hsm]``).
         :raises ConfigurationError: naming unknown or malformed settings.
         """
-        unknown = sorted(set(settings) - _SETTINGS_KEYS)
-        if unknown:
-            raise ConfigurationError(
-                f"[seal]: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-                f" for the pkcs11 seal provider (known: {', '.join(sorted(_SETTINGS_KEYS))})"
-            )
+        check_settings("seal", settings, _SETTINGS_KEYS)
         _require_pkcs11()
         workspace = Path(workspace)
         module = settings.get("module")

@@ -25,6 +25,8 @@ from typing import Any
 
 import attrs
 
+from bdcert import pki
+from bdcert.config import unknown_settings
 from bdcert.errors import ConfigurationError, SealingError
 from bdcert.hookspecs import hookimpl
 from bdcert.model import CHINA_TZ, Authority
@@ -42,11 +44,8 @@ class _KeyFiles:
 
 
 def _pem_to_der(data: bytes) -> bytes:
-    from asn1crypto import pem
-
-    if pem.detect(data):
-        _, _, data = pem.unarmor(data)
-    return data
+    """The first (or only) certificate of PEM or DER data, as DER."""
+    return pki.certificate_ders(data)[0]
 
 
 class Sm2SealProvider:
@@ -62,15 +61,13 @@ class Sm2SealProvider:
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> Sm2SealProvider:
-        problems = [f"unknown setting {k}" for k in settings if k not in {"plugin", "authorities"}]
+        problems = unknown_settings("seal", settings, {"plugin", "authorities"})
         files: dict[str, _KeyFiles] = {}
         for code, spec in dict(settings.get("authorities", {})).items():
             if not isinstance(spec, Mapping):
                 problems.append(f"authorities.{code} must be a table")
                 continue
-            problems += [
-                f"authorities.{code}.{k} is not a setting" for k in spec if k not in _AUTHORITY_KEYS
-            ]
+            problems += unknown_settings(f"seal.authorities.{code}", spec, _AUTHORITY_KEYS)
             if "key" not in spec or "cert" not in spec:
                 problems.append(f"authorities.{code} needs key and cert")
                 continue

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
+from bdcert.config import check_settings
 from bdcert.errors import ConfigurationError, SealingError
 from bdcert.hookspecs import hookimpl
 from bdcert.protocols import SealProviderFactory
@@ -61,12 +62,7 @@ class AuthorityKey:
         where = f"[seal.authorities.{code}]"
         if not isinstance(settings, Mapping):
             raise ConfigurationError(f"{where} must be a table")
-        unknown = sorted(set(settings) - _AUTHORITY_KEYS)
-        if unknown:
-            raise ConfigurationError(
-                f"{where}: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-                f" (known: {', '.join(sorted(_AUTHORITY_KEYS))})"
-            )
+        check_settings(f"seal.authorities.{code}", settings, _AUTHORITY_KEYS)
 
         def path(name: str) -> Path | None:
             value = settings.get(name)
@@ -141,12 +137,7 @@ class SoftwareSealProvider(DigestSealProvider):
 
         :raises ConfigurationError: naming unknown or malformed settings.
         """
-        unknown = sorted(set(settings) - _SETTINGS_KEYS)
-        if unknown:
-            raise ConfigurationError(
-                f"[seal]: unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}"
-                f" for the software seal provider (known: {', '.join(sorted(_SETTINGS_KEYS))})"
-            )
+        check_settings("seal", settings, _SETTINGS_KEYS)
         authorities = settings.get("authorities", {})
         if not isinstance(authorities, Mapping):
             raise ConfigurationError("[seal]: authorities must be a table of authority codes")

@@ -31,6 +31,7 @@ from fontTools.pens.ttGlyphPen import TTGlyphPen
 from fontTools.ttLib import TTCollection, TTFont, newTable
 from fontTools.ttLib.tables._g_l_y_f import Glyph
 
+from bdcert.config import check_settings
 from bdcert.errors import ConfigurationError, MissingGlyph
 
 __all__ = [
@@ -194,9 +195,7 @@ def font_config_from_settings(settings: Mapping[str, Any], base: Path) -> FontCo
     """
     if not settings:
         return default_font_config()
-    unknown = set(settings) - {"regular", "fallbacks"}
-    if unknown:
-        raise ConfigurationError(f"unknown font settings: {', '.join(sorted(unknown))}")
+    check_settings("fonts", settings, {"regular", "fallbacks"})
     regular: FontSpec | None = None
     fallbacks: tuple[FontSpec, ...] | None = None
     if "regular" in settings:

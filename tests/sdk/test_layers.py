@@ -2,8 +2,8 @@
 import cycle, and stay small.
 
 Layers, lowest first: values (errors, model, records) -> primitives (codes, identifiers,
-validation, face, pki, wire, fonts) -> contracts (protocols, hookspecs, plugins, config,
-access) -> gm/ (national primitives) -> render/ -> sealing/ -> verify/ -> audit/ -> lifecycle/
+validation, face, pki, wire) -> contracts (protocols, hookspecs, plugins, config, access,
+fonts) -> gm/ (national primitives) -> render/ -> sealing/ -> verify/ -> audit/ -> lifecycle/
 -> tools (demo_pki). A module may import its own layer (when acyclic) and every layer below.
 Every import counts: module-level, function-local and ``if TYPE_CHECKING:``. Old import paths
 kept by re-export (:data:`SHIMS`) sit at the layer of what they re-export and hold no code.
@@ -50,12 +50,12 @@ LAYER_OF = {
     "face": "primitives",
     "pki": "primitives",
     "wire": "primitives",
-    "fonts": "primitives",
     "protocols": "contracts",
     "hookspecs": "contracts",
     "plugins": "contracts",
     "config": "contracts",
     "access": "contracts",
+    "fonts": "contracts",  # font configuration ([fonts] in bdcert.toml, checked by config)
     "gm": "gm",
     "render": "render",
     "sealing": "sealing",

@@ -135,15 +135,14 @@ def cmd_init(args: argparse.Namespace) -> int:
 def _make_demo_seals(ws: Path, pki: Any, authorities: dict[str, Any]) -> None:
     """One GB/T 38540 seal per authority, made by the demo root (the seal maker) for the
     authority's SM2 signing certificate, with the authority's seal picture."""
-    from asn1crypto import pem
-
     from bdcert.fonts import default_font_config
     from bdcert.gm.seals import create_authority_seal
     from bdcert.gm.sm2 import SM2PrivateKey
+    from bdcert.pki import certificate_ders
     from bdcert.render import Renderer
 
     def der(path: Path) -> bytes:
-        return bytes(pem.unarmor(path.read_bytes())[2])
+        return certificate_ders(path.read_bytes())[0]
 
     maker_key = SM2PrivateKey.from_pem(pki.root_key.read_bytes())
     renderer = Renderer(default_font_config())

@@ -65,12 +65,11 @@ def cmd_seals(args: argparse.Namespace) -> int:
 
 def _make_seal(ws: Workspace, args: argparse.Namespace) -> None:
     """A new seal for one authority, made by the given maker for its configured signer."""
-    from asn1crypto import pem
-
     from bdcert.errors import BdcertError
     from bdcert.fonts import font_config_from_settings
     from bdcert.gm.seals import create_authority_seal
     from bdcert.gm.sm2 import SM2PrivateKey
+    from bdcert.pki import certificate_ders
     from bdcert.render import Renderer
 
     authorities = ws.authorities()
@@ -81,7 +80,7 @@ def _make_seal(ws: Workspace, args: argparse.Namespace) -> None:
         raise BdcertError("--make needs --maker-key and --maker-cert (the seal maker, a CA)")
 
     def der(path: Path) -> bytes:
-        return bytes(pem.unarmor(path.read_bytes())[2])
+        return certificate_ders(path.read_bytes())[0]
 
     path = create_authority_seal(
         ws.path,

@@ -41,6 +41,7 @@ from pyhanko.sign import fields, signers
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
+from bdcert import pki
 from bdcert.errors import BdcertError, SealingError
 from bdcert.model import CHINA_TZ
 from bdcert.protocols import SealRequest
@@ -89,11 +90,9 @@ def load_certificates(data: bytes, what: str) -> list[x509.Certificate]:
     :raises SealingError: if it is neither.
     """
     try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
+        return pki.load_certificates(data)
     except ValueError:
-        raise SealingError(f"the {what} is not a PEM or DER X.509 certificate") from None
+        raise SealingError(f"the {what} {pki.NOT_A_CERTIFICATE}") from None
 
 
 def _make_signer(

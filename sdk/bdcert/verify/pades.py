@@ -17,6 +17,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from bdcert import pki
 from bdcert.errors import ConfigurationError
 from bdcert.model import VerdictCode
 from bdcert.verify.pipeline import (
@@ -39,12 +40,9 @@ def _parse_roots(roots: tuple[bytes, ...]) -> tuple[Any, ...]:
     out: list[Any] = []
     for data in roots:
         try:
-            if b"-----BEGIN" in data:
-                certs = x509.load_pem_x509_certificates(data)
-            else:
-                certs = [x509.load_der_x509_certificate(data)]
+            certs = pki.load_certificates(data)
         except ValueError:
-            raise ConfigurationError("a trust root is not a PEM or DER X.509 certificate") from None
+            raise ConfigurationError(f"a trust root {pki.NOT_A_CERTIFICATE}") from None
         out.extend(asn1_x509.Certificate.load(c.public_bytes(Encoding.DER)) for c in certs)
     return tuple(out)
 

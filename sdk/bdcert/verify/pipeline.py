@@ -42,11 +42,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import attrs
-from asn1crypto import cms, pem
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
+from bdcert import pki
 from bdcert.errors import ConfigurationError
 from bdcert.model import VerdictCode
 
@@ -460,13 +461,9 @@ def der_certificates(trust_roots: Sequence[bytes]) -> tuple[bytes, ...]:
     for data in trust_roots:
         data = bytes(data)
         try:
-            if pem.detect(data):
-                ders = [der for _, _, der in pem.unarmor(data, multiple=True)]
-            else:
-                ders = [data]
-            for der in ders:
+            for der in pki.certificate_ders(data):
                 asn1_x509.Certificate.load(der, strict=True).native  # noqa: B018 - parse now
                 out.append(der)
         except (ValueError, TypeError):
-            raise ConfigurationError("a trust root is not a PEM or DER X.509 certificate") from None
+            raise ConfigurationError(f"a trust root {pki.NOT_A_CERTIFICATE}") from None
     return tuple(out)
