@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .conftest import AUTHORITIES, DATABASES, TIMELINE, _require_shared, database_url
+from tests.conftest import AUTHORITIES, DATABASES, TIMELINE, _require_shared, database_url
 
 try:
     import tongsuopy  # noqa: F401  (the gm extra)

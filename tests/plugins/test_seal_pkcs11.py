@@ -37,8 +37,7 @@ from bdcert.protocols import SealProvider, SealRequest
 from bdcert.signatures import check_pdf_seal
 from bdcert_plugins import seal_pkcs11
 from bdcert_plugins.seal_pkcs11 import Pkcs11SealProvider, default_module
-
-from .conftest import make_workspace
+from tests.conftest import make_workspace
 
 AUTHORITY = Authority(
     code="510100",

@@ -48,8 +48,7 @@ from bdcert_adapters.seal_service import (
 )
 from bdcert_plugins import seal_remote
 from bdcert_plugins.seal_remote import RemoteSealProvider, RemoteSettings
-
-from .conftest import REPO, make_workspace
+from tests.conftest import REPO, make_workspace
 
 AUTHORITY = Authority(
     code="510100",

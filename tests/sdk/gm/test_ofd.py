@@ -28,8 +28,8 @@ from asn1crypto import core, pem
 from cryptography.hazmat.primitives import hashes
 from fontTools.ttLib import TTFont
 
-from tests.test_gm_sm2 import require, require_openssl
-from tests.test_render import (
+from tests.sdk.gm.test_sm2 import require, require_openssl
+from tests.sdk.test_render import (
     AUTHORITY,
     PROOF_ID,
     PROPERTY_ID,

@@ -26,8 +26,8 @@ import pytest
 from asn1crypto import cms
 from cryptography.hazmat.primitives import hashes
 
-from tests.test_gm_sm2 import require, require_openssl
-from tests.test_render import AUTHORITY, PROPERTY_ID, URL, property_face
+from tests.sdk.gm.test_sm2 import require, require_openssl
+from tests.sdk.test_render import AUTHORITY, PROPERTY_ID, URL, property_face
 
 require("tongsuopy", "tongsuopy (the gm extra)")
 
@@ -36,7 +36,7 @@ from bdcert.fonts import default_font_config  # noqa: E402
 from bdcert.gm.pdf_sm2 import check_pdf_sm2, seal_pdf_sm2  # noqa: E402
 from bdcert.model import CertificateKind, VerdictCode  # noqa: E402
 from bdcert.render import RenderedCertificate, Renderer  # noqa: E402
-from tests.test_gm_ofd import Pki, make_pki  # noqa: E402
+from tests.sdk.gm.test_ofd import Pki, make_pki  # noqa: E402
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_gm_sm2 import require, require_openssl
+from tests.sdk.gm.test_sm2 import require, require_openssl
 
 require("tongsuopy", "tongsuopy (the gm extra)")
 
