@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bdcert_adapters.cli import main
-from tests.conftest import DATABASES, database_url
+from tests.support import DATABASES, database_url
 
 GOLDEN = Path(__file__).parent / "golden" / "cli.json"
 EXAMPLES = Path(str(resources.files("bdcert_adapters") / "examples"))
