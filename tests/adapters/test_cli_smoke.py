@@ -1,6 +1,6 @@
 """One command of each command group of ``bdcert`` in its own process, as a user runs it.
 
-Everything else about the command line is tested in-process (``tests.conftest.run_cli`` calls
+Everything else about the command line is tested in-process (``tests.support.run_cli`` calls
 ``main``); these check what only a process shows: the console entry point, imports at start-up,
 and that stderr carries no traceback and no third-party deprecation warning.
 """
@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bdcert.config import Workspace
-from tests.conftest import AUTHORITIES, make_workspace, run_cli
+from tests.support import AUTHORITIES, make_workspace, run_cli
 
 CHENGDU_1 = "川(2024)成都市不动产权第0000001号"  # timeline line 1
 WANG = ("王晓明", "510104198503120176")  # its holder

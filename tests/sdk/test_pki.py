@@ -11,7 +11,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from bdcert.config import load_authorities
 from bdcert.demo_pki import make_demo_pki
 from bdcert.pki import certificate_ders, is_pem, load_certificates
-from tests.conftest import AUTHORITIES
+from tests.support import AUTHORITIES
 
 
 @pytest.fixture(scope="module")

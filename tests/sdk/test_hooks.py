@@ -15,8 +15,7 @@ from bdcert.codes import NATIONAL_2024
 from bdcert.hookspecs import hookimpl
 from bdcert.lifecycle import Registry
 from bdcert.plugins import DEFAULT_PLUGINS, Hooks
-
-from .conftest import REPO
+from tests.support import REPO
 
 HOOK_NAMES = sorted(n for n in dir(hookspecs) if n.startswith("bdcert_"))
 

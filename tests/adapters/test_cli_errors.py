@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import make_workspace, run_cli
+from tests.support import make_workspace, run_cli
 
 
 @pytest.fixture(scope="module")

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import textwrap
@@ -17,36 +16,9 @@ from pathlib import Path
 
 import pytest
 
+from tests.support import require_module, require_openssl
 
-def require(module: str, what: str) -> None:
-    """Skip (laptop) or fail (``CI=true``) unless ``module`` imports."""
-    try:
-        __import__(module)
-    except ImportError:
-        message = f"{what} is not installed (pip install -e '.[test]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message, allow_module_level=True)
-
-
-def require_openssl() -> str:
-    """The ``openssl`` 3.x command; skip or fail (CI) without it."""
-    openssl = shutil.which("openssl")
-    version = (
-        subprocess.run([openssl, "version"], capture_output=True, text=True).stdout
-        if openssl
-        else ""
-    )
-    if not version.startswith("OpenSSL 3"):
-        message = f"the openssl 3.x command line is needed (found {version or 'none'!r})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    assert openssl
-    return openssl
-
-
-require("tongsuopy", "tongsuopy (the gm extra)")
+require_module("tongsuopy", "tongsuopy (the gm extra)")
 
 from bdcert.errors import MissingDependency  # noqa: E402
 from bdcert.gm import sm2  # noqa: E402
@@ -469,7 +441,7 @@ _GMSSL_WORKER = textwrap.dedent(
 
 
 def _gmssl_verify(samples: list[Sample]) -> list[bool]:
-    require("gmssl", "gmssl (test extra)")
+    require_module("gmssl", "gmssl (test extra)")
     workers = max(2, os.cpu_count() or 1)
     chunks = [samples[i::workers] for i in range(workers)]
     procs = [

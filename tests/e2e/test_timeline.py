@@ -20,8 +20,7 @@ import pytest
 
 from bdcert.codes import NATIONAL_2024
 from bdcert.model import CHINA_TZ
-
-from .conftest import DATABASES, TIMELINE, database_url, make_workspace
+from tests.support import DATABASES, TIMELINE, database_url, make_workspace
 
 CHECKED_KEYS = ("outcome", "kind", "numbers", "supersedes", "cancels", "restricts", "announcements")
 

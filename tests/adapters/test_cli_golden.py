@@ -2,8 +2,8 @@
 
 The layered-SDK change (issue 8) must not change what ``bdcert … --json`` prints. Each command of
 :data:`SCRIPT` runs in-process against one workspace, on SQLite and on PostgreSQL; its stdout
-and exit code are compared with ``tests/golden/cli.json`` after :func:`normalize` replaces what
-differs between runs (times, keys, hashes, tokens). ``BDCERT_UPDATE_GOLDEN=1`` rewrites the file.
+and exit code are compared with ``tests/adapters/golden/cli.json`` after :func:`normalize`
+replaces what differs between runs (times, keys, hashes, tokens). ``BDCERT_UPDATE_GOLDEN=1`` rewrites the file.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 
 from bdcert_adapters.cli import main
-from tests.conftest import DATABASES, database_url
+from tests.support import DATABASES, database_url
 
 GOLDEN = Path(__file__).parent / "golden" / "cli.json"
 EXAMPLES = Path(str(resources.files("bdcert_adapters") / "examples"))

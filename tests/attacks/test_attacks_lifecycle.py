@@ -37,7 +37,7 @@ from bdcert.model import CHINA_TZ, Outcome, Principal
 from bdcert.protocols import SealRequest
 from bdcert_plugins.storage_sql.codec import audit_hash, audit_payload
 from bdcert_plugins.storage_sql.schema import audit_events
-from tests.conftest import make_workspace, raw_database, run_cli
+from tests.support import make_workspace, raw_database, run_cli
 
 WANG = ("王晓明", "510104198503120176")  # 川(2024)成都市不动产权第0000001号 (timeline line 1)
 CHENGDU_1 = "川(2024)成都市不动产权第0000001号"

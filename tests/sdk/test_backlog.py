@@ -13,7 +13,7 @@ from bdcert.errors import IdempotencyConflict, SealingError, ValidationError
 from bdcert.lifecycle import Registry
 from bdcert.model import CHINA_TZ, Outcome, VerdictCode
 from bdcert.protocols import SealRequest
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 START = datetime(2025, 1, 6, 9, 0, tzinfo=CHINA_TZ)
 

@@ -9,10 +9,8 @@ out of our DER with ``openssl asn1parse``, not with our parser. Needs the ``gm``
 from __future__ import annotations
 
 import contextlib
-import os
 import random
 import re
-import shutil
 import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,19 +20,9 @@ import attrs
 import pytest
 from asn1crypto import core
 
+from tests.support import require_module, require_openssl
 
-def require(module: str, what: str) -> None:
-    """Skip (laptop) or fail (``CI=true``) unless ``module`` imports."""
-    try:
-        __import__(module)
-    except ImportError:
-        message = f"{what} is not installed (pip install -e '.[gm,test]')"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message, allow_module_level=True)
-
-
-require("tongsuopy", "tongsuopy (the gm extra)")
+require_module("tongsuopy", "tongsuopy (the gm extra)", install="pip install -e '.[gm,test]'")
 
 from bdcert.errors import SealingError  # noqa: E402
 from bdcert.gm import seals as seal_store  # noqa: E402
@@ -79,23 +67,6 @@ AUTHORITY = Authority(
     credit_code="12510100MB0000000X",
     division_code="510100",
 )
-
-
-def require_openssl() -> str:
-    """The ``openssl`` 3.x command; skip or fail (CI) without it."""
-    openssl = shutil.which("openssl")
-    version = (
-        subprocess.run([openssl, "version"], capture_output=True, text=True).stdout
-        if openssl
-        else ""
-    )
-    if not version.startswith("OpenSSL 3"):
-        message = f"the openssl 3.x command line is needed (found {version or 'none'!r})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    assert openssl
-    return openssl
 
 
 @attrs.define(frozen=True)

@@ -9,8 +9,7 @@ from typing import Any
 import pytest
 
 from bdcert_conformance.storage import StorageContract
-
-from .conftest import DATABASES, database_url
+from tests.support import DATABASES, database_url
 
 
 class TestSqlStorage(StorageContract):

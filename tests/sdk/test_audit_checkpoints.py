@@ -32,8 +32,7 @@ from bdcert_plugins.storage_sql.schema import (
     audit_events,
     sequences,
 )
-
-from .conftest import AUTHORITIES, make_workspace, raw_database, run_cli
+from tests.support import AUTHORITIES, make_workspace, raw_database, run_cli
 
 CHENGDU_1 = "川(2024)成都市不动产权第0000001号"
 

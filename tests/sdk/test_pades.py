@@ -11,7 +11,6 @@ import io
 import os
 import shutil
 import stat
-import subprocess
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -25,6 +24,7 @@ from bdcert.protocols import SealProvider, SealRequest
 from bdcert.signatures import check_pdf_seal
 from bdcert_plugins import seal_software
 from bdcert_plugins.seal_software import SoftwareSealProvider
+from tests.support import pdfsig_trusting, require_tool, run_tool
 
 AUTHORITY = Authority(
     code="510100",
@@ -111,18 +111,6 @@ def byte_range(pdf: bytes) -> tuple[int, int, int, int]:
     return a, b, c, d
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
-
-
-def needs(tool: str) -> None:
-    if shutil.which(tool) is None:
-        message = f"{tool} is not installed (bash scripts/setup installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 # --------------------------------------------------------------------------- demo PKI
 
 
@@ -156,15 +144,15 @@ def test_demo_pki_writes_keys_private_and_certificates_that_verify(pki: DemoPki)
 
 
 def test_openssl_verifies_the_seal_certificate_against_the_root(pki: DemoPki) -> None:
-    needs("openssl")
-    result = run("openssl", "verify", "-CAfile", pki.root_cert, pki.seal["510100"].cert)
+    require_tool("openssl")
+    result = run_tool("openssl", "verify", "-CAfile", pki.root_cert, pki.seal["510100"].cert)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().endswith(": OK")
 
 
 def test_openssl_opens_the_pkcs12_bundle(pki: DemoPki) -> None:
-    needs("openssl")
-    result = run(
+    require_tool("openssl")
+    result = run_tool(
         "openssl", "pkcs12", "-in", pki.seal["510100"].p12, "-nokeys",
         "-passin", f"pass:{P12_PASSPHRASE}",
     )  # fmt: skip
@@ -202,8 +190,8 @@ def test_sealed_pdf_passes_pdfsig_pyhanko_and_our_check(
     path.write_bytes(pdf)
 
     # poppler (NSS): the signature value verifies and covers the whole document
-    needs("pdfsig")
-    out = run("pdfsig", "-nocert", path)
+    require_tool("pdfsig")
+    out = run_tool("pdfsig", "-nocert", path)
     assert out.returncode == 0, out.stderr
     assert "Signature is Valid" in out.stdout
     assert "Total document signed" in out.stdout
@@ -212,7 +200,7 @@ def test_sealed_pdf_passes_pdfsig_pyhanko_and_our_check(
 
     # qpdf: the structure is sound
     if shutil.which("qpdf"):
-        assert run("qpdf", "--check", path).returncode == 0
+        assert run_tool("qpdf", "--check", path).returncode == 0
 
     # pyHanko: intact, valid, trusted, whole file, certification with no changes allowed
     from pyhanko.keys import load_cert_from_pemder
@@ -250,31 +238,20 @@ def test_sealed_pdf_passes_pdfsig_pyhanko_and_our_check(
 def test_pdfsig_trusts_the_seal_through_an_nss_database(
     sealed: bytes, pki: DemoPki, tmp_path: Path
 ) -> None:
-    needs("pdfsig")
-    needs("certutil")
-    nssdir = tmp_path / "nss"
-    nssdir.mkdir()
-    assert run("certutil", "-N", "-d", f"sql:{nssdir}", "--empty-password").returncode == 0
-    added = run(
-        "certutil", "-A", "-d", f"sql:{nssdir}", "-n", "bdcert-demo-root", "-t", "CT,C,C",
-        "-i", pki.root_cert,
-    )  # fmt: skip
-    assert added.returncode == 0, added.stderr
-    path = tmp_path / "sealed.pdf"
-    path.write_bytes(sealed)
-    out = run("pdfsig", "-nssdir", f"sql:{nssdir}", path)
-    assert "Signature is Valid" in out.stdout
-    assert "Certificate is Trusted" in out.stdout, out.stdout
+    report = pdfsig_trusting(pki.root_cert, sealed, tmp_path)
+    assert "Signature is Valid" in report
+    assert "Certificate is Trusted" in report, report
 
 
 def test_the_seal_picture_is_drawn_in_the_box(sealed: bytes, tmp_path: Path) -> None:
-    needs("pdftoppm")
+    require_tool("pdftoppm")
     from PIL import Image
 
     path = tmp_path / "sealed.pdf"
     path.write_bytes(sealed)
     assert (
-        run("pdftoppm", "-r", "72", "-png", "-singlefile", path, tmp_path / "page").returncode == 0
+        run_tool("pdftoppm", "-r", "72", "-png", "-singlefile", path, tmp_path / "page").returncode
+        == 0
     )
     page = Image.open(tmp_path / "page.png").convert("RGB")
     x1, y1, x2, y2 = BOX

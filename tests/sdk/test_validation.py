@@ -11,8 +11,7 @@ from bdcert.config import load_authorities
 from bdcert.errors import ValidationError
 from bdcert.model import CertificateKind
 from bdcert.validation import parse_entry, parse_share
-
-from .conftest import AUTHORITIES
+from tests.support import AUTHORITIES
 
 
 @pytest.fixture(scope="module")

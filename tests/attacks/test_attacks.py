@@ -35,7 +35,7 @@ from bdcert.lifecycle import Registry
 from bdcert.model import Principal, VerdictCode
 from bdcert.pades import load_software_signer, run_sync
 from bdcert.signatures import check_pdf_seal
-from tests.conftest import make_workspace
+from tests.support import make_workspace
 
 #: Verdicts that tell a relying party "this is the authority's certificate, as issued".
 GENUINE = {

@@ -14,7 +14,7 @@ import pytest
 from bdcert.errors import NotFound, PermissionDenied, ValidationError
 from bdcert.lifecycle import Registry
 from bdcert.model import CHINA_TZ
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 CHENGDU = "川(2024)成都市不动产权第0000001号"
 MIANYANG = "川(2024)绵阳市不动产权第0000001号"

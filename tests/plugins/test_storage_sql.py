@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import hashlib
 import multiprocessing
-import os
 import secrets
 import traceback
 from collections.abc import Callable, Iterator
@@ -51,10 +50,8 @@ from bdcert.protocols import PaperDisposition, Storage, StorageTransaction, Stor
 from bdcert_plugins.storage_sql.codec import canonical_json
 from bdcert_plugins.storage_sql.schema import metadata
 from bdcert_plugins.storage_sql.store import ENV_URL, SqlStorage, alembic_config, make_engine
+from tests.support import PG_URL, skip_or_fail
 
-PG_URL = os.environ.get(
-    "BDCERT_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
-)
 AUTHORITY = "510100"
 UNIT_A = "510104001001GB00001F00010001"
 UNIT_B = "510104001001GB00001F00010002"
@@ -88,10 +85,10 @@ def _postgres_admin() -> Engine:
             pass
     except OperationalError as exc:
         engine.dispose()
-        message = f"PostgreSQL is not reachable at {PG_URL} ({exc.orig})"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(f"{message}: start PostgreSQL to run the postgresql tests")
+        skip_or_fail(
+            f"PostgreSQL is not reachable at {PG_URL} ({exc.orig}): "
+            "start PostgreSQL to run the postgresql tests"
+        )
     return engine
 
 

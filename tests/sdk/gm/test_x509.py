@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.test_gm_sm2 import require, require_openssl
+from tests.support import require_module, require_openssl
 
-require("tongsuopy", "tongsuopy (the gm extra)")
+require_module("tongsuopy", "tongsuopy (the gm extra)")
 
 from asn1crypto import pem  # noqa: E402
 from asn1crypto import x509 as asn1_x509  # noqa: E402

@@ -1,10 +1,10 @@
-"""A worker process for tests/test_crash.py, which kills it with SIGKILL part-way through.
+"""A worker process for tests/e2e/test_crash.py, which kills it with SIGKILL part-way through.
 
-``python tests/crash_worker.py push WORKSPACE ENTRIES.jsonl [--seal-down]``: push each entry,
+``python tests/e2e/crash_worker.py push WORKSPACE ENTRIES.jsonl [--seal-down]``: push each entry,
 printing ``ywh outcome`` per line as soon as it is done. ``--seal-down``: the seal provider
 fails (an outage), so entries go to the backlog.
 
-``python tests/crash_worker.py drain WORKSPACE``: drain the backlog (ignoring the backoff).
+``python tests/e2e/crash_worker.py drain WORKSPACE``: drain the backlog (ignoring the backoff).
 """
 
 from __future__ import annotations

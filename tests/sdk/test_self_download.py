@@ -17,7 +17,7 @@ from bdcert.errors import ConfigurationError, IdentityError, TooManyAttempts, Va
 from bdcert.holders import DownloadPolicy
 from bdcert.lifecycle import Registry
 from bdcert.model import CHINA_TZ, VerdictCode
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 WANG = ("王晓明", "510104198503120176")  # 川(2024)成都市不动产权第0000001号
 FENG = ("冯志远", "510121198005230272")  # 0000004, issued after recovering a paper original

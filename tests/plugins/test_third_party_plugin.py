@@ -12,7 +12,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from .conftest import TIMELINE, make_workspace
+from tests.support import TIMELINE, make_workspace
 
 PACKAGE = Path(__file__).parent / "third_party_plugin"
 

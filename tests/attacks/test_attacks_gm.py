@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import base64
 import io
-import os
 import random
 import re
 import time
@@ -29,12 +28,12 @@ from typing import Any
 import attrs
 import pytest
 
+from tests.support import skip_or_fail
+
 try:
     import tongsuopy  # noqa: F401
 except ImportError:
-    if os.environ.get("CI") == "true":
-        pytest.fail("tongsuopy (the gm extra) is not installed", pytrace=False)
-    pytest.skip("tongsuopy (the gm extra) is not installed", allow_module_level=True)
+    skip_or_fail("tongsuopy (the gm extra) is not installed", allow_module_level=True)
 
 from asn1crypto import cms, pem
 from asn1crypto import x509 as asn1_x509
@@ -52,7 +51,7 @@ from bdcert.gm.x509 import make_sm2_certificate
 from bdcert.lifecycle import Registry
 from bdcert.model import Outcome, VerdictCode
 from bdcert_adapters.cli import main
-from tests.conftest import AUTHORITIES
+from tests.support import AUTHORITIES
 
 pytestmark = pytest.mark.skipif(
     not DEFAULT_REGULAR_PATH.is_file() or not all(p.is_file() for p in DEFAULT_FALLBACK_PATHS),

@@ -28,8 +28,7 @@ from asn1crypto import core, pem
 from cryptography.hazmat.primitives import hashes
 from fontTools.ttLib import TTFont
 
-from tests.test_gm_sm2 import require, require_openssl
-from tests.test_render import (
+from tests.sdk.test_render import (
     AUTHORITY,
     PROOF_ID,
     PROPERTY_ID,
@@ -39,8 +38,9 @@ from tests.test_render import (
     property_face,
     squash,
 )
+from tests.support import require_module, require_openssl
 
-require("tongsuopy", "tongsuopy (the gm extra)")
+require_module("tongsuopy", "tongsuopy (the gm extra)")
 
 from bdcert.demo_pki import make_demo_pki  # noqa: E402
 from bdcert.fonts import DEFAULT_FALLBACK_PATHS, DEFAULT_REGULAR_PATH  # noqa: E402

@@ -11,7 +11,7 @@ from sqlalchemy import create_engine, text
 
 from bdcert.errors import PermissionDenied
 from bdcert.lifecycle import Registry
-from tests.conftest import run_cli
+from tests.support import run_cli
 
 
 @pytest.fixture

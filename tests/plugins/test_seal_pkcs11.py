@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import io
 import logging
-import os
 import shutil
-import subprocess
 import sys
 import threading
 import tomllib
@@ -37,8 +35,7 @@ from bdcert.protocols import SealProvider, SealRequest
 from bdcert.signatures import check_pdf_seal
 from bdcert_plugins import seal_pkcs11
 from bdcert_plugins.seal_pkcs11 import Pkcs11SealProvider, default_module
-
-from .conftest import make_workspace
+from tests.support import make_workspace, run_tool, skip_or_fail
 
 AUTHORITY = Authority(
     code="510100",
@@ -57,31 +54,20 @@ SIGNING_TIME = datetime(2024, 5, 6, 10, 30, tzinfo=CHINA_TZ)
 BOX = (400.0, 60.0, 520.0, 180.0)
 
 
-def unavailable(message: str) -> None:
-    """Skip on a laptop; fail under CI, where SoftHSM2 must be installed (scripts/setup)."""
-    if os.environ.get("CI") == "true":
-        pytest.fail(message)
-    pytest.skip(message)
-
-
 def require_pkcs11() -> None:
     try:
         import pkcs11  # noqa: F401
     except ImportError:
-        unavailable("install python-pkcs11 (pip install -e '.[hsm]')")
+        skip_or_fail("install python-pkcs11 (pip install -e '.[hsm]')")
 
 
 def require_softhsm() -> str:
     require_pkcs11()
     module = default_module()
     if shutil.which("softhsm2-util") is None or module is None:
-        unavailable("install softhsm2 (apt-get install softhsm2)")
+        skip_or_fail("install softhsm2 (apt-get install softhsm2)")
     assert module is not None
     return module
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
 
 
 # --------------------------------------------------------------------------- the token
@@ -175,7 +161,7 @@ def hsm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hsm]:
     env.setenv("SOFTHSM2_CONF", str(conf))
     env.setenv("BDCERT_PKCS11_PIN", PIN)
     try:
-        made = run(
+        made = run_tool(
             "softhsm2-util", "--init-token", "--free", "--label", TOKEN,
             "--pin", PIN, "--so-pin", SO_PIN,
         )  # fmt: skip
@@ -325,8 +311,8 @@ def test_sealed_pdf_passes_pdfsig_pyhanko_and_our_check(
 
     # poppler (NSS): the signature value verifies and covers the whole document
     if shutil.which("pdfsig") is None:
-        unavailable("pdfsig is not installed (bash scripts/setup installs it)")
-    out = run("pdfsig", "-nocert", path)
+        skip_or_fail("pdfsig is not installed (bash scripts/setup installs it)")
+    out = run_tool("pdfsig", "-nocert", path)
     assert out.returncode == 0, out.stderr
     assert "Signature is Valid" in out.stdout, out.stdout
     assert "Total document signed" in out.stdout

@@ -48,8 +48,7 @@ from bdcert_adapters.seal_service import (
 )
 from bdcert_plugins import seal_remote
 from bdcert_plugins.seal_remote import RemoteSealProvider, RemoteSettings
-
-from .conftest import REPO, make_workspace
+from tests.support import REPO, make_workspace, require_tool, run_tool
 
 AUTHORITY = Authority(
     code="510100",
@@ -67,18 +66,6 @@ FAST = {"retries": 2, "backoff": 0.01, "max_backoff": 0.05, "timeout": 2}
 
 
 # --------------------------------------------------------------------------- helpers
-
-
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
-
-
-def needs(tool: str) -> None:
-    if shutil.which(tool) is None:
-        message = f"{tool} is not installed (bash scripts/setup installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
 
 
 def free_port() -> int:
@@ -234,8 +221,8 @@ def test_sealed_through_the_service_passes_pdfsig_pyhanko_and_our_check(
     path = tmp_path / "sealed.pdf"
     path.write_bytes(pdf)
 
-    needs("pdfsig")
-    out = run("pdfsig", "-nocert", path)
+    require_tool("pdfsig")
+    out = run_tool("pdfsig", "-nocert", path)
     assert out.returncode == 0, out.stderr
     assert "Signature is Valid" in out.stdout
     assert "Total document signed" in out.stdout

@@ -8,9 +8,6 @@ demo root in an NSS database) and pyHanko's validator.
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import subprocess
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -26,6 +23,7 @@ from bdcert.errors import SealingError
 from bdcert.model import CHINA_TZ, Authority, VerdictCode
 from bdcert.protocols import Closable, DigestSigner, OfdSealer, SealProvider, SignerSource
 from bdcert.signatures import check_pdf_seal
+from tests.support import pdfsig_trusting
 
 AUTHORITY = Authority(
     code="510100",
@@ -86,18 +84,6 @@ def sealed(provider: KeyElsewhere, plain_pdf: bytes, seal_png: bytes) -> bytes:
     return provider.seal_pdf(plain_pdf, request)
 
 
-def run(*args: str | Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([str(a) for a in args], capture_output=True, text=True, check=False)
-
-
-def needs(tool: str) -> None:
-    if shutil.which(tool) is None:
-        message = f"{tool} is not installed (bash scripts/setup installs it)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-
-
 def test_the_provider_declares_its_capabilities(provider: KeyElsewhere) -> None:
     assert isinstance(provider, SealProvider)
     assert isinstance(provider, DigestSigner)
@@ -117,25 +103,12 @@ def test_a_subclass_must_say_where_its_key_is() -> None:
 def test_pdfsig_trusts_the_seal_through_an_nss_database(
     sealed: bytes, pki: DemoPki, tmp_path: Path
 ) -> None:
-    needs("pdfsig")
-    needs("certutil")
-    nssdir = tmp_path / "nss"
-    nssdir.mkdir()
-    assert run("certutil", "-N", "-d", f"sql:{nssdir}", "--empty-password").returncode == 0
-    added = run(
-        "certutil", "-A", "-d", f"sql:{nssdir}", "-n", "bdcert-demo-root", "-t", "CT,C,C",
-        "-i", pki.root_cert,
-    )  # fmt: skip
-    assert added.returncode == 0, added.stderr
-    path = tmp_path / "sealed.pdf"
-    path.write_bytes(sealed)
-    out = run("pdfsig", "-nssdir", f"sql:{nssdir}", path)
-    assert out.returncode == 0, out.stderr
-    assert "Signature is Valid" in out.stdout
-    assert "Certificate is Trusted" in out.stdout, out.stdout
-    assert "Total document signed" in out.stdout
-    assert "ETSI.CAdES.detached" in out.stdout
-    assert out.stdout.count("Signature #") == 1
+    report = pdfsig_trusting(pki.root_cert, sealed, tmp_path)
+    assert "Signature is Valid" in report
+    assert "Certificate is Trusted" in report, report
+    assert "Total document signed" in report
+    assert "ETSI.CAdES.detached" in report
+    assert report.count("Signature #") == 1
 
 
 def test_pyhanko_validates_a_visible_certification_seal_at_the_request_time(

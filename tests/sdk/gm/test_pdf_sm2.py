@@ -13,7 +13,6 @@ and the CJK fonts; without them these tests skip on a laptop and fail under ``CI
 from __future__ import annotations
 
 import io
-import os
 import re
 import shutil
 import subprocess
@@ -26,30 +25,20 @@ import pytest
 from asn1crypto import cms
 from cryptography.hazmat.primitives import hashes
 
-from tests.test_gm_sm2 import require, require_openssl
-from tests.test_render import AUTHORITY, PROPERTY_ID, URL, property_face
+from tests.sdk.test_render import AUTHORITY, PROPERTY_ID, URL, property_face
+from tests.support import require_module, require_openssl, require_tool
 
-require("tongsuopy", "tongsuopy (the gm extra)")
+require_module("tongsuopy", "tongsuopy (the gm extra)")
 
 from bdcert.errors import SealingError  # noqa: E402
 from bdcert.fonts import default_font_config  # noqa: E402
 from bdcert.gm.pdf_sm2 import check_pdf_sm2, seal_pdf_sm2  # noqa: E402
 from bdcert.model import CertificateKind, VerdictCode  # noqa: E402
 from bdcert.render import RenderedCertificate, Renderer  # noqa: E402
-from tests.test_gm_ofd import Pki, make_pki  # noqa: E402
+from tests.sdk.gm.test_ofd import Pki, make_pki  # noqa: E402
 
 NOW = datetime.now(UTC).replace(microsecond=0)
 _BYTE_RANGE = re.compile(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*\]")
-
-
-def _require_tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        message = f"{name} is not installed (Debian package poppler-utils)"
-        if os.environ.get("CI") == "true":
-            pytest.fail(message)
-        pytest.skip(message)
-    return path
 
 
 @pytest.fixture(scope="module")
@@ -101,7 +90,7 @@ def signed_parts(pdf: bytes) -> tuple[bytes, cms.ContentInfo]:
 
 
 def test_pdfsig_finds_one_signature_covering_the_whole_file(sealed: bytes, tmp_path: Path) -> None:
-    pdfsig = _require_tool("pdfsig")
+    pdfsig = require_tool("pdfsig", "Debian package poppler-utils")
     path = tmp_path / "sealed.pdf"
     path.write_bytes(sealed)
     out = subprocess.run([pdfsig, "-nocert", str(path)], capture_output=True, text=True).stdout
