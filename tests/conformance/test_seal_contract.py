@@ -26,9 +26,8 @@ from bdcert_conformance.seal import (
     check_visible_seal,
     render_certificate,
 )
-
-from ..conftest import REPO
-from ..test_digest_seal_provider import AUTHORITY, KeyElsewhere
+from tests.sdk.test_digest_seal_provider import AUTHORITY, KeyElsewhere
+from tests.support import REPO
 
 TUTORIAL = REPO / "docs" / "examples" / "seal_provider_tutorial"
 

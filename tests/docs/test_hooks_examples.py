@@ -20,8 +20,7 @@ from bdcert.lifecycle import Registry
 from bdcert.model import Outcome, VerdictCode
 from bdcert.plugins import Hooks
 from bdcert_conformance.seal import check_docmdp_lock, check_visible_seal
-
-from ..conftest import REPO, make_workspace
+from tests.support import REPO, make_workspace
 
 HOOKS_MD = REPO / "docs" / "hooks.md"
 MARKED = re.compile(r"<!-- example: ([\w-]+) -->\n```python\n(.*?)\n```", re.S)

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 
-from ..conftest import REPO
+from tests.support import REPO
 
 TUTORIAL_MD = REPO / "docs" / "tutorial-seal-provider.md"
 FILES = REPO / "docs" / "examples" / "seal_provider_tutorial"
