@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from bdcert.audit import AuditSettings, Checkpointer, CheckpointingStorage
 from bdcert.codes import CodeTables
@@ -24,7 +24,7 @@ from bdcert.errors import ConfigurationError, IdentityError
 from bdcert.lifecycle import auditing, backlog, events, holders, intake, reading, sharing
 from bdcert.lifecycle.auditing import Finding
 from bdcert.lifecycle.backlog import DrainReport
-from bdcert.lifecycle.services import Services, check_formats
+from bdcert.lifecycle.services import DeferredRenderer, Services, check_formats
 from bdcert.model import (
     CHINA_TZ,
     AuditEvent,
@@ -177,12 +177,19 @@ class Registry:
 
         :raises ConfigurationError: for a missing workspace, unknown plugin or bad setting.
         """
-        # fonts (fontTools) and the renderer (fpdf, qrcode) are heavy; imported when a registry
-        # is opened, not when bdcert.lifecycle is, so the command line starts fast
+        # fonts (fontTools) are imported when a registry is opened, not when bdcert.lifecycle is,
+        # and the renderer (fpdf, segno: ~0.4 s) when it first draws, so commands that only read
+        # the register start fast; the [fonts] settings are still checked now
         from bdcert.fonts import font_config_from_settings
-        from bdcert.render import Renderer
 
         ws = workspace if isinstance(workspace, Workspace) else Workspace.load(workspace)
+        fonts = font_config_from_settings(ws.table("fonts"), ws.path)
+
+        def make_renderer() -> Renderer:
+            from bdcert.render import Renderer
+
+            return Renderer(fonts)
+
         hooks = hooks if hooks is not None else Hooks()
 
         def build(registry: Any, table: str, default: str) -> Any:
@@ -209,7 +216,7 @@ class Registry:
             seal_provider=build(hooks.seal_providers(), "seal", "software"),
             identity=build(hooks.identity_providers(), "identity", "local"),
             notifiers=notifiers,
-            renderer=Renderer(font_config_from_settings(ws.table("fonts"), ws.path)),
+            renderer=cast("Renderer", DeferredRenderer(make_renderer)),
             trust_roots=ws.trust_roots(),
             verification_base_url=ws.verification_base_url,
             hooks=hooks,

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -36,6 +36,31 @@ __all__ = ["FORMATS", "Services", "check_formats", "ofd_or_none"]
 
 #: The logger of the lifecycle (``bdcert``).
 log = logging.getLogger("bdcert")
+
+
+class DeferredRenderer:
+    """A :class:`~bdcert.render.Renderer` made on first use, then stood in for.
+
+    Importing the renderer (fpdf, fontTools, segno, Pillow) costs about 0.4 s; a registry opened to
+    read the register (``bdcert backlog list``, ``status``, ``lookup``) never draws, so
+    :meth:`Registry.open <bdcert.lifecycle.Registry.open>` hands the registry one of these. Every
+    attribute is the renderer's; assigning one sets it here, in front of the renderer's.
+
+    :param make: builds the renderer (called once, under no lock: a second concurrent first use
+        may build a second one, which is discarded).
+    """
+
+    def __init__(self, make: Callable[[], Renderer]) -> None:
+        self._make = make
+        self._renderer: Renderer | None = None
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__") or name in {"_make", "_renderer"}:
+            raise AttributeError(name)
+        if self._renderer is None:
+            self._renderer = self._make()
+        return getattr(self._renderer, name)
+
 
 #: Document formats a registry can issue.
 FORMATS = ("pdf", "ofd")
