@@ -18,6 +18,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from bdcert import ConfigurationError, DigestSealProvider, SealingError, hookimpl
+from bdcert.config import check_settings
 
 HASHES = {"sha256": hashes.SHA256(), "sha384": hashes.SHA384(), "sha512": hashes.SHA512()}
 
@@ -35,14 +36,18 @@ class SoftwareKeyStandIn:
     def certificates(self, authority_code: str) -> list[bytes]:
         seal_cert = self.key_dir / f"{authority_code}.cert.pem"
         if not seal_cert.is_file():
-            raise SealingError(f"acme: no seal certificate for authority {authority_code}")
+            raise SealingError(
+                f"acme: no seal certificate for authority {authority_code} ({seal_cert})"
+            )
         return [seal_cert.read_bytes(), (self.key_dir / "root.cert.pem").read_bytes()]
 
     def sign(self, authority_code: str, digest: bytes, algorithm: str) -> bytes:
         key_file = self.key_dir / f"{authority_code}.key.pem"
         if not key_file.is_file():
-            raise SealingError(f"acme: no seal key for authority {authority_code}")
+            raise SealingError(f"acme: no seal key for authority {authority_code} ({key_file})")
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        if algorithm not in HASHES:
+            raise SealingError(f"acme: cannot sign a {algorithm} digest")
         prehashed = Prehashed(HASHES[algorithm])
         if isinstance(key, ec.EllipticCurvePrivateKey):
             return key.sign(digest, ec.ECDSA(prehashed))  # DER ECDSA-Sig-Value
@@ -69,10 +74,11 @@ class AcmeSealProvider(DigestSealProvider):
 
 def make_provider(settings: Mapping[str, Any], workspace: Path) -> AcmeSealProvider:
     """The factory bdcert calls with the ``[seal]`` table (``plugin`` removed)."""
-    unknown = sorted(set(settings) - {"key_dir"})
-    if unknown:
-        raise ConfigurationError(f"[seal]: unknown settings for acme: {', '.join(unknown)}")
-    return AcmeSealProvider(SoftwareKeyStandIn(Path(workspace) / settings.get("key_dir", "pki")))
+    check_settings("seal", settings, {"key_dir"})  # names every unknown key, bdcert's way
+    key_dir = Path(workspace) / settings.get("key_dir", "pki")
+    if not key_dir.is_dir():  # a setup mistake: say so now, not at the first seal
+        raise ConfigurationError(f"[seal] key_dir: {key_dir} is not a directory")
+    return AcmeSealProvider(SoftwareKeyStandIn(key_dir))
 
 
 @hookimpl

@@ -9,6 +9,8 @@ import pytest
 from bdcert.config import Workspace
 from bdcert_conformance import SealProviderContract
 
+if "BDCERT_WORKSPACE" not in os.environ:
+    pytest.exit("set BDCERT_WORKSPACE to the workspace of step 3 (export BDCERT_WORKSPACE=$PWD/ws)")
 WORKSPACE = Workspace.load(Path(os.environ["BDCERT_WORKSPACE"]))
 
 
