@@ -37,14 +37,21 @@ from bdcert.records import (  # moved to the values layer; re-exported here
 )
 
 __all__ = [
+    "AgreementRecords",
     "AuditCheckpoint",
+    "AuditRecords",
     "BacklogItem",
+    "BacklogRecords",
+    "CertificateRecords",
+    "HolderRecords",
     "HolderVerifier",
     "IdentityProvider",
     "IdentityProviderFactory",
     "Notifier",
     "NotifierFactory",
+    "OutboxRecords",
     "PaperDisposition",
+    "RegistrationRecords",
     "SealProvider",
     "SealProviderFactory",
     "SealRequest",
@@ -56,8 +63,8 @@ __all__ = [
 ]
 
 
-class StorageTransaction(Protocol):
-    """One unit of work. Everything done through it commits together or not at all."""
+class RegistrationRecords(Protocol):
+    """Entries as processed, and the gap-free certificate sequences (rule article 8)."""
 
     def get_registration(self, business_number: str) -> StoredRegistration | None:
         """The stored entry with this ``ywh``, or None."""
@@ -74,6 +81,10 @@ class StorageTransaction(Protocol):
         Takes a lock that is held until the transaction ends, so concurrent transactions never
         get the same number and a rolled-back transaction leaves no gap.
         """
+
+
+class CertificateRecords(Protocol):
+    """Certificates, their sealed documents and their status: supersession, cancellation, restrictions, paper originals (rule articles 10, 14)."""
 
     def add_certificate(self, certificate: Certificate, pdf: bytes) -> None:
         """File a certificate and its sealed PDF. :raises StorageError: on a duplicate number."""
@@ -130,6 +141,10 @@ class StorageTransaction(Protocol):
     def paper_dispositions(self, business_number: str | None = None) -> list[PaperDisposition]:
         """Recorded paper dispositions, optionally of one entry, oldest first."""
 
+
+class AuditRecords(Protocol):
+    """The hash-chained audit log and its sealed checkpoints (rule article 17; :mod:`bdcert.audit`)."""
+
     def append_audit(self, event: AuditEvent) -> None:
         """Append to the hash-chained audit log (rule article 17)."""
 
@@ -164,6 +179,10 @@ class StorageTransaction(Protocol):
     def audit_checkpoints_made(self) -> int:
         """How many checkpoint numbers were allocated and committed (the counter; 0 if none)."""
 
+
+class OutboxRecords(Protocol):
+    """Certificate events staged with the issuing transaction and delivered later (at least once)."""
+
     def add_undelivered(
         self, notifier: str, event: CertificateEvent, error: str, *, attempts: int = 1
     ) -> int:
@@ -179,6 +198,16 @@ class StorageTransaction(Protocol):
 
     def mark_delivered(self, event_id: int) -> None:
         """Remove a delivered event from the outbox. :raises NotFound: for an unknown id."""
+
+    def record_delivery_failure(self, event_id: int, error: str) -> None:
+        """Count one more failed delivery of an outbox event and keep ``error`` as its last error.
+
+        :raises NotFound: for an unknown id.
+        """
+
+
+class BacklogRecords(Protocol):
+    """Entries waiting because sealing failed, in push order per authority (rule article 15)."""
 
     def add_backlog(
         self,
@@ -241,13 +270,9 @@ class StorageTransaction(Protocol):
         """
         ...
 
-    def record_delivery_failure(self, event_id: int, error: str) -> None:
-        """Count one more failed delivery of an outbox event and keep ``error`` as its last error.
 
-        :raises NotFound: for an unknown id.
-        """
-
-    # -- holders and sharing parties (rule articles 13, 16) ------------------------------------
+class HolderRecords(Protocol):
+    """A holder's certificates and the self-download guards (rule article 13)."""
 
     def certificates_for_holder(self, id_number: str) -> list[Certificate]:
         """Certificates (any status) listing this 证件号 among their 权利人, oldest first.
@@ -263,6 +288,10 @@ class StorageTransaction(Protocol):
 
     def save_download_guard(self, guard: DownloadGuard) -> None:
         """Replace the stored state of ``guard.identity`` (failures and lockout)."""
+
+
+class AgreementRecords(Protocol):
+    """Sharing agreements (rule article 16)."""
 
     def add_agreement(self, agreement: SharingAgreement) -> None:
         """Store a sharing agreement. :raises StorageError: if its id is already stored."""
@@ -280,6 +309,23 @@ class StorageTransaction(Protocol):
 
         :raises NotFound: for an unknown id. :raises StorageError: if it is already revoked.
         """
+
+
+class StorageTransaction(
+    RegistrationRecords,
+    CertificateRecords,
+    AuditRecords,
+    OutboxRecords,
+    BacklogRecords,
+    HolderRecords,
+    AgreementRecords,
+    Protocol,
+):
+    """One unit of work. Everything done through it commits together or not at all.
+
+    Composed of one protocol per role, so a component (and its test double) can ask for only
+    the role it uses; an implementation provides them all, as before.
+    """
 
 
 @runtime_checkable
