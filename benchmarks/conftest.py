@@ -76,12 +76,4 @@ def render_sample(registry: Registry, *, signing_time: datetime | None = None) -
         licence_id="x",
         attached_plan=entry.attached_plan,
     )
-    request = SealRequest(
-        authority=authority,
-        page=rendered.seal_page,
-        box=rendered.seal_box,
-        appearance_png=rendered.seal_png,
-        location=authority.place_name,
-        signing_time=signing_time,
-    )
-    return Sample(entry, authority, face, rendered, request)
+    return Sample(entry, authority, face, rendered, rendered.seal_request(authority, signing_time))

@@ -99,15 +99,7 @@ def render_certificate(authority: Authority) -> tuple[bytes, SealRequest]:
         licence_id="1.2.156.3005.2.11100000000000000X.510100.20240000001.001.0",
         attached_plan=None,
     )
-    request = SealRequest(
-        authority=authority,
-        page=rendered.seal_page,
-        box=rendered.seal_box,
-        appearance_png=rendered.seal_png,
-        location=authority.place_name,
-        signing_time=SIGNING_TIME,
-    )
-    return rendered.pdf, request
+    return rendered.pdf, rendered.seal_request(authority, SIGNING_TIME)
 
 
 # --------------------------------------------------------------------------- the checks

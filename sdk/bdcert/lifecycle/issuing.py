@@ -36,7 +36,7 @@ from bdcert.model import (
     Restriction,
     in_force,
 )
-from bdcert.protocols import OfdSealer, PaperDisposition, SealRequest, StorageTransaction
+from bdcert.protocols import OfdSealer, PaperDisposition, StorageTransaction
 
 __all__ = ["apply_entry", "check_references", "issue_ofd", "issue_one", "with_documents"]
 
@@ -289,17 +289,7 @@ def issue_one(
         raise ValidationError(
             [Problem(exc.field, str(exc))], subject=f"entry {entry.business_number}"
         ) from exc
-    sealed = services.seal_provider.seal_pdf(
-        rendered.pdf,
-        SealRequest(
-            authority=authority,
-            page=rendered.seal_page,
-            box=rendered.seal_box,
-            appearance_png=rendered.seal_png,
-            location=authority.place_name,
-            signing_time=now,
-        ),
-    )
+    sealed = services.seal_provider.seal_pdf(rendered.pdf, rendered.seal_request(authority, now))
     certificate = Certificate(
         number=number,
         kind=kind,

@@ -46,6 +46,7 @@ from PIL import Image, ImageDraw, ImageFont
 
 from bdcert.fonts import FontChain, FontConfig, glyph_source
 from bdcert.model import CHINA_TZ, AttachedPlan, Authority, CertificateKind, FaceItem
+from bdcert.protocols import SealRequest
 from bdcert.render.layout import (
     CONTENT_W,
     FOOTER,
@@ -102,6 +103,19 @@ class RenderedCertificate:
     seal_page: int
     seal_box: tuple[float, float, float, float]
     seal_png: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+
+    def seal_request(self, authority: Authority, signing_time: datetime) -> SealRequest:
+        """What a seal provider needs to seal this certificate for ``authority``: its seal
+        picture in the reserved box, located at the authority's place, signed at
+        ``signing_time`` (aware)."""
+        return SealRequest(
+            authority=authority,
+            page=self.seal_page,
+            box=self.seal_box,
+            appearance_png=self.seal_png,
+            location=authority.place_name,
+            signing_time=signing_time,
+        )
 
 
 class _CertificatePDF(FPDF):
