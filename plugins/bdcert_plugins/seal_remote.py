@@ -50,13 +50,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 
 from bdcert.errors import SealingError
 from bdcert.hookspecs import hookimpl
-from bdcert.protocols import SealProviderFactory, SealRequest
+from bdcert.protocols import DIGEST_HASHES, SealProviderFactory, SealRequest
 from bdcert.sealing import DigestSealProvider
 from bdcert_plugins.remote_client import (
     API_VERSION,
@@ -88,13 +87,6 @@ __all__ = [
 ]
 
 log = logging.getLogger("bdcert.seal_remote")
-
-_HASHES: Mapping[str, Callable[[], hashes.HashAlgorithm]] = {
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
-
 
 # --------------------------------------------------------------------------- the provider
 
@@ -182,7 +174,7 @@ class RemoteSealProvider(DigestSealProvider):
 
         :raises SealingError: if it does not verify (a wrong key or a corrupted answer).
         """
-        prehashed = Prehashed(_HASHES[digest_algorithm]())
+        prehashed = Prehashed(DIGEST_HASHES[digest_algorithm]())
         key = self.loaded_signer(authority_code).certificate.public_key()
         try:
             if isinstance(key, ec.EllipticCurvePublicKey):

@@ -6,13 +6,14 @@ implementation of these protocols directly.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
+from cryptography.hazmat.primitives import hashes
 
 from bdcert.errors import Problem
 from bdcert.model import (
@@ -37,6 +38,7 @@ from bdcert.records import (  # moved to the values layer; re-exported here
 )
 
 __all__ = [
+    "DIGEST_HASHES",
     "AgreementRecords",
     "AuditCheckpoint",
     "AuditRecords",
@@ -481,6 +483,14 @@ class Closable(Protocol):
     def close(self) -> None:
         """Release the resources; idempotent. A later use may open them again."""
         ...
+
+
+#: Digest algorithms a :class:`DigestSigner` is asked for, with their hashes.
+DIGEST_HASHES: Mapping[str, Callable[[], hashes.HashAlgorithm]] = {
+    "sha256": hashes.SHA256,
+    "sha384": hashes.SHA384,
+    "sha512": hashes.SHA512,
+}
 
 
 @runtime_checkable

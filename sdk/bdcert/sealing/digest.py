@@ -13,18 +13,18 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
-from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed
 from pyhanko.sign import signers
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from bdcert.errors import SealingError
-from bdcert.protocols import DigestSigner
+from bdcert.protocols import DIGEST_HASHES, DigestSigner
 from bdcert.sealing.pades import load_certificates
 
 __all__ = [
@@ -33,13 +33,6 @@ __all__ = [
     "max_signature_size",
     "sign_digest",
 ]
-
-#: Digest algorithms a :class:`~bdcert.protocols.DigestSigner` is asked for, with their hashes.
-DIGEST_HASHES: Mapping[str, Callable[[], hashes.HashAlgorithm]] = {
-    "sha256": hashes.SHA256,
-    "sha384": hashes.SHA384,
-    "sha512": hashes.SHA512,
-}
 
 
 def max_signature_size(public_key: Any) -> int:
