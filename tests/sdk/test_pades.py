@@ -11,6 +11,8 @@ import io
 import os
 import shutil
 import stat
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -613,3 +615,21 @@ def test_a_national_cryptography_root_makes_a_pades_seal_untrusted_not_invalid(
     assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
     both = check_pdf_seal(sealed, [sm2.root_cert.read_bytes(), root_pem])
     assert both.code is VerdictCode.VALID, both.detail
+
+
+def test_a_cms_touched_before_pyhanko_does_not_break_later_pades_seals() -> None:
+    """asn1crypto builds its CMS attribute-name map once; a CMS made or parsed before pyHanko is
+    imported (an SM2 seal, a verification, the embedding application) froze it without the names
+    pyHanko's imports register, and every later PAdES seal failed. In a fresh interpreter, since
+    the order of first imports is what matters."""
+    script = (
+        "from asn1crypto import cms\n"
+        "cms.CMSAttributeType('content_type')\n"  # the reverse map is built here
+        "import bdcert.sealing.pades\n"
+        "print(cms.CMSAttributeType('signing_certificate_v2').dotted)\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "1.2.840.113549.1.9.16.2.47"

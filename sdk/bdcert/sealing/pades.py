@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import attrs
+from asn1crypto import cms
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -55,6 +56,18 @@ __all__ = [
     "seal_pdf_with_signer",
     "stamp_style",
 ]
+
+# asn1crypto turns CMS attribute names into OIDs through a reverse map it builds once, the first
+# time any attribute type is made or parsed. Names registered by modules imported later
+# (asn1crypto.tsp and .pdf, pyHanko's CAdES attributes: all loaded with pyHanko) are then missing
+# from it. Whatever touched a CMS before pyHanko was imported (an SM2 seal, a verification, an
+# embedding application) froze it without ``signing_certificate_v2``, and every PAdES seal of the
+# process failed ("invalid literal for int() … 'signing_certificate_v2'"). Every PAdES seal goes
+# through this module, imported after pyHanko: complete a reverse map built too early here.
+_reverse = cms.CMSAttributeType._reverse_map
+if _reverse is not None:
+    for _dotted, _name in cms.CMSAttributeType._map.items():
+        _reverse.setdefault(_name, _dotted)
 
 T = TypeVar("T")
 

@@ -36,8 +36,6 @@ from datetime import UTC, datetime
 from typing import Any
 
 from asn1crypto import algos, cms
-from asn1crypto import pdf as _asn1_pdf  # noqa: F401  (registers CMS attribute names; see below)
-from asn1crypto import tsp as _asn1_tsp  # noqa: F401
 from asn1crypto import x509 as asn1_x509
 
 from bdcert.errors import BdcertError, SealingError
@@ -47,13 +45,6 @@ from bdcert.gm.x509 import sm2_public_key_of
 __all__ = ["build_sm2_cms", "seal_pdf_sm2"]
 
 _SLACK = 64  # DER bytes reserved beyond the measured CMS size
-
-# asn1crypto.tsp and asn1crypto.pdf add CMS attribute names (signing_certificate_v2, …) to
-# CMSAttributeType's map when imported, but the map's reverse is built once, the first time an
-# attribute is named. Naming ``content_type`` here before pyHanko had imported them froze a
-# reverse map without ``signing_certificate_v2``: every later PAdES seal in the same process
-# failed ("invalid literal for int() … 'signing_certificate_v2'"). Importing them first keeps
-# the map complete whichever kind of seal a process makes first.
 
 
 # --------------------------------------------------------------------------- the CMS

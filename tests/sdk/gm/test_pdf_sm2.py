@@ -16,7 +16,6 @@ import io
 import re
 import shutil
 import subprocess
-import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -231,29 +230,3 @@ def test_sealing_refuses_bad_requests(
         seal_pdf_sm2(rendered.pdf, **(kwargs | {"signer_key": pki.root_key}))
     with pytest.raises(SealingError, match="page 7"):
         seal_pdf_sm2(rendered.pdf, **(kwargs | {"page": 7}))
-
-
-def test_an_sm2_seal_first_does_not_break_later_pades_seals_in_the_process() -> None:
-    """An SM2 CMS built before pyHanko is imported must leave asn1crypto's attribute names whole:
-    the PAdES seal that follows names ``signing_certificate_v2`` (a fresh interpreter, since the
-    order of first imports is what matters)."""
-    script = (
-        "from datetime import UTC, datetime, timedelta\n"
-        "from bdcert.gm.sm2 import SM2PrivateKey\n"
-        "from bdcert.gm.x509 import make_sm2_certificate\n"
-        "from bdcert.sealing.pdf_sm2 import build_sm2_cms\n"
-        "key = SM2PrivateKey.generate()\n"
-        "now = datetime.now(UTC)\n"
-        "cert = make_sm2_certificate(subject={'CN': 't'}, issuer_cert_der=None, issuer_key=key,"
-        " public_key=key.public_key, serial=1, not_before=now,"
-        " not_after=now + timedelta(days=1), ca=True, key_usage=['key_cert_sign'])\n"
-        "build_sm2_cms(b'\\0' * 32, signer_key=key, signer_cert_der=cert, chain_der=[], time=now)\n"
-        "import pyhanko.sign.signers\n"
-        "from asn1crypto import cms\n"
-        "print(cms.CMSAttributeType('signing_certificate_v2').dotted)\n"
-    )
-    done = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, timeout=120, check=False
-    )
-    assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == "1.2.840.113549.1.9.16.2.47"
