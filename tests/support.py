@@ -154,12 +154,17 @@ def make_workspace(directory: Path, storage_url: str | None = None) -> Workspace
     )
     assert code == 0
     if storage_url is not None:
-        config = directory / "bdcert.toml"
-        text = config.read_text(encoding="utf-8")
-        text, count = re.subn(r'(?m)^url = ".*"$', f'url = "{storage_url}"', text)
-        assert count == 1
-        config.write_text(text, encoding="utf-8")
+        use_database(directory, storage_url)
     return Workspace.load(directory)
+
+
+def use_database(directory: Path, storage_url: str) -> None:
+    """Point the workspace at ``directory`` to ``storage_url`` (its ``[storage] url``)."""
+    config = directory / "bdcert.toml"
+    text = config.read_text(encoding="utf-8")
+    text, count = re.subn(r'(?m)^url = ".*"$', f'url = "{storage_url}"', text)
+    assert count == 1
+    config.write_text(text, encoding="utf-8")
 
 
 def run_cli(ws: Workspace, *args: str) -> subprocess.CompletedProcess[str]:

@@ -24,6 +24,7 @@ from tests.support import (
     database_url,
     require_shared,
     skip_or_fail,
+    use_database,
 )
 
 try:
@@ -61,8 +62,7 @@ def run(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
             str(AUTHORITIES),
         )
         assert init.returncode == 0, init.stderr
-        config = ws / "bdcert.toml"
-        config.write_text(re.sub(r'(?m)^url = ".*"$', f'url = "{url}"', config.read_text()))
+        use_database(ws, url)
         out = base / "out"
         proc = _cli(
             "issue",
