@@ -43,6 +43,7 @@ from bdcert.render.linebreak import (
     UNBREAKABLE_RE,
     wrap_text,
 )
+from bdcert.validation import MAX_PLAN_PIXELS
 
 __all__ = [
     "CELL_PAD",
@@ -206,17 +207,23 @@ class PlanPicture:
 def load_plan(plan: AttachedPlan) -> PlanPicture:
     """Check that ``plan`` is a readable PNG or JPEG picture and measure it.
 
-    :raises RenderError: it is not a readable picture, or neither PNG nor JPEG.
+    :raises RenderError: it is not a readable picture, neither PNG nor JPEG, or larger than
+        :data:`bdcert.validation.MAX_PLAN_PIXELS` (a decompression bomb).
     """
     try:
         with Image.open(BytesIO(plan.data)) as image:
-            image.verify()
-        with Image.open(BytesIO(plan.data)) as image:
             kind, (width, height) = image.format, image.size
+        if width * height <= MAX_PLAN_PIXELS:  # never decode a decompression bomb
+            with Image.open(BytesIO(plan.data)) as image:
+                image.verify()
     except Exception as exc:
         raise RenderError(f"附图 (ft) is not a readable picture: {exc}") from exc
     if kind not in ("PNG", "JPEG"):
         raise RenderError(f"附图 (ft) must be PNG or JPEG, not {kind}")
+    if width * height > MAX_PLAN_PIXELS:
+        raise RenderError(
+            f"附图 (ft) is {width} × {height} pixels; at most {MAX_PLAN_PIXELS} are allowed"
+        )
     return PlanPicture(plan.data, width, height)
 
 
