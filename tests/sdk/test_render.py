@@ -405,6 +405,7 @@ def test_seal_picture_is_a_transparent_red_round_png(renderer: Renderer) -> None
     png = renderer.seal_picture(AUTHORITY)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) < 80_000
+    assert png[25] == 6  # PNG colour type 6: RGBA, the ink's opacity in a real alpha channel
     picture = Image.open(BytesIO(png)).convert("RGBA")
     width, height = picture.size
     assert width == height == round(SEAL_SIZE_MM / 25.4 * 300)
