@@ -43,7 +43,15 @@ from bdcert.model import (
 )
 from bdcert.wire import canonical_json  # one canonical JSON for every fingerprint and hash
 
-__all__ = ["ENTRY_KEYS", "canonical_json", "fingerprint", "parse_entry", "parse_share"]
+__all__ = [
+    "ENTRY_KEYS",
+    "MAX_PLAN_BYTES",
+    "MAX_PLAN_PIXELS",
+    "canonical_json",
+    "fingerprint",
+    "parse_entry",
+    "parse_share",
+]
 
 #: Every key a registration entry may carry (see shared/data/README.md).
 ENTRY_KEYS = frozenset(
@@ -95,7 +103,7 @@ def _scan(c: _Checker, value: Any, path: str, depth: int) -> None:
         c.add(path, "is nested deeper than a registration entry allows")
         return
     if isinstance(value, str):
-        if len(value) > MAX_TEXT:
+        if len(value) > MAX_TEXT and path != "ft.data":  # 附图 has its own bound
             c.add(path, f"has {len(value)} characters; at most {MAX_TEXT} are allowed")
         elif any("\ud800" <= ch <= "\udfff" for ch in value):
             c.add(path, "contains an unpaired surrogate (not valid Unicode text)")
@@ -453,7 +461,21 @@ def _areas(c: _Checker, *, required: bool) -> Areas | None:
     return Areas(land=out.get("td"), building=out.get("fw"))
 
 
+#: Largest 附图 (``ft.data``), in bytes of the picture file (4 MiB); its base64 text may be
+#: 4/3 as long, beyond the :data:`MAX_TEXT` bound of every other string.
+MAX_PLAN_BYTES = 4 * 1024 * 1024
+#: Largest 附图 in pixels (width × height): a small file may declare a huge picture that would
+#: take gigabytes to decode (a decompression bomb). 25 megapixels hold A3 at 300 dpi.
+MAX_PLAN_PIXELS = 25_000_000
+_MAX_PLAN_BASE64 = 4 * -(-MAX_PLAN_BYTES // 3)
+_PLAN_FORMATS = {"image/png": "PNG", "image/jpeg": "JPEG"}
+
+
 def _attached_plan(c: _Checker) -> AttachedPlan | None:
+    """附图 ``ft``: ``mime`` image/png or image/jpeg and base64 ``data`` holding a picture of
+    that format, at most :data:`MAX_PLAN_BYTES` bytes and :data:`MAX_PLAN_PIXELS` pixels, that
+    Pillow opens, verifies and decodes whole. Problems are reported at ``ft``, ``ft.mime`` or
+    ``ft.data``."""
     value = c.raw.get("ft")
     if value is None:
         return None
@@ -464,23 +486,50 @@ def _attached_plan(c: _Checker) -> AttachedPlan | None:
     if not isinstance(mime, str) or mime not in _PICTURE_MAGIC:
         c.add("ft.mime", f"{mime!r} must be image/png or image/jpeg")
         return None
+    encoded = str(value.get("data", ""))
+    too_large = f"at most {MAX_PLAN_BYTES} bytes (4 MiB) of picture are allowed"
+    if len(encoded) > _MAX_PLAN_BASE64:
+        c.add("ft.data", f"has {len(encoded)} characters of base64; {too_large}")
+        return None
     try:
-        data = base64.b64decode(str(value.get("data", "")), validate=True)
+        data = base64.b64decode(encoded, validate=True)
     except (binascii.Error, ValueError):
         c.add("ft.data", "is not valid base64")
+        return None
+    if len(data) > MAX_PLAN_BYTES:
+        c.add("ft.data", f"is {len(data)} bytes; {too_large}")
         return None
     if not data.startswith(_PICTURE_MAGIC[mime]):
         c.add("ft.data", f"is not a {mime} picture")
         return None
-    try:  # the whole file, not only its first bytes: an unreadable picture cannot be rendered
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as image:
-            image.verify()
-    except Exception as exc:  # Pillow raises many types for damaged files, and decompression bombs
-        c.add("ft.data", f"is not a readable {mime} picture ({type(exc).__name__})")
+    problem = _plan_problem(data, _PLAN_FORMATS[mime])
+    if problem is not None:
+        c.add("ft.data", problem)
         return None
     return AttachedPlan(mime=mime, data=data)
+
+
+def _plan_problem(data: bytes, kind: str) -> str | None:
+    """Why ``data`` is not a usable ``kind`` (PNG or JPEG) picture, or None."""
+    from PIL import Image
+
+    try:  # the header first: the size is known before anything is decoded
+        with Image.open(io.BytesIO(data)) as image:
+            found, (width, height) = image.format, image.size
+    except Exception as exc:  # Pillow raises many types for damaged files
+        return f"is not a readable {kind} picture ({type(exc).__name__})"
+    if found != kind:
+        return f"is a {found} picture, not {kind}"
+    if width * height > MAX_PLAN_PIXELS:
+        return f"is {width} × {height} pixels; at most {MAX_PLAN_PIXELS} pixels are allowed"
+    try:  # the whole file, not only its header: an unreadable picture cannot be rendered
+        with Image.open(io.BytesIO(data)) as image:
+            image.verify()
+        with Image.open(io.BytesIO(data)) as image:
+            image.load()
+    except Exception as exc:
+        return f"is not a readable {kind} picture ({type(exc).__name__})"
+    return None
 
 
 #: A paper certificate number of any era (不动产权证书 since 2015, 房屋所有权证, 国有土地使用证…):

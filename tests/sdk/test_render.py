@@ -27,7 +27,7 @@ from bdcert.fonts import (
 )
 from bdcert.model import AttachedPlan, Authority, CertificateKind, FaceItem
 from bdcert.render import PAGE_FURNITURE_RE, SEAL_SIZE_MM, RenderedCertificate, Renderer
-from bdcert.render.layout import wrap_text
+from bdcert.render.layout import SEAL_ABOVE_NAME_MM, wrap_text
 
 AUTHORITY = Authority(
     code="510100",
@@ -392,14 +392,20 @@ def test_seal_box_lies_over_the_printed_authority_name(
     # pdftotext measures from the top of the page; seal_box from the bottom.
     cx, cy = (wx1 + wx2) / 2, A4_PT[1] - (wy1 + wy2) / 2
     assert x1 < cx < x2 and y1 < cy < y2
-    assert abs(cx - (x1 + x2) / 2) < 2 and abs(cy - (y1 + y2) / 2) < 3
-    assert any("2024年03月06日" in w[0] for w in words)
+    # Centred on the name, which runs through the clear band under the seal's star.
+    below = SEAL_ABOVE_NAME_MM / 25.4 * 72
+    assert abs(cx - (x1 + x2) / 2) < 2 and abs((y1 + y2) / 2 - below - cy) < 3
+    dates = [w for w in words if "2024年03月06日" in w[0]]
+    # The date is under the seal: its word box (which pdftotext measures from the font's
+    # ascent, above the glyphs' em box) reaches less than 1 mm into the seal box.
+    assert dates and all(A4_PT[1] - w[2] < y1 + 2.8 for w in dates)
 
 
 def test_seal_picture_is_a_transparent_red_round_png(renderer: Renderer) -> None:
     png = renderer.seal_picture(AUTHORITY)
     assert png.startswith(b"\x89PNG\r\n\x1a\n")
     assert len(png) < 80_000
+    assert png[25] == 6  # PNG colour type 6: RGBA, the ink's opacity in a real alpha channel
     picture = Image.open(BytesIO(png)).convert("RGBA")
     width, height = picture.size
     assert width == height == round(SEAL_SIZE_MM / 25.4 * 300)
@@ -556,3 +562,90 @@ def test_pdf_and_ofd_share_the_layout(renderer: Renderer) -> None:
     assert (w, h) == (SEAL_SIZE_MM, SEAL_SIZE_MM)
     assert abs(x - x1) < 0.01 and abs(x + w - x2) < 0.01
     assert abs(y - (297 - y2)) < 0.01 and abs(y + h - (297 - y1)) < 0.01
+
+
+def test_wrap_text_keeps_designations_whole() -> None:
+    one = one_mm
+    # A parking space, a unit number and an area are never split, whatever the width.
+    assert wrap_text("地下二层B2-118号）", 8.0, one) == ["地下二层", "B2-118号）"]
+    assert wrap_text("12栋1506号", 5.0, one) == ["12栋", "1506号"]
+    assert wrap_text("面积128.93㎡。", 8.0, one) == ["面积", "128.93㎡。"]
+    # Wider than a line: it has to break somewhere.
+    assert wrap_text("ABCDEFGH", 4.0, one) == ["ABCD", "EFGH"]
+
+
+def test_wrap_text_prefers_a_pause_and_keeps_the_rules() -> None:
+    one = one_mm
+    # A full line breaks after "，" a few characters back rather than mid-phrase.
+    assert wrap_text("一二三四，五六七八九十", 7.0, one) == ["一二三四，", "五六七八九十"]
+    # Closing punctuation never starts a line (it hangs past the width when nothing else
+    # helps), an opening bracket never ends one.
+    for width in range(3, 12):
+        for line in wrap_text("甲（乙丙）、丁「戊」。己，庚；辛：壬！癸？子", float(width), one)[
+            1:
+        ]:
+            assert line[0] not in "）、」。，；：！？", (width, line)
+        for line in wrap_text("甲乙（丙丁）戊「己庚」辛", float(width), one):
+            assert line[-1] not in "（「", (width, line)
+
+
+def ofd_pages_text(package: bytes) -> list[str]:
+    """The text of each page of an OFD package, in page order (zipfile and ElementTree)."""
+    import zipfile
+    from xml.etree import ElementTree as ET
+
+    ns = "{http://www.ofdspec.org/2016}"
+    with zipfile.ZipFile(BytesIO(package)) as archive:
+        document = ET.fromstring(archive.read("Doc_0/Document.xml"))
+        pages = [p.get("BaseLoc", "") for p in document.iter(f"{ns}Page")]
+        return [
+            "\n".join(
+                c.text or ""
+                for c in ET.fromstring(archive.read(f"Doc_0/{loc}")).iter(f"{ns}TextCode")
+            )
+            for loc in pages
+        ]
+
+
+def _seal_page_rest(text: str) -> str:
+    """The seal page's text without page furniture, the signature block and whitespace."""
+    rest = squash(text)
+    for block in (f"登记机构：{AUTHORITY.name}", "签发日期：2024年03月06日"):
+        assert block in rest
+        rest = rest.replace(block, "", 1)
+    return rest
+
+
+NOTES = "本证书记载的共有情况为按份共有，该不动产已办理转移登记，原权利人已清偿抵押贷款。"
+
+
+@pytest.mark.parametrize("lines", range(1, 15))
+def test_the_signature_block_is_never_alone_on_a_page(
+    renderer: Renderer, tmp_path: Path, lines: int
+) -> None:
+    # 附记 grows a line at a time: somewhere the signature block no longer fits under the
+    # rows. The page that carries it must then carry the last lines of the rows as well.
+    from bdcert.render.ofd import write_ofd
+
+    notes = "\n".join(f"第{k}条：{NOTES}" for k in range(1, lines + 1))
+    face = property_face(fj=notes)
+    rendered = render(renderer, face)
+    path = write(tmp_path, rendered)
+    page = rendered.seal_page + 1
+    text = run("pdftotext", "-layout", "-enc", "UTF-8", "-f", str(page), "-l", str(page),
+               str(path), "-")  # fmt: skip
+    rest = _seal_page_rest(text)
+    assert rest, f"the signature block is alone on page {page}"
+    if page > 1:  # what is there with it: the end of the rows (附图, 附记 or its last lines)
+        assert squash(f"附记{notes}附图见附图页").endswith(rest), rest
+    ofd = write_ofd(
+        kind=CertificateKind.PROPERTY_CERTIFICATE,
+        face=face,
+        verification_url=URL,
+        authority=AUTHORITY,
+        licence_id=PROPERTY_ID,
+        attached_plan=None,
+        fonts=renderer.fonts,
+    )
+    assert ofd.seal_page == rendered.seal_page
+    assert _seal_page_rest(ofd_pages_text(ofd.package)[ofd.seal_page]) == rest

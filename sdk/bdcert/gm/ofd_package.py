@@ -363,6 +363,8 @@ def _compile(rule: str) -> _Rule:
 
 _RULES = {kind: {name: _compile(r) for name, r in table.items()} for kind, table in SCHEMA.items()}
 _ID_RE = re.compile(r"[1-9][0-9]{0,9}")
+#: An ``xs:ID`` (an XML NCName; the name characters beyond Latin-1 are taken as a block).
+_XS_ID_RE = re.compile(r"[A-Za-z_\u00c0-\ufffd][\w.\-\u00b7\u00c0-\ufffd]*", re.ASCII)
 _NUMBERS_RE = re.compile(r"\s*-?(\d+(\.\d*)?|\.\d+)(\s+-?(\d+(\.\d*)?|\.\d+))*\s*")
 
 
@@ -422,8 +424,10 @@ def ofd_structure_problems(package: bytes) -> list[str]:
     CommonData (MaxUnitID, PageArea) and Pages; every page, resource file (font file, picture)
     and signature file referred to exists; IDs are positive integers, unique in the document
     and at most MaxUnitID; Font, ResourceID and PageRef references name objects that exist;
-    boxes hold four numbers; and each file holds only the elements, attributes and text that
-    :data:`SCHEMA` allows, in order. Never raises: an unreadable package is one problem.
+    boxes hold four numbers; the signature list's ``MaxSignId`` and ``Signature`` IDs and each
+    ``StampAnnot`` ID are ``xs:ID`` names (not bare numbers), unique in their file; and each file
+    holds only the elements, attributes and text that :data:`SCHEMA` allows, in order. Never
+    raises: an unreadable package is one problem.
     """
     try:
         return _structure_problems(read_package(package))
@@ -546,6 +550,7 @@ def _signature_problems(
         if signatures is None:
             continue
         problems += _schema_problems(signatures, "Signatures.xml", path, "Signatures")
+        problems += _xs_id_problems(signatures, path)
         for entry in signatures.findall(_Q + "Signature"):
             sig_path = resolve_loc(posixpath.dirname(path), entry.get("BaseLoc", ""))
             if sig_path is None:
@@ -555,6 +560,7 @@ def _signature_problems(
             if signature is None:
                 continue
             problems += _schema_problems(signature, "Signature.xml", sig_path, "Signature")
+            problems += _xs_id_problems(signature, sig_path)
             base = posixpath.dirname(sig_path)
             targets = [r.get("FileRef", "") for r in signature.iter(_Q + "Reference")]
             targets += [_text(e) for e in signature.iter(_Q + "BaseLoc")]
@@ -566,4 +572,20 @@ def _signature_problems(
             for annot in signature.iter(_Q + "StampAnnot"):
                 if annot.get("PageRef") not in page_ids:
                     problems.append(f"{sig_path}: StampAnnot PageRef names no page")
+    return problems
+
+
+def _xs_id_problems(root: ET.Element, path: str) -> list[str]:
+    """The ``xs:ID`` values of a signature file (``MaxSignId``, ``ID`` attributes): XML names,
+    each used once in the file (GB/T 33190-2016 Annex A, Signatures.xsd and Signature.xsd)."""
+    values = [(f"ofd:{_local(e)} ID", e.attrib["ID"]) for e in root.iter() if "ID" in e.attrib]
+    values += [("ofd:MaxSignId", _text(e)) for e in root.iter(_Q + "MaxSignId")]
+    problems: list[str] = []
+    seen: set[str] = set()
+    for what, value in values:
+        if not _XS_ID_RE.fullmatch(value):
+            problems.append(f"{path}: {what} {value!r} is not an xs:ID (an XML name)")
+        elif value in seen:
+            problems.append(f"{path}: the xs:ID {value!r} is used twice")
+        seen.add(value)
     return problems

@@ -10,13 +10,15 @@ from the page's top-left corner, type sizes in points):
   :data:`QR_SIZE_MM` square);
 - then every face item in the order given, as a row: the label in a fixed left column
   (:data:`LABEL_W`, shrunk when too long, never into the value column), the value beside it
-  broken into lines by :func:`wrap_text` and continued onto following pages, never truncated;
+  broken into lines by :func:`wrap_text` (禁则, designations kept whole) and continued onto
+  following pages, never truncated;
   line breaks in values are kept. 登记机构 ``djjg`` and 签发日期 ``qfsj`` (:data:`SIGNATURE_KEYS`)
   are printed in the signature block instead of a row;
 - 附图 (the attached plan), when given, on a page of its own, scaled to fit;
-- the signature block at the bottom of the last page: ``登记机构：<name>`` with ``签发日期：<date>``
-  under it, and a :data:`SEAL_SIZE_MM` square for the seal centred on the name
-  (:class:`SealSpot`);
+- the signature block at the bottom of the last page, never alone on it (the last lines of the
+  rows come with it when it needs a new page): ``登记机构：<name>``, and a :data:`SEAL_SIZE_MM`
+  square for the seal centred on the name horizontally, :data:`SEAL_ABOVE_NAME_MM` above it
+  (:class:`SealSpot`), with ``签发日期：<date>`` under the seal;
 - every page: a thin double frame (:data:`FRAME`) and the footer :data:`PAGE_FOOTER`, which
   matches :data:`PAGE_FURNITURE_RE`. Surfaces draw this page furniture themselves.
 """
@@ -24,7 +26,7 @@ from the page's top-left corner, type sizes in points):
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from io import BytesIO
 from typing import Protocol
 
@@ -34,6 +36,14 @@ from PIL import Image
 from bdcert.errors import RenderError
 from bdcert.fonts import FontChain
 from bdcert.model import AttachedPlan, Authority, CertificateKind, FaceItem
+from bdcert.render.linebreak import (
+    NO_LINE_END,
+    NO_LINE_START,
+    PREFERRED_BREAKS,
+    UNBREAKABLE_RE,
+    wrap_text,
+)
+from bdcert.validation import MAX_PLAN_PIXELS
 
 __all__ = [
     "CELL_PAD",
@@ -45,6 +55,7 @@ __all__ = [
     "FRAME",
     "GREY",
     "INK",
+    "KEEP_WITH_SIGNATURE",
     "LABEL_W",
     "LINE_H",
     "MARGIN_BOTTOM",
@@ -56,15 +67,18 @@ __all__ = [
     "PAGE_FURNITURE_RE",
     "PAGE_H",
     "PAGE_W",
+    "PREFERRED_BREAKS",
     "QR_SIZE_MM",
     "RED",
     "ROW_PAD",
     "RULE",
+    "SEAL_ABOVE_NAME_MM",
     "SEAL_SIZE_MM",
     "SIGNATURE_H",
     "SIGNATURE_KEYS",
     "TABLE_TOP",
     "TEXT_PT",
+    "UNBREAKABLE_RE",
     "VALUE_W",
     "VALUE_X",
     "Colour",
@@ -152,13 +166,16 @@ FOOTER = TextStyle(8, GREY)
 SIGNATURE_KEYS = ("djjg", "qfsj")
 #: Characters printed whatever the face says (fonts must carry them).
 FIXED_TEXT = "登记机构签发日期：附图电子证照标识第共页0123456789 "
-#: Line-breaking rules (a light form of the Chinese 禁则): characters that must not end a line
-#: (hyphens, opening brackets) or start one (closing punctuation).
-NO_LINE_END = frozenset("-\u00ad\u2010\u2011([{（［｛〔【《〈「『“‘")
-NO_LINE_START = frozenset(")]}，。、；：？！）］｝〕】》〉」』”’％,.;:?!%")
-
 _BLANKS_RE = re.compile(r"[^\S\n]+")
 _TRIGGER = PAGE_H - MARGIN_BOTTOM  # no line of text goes below this (mm)
+_SIGNATURE_TOP = PAGE_H - MARGIN_BOTTOM - SIGNATURE_H  # the signature block's top (mm)
+#: The seal's centre lies this far (mm) above the middle of the authority name's em box: the
+#: name then runs through the clear band between the seal picture's star and its motto
+#: (:meth:`bdcert.render.pdf.Renderer.seal_picture`), so it stays legible in OFD readers, which
+#: draw the seal over the page with no blending.
+SEAL_ABOVE_NAME_MM = 7.65
+#: Printed value lines that go with the signature block when it needs a page of its own.
+KEEP_WITH_SIGNATURE = 2
 
 
 def printable(text: str) -> str:
@@ -178,39 +195,6 @@ def face_value(face: Sequence[FaceItem], key: str) -> str | None:
     return None
 
 
-def wrap_text(text: str, width: float, advance: Callable[[str], float]) -> list[str]:
-    """Break ``text`` into lines of at most ``width`` mm, at any character (Chinese style).
-
-    ``advance`` gives a character's width in mm. Line breaks in ``text`` are kept (an empty
-    paragraph is an empty line). A line never ends with a hyphen or an opening bracket
-    (:data:`NO_LINE_END`) and the next never starts with closing punctuation
-    (:data:`NO_LINE_START`) when a character can move down instead. (A line ending in ``-``
-    would also be read as a word hyphenated across lines and joined without its hyphen by text
-    extractors such as ``pdftotext``.)
-    """
-    lines: list[str] = []
-    for paragraph in text.split("\n"):
-        line, used = "", 0.0
-        for ch in paragraph:
-            step = advance(ch)
-            if line and used + step > width:
-                cut = len(line) - 1 if ch in NO_LINE_START else len(line)
-                while cut > 0:  # trailing spaces do not count: extractors drop them
-                    kept = line[:cut].rstrip(" ")
-                    if not kept or kept[-1] not in NO_LINE_END:
-                        break
-                    cut = len(kept) - 1
-                if cut <= 0:
-                    cut = len(line)
-                lines.append(line[:cut])
-                line = line[cut:]
-                used = sum(advance(c) for c in line)
-            line += ch
-            used += step
-        lines.append(line)
-    return lines
-
-
 @attrs.define(frozen=True)
 class PlanPicture:
     """A checked 附图: the PNG or JPEG bytes and the picture's size in pixels."""
@@ -223,17 +207,23 @@ class PlanPicture:
 def load_plan(plan: AttachedPlan) -> PlanPicture:
     """Check that ``plan`` is a readable PNG or JPEG picture and measure it.
 
-    :raises RenderError: it is not a readable picture, or neither PNG nor JPEG.
+    :raises RenderError: it is not a readable picture, neither PNG nor JPEG, or larger than
+        :data:`bdcert.validation.MAX_PLAN_PIXELS` (a decompression bomb).
     """
     try:
         with Image.open(BytesIO(plan.data)) as image:
-            image.verify()
-        with Image.open(BytesIO(plan.data)) as image:
             kind, (width, height) = image.format, image.size
+        if width * height <= MAX_PLAN_PIXELS:  # never decode a decompression bomb
+            with Image.open(BytesIO(plan.data)) as image:
+                image.verify()
     except Exception as exc:
         raise RenderError(f"附图 (ft) is not a readable picture: {exc}") from exc
     if kind not in ("PNG", "JPEG"):
         raise RenderError(f"附图 (ft) must be PNG or JPEG, not {kind}")
+    if width * height > MAX_PLAN_PIXELS:
+        raise RenderError(
+            f"附图 (ft) is {width} × {height} pixels; at most {MAX_PLAN_PIXELS} are allowed"
+        )
     return PlanPicture(plan.data, width, height)
 
 
@@ -330,6 +320,47 @@ class Surface(Protocol):
         """The attached plan scaled into ``w`` × ``h`` mm at ``x, y``."""
 
 
+@attrs.define(frozen=True)
+class _Line:
+    """One value line as placed: its page, the index of its row's first line, and whether it
+    prints anything (an empty paragraph does not)."""
+
+    page: int
+    row_first: int
+    printed: bool
+
+
+class _Measure:
+    """A :class:`Surface` that only measures: the dry run that finds where pages break."""
+
+    def __init__(self, surface: Surface) -> None:
+        self._surface = surface
+
+    def add_page(self) -> None:
+        pass
+
+    def string_width(self, text: str, pt: float) -> float:
+        return self._surface.string_width(text, pt)
+
+    def cell(self, x: float, top: float, h: float, text: str, style: TextStyle) -> None:
+        pass
+
+    def centred_cell(self, top: float, h: float, text: str, style: TextStyle) -> None:
+        pass
+
+    def line(self, x1: float, y: float, x2: float, colour: Colour) -> None:
+        pass
+
+    def rect(self, x: float, y: float, w: float, h: float, width: float, colour: Colour) -> None:
+        pass
+
+    def qr_code(self, url: str, x: float, y: float) -> None:
+        pass
+
+    def picture(self, plan: PlanPicture, x: float, y: float, w: float, h: float) -> None:
+        pass
+
+
 class PageLayout:
     """Places a certificate face on a :class:`Surface` (see the module docstring); one per document."""
 
@@ -338,6 +369,8 @@ class PageLayout:
         self.pages = 0
         self.y = 0.0  # the next free position on the current page (mm)
         self._widths: dict[tuple[str, float], float] = {}
+        self._keep_from: int | None = None  # the value line that must start a page
+        self._lines: list[_Line] = []
 
     def draw(
         self,
@@ -351,22 +384,60 @@ class PageLayout:
     ) -> SealSpot:
         """Draw one certificate face; returns where its seal goes.
 
+        The signature block (登记机构, 签发日期 and the seal) is never alone on a page: when it
+        does not fit under the last row, the last :data:`KEEP_WITH_SIGNATURE` printed lines of
+        the rows (the whole last row when it is that short, never one line of a row left
+        behind) go to the new page with it (keep-with-next). With 附图, the block sits under
+        the plan on the plan's page.
+
         :param authority_name: printed in the signature block (face item ``djjg`` is skipped
             as a row).
         """
+        if plan is None:
+            dry = PageLayout(_Measure(self.surface))
+            dry._widths = self._widths
+            dry._content(kind, face, verification_url, licence_id)
+            self._keep_from = dry._carried_lines()
+        self._content(kind, face, verification_url, licence_id)
+        if plan is not None:
+            self._plan(plan)
+        return self._signature(authority_name, face_value(face, "qfsj"))
+
+    def _content(
+        self, kind: CertificateKind, face: Sequence[FaceItem], url: str, licence_id: str
+    ) -> None:
+        """Page 1's head and every row."""
         surface = self.surface
         self._add_page()
         surface.centred_cell(24, 12, kind.title, _TITLE)
         surface.centred_cell(40, 4, f"电子证照标识：{licence_id}", _IDENTIFIER)
-        surface.qr_code(verification_url, PAGE_W - 14 - QR_SIZE_MM, 14.0)
+        surface.qr_code(url, PAGE_W - 14 - QR_SIZE_MM, 14.0)
         self.y = TABLE_TOP
         self._rule()
         for item in face:
             if item.key not in SIGNATURE_KEYS:
                 self._row(item)
-        if plan is not None:
-            self._plan(plan)
-        return self._signature(authority_name, face_value(face, "qfsj"))
+
+    def _carried_lines(self) -> int | None:
+        """After a dry run of the rows: the index of the first value line to carry onto the
+        signature block's page, or None when the block fits under the rows."""
+        lines = self._lines
+        if self.y <= _SIGNATURE_TOP or not lines:
+            return None
+        start = len(lines)
+        printed = 0
+        while start > 0 and printed < KEEP_WITH_SIGNATURE:
+            start -= 1
+            printed += lines[start].printed
+        row_first = lines[start].row_first
+        if start - row_first < KEEP_WITH_SIGNATURE:
+            start = row_first  # no lone line of a row left behind: the row goes whole
+        page_first = next(i for i, line in enumerate(lines) if line.page == lines[-1].page)
+        if start <= page_first:  # the whole page would move: carry what can be carried
+            start = max(page_first + 1, len(lines) - KEEP_WITH_SIGNATURE)
+            if start >= len(lines):
+                return None
+        return start
 
     def _add_page(self) -> None:
         self.surface.add_page()
@@ -385,7 +456,8 @@ class PageLayout:
 
     def _row(self, item: FaceItem) -> None:
         surface = self.surface
-        if self.y + ROW_PAD + LINE_H > _TRIGGER:
+        first = len(self._lines)
+        if self.y + ROW_PAD + LINE_H > _TRIGGER or first == self._keep_from:
             self._add_page()
             self._rule()
         y = self.y + ROW_PAD
@@ -396,9 +468,11 @@ class PageLayout:
         surface.cell(MARGIN_X, y, LINE_H, item.label, TextStyle(label_pt, RED))
         width = VALUE_W - 2 * CELL_PAD - 0.05
         for line in wrap_text(printable(item.value), width, self._advance):
-            if y + LINE_H > _TRIGGER:
+            number = len(self._lines)
+            if y + LINE_H > _TRIGGER or (number == self._keep_from and number != first):
                 self._add_page()
                 y = self.y
+            self._lines.append(_Line(self.pages - 1, first, bool(line.strip())))
             if line:
                 surface.cell(VALUE_X, y, LINE_H, line, _VALUE)
             y += LINE_H
@@ -419,9 +493,13 @@ class PageLayout:
         self.y = top + h + 2
 
     def _signature(self, name: str, issued: str | None) -> SealSpot:
-        """The signature block at the bottom of the current page (a new page if it is full)."""
+        """The signature block at the bottom of the current page (a new page if it is full).
+
+        The seal's top is the block's top; the name line runs through the seal's clear band
+        (:data:`SEAL_ABOVE_NAME_MM`) and the issue date sits under the seal.
+        """
         surface = self.surface
-        top = PAGE_H - MARGIN_BOTTOM - SIGNATURE_H
+        top = _SIGNATURE_TOP
         if self.y > top:
             self._add_page()
         right = PAGE_W - MARGIN_X - 2
@@ -430,18 +508,32 @@ class PageLayout:
         label = "登记机构："
         label_w = surface.string_width(label, label_pt)
         name_x = right - name_w  # where the name's ink starts; cells add CELL_PAD before it
-        line_y = top + SIGNATURE_H / 2 - 4  # top of the name line
         line_h = 8.0
+        half = SEAL_SIZE_MM / 2
+        centre_y = top + half
+        line_y = centre_y + SEAL_ABOVE_NAME_MM - _em_middle(line_h, name_pt)  # the name's cell
         surface.cell(name_x - label_w - CELL_PAD, line_y, line_h, label, TextStyle(label_pt, RED))
         surface.cell(name_x - CELL_PAD, line_y, line_h, name, TextStyle(name_pt, INK))
         if issued:
             text = f"签发日期：{issued}"
             text_w = surface.string_width(text, label_pt)
-            date_top = line_y + line_h + 3
+            date_top = centre_y + half + 0.5 - _em_top(line_h, label_pt)  # clear of the seal
             surface.cell(
                 right - text_w - CELL_PAD, date_top, line_h, text, TextStyle(label_pt, INK)
             )
         # The seal square, centred on the printed name, kept inside the inner frame.
-        half = SEAL_SIZE_MM / 2
         cx = min(max(name_x + name_w / 2, 12 + half), PAGE_W - 12 - half)
-        return SealSpot(self.pages - 1, cx, line_y + line_h / 2)
+        return SealSpot(self.pages - 1, cx, centre_y)
+
+
+def _em_top(h: float, pt: float) -> float:
+    """Where a CJK em box starts below the top of a cell ``h`` mm high (baseline at
+    ``h / 2 + 0.3 em``, as both surfaces place it; the em box spans 0.88 em above the baseline
+    and 0.12 em below)."""
+    em = pt * 25.4 / 72
+    return h / 2 + 0.3 * em - 0.88 * em
+
+
+def _em_middle(h: float, pt: float) -> float:
+    """The middle of a CJK em box below the top of a cell ``h`` mm high (see :func:`_em_top`)."""
+    return _em_top(h, pt) + 0.5 * pt * 25.4 / 72

@@ -8,14 +8,17 @@ millimetres unless stated):
   article 5), the e-licence identifier (电子证照标识) in small type, and the QR code (top right,
   :data:`QR_SIZE_MM` square, ASCII verification URL only, error correction M or higher);
 - then every face item in the order given, as a row: the label in a fixed left column, the value
-  beside it, wrapped at any character and continued onto following pages, never truncated; line
-  breaks in values are kept. 登记机构 ``djjg`` and 签发日期 ``qfsj`` are printed in the signature
-  block instead of a row;
+  beside it, wrapped by :func:`~bdcert.render.layout.wrap_text` (Chinese style with the 禁则,
+  designations such as ``B2-118号`` never split) and continued onto following pages, never
+  truncated; line breaks in values are kept. 登记机构 ``djjg`` and 签发日期 ``qfsj`` are printed
+  in the signature block instead of a row;
 - 附图 (the attached plan), when given, on a page of its own, scaled to fit;
-- the signature block at the bottom of the last page: ``登记机构：<name>`` with ``签发日期：<date>``
-  under it. A :data:`SEAL_SIZE_MM` square box centred on the authority's name is left for the
-  seal: the sealing step draws :attr:`RenderedCertificate.seal_png` there as the visible
-  signature appearance. The renderer itself never draws the seal.
+- the signature block at the bottom of the last page, never alone on a page (the last lines of
+  the rows come with it): ``登记机构：<name>``, and ``签发日期：<date>`` under the seal. A
+  :data:`SEAL_SIZE_MM` square box centred on the authority's name horizontally, its centre
+  :data:`~bdcert.render.layout.SEAL_ABOVE_NAME_MM` above the name, is left for the seal: the
+  sealing step draws :attr:`RenderedCertificate.seal_png` there as the visible signature
+  appearance. The renderer itself never draws the seal.
 - every page: a thin double frame and the footer ``第 N 页 共 M 页``, which matches
   :data:`PAGE_FURNITURE_RE` (strip it from extracted text before looking for a value that may
   run across a page break).
@@ -231,7 +234,8 @@ class Renderer:
     # ----------------------------------------------------------------------- the seal
 
     def seal_picture(self, authority: Authority) -> bytes:
-        """A red round official seal for ``authority``: PNG, transparent background.
+        """A red round official seal for ``authority``: an RGBA PNG, alpha 0 wherever there is
+        no ink (OFD readers draw it over the page and must show the text beneath).
 
         :data:`SEAL_SIZE_MM` in diameter at :data:`SEAL_DPI` (496 × 496 pixels): a ring, a
         five-pointed star in the centre, the authority's name along the upper arc (each character
@@ -376,7 +380,9 @@ def _draw_seal(chain: FontChain, config: FontConfig, name: str) -> bytes:
         return fonts[key]
 
     chars = [ch for ch in name if not ch.isspace()]
-    span = math.radians(min(250.0, 22.0 * max(len(chars), 6)))
+    # At most 220 degrees: the last characters stay above the band under the star that the
+    # authority's name runs through (layout.SEAL_ABOVE_NAME_MM).
+    span = math.radians(min(220.0, 22.0 * max(len(chars), 6)))
     text_px = round(min(s * 0.125, 0.92 * (s * 0.37) * span / max(len(chars), 1)))
     radius = c - ring - s * 0.025 - text_px / 2
     for i, ch in enumerate(chars):
@@ -413,15 +419,11 @@ def _draw_seal(chain: FontChain, config: FontConfig, name: str) -> bytes:
         x += step
 
     mask = mask.resize((size, size), Image.Resampling.LANCZOS)
-    # One colour at 256 opacities: a palette picture whose index is the opacity (small PNG).
-    picture = mask.convert("P")
-    picture.putpalette(list(_SEAL_RED) * 256)
+    # RGBA (PNG colour type 6): the ink's opacity in a real alpha channel, alpha 0 wherever
+    # there is no ink. Readers that draw the seal over the page (OFD stamp annotations) then
+    # show the face beneath; a palette picture's transparency table is ignored by some.
+    picture = Image.new("RGBA", (size, size), (*_SEAL_RED, 0))
+    picture.putalpha(mask)
     out = BytesIO()
-    picture.save(
-        out,
-        format="PNG",
-        optimize=True,
-        dpi=(SEAL_DPI, SEAL_DPI),
-        transparency=bytes(range(256)),
-    )
+    picture.save(out, format="PNG", optimize=True, dpi=(SEAL_DPI, SEAL_DPI))
     return out.getvalue()

@@ -3,7 +3,7 @@
 :func:`seal_ofd` adds one seal signature (电子签章) to an unsealed package::
 
     OFD.xml                             + <ofd:Signatures>Doc_0/Signs/Signatures.xml</…>
-    Doc_0/Signs/Signatures.xml          MaxSignId, Signature ID="1" Type="Seal" BaseLoc=…
+    Doc_0/Signs/Signatures.xml          Signature ID="s001" Type="Seal" BaseLoc=…
     Doc_0/Signs/Sign_0/Signature.xml    SignedInfo (Provider, SignatureMethod, SignatureDateTime,
                                         References: SM3 of every other file, StampAnnot, Seal)
     Doc_0/Signs/Sign_0/Seal.esl         the seal, DER SESeal
@@ -13,6 +13,14 @@ The References cover every file of the package except the signature's own ``Sign
 (which ``dataHash`` covers) and ``SignedValue.dat`` (the signature itself): ``OFD.xml``,
 ``Signatures.xml`` and ``Seal.esl`` included, as public signers do. The visible seal is the
 seal's own picture, drawn by OFD readers at the ``StampAnnot`` boundary (page coordinates, mm).
+
+Identifiers. The schemas of GB/T 33190-2016 type the ``Signature`` and ``StampAnnot`` IDs (and
+``MaxSignId``) as ``xs:ID``, an XML name: a bare number such as ``1`` is not one. The signature is
+:data:`SIGNATURE_ID` (``s001``, the ``sNNN`` form the standard recommends) and its stamp
+annotation :data:`STAMP_ANNOT_ID`. ``MaxSignId`` is optional and not written: it would have to
+repeat the signature's ID in the same file, and ``xs:ID`` values must be unique in a document
+(schema validators such as ``xmlschema`` report the duplicate). Packages sealed before, with bare
+numbers, still verify: :func:`bdcert.verify.ofd.verify_ofd` does not judge identifiers.
 
 Checking these seals is :func:`bdcert.verify.ofd.verify_ofd`.
 """
@@ -40,10 +48,14 @@ from bdcert.gm.ofd_package import (
 )
 from bdcert.gm.sm2 import OID_SM2_WITH_SM3, OID_SM3, SM2PrivateKey, sm3
 
-__all__ = ["Q", "document_parts", "seal_ofd"]
+__all__ = ["SIGNATURE_ID", "STAMP_ANNOT_ID", "Q", "document_parts", "seal_ofd"]
 
 #: The OFD namespace as an ElementTree tag prefix: ``Q + "DocBody"``.
 Q = "{" + NS + "}"
+#: The ``ID`` of the one ``ofd:Signature`` in ``Signatures.xml`` (an ``xs:ID``, GB/T 33190 §18.2).
+SIGNATURE_ID = "s001"
+#: The ``ID`` of its ``ofd:StampAnnot`` in ``Signature.xml`` (an ``xs:ID``, GB/T 33190 §18.2.2).
+STAMP_ANNOT_ID = "sa001"
 
 
 def _el(tag: str, attrib: Mapping[str, str] | None = None, text: str | None = None) -> ET.Element:
@@ -139,8 +151,11 @@ def seal_ofd(
     _sub(body, "Signatures", text=f"{signs}/Signatures.xml")
     files["OFD.xml"] = xml_bytes(root)
     signatures = _el("Signatures")
-    _sub(signatures, "MaxSignId", text="1")
-    _sub(signatures, "Signature", {"ID": "1", "Type": "Seal", "BaseLoc": "/" + signature_path})
+    _sub(
+        signatures,
+        "Signature",
+        {"ID": SIGNATURE_ID, "Type": "Seal", "BaseLoc": "/" + signature_path},
+    )
     files[f"{signs}/Signatures.xml"] = xml_bytes(signatures)
     files[f"{sign_dir}/Seal.esl"] = bytes(seal_der)
 
@@ -154,7 +169,8 @@ def seal_ofd(
         reference = _sub(references, "Reference", {"FileRef": "/" + name})
         _sub(reference, "CheckValue", text=_check_value(data))
     boundary = " ".join(f"{v:.3f}".rstrip("0").rstrip(".") for v in box_mm)
-    _sub(info, "StampAnnot", {"ID": "1", "PageRef": pages[page], "Boundary": boundary})
+    stamp = {"ID": STAMP_ANNOT_ID, "PageRef": pages[page], "Boundary": boundary}
+    _sub(info, "StampAnnot", stamp)
     _sub(_sub(info, "Seal"), "BaseLoc", text=f"/{sign_dir}/Seal.esl")
     _sub(signature, "SignedValue", text="/" + value_path)
     signature_xml = xml_bytes(signature)

@@ -369,8 +369,11 @@ def test_signature_files_follow_gbt_33190(
     ofd = ET.fromstring(files["OFD.xml"])
     assert ofd.findtext(f"{q('DocBody')}/{q('Signatures')}") == "Doc_0/Signs/Signatures.xml"
     listing = ET.fromstring(files["Doc_0/Signs/Signatures.xml"])
-    assert listing.findtext(q("MaxSignId")) == "1"
+    # xs:ID values (GB/T 33190 Signatures.xsd): no bare number, and no MaxSignId repeating the
+    # signature's ID (IDs are unique in a document; MaxSignId is optional).
+    assert listing.find(q("MaxSignId")) is None
     (entry,) = listing.findall(q("Signature"))
+    assert entry.get("ID") == "s001"
     assert entry.get("Type") == "Seal"
     assert entry.get("BaseLoc") == "/Doc_0/Signs/Sign_0/Signature.xml"
     signature_xml = files["Doc_0/Signs/Sign_0/Signature.xml"]
@@ -388,7 +391,7 @@ def test_signature_files_follow_gbt_33190(
     own = {"Doc_0/Signs/Sign_0/Signature.xml", "Doc_0/Signs/Sign_0/SignedValue.dat"}
     assert covered == set(files) - own
     annot = info.find(q("StampAnnot"))
-    assert annot is not None
+    assert annot is not None and annot.get("ID") == "sa001"
     assert tuple(map(float, (annot.get("Boundary") or "").split())) == rendered.seal_box_mm
     document = ET.fromstring(files["Doc_0/Document.xml"])
     page_ids = [p.get("ID") for p in document.iter(q("Page"))]
@@ -398,6 +401,32 @@ def test_signature_files_follow_gbt_33190(
     tbs = core.Sequence.load(signed[0].dump())
     assert bytes(tbs[3].cast(core.OctetBitString).native) == sm3(signature_xml)
     assert tbs[4].native == "/Doc_0/Signs/Sign_0/Signature.xml"
+
+
+def test_bare_number_signature_ids_still_verify_but_break_the_schema(
+    rendered: RenderedOfd, pki: Pki, seal_der: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Packages sealed before IDs were xs:ID names carry "1": they still verify (accepted on
+    # read), and the structure check names each ID that is not an xs:ID.
+    from bdcert.sealing import ofd as sealing_ofd
+
+    monkeypatch.setattr(sealing_ofd, "SIGNATURE_ID", "1")
+    monkeypatch.setattr(sealing_ofd, "STAMP_ANNOT_ID", "1")
+    legacy = seal_ofd(
+        rendered.package,
+        seal_der=seal_der,
+        signer_key=pki.key,
+        signer_cert_der=pki.cert,
+        page=rendered.seal_page,
+        box_mm=rendered.seal_box_mm,
+        time=NOW,
+    )
+    assert b'<ofd:Signature ID="1"' in entries(legacy)["Doc_0/Signs/Signatures.xml"]
+    check = verify_ofd(legacy, trust_roots=[pki.root])
+    assert check.code is VerdictCode.VALID, check.detail
+    problems = "\n".join(ofd_structure_problems(legacy))
+    assert "ofd:Signature ID '1' is not an xs:ID" in problems
+    assert "ofd:StampAnnot ID '1' is not an xs:ID" in problems
 
 
 def test_openssl_verifies_the_seal_signature(sealed: bytes, pki: Pki, tmp_path: Path) -> None:
