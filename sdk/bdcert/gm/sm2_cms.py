@@ -148,7 +148,9 @@ def message_digest_of(signer_info: Any) -> bytes | None:
 def signing_time_of(signer_info: Any) -> datetime | None:
     """The signed ``signingTime`` attribute, or None."""
     try:
-        values = attribute_values(signer_info["signed_attrs"], "signing_time", "1.2.840.113549.1.9.5")
+        values = attribute_values(
+            signer_info["signed_attrs"], "signing_time", "1.2.840.113549.1.9.5"
+        )
         value = values[0].native if values else None
     except Exception:  # a hostile attribute may fail to parse in many ways
         return None

@@ -192,9 +192,7 @@ class Sm2TimeStampAuthority:
                 ),
                 "digest_algorithm": _sm3_algorithm(),
                 "signed_attrs": signed_attrs,
-                "signature_algorithm": algos.SignedDigestAlgorithm(
-                    {"algorithm": OID_SM2_WITH_SM3}
-                ),
+                "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": OID_SM2_WITH_SM3}),
                 "signature": signature,
             }
         )
@@ -237,17 +235,12 @@ def _find_certificate(signed_data: Any, signer_info: Any) -> Any:
         if choice.name != "certificate":
             continue
         cert = choice.chosen
-        if (
-            cert.issuer == wanted["issuer"]
-            and cert.serial_number == wanted["serial_number"].native
-        ):
+        if cert.issuer == wanted["issuer"] and cert.serial_number == wanted["serial_number"].native:
             return cert
     return None
 
 
-def check_timestamp(
-    token: bytes, value: bytes, *, trust_roots: Sequence[bytes]
-) -> TimeStamp | str:
+def check_timestamp(token: bytes, value: bytes, *, trust_roots: Sequence[bytes]) -> TimeStamp | str:
     """Verify an SM2 time-stamp token over ``value``; the stamp, or why it does not verify.
 
     In order: the token is a DER ``ContentInfo`` with ``signedData`` (PKCS #7 or GB/T 35275 OID)
@@ -338,4 +331,3 @@ def _cert_hash(cert_id: Any, cert_der: bytes) -> bytes | None:
         return hashlib.new(str(algorithm.native), cert_der).digest()
     except (ValueError, TypeError):
         return None
-
