@@ -118,6 +118,8 @@ def test_demo_pki_files(pki: DemoPki) -> None:
         "510700.key.pem",
         "root.cert.pem",
         "root.key.pem",
+        "sm2-tsa.cert.pem",
+        "sm2-tsa.key.pem",
     ]
     for files in pki.seal.values():
         assert files.p12 is None
@@ -127,6 +129,14 @@ def test_demo_pki_files(pki: DemoPki) -> None:
     assert pki.root_key.stat().st_mode & 0o777 == 0o600
     root = SM2PrivateKey.from_pem(pki.root_key.read_bytes())
     assert sm2_public_key_of(der_of(pki.root_cert)) == root.public_key
+    tsa_key = pki.directory / "sm2-tsa.key.pem"
+    assert tsa_key.stat().st_mode & 0o777 == 0o600
+    tsa_cert = der_of(pki.directory / "sm2-tsa.cert.pem")
+    assert sm2_public_key_of(tsa_cert) == SM2PrivateKey.from_pem(tsa_key.read_bytes()).public_key
+    tsa = asn1_x509.Certificate.load(tsa_cert)
+    assert [u.dotted for u in tsa.extended_key_usage_value] == ["1.3.6.1.5.5.7.3.8"]
+    assert "extended_key_usage" in tsa.critical_extensions  # RFC 3161 §2.3
+    assert not tsa.ca and tsa.issuer == asn1_x509.Certificate.load(der_of(pki.root_cert)).subject
 
 
 def test_demo_pki_certificate_contents(pki: DemoPki) -> None:
