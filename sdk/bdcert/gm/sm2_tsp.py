@@ -122,6 +122,18 @@ class Sm2TimeStampAuthority:
         self._key = key
         self._cert = cert
         self._chain = tuple(asn1_x509.Certificate.load(bytes(c), strict=True) for c in chain_der)
+        self._certificates_der: bytes = cms.CertificateSet(
+            [
+                cms.CertificateChoices(name="certificate", value=c)
+                for c in (cert, *(c for c in self._chain if c.dump() != cert.dump()))
+            ]
+        ).dump()
+        self._sid_der: bytes = cms.SignerIdentifier(
+            name="issuer_and_serial_number",
+            value=cms.IssuerAndSerialNumber(
+                {"issuer": cert.issuer, "serial_number": cert.serial_number}
+            ),
+        ).dump()
         self._policy = policy
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -184,19 +196,15 @@ class Sm2TimeStampAuthority:
         signer = cms.SignerInfo(
             {
                 "version": "v1",
-                "sid": cms.SignerIdentifier(
-                    name="issuer_and_serial_number",
-                    value=cms.IssuerAndSerialNumber(
-                        {"issuer": self._cert.issuer, "serial_number": self._cert.serial_number}
-                    ),
-                ),
+                "sid": cms.SignerIdentifier.load(self._sid_der),
                 "digest_algorithm": _sm3_algorithm(),
                 "signed_attrs": signed_attrs,
                 "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": OID_SM2_WITH_SM3}),
                 "signature": signature,
             }
         )
-        certificates = [self._cert, *(c for c in self._chain if c.dump() != self._cert.dump())]
+        # the certificates are the same in every token: their DER, loaded (not re-encoded)
+        certificates = cms.CertificateSet.load(self._certificates_der)
         signed_data = cms.SignedData(
             {
                 "version": "v3",  # RFC 5652 §5.1: v3 when eContentType is not id-data
