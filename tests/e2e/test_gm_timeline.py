@@ -284,3 +284,58 @@ def test_every_pdf_seal_parses_and_verifies_in_gmssl(run: Any, tmp_path: Path) -
             if x["type"].native == "message_digest"
         )
         assert signed_digest.hex() == digest, file.name
+
+
+def test_every_ofd_seal_signature_verifies_in_gmssl(run: Any, tmp_path: Path) -> None:
+    """GmSSL verifies every OFD's GB/T 38540 signatures: the signer's over TBS_Sign, the seal
+    maker's over SES_SealInfo, and the time-stamp authority's over its token's attributes."""
+    from asn1crypto import pem
+
+    from tests.sdk.gm.test_gmssl import gmssl
+
+    def verify(cert: bytes, data: bytes, signature: bytes) -> str:
+        (tmp_path / "cert.pem").write_bytes(pem.armor("CERTIFICATE", cert))
+        (tmp_path / "data").write_bytes(data)
+        (tmp_path / "sig").write_bytes(signature)
+        args = ("sm2verify", "-cert", "cert.pem", "-in", "data", "-sig", "sig")
+        return gmssl(*args, cwd=tmp_path).stdout
+
+    for file in sorted(run["out"].glob("*.ofd")):
+        with zipfile.ZipFile(io.BytesIO(file.read_bytes())) as z:
+            signed_value = z.read("Doc_0/Signs/Sign_0/SignedValue.dat")
+        parts = core.Sequence.load(signed_value)  # SES_Signature, read generically
+        tbs = parts[0]
+        signer_cert = core.OctetString.load(parts[1].dump()).native
+        signature = core.OctetBitString.load(parts[3].dump()).native
+        assert "verify : success" in verify(signer_cert, tbs.dump(), signature), file.name
+        seal = core.Sequence.load(tbs[1].dump())  # TBS_Sign.eseal: SESeal
+        maker_cert = core.OctetString.load(seal[1].dump()).native
+        seal_signature = core.OctetBitString.load(seal[3].dump()).native
+        assert "verify : success" in verify(maker_cert, seal[0].dump(), seal_signature), file.name
+        token_der = core.OctetBitString.load(_last_explicit(signed_value)).native
+        token = _AnyContentInfo.load(token_der)
+        tsa_signer = token["content"]["signer_infos"][0]
+        (tsa_cert,) = (
+            c.chosen.dump() for c in token["content"]["certificates"] if c.chosen.ca is False
+        )
+        attrs_der = b"\x31" + tsa_signer["signed_attrs"].dump()[1:]
+        assert "verify : success" in verify(tsa_cert, attrs_der, tsa_signer["signature"].native)
+
+
+def _last_explicit(sequence_der: bytes) -> bytes:
+    """The contents of the last element of a DER SEQUENCE, which must be [0] EXPLICIT."""
+
+    def header(b: bytes) -> tuple[int, int]:
+        if b[1] < 0x80:
+            return 2, b[1]
+        n = b[1] & 0x7F
+        return 2 + n, int.from_bytes(b[2 : 2 + n], "big")
+
+    start, _ = header(sequence_der)
+    body = sequence_der[start:]
+    last = b""
+    while body:
+        h, n = header(body)
+        last, body = body[: h + n], body[h + n :]
+    assert last[0] == 0xA0, "the last element is not the [0] EXPLICIT timeStamp"
+    return last[header(last)[0] :]

@@ -258,6 +258,23 @@ def test_verify_certificate_signature(pki: DemoPki) -> None:
     assert not verify_sm2_certificate_signature(bytes(signature), root)
 
 
+def test_a_certificate_with_a_raw_signature_does_not_verify(pki: DemoPki) -> None:
+    """GM/T 0015 certificate signatures are DER SEQUENCE { r, s } like every SM2 signature:
+    the same (r, s) as raw r || s is another certificate, and not a valid one."""
+    from bdcert.gm.sm2 import signature_to_raw
+
+    root = der_of(pki.root_cert)
+    genuine = der_of(pki.seal["510100"].cert)
+    assert verify_sm2_certificate_signature(genuine, root)
+    cert = asn1_x509.Certificate.load(genuine)
+    tbs = cert["tbs_certificate"].dump()
+    cert["signature_value"] = signature_to_raw(cert["signature_value"].native)
+    raw = cert.dump()
+    assert tbs in raw and raw != genuine  # only the signature's encoding changed
+    assert not verify_sm2_certificate_signature(raw, root)
+    assert verify_sm2_chain(raw, [root], datetime.now(UTC)) is not None
+
+
 def test_chain_accepts_demo_seal(pki: DemoPki) -> None:
     root = der_of(pki.root_cert)
     for files in pki.seal.values():
