@@ -68,8 +68,11 @@ def verify_ofd(
         ``signed_revision_sha256`` is SHA-256 of the package when no file was changed, added or
         removed since sealing.
     :raises ConfigurationError: only if a trust root cannot be parsed.
+    :raises ValueError: if ``at`` is naive.
     :raises MissingDependency: without the ``gm`` extra (SM2).
     """
+    if at is not None and (at.tzinfo is None or at.utcoffset() is None):
+        raise ValueError("the validation time must be timezone-aware")
     roots = der_certificates(trust_roots)
     data = bytes(package)
     try:

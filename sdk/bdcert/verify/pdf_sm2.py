@@ -60,6 +60,7 @@ def check_pdf_sm2(
         ``SIGNATURE_INVALID``, as is a time-stamp token that does not verify over the signature
         value.
     :raises ConfigurationError: only if a trust root cannot be parsed.
+    :raises ValueError: if ``at`` is naive.
     :raises MissingDependency: without the ``gm`` extra (SM2).
     """
     crypto = Sm2Crypto(der_certificates(trust_roots), at=at)

@@ -315,3 +315,13 @@ def test_a_time_stamped_ofd_verifies_20_years_ahead(
     assert later.code is VerdictCode.VALID, later.detail
     expired = verify_ofd(plain, trust_roots=[pki.root], at=LATER)
     assert expired.code is VerdictCode.UNTRUSTED_SIGNER, expired.detail
+
+
+def test_the_register_free_checks_refuse_a_naive_validation_time(pki: Pki) -> None:
+    from bdcert.verify.pdf_sm2 import check_pdf_sm2
+
+    naive = datetime(2046, 1, 1)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        verify_ofd(b"PK\x03\x04", trust_roots=[pki.root], at=naive)
+    with pytest.raises(ValueError, match="timezone-aware"):
+        check_pdf_sm2(b"%PDF-1.7", trust_roots=[pki.root], at=naive)
