@@ -88,8 +88,12 @@ class TimeStamp:
     authority_cert: bytes = attrs.field(repr=False)
 
 
+_SM3_ALGORITHM_DER: bytes = algos.DigestAlgorithm({"algorithm": OID_SM3}).dump()
+
+
 def _sm3_algorithm() -> algos.DigestAlgorithm:
-    return algos.DigestAlgorithm({"algorithm": OID_SM3})
+    """The SM3 AlgorithmIdentifier, loaded from its DER (not re-encoded in every token)."""
+    return algos.DigestAlgorithm.load(_SM3_ALGORITHM_DER)
 
 
 class Sm2TimeStampAuthority:
@@ -134,6 +138,16 @@ class Sm2TimeStampAuthority:
                 {"issuer": cert.issuer, "serial_number": cert.serial_number}
             ),
         ).dump()
+        # signingCertificateV2 (RFC 5816) is the same in every token: encoded once (asn1crypto
+        # re-encodes a constructed ESSCertIDv2 hundreds of times while sorting the SET OF)
+        self._signing_certificate_der: bytes = cms.CMSAttribute(
+            {
+                "type": _SIGNING_CERTIFICATE_V2,
+                "values": [
+                    {"certs": [{"hash_algorithm": _sm3_algorithm(), "cert_hash": sm3(cert.dump())}]}
+                ],
+            }
+        ).dump()
         self._policy = policy
         self._clock = clock or (lambda: datetime.now(UTC))
         self._lock = threading.Lock()
@@ -175,21 +189,7 @@ class Sm2TimeStampAuthority:
             [
                 cms.CMSAttribute({"type": _CONTENT_TYPE, "values": [OID_TST_INFO]}),
                 cms.CMSAttribute({"type": _MESSAGE_DIGEST, "values": [sm3(content)]}),
-                cms.CMSAttribute(
-                    {
-                        "type": _SIGNING_CERTIFICATE_V2,
-                        "values": [
-                            {
-                                "certs": [
-                                    {
-                                        "hash_algorithm": _sm3_algorithm(),
-                                        "cert_hash": sm3(self._cert.dump()),
-                                    }
-                                ]
-                            }
-                        ],
-                    }
-                ),
+                cms.CMSAttribute.load(self._signing_certificate_der),
             ]
         )
         signature = self._key.sign(signed_attrs.dump())
