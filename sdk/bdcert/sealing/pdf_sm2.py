@@ -38,7 +38,9 @@ Checking these seals is :func:`bdcert.verify.pdf_sm2.check_pdf_sm2`.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -167,6 +169,27 @@ def build_sm2_cms(
 
 # --------------------------------------------------------------------------- sealing
 
+_TOKEN_ROOM: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_ATTRIBUTE_OVERHEAD = 32  # [1] SET OF Attribute { OID id-aa-timeStampToken, SET { token } }
+
+
+def _token_room(timestamper: Sm2TimeStamper) -> int:
+    """The bytes a time-stamp token of ``timestamper`` takes in the unsigned attributes: one
+    token over a placeholder measured once per authority (tokens of one authority differ only
+    in their serial, time and signature, within the slack), as pyHanko measures its dummy
+    response, so a remote authority is not asked twice for every seal."""
+    try:
+        return _TOKEN_ROOM[timestamper]
+    except (KeyError, TypeError):
+        pass
+    try:
+        room = len(timestamper.stamp(_PLACEHOLDER_SIGNATURE)) + _ATTRIBUTE_OVERHEAD
+    except Exception as exc:  # a remote or misconfigured authority fails in many ways
+        raise SealingError(f"the time-stamp authority failed: {exc}") from exc
+    with contextlib.suppress(TypeError):  # an authority that cannot be weakly referenced
+        _TOKEN_ROOM[timestamper] = room
+    return room
+
 
 def seal_pdf_sm2(
     pdf: bytes,
@@ -221,8 +244,8 @@ def seal_pdf_sm2(
     except ValueError as exc:
         raise SealingError(f"the seal certificate is not an SM2 certificate: {exc}") from None
     style = stamp_style(seal_png)
-    # the placeholder's size: the CMS with the largest signature (and a time-stamp token over
-    # it: tokens differ only in their serial and signature, within the slack), plus slack, as hex
+    # the placeholder's size: the CMS with the largest signature, room for the time-stamp
+    # token, plus slack, as hex
     reserved = 2 * (
         len(
             build_sm2_cms(
@@ -231,9 +254,9 @@ def seal_pdf_sm2(
                 signer_cert_der=signer_cert_der,
                 chain_der=chain_der,
                 time=time,
-                timestamper=timestamper,
             )
         )
+        + (0 if timestamper is None else _token_room(timestamper))
         + _SLACK
     )
     try:

@@ -415,3 +415,23 @@ def test_a_time_stamp_after_the_certificate_expired_does_not_help(
     check = check_pdf_sm2(data, trust_roots=[pki.root], at=LATER)
     assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
     assert "at its time-stamp" in check.detail
+
+
+def test_the_time_stamp_authority_is_asked_once_a_seal(
+    rendered: RenderedCertificate, pki: Pki
+) -> None:
+    """The room for the token is measured once per authority, not with a token for each seal."""
+
+    class Counting:
+        def __init__(self) -> None:
+            self.tsa, self.calls = pki.tsa(), 0
+
+        def stamp(self, value: bytes) -> bytes:
+            self.calls += 1
+            return self.tsa.stamp(value)
+
+    counting = Counting()
+    for _ in range(3):
+        data = seal(rendered, pki, timestamper=counting)
+        assert check_pdf_sm2(data, trust_roots=[pki.root], at=LATER).code is VerdictCode.VALID
+    assert counting.calls == 1 + 3
