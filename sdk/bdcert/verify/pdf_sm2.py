@@ -22,6 +22,7 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 
 from bdcert.errors import BdcertError
+from bdcert.gm.ses_signature import TIMESTAMP_SKEW
 from bdcert.gm.sm2 import OID_SM3, OID_SM3_ALT
 from bdcert.gm.sm2_cms import DATA_TYPES, attribute_values, signer_info_problem, signing_time_of
 from bdcert.gm.sm2_tsp import check_timestamp
@@ -140,6 +141,13 @@ class Sm2Crypto:
             )
             if isinstance(stamp, str):
                 return Verification(VerdictCode.SIGNATURE_INVALID, f"time-stamp: {stamp}")
+            claimed = signing_time_of(sig.signer_info)
+            if claimed is not None and claimed > stamp.time + TIMESTAMP_SKEW:
+                return Verification(
+                    VerdictCode.SIGNATURE_INVALID,
+                    f"the claimed signing time {claimed.isoformat()} is after the time-stamp "
+                    f"{stamp.time.isoformat()}",
+                )
             stamped = stamp.time
         intermediates = [
             c.chosen.dump()

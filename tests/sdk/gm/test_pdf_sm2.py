@@ -435,3 +435,12 @@ def test_the_time_stamp_authority_is_asked_once_a_seal(
         data = seal(rendered, pki, timestamper=counting)
         assert check_pdf_sm2(data, trust_roots=[pki.root], at=LATER).code is VerdictCode.VALID
     assert counting.calls == 1 + 3
+
+
+def test_a_claimed_time_after_the_time_stamp_is_invalid(
+    rendered: RenderedCertificate, pki: Pki
+) -> None:
+    early = pki.tsa(clock=lambda: NOW - timedelta(hours=1))
+    check = check_pdf_sm2(seal(rendered, pki, timestamper=early), trust_roots=[pki.root])
+    assert check.code is VerdictCode.SIGNATURE_INVALID, check.detail
+    assert "after the time-stamp" in check.detail
