@@ -8,10 +8,17 @@ Settings (``[seal]`` with ``plugin = "sm2"``)::
     cert = "pki/510100.cert.pem"          # the signer's SM2 certificate (in the seal's cert list)
     chain = ["pki/root.cert.pem"]
     passphrase_env = "BDCERT_SM2_PASSPHRASE"   # only for an encrypted key
+    [seal.timestamp]                      # optional: an SM2 time-stamp authority's key
+    key = "pki/sm2-tsa.key.pem"
+    cert = "pki/sm2-tsa.cert.pem"         # extendedKeyUsage id-kp-timeStamping, critical
+    chain = ["pki/root.cert.pem"]
 
-PDF: a detached SM2/SM3 CMS in the signature dictionary (:mod:`bdcert.sealing.pdf_sm2`), with the
-seal's own picture. OFD: an ``SES_Signature`` over ``Signature.xml`` (:mod:`bdcert.sealing.ofd`).
-The authority's current seal must be valid at the signing time (rule article 9).
+PDF: a detached GB/T 35275 SM2/SM3 SignedData in the signature dictionary
+(:mod:`bdcert.sealing.pdf_sm2`), with the seal's own picture. OFD: an ``SES_Signature`` over
+``Signature.xml`` (:mod:`bdcert.sealing.ofd`). With ``[seal.timestamp]``, every seal carries an
+RFC 3161 time-stamp token over its signature value (the PDF's unsigned id-aa-timeStampToken, the
+OFD's ``timeStamp``), so it stays verifiable after the seal certificate expires. The authority's
+current seal must be valid at the signing time (rule article 9).
 """
 
 from __future__ import annotations
@@ -53,16 +60,44 @@ class Sm2SealProvider:
 
     name = "sm2"
 
-    def __init__(self, authorities: Mapping[str, _KeyFiles], workspace: Path) -> None:
+    def __init__(
+        self,
+        authorities: Mapping[str, _KeyFiles],
+        workspace: Path,
+        timestamp: _KeyFiles | None = None,
+    ) -> None:
         self._files = dict(authorities)
         self._workspace = workspace
+        self._timestamp = timestamp
+        self._timestamper: Any = None
         self._loaded: dict[str, tuple[Any, bytes, tuple[bytes, ...]]] = {}
         self._lock = threading.Lock()
 
     @classmethod
     def from_settings(cls, settings: Mapping[str, Any], workspace: Path) -> Sm2SealProvider:
-        problems = unknown_settings("seal", settings, {"plugin", "authorities"})
+        problems = unknown_settings("seal", settings, {"plugin", "authorities", "timestamp"})
         files: dict[str, _KeyFiles] = {}
+        timestamp: _KeyFiles | None = None
+
+        def path(p: Any) -> Path:
+            q = Path(str(p))
+            return q if q.is_absolute() else workspace / q
+
+        if "timestamp" in settings:
+            spec = settings["timestamp"]
+            if not isinstance(spec, Mapping):
+                problems.append("timestamp must be a table")
+            else:
+                problems += unknown_settings("seal.timestamp", spec, _AUTHORITY_KEYS)
+                if "key" not in spec or "cert" not in spec:
+                    problems.append("timestamp needs key and cert")
+                else:
+                    timestamp = _KeyFiles(
+                        key=path(spec["key"]),
+                        cert=path(spec["cert"]),
+                        chain=tuple(path(c) for c in spec.get("chain", [])),
+                        passphrase_env=spec.get("passphrase_env"),
+                    )
         for code, spec in dict(settings.get("authorities", {})).items():
             if not isinstance(spec, Mapping):
                 problems.append(f"authorities.{code} must be a table")
@@ -71,11 +106,6 @@ class Sm2SealProvider:
             if "key" not in spec or "cert" not in spec:
                 problems.append(f"authorities.{code} needs key and cert")
                 continue
-
-            def path(p: Any) -> Path:
-                q = Path(str(p))
-                return q if q.is_absolute() else workspace / q
-
             files[str(code)] = _KeyFiles(
                 key=path(spec["key"]),
                 cert=path(spec["cert"]),
@@ -84,33 +114,32 @@ class Sm2SealProvider:
             )
         if problems:
             raise ConfigurationError("seal.sm2: " + "; ".join(problems))
-        return cls(files, workspace)
+        return cls(files, workspace, timestamp)
 
     def _signer(self, code: str) -> tuple[Any, bytes, tuple[bytes, ...]]:
-        from bdcert.gm.sm2 import SM2PrivateKey
-
         with self._lock:
             if code in self._loaded:
                 return self._loaded[code]
             files = self._files.get(code)
             if files is None:
                 raise SealingError(f"the sm2 seal provider has no key for authority {code}")
-            passphrase = None
-            if files.passphrase_env:
-                value = os.environ.get(files.passphrase_env)
-                if value is None:
-                    raise SealingError(f"environment variable {files.passphrase_env} is not set")
-                passphrase = value.encode()
-            try:
-                key = SM2PrivateKey.from_pem(files.key.read_bytes(), password=passphrase)
-                cert = _pem_to_der(files.cert.read_bytes())
-                chain = tuple(_pem_to_der(p.read_bytes()) for p in files.chain)
-            except OSError as exc:
-                raise SealingError(f"cannot read the SM2 key files of {code}: {exc}") from None
-            except ValueError as exc:
-                raise SealingError(f"the SM2 key of {code} cannot be loaded: {exc}") from None
-            self._loaded[code] = (key, cert, chain)
+            self._loaded[code] = _load(files, f"authority {code}")
             return self._loaded[code]
+
+    def _tsa(self) -> Any:
+        """The configured SM2 time-stamp authority, or None."""
+        from bdcert.gm.sm2_tsp import Sm2TimeStampAuthority
+
+        if self._timestamp is None:
+            return None
+        with self._lock:
+            if self._timestamper is None:
+                key, cert, chain = _load(self._timestamp, "the time-stamp authority")
+                try:
+                    self._timestamper = Sm2TimeStampAuthority(key, cert, chain)
+                except ValueError as exc:
+                    raise SealingError(f"seal.timestamp: {exc}") from None
+            return self._timestamper
 
     def _seal(self, code: str, at: datetime) -> Any:
         from bdcert.gm.seals import current_seal
@@ -133,6 +162,7 @@ class Sm2SealProvider:
             box=request.box,
             time=at,
             field_name=request.field_name,
+            timestamper=self._tsa(),
         )
 
     def seal_ofd(
@@ -157,6 +187,7 @@ class Sm2SealProvider:
             page=page,
             box_mm=box_mm,
             time=time,
+            timestamper=self._tsa(),
         )
 
     def signer_certificate_pem(self, authority_code: str) -> bytes:
@@ -166,7 +197,29 @@ class Sm2SealProvider:
         return files.cert.read_bytes()
 
     def __repr__(self) -> str:
-        return f"Sm2SealProvider(authorities={sorted(self._files)})"
+        stamped = ", timestamp" if self._timestamp is not None else ""
+        return f"Sm2SealProvider(authorities={sorted(self._files)}{stamped})"
+
+
+def _load(files: _KeyFiles, who: str) -> tuple[Any, bytes, tuple[bytes, ...]]:
+    """The SM2 key, the certificate and the chain (DER) of ``files``."""
+    from bdcert.gm.sm2 import SM2PrivateKey
+
+    passphrase = None
+    if files.passphrase_env:
+        value = os.environ.get(files.passphrase_env)
+        if value is None:
+            raise SealingError(f"environment variable {files.passphrase_env} is not set")
+        passphrase = value.encode()
+    try:
+        key = SM2PrivateKey.from_pem(files.key.read_bytes(), password=passphrase)
+        cert = _pem_to_der(files.cert.read_bytes())
+        chain = tuple(_pem_to_der(p.read_bytes()) for p in files.chain)
+    except OSError as exc:
+        raise SealingError(f"cannot read the SM2 key files of {who}: {exc}") from None
+    except ValueError as exc:
+        raise SealingError(f"the SM2 key of {who} cannot be loaded: {exc}") from None
+    return key, cert, chain
 
 
 @hookimpl

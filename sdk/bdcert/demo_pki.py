@@ -33,6 +33,10 @@ DEMO_ROOT_NAME = "bdcert demo root CA — not for production"
 #: id-kp-documentSigning (RFC 9336).
 _DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 
+#: The SM2 demo PKI's time-stamp authority (GB/T 38540 ``timeStamp``): its key and certificate.
+SM2_TSA_KEY = "sm2-tsa.key.pem"
+SM2_TSA_CERT = "sm2-tsa.cert.pem"
+
 _ROOT_VALIDITY = timedelta(days=3652)  # 10 years
 _SEAL_VALIDITY = timedelta(days=1096)  # 3 years
 _BACKDATE = timedelta(days=1)
@@ -105,7 +109,9 @@ def make_demo_pki(
     With ``algorithm="sm2"`` the root and the seal keys are SM2 (GB/T 32918) and the
     certificates are signed sm2sign-with-sm3 with the default distinguishing ID (GM/T 0015), with
     the same names, periods and extensions and the same file names, keys as PKCS#8 PEM; no
-    ``.p12`` is written (``SealKeyFiles.p12`` is None) and ``p12_passphrase`` is ignored.
+    ``.p12`` is written (``SealKeyFiles.p12`` is None) and ``p12_passphrase`` is ignored; an SM2
+    time-stamp authority is added, :data:`SM2_TSA_KEY` and :data:`SM2_TSA_CERT` (issued by the
+    root for its whole validity, extendedKeyUsage id-kp-timeStamping critical, RFC 3161 §2.3).
 
     :param now: the reference time, aware; defaults to the current time.
     :param algorithm: ``"ecdsa"`` (P-256, the default) or ``"sm2"`` (needs the ``gm`` extra).
@@ -253,6 +259,24 @@ def _make_sm2_demo_pki(directory: Path, authorities: Sequence[Authority], now: d
         _write(files.key, key.to_pem(), private=True)
         _write(files.cert, _cert_pem(cert_der))
         seal[authority.code] = files
+
+    # an SM2 time-stamp authority (RFC 3161, id-kp-timeStamping critical) for GB/T 38540 seals
+    tsa_key = SM2PrivateKey.generate()
+    tsa_der = make_sm2_certificate(
+        subject={"C": "CN", "O": "bdcert demo", "CN": "bdcert demo SM2 time-stamp authority"},
+        issuer_cert_der=root_der,
+        issuer_key=root_key,
+        public_key=tsa_key.public_key,
+        serial=x509.random_serial_number(),
+        not_before=now - _BACKDATE,
+        not_after=now - _BACKDATE + _ROOT_VALIDITY,
+        ca=False,
+        key_usage={"digital_signature", "non_repudiation"},
+        extended_key_usage=["time_stamping"],
+        extended_key_usage_critical=True,
+    )
+    _write(directory / SM2_TSA_KEY, tsa_key.to_pem(), private=True)
+    _write(directory / SM2_TSA_CERT, _cert_pem(tsa_der))
 
     return DemoPki(
         directory=directory,

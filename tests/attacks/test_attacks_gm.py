@@ -984,3 +984,58 @@ def test_an_expired_seal_backdated_into_its_window_is_still_judged_by_its_certif
     )
     result = refused(issued, data, VerdictCode.UNTRUSTED_SIGNER)
     assert "not yet valid" in result.detail
+
+
+# --------------------------------------------------------------------------- non-DER SM2 signatures
+# GM/T 0010 signatures are DER SEQUENCE { r, s }. A verifier that also takes the raw 64-byte
+# r || s (or any BER variant) gives one seal several byte forms: a file nobody sealed in that
+# form still verifies, and the register-free checks call it genuine.
+
+
+def _raw(der: bytes) -> bytes:
+    from bdcert.gm.sm2 import signature_to_raw
+
+    return signature_to_raw(der)
+
+
+def _long_form(der: bytes) -> bytes:
+    """The same (r, s) with a BER long-form length on the SEQUENCE."""
+    return b"\x30\x81" + der[1:2] + der[2:]
+
+
+@pytest.mark.parametrize("reencode", [_raw, _long_form], ids=["raw-r-s", "ber-length"])
+def test_a_non_der_signature_in_the_pdf_cms_is_invalid(
+    issued: Issued, reencode: Callable[[bytes], bytes]
+) -> None:
+    info = cms.ContentInfo.load(_contents_der(issued.pdf))
+    signer = info["content"]["signer_infos"][0]
+    signer["signature"] = reencode(signer["signature"].native)
+    data = _with_contents(issued.pdf, info.dump(force=True))
+    assert data != issued.pdf
+    result = refused(issued, data)
+    assert result.check is VerdictCode.SIGNATURE_INVALID, result
+
+
+@pytest.mark.parametrize("reencode", [_raw, _long_form], ids=["raw-r-s", "ber-length"])
+def test_a_non_der_seal_signature_in_an_ofd_is_invalid(
+    issued: Issued, reencode: Callable[[bytes], bytes]
+) -> None:
+    files = entries(issued.ofd)
+    value = ses.SESSignatureV4.load(files[VALUE])
+    value["signature"] = reencode(value["signature"].native)
+    files[VALUE] = value.dump(force=True)
+    result = refused(issued, rezip(files))
+    assert result.check is VerdictCode.SIGNATURE_INVALID, result
+
+
+def test_a_seal_with_a_raw_maker_signature_is_invalid(issued: Issued) -> None:
+    genuine = genuine_seal(issued.ofd)
+    seal = ses.SESealV4.load(genuine.der)
+    seal["signed_value"] = _raw(seal["signed_value"].native)
+    raw_seal = seal.dump(force=True)
+    why = ses.verify_seal(ses.parse_seal(raw_seal), trust_roots=issued.roots, at=NOW)
+    assert why is not None and "maker's signature" in why
+    # the genuine signer seals a package with it: the seal inside is still forged
+    data = reseal(unsealed(issued.ofd, forge=False), raw_seal, issued.key_100, issued.cert_100)
+    result = refused(issued, data)
+    assert result.check is VerdictCode.SIGNATURE_INVALID, result

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from asn1crypto import cms, core
 
 from tests.support import (
     AUTHORITIES,
@@ -33,6 +34,15 @@ except ImportError:
     skip_or_fail("install bdcert[gm] (tongsuopy) for SM2", allow_module_level=True)
 
 CHECKED = ("outcome", "kind", "numbers", "supersedes", "cancels", "restricts", "announcements")
+
+
+class _AnyContentInfo(core.Sequence):  # type: ignore[misc]
+    """ContentInfo with the SignedData schema whatever its content type's OID."""
+
+    _fields = [  # noqa: RUF012 - asn1crypto's class-level schema
+        ("content_type", core.ObjectIdentifier),
+        ("content", cms.SignedData, {"explicit": 0}),
+    ]
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -149,7 +159,6 @@ def test_ofd_signed_values_verify_with_openssl(run: Any, tmp_path: Path) -> None
 
 
 def test_pdf_cms_signatures_verify_with_openssl(run: Any, tmp_path: Path) -> None:
-    from asn1crypto import cms
     from cryptography.hazmat.primitives import hashes
 
     for file in sorted(run["out"].glob("*.pdf")):
@@ -162,8 +171,11 @@ def test_pdf_cms_signatures_verify_with_openssl(run: Any, tmp_path: Path) -> Non
         assert a == 0 and c + d == len(data)
         contents = bytes.fromhex(data[b + 1 : c - 1].decode())
         # the DER ends where its own length says; the zero padding after it is ignored (a DER
-        # value may itself end in zero bytes, so stripping them would cut it)
-        signed = cms.ContentInfo.load(contents, strict=False)["content"]
+        # value may itself end in zero bytes, so stripping them would cut it). GB/T 35275
+        # signedData, read with the test's own schema (not the OIDs bdcert registers)
+        info = _AnyContentInfo.load(contents, strict=False)
+        assert info["content_type"].dotted == "1.2.156.10197.6.1.4.2.2"
+        signed = info["content"]
         signer = signed["signer_infos"][0]
         attrs = signer["signed_attrs"]
         digest = next(a["values"][0].native for a in attrs if a["type"].native == "message_digest")
@@ -209,3 +221,121 @@ def test_a_missing_seal_is_reported_and_can_be_made(run: Any) -> None:
     assert made.returncode == 0, made.stderr
     assert "new seal" in made.stdout and "513401" in made.stdout
     assert "no valid seal" not in _cli("seals", "--workspace", str(ws)).stderr
+
+
+def test_every_file_verifies_20_years_ahead(run: Any) -> None:
+    """Long-term validation: every certificate of the timeline carries an SM2 time-stamp, so
+    the register-free checks still call it valid when the seal certificates, the root and the
+    time-stamp authority have all expired."""
+    from datetime import UTC, datetime, timedelta
+
+    from bdcert.verify.ofd import verify_ofd
+    from bdcert.verify.pdf_sm2 import check_pdf_sm2
+
+    later = datetime.now(UTC) + timedelta(days=20 * 366)
+    roots = [(run["ws"] / "pki" / "root.cert.pem").read_bytes()]
+    files = sorted(run["out"].iterdir())
+    assert len(files) == 42
+    for file in files:
+        data = file.read_bytes()
+        check = (verify_ofd if file.suffix == ".ofd" else check_pdf_sm2)(
+            data, trust_roots=roots, at=later
+        )
+        assert check.code.value == "valid", (file.name, check.detail)
+
+
+def test_every_pdf_seal_parses_and_verifies_in_gmssl(run: Any, tmp_path: Path) -> None:
+    """GmSSL (no code shared with bdcert) parses every PDF's GB/T 35275 SignedData and verifies
+    its SM2 signature over the signed attributes."""
+    from asn1crypto import pem
+
+    from tests.sdk.gm.test_gmssl import gmssl
+
+    for file in sorted(run["out"].glob("*.pdf")):
+        data = file.read_bytes()
+        a, b, c, d = (
+            int(x)
+            for x in re.findall(rb"/ByteRange\s*\[\s*(\d+)\s+(\d+)\s+(\d+)\s+(\d+)", data)[-1]
+        )
+        info = _AnyContentInfo.load(bytes.fromhex(data[b + 1 : c - 1].decode()), strict=False)
+        (tmp_path / "cms.pem").write_bytes(pem.armor("CMS", info.dump()))
+        parsed = gmssl("cmsparse", "-in", "cms.pem", cwd=tmp_path)
+        assert "contentType: signedData" in parsed.stdout, (file.name, parsed.stderr)
+        assert "encryptedDigest" in parsed.stdout, (file.name, parsed.stderr)
+        signer = info["content"]["signer_infos"][0]
+        sid = signer["sid"].chosen
+        (cert,) = (
+            x.chosen
+            for x in info["content"]["certificates"]
+            if x.chosen.serial_number == sid["serial_number"].native
+        )
+        (tmp_path / "signer.pem").write_bytes(pem.armor("CERTIFICATE", cert.dump()))
+        (tmp_path / "attrs.der").write_bytes(b"\x31" + signer["signed_attrs"].dump()[1:])
+        (tmp_path / "sig.der").write_bytes(signer["signature"].native)
+        verified = gmssl(
+            "sm2verify", "-cert", "signer.pem", "-in", "attrs.der", "-sig", "sig.der", cwd=tmp_path
+        )
+        assert "verify : success" in verified.stdout, (file.name, verified.stderr)
+        (tmp_path / "signed.bin").write_bytes(data[a : a + b] + data[c : c + d])
+        digest = gmssl("sm3", "-in", "signed.bin", cwd=tmp_path).stdout.strip()
+        signed_digest = next(
+            x["values"][0].native
+            for x in signer["signed_attrs"]
+            if x["type"].native == "message_digest"
+        )
+        assert signed_digest.hex() == digest, file.name
+
+
+def test_every_ofd_seal_signature_verifies_in_gmssl(run: Any, tmp_path: Path) -> None:
+    """GmSSL verifies every OFD's GB/T 38540 signatures: the signer's over TBS_Sign, the seal
+    maker's over SES_SealInfo, and the time-stamp authority's over its token's attributes."""
+    from asn1crypto import pem
+
+    from tests.sdk.gm.test_gmssl import gmssl
+
+    def verify(cert: bytes, data: bytes, signature: bytes) -> str:
+        (tmp_path / "cert.pem").write_bytes(pem.armor("CERTIFICATE", cert))
+        (tmp_path / "data").write_bytes(data)
+        (tmp_path / "sig").write_bytes(signature)
+        args = ("sm2verify", "-cert", "cert.pem", "-in", "data", "-sig", "sig")
+        return gmssl(*args, cwd=tmp_path).stdout
+
+    for file in sorted(run["out"].glob("*.ofd")):
+        with zipfile.ZipFile(io.BytesIO(file.read_bytes())) as z:
+            signed_value = z.read("Doc_0/Signs/Sign_0/SignedValue.dat")
+        parts = core.Sequence.load(signed_value)  # SES_Signature, read generically
+        tbs = parts[0]
+        signer_cert = core.OctetString.load(parts[1].dump()).native
+        signature = core.OctetBitString.load(parts[3].dump()).native
+        assert "verify : success" in verify(signer_cert, tbs.dump(), signature), file.name
+        seal = core.Sequence.load(tbs[1].dump())  # TBS_Sign.eseal: SESeal
+        maker_cert = core.OctetString.load(seal[1].dump()).native
+        seal_signature = core.OctetBitString.load(seal[3].dump()).native
+        assert "verify : success" in verify(maker_cert, seal[0].dump(), seal_signature), file.name
+        token_der = core.OctetBitString.load(_last_explicit(signed_value)).native
+        token = _AnyContentInfo.load(token_der)
+        tsa_signer = token["content"]["signer_infos"][0]
+        (tsa_cert,) = (
+            c.chosen.dump() for c in token["content"]["certificates"] if c.chosen.ca is False
+        )
+        attrs_der = b"\x31" + tsa_signer["signed_attrs"].dump()[1:]
+        assert "verify : success" in verify(tsa_cert, attrs_der, tsa_signer["signature"].native)
+
+
+def _last_explicit(sequence_der: bytes) -> bytes:
+    """The contents of the last element of a DER SEQUENCE, which must be [0] EXPLICIT."""
+
+    def header(b: bytes) -> tuple[int, int]:
+        if b[1] < 0x80:
+            return 2, b[1]
+        n = b[1] & 0x7F
+        return 2 + n, int.from_bytes(b[2 : 2 + n], "big")
+
+    start, _ = header(sequence_der)
+    body = sequence_der[start:]
+    last = b""
+    while body:
+        h, n = header(body)
+        last, body = body[: h + n], body[h + n :]
+    assert last[0] == 0xA0, "the last element is not the [0] EXPLICIT timeStamp"
+    return last[header(last)[0] :]

@@ -105,6 +105,8 @@ PUBLIC = {
         "signature_to_raw",
         "sm3",
     ],
+    "bdcert.gm.sm2_cms": ["OID_GM_DATA", "OID_GM_SIGNED_DATA", "load_signed_data"],
+    "bdcert.gm.sm2_tsp": ["Sm2TimeStampAuthority", "Sm2TimeStamper", "check_timestamp"],
     "bdcert.gm.x509": [
         "make_sm2_certificate",
         "sm2_public_key_of",

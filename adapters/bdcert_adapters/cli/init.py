@@ -94,6 +94,16 @@ def cmd_init(args: argparse.Namespace) -> int:
             f'cert = "{files.cert.relative_to(ws).as_posix()}"',
             f'chain = ["{pki.root_cert.relative_to(ws).as_posix()}"]',
         ]
+    if args.algorithm == "sm2":  # every seal time-stamped by the demo's SM2 time-stamp authority
+        from bdcert.demo_pki import SM2_TSA_CERT, SM2_TSA_KEY
+
+        lines += [
+            "",
+            "[seal.timestamp]",
+            f'key = "{(pki.directory / SM2_TSA_KEY).relative_to(ws).as_posix()}"',
+            f'cert = "{(pki.directory / SM2_TSA_CERT).relative_to(ws).as_posix()}"',
+            f'chain = ["{pki.root_cert.relative_to(ws).as_posix()}"]',
+        ]
     lines += [
         "",
         "[identity]",

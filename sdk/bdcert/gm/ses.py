@@ -18,7 +18,8 @@ What is signed: a v4 seal's ``signedValue`` covers DER(``SES_SealInfo``); a v1 s
 ``signData`` covers DER(``SEQUENCE { SES_SealInfo, cert, signatureAlgorithm }``) (GM/T
 0031-2014, ``SES_SignInfo``); a signature of either version covers DER(``TBS_Sign``).
 Signatures are SM2 with SM3 and the default distinguishing ID (GM/T 0009), DER
-``SEQUENCE { r, s }`` inside the BIT STRING; raw 64-byte ``r ‖ s`` is accepted when verifying.
+``SEQUENCE { r, s }`` inside the BIT STRING, and only strict DER verifies (GM/T 0010: a raw
+64-byte ``r ‖ s`` or a BER variant is refused).
 
 Encoding rules: output is DER (a FALSE ``critical`` is omitted, times are whole seconds in UTC
 with ``Z``). When reading, implementations in the wild disagree, so both the tagged and untagged

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import hmac
 from collections.abc import Sequence
-from datetime import UTC, datetime
-from typing import TYPE_CHECKING
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
@@ -39,8 +39,13 @@ from bdcert.model import CHINA_TZ, VerdictCode
 
 if TYPE_CHECKING:
     from bdcert.gm.sm2 import SM2PrivateKey
+    from bdcert.gm.sm2_tsp import Sm2TimeStamper
 
-__all__ = ["SesSignature", "parse_signature", "sign_data", "verify_signature"]
+__all__ = ["TIMESTAMP_SKEW", "SesSignature", "parse_signature", "sign_data", "verify_signature"]
+
+#: How far the claimed signing time (``timeInfo``) may lie after the time-stamp's ``genTime``
+#: (the two clocks differ); a later claim is refused.
+TIMESTAMP_SKEW = timedelta(minutes=5)
 
 
 @attrs.define(frozen=True)
@@ -85,12 +90,15 @@ def sign_data(
     data_hash: bytes,
     property_info: str,
     time: datetime,
+    timestamper: Sm2TimeStamper | None = None,
 ) -> bytes:
     """Seal data (签章): a version 4 ``SES_Signature`` (GB/T 38540-2020) over ``data_hash``.
 
     Builds ``TBS_Sign`` (version 4, the seal exactly as given, ``time`` as GeneralizedTime in
     UTC to the second, ``data_hash``, ``property_info``) and signs its DER with the signer's key
-    (SM2/SM3, default ID).
+    (SM2/SM3, default ID). With a ``timestamper``, the ``timeStamp`` field (``[0] EXPLICIT BIT
+    STRING``) holds a time-stamp token (RFC 3161, :mod:`bdcert.gm.sm2_tsp`) over the signature
+    value: the DER ``SEQUENCE { r, s }`` inside ``signature``.
 
     :param seal_der: a DER v4 ``SESeal``.
     :param signer_key: the signer's SM2 key; must match ``signer_cert_der``.
@@ -98,6 +106,9 @@ def sign_data(
     :param data_hash: the document's hash (for OFD: SM3 of ``Signature.xml``), non-empty.
     :param property_info: ASCII, e.g. ``/Doc_0/Signs/Sign_0/Signature.xml`` or a document URI.
     :param time: the signing time, aware; must lie in the seal's validity window.
+    :param timestamper: an SM2 time-stamp authority (:class:`bdcert.gm.sm2_tsp.Sm2TimeStamper`),
+        or None for no ``timeStamp`` (the signature then verifies only while its certificates
+        are valid).
     :returns: the DER ``SES_Signature``.
     :raises SealFormatError: if ``seal_der`` is not a seal.
     :raises SealingError: if the seal is v1, ``time`` is outside its validity window (rule
@@ -140,14 +151,18 @@ def sign_data(
     )
     tbs_der: bytes = tbs.dump()
     signature = signer_key.sign(tbs_der)
-    out = SESSignatureV4(
-        {
-            "to_sign": TBSSignV4.load(tbs_der),
-            "cert": bytes(signer_cert_der),
-            "signature_alg_id": OID_SM2_WITH_SM3,
-            "signature": signature,
-        }
-    )
+    fields: dict[str, Any] = {
+        "to_sign": TBSSignV4.load(tbs_der),
+        "cert": bytes(signer_cert_der),
+        "signature_alg_id": OID_SM2_WITH_SM3,
+        "signature": signature,
+    }
+    if timestamper is not None:
+        try:
+            fields["time_stamp"] = bytes(timestamper.stamp(signature))
+        except Exception as exc:  # a remote or misconfigured authority fails in many ways
+            raise SealingError(f"the time-stamp authority failed: {exc}") from exc
+    out = SESSignatureV4(fields)
     der: bytes = out.dump()
     return der
 
@@ -247,7 +262,11 @@ def parse_signature(der: bytes) -> SesSignature:
 
 
 def verify_signature(
-    sig: SesSignature, *, data_hash: bytes, trust_roots: Sequence[bytes]
+    sig: SesSignature,
+    *,
+    data_hash: bytes,
+    trust_roots: Sequence[bytes],
+    at: datetime | None = None,
 ) -> tuple[VerdictCode, str]:
     """Verify a seal signature (GB/T 38540-2020, seal-signature verification) against the document's hash.
 
@@ -256,20 +275,28 @@ def verify_signature(
     1. ``DIGEST_MISMATCH`` — ``data_hash`` differs from the signed ``dataHash``: the document
        was changed.
     2. ``SIGNATURE_INVALID`` — the signer's SM2 signature over :attr:`SesSignature.tbs_der` does
-       not verify, the algorithm is not SM2/SM3, the signer certificate holds no SM2 key, or the
-       seal maker's signature on the embedded seal does not verify (a forged seal).
-    3. ``UNTRUSTED_SIGNER`` — the seal maker's certificate does not chain to ``trust_roots`` or
-       is not valid at the signing time; the seal is not valid at the signing time; the signer
-       certificate is not in the seal's list, does not chain, or is not valid at the signing
-       time.
+       not verify (strict DER only), the algorithm is not SM2/SM3, the signer certificate holds
+       no SM2 key, the ``timeStamp`` is present but does not verify over the signature value
+       (:func:`bdcert.gm.sm2_tsp.check_timestamp`) or is more than :data:`TIMESTAMP_SKEW`
+       earlier than the claimed signing time, or the seal maker's signature on the embedded
+       seal does not verify (a forged seal).
+    3. ``UNTRUSTED_SIGNER`` — the seal is not valid at the claimed signing time, the signer
+       certificate is not in the seal's list, or the maker's or the signer's certificate does not
+       chain to ``trust_roots`` at the claimed signing time or at the reference time: the
+       time-stamp's ``genTime`` when the signature carries a verified time-stamp, else ``at``
+       (so once a certificate has expired, only a time-stamped seal signature stays valid).
     4. ``VALID``.
 
-    The signing time is :attr:`SesSignature.time`, as the signer claims it (a ``timeStamp``, if
-    present, is not evaluated). Revocation is not checked.
+    Revocation is not checked.
 
+    :param at: the validation time, aware; None is now.
     :returns: the code and one sentence explaining it.
+    :raises SealingError: if ``at`` is naive.
     :raises MissingDependency: without the ``gm`` extra.
     """
+    from bdcert.gm.sm2_tsp import check_timestamp
+
+    validation_time = datetime.now(UTC) if at is None else aware(at, "at")
     if not hmac.compare_digest(sig.data_hash, bytes(data_hash)):
         return (
             VerdictCode.DIGEST_MISMATCH,
@@ -282,6 +309,18 @@ def verify_signature(
         return VerdictCode.SIGNATURE_INVALID, f"the signer certificate is {public}"
     if not public.verify(sig.signature, sig.tbs_der):
         return VerdictCode.SIGNATURE_INVALID, "the signer's SM2 signature over TBS_Sign fails"
+    stamped: datetime | None = None
+    if sig.timestamp is not None:
+        stamp = check_timestamp(sig.timestamp, sig.signature, trust_roots=trust_roots)
+        if isinstance(stamp, str):
+            return VerdictCode.SIGNATURE_INVALID, f"timeStamp: {stamp}"
+        if sig.time > stamp.time + TIMESTAMP_SKEW:
+            return (
+                VerdictCode.SIGNATURE_INVALID,
+                f"the claimed signing time {sig.time.isoformat()} is after the time-stamp "
+                f"{stamp.time.isoformat()}",
+            )
+        stamped = stamp.time
     problem = seal_problem(sig.seal, trust_roots, sig.time)
     if problem is not None:
         return problem
@@ -293,7 +332,18 @@ def verify_signature(
     why = chain_problem(sig.signer_cert, trust_roots, sig.time)
     if why is not None:
         return VerdictCode.UNTRUSTED_SIGNER, f"signer certificate: {why}"
+    reference = stamped or validation_time
+    for what, cert in (("seal maker", sig.seal.maker_cert), ("signer", sig.signer_cert)):
+        why = chain_problem(cert, trust_roots, reference)
+        if why is not None:
+            when = "at its time-stamp" if stamped else "at the validation time, without a timeStamp"
+            return (
+                VerdictCode.UNTRUSTED_SIGNER,
+                f"{what} certificate {when} ({reference.isoformat()}): {why}",
+            )
+    stamp_note = f", time-stamped at {stamped.isoformat()}" if stamped else ""
     return (
         VerdictCode.VALID,
-        f"sealed with seal {sig.seal.es_id} ({sig.seal.name}) at {sig.time.isoformat()}",
+        f"sealed with seal {sig.seal.es_id} ({sig.seal.name}) at {sig.time.isoformat()}"
+        f"{stamp_note}",
     )

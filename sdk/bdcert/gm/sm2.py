@@ -4,8 +4,10 @@
 recommended curve (GB/T 32918.5), with ``e = SM3(Z ‖ M)`` and
 ``Z = SM3(ENTL ‖ ID ‖ a ‖ b ‖ Gx ‖ Gy ‖ Px ‖ Py)``. The distinguishing ID defaults to
 :data:`DEFAULT_ID` (``1234567812345678``, GM/T 0009 §10). Signatures are emitted as DER
-``SEQUENCE { r INTEGER, s INTEGER }`` (GM/T 0009 §7.3); verification also accepts the raw
-64-byte ``r ‖ s`` form.
+``SEQUENCE { r INTEGER, s INTEGER }`` (GM/T 0009 §7.3) and verification accepts only that
+strict DER form (GM/T 0010): a raw 64-byte ``r ‖ s``, BER lengths, non-minimal or negative
+integers or trailing bytes are refused, so one seal has one byte form. Raw signatures from
+devices are converted with :func:`signature_to_der` before they are stored.
 
 The arithmetic runs in a native backend (:class:`SM2Backend`); the one shipped,
 :class:`TongsuoBackend`, uses ``tongsuopy`` (Tongsuo, an OpenSSL fork), installed by the ``gm``
@@ -38,7 +40,7 @@ from bdcert.gm.sm2_curve import (
     A,
     B,
     N,
-    candidate_signatures,
+    decode_der_rs,
     decode_point,
     encode_rs,
     signature_to_der,
@@ -396,23 +398,29 @@ class SM2PublicKey:
         return sm3(entl + uid + _CURVE_PREFIX + self._point[1:])
 
     def verify(self, signature: bytes, message: bytes, *, uid: bytes = DEFAULT_ID) -> bool:
-        """Whether ``signature`` (DER, or raw 64-byte ``r ‖ s``) is this key's SM2 signature of
-        ``message`` under distinguishing ID ``uid``. Never raises for a bad or malformed signature.
+        """Whether ``signature`` is this key's SM2 signature of ``message`` under distinguishing
+        ID ``uid`` (GB/T 32918.2 §7).
+
+        ``signature`` must be strict DER ``SEQUENCE { r INTEGER, s INTEGER }`` (GM/T 0009 §7.3,
+        GM/T 0010): short-form lengths, minimal positive integers, nothing after the sequence,
+        1 ≤ r, s < n. A raw 64-byte ``r ‖ s`` or any other encoding is refused (False), so a
+        verified signature has exactly one byte form. Never raises for a bad or malformed
+        signature.
         """
-        if len(uid) > _MAX_UID:
+        if len(uid) > _MAX_UID or not isinstance(signature, (bytes, bytearray, memoryview)):
             return False
-        digest = None if uid == DEFAULT_ID else sm3(self.z(uid) + message)
-        for r, s in candidate_signatures(signature):
-            if not (1 <= r < N and 1 <= s < N):
-                continue
-            der = encode_rs(r, s)
-            if digest is None:
-                ok = self._backend.verify(self._handle, der, message)
-            else:
-                ok = self._backend.verify_digest(self._handle, der, digest)
-            if ok:
-                return True
-        return False
+        rs = decode_der_rs(bytes(signature))
+        if rs is None:
+            return False
+        r, s = rs
+        if not (1 <= r < N and 1 <= s < N):
+            return False
+        der = encode_rs(r, s)
+        if der != bytes(signature):  # decode_der_rs is strict; this makes it certain
+            return False
+        if uid == DEFAULT_ID:
+            return self._backend.verify(self._handle, der, message)
+        return self._backend.verify_digest(self._handle, der, sm3(self.z(uid) + message))
 
     def __eq__(self, other: object) -> bool:
         return isinstance(other, SM2PublicKey) and other._point == self._point

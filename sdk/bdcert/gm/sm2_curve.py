@@ -5,8 +5,10 @@ verification equations over a digest (GB/T 32918.2 §6.1, §7.1) in Jacobian coo
 checks for :mod:`bdcert.gm.sm2`, and the reference path its tests compare the native backend
 with. Not constant-time; production signing runs in the backend (:class:`bdcert.gm.sm2.SM2Backend`).
 
-Signatures are DER ``SEQUENCE { r INTEGER, s INTEGER }`` (GM/T 0009 §7.3) or the raw 64-byte
-``r ‖ s``; :func:`signature_to_der` and :func:`signature_to_raw` convert between them.
+Signatures are DER ``SEQUENCE { r INTEGER, s INTEGER }`` (GM/T 0009 §7.3); devices may give the
+raw 64-byte ``r ‖ s``, which :func:`signature_to_der` converts (and :func:`signature_to_raw` back).
+Verification (:meth:`bdcert.gm.sm2.SM2PublicKey.verify`) takes only strict DER
+(:func:`decode_der_rs`).
 """
 
 from __future__ import annotations
@@ -112,7 +114,9 @@ def signature_to_raw(der: bytes) -> bytes:
 
 
 def candidate_signatures(signature: bytes) -> Iterator[tuple[int, int]]:
-    """The (r, s) pairs ``signature`` may stand for: its DER reading, and its raw reading if 64 bytes."""
+    """The (r, s) pairs ``signature`` may stand for: its DER reading, and its raw reading if 64
+    bytes. For diagnostics only (what a lenient reader would accept): verification takes only
+    DER (:func:`decode_der_rs`)."""
     rs = decode_der_rs(signature)
     if rs is not None:
         yield rs

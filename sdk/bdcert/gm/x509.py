@@ -102,6 +102,7 @@ def make_sm2_certificate(
     ca: bool,
     key_usage: Iterable[str],
     extended_key_usage: Sequence[str] = (),
+    extended_key_usage_critical: bool = False,
     path_length: int | None = None,
     ski: bytes | None = None,
     aki: bytes | None = None,
@@ -123,6 +124,8 @@ def make_sm2_certificate(
         ``key_cert_sign``, ``crl_sign``, … (critical). Empty: no keyUsage extension.
     :param extended_key_usage: asn1crypto names (``email_protection``) or dotted OIDs
         (``1.3.6.1.5.5.7.3.36``, documentSigning); empty: no extension.
+    :param extended_key_usage_critical: mark extendedKeyUsage critical (RFC 3161 §2.3 asks it
+        of a time-stamp authority's id-kp-timeStamping).
     :param ski: subjectKeyIdentifier; defaults to :func:`subject_key_identifier`.
     :param aki: authorityKeyIdentifier keyIdentifier; defaults to the issuer certificate's SKI
         (its computed identifier if it has none). A root gets none unless given.
@@ -171,7 +174,7 @@ def make_sm2_certificate(
             x509.Extension(
                 {
                     "extn_id": "extended_key_usage",
-                    "critical": False,
+                    "critical": extended_key_usage_critical,
                     "extn_value": x509.ExtKeyUsageSyntax(list(extended_key_usage)),
                 }
             )

@@ -47,6 +47,7 @@ from bdcert.gm.ofd_package import (
     xml_bytes,
 )
 from bdcert.gm.sm2 import OID_SM2_WITH_SM3, OID_SM3, SM2PrivateKey, sm3
+from bdcert.gm.sm2_tsp import Sm2TimeStamper
 
 __all__ = ["SIGNATURE_ID", "STAMP_ANNOT_ID", "Q", "document_parts", "seal_ofd"]
 
@@ -107,6 +108,7 @@ def seal_ofd(
     page: int,
     box_mm: tuple[float, float, float, float],
     time: datetime,
+    timestamper: Sm2TimeStamper | None = None,
 ) -> bytes:
     """Seal an OFD package with one GB/T 38540 seal signature; return the sealed package.
 
@@ -119,6 +121,8 @@ def seal_ofd(
         top-left corner (:attr:`bdcert.gm.ofd.RenderedOfd.seal_box_mm`).
     :param time: the signing time, aware; written as ``SignatureDateTime`` (UTC) and as the
         signature's ``timeInfo``; must lie in the seal's validity window.
+    :param timestamper: an SM2 time-stamp authority: the signature's ``timeStamp`` field
+        (:func:`bdcert.gm.ses.sign_data`); None writes none.
     :raises SealingError: the package is unreadable or already sealed, the page does not exist,
         the box is empty, or :func:`bdcert.gm.ses.sign_data` refuses (seal not valid at
         ``time``, signer not in the seal, key not matching the certificate, naive ``time``).
@@ -182,6 +186,7 @@ def seal_ofd(
         data_hash=sm3(signature_xml),
         property_info="/" + signature_path,
         time=time,
+        timestamper=timestamper,
     )
     return write_package(files, time)
 

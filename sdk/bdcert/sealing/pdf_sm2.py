@@ -1,16 +1,24 @@
-"""SM2 seals in PDF certificates: a GM/T 0010-style detached CMS in a standard signature field.
+"""SM2 seals in PDF certificates: a GB/T 35275 (GM/T 0010) detached SignedData in a standard
+signature field.
 
 :func:`seal_pdf_sm2` applies one visible certification signature (DocMDP: no changes allowed)
 whose appearance is the authority's seal picture, as :func:`bdcert.sealing.pades.seal_pdf_with_signer`
 does for ECDSA/RSA, but the signature is SM2:
 
-- ``/Filter /Adobe.PPKLite``, ``/SubFilter /adbe.pkcs7.detached``: a detached CMS
-  ``SignedData`` (RFC 5652) over the ``/ByteRange`` bytes, with digestAlgorithm SM3
-  (``1.2.156.10197.1.401``) and signatureAlgorithm sm2sign-with-sm3 (``1.2.156.10197.1.501``),
-  signed attributes contentType (id-data), signingTime and messageDigest (SM3 of the byte
-  ranges), the SM2 signature (default distinguishing ID, GM/T 0009) over DER(SET OF signed
-  attributes), and the signer's certificate chain;
+- ``/Filter /Adobe.PPKLite``, ``/SubFilter /adbe.pkcs7.detached``: a detached ``SignedData``
+  over the ``/ByteRange`` bytes with the GB/T 35275-2017 object identifiers
+  (:mod:`bdcert.gm.sm2_cms`): ``ContentInfo.contentType`` signedData ``1.2.156.10197.6.1.4.2.2``,
+  ``eContentType`` data ``1.2.156.10197.6.1.4.2.1``; digestAlgorithm SM3
+  (``1.2.156.10197.1.401``) and signatureAlgorithm sm2sign-with-sm3 (``1.2.156.10197.1.501``);
+  signed attributes contentType (data, as the ``eContentType``), signingTime and messageDigest
+  (SM3 of the byte ranges); the SM2 signature (default distinguishing ID, GM/T 0009, DER) over
+  DER(SET OF signed attributes); the signer's certificate chain; and, with a time-stamp
+  authority, the unsigned attribute id-aa-timeStampToken (RFC 3161 Appendix A): an SM2
+  time-stamp token over the signature value (:mod:`bdcert.gm.sm2_tsp`);
 - ``/M`` the signing time; the ``/ByteRange`` covers the whole returned file.
+
+Until GB/T 35275 OIDs were written, the PKCS #7 ones (``1.2.840.113549.1.7.2``/``.1``) were:
+GmSSL and the national tools cannot parse those, bdcert's verifier reads both.
 
 Why this shape. No standard ``/SubFilter`` exists for GB/T 38540 seal signatures
 (``SES_Signature``). Vendors either put a GM/T 0010 SM2 CMS in ``/Contents`` — which every PDF
@@ -30,7 +38,9 @@ Checking these seals is :func:`bdcert.verify.pdf_sm2.check_pdf_sm2`.
 
 from __future__ import annotations
 
+import contextlib
 import io
+import weakref
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -40,11 +50,24 @@ from asn1crypto import x509 as asn1_x509
 
 from bdcert.errors import BdcertError, SealingError
 from bdcert.gm.sm2 import OID_SM2_WITH_SM3, OID_SM3, SM2PrivateKey
+from bdcert.gm.sm2_cms import (
+    OID_GM_DATA,
+    OID_GM_SIGNED_DATA,
+    OID_PKCS7_DATA,
+    OID_PKCS7_SIGNED_DATA,
+)
+from bdcert.gm.sm2_tsp import Sm2TimeStamper
 from bdcert.gm.x509 import sm2_public_key_of
 
-__all__ = ["build_sm2_cms", "seal_pdf_sm2"]
+__all__ = ["CMS_FORMS", "build_sm2_cms", "seal_pdf_sm2"]
 
 _SLACK = 64  # DER bytes reserved beyond the measured CMS size
+#: The object identifiers each form of SignedData writes: (signedData, data).
+CMS_FORMS = {
+    "gbt35275": (OID_GM_SIGNED_DATA, OID_GM_DATA),
+    "pkcs7": (OID_PKCS7_SIGNED_DATA, OID_PKCS7_DATA),
+}
+_PLACEHOLDER_SIGNATURE = b"\x30\x46" + b"\x02\x21" + b"\x00" * 33 + b"\x02\x21" + b"\x00" * 33
 
 
 # --------------------------------------------------------------------------- the CMS
@@ -64,14 +87,24 @@ def build_sm2_cms(
     signer_cert_der: bytes,
     chain_der: Sequence[bytes],
     time: datetime,
+    timestamper: Sm2TimeStamper | None = None,
+    form: str = "gbt35275",
 ) -> bytes:
-    """A detached CMS ``SignedData`` (GM/T 0010 algorithms, RFC 5652 structure) over a document
-    whose SM3 digest is ``digest``.
+    """A detached ``SignedData`` (GB/T 35275-2017 / GM/T 0010-2012: SM3, SM2) over a document
+    whose SM3 digest is ``digest``, wrapped in its ``ContentInfo``; DER.
 
     :param signer_key: signs DER(SET OF signed attributes) with the default ID; None writes a
         placeholder signature of the largest DER size (72 bytes), to measure the CMS.
-    :raises SealingError: a certificate is not DER X.509.
+    :param timestamper: adds the unsigned attribute id-aa-timeStampToken (RFC 3161 Appendix A),
+        a token over the signature value; None adds none.
+    :param form: ``"gbt35275"`` (the national object identifiers, the default) or ``"pkcs7"``
+        (the international ones bdcert wrote before; for compatibility tests).
+    :raises SealingError: a certificate is not DER X.509, the form is unknown, or the time-stamp
+        authority fails.
     """
+    if form not in CMS_FORMS:
+        raise SealingError(f"unknown SignedData form {form!r}: use one of {sorted(CMS_FORMS)}")
+    signed_data_oid, data_oid = CMS_FORMS[form]
     try:
         cert = asn1_x509.Certificate.load(bytes(signer_cert_der), strict=True)
         others = [asn1_x509.Certificate.load(bytes(c), strict=True) for c in chain_der]
@@ -80,15 +113,24 @@ def build_sm2_cms(
         raise SealingError(f"a seal certificate is not DER X.509: {exc}") from None
     signed_attrs = cms.CMSAttributes(
         [
-            cms.CMSAttribute({"type": "content_type", "values": ["data"]}),
+            cms.CMSAttribute({"type": "content_type", "values": [data_oid]}),
             cms.CMSAttribute({"type": "signing_time", "values": [_signing_time(time)]}),
             cms.CMSAttribute({"type": "message_digest", "values": [digest]}),
         ]
     )
     to_sign = signed_attrs.dump()  # universal SET OF, DER (asn1crypto sorts the members)
-    signature = b"\x30\x46" + b"\x02\x21" + b"\x00" * 33 + b"\x02\x21" + b"\x00" * 33
+    signature = _PLACEHOLDER_SIGNATURE
     if signer_key is not None:
         signature = signer_key.sign(to_sign)
+    unsigned: dict[str, Any] = {}
+    if timestamper is not None:
+        try:
+            token = cms.ContentInfo.load(bytes(timestamper.stamp(signature)))
+        except Exception as exc:  # a remote or misconfigured authority fails in many ways
+            raise SealingError(f"the time-stamp authority failed: {exc}") from exc
+        unsigned["unsigned_attrs"] = cms.CMSAttributes(
+            [cms.CMSAttribute({"type": "signature_time_stamp_token", "values": [token]})]
+        )
     sm3_algorithm = algos.DigestAlgorithm({"algorithm": OID_SM3})
     signer_info = cms.SignerInfo(
         {
@@ -103,6 +145,7 @@ def build_sm2_cms(
             "signed_attrs": signed_attrs,
             "signature_algorithm": algos.SignedDigestAlgorithm({"algorithm": OID_SM2_WITH_SM3}),
             "signature": signature,
+            **unsigned,
         }
     )
     seen = {cert.dump()}
@@ -115,16 +158,37 @@ def build_sm2_cms(
         {
             "version": "v1",
             "digest_algorithms": [sm3_algorithm],
-            "encap_content_info": {"content_type": "data"},
+            "encap_content_info": {"content_type": data_oid},
             "certificates": certificates,
             "signer_infos": [signer_info],
         }
     )
-    out: bytes = cms.ContentInfo({"content_type": "signed_data", "content": signed_data}).dump()
+    out: bytes = cms.ContentInfo({"content_type": signed_data_oid, "content": signed_data}).dump()
     return out
 
 
 # --------------------------------------------------------------------------- sealing
+
+_TOKEN_ROOM: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+_ATTRIBUTE_OVERHEAD = 32  # [1] SET OF Attribute { OID id-aa-timeStampToken, SET { token } }
+
+
+def _token_room(timestamper: Sm2TimeStamper) -> int:
+    """The bytes a time-stamp token of ``timestamper`` takes in the unsigned attributes: one
+    token over a placeholder measured once per authority (tokens of one authority differ only
+    in their serial, time and signature, within the slack), as pyHanko measures its dummy
+    response, so a remote authority is not asked twice for every seal."""
+    try:
+        return _TOKEN_ROOM[timestamper]
+    except (KeyError, TypeError):
+        pass
+    try:
+        room = len(timestamper.stamp(_PLACEHOLDER_SIGNATURE)) + _ATTRIBUTE_OVERHEAD
+    except Exception as exc:  # a remote or misconfigured authority fails in many ways
+        raise SealingError(f"the time-stamp authority failed: {exc}") from exc
+    with contextlib.suppress(TypeError):  # an authority that cannot be weakly referenced
+        _TOKEN_ROOM[timestamper] = room
+    return room
 
 
 def seal_pdf_sm2(
@@ -138,6 +202,7 @@ def seal_pdf_sm2(
     box: tuple[float, float, float, float],
     time: datetime,
     field_name: str = "bdcert-seal",
+    timestamper: Sm2TimeStamper | None = None,
 ) -> bytes:
     """Seal ``pdf`` with one visible SM2 certification signature; return the sealed PDF.
 
@@ -148,6 +213,9 @@ def seal_pdf_sm2(
     :param box: ``(x1, y1, x2, y2)`` in PDF points from the page's lower-left corner
         (:attr:`bdcert.render.RenderedCertificate.seal_box`).
     :param time: the signing time, aware: ``/M`` and the signingTime attribute.
+    :param timestamper: an SM2 time-stamp authority (:class:`bdcert.gm.sm2_tsp.Sm2TimeStamper`):
+        its token over the signature value goes in the unsigned attribute id-aa-timeStampToken,
+        so the seal stays verifiable after its certificate expires; None adds none.
     :raises SealingError: the PDF cannot be read, is encrypted or already signed, the page does
         not exist, the box is empty, the picture is unreadable, the key does not match the
         certificate, or ``time`` is naive.
@@ -176,7 +244,8 @@ def seal_pdf_sm2(
     except ValueError as exc:
         raise SealingError(f"the seal certificate is not an SM2 certificate: {exc}") from None
     style = stamp_style(seal_png)
-    # the placeholder's size: the CMS with the largest signature, plus slack, as hex
+    # the placeholder's size: the CMS with the largest signature, room for the time-stamp
+    # token, plus slack, as hex
     reserved = 2 * (
         len(
             build_sm2_cms(
@@ -187,6 +256,7 @@ def seal_pdf_sm2(
                 time=time,
             )
         )
+        + (0 if timestamper is None else _token_room(timestamper))
         + _SLACK
     )
     try:
@@ -222,6 +292,7 @@ def seal_pdf_sm2(
             signer_cert_der=signer_cert_der,
             chain_der=chain_der,
             time=time,
+            timestamper=timestamper,
         )
         steps.send(contents)
         sealed: bytes = output.getvalue()

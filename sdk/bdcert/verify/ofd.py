@@ -30,6 +30,7 @@ import binascii
 import hashlib
 import posixpath
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any
 from xml.etree import ElementTree as ET
 
@@ -53,17 +54,25 @@ def _signer_subject(cert_der: bytes) -> str | None:
         return None
 
 
-def verify_ofd(package: bytes, *, trust_roots: Sequence[bytes]) -> SealCheck:
+def verify_ofd(
+    package: bytes, *, trust_roots: Sequence[bytes], at: datetime | None = None
+) -> SealCheck:
     """Check the one seal signature of an OFD certificate against ``trust_roots``.
 
     :param package: the package as received; any bytes (hostile input never raises).
     :param trust_roots: root certificates, each PEM (one or more) or DER.
+    :param at: the validation time, aware; None is now. An expired certificate is still valid
+        for a seal signature whose ``timeStamp`` shows it was made in time
+        (:func:`bdcert.gm.ses.verify_signature`).
     :returns: a :class:`~bdcert.verify.pipeline.SealCheck`; see the module docstring for the codes.
         ``signed_revision_sha256`` is SHA-256 of the package when no file was changed, added or
         removed since sealing.
     :raises ConfigurationError: only if a trust root cannot be parsed.
+    :raises ValueError: if ``at`` is naive.
     :raises MissingDependency: without the ``gm`` extra (SM2).
     """
+    if at is not None and (at.tzinfo is None or at.utcoffset() is None):
+        raise ValueError("the validation time must be timezone-aware")
     roots = der_certificates(trust_roots)
     data = bytes(package)
     try:
@@ -82,7 +91,7 @@ def verify_ofd(package: bytes, *, trust_roots: Sequence[bytes]) -> SealCheck:
             f"the package lists {len(entries)} signatures; a certificate carries exactly one seal",
         )
     try:
-        return _check_one(data, pkg, entries[0], roots)
+        return _check_one(data, pkg, entries[0], roots, at)
     except MissingDependency:
         raise
     except Exception as exc:  # asn1crypto and the XML parser raise many unrelated types
@@ -110,7 +119,11 @@ def _signature_entries(files: Mapping[str, bytes], body: ET.Element) -> list[str
 
 
 def _check_one(
-    data: bytes, pkg: OfdPackage, signature_path: str, roots: tuple[bytes, ...]
+    data: bytes,
+    pkg: OfdPackage,
+    signature_path: str,
+    roots: tuple[bytes, ...],
+    at: datetime | None = None,
 ) -> SealCheck:
     files = pkg.files
     if signature_path not in files:
@@ -139,7 +152,7 @@ def _check_one(
         )
     # The signature, the seal and the signer are checked before any file is hashed, so an
     # unsigned package cannot make the verifier hash gigabytes.
-    code, detail = ses.verify_signature(sig, data_hash=data_hash, trust_roots=roots)
+    code, detail = ses.verify_signature(sig, data_hash=data_hash, trust_roots=roots, at=at)
     if code is not VerdictCode.VALID:
         return fail(code, detail, **facts)
     unfit = _unfit_signer(sig)

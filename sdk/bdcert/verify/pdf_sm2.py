@@ -1,11 +1,16 @@
-"""Checking the SM2 seal of a certificate PDF (a GM/T 0010-style detached CMS, SM2 with SM3).
+"""Checking the SM2 seal of a certificate PDF (a GB/T 35275 / GM/T 0010 detached SignedData,
+SM2 with SM3).
 
 :func:`check_pdf_sm2` runs the pipeline of :mod:`bdcert.verify.pipeline` — the codes of
 :func:`bdcert.verify.pades.check_pdf_seal`, in the same order, with the same ``/ByteRange`` and
 whole-file checks — with SM2/SM3 as the crypto step: the SM3 digest of the byte ranges, the SM2
-signature over the signed attributes, and the chain to the trust roots
-(:func:`bdcert.gm.x509.verify_sm2_chain`, at the time of the check, as PAdES validation without a
-timestamp does). The seals are made by :func:`bdcert.sealing.pdf_sm2.seal_pdf_sm2`.
+signature over the signed attributes (strict DER), and the chain to the trust roots
+(:func:`bdcert.gm.x509.verify_sm2_chain`). The chain is judged at the time of the signature's
+time-stamp token (unsigned attribute id-aa-timeStampToken, verified by
+:func:`bdcert.gm.sm2_tsp.check_timestamp`) when it carries one, else at the validation time, as
+PAdES validation does. Both object-identifier forms are read: GB/T 35275's
+(``1.2.156.10197.6.1.4.2.x``) and PKCS #7's, which bdcert wrote before
+(:mod:`bdcert.gm.sm2_cms`). The seals are made by :func:`bdcert.sealing.pdf_sm2.seal_pdf_sm2`.
 """
 
 from __future__ import annotations
@@ -17,8 +22,11 @@ from typing import Any
 from cryptography.hazmat.primitives import hashes
 
 from bdcert.errors import BdcertError
-from bdcert.gm.sm2 import OID_SM2_WITH_SM3, OID_SM3, OID_SM3_ALT
-from bdcert.gm.x509 import sm2_public_key_of, verify_sm2_chain
+from bdcert.gm.ses_signature import TIMESTAMP_SKEW
+from bdcert.gm.sm2 import OID_SM3, OID_SM3_ALT
+from bdcert.gm.sm2_cms import DATA_TYPES, attribute_values, signer_info_problem, signing_time_of
+from bdcert.gm.sm2_tsp import check_timestamp
+from bdcert.gm.x509 import verify_sm2_chain
 from bdcert.model import VerdictCode
 from bdcert.verify.pipeline import (
     ByteRange,
@@ -35,22 +43,28 @@ from bdcert.verify.pipeline import (
 
 __all__ = ["Sm2Crypto", "check_pdf_sm2", "sm3_range_digest"]
 
-#: sm2sign (GM/T 0006), accepted as a signatureAlgorithm when reading (some GM/T 0010 signers).
-_OID_SM2_SIGN = "1.2.156.10197.1.301.1"
+_TIME_STAMP_TOKEN = "1.2.840.113549.1.9.16.2.14"  # id-aa-timeStampToken (RFC 3161 Appendix A)
 
 
-def check_pdf_sm2(pdf: bytes, *, trust_roots: Sequence[bytes]) -> SealCheck:
+def check_pdf_sm2(
+    pdf: bytes, *, trust_roots: Sequence[bytes], at: datetime | None = None
+) -> SealCheck:
     """Check the one SM2 seal of a certificate PDF against ``trust_roots``.
 
     :param pdf: the file as received; any bytes (hostile input never raises).
     :param trust_roots: SM2 root certificates, each PEM (one or more) or DER.
+    :param at: the validation time, aware; None is now. A seal whose certificate has expired by
+        then is still valid if its time-stamp token shows it was made while the certificate was
+        valid; without one it is ``UNTRUSTED_SIGNER``.
     :returns: a :class:`~bdcert.verify.pipeline.SealCheck` with the codes of
         :func:`bdcert.verify.pades.check_pdf_seal`; a signature that is not SM2 with SM3 is
-        ``SIGNATURE_INVALID``.
+        ``SIGNATURE_INVALID``, as is a time-stamp token that does not verify over the signature
+        value.
     :raises ConfigurationError: only if a trust root cannot be parsed.
+    :raises ValueError: if ``at`` is naive.
     :raises MissingDependency: without the ``gm`` extra (SM2).
     """
-    crypto = Sm2Crypto(der_certificates(trust_roots))
+    crypto = Sm2Crypto(der_certificates(trust_roots), at=at)
     data = bytes(pdf)
     return judge_single_seal(
         data,
@@ -81,8 +95,11 @@ class Sm2Crypto:
 
     valid_detail = "one intact SM2 seal covering the whole file, signed by a trusted certificate"
 
-    def __init__(self, roots: tuple[bytes, ...]) -> None:
+    def __init__(self, roots: tuple[bytes, ...], *, at: datetime | None = None) -> None:
+        if at is not None and (at.tzinfo is None or at.utcoffset() is None):
+            raise ValueError("the validation time must be timezone-aware")
         self.roots = roots
+        self.at = at
 
     def signer_certificate(self, sig: Any) -> Any:
         return find_signer_cert(sig.signed_data, sig.signer_info)
@@ -107,54 +124,58 @@ class Sm2Crypto:
         return None
 
     def verify(self, sig: Any, cert: Any) -> Verification:
-        why = _signature_problem(sig.signer_info, cert)
+        why = _signature_problem(sig.signed_data, sig.signer_info, cert)
         if why is not None:
             return Verification(VerdictCode.SIGNATURE_INVALID, why)
+        stamped: datetime | None = None
+        tokens = attribute_values(
+            sig.signer_info["unsigned_attrs"], "signature_time_stamp_token", _TIME_STAMP_TOKEN
+        )
+        if tokens is not None:
+            if len(tokens) != 1:
+                return Verification(
+                    VerdictCode.SIGNATURE_INVALID, "the seal carries more than one time-stamp token"
+                )
+            stamp = check_timestamp(
+                tokens[0].dump(), bytes(sig.signer_info["signature"].native), trust_roots=self.roots
+            )
+            if isinstance(stamp, str):
+                return Verification(VerdictCode.SIGNATURE_INVALID, f"time-stamp: {stamp}")
+            claimed = signing_time_of(sig.signer_info)
+            if claimed is not None and claimed > stamp.time + TIMESTAMP_SKEW:
+                return Verification(
+                    VerdictCode.SIGNATURE_INVALID,
+                    f"the claimed signing time {claimed.isoformat()} is after the time-stamp "
+                    f"{stamp.time.isoformat()}",
+                )
+            stamped = stamp.time
         intermediates = [
             c.chosen.dump()
             for c in sig.signed_data["certificates"] or ()
             if c.name == "certificate" and c.chosen.dump() != cert.dump()
         ]
+        reference = stamped or self.at or datetime.now(UTC)
         untrusted = verify_sm2_chain(
-            cert.dump(), self.roots, datetime.now(UTC), intermediates_der=intermediates
+            cert.dump(), self.roots, reference, intermediates_der=intermediates
         )
         if untrusted is not None:
+            when = "at its time-stamp" if stamped else "at the validation time (no time-stamp)"
             return Verification(
                 VerdictCode.UNTRUSTED_SIGNER,
-                f"the signer's certificate does not chain to a configured trust root ({untrusted})",
+                f"the signer's certificate does not chain to a configured trust root {when} "
+                f"({untrusted})",
             )
-        return Verification()
+        return Verification(signed_at=stamped)
 
 
-def _signature_problem(signer_info: Any, cert: Any) -> str | None:
-    """Why the SM2 signature over the signed attributes does not verify, or None."""
-    if cert is None:
-        return "the signer's certificate is not in the signature"
-    algorithm = signer_info["signature_algorithm"]["algorithm"].dotted
-    if algorithm not in (OID_SM2_WITH_SM3, _OID_SM2_SIGN):
-        return f"the signature algorithm {algorithm} is not SM2 with SM3"
-    attrs = signer_info["signed_attrs"]
-    if attrs.native is None:
-        return "the signature has no signed attributes"
-    kinds = {a["type"].native: a["values"] for a in attrs}
-    if "content_type" not in kinds or kinds["content_type"][0].native != "data":
-        return "the signed contentType is not id-data"
-    try:
-        public = sm2_public_key_of(cert.dump())
-    except ValueError as exc:
-        return f"the signer's certificate holds no SM2 key: {exc}"
-    signed = b"\x31" + attrs.dump()[1:]  # [0] IMPLICIT as signed: universal SET OF
-    if not public.verify(bytes(signer_info["signature"].native), signed):
-        return "the SM2 signature does not verify against the signer's certificate"
-    return None
+def _signature_problem(signed_data: Any, signer_info: Any, cert: Any) -> str | None:
+    """Why the SM2 signature over the signed attributes does not verify, or None: the signed
+    content must be ``data`` (either OID form) and the signed contentType the same."""
+    content_type = signed_data["encap_content_info"]["content_type"].native
+    if content_type not in DATA_TYPES:
+        return f"the signed content type {content_type} is not data"
+    return signer_info_problem(signer_info, cert, content_type)
 
 
 def _signing_time_of(signer_info: Any) -> datetime | None:
-    try:
-        for attr in signer_info["signed_attrs"]:
-            if attr["type"].native == "signing_time":
-                value = attr["values"][0].native
-                return value if isinstance(value, datetime) else None
-    except Exception:
-        return None
-    return None
+    return signing_time_of(signer_info)

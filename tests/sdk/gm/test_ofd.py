@@ -42,7 +42,7 @@ from tests.support import require_module, require_openssl
 
 require_module("tongsuopy", "tongsuopy (the gm extra)")
 
-from bdcert.demo_pki import make_demo_pki  # noqa: E402
+from bdcert.demo_pki import SM2_TSA_CERT, SM2_TSA_KEY, make_demo_pki  # noqa: E402
 from bdcert.fonts import DEFAULT_FALLBACK_PATHS, DEFAULT_REGULAR_PATH  # noqa: E402
 from bdcert.gm import ses  # noqa: E402
 from bdcert.gm.ofd import (  # noqa: E402
@@ -54,6 +54,7 @@ from bdcert.gm.ofd import (  # noqa: E402
 )
 from bdcert.gm.ofd_seal import seal_ofd, verify_ofd  # noqa: E402
 from bdcert.gm.sm2 import SM2PrivateKey  # noqa: E402
+from bdcert.gm.sm2_tsp import Sm2TimeStampAuthority  # noqa: E402
 from bdcert.model import AttachedPlan, CertificateKind, VerdictCode  # noqa: E402
 from bdcert.render import SEAL_SIZE_MM  # noqa: E402
 
@@ -71,12 +72,20 @@ RARE = "𠀁"  # U+20001, CJK Extension B: in HanaMinB, not in Noto Serif CJK
 
 @attrs.define(frozen=True)
 class Pki:
-    """An SM2 demo PKI: the root (also the seal maker) and one authority's seal key."""
+    """An SM2 demo PKI: the root (also the seal maker), one authority's seal key and the SM2
+    time-stamp authority's key and certificate."""
 
     root: bytes
     root_key: SM2PrivateKey
     cert: bytes
     key: SM2PrivateKey
+    tsa_cert: bytes = b""
+    tsa_key: SM2PrivateKey | None = None
+
+    def tsa(self, clock: Callable[[], datetime] | None = None) -> Sm2TimeStampAuthority:
+        """The demo PKI's in-process SM2 time-stamp authority."""
+        assert self.tsa_key is not None
+        return Sm2TimeStampAuthority(self.tsa_key, self.tsa_cert, [self.root], clock=clock)
 
 
 def make_pki(directory: Path) -> Pki:
@@ -87,6 +96,8 @@ def make_pki(directory: Path) -> Pki:
         root_key=SM2PrivateKey.from_pem(demo.root_key.read_bytes()),
         cert=pem.unarmor(files.cert.read_bytes())[2],
         key=SM2PrivateKey.from_pem(files.key.read_bytes()),
+        tsa_cert=pem.unarmor((directory / SM2_TSA_CERT).read_bytes())[2],
+        tsa_key=SM2PrivateKey.from_pem((directory / SM2_TSA_KEY).read_bytes()),
     )
 
 

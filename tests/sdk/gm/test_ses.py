@@ -328,12 +328,15 @@ def test_verify_signature_codes(pki: Pki, signature_der: bytes) -> None:
     assert code is VerdictCode.UNTRUSTED_SIGNER and "maker" in detail
 
 
-def test_verify_signature_accepts_raw_rs(pki: Pki, signature_der: bytes) -> None:
+def test_verify_signature_refuses_raw_rs(pki: Pki, signature_der: bytes) -> None:
+    """GM/T 0010: the signature is DER; its raw r || s is another byte form of the same seal."""
     from bdcert.gm.sm2 import signature_to_raw
 
     sig = ses.parse_signature(signature_der)
+    assert ses.verify_signature(sig, data_hash=HASH, trust_roots=[pki.root])[0] is VerdictCode.VALID
     raw = attrs.evolve(sig, signature=signature_to_raw(sig.signature))
-    assert ses.verify_signature(raw, data_hash=HASH, trust_roots=[pki.root])[0] is VerdictCode.VALID
+    code, detail = ses.verify_signature(raw, data_hash=HASH, trust_roots=[pki.root])
+    assert code is VerdictCode.SIGNATURE_INVALID, detail
 
 
 def test_seal_from_an_untrusted_maker(pki: Pki) -> None:
@@ -528,7 +531,11 @@ def test_v4_signature_with_tagged_or_untagged_fields(
     der = craft_signature(pki, seal_der, ext_tagged=ext_tagged, timestamp_tagged=timestamp_tagged)
     sig = ses.parse_signature(der)
     assert sig.timestamp == (None if timestamp_tagged is None else b"token")
-    assert ses.verify_signature(sig, data_hash=HASH, trust_roots=[pki.root])[0] is VerdictCode.VALID
+    code, detail = ses.verify_signature(sig, data_hash=HASH, trust_roots=[pki.root])
+    if timestamp_tagged is None:
+        assert code is VerdictCode.VALID, detail
+    else:  # read in either form, and checked: b"token" is no time-stamp token
+        assert code is VerdictCode.SIGNATURE_INVALID and "timeStamp" in detail, detail
 
 
 def _v1_seal(pki: Pki, *, header_version: int = 2, sign_whole_range: bool = True) -> bytes:

@@ -21,7 +21,7 @@ from tests.support import require_module, require_openssl
 require_module("tongsuopy", "tongsuopy (the gm extra)")
 
 from bdcert.errors import MissingDependency  # noqa: E402
-from bdcert.gm import sm2  # noqa: E402
+from bdcert.gm import sm2, sm2_curve  # noqa: E402
 from bdcert.gm.sm2 import (  # noqa: E402
     DEFAULT_ID,
     SM2PrivateKey,
@@ -68,11 +68,13 @@ def test_vector_public_key() -> None:
 def test_vector_signature_verifies() -> None:
     public = SM2PrivateKey.from_int(VECTOR_D).public_key
     raw = VECTOR_R.to_bytes(32, "big") + VECTOR_S.to_bytes(32, "big")
-    assert public.verify(raw, VECTOR_MESSAGE)
-    assert public.verify(signature_to_der(raw), VECTOR_MESSAGE)
-    assert public.verify(raw, VECTOR_MESSAGE, uid=DEFAULT_ID)
-    assert not public.verify(raw, VECTOR_MESSAGE, uid=b"1234567812345679")
-    assert not public.verify(raw, b"message digesT")
+    der = signature_to_der(raw)
+    assert public.verify(der, VECTOR_MESSAGE)
+    assert public.verify(der, VECTOR_MESSAGE, uid=DEFAULT_ID)
+    assert not public.verify(der, VECTOR_MESSAGE, uid=b"1234567812345679")
+    assert not public.verify(der, b"message digesT")
+    # the standard's (r, s) as raw r ‖ s is not a DER signature: refused (GM/T 0010)
+    assert not public.verify(raw, VECTOR_MESSAGE)
 
 
 def test_vector_signature_with_given_k() -> None:
@@ -213,7 +215,8 @@ def test_tampered_message_or_signature_fails_without_raising() -> None:
     der = key.sign(message)
     raw = signature_to_raw(der)
     public = key.public_key
-    assert public.verify(der, message) and public.verify(raw, message)
+    assert public.verify(der, message)
+    assert public.verify(raw, message) is False  # the raw form of a good signature: not DER
     assert not public.verify(der, message + b"\x00")
     assert not public.verify(der, message[:-1])
     for i in range(len(raw)):
@@ -226,10 +229,49 @@ def test_tampered_message_or_signature_fails_without_raising() -> None:
         assert public.verify(bytes(flipped), message) is False
     zero = b"\x00" * 64
     assert public.verify(zero, message) is False
-    n = sm2.N.to_bytes(32, "big")
-    assert public.verify(n + raw[32:], message) is False  # r = n is out of range
+    r, s = sm2_curve.decode_der_rs(der) or (0, 0)
+    # r + n is r modulo n, but out of range: refused
+    assert public.verify(sm2_curve.encode_rs(r + sm2.N, s), message) is False
     other = SM2PrivateKey.generate().public_key
     assert other.verify(der, message) is False
+
+
+def non_der_forms(der: bytes) -> dict[str, bytes]:
+    """Encodings of the same (r, s) that a lenient BER reader accepts and DER forbids, built by
+    hand from the bytes (not by bdcert's encoder)."""
+    assert der[0] == 0x30 and der[1] == len(der) - 2
+    body = der[2:]
+    r_len = body[1]
+    r_tlv, s_tlv = body[: 2 + r_len], body[2 + r_len :]
+
+    def padded(tlv: bytes) -> bytes:  # a superfluous leading zero byte
+        return bytes([0x02, tlv[1] + 1, 0]) + tlv[2:]
+
+    return {
+        "raw r || s": signature_to_raw(der),
+        "long-form sequence length": b"\x30\x81" + bytes([len(body)]) + body,
+        "long-form integer length": b"\x30" + bytes([len(body) + 1]) + b"\x02\x81"
+        + bytes([r_len]) + r_tlv[2:] + s_tlv,
+        "non-minimal r": b"\x30" + bytes([len(body) + 1]) + padded(r_tlv) + s_tlv,
+        "non-minimal s": b"\x30" + bytes([len(body) + 1]) + r_tlv + padded(s_tlv),
+        "trailing byte": der + b"\x00",
+        "indefinite length": b"\x30\x80" + body + b"\x00\x00",
+        "set instead of sequence": b"\x31" + der[1:],
+    }  # fmt: skip
+
+
+def test_only_der_signatures_verify() -> None:
+    """GM/T 0010: one signature, one byte form. Every BER variant and the raw r || s of a
+    genuine signature are refused; each is still the same (r, s), as the lenient reader of the
+    standard vector shows."""
+    key = SM2PrivateKey.generate()
+    message = b"register-free check"
+    der = key.sign(message)
+    assert key.public_key.verify(der, message)
+    for name, form in non_der_forms(der).items():
+        assert form != der
+        assert key.public_key.verify(form, message) is False, name
+        assert key.public_key.verify(form, message, uid=b"another id") is False, name
 
 
 def test_non_default_uid() -> None:
@@ -328,14 +370,14 @@ def test_samples_exercise_padding(samples: list[Sample]) -> None:
     assert any(der[4 + der[3] + 1] <= 31 for _, _, der in samples)
 
 
-def test_samples_verify_ourselves_both_encodings(samples: list[Sample]) -> None:
+def test_samples_verify_ourselves_in_der_only(samples: list[Sample]) -> None:
     for point, message, der in samples:
         public = SM2PublicKey.from_point(point)
         raw = signature_to_raw(der)
         assert len(raw) == 64
         assert signature_to_der(raw) == der
         assert public.verify(der, message)
-        assert public.verify(raw, message)
+        assert public.verify(raw, message) is False
 
 
 def _openssl_verify(
@@ -418,7 +460,7 @@ def test_openssl_signature_verifies_here(tmp_path: Path) -> None:
         )  # fmt: skip
         signature = (tmp_path / "sig").read_bytes()
         assert key.public_key.verify(signature, b"signed by openssl", uid=uid)
-        assert key.public_key.verify(signature_to_raw(signature), b"signed by openssl", uid=uid)
+        assert not key.public_key.verify(signature_to_raw(signature), b"signed by openssl", uid=uid)
         other = OTHER_ID if uid == DEFAULT_ID else DEFAULT_ID
         assert not key.public_key.verify(signature, b"signed by openssl", uid=other)
 

@@ -118,6 +118,8 @@ def test_demo_pki_files(pki: DemoPki) -> None:
         "510700.key.pem",
         "root.cert.pem",
         "root.key.pem",
+        "sm2-tsa.cert.pem",
+        "sm2-tsa.key.pem",
     ]
     for files in pki.seal.values():
         assert files.p12 is None
@@ -127,6 +129,14 @@ def test_demo_pki_files(pki: DemoPki) -> None:
     assert pki.root_key.stat().st_mode & 0o777 == 0o600
     root = SM2PrivateKey.from_pem(pki.root_key.read_bytes())
     assert sm2_public_key_of(der_of(pki.root_cert)) == root.public_key
+    tsa_key = pki.directory / "sm2-tsa.key.pem"
+    assert tsa_key.stat().st_mode & 0o777 == 0o600
+    tsa_cert = der_of(pki.directory / "sm2-tsa.cert.pem")
+    assert sm2_public_key_of(tsa_cert) == SM2PrivateKey.from_pem(tsa_key.read_bytes()).public_key
+    tsa = asn1_x509.Certificate.load(tsa_cert)
+    assert [u.dotted for u in tsa.extended_key_usage_value] == ["1.3.6.1.5.5.7.3.8"]
+    assert "extended_key_usage" in tsa.critical_extensions  # RFC 3161 §2.3
+    assert not tsa.ca and tsa.issuer == asn1_x509.Certificate.load(der_of(pki.root_cert)).subject
 
 
 def test_demo_pki_certificate_contents(pki: DemoPki) -> None:
@@ -246,6 +256,23 @@ def test_verify_certificate_signature(pki: DemoPki) -> None:
     signature = bytearray(seal)
     signature[-1] ^= 0x01
     assert not verify_sm2_certificate_signature(bytes(signature), root)
+
+
+def test_a_certificate_with_a_raw_signature_does_not_verify(pki: DemoPki) -> None:
+    """GM/T 0015 certificate signatures are DER SEQUENCE { r, s } like every SM2 signature:
+    the same (r, s) as raw r || s is another certificate, and not a valid one."""
+    from bdcert.gm.sm2 import signature_to_raw
+
+    root = der_of(pki.root_cert)
+    genuine = der_of(pki.seal["510100"].cert)
+    assert verify_sm2_certificate_signature(genuine, root)
+    cert = asn1_x509.Certificate.load(genuine)
+    tbs = cert["tbs_certificate"].dump()
+    cert["signature_value"] = signature_to_raw(cert["signature_value"].native)
+    raw = cert.dump()
+    assert tbs in raw and raw != genuine  # only the signature's encoding changed
+    assert not verify_sm2_certificate_signature(raw, root)
+    assert verify_sm2_chain(raw, [root], datetime.now(UTC)) is not None
 
 
 def test_chain_accepts_demo_seal(pki: DemoPki) -> None:
