@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from bdcert.audit import AuditSettings, Checkpointer, CheckpointingStorage
 from bdcert.codes import CodeTables
-from bdcert.config import DownloadPolicy, Workspace
+from bdcert.config import DownloadPolicy, LookupPolicy, Workspace
 from bdcert.errors import ConfigurationError, IdentityError
 from bdcert.lifecycle import auditing, backlog, events, holders, intake, reading, sharing
 from bdcert.lifecycle.auditing import Finding
@@ -87,6 +87,7 @@ class Registry:
         again, doubling from first to max (rule article 15).
     :param download_policy: how failed self-download attempts are limited (rule article 13;
         ``[self_download]`` in ``bdcert.toml``).
+    :param lookup_policy: how many lookups one client may make (``[lookup]``).
     """
 
     authorities: ServiceAttribute[dict[str, Authority]] = ServiceAttribute()
@@ -106,6 +107,8 @@ class Registry:
     backlog_retry: ServiceAttribute[tuple[float, float]] = ServiceAttribute()
     #: Failed self-download attempts that lock an identity, within what window, how long.
     download_policy: ServiceAttribute[DownloadPolicy] = ServiceAttribute()
+    #: ``[lookup]``: lookups one client may make within a window.
+    lookup_policy: ServiceAttribute[LookupPolicy] = ServiceAttribute()
     #: ``[audit]``: which authority seals the audit log's checkpoints, and how often.
     audit_settings: ServiceAttribute[AuditSettings] = ServiceAttribute()
     #: Makes and checks the sealed audit checkpoints (rule article 17, :mod:`bdcert.audit`).
@@ -129,6 +132,7 @@ class Registry:
         backlog_retry: tuple[float, float] = (30.0, 3600.0),
         download_policy: DownloadPolicy | None = None,
         audit: AuditSettings | None = None,
+        lookup_policy: LookupPolicy | None = None,
     ) -> None:
         authorities = dict(authorities)
         audit_settings = audit or AuditSettings()
@@ -161,6 +165,7 @@ class Registry:
             download_policy=download_policy or DownloadPolicy(),
             audit_settings=audit_settings,
             checkpointer=checkpointer,
+            lookup_policy=lookup_policy or LookupPolicy(),
         )
 
     # -- construction ---------------------------------------------------------------------
@@ -225,6 +230,7 @@ class Registry:
             backlog_retry=ws.backlog_retry,
             download_policy=DownloadPolicy.from_settings(ws.table("self_download")),
             audit=AuditSettings.from_table(ws.table("audit")),
+            lookup_policy=LookupPolicy.from_settings(ws.table("lookup")),
         )
 
     def close(self) -> None:
@@ -391,19 +397,47 @@ class Registry:
         *,
         token: str | None = None,
         number: str | None = None,
+        name: str | None = None,
         principal: Principal | None = None,
+        client: str | None = None,
     ) -> Verdict:
         """Check a certificate by the QR code's token or by its number (rule article 14).
 
-        No file is checked (``trusted`` is False): the answer is the register's. Personal data is
-        masked unless the principal may see it in full (:func:`bdcert.access.redact`).
+        No file is checked (``trusted`` is False): the answer is the register's. What it shows
+        (:func:`bdcert.access.redact`): everything to those with a full view
+        (:func:`bdcert.access.full_view`: the platform, auditors, a registrar of the
+        certificate's authority, a holder of their own); to everyone else every name masked,
+        in the party items and in free text (附记 …) and the verdict's detail alike, and ID
+        numbers cut; to a sharing party only the fields its active agreement grants (rule
+        article 16).
+
+        **The register cannot be walked**: the QR token is 192 random bits
+        (``secrets.token_urlsafe(24)``); by number, whoever lacks a full view of the
+        certificate must also give ``name``, one of its 权利人's names, else the answer is
+        UNKNOWN_CERTIFICATE, as for an unregistered number; and every client (``client``, else
+        the principal's name, else ``anonymous``) may make at most ``[lookup] max_lookups``
+        lookups within ``window_minutes`` (counted in storage, shared by every process; the
+        platform and auditors are not counted).
 
         :param token: the token, or the whole verification URL the QR code holds.
+        :param name: a 权利人's name as registered (blanks around it and width ignored).
+        :param client: who asks, for the limit: an HTTP service passes the remote address.
         :returns: VALID, RESTRICTED, SUPERSEDED (naming the successor), CANCELLED (with the
-            reason) or UNKNOWN_CERTIFICATE.
+            reason, masked) or UNKNOWN_CERTIFICATE.
         :raises ValueError: unless exactly one of ``token`` and ``number`` is given.
+        :raises ValidationError: an anonymous lookup by number without ``name``, a blank
+            ``name`` or ``client`` (naming every bad field; not counted).
+        :raises TooManyAttempts: the client has had its lookups for now; ``locked_until`` says
+            when the next is allowed (logged as a ``lookup`` with outcome ``limited``).
         """
-        return reading.lookup(self.services, token=token, number=number, principal=principal)
+        return reading.lookup(
+            self.services,
+            token=token,
+            number=number,
+            name=name,
+            principal=principal,
+            client=client,
+        )
 
     def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
         """Verify a certificate PDF (rule article 14).
