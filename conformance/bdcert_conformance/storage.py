@@ -460,6 +460,21 @@ class StorageContract:
         with storage.transaction() as tx:
             assert tx.download_guard(key).locked_until == T0 + timedelta(minutes=30)
 
+    def test_download_guard_keeps_lockouts_and_holds(self, storage: Any) -> None:
+        """The count of lockouts and a hold until a clerk unlocks survive the transaction."""
+        key = "c" * 64
+        held = DownloadGuard(key, (), None, lockouts=3, held=True)
+        with storage.transaction() as tx:
+            tx.save_download_guard(DownloadGuard(key, (T0,), T0, lockouts=2))
+        with storage.transaction() as tx:
+            assert tx.download_guard(key) == DownloadGuard(key, (T0,), T0, lockouts=2)
+            tx.save_download_guard(held)
+        with storage.transaction() as tx:
+            assert tx.download_guard(key) == held
+            tx.save_download_guard(DownloadGuard(key))
+        with storage.transaction() as tx:
+            assert tx.download_guard(key) == DownloadGuard(key)
+
     def test_agreements(self, storage: Any) -> None:
         def make(agreement_id: str, party: str, signed: date) -> SharingAgreement:
             return SharingAgreement(

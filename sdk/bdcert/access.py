@@ -45,6 +45,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "share": frozenset({"sharing_party"}),  # under an active agreement (bdcert.sharing)
     "manage_agreements": frozenset({"platform"}),  # add and revoke sharing agreements
     "list_agreements": frozenset({"platform", "auditor", "sharing_party"}),  # party: its own
+    "unlock_download": frozenset({"platform", "registrar"}),  # a clerk lifts a self-download lock
 }
 
 
@@ -54,6 +55,7 @@ _ACTION_WORDS = {
     "share": "receive shared certificate data",
     "manage_agreements": "add or revoke sharing agreements",
     "list_agreements": "list sharing agreements",
+    "unlock_download": "unlock holders' self-download",
 }
 
 

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -330,6 +332,9 @@ download_guards = Table(
     metadata,
     Column("identity", String(HEX64), primary_key=True),
     Column("locked_until", AwareDateTime(), nullable=True),
+    # lockouts since the last success or clerk's unlock; held: until a clerk unlocks (0007)
+    Column("lockouts", Integer, nullable=False, server_default="0"),
+    Column("held", Boolean, nullable=False, server_default=false()),
 )
 
 #: Failed self-download attempts per identity since its last success or lockout.

@@ -51,24 +51,30 @@ class SharingRows:
             .values(identity=identity, locked_until=None)
             .on_conflict_do_nothing()
         )
-        locked_until = self._conn.execute(
-            select(download_guards.c.locked_until)
+        row = self._conn.execute(
+            select(
+                download_guards.c.locked_until,
+                download_guards.c.lockouts,
+                download_guards.c.held,
+            )
             .where(download_guards.c.identity == identity)
             .with_for_update()
-        ).scalar_one()
+        ).one()
         failures = self._conn.execute(
             select(download_failures.c.at)
             .where(download_failures.c.identity == identity)
             .order_by(download_failures.c.at, download_failures.c.id)
         ).scalars()
-        return DownloadGuard(identity, tuple(failures), locked_until)
+        return DownloadGuard(
+            identity, tuple(failures), row.locked_until, int(row.lockouts), bool(row.held)
+        )
 
     def save_download_guard(self, guard: DownloadGuard) -> None:
         self.download_guard(guard.identity)  # the row exists and is locked
         self._conn.execute(
             update(download_guards)
             .where(download_guards.c.identity == guard.identity)
-            .values(locked_until=guard.locked_until)
+            .values(locked_until=guard.locked_until, lockouts=guard.lockouts, held=guard.held)
         )
         self._conn.execute(
             delete(download_failures).where(download_failures.c.identity == guard.identity)

@@ -458,6 +458,7 @@ class Registry:
         *,
         evidence: Mapping[str, str] | None = None,
         principal: Principal | None = None,
+        source: str | None = None,
     ) -> list[IssuedCertificate]:
         """A holder downloads their current e-certificates (rule article 13).
 
@@ -470,17 +471,56 @@ class Registry:
         :param id_number: any case (``x`` and ``X`` are the same resident ID).
         :param evidence: passed to the identity provider's ``verify_holder`` (e.g. a face token).
         :param principal: the channel relaying the request (an app, a portal), for the log only.
+        :param source: the client the channel serves (its remote address, an account): failures
+            are limited per source too (``max_source_failures``).
         :returns: the holder's certificates in force (valid or restricted, not superseded or
             cancelled) that the proof opens (those needing no paper number, plus those of the
             registrations ``paper_number`` belongs to), oldest first, each with its sealed PDF
             and, when filed, its OFD.
         :raises ValidationError: a blank name or ID number (not counted as an attempt).
         :raises IdentityError: the proof failed (counted; the message never says which part).
-        :raises TooManyAttempts: the ID number or the name is locked (too many failures);
-            ``locked_until`` says until when.
+        :raises TooManyAttempts: the ID number, the name or the source is locked (too many
+            failures); ``locked_until`` says until when, None when it is held until a clerk
+            unlocks it (:meth:`unlock_download`; after ``max_lockouts`` lockouts).
         """
         return holders.self_download(
-            self.services, name, id_number, paper_number, evidence=evidence, principal=principal
+            self.services,
+            name,
+            id_number,
+            paper_number,
+            evidence=evidence,
+            principal=principal,
+            source=source,
+        )
+
+    def unlock_download(
+        self,
+        *,
+        principal: Principal,
+        reason: str,
+        id_number: str | None = None,
+        name: str | None = None,
+        source: str | None = None,
+    ) -> dict[str, str]:
+        """A registration clerk lifts the self-download lock of an ID number, a name or a
+        source (rule article 13; :mod:`bdcert.lifecycle.holders`): its failures, lockout,
+        count of lockouts and hold are cleared. Logged as ``download_unlock`` (rule article
+        17) with the clerk, the reason, the masked ID number and name.
+
+        :param reason: why (e.g. the holder was identified at the counter).
+        :returns: each guard named -> its state before: ``held``, ``locked``, ``counting``
+            (failures or lockouts counted) or ``clear``.
+        :raises ValidationError: none of the three given, a blank one or a blank reason
+            (naming every bad field).
+        :raises PermissionDenied: unless the platform or a registrar (logged).
+        """
+        return holders.unlock(
+            self.services,
+            principal=principal,
+            reason=reason,
+            id_number=id_number,
+            name=name,
+            source=source,
         )
 
     def add_agreement(self, raw: Mapping[str, Any], *, principal: Principal) -> SharingAgreement:
