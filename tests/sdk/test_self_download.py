@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -492,3 +493,24 @@ def test_unlock_command(registry: Registry, workspace: Any, clock: Clock) -> Non
     assert registry.self_download(*ZHAO)
     bad = run_cli(workspace, "unlock", "--reason", "x", "--operator", "registrar-510100")
     assert bad.returncode == 2 and "id_number" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_long_names_and_passport_numbers_are_masked_in_records_and_warnings(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Names over six characters and 9-character passport numbers were written in clear (or
+    with 8 of 9 characters) to download records and lockout warnings."""
+    name, passport = "阿卜杜拉·艾买提", "E12345678"
+    with caplog.at_level(logging.WARNING, logger="bdcert.holders"):
+        for _ in range(5):
+            with pytest.raises(IdentityError):
+                registry.self_download(name, passport)
+    assert caplog.records, "the lockout is logged"
+    auditor = registry.authenticate({"operator": "auditor"})
+    records = json.dumps(
+        [[e.actor, e.subject, dict(e.details)] for e in registry.audit_log(principal=auditor)],
+        ensure_ascii=False,
+    )
+    shown = records + caplog.text
+    assert name not in shown and passport not in shown and "E1234" not in shown
+    assert "阿******提" in records and "E******78" in records
