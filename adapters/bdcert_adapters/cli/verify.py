@@ -130,6 +130,7 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     else:
         number = f" {v.certificate.number}" if v.certificate else ""
         echo(f"{v.code.value.upper()}{number}: {v.detail}")
-        if v.certificate is not None:
-            echo(f"  权利人: {v.certificate.face_value('qlr')}")
+        holders = v.certificate.face_value("qlr") if v.certificate is not None else None
+        if holders is not None:  # a sharing party not granted 权利人 sees none
+            echo(f"  权利人: {holders}")
     return verify_exit_code(v)
