@@ -294,6 +294,18 @@ class HolderRecords(Protocol):
         """Replace the stored state of ``guard.identity``: failures, lockout, the count of
         lockouts and the hold (every field of :class:`~bdcert.records.DownloadGuard`)."""
 
+    def save_download_code(
+        self, business_number: str, identity: str, code_hash: str, at: datetime, by: str
+    ) -> None:
+        """Record, or replace, the second factor the pushing authority gave a 权利人 for one
+        registration: ``identity`` is :func:`bdcert.holders.identity_key` of the ID number,
+        ``code_hash`` an opaque string (a salted scrypt hash; never the code), ``at`` aware,
+        ``by`` the principal's name."""
+
+    def download_codes(self, identity: str) -> dict[str, str]:
+        """The recorded second factors of an identity: business number (``ywh``) -> code hash;
+        empty if none."""
+
 
 class AgreementRecords(Protocol):
     """Sharing agreements (rule article 16)."""

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
 from bdcert.errors import (
     ConfigurationError,
@@ -24,7 +25,8 @@ from bdcert.errors import (
 from bdcert.holders import DownloadPolicy
 from bdcert.lifecycle import Registry
 from bdcert.model import CHINA_TZ, VerdictCode
-from tests.support import run_cli
+from bdcert_plugins.storage_sql.schema import download_codes
+from tests.support import raw_database, run_cli
 
 WANG = ("王晓明", "510104198503120176")  # 川(2024)成都市不动产权第0000001号
 FENG = ("冯志远", "510121198005230272")  # 0000004, issued after recovering a paper original
@@ -514,3 +516,62 @@ def test_long_names_and_passport_numbers_are_masked_in_records_and_warnings(
     shown = records + caplog.text
     assert name not in shown and passport not in shown and "E1234" not in shown
     assert "阿******提" in records and "E******78" in records
+
+
+def test_a_second_factor_recorded_by_the_pushing_authority_is_required(
+    registry: Registry, workspace: Any
+) -> None:
+    """赵磊's registration gets a code: his certificate downloads only with it, a wrong code
+    fails (and counts), other holders need none; only the pushing authority records one; the
+    register keeps a salted scrypt hash, never the code."""
+    chengdu = registry.authenticate({"operator": "registrar-510100"})
+    mianyang = registry.authenticate({"operator": "registrar-510700"})
+    ywh = "510100-2024-000103"  # 赵磊 and 孙丽, 分别持证
+    with pytest.raises(PermissionDenied):
+        registry.record_download_code(ywh, ZHAO[1], principal=mianyang)
+    with pytest.raises(ValidationError) as caught:
+        registry.record_download_code(ywh, WANG[1], principal=chengdu)  # not a 权利人 of it
+    assert caught.value.fields == ("id_number",)
+    code = registry.record_download_code(ywh, ZHAO[1], principal=chengdu)
+    assert len(code) == 8 and code.isdigit()
+    with pytest.raises(IdentityError):
+        registry.self_download(*ZHAO)
+    wrong = f"{(int(code) + 1) % 10**8:08d}"
+    with pytest.raises(IdentityError):
+        registry.self_download(*ZHAO, code=wrong)
+    (got,) = registry.self_download(*ZHAO, code=f" {code} ")
+    assert got.certificate.number == "川(2024)成都市不动产权第0000002号"
+    assert registry.self_download(*WANG)  # no code recorded for him: none needed
+    newer = registry.record_download_code(ywh, ZHAO[1], principal=chengdu)  # replaces
+    if newer != code:
+        with pytest.raises(IdentityError):
+            registry.self_download(*ZHAO, code=code)
+    assert registry.self_download(*ZHAO, code=newer)
+    reasons = [e.details.get("reason", "ok") for e in _events(registry)]
+    assert reasons[:4] == ["code_missing", "code_mismatch", "ok", "ok"]
+    (record, _) = _events(registry, "download_code")
+    assert record.subject == ywh and record.details["id_number"] == "5101**********0552"
+    with raw_database(workspace) as conn:
+        stored = [row.code_hash for row in conn.execute(select(download_codes))]
+    assert len(stored) == 1 and stored[0].startswith("scrypt$") and newer not in stored[0]
+    _no_id_in_clear(registry, ZHAO[1])
+
+
+def test_download_code_command(registry: Registry, workspace: Any, tmp_path: Path) -> None:
+    made = run_cli(
+        workspace,
+        "download-code",
+        "--ywh",
+        "510100-2024-000101",
+        "--id-number",
+        WANG[1],
+        "--operator",
+        "registrar-510100",
+        "--json",
+    )
+    assert made.returncode == 0, made.stderr
+    code = json.loads(made.stdout)["code"]
+    common = ["download", "--name", WANG[0], "--id-number", WANG[1], "--out", str(tmp_path)]
+    assert run_cli(workspace, *common).returncode == 1
+    ok = run_cli(workspace, *common, "--code", code)
+    assert ok.returncode == 0, ok.stderr

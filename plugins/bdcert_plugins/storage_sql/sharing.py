@@ -18,6 +18,7 @@ from bdcert.model import Certificate
 from bdcert.records import DownloadGuard, SharingAgreement
 from bdcert_plugins.storage_sql.schema import (
     certificates,
+    download_codes,
     download_failures,
     download_guards,
     sharing_agreements,
@@ -68,6 +69,32 @@ class SharingRows:
         return DownloadGuard(
             identity, tuple(failures), row.locked_until, int(row.lockouts), bool(row.held)
         )
+
+    def save_download_code(
+        self, business_number: str, identity: str, code_hash: str, at: datetime, by: str
+    ) -> None:
+        self._conn.execute(
+            delete(download_codes).where(
+                download_codes.c.ywh == business_number, download_codes.c.identity == identity
+            )
+        )
+        self._conn.execute(
+            insert(download_codes).values(
+                ywh=business_number,
+                identity=identity,
+                code_hash=code_hash,
+                recorded_at=at,
+                recorded_by=by,
+            )
+        )
+
+    def download_codes(self, identity: str) -> dict[str, str]:
+        rows = self._conn.execute(
+            select(download_codes.c.ywh, download_codes.c.code_hash).where(
+                download_codes.c.identity == identity
+            )
+        )
+        return {row.ywh: row.code_hash for row in rows}
 
     def save_download_guard(self, guard: DownloadGuard) -> None:
         self.download_guard(guard.identity)  # the row exists and is locked

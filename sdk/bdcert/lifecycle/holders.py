@@ -20,9 +20,15 @@ self_download` calls :func:`self_download`.
    no certificate fails (``paper_number_missing``). So a co-owner who knows the paper number of
    a shared registration opens only that registration's certificates, never the other owner's
    certificates from registrations with other paper originals;
-3. the identity provider may add checks (real-name, biometric, SMS): if it has a
+3. **second factor**, per registration: a certificate whose registration has a code the pushing
+   authority recorded for this 权利人 (:func:`record_download_code`, handed to the holder by SMS
+   or on a slip) is opened only with that code (``code``); one without needs none. A code given
+   that matches none of the holder's registrations fails the attempt (``code_mismatch``), and
+   an attempt that opens nothing for want of a code fails (``code_missing``). Codes are stored
+   only as salted scrypt hashes;
+4. the identity provider may add checks (real-name, biometric, SMS): if it has a
    ``verify_holder(name, id_number, evidence)`` method (:class:`bdcert.protocols.HolderVerifier`)
-   it is called with the caller's ``evidence`` after 1 and 2 pass, and an
+   it is called with the caller's ``evidence`` after 1 to 3 pass, and an
    :class:`~bdcert.errors.IdentityError` it raises is a failed attempt.
 
 The answer is the certificates the proof opens: those needing no paper number, plus those of
@@ -71,7 +77,9 @@ masked too: neither is written in clear.
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import secrets
 import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
@@ -103,6 +111,7 @@ __all__ = [
     "identity_key",
     "name_key",
     "normalize_paper_number",
+    "record_download_code",
     "self_download",
     "source_key",
     "unlock",
@@ -152,6 +161,7 @@ def self_download(
     evidence: Mapping[str, str] | None = None,
     principal: Principal | None = None,
     source: str | None = None,
+    code: str | None = None,
 ) -> list[IssuedCertificate]:
     """See :meth:`bdcert.lifecycle.Registry.self_download` and the module docstring."""
     problems = []
@@ -163,6 +173,8 @@ def self_download(
         problems.append(Problem("paper_number", "must be a certificate number or omitted"))
     if evidence is not None and not isinstance(evidence, Mapping):
         problems.append(Problem("evidence", "must be a mapping of strings"))
+    if code is not None and (not isinstance(code, str) or not code.strip()):
+        problems.append(Problem("code", "must be the code the authority gave, or omitted"))
     if source is not None and (not isinstance(source, str) or not source.strip()):
         problems.append(Problem("source", "must be the client's address or account, or omitted"))
     if problems:
@@ -183,6 +195,8 @@ def self_download(
     actor = principal.name if principal is not None else "holder"
     masked = mask_id_number(canonical)
     base: dict[str, Any] = {"name": mask_name(name), "paper_number_given": paper_number is not None}
+    if code is not None:
+        base["code_given"] = True
     if source is not None:
         base["source"] = source.strip()
 
@@ -210,7 +224,7 @@ def self_download(
     with services.storage.transaction() as tx:
         locked = _first_locked(load(tx), now)
         if locked is None:
-            mine, reason = _prove(tx, name, canonical, paper_number)
+            mine, reason = _prove(tx, name, canonical, paper_number, code)
         else:
             refuse(tx, now, *locked)
     if locked is not None:
@@ -280,11 +294,16 @@ def self_download(
 
 
 def _prove(
-    tx: StorageTransaction, name: str, id_number: str, paper_number: str | None
+    tx: StorageTransaction,
+    name: str,
+    id_number: str,
+    paper_number: str | None,
+    code: str | None = None,
 ) -> tuple[list[Certificate], str | None]:
     """The current certificates the proof opens, and None; or ([], the reason it fails).
 
-    The paper rule is applied per registration (module docstring, rule articles 10 and 13)."""
+    The paper rule and the second factor are applied per registration (module docstring, rule
+    articles 10 and 13)."""
     mine = [
         c
         for c in tx.certificates_for_holder(id_number)
@@ -305,7 +324,91 @@ def _prove(
     opened = [
         c for c in mine if not papers[c.business_number] or given in papers[c.business_number]
     ]
-    return (opened, None) if opened else ([], "paper_number_missing")
+    if not opened:
+        return [], "paper_number_missing"
+    codes = tx.download_codes(identity_key(id_number))
+    if code is not None:
+        matching = {b for b, hashed in codes.items() if _code_matches(code.strip(), hashed)}
+        if not matching:
+            return [], "code_mismatch"
+    else:
+        matching = set()
+    opened = [c for c in opened if c.business_number not in codes or c.business_number in matching]
+    return (opened, None) if opened else ([], "code_missing")
+
+
+#: scrypt's cost for a second factor's hash (RFC 7914; n=2^14, r=8, p=1: about 16 MiB, tens
+#: of milliseconds), and the length of its salt.
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_SALT_BYTES = 16
+
+
+def _hash_code(code: str) -> str:
+    salt = secrets.token_bytes(_SALT_BYTES)
+    digest = hashlib.scrypt(code.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def _code_matches(code: str, hashed: str) -> bool:
+    kind, _, rest = hashed.partition("$")
+    salt, _, digest = rest.partition("$")
+    if kind != "scrypt" or not salt or not digest:
+        return False
+    got = hashlib.scrypt(code.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
+    return hmac.compare_digest(got.hex(), digest)
+
+
+#: The alphabet and length of a second factor: 8 digits (typed from an SMS or a slip).
+CODE_DIGITS = 8
+
+
+def record_download_code(
+    services: Services, business_number: str, id_number: str, *, principal: Principal
+) -> str:
+    """See :meth:`bdcert.lifecycle.Registry.record_download_code`."""
+    problems = []
+    for field, value in (("business_number", business_number), ("id_number", id_number)):
+        if not isinstance(value, str) or not value.strip():
+            problems.append(Problem(field, "is required"))
+    if problems:
+        raise ValidationError(problems, subject="download code")
+    canonical = id_number.strip().upper()
+    masked = mask_id_number(canonical)
+    with services.storage.transaction() as tx:
+        certs = [
+            c
+            for c in tx.certificates_for_holder(canonical)
+            if c.business_number == business_number.strip()
+        ]
+    if not certs:
+        raise ValidationError(
+            [
+                Problem(
+                    "id_number",
+                    f"{masked} is no 权利人 of a certificate of registration "
+                    f"{business_number.strip()}",
+                )
+            ],
+            subject="download code",
+        )
+    authority = certs[0].authority_code
+    services.authorize(principal, "issue", authority, subject=business_number.strip())
+    code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+    now = services.clock()
+    with services.storage.transaction() as tx:
+        tx.save_download_code(
+            business_number.strip(), identity_key(canonical), _hash_code(code), now, principal.name
+        )
+        tx.append_audit(
+            AuditEvent(
+                "download_code",
+                principal.name,
+                business_number.strip(),
+                now,
+                {"id_number": masked, "certificates": [c.number for c in certs]},
+            )
+        )
+    return code
 
 
 def _first_locked(

@@ -403,21 +403,15 @@ class Registry:
     ) -> Verdict:
         """Check a certificate by the QR code's token or by its number (rule article 14).
 
-        No file is checked (``trusted`` is False): the answer is the register's. What it shows
-        (:func:`bdcert.access.redact`): everything to those with a full view
-        (:func:`bdcert.access.full_view`: the platform, auditors, a registrar of the
-        certificate's authority, a holder of their own); to everyone else every name masked,
-        in the party items and in free text (附记 …) and the verdict's detail alike, and ID
-        numbers cut; to a sharing party only the fields its active agreement grants (rule
-        article 16).
-
-        **The register cannot be walked**: the QR token is 192 random bits
-        (``secrets.token_urlsafe(24)``); by number, whoever lacks a full view of the
-        certificate must also give ``name``, one of its 权利人's names, else the answer is
-        UNKNOWN_CERTIFICATE, as for an unregistered number; and every client (``client``, else
-        the principal's name, else ``anonymous``) may make at most ``[lookup] max_lookups``
-        lookups within ``window_minutes`` (counted in storage, shared by every process; the
-        platform and auditors are not counted).
+        No file is checked (``trusted`` is False): the answer is the register's, in full for a
+        :func:`bdcert.access.full_view`; for others every name masked, free text (附记 …) and
+        the detail included, ID numbers cut; a sharing party sees only its agreement's grant
+        (:func:`bdcert.access.redact`, rule article 16). **Not walkable**: the QR token has
+        192 random bits; by number, whoever lacks a full view must also give ``name`` (one of
+        its 权利人), else UNKNOWN_CERTIFICATE as for an unregistered number; each client
+        (``client``, else the principal, else ``anonymous``) may make ``[lookup]
+        max_lookups`` lookups per ``window_minutes``, counted in storage (platform and
+        auditors are not counted).
 
         :param token: the token, or the whole verification URL the QR code holds.
         :param name: a 权利人's name as registered (blanks around it and width ignored).
@@ -459,6 +453,7 @@ class Registry:
         evidence: Mapping[str, str] | None = None,
         principal: Principal | None = None,
         source: str | None = None,
+        code: str | None = None,
     ) -> list[IssuedCertificate]:
         """A holder downloads their current e-certificates (rule article 13).
 
@@ -473,6 +468,8 @@ class Registry:
         :param principal: the channel relaying the request (an app, a portal), for the log only.
         :param source: the client the channel serves (its remote address, an account): failures
             are limited per source too (``max_source_failures``).
+        :param code: the second factor, where the authority recorded one for a registration
+            (:meth:`record_download_code`): its certificates are opened only with it.
         :returns: the holder's certificates in force (valid or restricted, not superseded or
             cancelled) that the proof opens (those needing no paper number, plus those of the
             registrations ``paper_number`` belongs to), oldest first, each with its sealed PDF
@@ -491,6 +488,24 @@ class Registry:
             evidence=evidence,
             principal=principal,
             source=source,
+            code=code,
+        )
+
+    def record_download_code(
+        self, business_number: str, id_number: str, *, principal: Principal
+    ) -> str:
+        """Make and record a second factor for one 权利人 of a registration (rule article 13):
+        its certificates then download only with this code (:meth:`self_download` ``code``);
+        a new code replaces the old. Stored as a salted scrypt hash; logged as
+        ``download_code`` with the masked ID number.
+
+        :returns: the code, 8 digits from the operating system's CSPRNG, to hand to the holder.
+        :raises ValidationError: a blank argument, or the ID number is no 权利人 of the
+            registration's certificates. :raises PermissionDenied: unless the principal may
+            issue for the registration's authority (the pushing authority; logged).
+        """
+        return holders.record_download_code(
+            self.services, business_number, id_number, principal=principal
         )
 
     def unlock_download(
