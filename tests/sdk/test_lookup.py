@@ -311,3 +311,6 @@ def test_a_cancellation_reason_naming_a_person_is_masked_in_the_verdict(
         assert "王晓明" not in _shown(public) and "510104198503120176" not in _shown(public)
         assert "王*明" in public.detail
         assert "王晓明" in r.lookup(token=cert.token, principal=platform).detail
+        verified = r.verify(r.pdf(proof, principal=platform))  # the file's path: same rule
+        assert verified.code.value == "cancelled" and "王*明" in verified.detail
+        assert "王晓明" not in verified.detail + (verified.certificate.cancel_reason or "")

@@ -111,7 +111,8 @@ def lookup(
                 cert = None
             if cert is not None and not full_view(principal, cert) and not _names(cert, name):
                 cert = None  # the number alone opens nothing: answered as unknown
-        related = _related(tx, cert) if cert is not None else []
+        # the names of the unit's other certificates are masked too (not needed in full view)
+        related = _related(tx, cert) if cert and not full_view(principal, cert) else []
         if (
             cert is not None
             and principal is not None
@@ -232,6 +233,7 @@ def verify(services: Services, pdf: bytes, *, principal: Principal | None = None
     actor = principal.name if principal is not None else "anonymous"
     digest = hashlib.sha256(pdf).hexdigest()
     grant: frozenset[str] | None = None
+    related: list[Certificate] = []
     now = services.clock()
     with services.storage.transaction() as tx:
         cert = tx.find_certificate_by_digest(digest) if check.code is VerdictCode.VALID else None
@@ -249,8 +251,9 @@ def verify(services: Services, pdf: bytes, *, principal: Principal | None = None
                 code, detail = status_verdict(services, cert, seizure_details=granted)
                 if code is VerdictCode.VALID:
                     detail = "valid: sealed by the authority, unchanged since sealing, in force"
-                elif not shown:
-                    detail = mask_text(detail, personal_names(cert, _related(tx, cert)))
+                related = [] if shown else _related(tx, cert)
+                if code is not VerdictCode.VALID and not shown:
+                    detail = mask_text(detail, personal_names(cert, related))
         tx.append_audit(
             AuditEvent(
                 "verify",
@@ -265,7 +268,9 @@ def verify(services: Services, pdf: bytes, *, principal: Principal | None = None
         trusted=check.trusted,
         detail=detail,
         # the face is what the file shows; ID numbers only for those who may see them
-        certificate=None if cert is None else redact(cert, principal, face_shown=True, grant=grant),
+        certificate=None
+        if cert is None
+        else redact(cert, principal, face_shown=True, grant=grant, related=related),
         signer=check.signer,
         signed_at=check.signed_at,
     )
