@@ -25,11 +25,16 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("download_guards") as batch:
-        batch.add_column(sa.Column("lockouts", sa.Integer(), nullable=False, server_default="0"))
-        batch.add_column(
-            sa.Column("held", sa.Boolean(), nullable=False, server_default=sa.false())
-        )
+    # plain ADD COLUMN, never a batch copy: on SQLite a batch recreates download_guards, and
+    # dropping the old table cascades to download_failures (their failures would be lost)
+    op.add_column(
+        "download_guards",
+        sa.Column("lockouts", sa.Integer(), nullable=False, server_default="0"),
+    )
+    op.add_column(
+        "download_guards",
+        sa.Column("held", sa.Boolean(), nullable=False, server_default=sa.false()),
+    )
     op.create_table(
         "download_codes",
         sa.Column("ywh", sa.String(200), nullable=False),
@@ -43,6 +48,5 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     op.drop_table("download_codes")
-    with op.batch_alter_table("download_guards") as batch:
-        batch.drop_column("held")
-        batch.drop_column("lockouts")
+    op.drop_column("download_guards", "held")  # SQLite 3.35+ drops a column in place
+    op.drop_column("download_guards", "lockouts")
