@@ -425,12 +425,7 @@ class Registry:
             when the next is allowed (logged as a ``lookup`` with outcome ``limited``).
         """
         return reading.lookup(
-            self.services,
-            token=token,
-            number=number,
-            name=name,
-            principal=principal,
-            client=client,
+            self.services, token=token, number=number, name=name, principal=principal, client=client
         )
 
     def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
@@ -517,17 +512,15 @@ class Registry:
         name: str | None = None,
         source: str | None = None,
     ) -> dict[str, str]:
-        """A registration clerk lifts the self-download lock of an ID number, a name or a
-        source (rule article 13; :mod:`bdcert.lifecycle.holders`): its failures, lockout,
-        count of lockouts and hold are cleared. Logged as ``download_unlock`` (rule article
-        17) with the clerk, the reason, the masked ID number and name.
+        """A clerk lifts the self-download lock (failures, lockout, count of lockouts, hold)
+        of an ID number, a name or a source (rule article 13, :mod:`bdcert.lifecycle.holders`);
+        logged as ``download_unlock`` with the clerk, the reason, the masked number and name.
 
-        :param reason: why (e.g. the holder was identified at the counter).
         :returns: each guard named -> its state before: ``held``, ``locked``, ``counting``
             (failures or lockouts counted) or ``clear``.
-        :raises ValidationError: none of the three given, a blank one or a blank reason
-            (naming every bad field).
-        :raises PermissionDenied: unless the platform or a registrar (logged).
+        :raises ValidationError: none of the three given, a blank one or a blank ``reason``
+            (naming every bad field). :raises PermissionDenied: unless the platform or a
+            registrar (logged).
         """
         return holders.unlock(
             self.services,
