@@ -70,8 +70,11 @@ guards in one order (ID number, name, source), so concurrent attempts cannot dea
 with the reason, or ``locked`` with the ``guard``: ``id_number``, ``name`` or ``source``); each
 lockout adds a ``download_lockout`` event naming its ``guard`` (``held`` when it holds) and is
 logged (warning, logger ``bdcert.holders``); a clerk's unlock is a ``download_unlock`` event
-naming the clerk, the guards cleared and the reason. The subject is the masked ID number (``5101**********0176``), the name is
-masked too: neither is written in clear.
+naming the clerk, the guards cleared and the reason; a second factor's making a
+``download_code`` event (subject the business number). The subject is otherwise the masked ID
+number (``5101**********0176``, ``E******78``); the name is masked too (any length and
+script, :func:`bdcert.access.mask_name`): neither is written in clear. A ``source`` is written
+as given (a client address, for the clerk who unlocks it).
 """
 
 from __future__ import annotations
