@@ -460,6 +460,39 @@ class StorageContract:
         with storage.transaction() as tx:
             assert tx.download_guard(key).locked_until == T0 + timedelta(minutes=30)
 
+    def test_download_guard_keeps_lockouts_and_holds(self, storage: Any) -> None:
+        """The count of lockouts and a hold until a clerk unlocks survive the transaction."""
+        key = "c" * 64
+        held = DownloadGuard(key, (), None, lockouts=3, held=True)
+        with storage.transaction() as tx:
+            tx.save_download_guard(DownloadGuard(key, (T0,), T0, lockouts=2))
+        with storage.transaction() as tx:
+            assert tx.download_guard(key) == DownloadGuard(key, (T0,), T0, lockouts=2)
+            tx.save_download_guard(held)
+        with storage.transaction() as tx:
+            assert tx.download_guard(key) == held
+            tx.save_download_guard(DownloadGuard(key))
+        with storage.transaction() as tx:
+            assert tx.download_guard(key) == DownloadGuard(key)
+
+    def test_download_codes(self, storage: Any) -> None:
+        """Second factors per registration and identity; a new one replaces the old."""
+        key, other = "d" * 64, "e" * 64
+        with storage.transaction() as tx:
+            assert tx.download_codes(key) == {}
+            tx.save_download_code("510100-2024-000101", key, "scrypt$a", T0, "registrar")
+            tx.save_download_code("510100-2024-000102", key, "scrypt$b", T0, "registrar")
+            tx.save_download_code("510100-2024-000101", other, "scrypt$c", T0, "registrar")
+        with storage.transaction() as tx:
+            assert tx.download_codes(key) == {
+                "510100-2024-000101": "scrypt$a",
+                "510100-2024-000102": "scrypt$b",
+            }
+            tx.save_download_code("510100-2024-000101", key, "scrypt$d", T0, "platform")
+        with storage.transaction() as tx:
+            assert tx.download_codes(key)["510100-2024-000101"] == "scrypt$d"
+            assert tx.download_codes(other) == {"510100-2024-000101": "scrypt$c"}
+
     def test_agreements(self, storage: Any) -> None:
         def make(agreement_id: str, party: str, signed: date) -> SharingAgreement:
             return SharingAgreement(

@@ -52,6 +52,7 @@ __all__ = [
     "CONFIG_NAME",
     "WORKSPACE_ENV",
     "DownloadPolicy",
+    "LookupPolicy",
     "Workspace",
     "check_settings",
     "load_authorities",
@@ -78,7 +79,15 @@ _SCHEMA: dict[str, set[str] | None] = {
     "fonts": {"regular", "fallbacks"},
     "audit": {"authority", "checkpoint_every"},
     "backlog": {"retry_first_seconds", "retry_max_seconds"},
-    "self_download": {"max_failures", "window_minutes", "lockout_minutes"},
+    "self_download": {
+        "max_failures",
+        "window_minutes",
+        "lockout_minutes",
+        "max_name_failures",
+        "max_source_failures",
+        "max_lockouts",
+    },
+    "lookup": {"max_lookups", "window_minutes"},
 }
 
 
@@ -112,44 +121,69 @@ def check_settings(table: str, settings: Iterable[Any], known: Iterable[str]) ->
         raise ConfigurationError("; ".join(problems))
 
 
+def _numbers(
+    table_name: str, table: Mapping[str, Any], specs: Iterable[tuple[str, float, bool]]
+) -> tuple[dict[str, Any], list[str]]:
+    """The values of a table of positive numbers: (key, default, whole number?) each; and one
+    problem per bad value, naming it."""
+    values: dict[str, Any] = {}
+    bad: list[str] = []
+    for key, default, integer in specs:
+        value: Any = table.get(key, default)
+        number = isinstance(value, int if integer else int | float)
+        if isinstance(value, bool) or not number or not value > 0:
+            what = "a whole number >= 1" if integer else "a number of minutes > 0"
+            bad.append(f"{table_name}.{key} must be {what}, not {value!r}")
+        values[key] = value
+    return values, bad
+
+
 @attrs.define(frozen=True)
 class DownloadPolicy:
-    """How failed self-download attempts are limited (``[self_download]`` in ``bdcert.toml``).
+    """How failed self-download attempts are limited (``[self_download]`` in ``bdcert.toml``;
+    rule article 13; see :mod:`bdcert.lifecycle.holders`).
 
     :ivar max_failures: failed attempts that lock an identity (ID number; default 5).
     :ivar window: the span in which they must fall (default 15 minutes).
-    :ivar lockout: how long the identity or name stays locked (default 30 minutes).
+    :ivar lockout: how long the identity, name or source stays locked (default 30 minutes).
     :ivar max_name_failures: failed attempts, whatever the ID number, that lock a name (default
         10: higher, as a name is shared by many people who are all locked out together).
+    :ivar max_source_failures: failed attempts from one source (the client a channel names:
+        its remote address, an app's user) that lock that source (default 20).
+    :ivar max_lockouts: lockouts of one identity, name or source, since a success or a clerk's
+        unlock, after which it stays locked until a clerk unlocks it (default 3): guessing is
+        stopped after ``max_lockouts`` x the limit failures, not merely slowed.
     """
 
     max_failures: int = 5
     window: timedelta = timedelta(minutes=15)
     lockout: timedelta = timedelta(minutes=30)
     max_name_failures: int = 10
+    max_source_failures: int = 20
+    max_lockouts: int = 3
 
     @classmethod
     def from_settings(cls, table: Mapping[str, Any]) -> DownloadPolicy:
-        """The policy of a ``[self_download]`` table: ``max_failures`` and
-        ``max_name_failures`` (integers >= 1), ``window_minutes`` and ``lockout_minutes``
-        (numbers > 0).
+        """The policy of a ``[self_download]`` table: ``max_failures``, ``max_name_failures``,
+        ``max_source_failures`` and ``max_lockouts`` (integers >= 1), ``window_minutes`` and
+        ``lockout_minutes`` (numbers > 0).
 
         :raises ConfigurationError: naming every bad or unknown key.
         """
-        bad = unknown_settings("self_download", table, _SELF_DOWNLOAD_KEYS)
-        values: dict[str, Any] = {}
-        for key, default, integer in (
-            ("max_failures", 5, True),
-            ("window_minutes", 15, False),
-            ("lockout_minutes", 30, False),
-            ("max_name_failures", 10, True),
-        ):
-            value: Any = table.get(key, default)
-            number = isinstance(value, int if integer else int | float)
-            if isinstance(value, bool) or not number or not value > 0:
-                what = "a whole number >= 1" if integer else "a number of minutes > 0"
-                bad.append(f"self_download.{key} must be {what}, not {value!r}")
-            values[key] = value
+        bad = unknown_settings("self_download", table, _SCHEMA["self_download"] or ())
+        values, problems = _numbers(
+            "self_download",
+            table,
+            (
+                ("max_failures", 5, True),
+                ("window_minutes", 15, False),
+                ("lockout_minutes", 30, False),
+                ("max_name_failures", 10, True),
+                ("max_source_failures", 20, True),
+                ("max_lockouts", 3, True),
+            ),
+        )
+        bad += problems
         if bad:
             raise ConfigurationError("; ".join(bad))
         return cls(
@@ -157,12 +191,42 @@ class DownloadPolicy:
             window=timedelta(minutes=float(values["window_minutes"])),
             lockout=timedelta(minutes=float(values["lockout_minutes"])),
             max_name_failures=int(values["max_name_failures"]),
+            max_source_failures=int(values["max_source_failures"]),
+            max_lockouts=int(values["max_lockouts"]),
         )
 
 
-_SELF_DOWNLOAD_KEYS = frozenset(
-    {"max_failures", "window_minutes", "lockout_minutes", "max_name_failures"}
-)
+@attrs.define(frozen=True)
+class LookupPolicy:
+    """How often one client may look certificates up (``[lookup]`` in ``bdcert.toml``; rule
+    article 14 with article 16's information protection): at most ``max_lookups`` lookups
+    within any ``window``, per client (see :meth:`bdcert.lifecycle.Registry.lookup`).
+
+    :ivar max_lookups: lookups per client per window (default 30).
+    :ivar window: the span (default 10 minutes).
+    """
+
+    max_lookups: int = 30
+    window: timedelta = timedelta(minutes=10)
+
+    @classmethod
+    def from_settings(cls, table: Mapping[str, Any]) -> LookupPolicy:
+        """The policy of a ``[lookup]`` table: ``max_lookups`` (an integer >= 1) and
+        ``window_minutes`` (a number > 0).
+
+        :raises ConfigurationError: naming every bad or unknown key.
+        """
+        bad = unknown_settings("lookup", table, _SCHEMA["lookup"] or ())
+        values, problems = _numbers(
+            "lookup", table, (("max_lookups", 30, True), ("window_minutes", 10, False))
+        )
+        bad += problems
+        if bad:
+            raise ConfigurationError("; ".join(bad))
+        return cls(
+            max_lookups=int(values["max_lookups"]),
+            window=timedelta(minutes=float(values["window_minutes"])),
+        )
 
 
 @attrs.define(frozen=True)

@@ -166,9 +166,11 @@ class PermissionDenied(IdentityError, PermissionError):
 
 class TooManyAttempts(IdentityError):
     """Too many failed attempts to prove an identity (a holder's self-download, rule article 13):
-    the identity is locked and no proof is checked until ``locked_until`` (aware, China time)."""
+    the identity, name or source is locked and no proof is checked until ``locked_until``
+    (aware, China time), or, when it is None, until a clerk unlocks it; also too many lookups
+    from one client (rule article 14), until ``locked_until``."""
 
-    def __init__(self, message: str, *, locked_until: datetime) -> None:
+    def __init__(self, message: str, *, locked_until: datetime | None) -> None:
         super().__init__(message)
         self.locked_until = locked_until
 
@@ -176,7 +178,7 @@ class TooManyAttempts(IdentityError):
         return (_too_many, (str(self), self.locked_until))
 
 
-def _too_many(message: str, locked_until: datetime) -> TooManyAttempts:
+def _too_many(message: str, locked_until: datetime | None) -> TooManyAttempts:
     return TooManyAttempts(message, locked_until=locked_until)
 
 

@@ -283,13 +283,28 @@ class HolderRecords(Protocol):
         """
 
     def download_guard(self, identity: str) -> DownloadGuard:
-        """The self-download state of an identity (:func:`bdcert.holders.identity_key`) or a
-        name (:func:`bdcert.holders.name_key`; to storage both are opaque 64-hex keys), empty
-        if none is stored. Locks the identity until the transaction ends, so that concurrent
-        attempts for it take turns (its failures are never lost)."""
+        """The self-download state of an identity (:func:`bdcert.holders.identity_key`), a
+        name (:func:`bdcert.holders.name_key`), a source (:func:`bdcert.holders.source_key`)
+        or a lookup client's count (:func:`bdcert.lifecycle.reading.lookup_key`; to storage
+        all are opaque 64-hex keys), empty if none is stored. Locks the identity until the
+        transaction ends, so that concurrent attempts for it take turns (its failures are
+        never lost)."""
 
     def save_download_guard(self, guard: DownloadGuard) -> None:
-        """Replace the stored state of ``guard.identity`` (failures and lockout)."""
+        """Replace the stored state of ``guard.identity``: failures, lockout, the count of
+        lockouts and the hold (every field of :class:`~bdcert.records.DownloadGuard`)."""
+
+    def save_download_code(
+        self, business_number: str, identity: str, code_hash: str, at: datetime, by: str
+    ) -> None:
+        """Record, or replace, the second factor the pushing authority gave a 权利人 for one
+        registration: ``identity`` is :func:`bdcert.holders.identity_key` of the ID number,
+        ``code_hash`` an opaque string (a salted scrypt hash; never the code), ``at`` aware,
+        ``by`` the principal's name."""
+
+    def download_codes(self, identity: str) -> dict[str, str]:
+        """The recorded second factors of an identity: business number (``ywh``) -> code hash;
+        empty if none."""
 
 
 class AgreementRecords(Protocol):

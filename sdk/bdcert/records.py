@@ -161,11 +161,16 @@ class DownloadGuard:
     :ivar failures: times of failed attempts since the last success or lockout, oldest first,
         aware.
     :ivar locked_until: the end of a lockout, aware, or None.
+    :ivar lockouts: lockouts since the last success or clerk's unlock.
+    :ivar held: locked until a clerk unlocks it (after ``max_lockouts`` lockouts), whatever
+        ``locked_until`` says.
     """
 
     identity: str
     failures: tuple[datetime, ...] = ()
     locked_until: datetime | None = None
+    lockouts: int = 0
+    held: bool = False
 
 
 @attrs.define(frozen=True)

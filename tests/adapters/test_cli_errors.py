@@ -40,6 +40,8 @@ def test_a_reader_that_goes_away_stops_the_output_quietly(ws: Any, tmp_path: Pat
         "lookup",
         "--number",
         "川(2024)成都市不动产权第0000001号",
+        "--name",
+        "王晓明",
         "--json",
         "--workspace",
         str(ws.path),

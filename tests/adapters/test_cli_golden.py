@@ -32,7 +32,7 @@ SCRIPT: list[tuple[str, list[str]]] = [
     ("verify", ["verify", "{pdfs}", "--json"]),
     ("show", ["show", FIRST, "--json"]),
     ("status", ["status", FIRST, "--json"]),
-    ("lookup", ["lookup", "--number", FIRST, "--json"]),
+    ("lookup", ["lookup", "--number", FIRST, "--name", "王晓明", "--json"]),
     ("lookup-platform", ["lookup", "--number", FIRST, "--json", "--operator", "platform"]),
     ("backlog", ["backlog", "list", "--json"]),
     ("drain", ["backlog", "drain", "--json"]),

@@ -320,6 +320,54 @@ def test_guessing_the_id_number_of_a_known_name_is_rate_limited(issued: Registry
         issued.self_download(name, real)
 
 
+def test_guessing_a_known_persons_id_number_all_day_is_stopped(issued: Registry) -> None:
+    """The review's finding: with lockouts that only expire, about 440 guesses a day got
+    through. Now a name locked ``max_lockouts`` times is held until a clerk unlocks it: a whole
+    day of guessing (one guess a minute, waiting out every lockout) gets at most
+    ``max_name_failures`` x ``max_lockouts`` guesses checked, and the holder is then let in by a
+    clerk's unlock (logged)."""
+    name, real = WANG
+    policy = issued.download_policy
+    clock = issued.clock
+    assert isinstance(clock, Clock)
+    end = clock.now + timedelta(days=1)
+    checked = refused = 0
+    sequence = 0
+    while clock.now < end:
+        sequence += 1
+        guess = f"{real[:14]}{sequence % 1000:03d}"
+        guess += _check_digit(guess)
+        if guess == real:
+            continue
+        try:
+            issued.self_download(name, guess)
+        except TooManyAttempts as exc:
+            refused += 1
+            if exc.locked_until is not None and exc.locked_until > clock.now:
+                clock.now = exc.locked_until  # wait the lockout out
+                continue
+        except IdentityError:
+            checked += 1
+        clock.advance(minutes=1)
+    assert 0 < checked <= 30, checked  # the defaults: 10 failures a lockout, held at the third
+    assert policy.max_name_failures * policy.max_lockouts == 30
+    with pytest.raises(TooManyAttempts) as held:
+        issued.self_download(name, real)
+    assert held.value.locked_until is None and "clerk" in str(held.value)
+    with pytest.raises(PermissionDenied):  # a holder cannot unlock themselves
+        issued.unlock_download(
+            name=name, reason="self", principal=issued.authenticate({"operator": "holder-wang"})
+        )
+    clerk = issued.authenticate({"operator": "registrar-510100"})
+    states = issued.unlock_download(name=name, reason="柜台核验", principal=clerk)
+    assert states == {"name": "held"}
+    assert [c.certificate.number for c in issued.self_download(name, real)] == [CHENGDU_1]
+    auditor = issued.authenticate({"operator": "auditor"})
+    (record,) = [e for e in issued.audit_log(principal=auditor) if e.action == "download_unlock"]
+    assert record.actor == "registrar-510100" and record.details["name"] == "王*明"
+    assert name not in json.dumps(record.details, ensure_ascii=False)
+
+
 def test_id_number_case_and_blank_variants_share_one_failure_count(issued: Registry) -> None:
     """Failures with ``…0176``, `` …0176 `` and other names all count against one identity;
     once locked, even the correct proof is refused."""
@@ -363,7 +411,7 @@ def test_a_holder_reads_only_their_own_certificates(issued: Registry) -> None:
         issued.certificate(other, principal=holder)
     with pytest.raises(PermissionDenied):
         issued.pdf(other, principal=holder)
-    masked = issued.lookup(number=other, principal=holder).certificate
+    masked = issued.lookup(number=other, name="吴秀英", principal=holder).certificate
     assert masked is not None
     assert all("*" in p.id_number for p in masked.holders)
     # a holder principal whose number only differs by case and blanks is the same person

@@ -24,6 +24,7 @@ from alembic import command
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Engine, create_engine
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.exc import OperationalError
 
 import bdcert_plugins.storage_sql as storage_sql
@@ -47,6 +48,7 @@ from bdcert.model import (
 )
 from bdcert.plugins import Hooks, make_plugin_manager
 from bdcert.protocols import PaperDisposition, Storage, StorageTransaction, StoredRegistration
+from bdcert.records import DownloadGuard
 from bdcert_plugins.storage_sql.codec import canonical_json
 from bdcert_plugins.storage_sql.schema import metadata
 from bdcert_plugins.storage_sql.store import ENV_URL, SqlStorage, alembic_config, make_engine
@@ -726,6 +728,31 @@ def test_outbox_migration_keeps_existing_data(storage: SqlStorage, database: Dat
         assert tx.undelivered() == []
         tx.add_undelivered("webhook", CertificateEvent("issued", "N2", "Y2", AUTHORITY, T0), "x")
         assert [u.event.number for u in tx.undelivered()] == ["N2"]
+
+
+def test_hold_migration_keeps_existing_guards(storage: SqlStorage, database: Database) -> None:
+    """0007 adds the count of lockouts and the hold to guards stored before it: they start at
+    0, not held, with their failures and lockout kept; down and up again keeps them."""
+    key = "f" * 64
+    with storage.transaction() as tx:
+        tx.save_download_guard(DownloadGuard(key, (T0,), T0 + timedelta(minutes=30)))
+    engine = database.engine()
+    try:
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0006")
+        with engine.begin() as conn:
+            columns = {c["name"] for c in sa_inspect(conn).get_columns("download_guards")}
+            assert "held" not in columns and "lockouts" not in columns
+            assert "download_codes" not in engine.dialect.get_table_names(conn)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+    with storage.transaction() as tx:
+        assert tx.download_guard(key) == DownloadGuard(key, (T0,), T0 + timedelta(minutes=30))
+        assert tx.download_codes(key) == {}
 
 
 def test_head_revision_is_alembics_head() -> None:

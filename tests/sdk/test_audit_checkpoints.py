@@ -502,7 +502,7 @@ def test_every_lifecycle_event_and_access_is_logged(
         mianyang = registry.authenticate({"operator": "registrar-510700"})
         pdf = registry.pdf(CHENGDU_1, principal=platform)
         registry.verify(pdf)
-        registry.lookup(number=CHENGDU_1)
+        registry.lookup(number=CHENGDU_1, name="王晓明")
         with pytest.raises(PermissionDenied):
             registry.certificate(CHENGDU_1, principal=mianyang)
         registry.reconcile(timeline[:1], principal=auditor)

@@ -3,12 +3,28 @@ answer, with no more personal data than the asker may see."""
 
 from __future__ import annotations
 
+import itertools
+import string
+from datetime import datetime, timedelta
 from typing import Any
 
 import pytest
 
 from bdcert.access import _mask_parties, mask_id_number, mask_name
+from bdcert.config import LookupPolicy
+from bdcert.errors import ConfigurationError, TooManyAttempts, ValidationError
 from bdcert.lifecycle import Registry
+from bdcert.model import CHINA_TZ
+
+
+class Clock:
+    """A clock the test moves by hand (China time)."""
+
+    def __init__(self) -> None:
+        self.now = datetime(2024, 6, 1, 9, 0, tzinfo=CHINA_TZ)
+
+    def __call__(self) -> datetime:
+        return self.now
 
 
 @pytest.fixture
@@ -49,7 +65,7 @@ def test_lookup_takes_the_whole_url_a_qr_scanner_returns(registry: Any) -> None:
 
 
 def test_lookup_by_number_names_the_successor_and_full_view_for_registrars(registry: Any) -> None:
-    verdict = registry.lookup(number="川(2024)成都市不动产权第0000001号")
+    verdict = registry.lookup(number="川(2024)成都市不动产权第0000001号", name="王晓明")
     assert verdict.code.value == "superseded"
     assert "川(2024)成都市不动产权第0000004号" in verdict.detail
     clerk = registry.authenticate({"operator": "registrar-510100"})
@@ -59,9 +75,9 @@ def test_lookup_by_number_names_the_successor_and_full_view_for_registrars(regis
 
 def test_unknown_lookups_and_arguments(registry: Any) -> None:
     assert registry.lookup(token="no-such-token").code.value == "unknown_certificate"
-    assert registry.lookup(number="川(2024)成都市不动产权第0999999号").code.value == (
-        "unknown_certificate"
-    )
+    assert registry.lookup(
+        number="川(2024)成都市不动产权第0999999号", name="王晓明"
+    ).code.value == ("unknown_certificate")
     with pytest.raises(ValueError):
         registry.lookup()
     auditor = registry.authenticate({"operator": "auditor"})
@@ -91,6 +107,8 @@ def test_lookup_command(registry: Any, workspace: Any) -> None:
             "lookup",
             "--number",
             "川(2024)成都市不动产权第0000004号",
+            "--name",
+            "李红",
             "--json",
             "--workspace",
             str(workspace.path),
@@ -102,3 +120,197 @@ def test_lookup_command(registry: Any, workspace: Any) -> None:
     assert proc.returncode == 0, proc.stderr
     answer = json.loads(proc.stdout)
     assert answer["verdict"] == "valid" and answer["certificate"]["face"]["qlr"] == "李*"
+
+
+# ----------------------------------------------------------------------------- privacy (issue 9)
+
+
+def _shown(verdict: Any) -> str:
+    """Every text a verdict shows: its detail and every field of its certificate."""
+    c = verdict.certificate
+    texts = [verdict.detail]
+    if c is not None:
+        texts += [i.value for i in c.face] + [c.cancel_reason or ""]
+        texts += [t for p in c.holders for t in (p.name, p.id_number)]
+    return "\n".join(texts)
+
+
+def _persons(raw: dict[str, Any]) -> list[tuple[str, str]]:
+    """(name, ID number) of every person an entry names (organisations, 证件种类 6 and 7, not)."""
+    parties = [*raw.get("qlr", []), *raw.get("ywr", [])]
+    return [(p["mc"], p["zjh"]) for p in parties if p["zjzl"] not in ("6", "7")]
+
+
+def test_public_lookups_mask_names_everywhere_free_text_included(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    """附记 naming the co-owners (line 1), a correction naming the co-owner's former name
+    (line 15: 孙丽 -> 孙俪), a mortgage proof naming its obligor (line 8): no person's full name
+    or ID number is in any public answer, by token or by number."""
+    lines = (0, 1, 2, 8, 15)
+    with Registry.open(workspace.path) as r:
+        platform = r.authenticate({"operator": "platform"})
+        numbers = [n for i in lines for n in r.push(timeline[i], principal=platform).numbers]
+        persons = {p for i in lines for p in _persons(timeline[i])}
+        assert ("孙丽", "510108199201300622") in persons and (
+            "王晓明",
+            "510104198503120176",
+        ) in persons
+        certs = [r.certificate(number, principal=platform) for number in numbers]
+        by_token = [r.lookup(token=cert.token) for cert in certs]
+        by_number = (r.lookup(number=c.number, name=c.holders[0].name) for c in certs)
+        for verdict in itertools.chain(by_token, by_number):  # by number after every token
+            assert verdict.certificate is not None
+            shown = _shown(verdict)
+            for name, id_number in persons:
+                assert name not in shown, (verdict.certificate.number, name, shown)
+                assert id_number not in shown, (verdict.certificate.number, id_number)
+        co_owned = r.certificate(numbers[1], principal=platform)
+        assert co_owned.face_value("fj") == "共有人：陈建国、刘芳（共同共有）"
+        assert r.lookup(token=co_owned.token).certificate.face_value("fj") == (
+            "共有人：陈*国、刘*（共同共有）"
+        )
+
+
+def test_long_names_passports_and_numbers_in_free_text_are_masked(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    raw = dict(timeline[0])
+    raw.update(
+        ywh="510100-2024-009001",
+        bdcdyh=["510104001001GB00002F00010001"],
+        qlr=[
+            {"mc": "阿卜杜拉·艾买提", "zjzl": "3", "zjh": "E12345678", "qlbl": "50%"},
+            {"mc": "MUHAMMAD ALI KHAN", "zjzl": "3", "zjh": "K98765432", "qlbl": "50%"},
+        ],
+        gyfs="2",
+        czfs="共同持证",
+        fj="委托代理人：吉克阿依莫，电话13812345678；护照E12345678；原权利人：欧阳娜娜",
+    )
+    with Registry.open(workspace.path) as r:
+        platform = r.authenticate({"operator": "platform"})
+        number = r.push(raw, principal=platform).numbers[0]
+        cert = r.certificate(number, principal=platform)
+        shown = _shown(r.lookup(token=cert.token))
+    for secret in (
+        "阿卜杜拉·艾买提",
+        "MUHAMMAD ALI KHAN",
+        "E12345678",
+        "K98765432",
+        "吉克阿依莫",
+        "13812345678",
+        "欧阳娜娜",
+    ):
+        assert secret not in shown, (secret, shown)
+    assert "阿******提" in shown and "M***************N" in shown and "E******78" in shown
+
+
+def test_the_register_cannot_be_walked_by_number(registry: Any) -> None:
+    """By number, whoever may not see the certificate in full must also name one of its
+    权利人; a wrong name is answered exactly as a number nobody holds."""
+    with pytest.raises(ValidationError) as caught:
+        registry.lookup(number="川(2024)成都市不动产权第0000002号")
+    assert caught.value.fields == ("name",)
+    wrong = registry.lookup(number="川(2024)成都市不动产权第0000002号", name="王晓明")
+    absent = registry.lookup(number="川(2024)成都市不动产权第0999999号", name="赵磊")
+    assert wrong.code.value == absent.code.value == "unknown_certificate"
+    assert wrong.detail == absent.detail and wrong.certificate is None
+    right = registry.lookup(number="川(2024)成都市不动产权第0000002号", name=" 赵磊 ")
+    assert right.code.value == "valid" and right.certificate.face_value("qlr") == "赵*"
+    holder = registry.authenticate({"operator": "holder-wang"})  # authenticated, not its holder
+    assert registry.lookup(
+        number="川(2024)成都市不动产权第0000002号", principal=holder
+    ).code.value == ("unknown_certificate")
+
+
+def test_qr_tokens_are_unguessable(
+    workspace: Any, timeline: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The token path stays open to anyone: its token comes from the operating system's CSPRNG
+    (``secrets``), 24 bytes (192 bits), and no two certificates share one."""
+    import secrets
+
+    made: list[tuple[int, str]] = []
+    real = secrets.token_urlsafe
+
+    def recording(nbytes: int | None = None) -> str:
+        token = real(nbytes)
+        made.append((nbytes or 0, token))
+        return token
+
+    monkeypatch.setattr(secrets, "token_urlsafe", recording)
+    with Registry.open(workspace.path) as r:
+        platform = r.authenticate({"operator": "platform"})
+        numbers = [n for i in (0, 1, 2) for n in r.push(timeline[i], principal=platform).numbers]
+        tokens = [r.certificate(n, principal=platform).token for n in numbers]
+    assert len(set(tokens)) == len(tokens) == 4
+    by_token = dict((t, n) for n, t in made)
+    for token in tokens:
+        assert by_token.get(token, 0) >= 24, token  # drawn from secrets with 192 bits
+        assert len(token) >= 32 and set(token) <= set(string.ascii_letters + string.digits + "-_")
+
+
+def test_lookups_are_limited_per_client_in_the_register(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    """``[lookup] max_lookups`` within ``window_minutes`` per client, counted in storage: a
+    second registry (another process) sees the same count; other clients and the platform are
+    not held back; the window's end frees the client."""
+    with (workspace.path / "bdcert.toml").open("a", encoding="utf-8") as toml:
+        toml.write("\n[lookup]\nmax_lookups = 3\nwindow_minutes = 10\n")
+    clock = Clock()
+    with Registry.open(workspace.path, clock=clock) as r:
+        platform = r.authenticate({"operator": "platform"})
+        number = r.push(timeline[0], principal=platform).numbers[0]
+        token = r.certificate(number, principal=platform).token
+        for _ in range(3):
+            assert r.lookup(token=token).code.value == "valid"
+        with pytest.raises(TooManyAttempts) as caught:
+            r.lookup(token=token)
+        assert "too many lookups" in str(caught.value)
+        assert caught.value.locked_until == clock.now + timedelta(minutes=10)
+        assert r.lookup(token=token, client="203.0.113.7").code.value == "valid"
+        for _ in range(5):
+            r.lookup(token=token, principal=platform)
+    with Registry.open(workspace.path, clock=clock) as again:  # another process, same register
+        with pytest.raises(TooManyAttempts):
+            again.lookup(token="anything")
+        clock.now += timedelta(minutes=10, seconds=1)
+        assert again.lookup(token=token).code.value == "valid"
+        auditor = again.authenticate({"operator": "auditor"})
+        outcomes = [
+            e.details.get("outcome")
+            for e in again.audit_log(principal=auditor)
+            if e.action == "lookup" and e.actor == "anonymous"
+        ]
+    assert outcomes == [None, None, None, "limited", None, "limited", None]
+
+
+def test_the_lookup_limit_is_configured_and_checked() -> None:
+    assert LookupPolicy.from_settings({}) == LookupPolicy(30, timedelta(minutes=10))
+    with pytest.raises(ConfigurationError) as caught:
+        LookupPolicy.from_settings({"max_lookups": 0, "window_minutes": "5", "rate": 1})
+    for key in ("max_lookups", "window_minutes", "rate"):
+        assert f"lookup.{key}" in str(caught.value)
+
+
+def test_a_cancellation_reason_naming_a_person_is_masked_in_the_verdict(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    """The verdict's detail and the certificate's cancel reason are free text too."""
+    cancel = dict(timeline[18], zxyy="抵押人王晓明已清偿，身份证510104198503120176")
+    with Registry.open(workspace.path) as r:
+        platform = r.authenticate({"operator": "platform"})
+        r.push(timeline[0], principal=platform)  # 王晓明's certificate
+        (proof,) = r.push(timeline[8], principal=platform).numbers  # the bank's mortgage on it
+        r.push(cancel, principal=platform)
+        cert = r.certificate(proof, principal=platform)
+        assert cert.status.value == "cancelled" and "王晓明" in (cert.cancel_reason or "")
+        public = r.lookup(token=cert.token)
+        assert public.code.value == "cancelled"
+        assert "王晓明" not in _shown(public) and "510104198503120176" not in _shown(public)
+        assert "王*明" in public.detail
+        assert "王晓明" in r.lookup(token=cert.token, principal=platform).detail
+        verified = r.verify(r.pdf(proof, principal=platform))  # the file's path: same rule
+        assert verified.code.value == "cancelled" and "王*明" in verified.detail
+        assert "王晓明" not in verified.detail + (verified.certificate.cancel_reason or "")

@@ -6,18 +6,27 @@ from __future__ import annotations
 
 import copy
 import json
+import logging
 from collections.abc import Iterator, Mapping
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import select
 
-from bdcert.errors import ConfigurationError, IdentityError, TooManyAttempts, ValidationError
+from bdcert.errors import (
+    ConfigurationError,
+    IdentityError,
+    PermissionDenied,
+    TooManyAttempts,
+    ValidationError,
+)
 from bdcert.holders import DownloadPolicy
 from bdcert.lifecycle import Registry
 from bdcert.model import CHINA_TZ, VerdictCode
-from tests.support import run_cli
+from bdcert_plugins.storage_sql.schema import download_codes
+from tests.support import raw_database, run_cli
 
 WANG = ("王晓明", "510104198503120176")  # 川(2024)成都市不动产权第0000001号
 FENG = ("冯志远", "510121198005230272")  # 0000004, issued after recovering a paper original
@@ -357,3 +366,212 @@ def test_download_command(registry: Registry, workspace: Any, tmp_path: Path) ->
     )
     assert refused.returncode == 1 and "not identify" in refused.stderr
     assert WANG[1] not in refused.stderr + refused.stdout
+
+
+# ----------------------------------------------------------------------------- issue 9
+
+
+def test_every_documented_setting_is_accepted_in_bdcert_toml(workspace: Any, clock: Clock) -> None:
+    """``max_name_failures`` was documented but refused by the workspace's schema."""
+    config = workspace.path / "bdcert.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + "\n[self_download]\nmax_name_failures = 4\nmax_source_failures = 7\nmax_lockouts = 2\n",
+        encoding="utf-8",
+    )
+    with Registry.open(workspace.path, clock=clock) as r:
+        policy = r.download_policy
+    assert (policy.max_name_failures, policy.max_source_failures, policy.max_lockouts) == (4, 7, 2)
+    with pytest.raises(ConfigurationError) as bad:
+        DownloadPolicy.from_settings({"max_source_failures": 0, "max_lockouts": True})
+    assert "max_source_failures" in str(bad.value) and "max_lockouts" in str(bad.value)
+
+
+def test_a_source_is_locked_whatever_names_and_numbers_it_tries(
+    registry: Registry, workspace: Any, clock: Clock
+) -> None:
+    """One source trying many people: its own guard locks it (``max_source_failures``), the
+    third lockout holds it across processes until a clerk unlocks it; other sources go on."""
+    registry.download_policy = DownloadPolicy(max_source_failures=4, max_lockouts=2)
+    source = "203.0.113.50"
+    for lockout in (1, 2):
+        for attempt in range(4):
+            with pytest.raises(IdentityError) as caught:
+                registry.self_download(
+                    f"某{lockout}{attempt}人", f"5101041985031{attempt}{lockout}17", source=source
+                )
+            assert isinstance(caught.value, TooManyAttempts) is (attempt == 3)
+        if lockout == 1:
+            assert caught.value.locked_until == clock.now + timedelta(minutes=30)
+            clock.now += timedelta(minutes=31)
+    assert caught.value.locked_until is None  # the second lockout holds
+    with Registry.open(workspace.path, clock=clock) as other:  # another process, a day later
+        clock.now += timedelta(days=1)
+        with pytest.raises(TooManyAttempts):
+            other.self_download(*WANG, source=source)
+        assert other.self_download(*WANG, source="203.0.113.51")  # another source is let in
+        clerk = other.authenticate({"operator": "registrar-510100"})
+        assert other.unlock_download(source=source, reason="误锁", principal=clerk) == {
+            "source": "held"
+        }
+        assert other.self_download(*WANG, source=source)
+    locks = _events(registry, "download_lockout")
+    assert [(e.details["guard"], e.details["held"]) for e in locks] == [
+        ("source", False),
+        ("source", True),
+    ]
+
+
+def test_a_success_clears_the_identitys_lockouts_but_not_the_names(
+    registry: Registry, clock: Clock
+) -> None:
+    registry.download_policy = DownloadPolicy(max_failures=2, max_name_failures=3, max_lockouts=2)
+    for _ in range(2):  # two lockouts of the ID number would hold it: a success in between
+        for _ in range(2):
+            with pytest.raises(IdentityError):
+                registry.self_download("王大明", WANG[1])
+        clock.now += timedelta(minutes=31)
+        assert registry.self_download(*WANG)
+    # the name's guard: 3 failures lock it, 3 more hold it, the right proof waits for a clerk
+    for round_ in range(2):
+        for i in range(3):
+            with pytest.raises(IdentityError):
+                registry.self_download(WANG[0], f"51010419850312{round_}{i}00")
+        clock.now += timedelta(minutes=31)
+    with pytest.raises(TooManyAttempts) as held:
+        registry.self_download(*WANG)
+    assert held.value.locked_until is None
+
+
+def test_unlocking_needs_a_clerk_a_reason_and_something_to_unlock(registry: Registry) -> None:
+    clerk = registry.authenticate({"operator": "registrar-510100"})
+    with pytest.raises(ValidationError) as caught:
+        registry.unlock_download(reason=" ", principal=clerk)
+    assert set(caught.value.fields) == {"id_number", "reason"}
+    with pytest.raises(ValidationError) as caught:
+        registry.unlock_download(name="", source=" ", reason="x", principal=clerk)
+    assert set(caught.value.fields) == {"name", "source"}
+    for operator in ("auditor", "bank-shuchuan", "holder-wang"):
+        with pytest.raises(PermissionDenied):
+            registry.unlock_download(
+                id_number=WANG[1],
+                reason="x",
+                principal=registry.authenticate({"operator": operator}),
+            )
+    assert registry.unlock_download(id_number=WANG[1], reason="核验", principal=clerk) == {
+        "id_number": "clear"
+    }
+    (record,) = _events(registry, "download_unlock")
+    assert record.subject == "5101**********0176"
+    _no_id_in_clear(registry, WANG[1])
+
+
+def test_unlock_command(registry: Registry, workspace: Any, clock: Clock) -> None:
+    for _ in range(5):
+        with pytest.raises(IdentityError):
+            registry.self_download("王小明", WANG[1])
+    # the command line runs on the real clock, long after the pinned one: the hold is what lasts
+    registry.download_policy = DownloadPolicy(max_lockouts=1)
+    for _ in range(5):
+        with pytest.raises(IdentityError):
+            registry.self_download("王二明", ZHAO[1])
+    refused = run_cli(
+        workspace, "unlock", "--id-number", ZHAO[1], "--reason", "柜台核验", "--operator", "auditor"
+    )
+    assert refused.returncode == 2 and "may not" in refused.stderr
+    ok = run_cli(
+        workspace,
+        "unlock",
+        "--id-number",
+        ZHAO[1],
+        "--reason",
+        "柜台核验",
+        "--operator",
+        "registrar-510100",
+        "--json",
+    )
+    assert ok.returncode == 0, ok.stderr
+    assert json.loads(ok.stdout) == {"unlocked": {"id_number": "held"}}
+    assert registry.self_download(*ZHAO)
+    bad = run_cli(workspace, "unlock", "--reason", "x", "--operator", "registrar-510100")
+    assert bad.returncode == 2 and "id_number" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_long_names_and_passport_numbers_are_masked_in_records_and_warnings(
+    registry: Registry, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Names over six characters and 9-character passport numbers were written in clear (or
+    with 8 of 9 characters) to download records and lockout warnings."""
+    name, passport = "阿卜杜拉·艾买提", "E12345678"
+    with caplog.at_level(logging.WARNING, logger="bdcert.holders"):
+        for _ in range(5):
+            with pytest.raises(IdentityError):
+                registry.self_download(name, passport)
+    assert caplog.records, "the lockout is logged"
+    auditor = registry.authenticate({"operator": "auditor"})
+    records = json.dumps(
+        [[e.actor, e.subject, dict(e.details)] for e in registry.audit_log(principal=auditor)],
+        ensure_ascii=False,
+    )
+    shown = records + caplog.text
+    assert name not in shown and passport not in shown and "E1234" not in shown
+    assert "阿******提" in records and "E******78" in records
+
+
+def test_a_second_factor_recorded_by_the_pushing_authority_is_required(
+    registry: Registry, workspace: Any
+) -> None:
+    """赵磊's registration gets a code: his certificate downloads only with it, a wrong code
+    fails (and counts), other holders need none; only the pushing authority records one; the
+    register keeps a salted scrypt hash, never the code."""
+    chengdu = registry.authenticate({"operator": "registrar-510100"})
+    mianyang = registry.authenticate({"operator": "registrar-510700"})
+    ywh = "510100-2024-000103"  # 赵磊 and 孙丽, 分别持证
+    with pytest.raises(PermissionDenied):
+        registry.record_download_code(ywh, ZHAO[1], principal=mianyang)
+    with pytest.raises(ValidationError) as caught:
+        registry.record_download_code(ywh, WANG[1], principal=chengdu)  # not a 权利人 of it
+    assert caught.value.fields == ("id_number",)
+    code = registry.record_download_code(ywh, ZHAO[1], principal=chengdu)
+    assert len(code) == 8 and code.isdigit()
+    with pytest.raises(IdentityError):
+        registry.self_download(*ZHAO)
+    wrong = f"{(int(code) + 1) % 10**8:08d}"
+    with pytest.raises(IdentityError):
+        registry.self_download(*ZHAO, code=wrong)
+    (got,) = registry.self_download(*ZHAO, code=f" {code} ")
+    assert got.certificate.number == "川(2024)成都市不动产权第0000002号"
+    assert registry.self_download(*WANG)  # no code recorded for him: none needed
+    newer = registry.record_download_code(ywh, ZHAO[1], principal=chengdu)  # replaces
+    if newer != code:
+        with pytest.raises(IdentityError):
+            registry.self_download(*ZHAO, code=code)
+    assert registry.self_download(*ZHAO, code=newer)
+    reasons = [e.details.get("reason", "ok") for e in _events(registry)]
+    assert reasons[:4] == ["code_missing", "code_mismatch", "ok", "ok"]
+    (record, _) = _events(registry, "download_code")
+    assert record.subject == ywh and record.details["id_number"] == "5101**********0552"
+    with raw_database(workspace) as conn:
+        stored = [row.code_hash for row in conn.execute(select(download_codes))]
+    assert len(stored) == 1 and stored[0].startswith("scrypt$") and newer not in stored[0]
+    _no_id_in_clear(registry, ZHAO[1])
+
+
+def test_download_code_command(registry: Registry, workspace: Any, tmp_path: Path) -> None:
+    made = run_cli(
+        workspace,
+        "download-code",
+        "--ywh",
+        "510100-2024-000101",
+        "--id-number",
+        WANG[1],
+        "--operator",
+        "registrar-510100",
+        "--json",
+    )
+    assert made.returncode == 0, made.stderr
+    code = json.loads(made.stdout)["code"]
+    common = ["download", "--name", WANG[0], "--id-number", WANG[1], "--out", str(tmp_path)]
+    assert run_cli(workspace, *common).returncode == 1
+    ok = run_cli(workspace, *common, "--code", code)
+    assert ok.returncode == 0, ok.stderr

@@ -347,3 +347,59 @@ def test_agreement_and_share_commands(registry: Registry, workspace: Any) -> Non
         "2024-01-01",
     )
     assert bad.returncode == 2 and "authorities[0]" in bad.stderr and "fields[0]" in bad.stderr
+
+
+# ----------------------------------------------------------------------------- every path (issue 9)
+
+
+def test_a_sharing_party_sees_exactly_its_grant_through_every_path(registry: Registry) -> None:
+    """Granted number, status, zl, qlr: lookup and verify show those face items and no other
+    (the review found the 16 face items of a property certificate through lookup); show,
+    status and download are refused; without a covering agreement nothing of the face."""
+    platform = registry.authenticate({"operator": "platform"})
+    bank = registry.authenticate({"operator": BANK})
+    cert = registry.certificate(CHENGDU, principal=platform)
+    assert len(cert.face) == 16
+    pdf = registry.pdf(CHENGDU, principal=platform)
+    for verdict in (
+        registry.lookup(token=cert.token, principal=bank),
+        registry.lookup(number=CHENGDU, name="王晓明", principal=bank),
+        registry.verify(pdf, principal=bank),
+    ):
+        seen = verdict.certificate
+        assert seen is not None
+        assert {i.key for i in seen.face} == {"zl", "qlr"}, verdict
+        assert seen.holders == () and seen.unit_numbers == () and seen.licence_id == ""
+    with pytest.raises(PermissionDenied):
+        registry.certificate(CHENGDU, principal=bank)  # show and status
+    with pytest.raises(PermissionDenied):
+        registry.pdf(CHENGDU, principal=bank)  # download
+    mianyang = registry.certificate(MIANYANG, principal=platform)
+    outside = registry.lookup(token=mianyang.token, principal=bank).certificate
+    assert outside is not None and outside.face == () and outside.holders == ()
+    lookups = [e for e in _log(registry, "lookup") if e.actor == BANK]
+    assert [e.details.get("granted_fields") for e in lookups] == [
+        ["number", "qlr", "status", "zl"],
+        ["number", "qlr", "status", "zl"],
+        [],
+    ]
+
+
+def test_a_registrar_of_another_authority_sees_no_more_by_lookup_than_by_show(
+    registry: Registry,
+) -> None:
+    platform = registry.authenticate({"operator": "platform"})
+    other = registry.authenticate({"operator": "registrar-510700"})
+    own = registry.authenticate({"operator": "registrar-510100"})
+    cert = registry.certificate(CHENGDU, principal=platform)
+    with pytest.raises(PermissionDenied):
+        registry.certificate(CHENGDU, principal=other)
+    seen = registry.lookup(token=cert.token, principal=other).certificate
+    public = registry.lookup(token=cert.token).certificate
+    assert seen == public and seen is not None
+    assert seen.face_value("qlr") == "王*明" and seen.holders[0].id_number == "5101**********0176"
+    assert registry.lookup(number=CHENGDU, principal=other).code.value == "unknown_certificate"
+    verified = registry.verify(registry.pdf(CHENGDU, principal=platform), principal=other)
+    assert verified.certificate is not None
+    assert verified.certificate.holders[0].id_number == "5101**********0176"
+    assert registry.lookup(number=CHENGDU, principal=own).certificate == cert  # its own: in full

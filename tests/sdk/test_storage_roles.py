@@ -1,5 +1,6 @@
 """``StorageTransaction`` is composed of role protocols (issue 8) without changing what an
-implementation provides: the same 47 methods, each in exactly one role."""
+implementation provides: the same 47 methods, each in exactly one role; issue 9 added two
+(``save_download_code``, ``download_codes``: self-download's second factor)."""
 
 from __future__ import annotations
 
@@ -17,7 +18,7 @@ ROLES = (
     protocols.AgreementRecords,
 )
 
-#: The methods StorageTransaction declared before it was split into roles.
+#: The methods StorageTransaction declared before it was split into roles, and those added since.
 METHODS = {
     "add_agreement", "add_audit_checkpoint", "add_backlog", "add_certificate", "add_ofd",
     "add_paper_disposition", "add_registration", "add_restriction", "add_undelivered",
@@ -31,7 +32,7 @@ METHODS = {
     "revoke_agreement", "save_download_guard", "set_cancelled", "set_superseded",
     "uncheckpointed_audit_events", "undelivered", "unit_restrictions", "verify_audit_chain",
     "waiting_authorities",
-}  # fmt: skip
+} | {"download_codes", "save_download_code"}  # fmt: skip
 
 
 def _own(cls: type) -> set[str]:

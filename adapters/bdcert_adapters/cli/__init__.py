@@ -17,6 +17,8 @@ Exit codes:
   not a sharing party) or unknown.
 - ``download``: 0 when the holder's certificates were written; 1 when the proof failed or the
   identity is locked after too many failures.
+- ``unlock``, ``download-code``: 0 when done; 2 when refused (not a clerk of the authority) or
+  bad usage.
 - any command: 2 for bad usage or configuration.
 """
 

@@ -42,7 +42,11 @@ def register(subparsers: Any) -> None:
     )
     which = c.add_mutually_exclusive_group(required=True)
     which.add_argument("--token", help="the token at the end of the QR code's URL")
-    which.add_argument("--number", help="the certificate number")
+    which.add_argument("--number", help="the certificate number (anonymously: with --name)")
+    c.add_argument(
+        "--name",
+        help="a 权利人's name as registered: needed with --number unless --operator sees it",
+    )
     c.add_argument("--json", action="store_true")
     c.add_argument("--operator", help="who asks (default: anonymous, personal data masked)")
     c.set_defaults(func=cmd_lookup)
@@ -115,7 +119,9 @@ def cmd_status(args: argparse.Namespace) -> int:
 def cmd_lookup(args: argparse.Namespace) -> int:
     with open_session(args) as session:
         principal = session.principal(args.operator) if args.operator else None
-        v = session.registry.lookup(token=args.token, number=args.number, principal=principal)
+        v = session.registry.lookup(
+            token=args.token, number=args.number, name=args.name, principal=principal
+        )
     if args.json:
         record: dict[str, Any] = {"verdict": v.code.value, "detail": v.detail}
         if v.certificate is not None:
@@ -124,6 +130,7 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     else:
         number = f" {v.certificate.number}" if v.certificate else ""
         echo(f"{v.code.value.upper()}{number}: {v.detail}")
-        if v.certificate is not None:
-            echo(f"  权利人: {v.certificate.face_value('qlr')}")
+        holders = v.certificate.face_value("qlr") if v.certificate is not None else None
+        if holders is not None:  # a sharing party not granted 权利人 sees none
+            echo(f"  权利人: {holders}")
     return verify_exit_code(v)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
+    Boolean,
     Column,
     Date,
     DateTime,
@@ -32,6 +33,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.types import TypeDecorator, TypeEngine
@@ -46,6 +48,7 @@ __all__ = [
     "backlog",
     "certificate_units",
     "certificates",
+    "download_codes",
     "download_failures",
     "download_guards",
     "metadata",
@@ -330,6 +333,22 @@ download_guards = Table(
     metadata,
     Column("identity", String(HEX64), primary_key=True),
     Column("locked_until", AwareDateTime(), nullable=True),
+    # lockouts since the last success or clerk's unlock; held: until a clerk unlocks (0007)
+    Column("lockouts", Integer, nullable=False, server_default="0"),
+    Column("held", Boolean, nullable=False, server_default=false()),
+)
+
+#: Second factors the pushing authority recorded for self-download (rule article 13; 0007):
+#: per registration and identity (SHA-256 of the ID number), a salted scrypt hash of the code.
+download_codes = Table(
+    "download_codes",
+    metadata,
+    Column("ywh", String(KEY), nullable=False),
+    Column("identity", String(HEX64), nullable=False),
+    Column("code_hash", Text, nullable=False),
+    Column("recorded_at", AwareDateTime(), nullable=False),
+    Column("recorded_by", Text, nullable=False),
+    PrimaryKeyConstraint("ywh", "identity", name="pk_download_codes"),
 )
 
 #: Failed self-download attempts per identity since its last success or lockout.

@@ -18,6 +18,7 @@ from bdcert.model import Certificate
 from bdcert.records import DownloadGuard, SharingAgreement
 from bdcert_plugins.storage_sql.schema import (
     certificates,
+    download_codes,
     download_failures,
     download_guards,
     sharing_agreements,
@@ -51,24 +52,56 @@ class SharingRows:
             .values(identity=identity, locked_until=None)
             .on_conflict_do_nothing()
         )
-        locked_until = self._conn.execute(
-            select(download_guards.c.locked_until)
+        row = self._conn.execute(
+            select(
+                download_guards.c.locked_until,
+                download_guards.c.lockouts,
+                download_guards.c.held,
+            )
             .where(download_guards.c.identity == identity)
             .with_for_update()
-        ).scalar_one()
+        ).one()
         failures = self._conn.execute(
             select(download_failures.c.at)
             .where(download_failures.c.identity == identity)
             .order_by(download_failures.c.at, download_failures.c.id)
         ).scalars()
-        return DownloadGuard(identity, tuple(failures), locked_until)
+        return DownloadGuard(
+            identity, tuple(failures), row.locked_until, int(row.lockouts), bool(row.held)
+        )
+
+    def save_download_code(
+        self, business_number: str, identity: str, code_hash: str, at: datetime, by: str
+    ) -> None:
+        self._conn.execute(
+            delete(download_codes).where(
+                download_codes.c.ywh == business_number, download_codes.c.identity == identity
+            )
+        )
+        self._conn.execute(
+            insert(download_codes).values(
+                ywh=business_number,
+                identity=identity,
+                code_hash=code_hash,
+                recorded_at=at,
+                recorded_by=by,
+            )
+        )
+
+    def download_codes(self, identity: str) -> dict[str, str]:
+        rows = self._conn.execute(
+            select(download_codes.c.ywh, download_codes.c.code_hash).where(
+                download_codes.c.identity == identity
+            )
+        )
+        return {row.ywh: row.code_hash for row in rows}
 
     def save_download_guard(self, guard: DownloadGuard) -> None:
         self.download_guard(guard.identity)  # the row exists and is locked
         self._conn.execute(
             update(download_guards)
             .where(download_guards.c.identity == guard.identity)
-            .values(locked_until=guard.locked_until)
+            .values(locked_until=guard.locked_until, lockouts=guard.lockouts, held=guard.held)
         )
         self._conn.execute(
             delete(download_failures).where(download_failures.c.identity == guard.identity)

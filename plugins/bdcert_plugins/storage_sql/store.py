@@ -124,7 +124,7 @@ MIGRATION_LOCK_KEY = 0x626463657274
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 #: The newest migration in ``migrations/versions`` (a test holds it to Alembic's head): a
 #: database already at it is opened without loading Alembic, which costs a tenth of a second.
-HEAD_REVISION = "0006"
+HEAD_REVISION = "0007"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 

@@ -20,16 +20,22 @@ self_download` calls :func:`self_download`.
    no certificate fails (``paper_number_missing``). So a co-owner who knows the paper number of
    a shared registration opens only that registration's certificates, never the other owner's
    certificates from registrations with other paper originals;
-3. the identity provider may add checks (real-name, biometric, SMS): if it has a
+3. **second factor**, per registration: a certificate whose registration has a code the pushing
+   authority recorded for this 权利人 (:func:`record_download_code`, handed to the holder by SMS
+   or on a slip) is opened only with that code (``code``); one without needs none. A code given
+   that matches none of the holder's registrations fails the attempt (``code_mismatch``), and
+   an attempt that opens nothing for want of a code fails (``code_missing``). Codes are stored
+   only as salted scrypt hashes;
+4. the identity provider may add checks (real-name, biometric, SMS): if it has a
    ``verify_holder(name, id_number, evidence)`` method (:class:`bdcert.protocols.HolderVerifier`)
-   it is called with the caller's ``evidence`` after 1 and 2 pass, and an
+   it is called with the caller's ``evidence`` after 1 to 3 pass, and an
    :class:`~bdcert.errors.IdentityError` it raises is a failed attempt.
 
 The answer is the certificates the proof opens: those needing no paper number, plus those of
 the registrations the given paper number belongs to. A failed attempt tells the caller only that
 the proof failed, never which part.
 
-**Rate limit** (:class:`DownloadPolicy`, ``[self_download]`` in ``bdcert.toml``), two guards:
+**Rate limit** (:class:`DownloadPolicy`, ``[self_download]`` in ``bdcert.toml``), three guards:
 
 * per identity (the canonical ID number, whatever name is given, :func:`identity_key`):
   ``max_failures`` failed attempts within any ``window_minutes`` lock it for ``lockout_minutes``;
@@ -37,29 +43,46 @@ the proof failed, never which part.
   ``max_name_failures`` failed attempts within the same window lock that name for the same time.
   This stops guessing the ID number of a known person (region and birthday known, about 1000
   sequence numbers left). Its default is higher than ``max_failures`` because many people share
-  a name and all of them are locked out together.
+  a name and all of them are locked out together;
+* per source (:func:`source_key`), when the channel names one (``source``: the remote address
+  of a portal's user, an app's account): ``max_source_failures`` failed attempts, whatever the
+  name and number, lock the source for the same time.
 
-While either guard of an attempt is locked, the attempt is refused with
+**Guessing is stopped, not slowed**: a guard locked ``max_lockouts`` times (default 3) without a
+success in between is *held*: locked until a clerk unlocks it (:func:`unlock`, ``bdcert
+unlock``), with no end by itself. So at most ``max_name_failures`` x ``max_lockouts`` (30 by
+default) ID numbers can be tried for one name before a clerk must act, where a lockout that
+only expired allowed about 440 a day. The price: a held name also stops honest holders of that
+name (they ask a clerk, who checks them at the counter and unlocks).
+
+While any guard of an attempt is locked or held, the attempt is refused with
 :class:`~bdcert.errors.TooManyAttempts` without checking the proof; the failure that trips a
-guard is answered so already. A successful download clears the ID number's failures, never the
-name's (a holder sharing the victim's name must not reset the count by downloading their own);
-the name's failures leave with the window. When a lockout ends its count starts afresh. The
-state lives in storage (:meth:`bdcert.protocols.StorageTransaction.download_guard`; both kinds
-of key are 64 hex digits of differently salted SHA-256, so they never collide and no name or
-number is stored in clear), so the limits hold across processes and restarts. A transaction
-takes the ID number's guard before the name's, so concurrent attempts cannot deadlock.
+guard is answered so already. A successful download clears the ID number's failures and
+lockouts, never the name's or the source's (a holder sharing the victim's name must not reset
+the count by downloading their own); their failures leave with the window, their lockouts stay
+until a clerk unlocks. When a lockout ends its failure count starts afresh. The state lives in
+storage (:meth:`bdcert.protocols.StorageTransaction.download_guard`; every kind of key is 64 hex
+digits of differently salted SHA-256, so they never collide and no name, number or source is
+stored in clear), so the limits hold across processes and restarts. A transaction takes the
+guards in one order (ID number, name, source), so concurrent attempts cannot deadlock.
 
 **Audit** (rule article 17): every attempt is one ``download`` event (outcome ``ok``, ``failed``
-with the reason, or ``locked`` with the ``guard``: ``id_number`` or ``name``); each lockout adds
-a ``download_lockout`` event naming its ``guard`` and is logged (warning, logger
-``bdcert.holders``). The subject is the masked ID number (``5101**********0176``), the name is
-masked too: neither is written in clear.
+with the reason, or ``locked`` with the ``guard``: ``id_number``, ``name`` or ``source``); each
+lockout adds a ``download_lockout`` event naming its ``guard`` (``held`` when it holds) and is
+logged (warning, logger ``bdcert.holders``); a clerk's unlock is a ``download_unlock`` event
+naming the clerk, the guards cleared and the reason; a second factor's making a
+``download_code`` event (subject the business number). The subject is otherwise the masked ID
+number (``5101**********0176``, ``E******78``); the name is masked too (any length and
+script, :func:`bdcert.access.mask_name`): neither is written in clear. A ``source`` is written
+as given (a client address, for the clerk who unlocks it).
 """
 
 from __future__ import annotations
 
 import hashlib
+import hmac
 import logging
+import secrets
 import unicodedata
 from collections.abc import Mapping
 from datetime import datetime
@@ -91,7 +114,10 @@ __all__ = [
     "identity_key",
     "name_key",
     "normalize_paper_number",
+    "record_download_code",
     "self_download",
+    "source_key",
+    "unlock",
 ]
 
 log = logging.getLogger("bdcert.holders")
@@ -118,6 +144,12 @@ def name_key(name: str) -> str:
     return hashlib.sha256(f"bdcert-self-download-name:{folded}".encode()).hexdigest()
 
 
+def source_key(source: str) -> str:
+    """The storage key of a source's guard: SHA-256 (hex) of the source as given (stripped),
+    salted apart from :func:`identity_key` and :func:`name_key`."""
+    return hashlib.sha256(f"bdcert-self-download-source:{source.strip()}".encode()).hexdigest()
+
+
 def normalize_paper_number(number: str) -> str:
     """A paper certificate number for comparison: no blanks, full-width parentheses as ASCII."""
     return "".join(number.split()).replace("（", "(").replace("）", ")")
@@ -131,6 +163,8 @@ def self_download(
     *,
     evidence: Mapping[str, str] | None = None,
     principal: Principal | None = None,
+    source: str | None = None,
+    code: str | None = None,
 ) -> list[IssuedCertificate]:
     """See :meth:`bdcert.lifecycle.Registry.self_download` and the module docstring."""
     problems = []
@@ -142,18 +176,32 @@ def self_download(
         problems.append(Problem("paper_number", "must be a certificate number or omitted"))
     if evidence is not None and not isinstance(evidence, Mapping):
         problems.append(Problem("evidence", "must be a mapping of strings"))
+    if code is not None and (not isinstance(code, str) or not code.strip()):
+        problems.append(Problem("code", "must be the code the authority gave, or omitted"))
+    if source is not None and (not isinstance(source, str) or not source.strip()):
+        problems.append(Problem("source", "must be the client's address or account, or omitted"))
     if problems:
         raise ValidationError(problems, subject="self-download")
     name = name.strip()
     canonical = id_number.strip().upper()
     key = identity_key(canonical)
-    # (key, kind): the ID number's guard first, then the name's; always in this order
-    guards = ((key, "id_number"), (name_key(name), "name"))
+    # (key, kind): the ID number's guard first, then the name's, the source's; always so
+    guards = [(key, "id_number"), (name_key(name), "name")]
+    if source is not None:
+        guards.append((source_key(source), "source"))
     policy = services.download_policy
-    limits = {"id_number": policy.max_failures, "name": policy.max_name_failures}
+    limits = {
+        "id_number": policy.max_failures,
+        "name": policy.max_name_failures,
+        "source": policy.max_source_failures,
+    }
     actor = principal.name if principal is not None else "holder"
     masked = mask_id_number(canonical)
-    base = {"name": mask_name(name), "paper_number_given": paper_number is not None}
+    base: dict[str, Any] = {"name": mask_name(name), "paper_number_given": paper_number is not None}
+    if code is not None:
+        base["code_given"] = True
+    if source is not None:
+        base["source"] = source.strip()
 
     def audit(tx: StorageTransaction, action: str, at: datetime, **details: Any) -> None:
         tx.append_audit(AuditEvent(action, actor, masked, at, {**base, **details}))
@@ -163,7 +211,13 @@ def self_download(
 
     def refuse(tx: StorageTransaction, at: datetime, kind: str, guard: DownloadGuard) -> None:
         audit(
-            tx, "download", at, outcome="locked", guard=kind, locked_until=_iso(guard.locked_until)
+            tx,
+            "download",
+            at,
+            outcome="locked",
+            guard=kind,
+            locked_until=_iso(guard.locked_until),
+            held=guard.held,
         )
 
     # 1. locked? then the proof is not even looked at; 2. check the proof against the register.
@@ -173,7 +227,7 @@ def self_download(
     with services.storage.transaction() as tx:
         locked = _first_locked(load(tx), now)
         if locked is None:
-            mine, reason = _prove(tx, name, canonical, paper_number)
+            mine, reason = _prove(tx, name, canonical, paper_number, code)
         else:
             refuse(tx, now, *locked)
     if locked is not None:
@@ -197,10 +251,13 @@ def self_download(
             for kind, guard in current:
                 recent = [t for t in guard.failures if t > now - policy.window] + [now]
                 if len(recent) >= limits[kind]:
-                    saved = DownloadGuard(guard.identity, (), now + policy.lockout)
+                    lockouts = guard.lockouts + 1
+                    held = lockouts >= policy.max_lockouts
+                    until = None if held else now + policy.lockout
+                    saved = DownloadGuard(guard.identity, (), until, lockouts, held)
                     tripped.append((kind, saved, len(recent)))
                 else:
-                    saved = DownloadGuard(guard.identity, tuple(recent), None)
+                    saved = DownloadGuard(guard.identity, tuple(recent), None, guard.lockouts)
                 tx.save_download_guard(saved)
             extra = {"detail": detail} if detail else {}
             audit(tx, "download", now, outcome="failed", reason=reason, **extra)
@@ -213,6 +270,8 @@ def self_download(
                     failures=failures,
                     window_minutes=policy.window.total_seconds() / 60,
                     locked_until=_iso(saved.locked_until),
+                    lockouts=saved.lockouts,
+                    held=saved.held,
                 )
                 log.warning(
                     "self-download locked by the %s guard after %d failures (ID %s, name %s) "
@@ -221,7 +280,7 @@ def self_download(
                     failures,
                     masked,
                     base["name"],
-                    _iso(saved.locked_until),
+                    "a clerk unlocks it" if saved.held else _iso(saved.locked_until),
                 )
             if tripped:
                 locked = (tripped[0][0], tripped[0][1])
@@ -238,11 +297,16 @@ def self_download(
 
 
 def _prove(
-    tx: StorageTransaction, name: str, id_number: str, paper_number: str | None
+    tx: StorageTransaction,
+    name: str,
+    id_number: str,
+    paper_number: str | None,
+    code: str | None = None,
 ) -> tuple[list[Certificate], str | None]:
     """The current certificates the proof opens, and None; or ([], the reason it fails).
 
-    The paper rule is applied per registration (module docstring, rule articles 10 and 13)."""
+    The paper rule and the second factor are applied per registration (module docstring, rule
+    articles 10 and 13)."""
     mine = [
         c
         for c in tx.certificates_for_holder(id_number)
@@ -263,7 +327,91 @@ def _prove(
     opened = [
         c for c in mine if not papers[c.business_number] or given in papers[c.business_number]
     ]
-    return (opened, None) if opened else ([], "paper_number_missing")
+    if not opened:
+        return [], "paper_number_missing"
+    codes = tx.download_codes(identity_key(id_number))
+    if code is not None:
+        matching = {b for b, hashed in codes.items() if _code_matches(code.strip(), hashed)}
+        if not matching:
+            return [], "code_mismatch"
+    else:
+        matching = set()
+    opened = [c for c in opened if c.business_number not in codes or c.business_number in matching]
+    return (opened, None) if opened else ([], "code_missing")
+
+
+#: scrypt's cost for a second factor's hash (RFC 7914; n=2^14, r=8, p=1: about 16 MiB, tens
+#: of milliseconds), and the length of its salt.
+_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
+_SALT_BYTES = 16
+
+
+def _hash_code(code: str) -> str:
+    salt = secrets.token_bytes(_SALT_BYTES)
+    digest = hashlib.scrypt(code.encode(), salt=salt, **_SCRYPT)
+    return f"scrypt${salt.hex()}${digest.hex()}"
+
+
+def _code_matches(code: str, hashed: str) -> bool:
+    kind, _, rest = hashed.partition("$")
+    salt, _, digest = rest.partition("$")
+    if kind != "scrypt" or not salt or not digest:
+        return False
+    got = hashlib.scrypt(code.encode(), salt=bytes.fromhex(salt), **_SCRYPT)
+    return hmac.compare_digest(got.hex(), digest)
+
+
+#: The alphabet and length of a second factor: 8 digits (typed from an SMS or a slip).
+CODE_DIGITS = 8
+
+
+def record_download_code(
+    services: Services, business_number: str, id_number: str, *, principal: Principal
+) -> str:
+    """See :meth:`bdcert.lifecycle.Registry.record_download_code`."""
+    problems = []
+    for field, value in (("business_number", business_number), ("id_number", id_number)):
+        if not isinstance(value, str) or not value.strip():
+            problems.append(Problem(field, "is required"))
+    if problems:
+        raise ValidationError(problems, subject="download code")
+    canonical = id_number.strip().upper()
+    masked = mask_id_number(canonical)
+    with services.storage.transaction() as tx:
+        certs = [
+            c
+            for c in tx.certificates_for_holder(canonical)
+            if c.business_number == business_number.strip()
+        ]
+    if not certs:
+        raise ValidationError(
+            [
+                Problem(
+                    "id_number",
+                    f"{masked} is no 权利人 of a certificate of registration "
+                    f"{business_number.strip()}",
+                )
+            ],
+            subject="download code",
+        )
+    authority = certs[0].authority_code
+    services.authorize(principal, "issue", authority, subject=business_number.strip())
+    code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
+    now = services.clock()
+    with services.storage.transaction() as tx:
+        tx.save_download_code(
+            business_number.strip(), identity_key(canonical), _hash_code(code), now, principal.name
+        )
+        tx.append_audit(
+            AuditEvent(
+                "download_code",
+                principal.name,
+                business_number.strip(),
+                now,
+                {"id_number": masked, "certificates": [c.number for c in certs]},
+            )
+        )
+    return code
 
 
 def _first_locked(
@@ -274,7 +422,7 @@ def _first_locked(
 
 
 def _locked(guard: DownloadGuard, now: datetime) -> bool:
-    return guard.locked_until is not None and now < guard.locked_until
+    return guard.held or (guard.locked_until is not None and now < guard.locked_until)
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -282,10 +430,70 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _too_many(kind: str, guard: DownloadGuard) -> TooManyAttempts:
+    what = {"id_number": "this identity", "name": "this name", "source": "this source"}[kind]
+    if guard.held:
+        return TooManyAttempts(
+            f"too many failed attempts for {what}: locked until a registration clerk unlocks it "
+            "(apply at a registration counter)",
+            locked_until=None,
+        )
     assert guard.locked_until is not None
     until = guard.locked_until.astimezone(CHINA_TZ)
-    what = "this identity" if kind == "id_number" else "this name"
     return TooManyAttempts(
         f"too many failed attempts for {what}: locked until {until.isoformat()}",
         locked_until=until,
     )
+
+
+def _state(guard: DownloadGuard, now: datetime) -> str:
+    """What a guard's state is called in an unlock's audit record."""
+    if guard.held:
+        return "held"
+    if _locked(guard, now):
+        return "locked"
+    return "counting" if guard.failures or guard.lockouts else "clear"
+
+
+def unlock(
+    services: Services,
+    *,
+    principal: Principal,
+    reason: str,
+    id_number: str | None = None,
+    name: str | None = None,
+    source: str | None = None,
+) -> dict[str, str]:
+    """See :meth:`bdcert.lifecycle.Registry.unlock_download`."""
+    problems = []
+    given = {"id_number": id_number, "name": name, "source": source}
+    for field, value in given.items():
+        if value is not None and (not isinstance(value, str) or not value.strip()):
+            problems.append(Problem(field, "must be a non-blank string or omitted"))
+    if all(v is None for v in given.values()):
+        problems.append(Problem("id_number", "give at least one of id_number, name and source"))
+    if not isinstance(reason, str) or not reason.strip():
+        problems.append(Problem("reason", "is required (why the clerk unlocks)"))
+    if problems:
+        raise ValidationError(problems, subject="unlock")
+    subject = mask_id_number(id_number.strip().upper()) if id_number else "(self-download)"
+    services.authorize(principal, "unlock_download", subject=subject)
+    keys = []  # in the order self_download takes them
+    if id_number is not None:
+        keys.append(("id_number", identity_key(id_number)))
+    if name is not None:
+        keys.append(("name", name_key(name.strip())))
+    if source is not None:
+        keys.append(("source", source_key(source)))
+    now = services.clock()
+    states = {}
+    with services.storage.transaction() as tx:
+        for kind, key in keys:
+            states[kind] = _state(tx.download_guard(key), now)
+            tx.save_download_guard(DownloadGuard(key))
+        details: dict[str, Any] = {"guards": states, "reason": reason.strip()}
+        if name is not None:
+            details["name"] = mask_name(name)
+        if source is not None:
+            details["source"] = source.strip()
+        tx.append_audit(AuditEvent("download_unlock", principal.name, subject, now, details))
+    return states

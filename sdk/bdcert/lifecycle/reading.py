@@ -8,13 +8,17 @@ this module, so commands that never check one start fast.
 from __future__ import annotations
 
 import hashlib
+import unicodedata
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
-from bdcert.access import redact
-from bdcert.errors import NotFound
+from bdcert.access import full_view, mask_text, personal_names, redact
+from bdcert.errors import NotFound, Problem, TooManyAttempts, ValidationError
 from bdcert.lifecycle.services import Services
+from bdcert.lifecycle.sharing import active_grant
 from bdcert.model import (
+    CHINA_TZ,
     AuditEvent,
     Certificate,
     CertificateStatus,
@@ -23,8 +27,18 @@ from bdcert.model import (
     VerdictCode,
     in_force,
 )
+from bdcert.protocols import StorageTransaction
+from bdcert.records import DownloadGuard
 
-__all__ = ["certificate", "check_document", "lookup", "pdf", "status_verdict", "verify"]
+__all__ = [
+    "certificate",
+    "check_document",
+    "lookup",
+    "lookup_key",
+    "pdf",
+    "status_verdict",
+    "verify",
+]
 
 _SM2_WITH_SM3_DER_HEX = b"2a811ccf55018375"  # OID 1.2.156.10197.1.501, as /Contents hex
 
@@ -54,58 +68,159 @@ def lookup(
     *,
     token: str | None = None,
     number: str | None = None,
+    name: str | None = None,
     principal: Principal | None = None,
+    client: str | None = None,
 ) -> Verdict:
     """See :meth:`bdcert.lifecycle.Registry.lookup`."""
     if (token is None) == (number is None):
         raise ValueError("give exactly one of token and number")
+    problems = []
+    if name is not None and (not isinstance(name, str) or not name.strip()):
+        problems.append(Problem("name", "must be the 权利人's name as registered, or omitted"))
+    if number is not None and name is None and principal is None:
+        problems.append(
+            Problem(
+                "name",
+                "is required with number for an anonymous lookup (the 权利人's name as "
+                "registered); or look up by the QR code's token",
+            )
+        )
+    if client is not None and (not isinstance(client, str) or not client.strip()):
+        problems.append(Problem("client", "must be a non-blank string (who asks) or omitted"))
+    if problems:
+        raise ValidationError(problems, subject="lookup")
     if token is not None:  # the whole URL a QR scanner returns: its last path segment
         token = token.strip().split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
+    by = "token" if token is not None else "number"
+    actor = principal.name if principal is not None else "anonymous"
+    who = client.strip() if client is not None else actor
+    now = services.clock()
+    limited: TooManyAttempts | None = None
+    grant: frozenset[str] | None = None
     with services.storage.transaction() as tx:
-        if token is not None:
+        cert: Certificate | None = None
+        if principal is None or not principal.roles & _UNLIMITED_ROLES:
+            limited = _count_lookup(tx, services, who, now)
+        if limited is None and token is not None:
             cert = tx.find_certificate_by_token(token)
-        else:
+        elif limited is None:
             try:
                 cert = tx.get_certificate(str(number))
             except NotFound:
                 cert = None
+            if cert is not None and not full_view(principal, cert) and not _names(cert, name):
+                cert = None  # the number alone opens nothing: answered as unknown
+        # the names of the unit's other certificates are masked too (not needed in full view)
+        related = _related(tx, cert) if cert and not full_view(principal, cert) else []
+        if (
+            cert is not None
+            and principal is not None
+            and "sharing_party" in principal.roles
+            and not full_view(principal, cert)
+        ):
+            grant = active_grant(tx, principal.name, cert.authority_code, now)
+        details: dict[str, Any] = {"by": by}
+        if number is not None:
+            details["name_given"] = name is not None
+        if limited is not None:
+            details["outcome"] = "limited"
+        if grant is not None:
+            details["granted_fields"] = sorted(grant)
         subject = cert.number if cert is not None else "(unknown)"
-        actor = principal.name if principal is not None else "anonymous"
-        tx.append_audit(
-            AuditEvent(
-                "lookup",
-                actor,
-                subject,
-                services.clock(),
-                {"by": "token" if token is not None else "number"},
-            )
-        )
+        tx.append_audit(AuditEvent("lookup", actor, subject, now, details))
+    if limited is not None:
+        raise limited
     if cert is None:
         return Verdict(
             code=VerdictCode.UNKNOWN_CERTIFICATE,
             trusted=False,
-            detail="no certificate with this token or number is registered",
+            detail=(
+                "no certificate with this token is registered"
+                if token is not None
+                else "no certificate with this number (and 权利人's name) is registered"
+            ),
         )
-    code, detail = status_verdict(services, cert)
+    details_granted = grant is None or "restrictions" in grant
+    code, detail = status_verdict(services, cert, seizure_details=details_granted)
+    if not full_view(principal, cert):
+        detail = mask_text(detail, personal_names(cert, related))
     return Verdict(
         code=code,
         trusted=False,
         detail=f"register: {detail}",
-        certificate=redact(cert, principal),
+        certificate=redact(cert, principal, grant=grant, related=related),
     )
 
 
-def status_verdict(services: Services, cert: Certificate) -> tuple[VerdictCode, str]:
-    """The verdict a registered certificate's status gives."""
+def _related(tx: StorageTransaction, cert: Certificate) -> list[Certificate]:
+    """The other certificates, of any status, on the certificate's 不动产单元: their parties'
+    names are masked where this one's free text mentions them."""
+    seen = {cert.number}
+    out = []
+    for unit in cert.unit_numbers:
+        for other in tx.certificates_for_unit(unit, valid_only=False):
+            if other.number not in seen:
+                seen.add(other.number)
+                out.append(other)
+    return out
+
+
+#: Roles whose lookups are not counted against a limit (they see the register in full anyway).
+_UNLIMITED_ROLES = frozenset({"platform", "auditor"})
+
+
+def lookup_key(client: str) -> str:
+    """The storage key of a client's lookup count (:meth:`bdcert.protocols.StorageTransaction.
+    download_guard` holds it): SHA-256 (hex), salted apart from the self-download guards, so
+    no client's name or address is stored in clear."""
+    return hashlib.sha256(f"bdcert-lookup-client:{client}".encode()).hexdigest()
+
+
+def _count_lookup(
+    tx: StorageTransaction, services: Services, client: str, now: datetime
+) -> TooManyAttempts | None:
+    """Count one lookup of ``client`` (``[lookup]``: at most ``max_lookups`` within any
+    ``window``), or the error refusing it when the client has had its share (not counted)."""
+    policy = services.lookup_policy
+    guard = tx.download_guard(lookup_key(client))
+    recent = tuple(t for t in guard.failures if t > now - policy.window)
+    if len(recent) >= policy.max_lookups:
+        until = (recent[0] + policy.window).astimezone(CHINA_TZ)
+        return TooManyAttempts(
+            f"too many lookups from this client ({policy.max_lookups} within "
+            f"{policy.window.total_seconds() / 60:g} minutes): try again after "
+            f"{until.isoformat()}",
+            locked_until=until,
+        )
+    tx.save_download_guard(DownloadGuard(guard.identity, (*recent, now)))
+    return None
+
+
+def _names(cert: Certificate, name: str | None) -> bool:
+    """True when ``name`` is that of one of the certificate's 权利人 (blanks around it and
+    width variants ignored)."""
+    if name is None:
+        return False
+    given = unicodedata.normalize("NFKC", name).strip()
+    return any(unicodedata.normalize("NFKC", p.name).strip() == given for p in cert.holders)
+
+
+def status_verdict(
+    services: Services, cert: Certificate, *, seizure_details: bool = True
+) -> tuple[VerdictCode, str]:
+    """The verdict a registered certificate's status gives.
+
+    :param seizure_details: name the seizing authority and its document (not for a sharing
+        party whose agreement does not grant ``restrictions``)."""
     if cert.status is CertificateStatus.SUPERSEDED:
         return VerdictCode.SUPERSEDED, f"superseded by {'、'.join(cert.superseded_by)}"
     if cert.status is CertificateStatus.CANCELLED:
         return VerdictCode.CANCELLED, f"cancelled: {cert.cancel_reason}"
     if seized := in_force(cert.restrictions, services.clock()):
         r = seized[-1]
-        return VerdictCode.RESTRICTED, (
-            f"valid, but the unit is under seizure ({r.authority} {r.document_number})"
-        )
+        which = f" ({r.authority} {r.document_number})" if seizure_details else ""
+        return VerdictCode.RESTRICTED, f"valid, but the unit is under seizure{which}"
     return VerdictCode.VALID, "in force"
 
 
@@ -117,6 +232,9 @@ def verify(services: Services, pdf: bytes, *, principal: Principal | None = None
     check = check_document(pdf, services.trust_roots)
     actor = principal.name if principal is not None else "anonymous"
     digest = hashlib.sha256(pdf).hexdigest()
+    grant: frozenset[str] | None = None
+    related: list[Certificate] = []
+    now = services.clock()
     with services.storage.transaction() as tx:
         cert = tx.find_certificate_by_digest(digest) if check.code is VerdictCode.VALID else None
         code = check.code
@@ -126,15 +244,22 @@ def verify(services: Services, pdf: bytes, *, principal: Principal | None = None
                 code = VerdictCode.UNKNOWN_CERTIFICATE
                 detail = "the seal is sound but this file is not in the certificate register"
             else:
-                code, detail = status_verdict(services, cert)
+                shown = full_view(principal, cert)
+                if principal is not None and "sharing_party" in principal.roles and not shown:
+                    grant = active_grant(tx, principal.name, cert.authority_code, now)
+                granted = grant is None or "restrictions" in grant
+                code, detail = status_verdict(services, cert, seizure_details=granted)
                 if code is VerdictCode.VALID:
                     detail = "valid: sealed by the authority, unchanged since sealing, in force"
+                related = [] if shown else _related(tx, cert)
+                if code is not VerdictCode.VALID and not shown:
+                    detail = mask_text(detail, personal_names(cert, related))
         tx.append_audit(
             AuditEvent(
                 "verify",
                 actor,
                 cert.number if cert else digest,
-                services.clock(),
+                now,
                 {"code": code.value},
             )
         )
@@ -143,7 +268,9 @@ def verify(services: Services, pdf: bytes, *, principal: Principal | None = None
         trusted=check.trusted,
         detail=detail,
         # the face is what the file shows; ID numbers only for those who may see them
-        certificate=None if cert is None else redact(cert, principal, face_shown=True),
+        certificate=None
+        if cert is None
+        else redact(cert, principal, face_shown=True, grant=grant, related=related),
         signer=check.signer,
         signed_at=check.signed_at,
     )

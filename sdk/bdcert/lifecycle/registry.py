@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
 
 from bdcert.audit import AuditSettings, Checkpointer, CheckpointingStorage
 from bdcert.codes import CodeTables
-from bdcert.config import DownloadPolicy, Workspace
+from bdcert.config import DownloadPolicy, LookupPolicy, Workspace
 from bdcert.errors import ConfigurationError, IdentityError
 from bdcert.lifecycle import auditing, backlog, events, holders, intake, reading, sharing
 from bdcert.lifecycle.auditing import Finding
@@ -87,6 +87,7 @@ class Registry:
         again, doubling from first to max (rule article 15).
     :param download_policy: how failed self-download attempts are limited (rule article 13;
         ``[self_download]`` in ``bdcert.toml``).
+    :param lookup_policy: how many lookups one client may make (``[lookup]``).
     """
 
     authorities: ServiceAttribute[dict[str, Authority]] = ServiceAttribute()
@@ -106,6 +107,8 @@ class Registry:
     backlog_retry: ServiceAttribute[tuple[float, float]] = ServiceAttribute()
     #: Failed self-download attempts that lock an identity, within what window, how long.
     download_policy: ServiceAttribute[DownloadPolicy] = ServiceAttribute()
+    #: ``[lookup]``: lookups one client may make within a window.
+    lookup_policy: ServiceAttribute[LookupPolicy] = ServiceAttribute()
     #: ``[audit]``: which authority seals the audit log's checkpoints, and how often.
     audit_settings: ServiceAttribute[AuditSettings] = ServiceAttribute()
     #: Makes and checks the sealed audit checkpoints (rule article 17, :mod:`bdcert.audit`).
@@ -129,6 +132,7 @@ class Registry:
         backlog_retry: tuple[float, float] = (30.0, 3600.0),
         download_policy: DownloadPolicy | None = None,
         audit: AuditSettings | None = None,
+        lookup_policy: LookupPolicy | None = None,
     ) -> None:
         authorities = dict(authorities)
         audit_settings = audit or AuditSettings()
@@ -161,6 +165,7 @@ class Registry:
             download_policy=download_policy or DownloadPolicy(),
             audit_settings=audit_settings,
             checkpointer=checkpointer,
+            lookup_policy=lookup_policy or LookupPolicy(),
         )
 
     # -- construction ---------------------------------------------------------------------
@@ -225,6 +230,7 @@ class Registry:
             backlog_retry=ws.backlog_retry,
             download_policy=DownloadPolicy.from_settings(ws.table("self_download")),
             audit=AuditSettings.from_table(ws.table("audit")),
+            lookup_policy=LookupPolicy.from_settings(ws.table("lookup")),
         )
 
     def close(self) -> None:
@@ -391,19 +397,36 @@ class Registry:
         *,
         token: str | None = None,
         number: str | None = None,
+        name: str | None = None,
         principal: Principal | None = None,
+        client: str | None = None,
     ) -> Verdict:
         """Check a certificate by the QR code's token or by its number (rule article 14).
 
-        No file is checked (``trusted`` is False): the answer is the register's. Personal data is
-        masked unless the principal may see it in full (:func:`bdcert.access.redact`).
+        No file is checked (``trusted`` is False): the answer is the register's, in full for a
+        :func:`bdcert.access.full_view`; for others every name masked, free text (附记 …) and
+        the detail included, ID numbers cut; a sharing party sees only its agreement's grant
+        (:func:`bdcert.access.redact`, rule article 16). **Not walkable**: the QR token has
+        192 random bits; by number, whoever lacks a full view must also give ``name`` (one of
+        its 权利人), else UNKNOWN_CERTIFICATE as for an unregistered number; each client
+        (``client``, else the principal, else ``anonymous``) may make ``[lookup]
+        max_lookups`` lookups per ``window_minutes``, counted in storage (platform and
+        auditors are not counted).
 
         :param token: the token, or the whole verification URL the QR code holds.
+        :param name: a 权利人's name as registered (blanks around it and width ignored).
+        :param client: who asks, for the limit: an HTTP service passes the remote address.
         :returns: VALID, RESTRICTED, SUPERSEDED (naming the successor), CANCELLED (with the
-            reason) or UNKNOWN_CERTIFICATE.
+            reason, masked) or UNKNOWN_CERTIFICATE.
         :raises ValueError: unless exactly one of ``token`` and ``number`` is given.
+        :raises ValidationError: an anonymous lookup by number without ``name``, a blank
+            ``name`` or ``client`` (naming every bad field; not counted).
+        :raises TooManyAttempts: the client has had its lookups for now; ``locked_until`` says
+            when the next is allowed (logged as a ``lookup`` with outcome ``limited``).
         """
-        return reading.lookup(self.services, token=token, number=number, principal=principal)
+        return reading.lookup(
+            self.services, token=token, number=number, name=name, principal=principal, client=client
+        )
 
     def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
         """Verify a certificate PDF (rule article 14).
@@ -424,6 +447,8 @@ class Registry:
         *,
         evidence: Mapping[str, str] | None = None,
         principal: Principal | None = None,
+        source: str | None = None,
+        code: str | None = None,
     ) -> list[IssuedCertificate]:
         """A holder downloads their current e-certificates (rule article 13).
 
@@ -436,17 +461,74 @@ class Registry:
         :param id_number: any case (``x`` and ``X`` are the same resident ID).
         :param evidence: passed to the identity provider's ``verify_holder`` (e.g. a face token).
         :param principal: the channel relaying the request (an app, a portal), for the log only.
+        :param source: the client the channel serves (its remote address, an account): failures
+            are limited per source too (``max_source_failures``).
+        :param code: the second factor, where the authority recorded one for a registration
+            (:meth:`record_download_code`): its certificates are opened only with it.
         :returns: the holder's certificates in force (valid or restricted, not superseded or
             cancelled) that the proof opens (those needing no paper number, plus those of the
             registrations ``paper_number`` belongs to), oldest first, each with its sealed PDF
             and, when filed, its OFD.
         :raises ValidationError: a blank name or ID number (not counted as an attempt).
         :raises IdentityError: the proof failed (counted; the message never says which part).
-        :raises TooManyAttempts: the ID number or the name is locked (too many failures);
-            ``locked_until`` says until when.
+        :raises TooManyAttempts: the ID number, the name or the source is locked (too many
+            failures); ``locked_until`` says until when, None when it is held until a clerk
+            unlocks it (:meth:`unlock_download`; after ``max_lockouts`` lockouts).
         """
         return holders.self_download(
-            self.services, name, id_number, paper_number, evidence=evidence, principal=principal
+            self.services,
+            name,
+            id_number,
+            paper_number,
+            evidence=evidence,
+            principal=principal,
+            source=source,
+            code=code,
+        )
+
+    def record_download_code(
+        self, business_number: str, id_number: str, *, principal: Principal
+    ) -> str:
+        """Make and record a second factor for one 权利人 of a registration (rule article 13):
+        its certificates then download only with this code (:meth:`self_download` ``code``);
+        a new code replaces the old. Stored as a salted scrypt hash; logged as
+        ``download_code`` with the masked ID number.
+
+        :returns: the code, 8 digits from the operating system's CSPRNG, to hand to the holder.
+        :raises ValidationError: a blank argument, or the ID number is no 权利人 of the
+            registration's certificates. :raises PermissionDenied: unless the principal may
+            issue for the registration's authority (the pushing authority; logged).
+        """
+        return holders.record_download_code(
+            self.services, business_number, id_number, principal=principal
+        )
+
+    def unlock_download(
+        self,
+        *,
+        principal: Principal,
+        reason: str,
+        id_number: str | None = None,
+        name: str | None = None,
+        source: str | None = None,
+    ) -> dict[str, str]:
+        """A clerk lifts the self-download lock (failures, lockout, count of lockouts, hold)
+        of an ID number, a name or a source (rule article 13, :mod:`bdcert.lifecycle.holders`);
+        logged as ``download_unlock`` with the clerk, the reason, the masked number and name.
+
+        :returns: each guard named -> its state before: ``held``, ``locked``, ``counting``
+            (failures or lockouts counted) or ``clear``.
+        :raises ValidationError: none of the three given, a blank one or a blank ``reason``
+            (naming every bad field). :raises PermissionDenied: unless the platform or a
+            registrar (logged).
+        """
+        return holders.unlock(
+            self.services,
+            principal=principal,
+            reason=reason,
+            id_number=id_number,
+            name=name,
+            source=source,
         )
 
     def add_agreement(self, raw: Mapping[str, Any], *, principal: Principal) -> SharingAgreement:

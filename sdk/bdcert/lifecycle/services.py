@@ -16,7 +16,7 @@ import attrs
 from bdcert.access import authorize
 from bdcert.audit import AuditSettings, Checkpointer
 from bdcert.codes import CodeTables
-from bdcert.config import DownloadPolicy
+from bdcert.config import DownloadPolicy, LookupPolicy
 from bdcert.errors import ConfigurationError, NotFound, PermissionDenied
 from bdcert.model import AuditEvent, Authority, Certificate, Principal
 from bdcert.plugins import Hooks
@@ -101,6 +101,8 @@ class Services:
     audit_settings: AuditSettings
     #: Makes and checks the sealed audit checkpoints (rule article 17, :mod:`bdcert.audit`).
     checkpointer: Checkpointer
+    #: ``[lookup]``: how many lookups one client may make within what window.
+    lookup_policy: LookupPolicy = attrs.field(factory=LookupPolicy)
 
     def authorize(
         self,

@@ -44,6 +44,7 @@ from typing import Any
 from bdcert.errors import NotFound, PermissionDenied, Problem, ValidationError
 from bdcert.lifecycle.services import Services
 from bdcert.model import CHINA_TZ, AuditEvent, Certificate, Principal
+from bdcert.protocols import StorageTransaction
 from bdcert.records import (  # moved to the values layer; re-exported here
     SharedCertificate,
     SharingAgreement,
@@ -55,6 +56,7 @@ __all__ = [
     "FIELDS",
     "SharedCertificate",
     "SharingAgreement",
+    "active_grant",
     "granted_fields",
     "parse_agreement",
 ]
@@ -291,6 +293,23 @@ def granted_fields(
     return {f: named[f]() if f in named else c.face_value(f) for f in fields}
 
 
+def active_grant(
+    tx: StorageTransaction, party: str, authority: str, at: datetime
+) -> frozenset[str]:
+    """The fields a sharing party may see of a certificate of ``authority`` at ``at``: those of
+    the agreement :meth:`bdcert.lifecycle.Registry.share` would use (active, covering the
+    authority, the most recently signed), or none. Lookups and verifications of a sharing party
+    show no more than this (rule article 16)."""
+    chosen = _choose([a for a in tx.agreements(party) if a.state(at) == "active"], authority)
+    return frozenset(chosen.fields) if chosen is not None else frozenset()
+
+
+def _choose(active: Sequence[SharingAgreement], authority: str | None) -> SharingAgreement | None:
+    """Of active agreements, the one used for ``authority``: covering it, signed last."""
+    covering = [a for a in active if authority is not None and a.covers(authority)]
+    return max(covering, key=lambda a: (a.signed_on, a.valid_from, a.id), default=None)
+
+
 # -- the Registry's operations --------------------------------------------------------------
 
 
@@ -427,7 +446,7 @@ def share(
                 for a in active
                 if a not in covering
             ]
-            chosen = max(covering, key=lambda a: (a.signed_on, a.valid_from, a.id), default=None)
+            chosen = _choose(active, authority)
             if chosen is None:
                 denial = PermissionDenied(
                     f"{principal.name} may not share {number}: " + "; ".join(reasons)
