@@ -5,6 +5,8 @@ The seals are made by :func:`bdcert.sealing.ofd.seal_ofd`.
 :func:`verify_ofd` answers only what the bytes and the trust roots tell, with the codes of
 :func:`bdcert.verify.pades.check_pdf_seal` in the same order (the first failing check decides):
 
+0. ``TOO_COMPLEX`` — the package exceeds a bound on verification work (:mod:`bdcert.bounds`:
+   ZIP entries and compression ratio, XML elements and nesting); the detail names the bound.
 1. ``NOT_PDF`` — not a readable OFD package (the detail says so): not a ZIP, larger than
    :data:`~bdcert.gm.ofd_package.MAX_PACKAGE_BYTES` uncompressed, damaged, or no readable
    ``OFD.xml`` naming its ``Document.xml``.
@@ -35,6 +37,7 @@ from xml.etree import ElementTree as ET
 
 from asn1crypto import x509 as asn1_x509
 
+from bdcert import bounds
 from bdcert.errors import MissingDependency
 from bdcert.gm import ses
 from bdcert.gm.ofd_package import OfdPackage, OfdPackageError, parse_xml, read_package, resolve_loc
@@ -67,9 +70,12 @@ def verify_ofd(package: bytes, *, trust_roots: Sequence[bytes]) -> SealCheck:
     roots = der_certificates(trust_roots)
     data = bytes(package)
     try:
+        bounds.check_zip(data)
         pkg = read_package(data)
         _, body, _ = document_parts(pkg.files)
         entries = _signature_entries(pkg.files, body)
+    except bounds.TooComplex as exc:
+        return fail(VerdictCode.TOO_COMPLEX, f"verification refused, too complex: {exc}")
     except OfdPackageError as exc:
         return fail(VerdictCode.NOT_PDF, f"not a readable OFD package: {exc}")
     if isinstance(entries, SealCheck):
@@ -85,6 +91,8 @@ def verify_ofd(package: bytes, *, trust_roots: Sequence[bytes]) -> SealCheck:
         return _check_one(data, pkg, entries[0], roots)
     except MissingDependency:
         raise
+    except bounds.TooComplex as exc:
+        return fail(VerdictCode.TOO_COMPLEX, f"verification refused, too complex: {exc}")
     except Exception as exc:  # asn1crypto and the XML parser raise many unrelated types
         return fail(
             VerdictCode.SIGNATURE_INVALID,

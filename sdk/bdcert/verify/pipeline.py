@@ -5,6 +5,9 @@ registered, valid, superseded, cancelled or restricted is decided by the caller 
 Every outcome has its own :class:`~bdcert.model.VerdictCode`; hostile input never raises.
 Checks, in order (the first failing one decides):
 
+0. ``TOO_COMPLEX`` — the file exceeds a bound on the work verifying it may cost (size, objects,
+   object streams, references, nesting: :func:`bdcert.bounds.check_pdf`); the detail names the
+   bound. Nothing else is parsed.
 1. ``NOT_PDF`` — the bytes are not a readable PDF (and hold no recognisable signature).
 2. ``UNSEALED`` — no signature.
 3. ``MULTIPLE_SIGNATURES`` — more than the one seal bdcert applies. A second signature is
@@ -47,7 +50,7 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from bdcert import pki
+from bdcert import bounds, pki
 from bdcert.errors import ConfigurationError
 from bdcert.model import VerdictCode
 
@@ -340,11 +343,16 @@ def judge_single_seal(
     *,
     reraise: tuple[type[BaseException], ...] = (),
 ) -> SealCheck:
-    """The steps every PDF seal check shares: find the embedded signatures with pyHanko; none, or
+    """The steps every PDF seal check shares: bound the work (:func:`bdcert.bounds.check_pdf`,
+    else TOO_COMPLEX); find the embedded signatures with pyHanko; none, or
     a file pyHanko cannot read, is judged from the raw bytes by ``raw_check(why)``; more than
     one is MULTIPLE_SIGNATURES; the one is judged by ``check_one(signature)``, falling back to
     the raw bytes when pyHanko trips over a malformed structure (``reraise`` passes through).
     """
+    try:
+        bounds.check_pdf(data)
+    except bounds.TooComplex as e:
+        return fail(VerdictCode.TOO_COMPLEX, f"verification refused, too complex: {e}")
     try:
         from pyhanko.pdf_utils.reader import PdfFileReader
 
