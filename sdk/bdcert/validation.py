@@ -24,9 +24,11 @@ from typing import Any
 from bdcert.codes import PROOF_MATTERS, CodeTables
 from bdcert.errors import Problem, ValidationError
 from bdcert.identifiers import (
+    business_number_problems,
     check_credit_code,
     check_resident_id,
     check_unit_number,
+    has_visible,
     normalize_resident_id,
     parse_certificate_number,
 )
@@ -43,7 +45,14 @@ from bdcert.model import (
 )
 from bdcert.wire import canonical_json  # one canonical JSON for every fingerprint and hash
 
-__all__ = ["ENTRY_KEYS", "canonical_json", "fingerprint", "parse_entry", "parse_share"]
+__all__ = [
+    "ENTRY_KEYS",
+    "canonical_json",
+    "fingerprint",
+    "has_visible",
+    "parse_entry",
+    "parse_share",
+]
 
 #: Every key a registration entry may carry (see shared/data/README.md).
 ENTRY_KEYS = frozenset(
@@ -149,6 +158,9 @@ class _Checker:
             return None
         if required and not value.strip():
             self.add(path, "is required (only blanks given)")
+            return None
+        if required and not has_visible(value):
+            self.add(path, "is required (only invisible characters given, e.g. U+3164 or U+200B)")
             return None
         return value
 
@@ -270,6 +282,9 @@ def parse_entry(
     djjg = c.text("djjg", required=True)
     if djjg is not None and djjg not in authorities:  # djjg is a str here
         c.add("djjg", f"{djjg!r} is not a configured registration authority")
+    if ywh is not None:
+        for message in business_number_problems(ywh, djjg):
+            c.add("ywh", message)
     djlx = c.code("djlx", codes.djlx, "登记类型", required=True)
 
     recorded_at = _recording_time(c, c.text("dbsj", required=True))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -88,9 +87,19 @@ def _issue_line(
 ) -> dict[str, Any]:
     from bdcert.errors import BdcertError, ValidationError
     from bdcert.model import IssueResult, Outcome
+    from bdcert.wire import DuplicateKeyError, loads
 
     try:
-        raw = json.loads(text)
+        raw = loads(text)
+    except DuplicateKeyError as exc:
+        return {
+            "ywh": None,
+            "outcome": Outcome.REJECTED.value,
+            "errors": [
+                {"field": key, "message": "is given more than once (readers disagree which counts)"}
+                for key in exc.keys
+            ],
+        }
     except (ValueError, RecursionError) as exc:
         return {
             "ywh": None,
