@@ -95,6 +95,8 @@ MAX_TEXT = 10_000  # characters in any one string
 MAX_PARTIES = 1_000  # holders or obligors
 MAX_AREA = Decimal(10) ** 12  # m²
 _MAX_DEPTH = 4  # entry → list → party → value
+#: Control characters (line breaks, escapes, C1) and bidi overrides: not in a name or an address.
+_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def _scan(c: _Checker, value: Any, path: str, depth: int) -> None:
@@ -145,6 +147,7 @@ class _Checker:
         required: bool,
         src: Mapping[str, Any] | None = None,
         path: str | None = None,
+        one_line: bool = False,
     ) -> str | None:
         src = self.raw if src is None else src
         path = key if path is None else path
@@ -161,6 +164,10 @@ class _Checker:
             return None
         if required and not has_visible(value):
             self.add(path, "is required (only invisible characters given, e.g. U+3164 or U+200B)")
+            return None
+        if one_line and (bad := _LINE_CONTROLS.findall(value)):
+            codes = ", ".join(sorted({f"U+{ord(ch):04X}" for ch in bad}))
+            self.add(path, f"must be one line of text without control characters ({codes})")
             return None
         return value
 
@@ -225,7 +232,7 @@ class _Checker:
                 continue
             for extra in sorted(set(item) - _PARTY_KEYS):
                 self.add(f"{path}.{extra}", "is not a known field")
-            name = self.text("mc", required=True, src=item, path=f"{path}.mc")
+            name = self.text("mc", required=True, src=item, path=f"{path}.mc", one_line=True)
             raw_type = item.get("zjzl")
             id_type: str | None = raw_type if isinstance(raw_type, str) else None
             if raw_type in (None, ""):
@@ -283,7 +290,7 @@ def parse_entry(
     if djjg is not None and djjg not in authorities:  # djjg is a str here
         c.add("djjg", f"{djjg!r} is not a configured registration authority")
     if ywh is not None:
-        for message in business_number_problems(ywh, djjg):
+        for message in business_number_problems(ywh, djjg if djjg in authorities else None):
             c.add("ywh", message)
     djlx = c.code("djlx", codes.djlx, "登记类型", required=True)
 
@@ -327,7 +334,7 @@ def parse_entry(
                     f"area of authority {djjg} ({authorities[djjg].name})",
                 )
 
-    location = c.text("zl", required=issuing) or ""
+    location = c.text("zl", required=issuing, one_line=True) or ""
     holders = c.parties("qlr", codes, required=issuing)
     obligors = c.parties("ywr", codes, required=proof)
 
@@ -347,11 +354,11 @@ def parse_entry(
     other = c.text("qt", required=False) or ""
     plan = _attached_plan(c)
     prior = _prior_certificates(c, required=cancelling)
-    reason = c.text("zxyy", required=cancelling)
+    reason = c.text("zxyy", required=cancelling, one_line=True)
     seizure = None
     if seizing:
-        cfjg = c.text("cfjg", required=True)
-        cfwh = c.text("cfwh", required=True)
+        cfjg = c.text("cfjg", required=True, one_line=True)
+        cfwh = c.text("cfwh", required=True, one_line=True)
         cflx = c.code("cflx", codes.cflx, "查封类型", required=True)
         cfqx = c.term("cfqx", required=False)
         if cfjg and cfwh and cflx:

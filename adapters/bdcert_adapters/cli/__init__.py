@@ -17,7 +17,8 @@ Exit codes:
   not a sharing party) or unknown.
 - ``download``: 0 when the holder's certificates were written; 1 when the proof failed or the
   identity is locked after too many failures.
-- any command: 2 for bad usage or configuration.
+- any command: 2 for bad usage or configuration; 70 for an internal error (a bug: reported on
+  stderr as one plain line, never with a code that means a verdict).
 """
 
 from __future__ import annotations
@@ -79,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         error(f"{exc.strerror or exc}{where}")
         return 2
+    except Exception as exc:  # a bug: its exit code must not read as a verdict (verify's 1)
+        error(f"{type(exc).__name__}: {exc} (a bdcert bug; please report it)", "internal error")
+        return INTERNAL_ERROR
+
+
+#: The exit code of a command that failed on a bug (BSD ``EX_SOFTWARE``), not on its input.
+INTERNAL_ERROR = 70
 
 
 def quiet_third_parties() -> None:

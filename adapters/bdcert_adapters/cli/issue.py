@@ -14,6 +14,7 @@ from bdcert_adapters.cli.common import (
     lines,
     load_workspace,
     open_session,
+    plain,
     print_json,
     print_table,
 )
@@ -118,7 +119,7 @@ def _issue_line(
         if not isinstance(exc, BdcertError):
             import logging
 
-            logging.getLogger("bdcert").exception("unexpected error on entry %s", ywh)
+            logging.getLogger("bdcert").exception("unexpected error on entry %r", ywh)
         return {
             "ywh": ywh,
             "outcome": "failed",
@@ -149,11 +150,11 @@ def _summary(rows: list[tuple[int, dict[str, Any]]]) -> None:
         effect += [f"cancels {n}" for n in r.get("cancels", [])]
         effect += [f"restricts {n}" for n in r.get("restricts", [])]
         effect += [f"announces void {n}" for n in r.get("announcements", [])]
-        reasons = "\n".join(
-            f"{e['field'] or '(entry)'}: {e['message']}" for e in r.get("errors", [])
+        reasons = "\n".join(  # one line per reason: a line break in a reason is shown as \n
+            plain(f"{e['field'] or '(entry)'}: {e['message']}") for e in r.get("errors", [])
         )
         if r.get("reason"):
-            reasons = f"waits in the backlog: {r['reason']}"
+            reasons = plain(f"waits in the backlog: {r['reason']}")
         style = {
             "rejected": "red",
             "failed": "bold red",
