@@ -605,10 +605,13 @@ def test_a_package_resealed_by_an_authority_key_is_not_registered(issued: Issued
         issued.key_100,
         issued.cert_100,
     )
-    for data in (own, other, same):
+    for data in (own, same):
         result = refused(issued, data)
         assert result.check is VerdictCode.VALID
         assert result.registry is VerdictCode.UNKNOWN_CERTIFICATE
+    # 成都's certificate under 绵阳's seal: not the seal of the authority it names (issue 9)
+    result = refused(issued, other, VerdictCode.UNTRUSTED_SIGNER)
+    assert "another authority" in result.detail
 
 
 def test_a_package_sealed_by_the_root_key_is_not_registered(issued: Issued) -> None:
@@ -873,10 +876,13 @@ def test_a_pdf_signed_by_a_self_made_mimic_is_untrusted(issued: Issued) -> None:
 
 
 def test_a_pdf_resealed_by_an_authority_key_is_not_registered(issued: Issued) -> None:
-    for key, cert in ((issued.key_100, issued.cert_100), (issued.key_700, issued.cert_700)):
-        result = refused(issued, _seal_pdf(issued, key, cert, [issued.root]))
-        assert result.check is VerdictCode.VALID
-        assert result.registry is VerdictCode.UNKNOWN_CERTIFICATE
+    result = refused(issued, _seal_pdf(issued, issued.key_100, issued.cert_100, [issued.root]))
+    assert result.check is VerdictCode.VALID
+    assert result.registry is VerdictCode.UNKNOWN_CERTIFICATE
+    # 成都's certificate under 绵阳's key: not the seal of the authority it names (issue 9)
+    other = _seal_pdf(issued, issued.key_700, issued.cert_700, [issued.root])
+    result = refused(issued, other, VerdictCode.UNTRUSTED_SIGNER)
+    assert "another authority" in result.detail
 
 
 def test_random_corruption_never_passes_or_raises(issued: Issued) -> None:

@@ -44,7 +44,14 @@ from bdcert.gm.ofd_package import OfdPackage, OfdPackageError, parse_xml, read_p
 from bdcert.gm.sm2 import OID_SM3, OID_SM3_ALT, sm3
 from bdcert.model import VerdictCode
 from bdcert.sealing.ofd import Q, document_parts
-from bdcert.verify.pipeline import SealCheck, der_certificates, fail, signer_problem, subject
+from bdcert.verify.pipeline import (
+    SealCheck,
+    authority_problem,
+    der_certificates,
+    fail,
+    signer_problem,
+    subject,
+)
 
 __all__ = ["verify_ofd"]
 
@@ -220,6 +227,12 @@ def _check_one(
                 "Seal.esl is not the seal the signature carries",
                 **facts_sha,
             )
+    info = parse_xml(files["OFD.xml"], "OFD.xml").find(f"{Q}DocBody/{Q}DocInfo")
+    names = [info.findtext(Q + key) if info is not None else None for key in ("Author", "Title")]
+    signer = asn1_x509.Certificate.load(sig.signer_cert)
+    wrong = authority_problem(names[0], names[1], signer)  # re-sealed by another authority?
+    if wrong is not None:
+        return fail(VerdictCode.UNTRUSTED_SIGNER, wrong, **facts_sha)
     return SealCheck(code=VerdictCode.VALID, trusted=True, detail=detail, **facts_sha)
 
 
