@@ -23,23 +23,35 @@ The bounds (module constants, all far above what bdcert writes, including large 
   :data:`RATIO_FREE_BYTES` inflating at most :data:`MAX_ZIP_RATIO` times its stored size.
 - XML (every file of an OFD package): :data:`MAX_XML_ELEMENTS` elements, :data:`MAX_NESTING`
   deep, no DTD (so no entity expansion); counted while parsing, stopping at the bound.
+
+Pushed registration entries are bounded the same way before any field is read
+(:func:`entry_problems`: strings, lists, nesting, total characters and bytes), so that one entry
+inside every per-field limit cannot make rendering and sealing take minutes.
 """
 
 from __future__ import annotations
 
 import io
+import json
 import re
 import zipfile
 import zlib
+from collections.abc import Mapping
+from typing import Any
 from xml.etree import ElementTree as ET
 
 __all__ = [
+    "MAX_ENTRY_BYTES",
+    "MAX_ENTRY_CHARACTERS",
+    "MAX_NAME",
     "MAX_NESTING",
     "MAX_OBJECT_STREAM_BYTES",
     "MAX_OBJECT_STREAM_WORK",
+    "MAX_PARTIES",
     "MAX_PDF_BYTES",
     "MAX_PDF_OBJECTS",
     "MAX_PDF_REFERENCES",
+    "MAX_TEXT",
     "MAX_XML_ELEMENTS",
     "MAX_ZIP_ENTRIES",
     "MAX_ZIP_RATIO",
@@ -48,6 +60,7 @@ __all__ = [
     "check_pdf",
     "check_xml",
     "check_zip",
+    "entry_problems",
 ]
 
 #: Largest PDF verified at all, bytes (a certificate with large 附图 stays far below).
@@ -275,3 +288,95 @@ def check_xml(data: bytes, name: str, *, error: type[TooComplex] = TooComplex) -
                     )
     except ET.ParseError:
         return
+
+
+# --------------------------------------------------------------------------- entries
+
+#: Characters in any one string of a registration entry.
+MAX_TEXT = 10_000
+#: Items in any one list of an entry (holders, obligors, units, prior certificates).
+MAX_PARTIES = 1_000
+#: Characters in all of an entry's strings (keys included), its 附图 (``ft``) aside: 1,000 joint
+#: holders with ordinary names and ID numbers need about 30,000 (issue 9: 1,000 holders with
+#: 10,000-character names, within every other limit, took 7 minutes and 1.5 GiB to render).
+MAX_ENTRY_CHARACTERS = 100_000
+#: UTF-8 bytes of a whole entry as JSON, its 附图 included.
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
+#: Characters in one party's name (``mc``); checked by :func:`bdcert.validation.parse_entry`.
+MAX_NAME = 200
+_ENTRY_DEPTH = 4  # entry → list → party → value
+
+
+def entry_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(field, message)`` for everything in a raw registration entry (a decoded JSON object)
+    that is too large or cannot be stored, before any field is interpreted: strings over
+    :data:`MAX_TEXT` characters or with unpaired surrogates, non-text keys, nesting deeper than
+    the entry shape, lists over :data:`MAX_PARTIES` items, more than
+    :data:`MAX_ENTRY_CHARACTERS` characters in all (naming the largest fields) or more than
+    :data:`MAX_ENTRY_BYTES` bytes as JSON. Empty when none; the work is bounded by the input's
+    size (each value visited once, the JSON size measured only once the rest passed).
+    """
+    problems: list[tuple[str, str]] = []
+    characters = _scan(raw, "", 0, problems)
+    if characters > MAX_ENTRY_CHARACTERS:
+        problems.append(
+            (
+                "",
+                f"the entry holds {characters} characters (附图 aside); at most "
+                f"{MAX_ENTRY_CHARACTERS} are allowed (largest fields: {_largest(raw)})",
+            )
+        )
+    if problems:
+        return problems
+    try:
+        size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError):  # not JSON data: the field checks report it
+        return problems
+    if size > MAX_ENTRY_BYTES:
+        problems.append(("", f"the entry is {size} bytes as JSON; at most {MAX_ENTRY_BYTES}"))
+    return problems
+
+
+def _scan(value: Any, path: str, depth: int, problems: list[tuple[str, str]]) -> int:
+    """Check ``value`` at ``path``; the characters of its strings outside the 附图 (ft)."""
+    if depth > _ENTRY_DEPTH:
+        problems.append((path, "is nested deeper than a registration entry allows"))
+        return 0
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT:
+            problems.append((path, f"has {len(value)} characters; at most {MAX_TEXT} are allowed"))
+        elif any("\ud800" <= ch <= "\udfff" for ch in value):
+            problems.append((path, "contains an unpaired surrogate (not valid Unicode text)"))
+        return 0 if path == "ft" or path.startswith("ft.") else len(value)
+    count = 0
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append((path, f"has a non-text key {key!r}"))
+                continue
+            where = f"{path}.{key}" if path else key
+            count += _scan(key, where, depth + 1, problems)
+            count += _scan(item, where, depth + 1, problems)
+    elif isinstance(value, list):
+        if len(value) > MAX_PARTIES:
+            problems.append((path, f"lists {len(value)} items; at most {MAX_PARTIES} are allowed"))
+            return 0
+        for i, item in enumerate(value):
+            count += _scan(item, f"{path}[{i}]", depth + 1, problems)
+    return count
+
+
+def _largest(raw: Mapping[str, Any]) -> str:
+    """The three top-level fields with the most characters, for the too-large message."""
+
+    def size(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value)
+        if isinstance(value, Mapping):
+            return sum(len(str(k)) + size(v) for k, v in value.items())
+        if isinstance(value, list):
+            return sum(size(v) for v in value)
+        return 0
+
+    sizes = sorted(((size(v), str(k)) for k, v in raw.items() if k != "ft"), reverse=True)
+    return ", ".join(f"{key} {n}" for n, key in sizes[:3])

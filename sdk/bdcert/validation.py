@@ -21,6 +21,14 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
+from bdcert.bounds import (
+    MAX_ENTRY_BYTES,
+    MAX_ENTRY_CHARACTERS,
+    MAX_NAME,
+    MAX_PARTIES,
+    MAX_TEXT,
+    entry_problems,
+)
 from bdcert.codes import PROOF_MATTERS, CodeTables
 from bdcert.errors import Problem, ValidationError
 from bdcert.identifiers import (
@@ -47,6 +55,11 @@ from bdcert.wire import canonical_json  # one canonical JSON for every fingerpri
 
 __all__ = [
     "ENTRY_KEYS",
+    "MAX_ENTRY_BYTES",
+    "MAX_ENTRY_CHARACTERS",
+    "MAX_NAME",
+    "MAX_PARTIES",
+    "MAX_TEXT",
     "canonical_json",
     "fingerprint",
     "has_visible",
@@ -91,38 +104,9 @@ _DISPOSITIONS = ("收回", "公告作废")
 _MEDIA = ("电子", "纸质")
 _PICTURE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 #: Limits that keep one entry to one reasonable unit of work (and out of denial of service).
-MAX_TEXT = 10_000  # characters in any one string
-MAX_PARTIES = 1_000  # holders or obligors
 MAX_AREA = Decimal(10) ** 12  # m²
-_MAX_DEPTH = 4  # entry → list → party → value
 #: Control characters (line breaks, escapes, C1) and bidi overrides: not in a name or an address.
 _LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
-
-
-def _scan(c: _Checker, value: Any, path: str, depth: int) -> None:
-    """Strings that cannot be stored (unpaired surrogates) or are absurdly long, non-string keys,
-    nesting deeper than the entry shape and oversized lists, each reported at its path."""
-    if depth > _MAX_DEPTH:
-        c.add(path, "is nested deeper than a registration entry allows")
-        return
-    if isinstance(value, str):
-        if len(value) > MAX_TEXT:
-            c.add(path, f"has {len(value)} characters; at most {MAX_TEXT} are allowed")
-        elif any("\ud800" <= ch <= "\udfff" for ch in value):
-            c.add(path, "contains an unpaired surrogate (not valid Unicode text)")
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                c.add(path, f"has a non-text key {key!r}")
-                continue
-            _scan(c, key, f"{path}.{key}" if path else key, depth + 1)
-            _scan(c, item, f"{path}.{key}" if path else key, depth + 1)
-    elif isinstance(value, list):
-        if len(value) > MAX_PARTIES:
-            c.add(path, f"lists {len(value)} items; at most {MAX_PARTIES} are allowed")
-            return
-        for i, item in enumerate(value):
-            _scan(c, item, f"{path}[{i}]", depth + 1)
 
 
 def fingerprint(raw: Mapping[str, Any]) -> str:
@@ -233,6 +217,9 @@ class _Checker:
             for extra in sorted(set(item) - _PARTY_KEYS):
                 self.add(f"{path}.{extra}", "is not a known field")
             name = self.text("mc", required=True, src=item, path=f"{path}.mc", one_line=True)
+            if name is not None and len(name) > MAX_NAME:
+                self.add(f"{path}.mc", f"has {len(name)} characters; a name has at most {MAX_NAME}")
+                name = None
             raw_type = item.get("zjzl")
             id_type: str | None = raw_type if isinstance(raw_type, str) else None
             if raw_type in (None, ""):
@@ -279,7 +266,7 @@ def parse_entry(
     if not isinstance(raw, Mapping):
         raise ValidationError([Problem("", "an entry must be a JSON object")])
     c = _Checker(raw)
-    _scan(c, raw, "", 0)
+    c.problems.extend(Problem(field, message) for field, message in entry_problems(raw))
     if c.problems:  # strings that cannot be stored or printed: stop before touching them
         raise ValidationError(c.problems, subject="entry")
     for extra in sorted(set(raw) - ENTRY_KEYS, key=str):

@@ -222,3 +222,48 @@ def test_duplicate_json_keys_are_an_error_naming_the_key() -> None:
     assert caught.value.keys == ("mc", "ywh")
     with pytest.raises(ValueError, match="NaN"):
         loads('{"mj": NaN}')
+
+
+def _holders(count: int, name_length: int) -> list[dict[str, str]]:
+    return [
+        {"mc": "王" * name_length, "zjzl": "99", "zjh": f"X{i}", "qlbl": f"1/{count}"}
+        for i in range(count)
+    ]
+
+
+def test_an_entry_is_bounded_in_total_characters_naming_the_largest_fields(
+    timeline: Any, authorities: Any
+) -> None:
+    """Review: 1,000 holders with 10,000-character names (inside every per-field limit) took
+    7 minutes and 1.5 GiB to render and held the register's write lock meanwhile."""
+    from bdcert.validation import MAX_ENTRY_CHARACTERS
+
+    raw = copy.deepcopy(timeline[0])
+    raw["qlr"], raw["gyfs"] = _holders(1_000, 10_000), "2"
+    found = problems(raw, authorities)
+    assert set(found) == {""}, found
+    assert str(MAX_ENTRY_CHARACTERS) in found[""] and "qlr" in found[""]
+    raw["qlr"] = _holders(500, 200)  # 100,000 name characters and the rest: just over
+    assert "characters" in problems(raw, authorities)[""]
+    raw["qlr"] = _holders(300, 200)  # within: then every holder is checked
+    assert parse_entry(raw, authorities=authorities, codes=NATIONAL_2024).holders
+
+
+def test_a_name_is_bounded(timeline: Any, authorities: Any) -> None:
+    from bdcert.validation import MAX_NAME
+
+    raw = copy.deepcopy(timeline[0])
+    raw["qlr"][0]["mc"] = "王" * (MAX_NAME + 1)
+    assert set(problems(raw, authorities)) == {"qlr[0].mc"}
+
+
+def test_an_entry_is_bounded_in_bytes(
+    timeline: Any, authorities: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bdcert import bounds
+
+    raw = copy.deepcopy(timeline[0])
+    size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode())
+    monkeypatch.setattr(bounds, "MAX_ENTRY_BYTES", size - 1)
+    found = problems(raw, authorities)
+    assert set(found) == {""} and "bytes" in found[""], found
