@@ -11,6 +11,7 @@ from bdcert.errors import IdempotencyConflict, Problem, SealingError, Validation
 from bdcert.lifecycle.backlog import after_drain, backlogged, enqueue, retry_delay
 from bdcert.lifecycle.events import publish, stage
 from bdcert.lifecycle.issuing import apply_entry, check_references, with_documents
+from bdcert.lifecycle.preparing import Preparation, preparing
 from bdcert.lifecycle.services import Services, log
 from bdcert.model import (
     AuditEvent,
@@ -23,7 +24,7 @@ from bdcert.model import (
 from bdcert.protocols import StorageTransaction
 from bdcert.validation import fingerprint, parse_entry
 
-__all__ = ["accept", "find_earlier", "push", "replay"]
+__all__ = ["accept", "find_earlier", "push", "rehearse", "replay"]
 
 
 def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
@@ -36,8 +37,9 @@ def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
     ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
     events: list[CertificateEvent] = []
     accepted: list[RegistrationEntry] = []  # the valid entry, once the checks passed
+    preparation = rehearse(services, raw, principal)
     try:
-        with services.storage.transaction() as tx:
+        with preparing(preparation), services.storage.transaction() as tx:
             result = accept(services, tx, raw, principal, events, accepted)
             staged = stage(services, tx, events)
     except SealingError as exc:
@@ -70,6 +72,28 @@ def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
         return after_drain(services, result.business_number, principal)
     publish(services, events, staged)
     return result
+
+
+class _Rehearsed(Exception):
+    """Rolls the rehearsal's transaction back."""
+
+
+def rehearse(services: Services, raw: Any, principal: Principal) -> Preparation:
+    """Steps 1 and 2 of :mod:`bdcert.lifecycle.preparing`: accept ``raw`` in a transaction that
+    is rolled back, recording the certificates it would issue, then render and seal them
+    outside any transaction. Whatever fails here is left to the filing transaction, which
+    meets it again where it always did (a problem of the entry, a replay, a backlog)."""
+    preparation = Preparation(now=services.clock())
+    try:
+        with preparing(preparation), services.storage.transaction() as tx:
+            accept(services, tx, raw, principal, [], [])
+            raise _Rehearsed
+    except _Rehearsed:
+        pass
+    except Exception:  # the filing transaction meets it again and reports it
+        preparation.plans.clear()
+    preparation.prepare()
+    return preparation
 
 
 def accept(
