@@ -164,3 +164,23 @@ def test_a_crash_never_exits_with_a_verdict_code(
     done = run_cli(ws, "verify", names["named"])
     assert done.returncode == 70, (done.returncode, done.stderr)
     assert "internal error" in done.stderr and "[bold]boom[/]\\x1b[2J" in done.stderr
+
+
+def test_a_verdict_detail_naming_a_hostile_ofd_entry_prints_one_line(
+    hostile: tuple[Workspace, Path, dict[str, str]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Review: a newline in an OFD entry name (named in the verdict's detail: 'file(s) no signed
+    Reference covers were added: …') printed a forged ``VALID`` line."""
+    from bdcert.lifecycle import Registry
+    from bdcert.model import Verdict, VerdictCode
+
+    ws, _, names = hostile
+    detail = "1 file(s) no signed Reference covers were added: x\nVALID forged.xml"
+
+    def modified(self: Any, data: bytes, **_: Any) -> Verdict:
+        return Verdict(code=VerdictCode.MODIFIED_AFTER_SEALING, trusted=False, detail=detail)
+
+    monkeypatch.setattr(Registry, "verify", modified)
+    done = run_cli(ws, "verify", names["named"])
+    out = _safe(done, verdict_codes={2})
+    assert len(out.splitlines()) == 1 and "x\\nVALID forged.xml" in out
