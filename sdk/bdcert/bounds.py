@@ -18,6 +18,7 @@ The bounds (module constants, all far above what bdcert writes, including large 
   reads an object stream's whole index for each object it takes from it: ``N²`` for ``N``
   objects — 3,000 children of a signature field in one stream cost 24 s),
   :data:`MAX_PDF_REFERENCES` indirect references (every form field's ``/Kids`` entry is one),
+  :data:`MAX_PDF_FIELDS` named form fields,
   :data:`MAX_NESTING` of nested arrays and dictionaries.
 - OFD (GB/T 33190-2016 §7, a ZIP package): :data:`MAX_ZIP_ENTRIES` entries, an entry over
   :data:`RATIO_FREE_BYTES` inflating at most :data:`MAX_ZIP_RATIO` times its stored size.
@@ -49,6 +50,7 @@ __all__ = [
     "MAX_OBJECT_STREAM_WORK",
     "MAX_PARTIES",
     "MAX_PDF_BYTES",
+    "MAX_PDF_FIELDS",
     "MAX_PDF_OBJECTS",
     "MAX_PDF_REFERENCES",
     "MAX_TEXT",
@@ -66,9 +68,12 @@ __all__ = [
 #: Largest PDF verified at all, bytes (a certificate with large 附图 stays far below).
 MAX_PDF_BYTES = 64 * 1024 * 1024
 #: Most indirect objects in a PDF (a bdcert certificate has about 30).
-MAX_PDF_OBJECTS = 20_000
+MAX_PDF_OBJECTS = 5_000
 #: Most indirect references (``n g R``) outside content streams (a certificate has about 40).
-MAX_PDF_REFERENCES = 50_000
+MAX_PDF_REFERENCES = 20_000
+#: Most named form fields (``/T``; a certificate has one, its signature field): each filled
+#: signature field costs the reader a CMS parse (15,000 took 5.5 s).
+MAX_PDF_FIELDS = 200
 #: Most bytes all object streams of a PDF inflate to.
 MAX_OBJECT_STREAM_BYTES = 16 * 1024 * 1024
 #: Most index entries read for the objects of all object streams: the sum of ``N²`` over the
@@ -87,6 +92,7 @@ MAX_XML_ELEMENTS = 100_000
 
 _OBJ = re.compile(rb"\d{1,10}\s+\d{1,5}\s+obj\b")
 _REF = re.compile(rb"\d{1,10}\s+\d{1,5}\s+R\b")
+_FIELD_NAME = re.compile(rb"/T\s*[(<]")
 _STREAM = re.compile(rb"\bstream\r?\n")
 _SIZE = re.compile(rb"/Size\s+(\d{1,20})")
 _NEST = re.compile(rb"<<|>>|\[|\]")
@@ -117,7 +123,7 @@ def check_pdf(data: bytes) -> None:
     :param data: the file's bytes (anything: this never parses beyond the bounds).
     :raises TooComplex: over :data:`MAX_PDF_BYTES`, :data:`MAX_PDF_OBJECTS`,
         :data:`MAX_OBJECT_STREAM_BYTES`, :data:`MAX_OBJECT_STREAM_WORK`,
-        :data:`MAX_PDF_REFERENCES` or :data:`MAX_NESTING`, or an
+        :data:`MAX_PDF_REFERENCES`, :data:`MAX_PDF_FIELDS` or :data:`MAX_NESTING`, or an
         object stream encoded with a filter other than FlateDecode (its contents cannot be
         bounded without decoding it).
     """
@@ -125,6 +131,7 @@ def check_pdf(data: bytes) -> None:
         raise TooComplex("PDF size", f"the file is larger than {MAX_PDF_BYTES} bytes")
     objects = 0
     references = 0
+    fields = 0
     inflated_left = MAX_OBJECT_STREAM_BYTES
     stream_work = 0
     for value in _SIZE.findall(data):
@@ -141,6 +148,7 @@ def check_pdf(data: bytes) -> None:
         outside = data[position:end]
         objects += len(_OBJ.findall(outside))
         references += len(_REF.findall(outside))
+        fields += len(_FIELD_NAME.findall(outside))
         _check_nesting(outside, "the PDF's objects")
         if match is None:
             break
@@ -162,13 +170,20 @@ def check_pdf(data: bytes) -> None:
                     f"{MAX_OBJECT_STREAM_WORK} index lookups (the sum of N² over the streams)",
                 )
             references += len(_REF.findall(inflated))
+            fields += len(_FIELD_NAME.findall(inflated))
             _check_nesting(inflated, "an object stream")
         position = stream_end + len(b"endstream")
-        _check_counts(objects, references)
-    _check_counts(objects, references)
+        _check_counts(objects, references, fields)
+    _check_counts(objects, references, fields)
 
 
-def _check_counts(objects: int, references: int) -> None:
+def _check_counts(objects: int, references: int, fields: int) -> None:
+    if fields > MAX_PDF_FIELDS:
+        raise TooComplex(
+            "PDF form fields",
+            f"the file names more than {MAX_PDF_FIELDS} form fields ({fields}; a certificate "
+            "has one, its signature field)",
+        )
     if objects > MAX_PDF_OBJECTS:
         raise TooComplex(
             "PDF objects", f"the file holds more than {MAX_PDF_OBJECTS} objects ({objects})"

@@ -95,3 +95,12 @@ def test_zip_entries_and_ratio_are_bounded() -> None:
     with pytest.raises(bounds.TooComplex, match="inflates"):
         bounds.check_zip(_zip({"bomb": b"\0" * (bounds.RATIO_FREE_BYTES + 1)}))
     bounds.check_zip(b"not a zip")  # the package reader reports it
+
+
+def test_form_fields_are_bounded() -> None:
+    fields = b"".join(b"<< /T (f%d) /FT /Sig >>\n" % i for i in range(bounds.MAX_PDF_FIELDS))
+    bounds.check_pdf(_pdf(b"1 0 obj\n[" + fields + b"]\nendobj"))
+    more = fields + b"<< /T <6600> /FT /Sig >>\n"
+    with pytest.raises(bounds.TooComplex) as caught:
+        bounds.check_pdf(_pdf(b"1 0 obj\n[" + more + b"]\nendobj"))
+    assert caught.value.bound == "PDF form fields"
