@@ -10,6 +10,8 @@ from __future__ import annotations
 import threading
 from typing import Any
 
+import pytest
+
 from bdcert.lifecycle import Registry
 from bdcert.model import Outcome, VerdictCode
 from bdcert.protocols import SealRequest
@@ -78,3 +80,31 @@ def test_verify_and_lookup_answer_while_a_seal_is_in_progress(
         assert outcome["lookup"].code is VerdictCode.VALID
         assert "error" not in outcome, outcome
         assert outcome["result"].outcome is Outcome.ISSUED
+
+
+def test_a_number_taken_while_preparing_is_sealed_again_in_the_transaction(
+    workspace: Any, timeline: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another push takes the prepared number between the rehearsal and the filing: the
+    prepared documents (with the old number on their face) are not filed; the certificate gets
+    the next number and documents sealed for it."""
+    from bdcert.lifecycle import preparing
+
+    first, second = timeline[0], timeline[1]
+    with Registry.open(workspace.path) as pusher, Registry.open(workspace.path) as other:
+        prepare = preparing.Preparation.prepare
+
+        def then_another_push(self: preparing.Preparation) -> None:
+            prepare(self)
+            monkeypatch.setattr(preparing.Preparation, "prepare", prepare)  # once
+            other.push(second, principal=other.authenticate({"operator": "platform"}))
+
+        monkeypatch.setattr(preparing.Preparation, "prepare", then_another_push)
+        result = pusher.push(first, principal=pusher.authenticate({"operator": "platform"}))
+        (cert,) = result.certificates
+        assert cert.certificate.number.endswith("第0000002号"), cert.certificate.number
+        verdict = pusher.verify(cert.pdf)
+        assert verdict.code is VerdictCode.VALID, verdict.detail
+        assert verdict.certificate is not None
+        assert verdict.certificate.number == cert.certificate.number
+        assert other.lookup(number=cert.certificate.number).code is VerdictCode.VALID
