@@ -267,3 +267,16 @@ def test_an_entry_is_bounded_in_bytes(
     monkeypatch.setattr(bounds, "MAX_ENTRY_BYTES", size - 1)
     found = problems(raw, authorities)
     assert set(found) == {""} and "bytes" in found[""], found
+
+
+def test_an_authorities_file_with_a_repeated_key_is_refused(tmp_path: Any) -> None:
+    from bdcert.errors import ConfigurationError
+
+    text = AUTHORITIES.read_text(encoding="utf-8").replace(
+        '"djjg": "510100",', '"djjg": "510100", "djjg": "510199",', 1
+    )
+    assert text.count('"djjg"') == 4
+    file = tmp_path / "authorities.json"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="'djjg' more than once"):
+        load_authorities(file)
