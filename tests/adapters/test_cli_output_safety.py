@@ -184,3 +184,25 @@ def test_a_verdict_detail_naming_a_hostile_ofd_entry_prints_one_line(
     done = run_cli(ws, "verify", names["named"])
     out = _safe(done, verdict_codes={2})
     assert len(out.splitlines()) == 1 and "x\\nVALID forged.xml" in out
+
+
+def test_a_logged_warning_is_one_plain_line() -> None:
+    """A seal service's error message in the 'goes to the backlog' warning, or a traceback,
+    cannot reach the terminal raw or start a line of its own."""
+    import logging
+    import sys
+
+    from bdcert_adapters.cli import PlainLogFormatter
+
+    try:
+        raise RuntimeError("HSM says \x1b[2J\nVALID forged")
+    except RuntimeError:
+        exc_info = sys.exc_info()
+    record = logging.LogRecord(
+        "bdcert", logging.WARNING, __file__, 1, "entry %s: %s", ("A-1", HOSTILE), exc_info
+    )
+    text = PlainLogFormatter().format(record)
+    assert not RAW_CONTROLS.search(text)
+    lines = text.splitlines()
+    assert lines[0].startswith("warning: entry A-1: ") and "\\nVALID forged" in lines[0]
+    assert all(line.startswith("  | ") for line in lines[1:]) and len(lines) > 2

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -89,14 +90,48 @@ def main(argv: Sequence[str] | None = None) -> int:
 INTERNAL_ERROR = 70
 
 
+class PlainLogFormatter:
+    """Log records for a terminal: ``warning: MESSAGE`` with the message on one line and its
+    controls made visible (:func:`~bdcert_adapters.cli.common.plain`), a traceback's lines
+    indented under it; nothing a record carries (a business number, an exception from a seal
+    service) reaches the terminal raw or starts a line of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from bdcert_adapters.cli.common import plain
+
+        text = f"{record.levelname.lower()}: {plain(record.getMessage())}"
+        if record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            text += "".join(f"\n  | {plain(line)}" for line in trace.splitlines())
+        return text
+
+
+class _StderrHandler(logging.Handler):
+    """Writes :class:`PlainLogFormatter` lines to whatever ``sys.stderr`` is when a record comes
+    (warnings and above)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.formatter_ = PlainLogFormatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.formatter_.format(record) + "\n")
+        except Exception:  # a closed stream: logging must never fail the command
+            self.handleError(record)
+
+
 def quiet_third_parties() -> None:
     """What third-party libraries would say to a user who can do nothing about it: pyHanko's
     logged tracebacks and the deprecation warnings of the libraries it uses."""
-    import logging
     import warnings
 
     from cryptography.utils import CryptographyDeprecationWarning
 
+    # bdcert's own warnings (a seal failure sending an entry to the backlog, …) as plain lines
+    bdcert_log = logging.getLogger("bdcert")
+    if not any(isinstance(h, _StderrHandler) for h in bdcert_log.handlers):
+        bdcert_log.addHandler(_StderrHandler())
     # pyHanko logs every failed path validation with a traceback; the verdict already says it.
     for name in ("pyhanko", "pyhanko_certvalidator"):
         logging.getLogger(name).setLevel(logging.CRITICAL)

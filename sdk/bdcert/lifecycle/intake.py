@@ -48,7 +48,7 @@ def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
         # Force majeure (rule article 15): nothing of the attempt was stored; the entry
         # waits in the backlog instead of being lost, and is issued when sealing works again.
         reason = f"{type(exc).__name__}: {exc}"
-        log.warning("sealing failed, entry %s goes to the backlog: %s", ywh, reason)
+        log.warning("sealing failed, entry %r goes to the backlog: %r", ywh, reason)
         with services.storage.transaction() as tx:
             # a re-push (the pusher got no answer) may have come in since the rollback
             entry = accepted[0]
