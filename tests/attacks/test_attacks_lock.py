@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 
+from bdcert.errors import SealingError
 from bdcert.lifecycle import Registry
 from bdcert.model import Outcome, VerdictCode
 from bdcert.protocols import SealRequest
@@ -28,8 +29,11 @@ class BlockingSeal:
         self.name = inner.name
         self.entered = threading.Event()
         self.release = threading.Event()
+        self.down = False  # fail at once instead (an outage: the entry goes to the backlog)
 
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
+        if self.down:
+            raise SealingError("the HSM does not answer (injected outage)")
         self.entered.set()
         assert self.release.wait(HANG), "the test never released the seal"
         return self.inner.seal_pdf(pdf, request)  # type: ignore[no-any-return]
@@ -108,3 +112,49 @@ def test_a_number_taken_while_preparing_is_sealed_again_in_the_transaction(
         assert verdict.certificate is not None
         assert verdict.certificate.number == cert.certificate.number
         assert other.lookup(number=cert.certificate.number).code is VerdictCode.VALID
+
+
+def test_verify_and_lookup_answer_while_the_backlog_drains(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    """The backlog's drain seals outside its transactions too."""
+    first, second = timeline[0], timeline[1]
+    with Registry.open(workspace.path) as setup:
+        platform = setup.authenticate({"operator": "platform"})
+        issued = setup.push(first, principal=platform)
+    outcome: dict[str, Any] = {}
+    with Registry.open(workspace.path) as pusher, Registry.open(workspace.path) as reader:
+        slow = BlockingSeal(pusher.seal_provider)
+        pusher.seal_provider = slow
+        pusher.checkpointer.seal_provider = slow
+        platform = pusher.authenticate({"operator": "platform"})
+        slow.down = True
+        assert pusher.push(second, principal=platform).outcome is Outcome.BACKLOGGED
+        slow.down = False
+
+        def drain() -> None:
+            try:
+                outcome["report"] = pusher.drain_backlog(principal=platform, force=True)
+            except BaseException as exc:  # reported below
+                outcome["error"] = exc
+
+        def read() -> None:
+            outcome["verdict"] = reader.verify(issued.certificates[0].pdf)
+            outcome["lookup"] = reader.lookup(number=issued.numbers[0])
+
+        draining = threading.Thread(target=drain)
+        draining.start()
+        try:
+            assert slow.entered.wait(HANG), outcome
+            reading = threading.Thread(target=read)
+            reading.start()
+            reading.join(HANG)
+            answered = not reading.is_alive()
+        finally:
+            slow.release.set()
+            draining.join(HANG)
+        assert answered, "verify/lookup waited for the drain's seal: the write lock was held"
+        assert outcome["verdict"].code is VerdictCode.VALID
+        assert outcome["lookup"].code is VerdictCode.VALID
+        assert "error" not in outcome, outcome
+        assert outcome["report"].issued == 1 and outcome["report"].waiting == 0

@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bdcert.errors import IdempotencyConflict, Problem, SealingError, ValidationError
+from bdcert.lifecycle import preparing as preparing_
 from bdcert.lifecycle.backlog import after_drain, backlogged, enqueue, retry_delay
 from bdcert.lifecycle.events import publish, stage
 from bdcert.lifecycle.issuing import apply_entry, check_references, with_documents
@@ -74,26 +75,14 @@ def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
     return result
 
 
-class _Rehearsed(Exception):
-    """Rolls the rehearsal's transaction back."""
-
-
 def rehearse(services: Services, raw: Any, principal: Principal) -> Preparation:
-    """Steps 1 and 2 of :mod:`bdcert.lifecycle.preparing`: accept ``raw`` in a transaction that
-    is rolled back, recording the certificates it would issue, then render and seal them
-    outside any transaction. Whatever fails here is left to the filing transaction, which
-    meets it again where it always did (a problem of the entry, a replay, a backlog)."""
-    preparation = Preparation(now=services.clock())
-    try:
-        with preparing(preparation), services.storage.transaction() as tx:
-            accept(services, tx, raw, principal, [], [])
-            raise _Rehearsed
-    except _Rehearsed:
-        pass
-    except Exception:  # the filing transaction meets it again and reports it
-        preparation.plans.clear()
-    preparation.prepare()
-    return preparation
+    """Steps 1 and 2 of :mod:`bdcert.lifecycle.preparing` for one push: accept ``raw`` in a
+    transaction that is rolled back, then render and seal what it would issue."""
+    return preparing_.rehearse(
+        services.storage,
+        services.clock(),
+        lambda tx: accept(services, tx, raw, principal, [], []),
+    )
 
 
 def accept(

@@ -15,8 +15,9 @@ and lookups (which append to the audit log) waited. A push therefore runs in thr
    therefore always what this transaction decided.
 
 Nothing is stored before step 3, so the crash and backlog guarantees are those of one
-transaction: a failure while preparing leaves step 3 to seal again and, if sealing still fails,
-to queue the entry in the backlog (rule article 15).
+transaction: a failure while preparing is raised again by step 3 (an entry whose seal fails
+goes to the backlog, rule article 15). Pushes (:func:`bdcert.lifecycle.intake.push`) and
+backlog drains (each item) run the three steps.
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ from typing import Any
 
 import attrs
 
-__all__ = ["Plan", "Preparation", "current", "preparing"]
+__all__ = ["Plan", "Preparation", "current", "preparing", "rehearse"]
 
 #: (number, licence identifier, kind, holders, entry fingerprint): what makes a plan the same
 #: certificate in the filing transaction.
@@ -95,3 +96,28 @@ def preparing(preparation: Preparation) -> Iterator[Preparation]:
         yield preparation
     finally:
         _CURRENT.reset(token)
+
+
+class _Rehearsed(Exception):
+    """Rolls a rehearsal's transaction back."""
+
+
+def rehearse(storage: Any, now: datetime, step: Callable[[Any], object]) -> Preparation:
+    """Steps 1 and 2: run ``step(tx)`` (what the filing transaction will run) in a transaction
+    of ``storage`` that is always rolled back, recording the certificates it would issue; then
+    render and seal them outside any transaction. Whatever fails in the rehearsal is left to
+    the filing transaction, which meets it again where it always did.
+
+    :param now: the issue time of both transactions.
+    """
+    preparation = Preparation(now=now)
+    try:
+        with preparing(preparation), storage.transaction() as tx:
+            step(tx)
+            raise _Rehearsed
+    except _Rehearsed:
+        pass
+    except Exception:  # the filing transaction meets it again and reports it
+        preparation.plans.clear()
+    preparation.prepare()
+    return preparation
