@@ -42,7 +42,6 @@ import binascii
 import contextlib
 import hashlib
 import hmac
-import json
 import logging
 import os
 import re
@@ -64,6 +63,7 @@ from bdcert.config import Workspace
 from bdcert.errors import BdcertError, ConfigurationError, MissingDependency, SealingError
 from bdcert.protocols import SignerSource
 from bdcert.sealing.digest import sign_digest
+from bdcert.wire import loads
 
 if TYPE_CHECKING:
     from pyhanko.sign import signers
@@ -304,9 +304,9 @@ class _BadRequest(Exception):
 
 def _parse_sign_body(raw: bytes) -> tuple[str, bytes]:
     try:
-        body = json.loads(raw)
+        body = loads(raw)  # a repeated key is an error, not last-wins
     except ValueError:
-        raise _BadRequest("", "the body is not JSON") from None
+        raise _BadRequest("", "the body is not JSON (or names a key twice)") from None
     if not isinstance(body, dict):
         raise _BadRequest("", "the body must be a JSON object")
     unknown = sorted(set(body) - {"digest_algorithm", "digest"})

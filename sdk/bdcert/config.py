@@ -35,7 +35,6 @@ Paths are relative to the workspace directory. Unknown tables or keys are errors
 
 from __future__ import annotations
 
-import json
 import os
 import tomllib
 from collections.abc import Iterable, Mapping
@@ -47,6 +46,7 @@ import attrs
 
 from bdcert.errors import ConfigurationError
 from bdcert.model import Authority
+from bdcert.wire import loads
 
 __all__ = [
     "CONFIG_NAME",
@@ -353,7 +353,7 @@ def load_authorities(file: Path) -> dict[str, Authority]:
     :raises ConfigurationError: naming the file and every entry that is malformed.
     """
     try:
-        data = json.loads(file.read_text(encoding="utf-8"))
+        data = loads(file.read_text(encoding="utf-8"))  # a repeated key is an error (issue 9)
     except (OSError, ValueError) as exc:
         raise ConfigurationError(f"authorities file {file} cannot be read: {exc}") from exc
     if not isinstance(data, list):

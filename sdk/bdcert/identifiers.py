@@ -7,6 +7,7 @@ in plain words saying what is wrong; the validator turns those into :class:`~bdc
 from __future__ import annotations
 
 import re
+import unicodedata
 from datetime import date
 
 from bdcert.model import CertificateKind
@@ -15,15 +16,54 @@ __all__ = [
     "CHINA_RESIDENT_ID_WEIGHTS",
     "CREDIT_CODE_ALPHABET",
     "LICENCE_TYPE_CODES",
+    "business_number_problems",
     "check_credit_code",
     "check_resident_id",
     "check_unit_number",
     "format_certificate_number",
+    "has_visible",
     "iso7064_mod37_36",
     "licence_identifier",
     "normalize_resident_id",
     "parse_certificate_number",
 ]
+
+# --- visible text and 业务号 (ywh) ----------------------------------------------------------------
+#: Letters that render as nothing (Hangul fillers, braille blank, …): Unicode gives them a letter
+#: category, so the category test of :func:`has_visible` does not catch them.
+_BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f\u17b4\u17b5")
+#: A business number (ywh) that starts with six digits and a hyphen names its authority (djjg).
+_YWH_AUTHORITY = re.compile(r"([0-9]{6})-")
+
+
+def has_visible(text: str) -> bool:
+    """True when ``text`` holds at least one character that prints as something: not a space or
+    separator (Unicode Z*), control, format (zero-width, bidi), unassigned or private-use
+    character (C*), nor a blank letter such as U+3164 HANGUL FILLER."""
+    return any(unicodedata.category(ch)[0] not in "ZC" and ch not in _BLANK_LETTERS for ch in text)
+
+
+def business_number_problems(ywh: str, djjg: str | None) -> list[str]:
+    """What is wrong with a 业务号 (``ywh``) pushed by authority ``djjg``; empty when nothing.
+
+    A ``ywh`` is printable (no control, format or space characters: it is shown to operators and
+    is the idempotency key of a push, rule article 7), and one that names an authority
+    (``NNNNNN-…``, the form of the registration systems' numbers, e.g. ``510100-2024-000101``)
+    names the entry's own ``djjg``: a registrar cannot record, and so block, another
+    authority's business number. (A ``ywh`` without an authority prefix binds to nobody.)
+    """
+    problems = []
+    hidden = sorted({f"U+{ord(ch):04X}" for ch in ywh if unicodedata.category(ch)[0] in "ZC"})
+    if hidden:
+        problems.append(f"contains control, format or space characters ({', '.join(hidden[:5])})")
+    named = _YWH_AUTHORITY.match(ywh)
+    if named and djjg is not None and named.group(1) != djjg:
+        problems.append(
+            f"belongs to authority {named.group(1)}, not to djjg {djjg}: an authority records "
+            "only its own business numbers"
+        )
+    return problems
+
 
 # --- 不动产单元号 GB/T 37346-2019 -------------------------------------------------------------
 _PARCEL_OWNER = "GJZ"  # 国家, 集体, 争议

@@ -398,6 +398,7 @@ class VerdictCode(enum.StrEnum):
     SIGNATURE_INVALID = "signature_invalid"  # the cryptographic signature does not verify
     UNTRUSTED_SIGNER = "untrusted_signer"  # signer does not chain to a configured trust root
     UNKNOWN_CERTIFICATE = "unknown_certificate"  # sound signature, but not in the register
+    TOO_COMPLEX = "too_complex"  # the file exceeds a bound on verification work (bdcert.bounds)
 
 
 @attrs.define(frozen=True)

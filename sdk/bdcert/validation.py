@@ -21,12 +21,22 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
+from bdcert.bounds import (
+    MAX_ENTRY_BYTES,
+    MAX_ENTRY_CHARACTERS,
+    MAX_NAME,
+    MAX_PARTIES,
+    MAX_TEXT,
+    entry_problems,
+)
 from bdcert.codes import PROOF_MATTERS, CodeTables
 from bdcert.errors import Problem, ValidationError
 from bdcert.identifiers import (
+    business_number_problems,
     check_credit_code,
     check_resident_id,
     check_unit_number,
+    has_visible,
     normalize_resident_id,
     parse_certificate_number,
 )
@@ -45,10 +55,16 @@ from bdcert.wire import canonical_json  # one canonical JSON for every fingerpri
 
 __all__ = [
     "ENTRY_KEYS",
+    "MAX_ENTRY_BYTES",
+    "MAX_ENTRY_CHARACTERS",
+    "MAX_NAME",
+    "MAX_PARTIES",
     "MAX_PLAN_BYTES",
     "MAX_PLAN_PIXELS",
+    "MAX_TEXT",
     "canonical_json",
     "fingerprint",
+    "has_visible",
     "parse_entry",
     "parse_share",
 ]
@@ -90,36 +106,9 @@ _DISPOSITIONS = ("收回", "公告作废")
 _MEDIA = ("电子", "纸质")
 _PICTURE_MAGIC = {"image/png": b"\x89PNG\r\n\x1a\n", "image/jpeg": b"\xff\xd8\xff"}
 #: Limits that keep one entry to one reasonable unit of work (and out of denial of service).
-MAX_TEXT = 10_000  # characters in any one string
-MAX_PARTIES = 1_000  # holders or obligors
 MAX_AREA = Decimal(10) ** 12  # m²
-_MAX_DEPTH = 4  # entry → list → party → value
-
-
-def _scan(c: _Checker, value: Any, path: str, depth: int) -> None:
-    """Strings that cannot be stored (unpaired surrogates) or are absurdly long, non-string keys,
-    nesting deeper than the entry shape and oversized lists, each reported at its path."""
-    if depth > _MAX_DEPTH:
-        c.add(path, "is nested deeper than a registration entry allows")
-        return
-    if isinstance(value, str):
-        if len(value) > MAX_TEXT and path != "ft.data":  # 附图 has its own bound
-            c.add(path, f"has {len(value)} characters; at most {MAX_TEXT} are allowed")
-        elif any("\ud800" <= ch <= "\udfff" for ch in value):
-            c.add(path, "contains an unpaired surrogate (not valid Unicode text)")
-    elif isinstance(value, Mapping):
-        for key, item in value.items():
-            if not isinstance(key, str):
-                c.add(path, f"has a non-text key {key!r}")
-                continue
-            _scan(c, key, f"{path}.{key}" if path else key, depth + 1)
-            _scan(c, item, f"{path}.{key}" if path else key, depth + 1)
-    elif isinstance(value, list):
-        if len(value) > MAX_PARTIES:
-            c.add(path, f"lists {len(value)} items; at most {MAX_PARTIES} are allowed")
-            return
-        for i, item in enumerate(value):
-            _scan(c, item, f"{path}[{i}]", depth + 1)
+#: Control characters (line breaks, escapes, C1) and bidi overrides: not in a name or an address.
+_LINE_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]")
 
 
 def fingerprint(raw: Mapping[str, Any]) -> str:
@@ -144,6 +133,7 @@ class _Checker:
         required: bool,
         src: Mapping[str, Any] | None = None,
         path: str | None = None,
+        one_line: bool = False,
     ) -> str | None:
         src = self.raw if src is None else src
         path = key if path is None else path
@@ -157,6 +147,13 @@ class _Checker:
             return None
         if required and not value.strip():
             self.add(path, "is required (only blanks given)")
+            return None
+        if required and not has_visible(value):
+            self.add(path, "is required (only invisible characters given, e.g. U+3164 or U+200B)")
+            return None
+        if one_line and (bad := _LINE_CONTROLS.findall(value)):
+            codes = ", ".join(sorted({f"U+{ord(ch):04X}" for ch in bad}))
+            self.add(path, f"must be one line of text without control characters ({codes})")
             return None
         return value
 
@@ -221,7 +218,10 @@ class _Checker:
                 continue
             for extra in sorted(set(item) - _PARTY_KEYS):
                 self.add(f"{path}.{extra}", "is not a known field")
-            name = self.text("mc", required=True, src=item, path=f"{path}.mc")
+            name = self.text("mc", required=True, src=item, path=f"{path}.mc", one_line=True)
+            if name is not None and len(name) > MAX_NAME:
+                self.add(f"{path}.mc", f"has {len(name)} characters; a name has at most {MAX_NAME}")
+                name = None
             raw_type = item.get("zjzl")
             id_type: str | None = raw_type if isinstance(raw_type, str) else None
             if raw_type in (None, ""):
@@ -268,7 +268,7 @@ def parse_entry(
     if not isinstance(raw, Mapping):
         raise ValidationError([Problem("", "an entry must be a JSON object")])
     c = _Checker(raw)
-    _scan(c, raw, "", 0)
+    c.problems.extend(Problem(field, message) for field, message in entry_problems(raw))
     if c.problems:  # strings that cannot be stored or printed: stop before touching them
         raise ValidationError(c.problems, subject="entry")
     for extra in sorted(set(raw) - ENTRY_KEYS, key=str):
@@ -278,6 +278,9 @@ def parse_entry(
     djjg = c.text("djjg", required=True)
     if djjg is not None and djjg not in authorities:  # djjg is a str here
         c.add("djjg", f"{djjg!r} is not a configured registration authority")
+    if ywh is not None:
+        for message in business_number_problems(ywh, djjg if djjg in authorities else None):
+            c.add("ywh", message)
     djlx = c.code("djlx", codes.djlx, "登记类型", required=True)
 
     recorded_at = _recording_time(c, c.text("dbsj", required=True))
@@ -320,7 +323,7 @@ def parse_entry(
                     f"area of authority {djjg} ({authorities[djjg].name})",
                 )
 
-    location = c.text("zl", required=issuing) or ""
+    location = c.text("zl", required=issuing, one_line=True) or ""
     holders = c.parties("qlr", codes, required=issuing)
     obligors = c.parties("ywr", codes, required=proof)
 
@@ -340,11 +343,11 @@ def parse_entry(
     other = c.text("qt", required=False) or ""
     plan = _attached_plan(c)
     prior = _prior_certificates(c, required=cancelling)
-    reason = c.text("zxyy", required=cancelling)
+    reason = c.text("zxyy", required=cancelling, one_line=True)
     seizure = None
     if seizing:
-        cfjg = c.text("cfjg", required=True)
-        cfwh = c.text("cfwh", required=True)
+        cfjg = c.text("cfjg", required=True, one_line=True)
+        cfwh = c.text("cfwh", required=True, one_line=True)
         cflx = c.code("cflx", codes.cflx, "查封类型", required=True)
         cfqx = c.term("cfqx", required=False)
         if cfjg and cfwh and cflx:

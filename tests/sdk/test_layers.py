@@ -45,6 +45,7 @@ LAYER_OF = {
     "model": "values",
     "records": "values",
     "codes": "primitives",
+    "bounds": "primitives",
     "identifiers": "primitives",
     "validation": "primitives",
     "face": "primitives",

@@ -147,7 +147,7 @@ def test_a_unit_never_has_two_property_certificates_in_force(
 def test_unit_outside_the_authoritys_area(
     registry: Any, platform: Principal, timeline: list[Any]
 ) -> None:
-    raw = dict(copy.deepcopy(timeline[0]), djjg="510700")
+    raw = dict(copy.deepcopy(timeline[0]), djjg="510700", ywh="510700-2024-000101")
     with pytest.raises(ValidationError) as info:
         registry.push(raw, principal=platform)
     assert info.value.fields == ("bdcdyh",)

@@ -164,3 +164,119 @@ def test_fingerprint_ignores_key_order(timeline: Any, authorities: Any) -> None:
     a = parse_entry(raw, authorities=authorities, codes=NATIONAL_2024)
     b = parse_entry(reordered, authorities=authorities, codes=NATIONAL_2024)
     assert a.fingerprint == b.fingerprint
+
+
+# ------------------------------------------------------------------ issue 9: integrity
+
+
+@pytest.mark.parametrize("blank", ["\u3164", "\u200b", "\u00a0", "\u3000", "\u3164\u200b\u202e"])
+def test_a_name_of_only_invisible_characters_is_refused(
+    timeline: Any, authorities: Any, blank: str
+) -> None:
+    """Review: a holder named U+3164 (HANGUL FILLER) gave a certificate with a blank 权利人 row."""
+    raw = copy.deepcopy(timeline[0])
+    raw["qlr"][0]["mc"] = blank
+    found = problems(raw, authorities)
+    assert set(found) == {"qlr[0].mc"}, found
+    assert "invisible" in found["qlr[0].mc"] or "blanks" in found["qlr[0].mc"]
+
+
+def test_a_name_with_visible_characters_and_a_zero_width_joiner_is_kept(
+    timeline: Any, authorities: Any
+) -> None:
+    raw = copy.deepcopy(timeline[0])
+    raw["qlr"][0]["mc"] = "王\u200d晓明"
+    entry = parse_entry(raw, authorities=authorities, codes=NATIONAL_2024)
+    assert entry.holders[0].name == "王\u200d晓明"
+
+
+def test_a_business_number_of_another_authority_is_refused(timeline: Any, authorities: Any) -> None:
+    """Review: a registrar of 成都 (510100) could push under 绵阳's ywh and block its real entry."""
+    raw = copy.deepcopy(timeline[0])
+    assert raw["djjg"] == "510100"
+    raw["ywh"] = "510700-2024-000201"
+    found = problems(raw, authorities)
+    assert set(found) == {"ywh"} and "510700" in found["ywh"], found
+    raw["ywh"] = "510100-2024-777777"
+    assert (
+        parse_entry(raw, authorities=authorities, codes=NATIONAL_2024).business_number == raw["ywh"]
+    )
+
+
+@pytest.mark.parametrize("ywh", ["510100-2024-\x1b[2J", "510100-2024-1\n510100", "510100\u202e-1"])
+def test_a_business_number_with_control_characters_is_refused(
+    timeline: Any, authorities: Any, ywh: str
+) -> None:
+    raw = copy.deepcopy(timeline[0])
+    raw["ywh"] = ywh
+    found = problems(raw, authorities)
+    assert set(found) == {"ywh"} and "control" in found["ywh"], found
+
+
+def test_duplicate_json_keys_are_an_error_naming_the_key() -> None:
+    from bdcert.wire import DuplicateKeyError, loads
+
+    assert loads('{"a": 1, "b": {"c": 2}}') == {"a": 1, "b": {"c": 2}}
+    with pytest.raises(DuplicateKeyError) as caught:
+        loads('{"ywh": "1", "qlr": [{"mc": "a", "mc": "b"}], "ywh": "2"}')
+    assert caught.value.keys == ("mc", "ywh")
+    with pytest.raises(ValueError, match="NaN"):
+        loads('{"mj": NaN}')
+
+
+def _holders(count: int, name_length: int) -> list[dict[str, str]]:
+    return [
+        {"mc": "王" * name_length, "zjzl": "99", "zjh": f"X{i}", "qlbl": f"1/{count}"}
+        for i in range(count)
+    ]
+
+
+def test_an_entry_is_bounded_in_total_characters_naming_the_largest_fields(
+    timeline: Any, authorities: Any
+) -> None:
+    """Review: 1,000 holders with 10,000-character names (inside every per-field limit) took
+    7 minutes and 1.5 GiB to render and held the register's write lock meanwhile."""
+    from bdcert.validation import MAX_ENTRY_CHARACTERS
+
+    raw = copy.deepcopy(timeline[0])
+    raw["qlr"], raw["gyfs"] = _holders(1_000, 10_000), "2"
+    found = problems(raw, authorities)
+    assert set(found) == {""}, found
+    assert str(MAX_ENTRY_CHARACTERS) in found[""] and "qlr" in found[""]
+    raw["qlr"] = _holders(500, 200)  # 100,000 name characters and the rest: just over
+    assert "characters" in problems(raw, authorities)[""]
+    raw["qlr"] = _holders(300, 200)  # within: then every holder is checked
+    assert parse_entry(raw, authorities=authorities, codes=NATIONAL_2024).holders
+
+
+def test_a_name_is_bounded(timeline: Any, authorities: Any) -> None:
+    from bdcert.validation import MAX_NAME
+
+    raw = copy.deepcopy(timeline[0])
+    raw["qlr"][0]["mc"] = "王" * (MAX_NAME + 1)
+    assert set(problems(raw, authorities)) == {"qlr[0].mc"}
+
+
+def test_an_entry_is_bounded_in_bytes(
+    timeline: Any, authorities: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bdcert import bounds
+
+    raw = copy.deepcopy(timeline[0])
+    size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode())
+    monkeypatch.setattr(bounds, "MAX_ENTRY_BYTES", size - 1)
+    found = problems(raw, authorities)
+    assert set(found) == {""} and "bytes" in found[""], found
+
+
+def test_an_authorities_file_with_a_repeated_key_is_refused(tmp_path: Any) -> None:
+    from bdcert.errors import ConfigurationError
+
+    text = AUTHORITIES.read_text(encoding="utf-8").replace(
+        '"djjg": "510100",', '"djjg": "510100", "djjg": "510199",', 1
+    )
+    assert text.count('"djjg"') == 4
+    file = tmp_path / "authorities.json"
+    file.write_text(text, encoding="utf-8")
+    with pytest.raises(ConfigurationError, match="'djjg' more than once"):
+        load_authorities(file)

@@ -19,13 +19,15 @@ Exit codes:
   identity is locked after too many failures.
 - ``unlock``, ``download-code``: 0 when done; 2 when refused (not a clerk of the authority) or
   bad usage.
-- any command: 2 for bad usage or configuration.
+- any command: 2 for bad usage or configuration; 70 for an internal error (a bug: reported on
+  stderr as one plain line, never with a code that means a verdict).
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import logging
 import os
 import sys
 from collections.abc import Sequence
@@ -81,16 +83,57 @@ def main(argv: Sequence[str] | None = None) -> int:
         where = f": {exc.filename}" if exc.filename else ""
         error(f"{exc.strerror or exc}{where}")
         return 2
+    except Exception as exc:  # a bug: its exit code must not read as a verdict (verify's 1)
+        error(f"{type(exc).__name__}: {exc} (a bdcert bug; please report it)", "internal error")
+        return INTERNAL_ERROR
+
+
+#: The exit code of a command that failed on a bug (BSD ``EX_SOFTWARE``), not on its input.
+INTERNAL_ERROR = 70
+
+
+class PlainLogFormatter:
+    """Log records for a terminal: ``warning: MESSAGE`` with the message on one line and its
+    controls made visible (:func:`~bdcert_adapters.cli.common.plain`), a traceback's lines
+    indented under it; nothing a record carries (a business number, an exception from a seal
+    service) reaches the terminal raw or starts a line of its own."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from bdcert_adapters.cli.common import plain
+
+        text = f"{record.levelname.lower()}: {plain(record.getMessage())}"
+        if record.exc_info:
+            trace = logging.Formatter().formatException(record.exc_info)
+            text += "".join(f"\n  | {plain(line)}" for line in trace.splitlines())
+        return text
+
+
+class _StderrHandler(logging.Handler):
+    """Writes :class:`PlainLogFormatter` lines to whatever ``sys.stderr`` is when a record comes
+    (warnings and above)."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.formatter_ = PlainLogFormatter()
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.formatter_.format(record) + "\n")
+        except Exception:  # a closed stream: logging must never fail the command
+            self.handleError(record)
 
 
 def quiet_third_parties() -> None:
     """What third-party libraries would say to a user who can do nothing about it: pyHanko's
     logged tracebacks and the deprecation warnings of the libraries it uses."""
-    import logging
     import warnings
 
     from cryptography.utils import CryptographyDeprecationWarning
 
+    # bdcert's own warnings (a seal failure sending an entry to the backlog, …) as plain lines
+    bdcert_log = logging.getLogger("bdcert")
+    if not any(isinstance(h, _StderrHandler) for h in bdcert_log.handlers):
+        bdcert_log.addHandler(_StderrHandler())
     # pyHanko logs every failed path validation with a traceback; the verdict already says it.
     for name in ("pyhanko", "pyhanko_certvalidator"):
         logging.getLogger(name).setLevel(logging.CRITICAL)

@@ -7,7 +7,9 @@ needs when it runs.
 Printing: JSON is one object per line on stdout (:func:`print_json`); lines and tables are plain
 text or :class:`rich.text.Text`, never rich markup, so user data (names, file names, error
 messages such as ``pip install 'bdcert[gm]'``) is printed as it is, with control characters
-made visible (:func:`plain`).
+made visible (:func:`plain`): escape sequences, C1 controls, carriage returns and line breaks
+(a name holding ``\nVALID`` cannot print a line of its own), and the bidirectional overrides
+that reorder what a terminal shows. Table cells keep line breaks (inside the cell's box).
 """
 
 from __future__ import annotations
@@ -32,13 +34,28 @@ if TYPE_CHECKING:
 Part = str | tuple[str, str]  # plain text, or (text, rich style) shown in colour on a terminal
 """A piece of a printed line: text, or text with a style (``("VALID", "green")``)."""
 
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
+#: Terminal controls (C0 but tab, DEL, C1), line and paragraph separators, and the bidirectional
+#: embeddings, overrides and isolates (Unicode UAX #9) that reorder the text a terminal shows.
+_CONTROL = re.compile(
+    r"[\x00-\x08\x0a-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
+_CONTROL_IN_CELL = re.compile(
+    r"[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]"
+)
 
 
-def plain(text: str) -> str:
-    """``text`` with terminal control characters (escape sequences, carriage returns, …) shown
-    as ``\\x1b`` and the like instead of being sent to the terminal."""
-    return _CONTROL.sub(lambda m: repr(m.group())[1:-1], text)
+def _visible(match: re.Match[str]) -> str:
+    return repr(match.group())[1:-1]  # \n, \x1b, \x9b, \u202e
+
+
+def plain(text: str, *, keep_newlines: bool = False) -> str:
+    """``text`` with terminal control characters (escape sequences, carriage returns, line
+    breaks, C1 controls, bidi overrides, …) shown as ``\\x1b``, ``\\n``, ``\\u202e`` and the
+    like instead of being sent to the terminal.
+
+    :param keep_newlines: keep ``\\n`` (for a table cell, where a line break stays in the cell).
+    """
+    return (_CONTROL_IN_CELL if keep_newlines else _CONTROL).sub(_visible, str(text))
 
 
 # -- opening the workspace -------------------------------------------------------------------
@@ -82,9 +99,15 @@ def open_session(
 
 
 # -- printing --------------------------------------------------------------------------------
+_JSON_UNSAFE = re.compile(r"[\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def print_json(record: dict[str, Any]) -> None:
-    """One JSON object per line on stdout, untouched by rich's markup."""
-    sys.stdout.write(json.dumps(record, ensure_ascii=False) + "\n")
+    """One JSON object per line on stdout, untouched by rich's markup; the characters JSON
+    leaves raw that a terminal acts on (C1 controls, bidi overrides, line separators) are
+    written as ``\\uXXXX`` escapes (the same JSON value)."""
+    text = json.dumps(record, ensure_ascii=False)
+    sys.stdout.write(_JSON_UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", text) + "\n")
     sys.stdout.flush()
 
 
@@ -109,7 +132,8 @@ def echo(*parts: Part, stderr: bool = False) -> None:
         return
     from rich.text import Text
 
-    console(stderr).print(Text.assemble(*parts), soft_wrap=True)
+    safe = [plain(p) if isinstance(p, str) else (plain(p[0]), p[1]) for p in parts]
+    console(stderr).print(Text.assemble(*safe), soft_wrap=True)
 
 
 def error(message: str, label: str = "error") -> None:
@@ -141,9 +165,10 @@ def print_table(
     from rich.text import Text
 
     def cell(part: Part) -> Text:
-        return Text(part) if isinstance(part, str) else Text(part[0], style=part[1])
+        text, style = (part, "") if isinstance(part, str) else part
+        return Text(plain(text, keep_newlines=True), style=style)
 
-    table = Table(title=Text(title), show_header=show_header)
+    table = Table(title=Text(plain(title)), show_header=show_header)
     for col in columns:
         table.add_column(col, **(column_options or {}).get(col, {"overflow": "fold"}))
     for i, row in enumerate(rows):

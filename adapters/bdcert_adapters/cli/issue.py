@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -15,6 +14,7 @@ from bdcert_adapters.cli.common import (
     lines,
     load_workspace,
     open_session,
+    plain,
     print_json,
     print_table,
 )
@@ -88,9 +88,19 @@ def _issue_line(
 ) -> dict[str, Any]:
     from bdcert.errors import BdcertError, ValidationError
     from bdcert.model import IssueResult, Outcome
+    from bdcert.wire import DuplicateKeyError, loads
 
     try:
-        raw = json.loads(text)
+        raw = loads(text)
+    except DuplicateKeyError as exc:
+        return {
+            "ywh": None,
+            "outcome": Outcome.REJECTED.value,
+            "errors": [
+                {"field": key, "message": "is given more than once (readers disagree which counts)"}
+                for key in exc.keys
+            ],
+        }
     except (ValueError, RecursionError) as exc:
         return {
             "ywh": None,
@@ -109,7 +119,7 @@ def _issue_line(
         if not isinstance(exc, BdcertError):
             import logging
 
-            logging.getLogger("bdcert").exception("unexpected error on entry %s", ywh)
+            logging.getLogger("bdcert").exception("unexpected error on entry %r", ywh)
         return {
             "ywh": ywh,
             "outcome": "failed",
@@ -140,11 +150,11 @@ def _summary(rows: list[tuple[int, dict[str, Any]]]) -> None:
         effect += [f"cancels {n}" for n in r.get("cancels", [])]
         effect += [f"restricts {n}" for n in r.get("restricts", [])]
         effect += [f"announces void {n}" for n in r.get("announcements", [])]
-        reasons = "\n".join(
-            f"{e['field'] or '(entry)'}: {e['message']}" for e in r.get("errors", [])
+        reasons = "\n".join(  # one line per reason: a line break in a reason is shown as \n
+            plain(f"{e['field'] or '(entry)'}: {e['message']}") for e in r.get("errors", [])
         )
         if r.get("reason"):
-            reasons = f"waits in the backlog: {r['reason']}"
+            reasons = plain(f"waits in the backlog: {r['reason']}")
         style = {
             "rejected": "red",
             "failed": "bold red",

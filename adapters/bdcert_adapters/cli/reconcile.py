@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +37,13 @@ def register(subparsers: Any) -> None:
 def cmd_reconcile(args: argparse.Namespace) -> int:
     from datetime import timedelta
 
+    from bdcert.wire import loads
+
     ws = load_workspace(args)
     book = []
     for line_no, text in lines(args.file):
         try:
-            book.append(json.loads(text))
+            book.append(loads(text))  # a repeated key is an error, not last-wins
         except (ValueError, RecursionError):
             book.append({"ywh": f"(line {line_no}: not JSON)"})
     with open_session(args, ws) as session:

@@ -8,7 +8,6 @@ how many checkpoints were made, so a deleted newest checkpoint is noticed.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from typing import Any
 
@@ -18,6 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from bdcert.audit import ChainLink
 from bdcert.errors import StorageError
 from bdcert.protocols import AuditCheckpoint
+from bdcert.wire import loads
 from bdcert_plugins.storage_sql.codec import audit_hash, audit_payload
 from bdcert_plugins.storage_sql.schema import (
     AUDIT_COUNTER,
@@ -105,7 +105,7 @@ class CheckpointRows:
         links = []
         for row in self._conn.execute(select(audit_events).order_by(audit_events.c.id)):
             try:
-                details = json.loads(row.details)
+                details = loads(row.details)  # a repeated key is an edit, not last-wins
             except ValueError:
                 content_hash = None
             else:

@@ -50,6 +50,7 @@ from bdcert.audit.checkpoints import (
     read_statement,
     statement_of,
 )
+from bdcert.audit.register import register_problems
 
 __all__ = [
     "AUTOMATIC",
@@ -65,5 +66,6 @@ __all__ = [
     "audit_payload",
     "diagnose_chain",
     "read_statement",
+    "register_problems",
     "statement_of",
 ]

@@ -26,6 +26,7 @@ from xml.etree import ElementTree as ET
 
 import attrs
 
+from bdcert.bounds import TooComplex, check_xml
 from bdcert.model import CHINA_TZ
 
 __all__ = [
@@ -34,6 +35,7 @@ __all__ = [
     "SCHEMA",
     "OfdPackage",
     "OfdPackageError",
+    "OfdTooComplex",
     "ofd_structure_problems",
     "parse_xml",
     "read_ofd_text",
@@ -58,6 +60,10 @@ ET.register_namespace("ofd", NS)
 
 class OfdPackageError(ValueError):
     """The bytes are not a readable OFD package (not a ZIP, too large, unreadable XML, …)."""
+
+
+class OfdTooComplex(OfdPackageError, TooComplex):
+    """An XML file of the package exceeds a bound of :mod:`bdcert.bounds` (elements, nesting)."""
 
 
 @attrs.define(frozen=True)
@@ -153,6 +159,7 @@ def parse_xml(data: bytes, name: str) -> ET.Element:
         raise OfdPackageError(f"{name} is not UTF-8") from None
     if "<!DOCTYPE" in text or "<!ENTITY" in text:
         raise OfdPackageError(f"{name} declares a DTD or entities")
+    check_xml(data, name, error=OfdTooComplex)  # elements and nesting bounded
     try:
         return ET.fromstring(data)
     except ET.ParseError as exc:

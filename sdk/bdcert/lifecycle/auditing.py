@@ -9,8 +9,10 @@ from typing import Any
 
 import attrs
 
+from bdcert.audit import register_problems
+from bdcert.errors import NotFound
 from bdcert.lifecycle.services import Services
-from bdcert.model import AuditEvent, Principal
+from bdcert.model import AuditEvent, Certificate, Principal
 from bdcert.protocols import AuditCheckpoint
 from bdcert.validation import fingerprint
 
@@ -111,6 +113,14 @@ def verify_audit(
     services.authorize(principal, "audit")
     with services.storage.transaction() as tx:
         problems = tx.verify_audit_chain()
+
+        def certificate(number: str) -> Certificate | None:
+            try:
+                return tx.get_certificate(number)
+            except NotFound:
+                return None
+
+        problems += register_problems(tx.audit_events(), certificate)
     return problems + services.checkpointer.verify(checkpoints)
 
 

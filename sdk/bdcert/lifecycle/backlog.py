@@ -3,6 +3,7 @@ issued in order, per authority, when it works again."""
 
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -13,6 +14,7 @@ from bdcert.access import ACTIONS, authorize
 from bdcert.errors import PermissionDenied, Problem, SealingError, ValidationError
 from bdcert.lifecycle.events import publish, stage
 from bdcert.lifecycle.issuing import apply_entry, check_references, with_documents
+from bdcert.lifecycle.preparing import current, preparing, rehearse
 from bdcert.lifecycle.services import Services, log
 from bdcert.model import (
     AuditEvent,
@@ -154,10 +156,18 @@ def drain_backlog(
         while True:
             events: list[CertificateEvent] = []
             item: BacklogItem | None = None
+            # render and seal outside the transaction (bdcert.lifecycle.preparing)
+            preparation = rehearse(
+                services.storage,
+                services.clock(),
+                functools.partial(
+                    _drain_one, services, code=code, principal=principal, force=force
+                ),
+            )
             try:
-                with services.storage.transaction() as tx:
+                with preparing(preparation), services.storage.transaction() as tx:
                     item = tx.next_waiting(code)
-                    now = services.clock()
+                    now = preparation.now
                     if item is None or (not force and item.next_attempt_at > now):
                         break
                     if issue_backlogged(services, tx, item, principal, events, now):
@@ -192,6 +202,17 @@ def drain_backlog(
     with services.storage.transaction() as tx:
         waiting = len(tx.backlog(authority_code=authority, state="waiting"))
     return DrainReport(issued, rejected, waiting, tuple(failures))
+
+
+def _drain_one(
+    services: Services, tx: StorageTransaction, *, code: str, principal: Principal, force: bool
+) -> None:
+    """What one step of :func:`drain` does in its transaction (rehearsed before it)."""
+    preparation = current()
+    now = preparation.now if preparation is not None else services.clock()
+    item = tx.next_waiting(code)
+    if item is not None and (force or item.next_attempt_at <= now):
+        issue_backlogged(services, tx, item, principal, [], now)
 
 
 def issue_backlogged(

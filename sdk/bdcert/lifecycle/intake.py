@@ -8,9 +8,11 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from bdcert.errors import IdempotencyConflict, Problem, SealingError, ValidationError
+from bdcert.lifecycle import preparing as preparing_
 from bdcert.lifecycle.backlog import after_drain, backlogged, enqueue, retry_delay
 from bdcert.lifecycle.events import publish, stage
 from bdcert.lifecycle.issuing import apply_entry, check_references, with_documents
+from bdcert.lifecycle.preparing import Preparation, preparing
 from bdcert.lifecycle.services import Services, log
 from bdcert.model import (
     AuditEvent,
@@ -23,7 +25,7 @@ from bdcert.model import (
 from bdcert.protocols import StorageTransaction
 from bdcert.validation import fingerprint, parse_entry
 
-__all__ = ["accept", "find_earlier", "push", "replay"]
+__all__ = ["accept", "find_earlier", "push", "rehearse", "replay"]
 
 
 def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
@@ -36,8 +38,9 @@ def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
     ywh = raw.get("ywh") if isinstance(raw, Mapping) else None
     events: list[CertificateEvent] = []
     accepted: list[RegistrationEntry] = []  # the valid entry, once the checks passed
+    preparation = rehearse(services, raw, principal)
     try:
-        with services.storage.transaction() as tx:
+        with preparing(preparation), services.storage.transaction() as tx:
             result = accept(services, tx, raw, principal, events, accepted)
             staged = stage(services, tx, events)
     except SealingError as exc:
@@ -46,7 +49,7 @@ def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
         # Force majeure (rule article 15): nothing of the attempt was stored; the entry
         # waits in the backlog instead of being lost, and is issued when sealing works again.
         reason = f"{type(exc).__name__}: {exc}"
-        log.warning("sealing failed, entry %s goes to the backlog: %s", ywh, reason)
+        log.warning("sealing failed, entry %r goes to the backlog: %r", ywh, reason)
         with services.storage.transaction() as tx:
             # a re-push (the pusher got no answer) may have come in since the rollback
             entry = accepted[0]
@@ -70,6 +73,16 @@ def push(services: Services, raw: Any, *, principal: Principal) -> IssueResult:
         return after_drain(services, result.business_number, principal)
     publish(services, events, staged)
     return result
+
+
+def rehearse(services: Services, raw: Any, principal: Principal) -> Preparation:
+    """Steps 1 and 2 of :mod:`bdcert.lifecycle.preparing` for one push: accept ``raw`` in a
+    transaction that is rolled back, then render and seal what it would issue."""
+    return preparing_.rehearse(
+        services.storage,
+        services.clock(),
+        lambda tx: accept(services, tx, raw, principal, [], []),
+    )
 
 
 def accept(

@@ -18,6 +18,7 @@ import attrs
 from bdcert.errors import ConfigurationError, MissingGlyph, NotFound, Problem, ValidationError
 from bdcert.face import face_items
 from bdcert.identifiers import LICENCE_TYPE_CODES, format_certificate_number, licence_identifier
+from bdcert.lifecycle import preparing
 from bdcert.lifecycle.services import Services, ofd_or_none
 from bdcert.model import (
     CHINA_TZ,
@@ -137,7 +138,8 @@ def apply_entry(
     :param late: for an entry issued from the backlog, its delay and the reason, recorded
         with each certificate's ``issue`` audit record and event (rule article 15).
     """
-    now = services.clock()
+    preparation = preparing.current()
+    now = preparation.now if preparation is not None else services.clock()
     ywh = entry.business_number
     kind = entry.produces
     issued: list[IssuedCertificate] = []
@@ -265,8 +267,6 @@ def issue_one(
     licence_id = licence_identifier(
         LICENCE_TYPE_CODES[kind], authority.credit_code, f"{year}{sequence:07d}"
     )
-    token = secrets.token_urlsafe(24)
-    url = services.verification_base_url + token
     face = face_items(
         entry,
         kind=kind,
@@ -276,20 +276,24 @@ def issue_one(
         issued_at=now,
         codes=services.codes,
     )
-    try:
-        rendered = services.renderer.render(
-            kind=kind,
-            face=face,
-            verification_url=url,
-            authority=authority,
-            licence_id=licence_id,
-            attached_plan=entry.attached_plan,
-        )
-    except MissingGlyph as exc:  # the entry holds text no configured font can draw
-        raise ValidationError(
-            [Problem(exc.field, str(exc))], subject=f"entry {entry.business_number}"
-        ) from exc
-    sealed = services.seal_provider.seal_pdf(rendered.pdf, rendered.seal_request(authority, now))
+    key = (number, licence_id, kind, holders, entry.fingerprint)
+    preparation = preparing.current()
+    ready = preparation.documents.get(key) if preparation is not None else None
+    token = ready[0] if ready is not None else secrets.token_urlsafe(24)
+    url = services.verification_base_url + token
+
+    def render() -> tuple[bytes, bytes | None]:
+        return _render_and_seal(services, entry, kind, face, url, authority, licence_id, now)
+
+    if preparation is not None and preparation.rehearsing:  # step 1: plan, render nothing
+        preparation.plans.append(preparing.Plan(key, token, render))
+        sealed, ofd = b"", None  # the rehearsal's transaction is rolled back: never stored
+    elif ready is not None:  # step 3: sealed beforehand, outside the transaction
+        sealed, ofd = ready[1], ready[2]
+    elif preparation is not None and key in preparation.failures:
+        raise preparation.failures[key]  # failed beforehand: the seal provider is asked once
+    else:
+        sealed, ofd = render()
     certificate = Certificate(
         number=number,
         kind=kind,
@@ -307,11 +311,44 @@ def issue_one(
         pdf_sha256=hashlib.sha256(sealed).hexdigest(),
     )
     tx.add_certificate(certificate, sealed)
+    if ofd is not None:
+        tx.add_ofd(number, ofd)
+    return IssuedCertificate(certificate, sealed, ofd)
+
+
+def _render_and_seal(
+    services: Services,
+    entry: RegistrationEntry,
+    kind: CertificateKind,
+    face: Sequence[Any],
+    url: str,
+    authority: Authority,
+    licence_id: str,
+    now: datetime,
+) -> tuple[bytes, bytes | None]:
+    """The sealed PDF and, when the registry makes OFD, the sealed OFD of one certificate.
+
+    :raises ValidationError: the entry holds text no configured font can draw.
+    :raises SealingError: the seal provider failed.
+    """
+    try:
+        rendered = services.renderer.render(
+            kind=kind,
+            face=face,
+            verification_url=url,
+            authority=authority,
+            licence_id=licence_id,
+            attached_plan=entry.attached_plan,
+        )
+    except MissingGlyph as exc:  # the entry holds text no configured font can draw
+        raise ValidationError(
+            [Problem(exc.field, str(exc))], subject=f"entry {entry.business_number}"
+        ) from exc
+    sealed = services.seal_provider.seal_pdf(rendered.pdf, rendered.seal_request(authority, now))
     ofd = None
     if "ofd" in services.formats:
         ofd = issue_ofd(services, entry, kind, face, url, authority, licence_id, now)
-        tx.add_ofd(number, ofd)
-    return IssuedCertificate(certificate, sealed, ofd)
+    return sealed, ofd
 
 
 def issue_ofd(

@@ -370,7 +370,9 @@ class Registry:
     ) -> list[str]:
         """Check the audit log (rule article 17): recompute its hash chain, then check every
         sealed checkpoint (seal against the trust roots, numbering, links, and that the log's
-        event at each sealed id still has the sealed hash; see :mod:`bdcert.audit`).
+        event at each sealed id still has the sealed hash; see :mod:`bdcert.audit`), and replay
+        the log's certificate transitions against the register's current state (a certificate
+        edited outside bdcert, e.g. a cancelled one set back to valid: :mod:`bdcert.audit.register`).
 
         :param checkpoints: (name, PDF bytes) of checkpoint copies kept outside the database.
         :returns: one message per edited, deleted, inserted or reordered record and per failing

@@ -5,6 +5,8 @@ The seals are made by :func:`bdcert.sealing.ofd.seal_ofd`.
 :func:`verify_ofd` answers only what the bytes and the trust roots tell, with the codes of
 :func:`bdcert.verify.pades.check_pdf_seal` in the same order (the first failing check decides):
 
+0. ``TOO_COMPLEX`` — the package exceeds a bound on verification work (:mod:`bdcert.bounds`:
+   ZIP entries and compression ratio, XML elements and nesting); the detail names the bound.
 1. ``NOT_PDF`` — not a readable OFD package (the detail says so): not a ZIP, larger than
    :data:`~bdcert.gm.ofd_package.MAX_PACKAGE_BYTES` uncompressed, damaged, or no readable
    ``OFD.xml`` naming its ``Document.xml``.
@@ -36,13 +38,21 @@ from xml.etree import ElementTree as ET
 
 from asn1crypto import x509 as asn1_x509
 
+from bdcert import bounds
 from bdcert.errors import MissingDependency
 from bdcert.gm import ses
 from bdcert.gm.ofd_package import OfdPackage, OfdPackageError, parse_xml, read_package, resolve_loc
 from bdcert.gm.sm2 import OID_SM3, OID_SM3_ALT, sm3
 from bdcert.model import VerdictCode
 from bdcert.sealing.ofd import Q, document_parts
-from bdcert.verify.pipeline import SealCheck, der_certificates, fail, signer_problem, subject
+from bdcert.verify.pipeline import (
+    SealCheck,
+    authority_problem,
+    der_certificates,
+    fail,
+    signer_problem,
+    subject,
+)
 
 __all__ = ["verify_ofd"]
 
@@ -76,9 +86,12 @@ def verify_ofd(
     roots = der_certificates(trust_roots)
     data = bytes(package)
     try:
+        bounds.check_zip(data)
         pkg = read_package(data)
         _, body, _ = document_parts(pkg.files)
         entries = _signature_entries(pkg.files, body)
+    except bounds.TooComplex as exc:
+        return fail(VerdictCode.TOO_COMPLEX, f"verification refused, too complex: {exc}")
     except OfdPackageError as exc:
         return fail(VerdictCode.NOT_PDF, f"not a readable OFD package: {exc}")
     if isinstance(entries, SealCheck):
@@ -94,6 +107,8 @@ def verify_ofd(
         return _check_one(data, pkg, entries[0], roots, at)
     except MissingDependency:
         raise
+    except bounds.TooComplex as exc:
+        return fail(VerdictCode.TOO_COMPLEX, f"verification refused, too complex: {exc}")
     except Exception as exc:  # asn1crypto and the XML parser raise many unrelated types
         return fail(
             VerdictCode.SIGNATURE_INVALID,
@@ -225,6 +240,12 @@ def _check_one(
                 "Seal.esl is not the seal the signature carries",
                 **facts_sha,
             )
+    info = parse_xml(files["OFD.xml"], "OFD.xml").find(f"{Q}DocBody/{Q}DocInfo")
+    names = [info.findtext(Q + key) if info is not None else None for key in ("Author", "Title")]
+    signer = asn1_x509.Certificate.load(sig.signer_cert)
+    wrong = authority_problem(names[0], names[1], signer)  # re-sealed by another authority?
+    if wrong is not None:
+        return fail(VerdictCode.UNTRUSTED_SIGNER, wrong, **facts_sha)
     return SealCheck(code=VerdictCode.VALID, trusted=True, detail=detail, **facts_sha)
 
 

@@ -5,6 +5,9 @@ registered, valid, superseded, cancelled or restricted is decided by the caller 
 Every outcome has its own :class:`~bdcert.model.VerdictCode`; hostile input never raises.
 Checks, in order (the first failing one decides):
 
+0. ``TOO_COMPLEX`` — the file exceeds a bound on the work verifying it may cost (size, objects,
+   object streams, references, nesting: :func:`bdcert.bounds.check_pdf`); the detail names the
+   bound. Nothing else is parsed.
 1. ``NOT_PDF`` — the bytes are not a readable PDF (and hold no recognisable signature).
 2. ``UNSEALED`` — no signature.
 3. ``MULTIPLE_SIGNATURES`` — more than the one seal bdcert applies. A second signature is
@@ -18,7 +21,9 @@ Checks, in order (the first failing one decides):
    ``/Contents`` hex string — signature-wrapping and universal-forgery shapes).
 6. ``SIGNATURE_INVALID`` — the CMS signature does not verify (or cannot be parsed).
 7. ``UNTRUSTED_SIGNER`` — sound, but the signer does not chain to a trust root (or the chain is
-   not valid now, or the certificate lacks the nonRepudiation key usage).
+   not valid now, or the certificate lacks the nonRepudiation key usage), or the signer is not
+   the authority the document names (:func:`authority_problem`: a certificate re-sealed with
+   another authority's key).
 8. ``VALID``.
 
 The steps are here (:func:`judge_single_seal`, :func:`check_pdf_signature`, :func:`raw_check`);
@@ -47,8 +52,9 @@ from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from bdcert import pki
+from bdcert import bounds, pki
 from bdcert.errors import ConfigurationError
+from bdcert.identifiers import parse_certificate_number
 from bdcert.model import VerdictCode
 
 __all__ = [
@@ -57,6 +63,7 @@ __all__ = [
     "SealCheck",
     "SignatureCrypto",
     "Verification",
+    "authority_problem",
     "check_pdf_signature",
     "der_certificates",
     "fail",
@@ -187,6 +194,59 @@ def signer_problem(cert: Any) -> str | None:
     except (AttributeError, ValueError) as e:
         return f"the signer's certificate cannot be read: {e}"
     return None
+
+
+def authority_problem(author: str | None, title: str | None, cert: Any) -> str | None:
+    """Why the signer is not the registration authority the document names, or None.
+
+    A certificate names its authority twice outside the face: its document information's
+    author (the 登记机构, PDF ``/Info /Author``, ISO 32000-1 §14.3.3; OFD ``DocInfo/Author``,
+    GB/T 33190 §7.5) and its title (the certificate number, whose place ``szmc`` is the
+    authority's, rule articles 5 and 6). The seal certificate's organization (or common name)
+    must be that author and contain that place; otherwise the file is another authority's
+    certificate re-sealed with this signer's key. A document naming no authority binds nothing.
+
+    :param cert: the signer's asn1crypto certificate.
+    """
+    try:
+        names = cert.subject.native
+        own = {
+            value
+            for value in (names.get("organization_name"), names.get("common_name"))
+            if isinstance(value, str) and value
+        }
+    except (AttributeError, ValueError):
+        return "the signer's certificate cannot be read"
+    shown = "、".join(sorted(own)) or "(no name)"
+    if author and author.strip() and author.strip() not in own:
+        return (
+            f"the document is issued by {author.strip()!r} but sealed by {shown!r}: "
+            "another authority's seal"
+        )
+    parsed = parse_certificate_number(title) if title else None
+    if parsed is not None and not any(parsed[2] in name for name in own):
+        return (
+            f"the certificate number names {parsed[2]} but the seal is {shown!r}: "
+            "another authority's seal"
+        )
+    return None
+
+
+def pdf_document_names(sig: Any) -> tuple[str | None, str | None]:
+    """The ``/Author`` and ``/Title`` of the document information of the PDF holding ``sig``
+    (pyHanko's ``EmbeddedPdfSignature``); None for what is missing or unreadable."""
+    try:
+        info = sig.reader.trailer["/Info"]
+    except Exception:  # no /Info, or a broken one: nothing named
+        return None, None
+    out: list[str | None] = []
+    for key in ("/Author", "/Title"):
+        try:
+            value = info.get(key)
+            out.append(str(value) if value is not None else None)
+        except Exception:
+            out.append(None)
+    return out[0], out[1]
 
 
 def signed_revision_sha256(data: bytes, rng: ByteRange) -> str | None:
@@ -340,11 +400,16 @@ def judge_single_seal(
     *,
     reraise: tuple[type[BaseException], ...] = (),
 ) -> SealCheck:
-    """The steps every PDF seal check shares: find the embedded signatures with pyHanko; none, or
+    """The steps every PDF seal check shares: bound the work (:func:`bdcert.bounds.check_pdf`,
+    else TOO_COMPLEX); find the embedded signatures with pyHanko; none, or
     a file pyHanko cannot read, is judged from the raw bytes by ``raw_check(why)``; more than
     one is MULTIPLE_SIGNATURES; the one is judged by ``check_one(signature)``, falling back to
     the raw bytes when pyHanko trips over a malformed structure (``reraise`` passes through).
     """
+    try:
+        bounds.check_pdf(data)
+    except bounds.TooComplex as e:
+        return fail(VerdictCode.TOO_COMPLEX, f"verification refused, too complex: {e}")
     try:
         from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -443,7 +508,7 @@ def check_pdf_signature(data: bytes, sig: Any, crypto: SignatureCrypto) -> SealC
         facts["signed_at"] = verification.signed_at
     if verification.code is not None:
         return fail(verification.code, verification.detail, **facts)
-    unfit = signer_problem(cert)
+    unfit = signer_problem(cert) or authority_problem(*pdf_document_names(sig), cert)
     if unfit is not None:
         return fail(VerdictCode.UNTRUSTED_SIGNER, unfit, **facts)
     return SealCheck(code=VerdictCode.VALID, trusted=True, detail=crypto.valid_detail, **facts)

@@ -558,7 +558,7 @@ def test_zip_bomb_is_refused(pki: Pki) -> None:
                 handle.write(chunk)
     assert len(out.getvalue()) < 200_000
     check = verify_ofd(out.getvalue(), trust_roots=[pki.root])
-    assert check.code is VerdictCode.NOT_PDF and "more than" in check.detail
+    assert check.code is VerdictCode.TOO_COMPLEX and "more than" in check.detail
 
 
 def test_unsealed_package(rendered: RenderedOfd, pki: Pki) -> None:

@@ -1,0 +1,397 @@
+"""Bounds on the work a hostile file can cause before any signature is checked (issue 9).
+
+A sealed certificate is small and simple: a bdcert PDF is about 70 kB with a few dozen objects,
+an OFD package a dozen files whose XML holds a few hundred elements. A verifier that parses
+whatever it is given can be made to work for minutes and gigabytes by a file of a few dozen
+kilobytes (a signature field with thousands of children in an object stream; an OFD whose
+140 kB ZIP inflates to millions of XML elements). These checks are cheap (one pass over the
+bytes, stopping at the first bound hit) and independent of the parsers they protect (pyHanko,
+:mod:`zipfile`, :mod:`xml.etree`); a bound hit is :class:`TooComplex`, reported by the verifier
+as the verdict ``TOO_COMPLEX`` with the bound named.
+
+The bounds (module constants, all far above what bdcert writes, including large 附图):
+
+- PDF (ISO 32000-1 §7.3, §7.5): :data:`MAX_PDF_BYTES` of file, :data:`MAX_PDF_OBJECTS`
+  indirect objects (counted in the body and in object streams' ``/N``, and a cross-reference
+  ``/Size``), :data:`MAX_OBJECT_STREAM_BYTES` of inflated object streams (§7.5.7),
+  :data:`MAX_OBJECT_STREAM_WORK` for the objects' index lookups (a reader such as pyHanko
+  reads an object stream's whole index for each object it takes from it: ``N²`` for ``N``
+  objects — 3,000 children of a signature field in one stream cost 24 s),
+  :data:`MAX_PDF_REFERENCES` indirect references (every form field's ``/Kids`` entry is one),
+  :data:`MAX_PDF_FIELDS` named form fields,
+  :data:`MAX_NESTING` of nested arrays and dictionaries.
+- OFD (GB/T 33190-2016 §7, a ZIP package): :data:`MAX_ZIP_ENTRIES` entries, an entry over
+  :data:`RATIO_FREE_BYTES` inflating at most :data:`MAX_ZIP_RATIO` times its stored size.
+- XML (every file of an OFD package): :data:`MAX_XML_ELEMENTS` elements, :data:`MAX_NESTING`
+  deep, no DTD (so no entity expansion); counted while parsing, stopping at the bound.
+
+Pushed registration entries are bounded the same way before any field is read
+(:func:`entry_problems`: strings, lists, nesting, total characters and bytes), so that one entry
+inside every per-field limit cannot make rendering and sealing take minutes.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import re
+import zipfile
+import zlib
+from collections.abc import Mapping
+from typing import Any
+from xml.etree import ElementTree as ET
+
+__all__ = [
+    "MAX_ENTRY_BYTES",
+    "MAX_ENTRY_CHARACTERS",
+    "MAX_NAME",
+    "MAX_NESTING",
+    "MAX_OBJECT_STREAM_BYTES",
+    "MAX_OBJECT_STREAM_WORK",
+    "MAX_PARTIES",
+    "MAX_PDF_BYTES",
+    "MAX_PDF_FIELDS",
+    "MAX_PDF_OBJECTS",
+    "MAX_PDF_REFERENCES",
+    "MAX_TEXT",
+    "MAX_XML_ELEMENTS",
+    "MAX_ZIP_ENTRIES",
+    "MAX_ZIP_RATIO",
+    "RATIO_FREE_BYTES",
+    "TooComplex",
+    "check_pdf",
+    "check_xml",
+    "check_zip",
+    "entry_problems",
+]
+
+#: Largest PDF verified at all, bytes (a certificate with large 附图 stays far below).
+MAX_PDF_BYTES = 64 * 1024 * 1024
+#: Most indirect objects in a PDF (a bdcert certificate has about 30).
+MAX_PDF_OBJECTS = 5_000
+#: Most indirect references (``n g R``) outside content streams (a certificate has about 40).
+MAX_PDF_REFERENCES = 20_000
+#: Most named form fields (``/T``; a certificate has one, its signature field): each filled
+#: signature field costs the reader a CMS parse (15,000 took 5.5 s).
+MAX_PDF_FIELDS = 200
+#: Most bytes all object streams of a PDF inflate to.
+MAX_OBJECT_STREAM_BYTES = 16 * 1024 * 1024
+#: Most index entries read for the objects of all object streams: the sum of ``N²`` over the
+#: streams (``N`` = their ``/N``); 250,000 is one stream of 500 objects, about a second.
+MAX_OBJECT_STREAM_WORK = 250_000
+#: Deepest nesting of PDF arrays/dictionaries, and of XML elements.
+MAX_NESTING = 64
+#: Most entries in an OFD package (a certificate has about 13).
+MAX_ZIP_ENTRIES = 1_000
+#: Largest ratio of inflated to stored size for an entry over :data:`RATIO_FREE_BYTES`.
+MAX_ZIP_RATIO = 100
+#: Entries up to this many inflated bytes may have any compression ratio.
+RATIO_FREE_BYTES = 1024 * 1024
+#: Most elements in one XML file of an OFD package (a certificate's page has about 150).
+MAX_XML_ELEMENTS = 100_000
+
+_OBJ = re.compile(rb"\d{1,10}\s+\d{1,5}\s+obj\b")
+_REF = re.compile(rb"\d{1,10}\s+\d{1,5}\s+R\b")
+_FIELD_NAME = re.compile(rb"/T\s*[(<]")
+_STREAM = re.compile(rb"\bstream\r?\n")
+_SIZE = re.compile(rb"/Size\s+(\d{1,20})")
+_NEST = re.compile(rb"<<|>>|\[|\]")
+_OBJSTM = re.compile(rb"/Type\s*/ObjStm\b")
+_N = re.compile(rb"/N\s+(\d{1,20})")
+_FILTER = re.compile(rb"/Filter\s*(\[[^\]]*\]|/[A-Za-z0-9]+)")
+
+
+class TooComplex(ValueError):
+    """A file exceeds a bound on the work verifying it may cost.
+
+    :ivar bound: the bound's name (``"PDF objects"``, ``"XML elements"``, …); ``str()`` is a
+        sentence naming the bound, its limit and where it was hit.
+    """
+
+    def __init__(self, bound: str, detail: str) -> None:
+        super().__init__(detail)
+        self.bound = bound
+
+
+# --------------------------------------------------------------------------- PDF
+
+
+def check_pdf(data: bytes) -> None:
+    """Bound a PDF before any PDF parser sees it (ISO 32000-1 §7.3 objects, §7.5.7 object
+    streams), in one pass over the bytes outside streams plus the inflated object streams.
+
+    :param data: the file's bytes (anything: this never parses beyond the bounds).
+    :raises TooComplex: over :data:`MAX_PDF_BYTES`, :data:`MAX_PDF_OBJECTS`,
+        :data:`MAX_OBJECT_STREAM_BYTES`, :data:`MAX_OBJECT_STREAM_WORK`,
+        :data:`MAX_PDF_REFERENCES`, :data:`MAX_PDF_FIELDS` or :data:`MAX_NESTING`, or an
+        object stream encoded with a filter other than FlateDecode (its contents cannot be
+        bounded without decoding it).
+    """
+    if len(data) > MAX_PDF_BYTES:
+        raise TooComplex("PDF size", f"the file is larger than {MAX_PDF_BYTES} bytes")
+    objects = 0
+    references = 0
+    fields = 0
+    inflated_left = MAX_OBJECT_STREAM_BYTES
+    stream_work = 0
+    for value in _SIZE.findall(data):
+        if int(value) > MAX_PDF_OBJECTS + 1:
+            raise TooComplex(
+                "PDF objects",
+                f"a cross-reference table declares {int(value)} objects "
+                f"(at most {MAX_PDF_OBJECTS} are verified)",
+            )
+    position = 0
+    while position <= len(data):
+        match = _STREAM.search(data, position)
+        end = match.start() if match else len(data)
+        outside = data[position:end]
+        objects += len(_OBJ.findall(outside))
+        references += len(_REF.findall(outside))
+        fields += len(_FIELD_NAME.findall(outside))
+        _check_nesting(outside, "the PDF's objects")
+        if match is None:
+            break
+        stream_end = data.find(b"endstream", match.end())
+        stream_end = len(data) if stream_end < 0 else stream_end
+        header = outside[outside.rfind(b"obj") :]  # the stream's dictionary
+        if _OBJSTM.search(header):
+            body = data[match.end() : stream_end]
+            inflated = _inflate(header, body, inflated_left)
+            inflated_left -= len(inflated)
+            count = _N.search(header)
+            in_stream = int(count.group(1)) if count else 0
+            objects += in_stream
+            stream_work += in_stream * in_stream
+            if stream_work > MAX_OBJECT_STREAM_WORK:
+                raise TooComplex(
+                    "PDF object streams",
+                    f"an object stream holds {in_stream} objects: reading them costs more than "
+                    f"{MAX_OBJECT_STREAM_WORK} index lookups (the sum of N² over the streams)",
+                )
+            references += len(_REF.findall(inflated))
+            fields += len(_FIELD_NAME.findall(inflated))
+            _check_nesting(inflated, "an object stream")
+        position = stream_end + len(b"endstream")
+        _check_counts(objects, references, fields)
+    _check_counts(objects, references, fields)
+
+
+def _check_counts(objects: int, references: int, fields: int) -> None:
+    if fields > MAX_PDF_FIELDS:
+        raise TooComplex(
+            "PDF form fields",
+            f"the file names more than {MAX_PDF_FIELDS} form fields ({fields}; a certificate "
+            "has one, its signature field)",
+        )
+    if objects > MAX_PDF_OBJECTS:
+        raise TooComplex(
+            "PDF objects", f"the file holds more than {MAX_PDF_OBJECTS} objects ({objects})"
+        )
+    if references > MAX_PDF_REFERENCES:
+        raise TooComplex(
+            "PDF references",
+            f"the file holds more than {MAX_PDF_REFERENCES} object references ({references}; "
+            "e.g. a form field with that many children)",
+        )
+
+
+def _inflate(header: bytes, body: bytes, left: int) -> bytes:
+    """An object stream's contents, at most ``left`` bytes (else :class:`TooComplex`)."""
+    found = _FILTER.search(header)
+    filters = found.group(1).strip(b"[] \r\n\t") if found else b""
+    if filters not in (b"", b"/FlateDecode"):
+        raise TooComplex(
+            "PDF object stream filter",
+            f"an object stream is encoded with {filters.decode('latin-1')!r}, not FlateDecode",
+        )
+    if not filters:
+        out = body
+    else:
+        try:
+            out = zlib.decompressobj().decompress(body, max(left, 0) + 1)
+        except zlib.error:
+            out = b""  # damaged: the PDF parser says so; nothing to bound
+    if len(out) > left:
+        raise TooComplex(
+            "PDF object streams",
+            f"the object streams inflate to more than {MAX_OBJECT_STREAM_BYTES} bytes",
+        )
+    return out
+
+
+def _check_nesting(text: bytes, where: str) -> None:
+    depth = 0
+    for token in _NEST.finditer(text):
+        if token.group() in (b"<<", b"["):
+            depth += 1
+            if depth > MAX_NESTING:
+                raise TooComplex(
+                    "PDF nesting",
+                    f"{where} nest arrays or dictionaries more than {MAX_NESTING} deep",
+                )
+        elif depth:
+            depth -= 1
+
+
+# --------------------------------------------------------------------------- OFD
+
+
+def check_zip(data: bytes) -> None:
+    """Bound an OFD package's ZIP directory (GB/T 33190-2016 §7.2) before anything is inflated.
+
+    The sizes are the declared ones; :func:`bdcert.gm.ofd_package.read_package` never inflates
+    an entry past its declared size and caps the total.
+
+    :raises TooComplex: more than :data:`MAX_ZIP_ENTRIES` entries, or an entry over
+        :data:`RATIO_FREE_BYTES` inflating more than :data:`MAX_ZIP_RATIO` times.
+        A file that is not a readable ZIP passes (the package reader says what is wrong).
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as archive:
+            infos = archive.infolist()
+    except Exception:  # not a ZIP, damaged: the package reader reports it
+        return
+    if len(infos) > MAX_ZIP_ENTRIES:
+        raise TooComplex(
+            "ZIP entries", f"the package holds {len(infos)} entries (at most {MAX_ZIP_ENTRIES})"
+        )
+    for info in infos:
+        if info.file_size > RATIO_FREE_BYTES and info.file_size > MAX_ZIP_RATIO * max(
+            info.compress_size, 1
+        ):
+            raise TooComplex(
+                "ZIP compression ratio",
+                f"{info.filename!r} inflates {info.compress_size} bytes to {info.file_size} "
+                f"(more than {MAX_ZIP_RATIO} times)",
+            )
+
+
+def check_xml(data: bytes, name: str, *, error: type[TooComplex] = TooComplex) -> None:
+    """Count the elements and nesting of an XML file while parsing it, stopping at the bound.
+
+    Called on every XML file of an OFD package before it is parsed into a tree.
+
+    :param name: the file's name in the package, for the message.
+    :param error: the :class:`TooComplex` subclass to raise (a package reader's own error).
+    :raises TooComplex: more than :data:`MAX_XML_ELEMENTS` elements or :data:`MAX_NESTING`
+        deep, or a DTD (entity declarations expand without bound). XML that does not parse
+        passes (the caller's parser says what is wrong).
+    """
+    if b"<!DOCTYPE" in data or b"<!ENTITY" in data:
+        raise error("XML entities", f"{name} declares a DTD or entities")
+    parser = ET.XMLPullParser(events=("start", "end"))  # type: ignore[var-annotated]
+    elements = 0
+    depth = 0
+    chunk = 64 * 1024
+    try:
+        for offset in range(0, len(data), chunk):
+            parser.feed(data[offset : offset + chunk])
+            for item in parser.read_events():
+                if item[0] == "end":
+                    depth -= 1
+                    continue
+                elements += 1
+                depth += 1
+                if elements > MAX_XML_ELEMENTS:
+                    raise error(
+                        "XML elements", f"{name} holds more than {MAX_XML_ELEMENTS} elements"
+                    )
+                if depth > MAX_NESTING:
+                    raise error(
+                        "XML nesting", f"{name} nests elements more than {MAX_NESTING} deep"
+                    )
+    except ET.ParseError:
+        return
+
+
+# --------------------------------------------------------------------------- entries
+
+#: Characters in any one string of a registration entry.
+MAX_TEXT = 10_000
+#: Items in any one list of an entry (holders, obligors, units, prior certificates).
+MAX_PARTIES = 1_000
+#: Characters in all of an entry's strings (keys included), its 附图 (``ft``) aside: 1,000 joint
+#: holders with ordinary names and ID numbers need about 30,000 (issue 9: 1,000 holders with
+#: 10,000-character names, within every other limit, took 7 minutes and 1.5 GiB to render).
+MAX_ENTRY_CHARACTERS = 100_000
+#: UTF-8 bytes of a whole entry as JSON, its 附图 included.
+MAX_ENTRY_BYTES = 16 * 1024 * 1024
+#: Characters in one party's name (``mc``); checked by :func:`bdcert.validation.parse_entry`.
+MAX_NAME = 200
+_ENTRY_DEPTH = 4  # entry → list → party → value
+
+
+def entry_problems(raw: Mapping[str, Any]) -> list[tuple[str, str]]:
+    """``(field, message)`` for everything in a raw registration entry (a decoded JSON object)
+    that is too large or cannot be stored, before any field is interpreted: strings over
+    :data:`MAX_TEXT` characters or with unpaired surrogates, non-text keys, nesting deeper than
+    the entry shape, lists over :data:`MAX_PARTIES` items, more than
+    :data:`MAX_ENTRY_CHARACTERS` characters in all (naming the largest fields) or more than
+    :data:`MAX_ENTRY_BYTES` bytes as JSON. Empty when none; the work is bounded by the input's
+    size (each value visited once, the JSON size measured only once the rest passed).
+    """
+    problems: list[tuple[str, str]] = []
+    characters = _scan(raw, "", 0, problems)
+    if characters > MAX_ENTRY_CHARACTERS:
+        problems.append(
+            (
+                "",
+                f"the entry holds {characters} characters (附图 aside); at most "
+                f"{MAX_ENTRY_CHARACTERS} are allowed (largest fields: {_largest(raw)})",
+            )
+        )
+    if problems:
+        return problems
+    try:
+        size = len(json.dumps(raw, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+    except (TypeError, ValueError):  # not JSON data: the field checks report it
+        return problems
+    if size > MAX_ENTRY_BYTES:
+        problems.append(("", f"the entry is {size} bytes as JSON; at most {MAX_ENTRY_BYTES}"))
+    return problems
+
+
+def _scan(value: Any, path: str, depth: int, problems: list[tuple[str, str]]) -> int:
+    """Check ``value`` at ``path``; the characters of its strings outside the 附图 (ft)."""
+    if depth > _ENTRY_DEPTH:
+        problems.append((path, "is nested deeper than a registration entry allows"))
+        return 0
+    if isinstance(value, str):
+        if len(value) > MAX_TEXT and path != "ft.data":  # 附图 has its own bound (validation)
+            problems.append((path, f"has {len(value)} characters; at most {MAX_TEXT} are allowed"))
+        elif any("\ud800" <= ch <= "\udfff" for ch in value):
+            problems.append((path, "contains an unpaired surrogate (not valid Unicode text)"))
+        return 0 if path == "ft" or path.startswith("ft.") else len(value)
+    count = 0
+    if isinstance(value, Mapping):
+        for key, item in value.items():
+            if not isinstance(key, str):
+                problems.append((path, f"has a non-text key {key!r}"))
+                continue
+            where = f"{path}.{key}" if path else key
+            count += _scan(key, where, depth + 1, problems)
+            count += _scan(item, where, depth + 1, problems)
+    elif isinstance(value, list):
+        if len(value) > MAX_PARTIES:
+            problems.append((path, f"lists {len(value)} items; at most {MAX_PARTIES} are allowed"))
+            return 0
+        for i, item in enumerate(value):
+            count += _scan(item, f"{path}[{i}]", depth + 1, problems)
+    return count
+
+
+def _largest(raw: Mapping[str, Any]) -> str:
+    """The three top-level fields with the most characters, for the too-large message."""
+
+    def size(value: Any) -> int:
+        if isinstance(value, str):
+            return len(value)
+        if isinstance(value, Mapping):
+            return sum(len(str(k)) + size(v) for k, v in value.items())
+        if isinstance(value, list):
+            return sum(size(v) for v in value)
+        return 0
+
+    sizes = sorted(((size(v), str(k)) for k, v in raw.items() if k != "ft"), reverse=True)
+    return ", ".join(f"{key} {n}" for n, key in sizes[:3])

@@ -1,0 +1,106 @@
+"""bdcert.bounds: each bound is hit by a file just over it, and a file just under it passes."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+import zlib
+
+import pytest
+
+from bdcert import bounds
+
+
+def _pdf(body: bytes) -> bytes:
+    return b"%PDF-1.7\n" + body + b"\ntrailer\n<< /Size 3 >>\n%%EOF\n"
+
+
+def _objstm(n: int, *, filter_: bytes = b"/FlateDecode") -> bytes:
+    contents = b" ".join(b"%d 0" % i for i in range(n)) + b"\n" + b"<< >>\n" * n
+    packed = zlib.compress(contents) if filter_ == b"/FlateDecode" else contents.hex().encode()
+    return (
+        b"7 0 obj\n<< /Type /ObjStm /N %d /First 1 /Filter %s /Length %d >>\nstream\n"
+        % (n, filter_, len(packed))
+        + packed
+        + b"\nendstream\nendobj\n"
+    )
+
+
+def test_nesting_of_pdf_arrays_is_bounded() -> None:
+    deep = bounds.MAX_NESTING
+    bounds.check_pdf(_pdf(b"1 0 obj\n" + b"[" * deep + b"]" * deep + b"\nendobj"))
+    with pytest.raises(bounds.TooComplex, match="deep") as caught:
+        bounds.check_pdf(_pdf(b"1 0 obj\n" + b"[" * (deep + 1) + b"]" * (deep + 1) + b"\nendobj"))
+    assert caught.value.bound == "PDF nesting"
+
+
+def test_object_stream_work_is_bounded() -> None:
+    bounds.check_pdf(_pdf(_objstm(500)))
+    with pytest.raises(bounds.TooComplex) as caught:
+        bounds.check_pdf(_pdf(_objstm(501)))
+    assert caught.value.bound == "PDF object streams"
+
+
+def test_an_object_stream_in_another_filter_is_refused() -> None:
+    with pytest.raises(bounds.TooComplex, match="ASCIIHexDecode"):
+        bounds.check_pdf(_pdf(_objstm(3, filter_=b"/ASCIIHexDecode")))
+
+
+def test_objects_references_and_declared_size_are_bounded() -> None:
+    refs = b"1 0 obj\n[" + b"2 0 R " * (bounds.MAX_PDF_REFERENCES + 1) + b"]\nendobj"
+    with pytest.raises(bounds.TooComplex) as caught:
+        bounds.check_pdf(_pdf(refs))
+    assert caught.value.bound == "PDF references"
+    objects = b"".join(b"%d 0 obj\nnull\nendobj\n" % i for i in range(bounds.MAX_PDF_OBJECTS + 1))
+    with pytest.raises(bounds.TooComplex) as caught:
+        bounds.check_pdf(_pdf(objects))
+    assert caught.value.bound == "PDF objects"
+    with pytest.raises(bounds.TooComplex, match="declares"):
+        bounds.check_pdf(b"%PDF-1.7\ntrailer\n<< /Size 99999999 >>\n")
+
+
+def test_the_pdf_file_size_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(bounds, "MAX_PDF_BYTES", 100)
+    with pytest.raises(bounds.TooComplex, match="larger than 100 bytes"):
+        bounds.check_pdf(b"%PDF-1.7\n" + b" " * 100)
+
+
+def test_xml_elements_nesting_and_dtds_are_bounded() -> None:
+    many = b"<r>" + b"<a/>" * (bounds.MAX_XML_ELEMENTS - 1) + b"</r>"
+    bounds.check_xml(many, "ok.xml")
+    with pytest.raises(bounds.TooComplex, match=r"big\.xml holds more than"):
+        bounds.check_xml(many.replace(b"</r>", b"<a/></r>"), "big.xml")
+    deep = bounds.MAX_NESTING
+    bounds.check_xml(b"<a>" * deep + b"</a>" * deep, "ok.xml")
+    with pytest.raises(bounds.TooComplex, match="deep"):
+        bounds.check_xml(b"<a>" * (deep + 1) + b"</a>" * (deep + 1), "deep.xml")
+    bomb = b'<!DOCTYPE r [<!ENTITY a "aaaaaaaaaa">]><r>&a;</r>'
+    with pytest.raises(bounds.TooComplex, match="DTD"):
+        bounds.check_xml(bomb, "bomb.xml")
+
+
+def _zip(entries: dict[str, bytes]) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as archive:
+        for name, body in entries.items():
+            archive.writestr(name, body)
+    return out.getvalue()
+
+
+def test_zip_entries_and_ratio_are_bounded() -> None:
+    bounds.check_zip(_zip({f"f{i}": b"" for i in range(bounds.MAX_ZIP_ENTRIES)}))
+    with pytest.raises(bounds.TooComplex, match="entries"):
+        bounds.check_zip(_zip({f"f{i}": b"" for i in range(bounds.MAX_ZIP_ENTRIES + 1)}))
+    bounds.check_zip(_zip({"small": b"\0" * bounds.RATIO_FREE_BYTES}))  # any ratio when small
+    with pytest.raises(bounds.TooComplex, match="inflates"):
+        bounds.check_zip(_zip({"bomb": b"\0" * (bounds.RATIO_FREE_BYTES + 1)}))
+    bounds.check_zip(b"not a zip")  # the package reader reports it
+
+
+def test_form_fields_are_bounded() -> None:
+    fields = b"".join(b"<< /T (f%d) /FT /Sig >>\n" % i for i in range(bounds.MAX_PDF_FIELDS))
+    bounds.check_pdf(_pdf(b"1 0 obj\n[" + fields + b"]\nendobj"))
+    more = fields + b"<< /T <6600> /FT /Sig >>\n"
+    with pytest.raises(bounds.TooComplex) as caught:
+        bounds.check_pdf(_pdf(b"1 0 obj\n[" + more + b"]\nendobj"))
+    assert caught.value.bound == "PDF form fields"
