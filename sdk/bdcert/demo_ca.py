@@ -33,8 +33,12 @@ __all__ = [
 
 #: The demo TSA certificate's validity: it outlives a 20-year check of today's timestamps.
 TSA_VALIDITY = timedelta(days=25 * 365 + 6)
-#: A demo CRL's validity (``nextUpdate - thisUpdate``): it is reissued at each revocation.
-CRL_VALIDITY = timedelta(days=3652)
+#: A demo CRL's validity (``nextUpdate - thisUpdate``), as long as the TSA certificate's: the
+#: demo CA promises no newer CRL until then except at a revocation (:meth:`DemoCa.revoke`
+#: reissues it), so a document's embedded CRLs let an offline validator check the newest
+#: timestamp 20 years ahead. A production CA's CRLs last days; there a validator fetches the
+#: newest TSA certificate's status, or the re-timestamping job refreshes the evidence.
+CRL_VALIDITY = TSA_VALIDITY
 _BACKDATE = timedelta(days=1)
 
 

@@ -115,7 +115,7 @@ def make_demo_pki(
     now: datetime | None = None,
     p12_passphrase: bytes = b"demo",
     algorithm: str = "ecdsa",
-    service_url: str = DEMO_SERVICE_URL,
+    service_url: str | None = None,
 ) -> DemoPki:
     """Create a demo root CA and one seal key and certificate per authority in ``directory``.
 
@@ -129,9 +129,11 @@ def make_demo_pki(
     serialNumber = its unified social credit code (GB 32100), C = CN; key usage
     digitalSignature + nonRepudiation; extended key usage documentSigning (RFC 9336) and
     emailProtection (which NSS, and so poppler's ``pdfsig``, asks of a signing certificate);
-    CRL distribution point ``<service_url>/crl`` and OCSP responder ``<service_url>/ocsp``
-    (RFC 5280 §4.2.1.13, §4.2.2.1), which :class:`DemoCa` answers (the reference services serve
-    them over HTTP).
+    with ``service_url``, the CRL distribution point ``<service_url>/crl`` and the OCSP
+    responder ``<service_url>/ocsp`` (RFC 5280 §4.2.1.13, §4.2.2.1), which :class:`DemoCa`
+    answers and the reference services serve over HTTP (without it the certificates name none:
+    validators that follow them, such as ``pdfsig``'s OCSP check, would ask a service that is
+    not running; the CRL is then used from the file).
 
     For long-term validation (PAdES B-T and up, ETSI EN 319 142-1) it also writes the timestamp
     authority ``tsa.key.pem``/``tsa.cert.pem`` (ECDSA P-256, 25 years, critical extended key
@@ -146,7 +148,8 @@ def make_demo_pki(
 
     :param now: the reference time, aware; defaults to the current time.
     :param algorithm: ``"ecdsa"`` (P-256, the default) or ``"sm2"`` (needs the ``gm`` extra).
-    :param service_url: the base URL of the CRL and OCSP services named in the certificates.
+    :param service_url: the base URL of the CRL and OCSP services named in the certificates
+        (e.g. :data:`DEMO_SERVICE_URL`); None: no pointers.
     :raises ConfigurationError: if an authority code is not a plain name (letters, digits, ``-``),
         or the algorithm is unknown.
     :raises MissingDependency: for ``"sm2"`` without ``tongsuopy``.
@@ -202,7 +205,7 @@ def make_demo_pki(
     _write(root_cert_path, root_cert.public_bytes(serialization.Encoding.PEM))
     _write(root_key_path, _key_pem(root_key), private=True)
 
-    urls = revocation_pointers(service_url)
+    urls = revocation_pointers(service_url) if service_url else []
     tsa_key = ec.generate_private_key(ec.SECP256R1())
     tsa_cert = issue_tsa_certificate(tsa_key, root_cert, root_key, now, urls)
     tsa_cert_path, tsa_key_path = directory / "tsa.cert.pem", directory / "tsa.key.pem"
