@@ -86,6 +86,20 @@ def cmd_init(args: argparse.Namespace) -> int:
         "[seal]",
         f'plugin = "{"sm2" if args.algorithm == "sm2" else "software"}"',
     ]
+    if pki.tsa_cert is not None and pki.tsa_key is not None and pki.crl is not None:
+        # PAdES at the default level B-LTA: the demo TSA in-process, the demo root's CRL
+        rel = {k: p.relative_to(ws).as_posix() for k, p in vars(pki).items() if isinstance(p, Path)}
+        lines[lines.index("[seal]") : lines.index("[seal]")] = [
+            "[timestamp]",
+            f'key = "{rel["tsa_key"]}"',
+            f'cert = "{rel["tsa_cert"]}"',
+            f'chain = ["{rel["root_cert"]}"]',
+            "",
+            "[revocation]",
+            f'crls = ["{rel["crl"]}"]',
+            "fetch = false",
+            "",
+        ]
     for code, files in pki.seal.items():
         lines += [
             "",

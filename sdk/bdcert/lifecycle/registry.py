@@ -46,6 +46,8 @@ from bdcert.protocols import (
     Storage,
 )
 from bdcert.records import SharedCertificate, SharingAgreement
+from bdcert.sealing import DigestSealProvider
+from bdcert.sealing.evidence import Evidence
 
 if TYPE_CHECKING:
     from bdcert.render import Renderer
@@ -193,9 +195,21 @@ class Registry:
         hooks = hooks if hooks is not None else Hooks()
 
         def build(registry: Any, table: str, default: str) -> Any:
-            settings = dict(ws.table(table))
+            settings = ws.seal_plugin_settings() if table == "seal" else dict(ws.table(table))
             name = str(settings.pop("plugin", default))
             return registry.get(name)(settings, ws.path)
+
+        seal_provider = build(hooks.seal_providers(), "seal", "software")
+        if isinstance(seal_provider, DigestSealProvider):  # PAdES: the level is the sealing step's
+            seal_provider.use_evidence(
+                Evidence.from_settings(
+                    ws.seal_level,
+                    ws.table("timestamp"),
+                    ws.table("revocation"),
+                    ws.path,
+                    ws.trust_roots(),
+                )
+            )
 
         notifier_settings = dict(ws.table("notifiers"))
         notifier_names = notifier_settings.pop("plugins", ["log"])
@@ -213,7 +227,7 @@ class Registry:
             authorities=ws.authorities(),
             codes=hooks.code_tables(ws.code_tables_edition),
             storage=build(hooks.storage(), "storage", "sql"),
-            seal_provider=build(hooks.seal_providers(), "seal", "software"),
+            seal_provider=seal_provider,
             identity=build(hooks.identity_providers(), "identity", "local"),
             notifiers=notifiers,
             renderer=cast("Renderer", DeferredRenderer(make_renderer)),

@@ -127,7 +127,7 @@ LEVELS = ("B-B", "B-T", "B-LT", "B-LTA")
 #: The level of a workspace that names none: the long-term one.
 DEFAULT_LEVEL = "B-LTA"
 
-_TIMESTAMP_KEYS = frozenset({"url", "timeout", "key", "cert", "chain", "username", "password_env"})
+_TIMESTAMP_KEYS = frozenset({"url", "timeout", "key", "cert", "chain"})
 _REVOCATION_KEYS = frozenset({"fetch", "crls"})
 
 
