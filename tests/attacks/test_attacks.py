@@ -563,9 +563,13 @@ def test_resealed_by_another_workspaces_authority_is_untrusted(
 def test_resealed_by_another_trusted_authority_is_not_in_the_register(
     issued: Any, genuine: bytes
 ) -> None:
-    """Chengdu's certificate re-signed by Mianyang's (trusted) key: sound seal, unknown file."""
+    """Chengdu's certificate re-signed by Mianyang's (trusted) key: sound seal, unknown file.
+
+    The swapped CMS lies inside the B-LTA document timestamp's signed range, so in a B-LTA file
+    that timestamp no longer matches: the seal's evidence fails (untrusted); a re-seal of the
+    unsealed face is a sound seal on a file the register does not know."""
     signer = _ws_signer(issued[0], "510700")
-    assert _verify(issued, _swap_cms(genuine, signer)) is VerdictCode.UNKNOWN_CERTIFICATE
+    assert _verify(issued, _swap_cms(genuine, signer)) is VerdictCode.UNTRUSTED_SIGNER
     assert _verify(issued, _reseal(_first_revision(genuine), signer)) is (
         VerdictCode.UNKNOWN_CERTIFICATE
     )

@@ -88,15 +88,17 @@ def cmd_init(args: argparse.Namespace) -> int:
     ]
     if pki.tsa_cert is not None and pki.tsa_key is not None and pki.crl is not None:
         # PAdES at the default level B-LTA: the demo TSA in-process, the demo root's CRL
-        rel = {k: p.relative_to(ws).as_posix() for k, p in vars(pki).items() if isinstance(p, Path)}
+        def rel(path: Path) -> str:
+            return path.relative_to(ws).as_posix()
+
         lines[lines.index("[seal]") : lines.index("[seal]")] = [
             "[timestamp]",
-            f'key = "{rel["tsa_key"]}"',
-            f'cert = "{rel["tsa_cert"]}"',
-            f'chain = ["{rel["root_cert"]}"]',
+            f'key = "{rel(pki.tsa_key)}"',
+            f'cert = "{rel(pki.tsa_cert)}"',
+            f'chain = ["{rel(pki.root_cert)}"]',
             "",
             "[revocation]",
-            f'crls = ["{rel["crl"]}"]',
+            f'crls = ["{rel(pki.crl)}"]',
             "fetch = false",
             "",
         ]

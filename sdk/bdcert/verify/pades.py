@@ -45,6 +45,7 @@ from bdcert.verify.pipeline import (
     judge_single_seal,
     message_digest,
     raw_check,
+    signed_revision_sha256,
     subject,
 )
 
@@ -114,12 +115,19 @@ def check_pdf_seal(
     crypto = PadesCrypto(_validation_context(roots, crls), roots=roots, at=at, crls=tuple(crls))
 
     def check_one(sig: Any) -> SealCheck:
-        if _ends_in_signed_range(data, sig):
-            return check_pdf_signature(data, sig, crypto)
-        problem = _extension_problem(data, sig, document_timestamps(sig), crypto)
+        stamps = document_timestamps(sig)
+        if _ends_in_signed_range(data, sig) or not (stamps or _has_validation_data(sig)):
+            return check_pdf_signature(data, sig, crypto)  # nothing a PAdES extension adds
+        # what was added after the seal; then the seal (its range, value, chain); then the
+        # document timestamps
+        problem = _modified_beyond_lta(data, sig, crypto)
         if problem is not None:
             return problem
-        return check_pdf_signature(data, sig, crypto, extended=True)
+        check = check_pdf_signature(data, sig, crypto, extended=True)
+        if check.code is not VerdictCode.VALID:
+            return check
+        problem = _extension_problem(data, sig, stamps, crypto)
+        return check if problem is None else problem
 
     return judge_single_seal(data, check_one, lambda why: raw_check(data, why))
 
@@ -142,19 +150,23 @@ def _ends_in_signed_range(data: bytes, sig: Any) -> bool:
 _EOF = re.compile(rb"%%EOF[\r\n\s]*\Z")
 
 
-def _extension_problem(data: bytes, seal: Any, stamps: list[Any], crypto: PadesCrypto) -> Any:
-    """Why what follows the seal is not a sound PAdES extension (a failed SealCheck), or None.
+def _facts(data: bytes, seal: Any, crypto: PadesCrypto) -> dict[str, Any]:
+    try:
+        seal_range = ByteRange(tuple(int(x) for x in seal.byte_range))
+    except (TypeError, ValueError):
+        seal_range = ByteRange(())
+    return {
+        "signer": subject(crypto.signer_certificate(seal)),
+        "signed_at": crypto.claimed_time(seal),
+        "signed_revision_sha256": signed_revision_sha256(data, seal_range),
+    }
 
-    Sound: incremental updates that add validation data (DSS) and document timestamps only
-    (pyHanko's modification analysis: LTA updates), every document timestamp after the seal and
-    intact, and the file ending with the last timestamp's signed range, or (B-LT, no timestamp)
-    with the last update's ``%%EOF``."""
+
+def _modified_beyond_lta(data: bytes, seal: Any, crypto: PadesCrypto) -> Any:
+    """MODIFIED_AFTER_SEALING (a failed SealCheck) when the updates after the seal do more than
+    add validation data and document timestamps (pyHanko's modification analysis), or None."""
     from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, DiffResult, ModificationLevel
-    from pyhanko.sign.validation import async_validate_pdf_timestamp
 
-    from bdcert.sealing.pades import run_sync
-
-    facts = {"signer": subject(crypto.signer_certificate(seal))}
     try:
         seal.compute_integrity_info(diff_policy=DEFAULT_DIFF_POLICY)
         diff = seal.diff_result
@@ -167,8 +179,20 @@ def _extension_problem(data: bytes, seal: Any, stamps: list[Any], crypto: PadesC
             VerdictCode.MODIFIED_AFTER_SEALING,
             "the file was changed after sealing beyond validation data and document timestamps"
             + (f" ({why})" if why else ""),
-            **facts,
+            **_facts(data, seal, crypto),
         )
+    return None
+
+
+def _extension_problem(data: bytes, seal: Any, stamps: list[Any], crypto: PadesCrypto) -> Any:
+    """Why the document timestamps after the seal are not a sound PAdES extension (a failed
+    SealCheck), or None: every one after the seal and intact, and the file ending with the last
+    one's signed range, or (B-LT, no timestamp) with the last update's ``%%EOF``."""
+    from pyhanko.sign.validation import async_validate_pdf_timestamp
+
+    from bdcert.sealing.pades import run_sync
+
+    facts = _facts(data, seal, crypto)
     if any(s.signed_revision <= seal.signed_revision for s in stamps):
         return fail(
             VerdictCode.MULTIPLE_SIGNATURES,

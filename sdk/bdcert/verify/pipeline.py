@@ -103,6 +103,7 @@ BYTE_RANGE = re.compile(
     rb"/ByteRange\s*\[\s*(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s*\]"
 )
 _HEX = re.compile(rb"[0-9A-Fa-f]*")
+_DOC_TIME_STAMP = re.compile(rb"/Type\s*/DocTimeStamp\b")
 _SUBJECT_NAMES = {NameOID.SERIAL_NUMBER: "serialNumber"}
 
 
@@ -276,12 +277,15 @@ def raw_check(
         if why:
             return fail(VerdictCode.NOT_PDF, f"the PDF cannot be read: {why}")
         return fail(VerdictCode.UNSEALED, "the PDF holds no signature")
-    if len(ranges) > 1:
+    stamps = len(_DOC_TIME_STAMP.findall(data))
+    if len(ranges) - stamps > 1 or (len(ranges) > 1 and stamps == 0):
         return fail(
             VerdictCode.MULTIPLE_SIGNATURES,
             f"the file holds {len(ranges)} signatures; a certificate carries exactly one seal",
         )
-    rng = ByteRange(tuple(int(x) for x in next(iter(ranges))))
+    # the seal is the first signature; document timestamps (PAdES B-LTA) follow it
+    first = min(ranges, key=lambda r: int(r[2]) + int(r[3]))
+    rng = ByteRange(tuple(int(x) for x in first))
     sha = signed_revision_sha256(data, rng)
     if not rng.in_bounds(len(data)):
         return fail(
