@@ -285,24 +285,16 @@ class DemoCa:
         )
         builder = builder.responder_id(ocsp.OCSPResponderEncoding.HASH, self.root_cert)
         for extension in req.extensions:  # echo the nonce (RFC 8954)
-            if extension.oid == x509.OID_NONCE:
+            if extension.oid == x509.oid.OCSPExtensionOID.NONCE:
                 builder = builder.add_extension(extension.value, critical=False)
         return builder.sign(self.root_key, hashes.SHA256()).public_bytes(serialization.Encoding.DER)
 
     def timestamper(self) -> Any:
         """An in-process pyHanko ``TimeStamper`` of the TSA (its certificate and the root
-        embedded in each token)."""
-        from pyhanko.keys.internal import (
-            translate_pyca_cryptography_cert_to_asn1,
-            translate_pyca_cryptography_key_to_asn1,
-        )
-        from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+        embedded in each token; :func:`bdcert.sealing.evidence.local_timestamper`)."""
+        from bdcert.sealing.evidence import local_timestamper
 
-        return DummyTimeStamper(
-            tsa_cert=translate_pyca_cryptography_cert_to_asn1(self.tsa_cert),
-            tsa_key=translate_pyca_cryptography_key_to_asn1(self.tsa_key),
-            certs_to_embed=[translate_pyca_cryptography_cert_to_asn1(self.root_cert)],
-        )
+        return local_timestamper(self.tsa_key, self.tsa_cert, [self.root_cert])
 
     def timestamp_response(self, request: bytes) -> bytes:
         """The DER RFC 3161 ``TimeStampResp`` to the DER ``TimeStampReq`` ``request``.

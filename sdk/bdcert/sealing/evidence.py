@@ -79,8 +79,9 @@ def local_timestamper(key: Any, cert: Any, chain: Sequence[Any] = ()) -> Any:
     )
     from pyhanko.sign.general import as_signing_certificate_v2, simple_cms_attribute
     from pyhanko.sign.timestamps import DummyTimeStamper
+    from pyhanko_certvalidator.registry import SimpleCertificateStore
 
-    class LocalTimeStamper(DummyTimeStamper):  # type: ignore[misc]
+    class LocalTimeStamper(DummyTimeStamper):
         def _build_tst_info(self, message_imprint: Any, dt: Any, req: Any) -> Any:
             info = super()._build_tst_info(message_imprint, dt, req)
             info["policy"] = tsp.ObjectIdentifier(LOCAL_TSA_POLICY)
@@ -96,12 +97,16 @@ def local_timestamper(key: Any, cert: Any, chain: Sequence[Any] = ()) -> Any:
             digest.update(tst_info_data)
             attrs_ = cms.CMSAttributes(
                 [
-                    simple_cms_attribute("content_type", "tst_info"),
-                    simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
-                    simple_cms_attribute(
+                    simple_cms_attribute("content_type", "tst_info"),  # type: ignore[no-untyped-call]
+                    simple_cms_attribute(  # type: ignore[no-untyped-call]
+                        "signing_time", cms.Time({"utc_time": core.UTCTime(dt)})
+                    ),
+                    simple_cms_attribute(  # type: ignore[no-untyped-call]
                         "signing_certificate_v2", as_signing_certificate_v2(self.tsa_cert)
                     ),
-                    simple_cms_attribute("message_digest", digest.finalize()),
+                    simple_cms_attribute(  # type: ignore[no-untyped-call]
+                        "message_digest", digest.finalize()
+                    ),
                 ]
             )
             return key.sign(attrs_.dump(), ec.ECDSA(algorithm)), attrs_
@@ -118,7 +123,9 @@ def local_timestamper(key: Any, cert: Any, chain: Sequence[Any] = ()) -> Any:
     return LocalTimeStamper(
         tsa_cert=translate_pyca_cryptography_cert_to_asn1(cert),
         tsa_key=translate_pyca_cryptography_key_to_asn1(key),
-        certs_to_embed=[translate_pyca_cryptography_cert_to_asn1(c) for c in chain],
+        certs_to_embed=SimpleCertificateStore.from_certs(  # type: ignore[no-untyped-call]
+            [translate_pyca_cryptography_cert_to_asn1(c) for c in chain]
+        ),
     )
 
 
@@ -261,7 +268,7 @@ class Evidence:
 
     def validation_context(self, moment: datetime | None = None) -> Any:
         """A pyHanko validation context: the trust roots, the configured CRLs, fetching if
-        configured, revocation checking hard-fail (a certificate whose status cannot be
+        configured, revocation data required for every certificate (one whose status cannot be
         established is not used), at ``moment`` (default now)."""
         from pyhanko_certvalidator import ValidationContext
 
@@ -269,7 +276,9 @@ class Evidence:
             trust_roots=_parse_roots(self.trust_roots),
             crls=self.crls(),
             allow_fetching=self.fetch,
-            revocation_mode="hard-fail",
+            # "require": every certificate needs revocation data, also one that names no CRL
+            # distribution point or OCSP responder ("hard-fail" would skip those)
+            revocation_mode="require",
             moment=moment,
         )
 

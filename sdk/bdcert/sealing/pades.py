@@ -466,7 +466,7 @@ def check_not_revoked(signer: signers.Signer, context: Any, authority_code: str)
     others = list(signer.cert_registry or ())
     validator = CertificateValidator(cert, intermediate_certs=others, validation_context=context)
     try:
-        run_sync(validator.async_validate_usage(set()))
+        run_sync(validator.async_validate_usage(set()))  # type: ignore[no-untyped-call]
     except RevokedError as e:
         raise SealingError(
             f"the seal certificate of authority {authority_code} is revoked: {e};"

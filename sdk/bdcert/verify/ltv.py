@@ -112,6 +112,9 @@ def validate_long_term(
         )
     status = result.api_status
     signed_at = None if status is None else status.signer_reported_dt
+    revoked = _revoked_before_proof(sig, roots, crls, moment)
+    if revoked is not None:
+        return Verification(VerdictCode.REVOKED, revoked, signed_at)
     indication = result.ades_subindic
     name = str(getattr(indication, "standard_name", indication))
     when = "now" if at is None else f"at {moment.isoformat()}"
@@ -145,3 +148,68 @@ def validate_long_term(
         f"the seal cannot be proven valid {when} from the trust roots and its evidence ({name})",
         signed_at,
     )
+
+
+def _proven_time(sig: Any) -> datetime | None:
+    """The genTime of the seal's signature timestamp (RFC 3161 ``TSTInfo``), or None."""
+    unsigned = sig.signer_info["unsigned_attrs"]
+    if not unsigned.native:
+        return None
+    for attr in unsigned:
+        if attr["type"].native == "signature_time_stamp_token":
+            info = attr["values"][0]["content"]["encap_content_info"]["content"].parsed
+            value: datetime = info["gen_time"].native
+            return value
+    return None
+
+
+def _embedded_crls(sig: Any) -> list[bytes]:
+    try:
+        dss = sig.reader.root["/DSS"]
+        return [bytes(stream.get_object().data) for stream in dss.get("/CRLs", ())]
+    except Exception:
+        return []
+
+
+def _revoked_before_proof(
+    sig: Any, roots: Sequence[bytes], crls: Sequence[bytes], moment: datetime
+) -> str | None:
+    """Why the seal certificate counts as revoked: a CRL (given, or embedded in the DSS) signed
+    by a trust root lists it as revoked at or before the seal's proven time (its signature
+    timestamp, else the validation time). None if none does. Only CRLs whose signature verifies
+    with the key of a trust root that issued the certificate count.
+
+    pyHanko's AdES validation reports such a seal as NO_POE and its API status trusted, so the
+    check is made here, on the certificate of the seal and the CRLs alone."""
+    from cryptography import x509
+
+    from bdcert import pki
+
+    try:
+        cert = x509.load_der_x509_certificate(sig.signer_cert.dump())
+    except Exception:
+        return None
+    issuers = []
+    for data in roots:
+        for der in pki.certificate_ders(bytes(data)):
+            try:
+                root = x509.load_der_x509_certificate(der)
+                if root.subject == cert.issuer:
+                    issuers.append(root.public_key())
+            except Exception:
+                continue
+    proven = _proven_time(sig) or moment
+    for data in [*crls, *_embedded_crls(sig)]:
+        try:
+            crl = x509.load_der_x509_crl(bytes(data))
+        except ValueError:
+            continue
+        if crl.issuer != cert.issuer or not any(crl.is_signature_valid(k) for k in issuers):  # type: ignore[arg-type]
+            continue
+        entry = crl.get_revoked_certificate_by_serial_number(cert.serial_number)
+        if entry is not None and entry.revocation_date_utc <= proven:
+            return (
+                f"the seal certificate was revoked on {entry.revocation_date_utc.isoformat()},"
+                f" before the seal's proven time {proven.isoformat()}"
+            )
+    return None

@@ -83,7 +83,9 @@ def _validation_context(trust_roots: Sequence[bytes], crls: Sequence[bytes] = ()
     return ValidationContext(
         trust_roots=[r for r in _parse_roots(tuple(bytes(r) for r in trust_roots)) if _usable(r)],
         allow_fetching=False,
-        revocation_mode="soft-fail",
+        # with CRLs given, every certificate must have its status in them (soft-fail, and even
+        # hard-fail, skip a certificate that names no CRL distribution point)
+        revocation_mode="require" if crls else "soft-fail",
         crls=[bytes(c) for c in crls],
     )
 
@@ -120,9 +122,9 @@ def check_pdf_seal(
             return check_pdf_signature(data, sig, crypto)  # nothing a PAdES extension adds
         # what was added after the seal; then the seal (its range, value, chain); then the
         # document timestamps
-        problem = _modified_beyond_lta(data, sig, crypto)
-        if problem is not None:
-            return problem
+        modified: SealCheck | None = _modified_beyond_lta(data, sig, crypto)
+        if modified is not None:
+            return modified
         check = check_pdf_signature(data, sig, crypto, extended=True)
         if check.code is not VerdictCode.VALID:
             return check
