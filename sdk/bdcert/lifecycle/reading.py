@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from datetime import datetime
 from typing import Any
 
 from bdcert.access import redact
@@ -109,12 +110,18 @@ def status_verdict(services: Services, cert: Certificate) -> tuple[VerdictCode, 
     return VerdictCode.VALID, "in force"
 
 
-def verify(services: Services, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
+def verify(
+    services: Services,
+    pdf: bytes,
+    *,
+    principal: Principal | None = None,
+    at: datetime | None = None,
+) -> Verdict:
     """See :meth:`bdcert.lifecycle.Registry.verify`."""
     if not isinstance(pdf, bytes | bytearray | memoryview):
         raise TypeError(f"verify() takes the PDF's bytes, not {type(pdf).__name__}")
     pdf = bytes(pdf)
-    check = check_document(pdf, services.trust_roots)
+    check = check_document(pdf, services.trust_roots, at=at, crls=_known_crls(services))
     actor = principal.name if principal is not None else "anonymous"
     digest = hashlib.sha256(pdf).hexdigest()
     with services.storage.transaction() as tx:
@@ -149,8 +156,24 @@ def verify(services: Services, pdf: bytes, *, principal: Principal | None = None
     )
 
 
-def check_document(data: bytes, trust_roots: Sequence[bytes]) -> Any:
-    """The seal check for the file's kind: an OFD package, an SM2-sealed PDF, or PAdES."""
+def _known_crls(services: Services) -> list[bytes]:
+    """The CRLs the workspace's ``[revocation] crls`` names (those PAdES seals embed)."""
+    from bdcert.sealing import DigestSealProvider
+
+    provider = services.seal_provider
+    return provider.evidence.crls() if isinstance(provider, DigestSealProvider) else []
+
+
+def check_document(
+    data: bytes,
+    trust_roots: Sequence[bytes],
+    *,
+    at: datetime | None = None,
+    crls: Sequence[bytes] = (),
+) -> Any:
+    """The seal check for the file's kind: an OFD package, an SM2-sealed PDF, or PAdES (at the
+    validation time ``at``, default now, knowing ``crls``: see
+    :func:`bdcert.verify.pades.check_pdf_seal`)."""
     # the checkers pull in pyHanko and the national primitives: imported on first check only
     if data[:4] == b"PK\x03\x04":
         from bdcert.verify.ofd import verify_ofd
@@ -162,4 +185,4 @@ def check_document(data: bytes, trust_roots: Sequence[bytes]) -> Any:
         return check_pdf_sm2(data, trust_roots=trust_roots)
     from bdcert.verify.pades import check_pdf_seal
 
-    return check_pdf_seal(data, trust_roots)
+    return check_pdf_seal(data, trust_roots, at=at, crls=crls)

@@ -419,15 +419,23 @@ class Registry:
         """
         return reading.lookup(self.services, token=token, number=number, principal=principal)
 
-    def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
+    def verify(
+        self, pdf: bytes, *, principal: Principal | None = None, at: datetime | None = None
+    ) -> Verdict:
         """Verify a certificate PDF (rule article 14).
 
-        The seal must be intact, cover the whole file and chain to a trust root; the file must be
-        the one on file (by SHA-256); then the status comes from storage.
+        The seal must be intact, cover the whole file (or be followed only by PAdES validation
+        data and document timestamps) and chain to a trust root; the file must be the one on
+        file (by SHA-256); then the status comes from storage.
 
-        :returns: a verdict whose code names the single most important finding.
+        :param at: the validation time of the seal (aware; default now): a PAdES B-LT/B-LTA
+            seal is judged from its embedded evidence as of then (ETSI EN 319 102-1), e.g. 20
+            years ahead, long after its seal certificate expired.
+        :returns: a verdict whose code names the single most important finding (``REVOKED``:
+            the seal certificate was revoked before the seal's proven time).
+        :raises ConfigurationError: for a naive ``at``.
         """
-        return reading.verify(self.services, pdf, principal=principal)
+        return reading.verify(self.services, pdf, principal=principal, at=at)
 
     # -- holders and sharing parties ---------------------------------------------------------
     def self_download(
