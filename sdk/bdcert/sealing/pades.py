@@ -394,8 +394,6 @@ def seal_pdf_with_signer(
         raise SealingError(f"the seal box {request.box!r} is empty")
     style = stamp_style(request.appearance_png)
     context = evidence.validation_context() if evidence.checks_revocation else None
-    if context is not None:
-        check_not_revoked(signer, context, request.authority.code)
     timestamper = evidence.timestamper if evidence.timestamped else None
     meta = signers.PdfSignatureMetadata(
         field_name=request.field_name,
@@ -436,13 +434,23 @@ def seal_pdf_with_signer(
             timestamper=timestamper,
         )
         out = io.BytesIO()
-        run_sync(
-            pdf_signer.async_sign_pdf(
-                writer,
-                output=out,
-                bytes_reserved=_reserved_for(signer, timestamper is not None),
-            )
-        )
+
+        async def seal() -> None:
+            # one event loop for the revocation check and the signature: the context's
+            # fetchers (revocation fetching) live in it and are closed at its end
+            try:
+                if context is not None:
+                    await _check_not_revoked(signer, context, request.authority.code)
+                await pdf_signer.async_sign_pdf(
+                    writer,
+                    output=out,
+                    bytes_reserved=_reserved_for(signer, timestamper is not None),
+                )
+            finally:
+                if context is not None:
+                    await context.aclose()
+
+        run_sync(seal())
     except BdcertError:
         raise
     except Exception as e:  # pyHanko and its parsers raise many unrelated types
@@ -457,6 +465,10 @@ def check_not_revoked(signer: signers.Signer, context: Any, authority_code: str)
     :raises SealingError: the certificate is revoked (saying since when), or its chain or
         status cannot be established.
     """
+    run_sync(_check_not_revoked(signer, context, authority_code))
+
+
+async def _check_not_revoked(signer: signers.Signer, context: Any, authority_code: str) -> None:
     from pyhanko_certvalidator import CertificateValidator
     from pyhanko_certvalidator.errors import RevokedError
 
@@ -466,7 +478,7 @@ def check_not_revoked(signer: signers.Signer, context: Any, authority_code: str)
     others = list(signer.cert_registry or ())
     validator = CertificateValidator(cert, intermediate_certs=others, validation_context=context)
     try:
-        run_sync(validator.async_validate_usage(set()))  # type: ignore[no-untyped-call]
+        await validator.async_validate_usage(set())  # type: ignore[no-untyped-call]
     except RevokedError as e:
         raise SealingError(
             f"the seal certificate of authority {authority_code} is revoked: {e};"
