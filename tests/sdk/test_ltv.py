@@ -96,7 +96,7 @@ def test_each_level_adds_what_etsi_en_319_142_1_says(sealed: dict[str, bytes]) -
             dss = root["/DSS"]
             assert len(dss["/Certs"]) >= 3 and len(dss["/CRLs"]) >= 1  # seal, TSA, root; CRL
         last = sigs[-1]
-        a, b, c, d = (int(x) for x in last.byte_range)
+        _, _, c, d = (int(x) for x in last.byte_range)
         whole = c + d == len(pdf)
         assert whole is (level != "B-LT"), level  # B-LT: the DSS update follows the seal
 
@@ -346,3 +346,46 @@ def test_a_workspace_at_b_lta_without_a_tsa_fails_at_open(tmp_path: Path) -> Non
         encoding="utf-8",
     )
     Registry.open(ws.path).close()
+
+
+# --------------------------------------------------------------------------- archive renewal
+
+
+def test_renewing_the_archive_timestamp_appends_and_keeps_old_copies_valid(
+    pki: DemoPki, sealed: dict[str, bytes], tmp_path: Path
+) -> None:
+    from bdcert.sealing.archive import evidence_expiry, renew_archive_timestamp
+
+    old = sealed["B-LTA"]
+    evidence = _evidence(pki, "B-LTA")
+    before = evidence_expiry(old)
+    assert before is not None and before > datetime.now(UTC) + TWENTY_YEARS
+    renewed = renew_archive_timestamp(old, evidence)
+    assert renewed.startswith(old) and len(renewed) > len(old)
+    kinds = [s.sig_object_type for s in _signatures(renewed)]
+    assert kinds == ["/Sig", "/DocTimeStamp", "/DocTimeStamp"]
+    roots = [pki.root_cert.read_bytes()]
+    ahead = datetime.now(UTC) + TWENTY_YEARS
+    for pdf in (old, renewed):  # the copy handed out before renewal still verifies
+        check = check_pdf_seal(pdf, roots, at=ahead)
+        assert check.code is VerdictCode.VALID, check.detail
+    code, out = _adesverify(renewed, pki.root_cert, tmp_path, ahead)
+    assert code == 0 and "EXTENDED_WITH_LTA_UPDATES" in out, out
+    report = pdfsig_trusting(pki.root_cert, renewed, tmp_path)
+    *_, last = report.split("Signature #")
+    assert "Total document signed" in last, report
+
+
+def test_only_b_lta_evidence_is_renewed(pki: DemoPki, sealed: dict[str, bytes]) -> None:
+    from bdcert.sealing.archive import evidence_expiry, renew_archive_timestamp
+
+    assert evidence_expiry(sealed["B-LT"]) is None
+    with pytest.raises(SealingError, match="no document timestamp"):
+        renew_archive_timestamp(sealed["B-LT"], _evidence(pki, "B-LTA"))
+
+
+def test_renewal_without_a_tsa_is_refused(pki: DemoPki, sealed: dict[str, bytes]) -> None:
+    from bdcert.sealing.archive import renew_archive_timestamp
+
+    with pytest.raises(SealingError, match=r"\[timestamp\]"):
+        renew_archive_timestamp(sealed["B-LTA"], Evidence())
