@@ -389,3 +389,25 @@ def test_renewal_without_a_tsa_is_refused(pki: DemoPki, sealed: dict[str, bytes]
 
     with pytest.raises(SealingError, match=r"\[timestamp\]"):
         renew_archive_timestamp(sealed["B-LTA"], Evidence())
+
+
+def test_pdfsig_checks_the_certificate_at_its_own_clock_only(
+    pki: DemoPki, sealed: dict[str, bytes], tmp_path: Path
+) -> None:
+    """What poppler cannot do (stated in docs/configuration.md): it takes no validation time and
+    ignores timestamps and the DSS. Run with its clock 20 years ahead (libfaketime), it still
+    finds the signature valid but the seal certificate expired, B-LTA or not; bdcert and
+    pyHanko, from the same bytes, prove the B-LTA seal."""
+    from tests.support import require_tool
+
+    require_tool("faketime")
+    require_tool("pdfsig")
+    report = pdfsig_trusting(pki.root_cert, sealed["B-LTA"], tmp_path)  # makes the NSS db
+    assert "Certificate is Trusted." in report, report
+    later = run_tool(
+        "faketime", "-f", "+7305d", "pdfsig", "-nssdir", f"sql:{tmp_path / 'nss'}",
+        tmp_path / "sealed.pdf",
+    )  # fmt: skip
+    seal = later.stdout.split("Signature #2:")[0]
+    assert "Signature Validation: Signature is Valid." in seal, later.stdout
+    assert "Certificate Validation: Certificate has Expired" in seal, later.stdout
