@@ -411,3 +411,70 @@ def test_pdfsig_checks_the_certificate_at_its_own_clock_only(
     seal = later.stdout.split("Signature #2:")[0]
     assert "Signature Validation: Signature is Valid." in seal, later.stdout
     assert "Certificate Validation: Certificate has Expired" in seal, later.stdout
+
+
+# --------------------------------------------------------------------------- the registry's job
+
+
+def test_the_registry_renews_a_certificates_evidence_and_still_knows_it(
+    tmp_path: Path, timeline: list[dict[str, Any]]
+) -> None:
+    from bdcert.errors import PermissionDenied
+    from bdcert.lifecycle import Registry
+    from tests.support import make_workspace
+
+    ws = make_workspace(tmp_path / "ws")
+    with Registry.open(ws.path) as registry:
+        platform = registry.authenticate({"operator": "platform"})
+        auditor = registry.authenticate({"operator": "auditor"})
+        (issued,) = registry.push(timeline[0], principal=platform).certificates
+        original = issued.pdf
+        # not due within a day: nothing happens (idempotent); a dry run only reports
+        calm = registry.renew_evidence(original, principal=platform, margin=timedelta(days=1))
+        assert not calm.due and not calm.renewed and calm.pdf == original
+        dry = registry.renew_evidence(
+            original, principal=platform, margin=timedelta(days=30 * 365), dry_run=True
+        )
+        assert dry.due and not dry.renewed and dry.pdf == original
+        with pytest.raises(PermissionDenied):
+            registry.renew_evidence(original, principal=auditor, margin=timedelta(days=30 * 365))
+        done = registry.renew_evidence(
+            original, principal=platform, margin=timedelta(days=30 * 365)
+        )
+        assert done.renewed and done.number == issued.certificate.number
+        assert done.pdf.startswith(original) and len(_signatures(done.pdf)) == 3
+        for pdf in (original, done.pdf):  # the register knows both
+            verdict = registry.verify(pdf, at=datetime.now(UTC) + TWENTY_YEARS)
+            assert verdict.code is VerdictCode.VALID, verdict.detail
+            assert (
+                verdict.certificate is not None
+                and verdict.certificate.number == issued.certificate.number
+            )
+        with registry.storage.transaction() as tx:
+            events = tx.audit_events()
+        renewals = [e for e in events if e.action == "renew_evidence"]
+        assert len(renewals) == 1 and renewals[0].subject == issued.certificate.number
+        # what is not a registered certificate is refused, nothing logged
+        with pytest.raises(SealingError, match="only a genuine registered certificate"):
+            registry.renew_evidence(b"%PDF-1.7 not sealed", principal=platform)
+
+
+def test_a_document_timestamp_by_an_unknown_tsa_is_untrusted(
+    pki: DemoPki, sealed: dict[str, bytes], tmp_path: Path
+) -> None:
+    """Someone appends a document timestamp of their own TSA (another demo PKI's): the content
+    is untouched, but the evidence is not the trusted one."""
+    from bdcert.sealing.archive import renew_archive_timestamp
+
+    other = make_demo_pki(tmp_path / "other", _authorities())
+    foreign = Evidence.from_settings(
+        "B-LTA",
+        {"key": "tsa.key.pem", "cert": "tsa.cert.pem", "chain": ["root.cert.pem"]},
+        {"crls": ["root.crl", str(pki.crl)], "fetch": False},
+        other.directory,
+        [other.root_cert.read_bytes(), pki.root_cert.read_bytes()],
+    )
+    appended = renew_archive_timestamp(sealed["B-LTA"], foreign)
+    check = check_pdf_seal(appended, [pki.root_cert.read_bytes()])
+    assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
+    assert "newest document timestamp" in check.detail

@@ -8,6 +8,7 @@ this module, so commands that never check one start fast.
 from __future__ import annotations
 
 import hashlib
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
@@ -125,7 +126,7 @@ def verify(
     actor = principal.name if principal is not None else "anonymous"
     digest = hashlib.sha256(pdf).hexdigest()
     with services.storage.transaction() as tx:
-        cert = tx.find_certificate_by_digest(digest) if check.code is VerdictCode.VALID else None
+        cert = _registered(tx, pdf, digest) if check.code is VerdictCode.VALID else None
         code = check.code
         detail = check.detail
         if code is VerdictCode.VALID:
@@ -154,6 +155,24 @@ def verify(
         signer=check.signer,
         signed_at=check.signed_at,
     )
+
+
+_REVISION_END = re.compile(rb"%%EOF(\r\n|\r|\n)?")
+
+
+def _registered(tx: Any, pdf: bytes, digest: str) -> Any:
+    """The registered certificate of the file, or of the revision it extends: a valid seal
+    whose file has later updates carries only PAdES validation data and document timestamps
+    after it (an archive timestamp renewal), so a registered copy is one of its prefixes."""
+    cert = tx.find_certificate_by_digest(digest)
+    if cert is not None:
+        return cert
+    ends = [m.end() for m in _REVISION_END.finditer(pdf) if m.end() < len(pdf)]
+    for end in reversed(ends[-16:]):
+        cert = tx.find_certificate_by_digest(hashlib.sha256(pdf[:end]).hexdigest())
+        if cert is not None:
+            return cert
+    return None
 
 
 def _known_crls(services: Services) -> list[bytes]:

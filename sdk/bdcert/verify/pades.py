@@ -209,7 +209,7 @@ def _extension_problem(data: bytes, seal: Any, stamps: list[Any], crypto: PadesC
                     stamp, validation_context=crypto.context, skip_diff=True
                 )
             )
-            intact, valid = status.intact, status.valid
+            intact, valid, trusted = status.intact, status.valid, status.trusted
         except Exception as e:
             return fail(
                 VerdictCode.SIGNATURE_INVALID,
@@ -222,6 +222,15 @@ def _extension_problem(data: bytes, seal: Any, stamps: list[Any], crypto: PadesC
             return fail(
                 VerdictCode.SIGNATURE_INVALID,
                 "a document timestamp's signature does not verify",
+                **facts,
+            )
+        if stamp is stamps[-1] and crypto.at is None and not trusted:
+            # older ones may have outlived their TSA certificate: the AdES validation of the
+            # seal judges them; the newest must be trusted now
+            return fail(
+                VerdictCode.UNTRUSTED_SIGNER,
+                "the newest document timestamp is not by a timestamp authority that chains to"
+                " a trust root",
                 **facts,
             )
     if stamps:
