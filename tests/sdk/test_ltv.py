@@ -478,3 +478,34 @@ def test_a_document_timestamp_by_an_unknown_tsa_is_untrusted(
     check = check_pdf_seal(appended, [pki.root_cert.read_bytes()])
     assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
     assert "newest document timestamp" in check.detail
+
+
+def test_bdcert_evidence_renews_files_in_place(
+    tmp_path: Path, timeline: list[dict[str, Any]]
+) -> None:
+    from bdcert.lifecycle import Registry
+    from tests.support import make_workspace, run_cli
+
+    ws = make_workspace(tmp_path / "ws")
+    with Registry.open(ws.path) as registry:
+        platform = registry.authenticate({"operator": "platform"})
+        (issued,) = registry.push(timeline[0], principal=platform).certificates
+    file = tmp_path / "cert.pdf"
+    file.write_bytes(issued.pdf)
+    far = "--margin-days", str(30 * 365)
+    dry = run_cli(ws, "evidence", str(file), *far, "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    assert json.loads(dry.stdout)["state"] == "due" and file.read_bytes() == issued.pdf
+    done = run_cli(ws, "evidence", str(file), *far, "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["state"] == "renewed"
+    renewed = file.read_bytes()
+    assert renewed.startswith(issued.pdf) and len(_signatures(renewed)) == 3
+    calm = run_cli(ws, "evidence", str(file), "--margin-days", "1", "--json")
+    assert json.loads(calm.stdout)["state"] == "fresh" and file.read_bytes() == renewed
+    verified = run_cli(ws, "verify", str(file), "--json")
+    assert json.loads(verified.stdout)["verdict"] == "valid", verified.stdout
+    junk = tmp_path / "junk.pdf"
+    junk.write_bytes(b"%PDF-1.7 nothing")
+    refused = run_cli(ws, "evidence", str(junk))
+    assert refused.returncode == 2 and "only a genuine registered certificate" in refused.stderr

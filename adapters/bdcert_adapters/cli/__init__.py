@@ -32,6 +32,7 @@ from bdcert_adapters.cli import (
     audit,
     backlog,
     download,
+    evidence,
     init,
     issue,
     notify,
@@ -56,6 +57,7 @@ COMMAND_GROUPS = (
     sharing,
     download,
     seals,
+    evidence,
     plugins,
 )
 """The command modules, in the order ``bdcert --help`` lists their commands."""
