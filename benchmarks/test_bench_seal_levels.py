@@ -98,3 +98,16 @@ def test_renew_archive_timestamp(benchmark: Any, setup: dict[str, Any]) -> None:
     assert check_pdf_seal(renewed, [setup["root"]]).code is VerdictCode.VALID
     if benchmark.stats is not None:
         benchmark.extra_info["renew_ms"] = round(float(benchmark.stats.stats.median) * 1000, 3)
+
+
+@pytest.mark.benchmark(group="verify-level")
+@pytest.mark.parametrize("level", ["B-B", "B-LTA"])
+def test_verify_at_level(benchmark: Any, setup: dict[str, Any], level: str) -> None:
+    """bdcert's seal check: pyHanko's plain validation (B-B) against the AdES one (B-LTA)."""
+    sealed = _provider(setup, level).seal_pdf(setup["pdf"], setup["request"])
+    check = benchmark.pedantic(
+        check_pdf_seal, args=(sealed, [setup["root"]]), rounds=ROUNDS, warmup_rounds=2
+    )
+    assert check.code is VerdictCode.VALID, check.detail
+    if benchmark.stats is not None:
+        benchmark.extra_info["median_ms"] = round(float(benchmark.stats.stats.median) * 1000, 3)
