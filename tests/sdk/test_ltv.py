@@ -509,3 +509,26 @@ def test_bdcert_evidence_renews_files_in_place(
     junk.write_bytes(b"%PDF-1.7 nothing")
     refused = run_cli(ws, "evidence", str(junk))
     assert refused.returncode == 2 and "only a genuine registered certificate" in refused.stderr
+
+
+def test_init_names_the_pki_services_when_asked(tmp_path: Path) -> None:
+    from bdcert_adapters.cli import main
+
+    require_shared()
+    url = "http://127.0.0.1:8731/pki"
+    args = [
+        "init",
+        "--demo",
+        "--workspace",
+        str(tmp_path / "ws"),
+        "--authorities",
+        str(AUTHORITIES),
+    ]
+    assert main([*args, "--pki-url", url]) == 0
+    cert = x509.load_pem_x509_certificate((tmp_path / "ws/pki/510100.cert.pem").read_bytes())
+    aia = cert.extensions.get_extension_for_class(x509.AuthorityInformationAccess).value
+    dp = cert.extensions.get_extension_for_class(x509.CRLDistributionPoints).value
+    assert [a.access_location.value for a in aia] == [f"{url}/ocsp"]
+    assert [n.value for n in dp[0].full_name or ()] == [f"{url}/crl"]
+    tsa = x509.load_pem_x509_certificate((tmp_path / "ws/pki/tsa.cert.pem").read_bytes())
+    assert tsa.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
