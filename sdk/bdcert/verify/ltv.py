@@ -18,7 +18,7 @@ from typing import Any
 from bdcert.model import VerdictCode
 from bdcert.verify.pipeline import Verification
 
-__all__ = ["validate_long_term"]
+__all__ = ["revoked_before_proof", "validate_long_term"]
 
 # pyHanko logs every failed path it tries, with tracebacks; with no logging configured Python's
 # last-resort handler would print them to a command's stderr. The verdict says what failed;
@@ -112,7 +112,7 @@ def validate_long_term(
         )
     status = result.api_status
     signed_at = None if status is None else status.signer_reported_dt
-    revoked = _revoked_before_proof(sig, roots, crls, moment)
+    revoked = revoked_before_proof(sig, roots, crls, moment)
     if revoked is not None:
         return Verification(VerdictCode.REVOKED, revoked, signed_at)
     indication = result.ades_subindic
@@ -171,7 +171,7 @@ def _embedded_crls(sig: Any) -> list[bytes]:
         return []
 
 
-def _revoked_before_proof(
+def revoked_before_proof(
     sig: Any, roots: Sequence[bytes], crls: Sequence[bytes], moment: datetime
 ) -> str | None:
     """Why the seal certificate counts as revoked: a CRL (given, or embedded in the DSS) signed

@@ -25,7 +25,7 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from asn1crypto import x509 as asn1_x509
@@ -83,9 +83,7 @@ def _validation_context(trust_roots: Sequence[bytes], crls: Sequence[bytes] = ()
     return ValidationContext(
         trust_roots=[r for r in _parse_roots(tuple(bytes(r) for r in trust_roots)) if _usable(r)],
         allow_fetching=False,
-        # with CRLs given, every certificate must have its status in them (soft-fail, and even
-        # hard-fail, skip a certificate that names no CRL distribution point)
-        revocation_mode="require" if crls else "soft-fail",
+        revocation_mode="soft-fail",
         crls=[bytes(c) for c in crls],
     )
 
@@ -322,10 +320,14 @@ class PadesCrypto:
                 "the cryptographic signature does not verify against the signer's certificate",
             )
         signed_at = status.signer_reported_dt
-        if status.revoked:
-            return Verification(
-                VerdictCode.REVOKED, "the seal certificate is revoked (its CRL says so)", signed_at
-            )
+        # soft-fail skips a certificate that names no CRL distribution point: the known CRLs
+        # are checked here, against the seal's proven time (its signature timestamp, else now)
+        from bdcert.verify.ltv import revoked_before_proof
+
+        revoked = revoked_before_proof(sig, self.roots, self.crls, datetime.now(UTC))
+        if status.revoked or revoked is not None:
+            why = revoked or "the seal certificate is revoked (its CRL or OCSP response says so)"
+            return Verification(VerdictCode.REVOKED, why, signed_at)
         if not status.trusted:
             indication = status.trust_problem_indic
             why = f" ({indication})" if indication is not None else ""
