@@ -198,7 +198,10 @@ def revoked_before_proof(
                     issuers.append(root.public_key())
             except Exception:
                 continue
-    proven = _proven_time(sig) or moment
+    try:
+        proven = _proven_time(sig) or moment
+    except Exception:  # a malformed token proves nothing
+        proven = moment
     for data in [*crls, *_embedded_crls(sig)]:
         try:
             crl = x509.load_der_x509_crl(bytes(data))
