@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+import attrs
 from asn1crypto import x509 as asn1_x509
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -51,6 +52,10 @@ from bdcert.verify.pipeline import (
 
 __all__ = ["PadesCrypto", "check_pdf_seal", "document_timestamps"]
 
+_EXTENDED_DETAIL = (
+    "one intact seal signed by a trusted certificate, followed only by validation data and"
+    " document timestamps (PAdES B-LT/B-LTA)"
+)
 _CHANGED = "bytes inside the signed range were changed: the digest does not match the seal"
 
 
@@ -126,8 +131,10 @@ def check_pdf_seal(
         check = check_pdf_signature(data, sig, crypto, extended=True)
         if check.code is not VerdictCode.VALID:
             return check
-        problem = _extension_problem(data, sig, stamps, crypto)
-        return check if problem is None else problem
+        problem: SealCheck | None = _extension_problem(data, sig, stamps, crypto)
+        if problem is not None:
+            return problem
+        return attrs.evolve(check, detail=_EXTENDED_DETAIL)
 
     return judge_single_seal(data, check_one, lambda why: raw_check(data, why))
 
