@@ -171,7 +171,7 @@ def signer_source_from_workspace(workspace: Workspace) -> SignerSource:
 
     :raises ConfigurationError: for a plugin that cannot hand out signers (e.g. ``remote``).
     """
-    settings = dict(workspace.table("seal"))
+    settings = workspace.seal_plugin_settings()
     name = str(settings.pop("plugin", "software"))
     if name == "software":
         return SoftwareSignerSource.from_settings(settings, workspace.path)

@@ -15,9 +15,16 @@
 
     [seal]
     plugin = "software"
+    level = "B-LTA"                         # PAdES B-B, B-T, B-LT or B-LTA (the default)
     [seal.authorities.510100]
     key = "pki/510100.key.pem"
     cert = "pki/510100.cert.pem"
+
+    [timestamp]                             # RFC 3161 timestamp authority (B-T and up)
+    url = "https://tsa.example.gov.cn/tsr"  # or key + cert + chain: an in-process TSA (demo)
+
+    [revocation]                            # CRLs and OCSP for the seals' validation data
+    fetch = true                            # from the certificates' URLs; or crls = [files]
 
     [identity]
     plugin = "local"
@@ -74,6 +81,8 @@ _SCHEMA: dict[str, set[str] | None] = {
     },
     "storage": None,
     "seal": None,
+    "timestamp": {"url", "timeout", "key", "cert", "chain"},
+    "revocation": {"fetch", "crls"},
     "identity": None,
     "notifiers": None,
     "fonts": {"regular", "fallbacks"},
@@ -277,6 +286,20 @@ class Workspace:
     def table(self, name: str) -> Mapping[str, Any]:
         value = self.settings.get(name, {})
         return value if isinstance(value, Mapping) else {}
+
+    def seal_plugin_settings(self) -> dict[str, Any]:
+        """The ``[seal]`` table as the seal provider plugin checks it: without ``level`` (the
+        PAdES baseline level, read by :meth:`seal_level`)."""
+        settings = dict(self.table("seal"))
+        settings.pop("level", None)
+        return settings
+
+    @property
+    def seal_level(self) -> str | None:
+        """``[seal] level``: the PAdES baseline level of seals (None: not set, the default
+        ``B-LTA`` of :mod:`bdcert.sealing.evidence`)."""
+        value = self.table("seal").get("level")
+        return None if value is None else str(value)
 
     def resolve(self, relative: str) -> Path:
         """A path from the settings, relative to the workspace directory."""

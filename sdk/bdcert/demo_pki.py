@@ -1,7 +1,9 @@
 """A throwaway demonstration PKI for ``bdcert init --demo`` and for tests.
 
 One self-signed root CA and, per registration authority, an ECDSA P-256 seal key with a seal
-certificate issued by that root, written as PEM files and a PKCS#12 bundle; or, with
+certificate issued by that root, written as PEM files and a PKCS#12 bundle; for long-term
+validation (PAdES B-T/B-LT/B-LTA) also a timestamp authority (RFC 3161) and the root's CRL
+(RFC 5280), and the root answers OCSP (RFC 6960) through :class:`DemoCa`; or, with
 ``algorithm="sm2"``, the same in SM2 (GM/T 0015 certificates, sm2sign-with-sm3, no PKCS#12).
 The keys are written unencrypted (file mode 0600) and the root says "not for production" in its name: a real
 deployment gets its seal certificates from the provincial e-seal platform (rule article 3).
@@ -20,12 +22,25 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.serialization import pkcs12
-from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, ObjectIdentifier
+from cryptography.x509.oid import (
+    ExtendedKeyUsageOID,
+    NameOID,
+    ObjectIdentifier,
+)
 
+from bdcert.demo_ca import DemoCa, issue_tsa_certificate, make_crl, revocation_pointers
 from bdcert.errors import ConfigurationError
 from bdcert.model import Authority
 
-__all__ = ["DEMO_ROOT_NAME", "DemoPki", "SealKeyFiles", "issue_seal_certificate", "make_demo_pki"]
+__all__ = [
+    "DEMO_ROOT_NAME",
+    "DEMO_SERVICE_URL",
+    "DemoCa",
+    "DemoPki",
+    "SealKeyFiles",
+    "issue_seal_certificate",
+    "make_demo_pki",
+]
 
 #: Common name of the demo root CA; it says what it is wherever a validator prints it.
 DEMO_ROOT_NAME = "bdcert demo root CA — not for production"
@@ -37,7 +52,15 @@ _DOCUMENT_SIGNING = ObjectIdentifier("1.3.6.1.5.5.7.3.36")
 SM2_TSA_KEY = "sm2-tsa.key.pem"
 SM2_TSA_CERT = "sm2-tsa.cert.pem"
 
-_ROOT_VALIDITY = timedelta(days=3652)  # 10 years
+#: Where the reference services (``bdcert-seal-service --pki``) answer for the demo PKI by
+#: default: ``<url>/crl`` (the root's CRL, GET), ``<url>/ocsp`` (OCSP, POST),
+#: ``<url>/tsa`` (RFC 3161, POST). Written into the certificates' CRL distribution point and
+#: authority information access extensions.
+DEMO_SERVICE_URL = "http://127.0.0.1:8731/pki"
+
+# The root outlives the documents' 20-year check: a validator at a validation time 20 years
+# ahead still finds the newest document timestamp's TSA certificate and its root in force.
+_ROOT_VALIDITY = timedelta(days=30 * 365 + 8)  # 30 years
 _SEAL_VALIDITY = timedelta(days=1096)  # 3 years
 _BACKDATE = timedelta(days=1)
 _SAFE_CODE = re.compile(r"[0-9A-Za-z_-]{1,64}")
@@ -56,13 +79,17 @@ class SealKeyFiles:
 @attrs.define(frozen=True)
 class DemoPki:
     """Paths written by :func:`make_demo_pki`; ``seal`` maps authority code to its files;
-    ``algorithm`` is ``"ecdsa"`` or ``"sm2"``."""
+    ``algorithm`` is ``"ecdsa"`` or ``"sm2"``; ``tsa_cert``/``tsa_key`` the timestamp
+    authority's certificate and key, ``crl`` the root's CRL (DER) — None for an SM2 demo PKI."""
 
     directory: Path
     root_cert: Path
     root_key: Path
     seal: Mapping[str, SealKeyFiles]
     algorithm: str = "ecdsa"
+    tsa_cert: Path | None = None
+    tsa_key: Path | None = None
+    crl: Path | None = None
 
 
 def _write(path: Path, data: bytes, *, private: bool = False) -> None:
@@ -92,6 +119,7 @@ def make_demo_pki(
     now: datetime | None = None,
     p12_passphrase: bytes = b"demo",
     algorithm: str = "ecdsa",
+    service_url: str | None = None,
 ) -> DemoPki:
     """Create a demo root CA and one seal key and certificate per authority in ``directory``.
 
@@ -104,7 +132,18 @@ def make_demo_pki(
     P-256, 3 years from one day before ``now``) has subject CN = O = the authority's name,
     serialNumber = its unified social credit code (GB 32100), C = CN; key usage
     digitalSignature + nonRepudiation; extended key usage documentSigning (RFC 9336) and
-    emailProtection (which NSS, and so poppler's ``pdfsig``, asks of a signing certificate).
+    emailProtection (which NSS, and so poppler's ``pdfsig``, asks of a signing certificate);
+    with ``service_url``, the CRL distribution point ``<service_url>/crl`` and the OCSP
+    responder ``<service_url>/ocsp`` (RFC 5280 §4.2.1.13, §4.2.2.1), which :class:`DemoCa`
+    answers and the reference services serve over HTTP (without it the certificates name none:
+    validators that follow them, such as ``pdfsig``'s OCSP check, would ask a service that is
+    not running; the CRL is then used from the file).
+
+    For long-term validation (PAdES B-T and up, ETSI EN 319 142-1) it also writes the timestamp
+    authority ``tsa.key.pem``/``tsa.cert.pem`` (ECDSA P-256, 25 years, critical extended key
+    usage id-kp-timeStamping, RFC 3161 §2.3) and the root's CRL ``root.crl`` (DER, RFC 5280,
+    none revoked yet; :meth:`DemoCa.revoke` reissues it). The root is valid 30 years, so a
+    document timestamped today still validates 20 years ahead.
 
     With ``algorithm="sm2"`` the root and the seal keys are SM2 (GB/T 32918) and the
     certificates are signed sm2sign-with-sm3 with the default distinguishing ID (GM/T 0015), with
@@ -115,6 +154,8 @@ def make_demo_pki(
 
     :param now: the reference time, aware; defaults to the current time.
     :param algorithm: ``"ecdsa"`` (P-256, the default) or ``"sm2"`` (needs the ``gm`` extra).
+    :param service_url: the base URL of the CRL and OCSP services named in the certificates
+        (e.g. :data:`DEMO_SERVICE_URL`); None: no pointers.
     :raises ConfigurationError: if an authority code is not a plain name (letters, digits, ``-``),
         or the algorithm is unknown.
     :raises MissingDependency: for ``"sm2"`` without ``tongsuopy``.
@@ -170,6 +211,16 @@ def make_demo_pki(
     _write(root_cert_path, root_cert.public_bytes(serialization.Encoding.PEM))
     _write(root_key_path, _key_pem(root_key), private=True)
 
+    urls = revocation_pointers(service_url) if service_url else []
+    tsa_key = ec.generate_private_key(ec.SECP256R1())
+    tsa_cert = issue_tsa_certificate(tsa_key, root_cert, root_key, now, urls)
+    tsa_cert_path, tsa_key_path = directory / "tsa.cert.pem", directory / "tsa.key.pem"
+    _write(tsa_cert_path, tsa_cert.public_bytes(serialization.Encoding.PEM))
+    _write(tsa_key_path, _key_pem(tsa_key), private=True)
+    crl_path = directory / "root.crl"
+    _write(crl_path, make_crl(root_cert, root_key, [], now))
+    _write(directory / "revoked.json", b"[]\n")
+
     seal: dict[str, SealKeyFiles] = {}
     for authority in authorities:
         key = ec.generate_private_key(ec.SECP256R1())
@@ -181,6 +232,7 @@ def make_demo_pki(
             issuer_key=root_key,
             not_before=now - _BACKDATE,
             not_after=now - _BACKDATE + _SEAL_VALIDITY,
+            extensions=urls,
         )
         p12_path = directory / f"{authority.code}.p12"
         files = SealKeyFiles(
@@ -204,7 +256,15 @@ def make_demo_pki(
         _write(p12_path, p12, private=True)
         seal[authority.code] = files
 
-    return DemoPki(directory=directory, root_cert=root_cert_path, root_key=root_key_path, seal=seal)
+    return DemoPki(
+        directory=directory,
+        root_cert=root_cert_path,
+        root_key=root_key_path,
+        seal=seal,
+        tsa_cert=tsa_cert_path,
+        tsa_key=tsa_key_path,
+        crl=crl_path,
+    )
 
 
 def _make_sm2_demo_pki(directory: Path, authorities: Sequence[Authority], now: datetime) -> DemoPki:
@@ -303,10 +363,12 @@ def issue_seal_certificate(
     issuer_key: ec.EllipticCurvePrivateKey,
     not_before: datetime,
     not_after: datetime,
+    extensions: Sequence[x509.ExtensionType] = (),
 ) -> x509.Certificate:
     """A seal certificate for an authority's key: subject C=CN, O and CN the authority's name,
     serialNumber its credit code (GB 32100); not a CA; digitalSignature and nonRepudiation;
-    documentSigning (RFC 9336) and emailProtection (which NSS, hence pdfsig, requires)."""
+    documentSigning (RFC 9336) and emailProtection (which NSS, hence pdfsig, requires);
+    ``extensions`` added non-critical (the CRL distribution point and OCSP pointers)."""
     subject = x509.Name(
         [
             x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
@@ -316,7 +378,7 @@ def issue_seal_certificate(
         ]
     )
     issuer_ski = issuer_cert.extensions.get_extension_for_class(x509.SubjectKeyIdentifier).value
-    return (
+    builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
         .issuer_name(issuer_cert.subject)
@@ -348,5 +410,7 @@ def issue_seal_certificate(
             x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(issuer_ski),
             critical=False,
         )
-        .sign(issuer_key, hashes.SHA256())
     )
+    for extension in extensions:
+        builder = builder.add_extension(extension, critical=False)
+    return builder.sign(issuer_key, hashes.SHA256())

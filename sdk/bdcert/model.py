@@ -397,6 +397,7 @@ class VerdictCode(enum.StrEnum):
     MODIFIED_AFTER_SEALING = "modified_after_sealing"  # data appended after the signed range
     SIGNATURE_INVALID = "signature_invalid"  # the cryptographic signature does not verify
     UNTRUSTED_SIGNER = "untrusted_signer"  # signer does not chain to a configured trust root
+    REVOKED = "revoked"  # the seal certificate was revoked before the seal's proven time
     UNKNOWN_CERTIFICATE = "unknown_certificate"  # sound signature, but not in the register
     TOO_COMPLEX = "too_complex"  # the file exceeds a bound on verification work (bdcert.bounds)
 

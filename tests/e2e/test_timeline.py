@@ -12,7 +12,7 @@ import re
 import subprocess
 import sys
 from collections.abc import Iterator
-from datetime import date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ import pytest
 
 from bdcert.codes import NATIONAL_2024
 from bdcert.model import CHINA_TZ
-from tests.support import DATABASES, TIMELINE, database_url, make_workspace
+from tests.support import DATABASES, TIMELINE, database_url, make_workspace, skip_or_fail
 
 CHECKED_KEYS = ("outcome", "kind", "numbers", "supersedes", "cancels", "restricts", "announcements")
 
@@ -148,9 +148,10 @@ def test_pdfsig_reports_valid_whole_document_signature(run: dict[str, Any]) -> N
             ["pdfsig", "-nocert", str(file)], capture_output=True, text=True, check=False
         )
         report = proc.stdout
-        assert report.count("Signature #") == 1, (number, report)
-        assert "Signature is Valid" in report, (number, report)
-        assert "Total document signed" in report, (number, report)
+        # the seal, then (PAdES B-LTA, the default level) the document timestamp over it all
+        seal, *stamps = report.split("Signature #")[1:]
+        assert "ETSI.CAdES.detached" in seal and "Signature is Valid" in seal, (number, report)
+        assert len(stamps) == 1 and "Total document signed" in stamps[0], (number, report)
 
 
 def test_zbarimg_decodes_the_verification_url(run: dict[str, Any], tmp_path: Path) -> None:
@@ -181,7 +182,7 @@ def test_zbarimg_decodes_the_verification_url(run: dict[str, Any], tmp_path: Pat
 def test_pyhanko_validates_against_the_demo_root(run: dict[str, Any]) -> None:
     from asn1crypto import pem, x509
     from pyhanko.pdf_utils.reader import PdfFileReader
-    from pyhanko.sign.validation import validate_pdf_signature
+    from pyhanko.sign.validation import validate_pdf_signature, validate_pdf_timestamp
     from pyhanko_certvalidator import ValidationContext
 
     roots = []
@@ -192,11 +193,57 @@ def test_pyhanko_validates_against_the_demo_root(run: dict[str, Any]) -> None:
     for _raw, number, file in _pdf_files(run):
         with file.open("rb") as fh:
             reader = PdfFileReader(fh)
-            (sig,) = reader.embedded_signatures
+            (sig,) = reader.embedded_regular_signatures
+            (stamp,) = reader.embedded_timestamp_signatures
             ctx = ValidationContext(trust_roots=roots, allow_fetching=False)
             status = validate_pdf_signature(sig, ctx)
             assert status.intact and status.valid and status.trusted, (number, status.summary())
-            assert status.coverage.name == "ENTIRE_FILE", number
+            # PAdES B-LTA: the seal's revision, then validation data and a document timestamp
+            assert status.coverage.name == "ENTIRE_REVISION", number
+            assert status.modification_level.name == "LTA_UPDATES" and status.docmdp_ok, number
+            ts = validate_pdf_timestamp(stamp, ctx)
+            assert ts.intact and ts.valid and ts.trusted, (number, ts.summary())
+            assert ts.coverage.name == "ENTIRE_FILE", number
+
+
+TWENTY_YEARS_AHEAD = f"{datetime.now(UTC) + timedelta(days=20 * 365 + 5):%Y-%m-%dT%H:%M:%SZ}"
+
+
+def test_pyhanko_cli_validates_every_certificate_twenty_years_ahead(run: dict[str, Any]) -> None:
+    """Issue 9, defect 1: long after the seal certificates expire (3 years), pyHanko's AdES
+    validation (``pyhanko sign adesverify``, the demo root the only trust anchor, no network)
+    still proves every seal from the timestamps and validation data it embeds."""
+    if "sqlite" not in str(run["ws"].table("storage").get("url", "sqlite")):
+        pytest.skip("the sealed PDFs do not depend on the register's database: checked on SQLite")
+    cli = Path(sys.executable).parent / "pyhanko"
+    if not cli.exists():
+        skip_or_fail("pyHanko's command line is missing: pip install pyhanko-cli (test extra)")
+    root = run["ws"].path / "pki" / "root.cert.pem"
+    files = list(_pdf_files(run))
+    assert len(files) >= 20
+    for _raw, number, file in files:
+        proc = subprocess.run(
+            [cli, "sign", "adesverify", "--trust", root, "--trust-replace",
+             "--validation-time", TWENTY_YEARS_AHEAD, file],
+            capture_output=True, text=True, check=False,
+        )  # fmt: skip
+        assert proc.returncode == 0, (number, proc.stdout, proc.stderr[-2000:])
+        assert ":INTACT:TRUSTED,TIMESTAMP_TOKEN<INTACT:TRUSTED>" in proc.stdout, number
+        assert "EXTENDED_WITH_LTA_UPDATES" in proc.stdout, number
+
+
+def test_bdcert_verifies_every_certificate_twenty_years_ahead(run: dict[str, Any]) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "bdcert_adapters.cli", "verify", "--json",
+         "--at", TWENTY_YEARS_AHEAD, "--workspace", str(run["ws"].path),
+         *(str(file) for _raw, _number, file in _pdf_files(run))],
+        capture_output=True, text=True, check=False, timeout=600,
+    )  # fmt: skip
+    verdicts = [json.loads(line) for line in proc.stdout.splitlines() if line.strip()]
+    assert len(verdicts) == len(list(_pdf_files(run))) >= 20, proc.stderr
+    for v in verdicts:  # the seal is proven; the register then says what became of the right
+        assert v["trusted"], v
+        assert v["verdict"] in {"valid", "restricted", "superseded", "cancelled"}, v
 
 
 # -- verdicts through the registry, on the certificates the timeline left in each state -------

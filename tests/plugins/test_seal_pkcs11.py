@@ -813,7 +813,10 @@ def test_a_workspace_issues_certificates_sealed_on_the_token(
         (issued,) = result.certificates
         verdict = registry.verify(issued.pdf)
         assert verdict.code is VerdictCode.VALID, verdict
-        (sig,) = PdfFileReader(io.BytesIO(issued.pdf)).embedded_signatures
+        # the seal; PAdES B-LTA (the default level) adds a document timestamp after it
+        reader = PdfFileReader(io.BytesIO(issued.pdf))
+        (sig,) = reader.embedded_regular_signatures
+        assert len(reader.embedded_timestamp_signatures) == 1
         code = entry["djjg"]
         assert sig.signer_cert.dump() == certs[code].public_bytes(serialization.Encoding.DER)
         assert logins == [TOKEN]

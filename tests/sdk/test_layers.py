@@ -69,6 +69,7 @@ LAYER_OF = {
     "sharing": "lifecycle",
     # Tools: a throwaway PKI (P-256 and SM2) for demos and tests, made with gm/ and cryptography.
     "demo_pki": "tools",
+    "demo_ca": "tools",
 }
 
 #: Old import paths kept working by re-export after issue 8 moved their code up a layer. Each is

@@ -36,6 +36,7 @@ from bdcert_adapters.cli import (
     audit,
     backlog,
     download,
+    evidence,
     init,
     issue,
     notify,
@@ -60,6 +61,7 @@ COMMAND_GROUPS = (
     sharing,
     download,
     seals,
+    evidence,
     plugins,
 )
 """The command modules, in the order ``bdcert --help`` lists their commands."""

@@ -39,6 +39,13 @@ def register(subparsers: Any) -> None:
         default="ecdsa",
         help="ecdsa: PAdES seals (P-256); sm2: national-cryptography seals (GB/T 38540, SM2/SM3)",
     )
+    c.add_argument(
+        "--pki-url",
+        metavar="URL",
+        help="name this URL's CRL (URL/crl) and OCSP responder (URL/ocsp) in the demo"
+        " certificates, e.g. http://127.0.0.1:8731/pki, served by bdcert-pki-service --pki"
+        " WORKSPACE/pki (default: none; seals embed the demo CRL from the file)",
+    )
     c.set_defaults(func=cmd_init)
 
 
@@ -69,7 +76,12 @@ def cmd_init(args: argparse.Namespace) -> int:
     )
     (ws / "authorities.json").write_text(text, encoding="utf-8")
     authorities = load_authorities(ws / "authorities.json")
-    pki = make_demo_pki(ws / "pki", list(authorities.values()), algorithm=args.algorithm)
+    pki = make_demo_pki(
+        ws / "pki",
+        list(authorities.values()),
+        algorithm=args.algorithm,
+        service_url=args.pki_url if args.algorithm == "ecdsa" else None,
+    )
     lines = [
         "# bdcert workspace (demo PKI: NOT for production seals)",
         "[bdcert]",
@@ -86,6 +98,22 @@ def cmd_init(args: argparse.Namespace) -> int:
         "[seal]",
         f'plugin = "{"sm2" if args.algorithm == "sm2" else "software"}"',
     ]
+    if pki.tsa_cert is not None and pki.tsa_key is not None and pki.crl is not None:
+        # PAdES at the default level B-LTA: the demo TSA in-process, the demo root's CRL
+        def rel(path: Path) -> str:
+            return path.relative_to(ws).as_posix()
+
+        lines[lines.index("[seal]") : lines.index("[seal]")] = [
+            "[timestamp]",
+            f'key = "{rel(pki.tsa_key)}"',
+            f'cert = "{rel(pki.tsa_cert)}"',
+            f'chain = ["{rel(pki.root_cert)}"]',
+            "",
+            "[revocation]",
+            f'crls = ["{rel(pki.crl)}"]',
+            "fetch = false",
+            "",
+        ]
     for code, files in pki.seal.items():
         lines += [
             "",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,13 @@ def register(subparsers: Any) -> None:
     c = add_command(subparsers, "verify", "verify certificate files (PDF or OFD)")
     c.add_argument("files", metavar="FILE", type=Path, nargs="+")
     c.add_argument("--json", action="store_true")
+    c.add_argument(
+        "--at",
+        type=_validation_time,
+        metavar="TIME",
+        help="validate the seals as of this time (ISO 8601 with offset, e.g. 2046-01-01T00:00Z),"
+        " from the evidence they embed (PAdES B-LT/B-LTA); default now",
+    )
     c.set_defaults(func=cmd_verify)
 
     for name, help_, func in (
@@ -52,6 +60,17 @@ def register(subparsers: Any) -> None:
     c.set_defaults(func=cmd_lookup)
 
 
+def _validation_time(text: str) -> datetime:
+    """An aware time from ISO 8601 (``Z`` allowed); argparse names a bad one."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an ISO 8601 time: {text!r}") from None
+    if value.tzinfo is None:
+        raise argparse.ArgumentTypeError(f"give a UTC offset (e.g. Z or +08:00): {text!r}")
+    return value
+
+
 def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
     record: dict[str, Any] = {
         "file": str(file),
@@ -76,7 +95,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
                 error(f"{file}: {exc}")
                 worst = 2
                 continue
-            v = session.registry.verify(data)
+            v = session.registry.verify(data, at=args.at)
             worst = max(worst, verify_exit_code(v))
             if args.json:
                 print_json(_verdict_wire(file, v))

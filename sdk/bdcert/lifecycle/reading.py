@@ -8,6 +8,7 @@ this module, so commands that never check one start fast.
 from __future__ import annotations
 
 import hashlib
+import re
 import unicodedata
 from collections.abc import Sequence
 from datetime import datetime
@@ -224,19 +225,25 @@ def status_verdict(
     return VerdictCode.VALID, "in force"
 
 
-def verify(services: Services, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
+def verify(
+    services: Services,
+    pdf: bytes,
+    *,
+    principal: Principal | None = None,
+    at: datetime | None = None,
+) -> Verdict:
     """See :meth:`bdcert.lifecycle.Registry.verify`."""
     if not isinstance(pdf, bytes | bytearray | memoryview):
         raise TypeError(f"verify() takes the PDF's bytes, not {type(pdf).__name__}")
     pdf = bytes(pdf)
-    check = check_document(pdf, services.trust_roots)
+    check = check_document(pdf, services.trust_roots, at=at, crls=_known_crls(services))
     actor = principal.name if principal is not None else "anonymous"
     digest = hashlib.sha256(pdf).hexdigest()
     grant: frozenset[str] | None = None
     related: list[Certificate] = []
     now = services.clock()
     with services.storage.transaction() as tx:
-        cert = tx.find_certificate_by_digest(digest) if check.code is VerdictCode.VALID else None
+        cert = _registered(tx, pdf, digest) if check.code is VerdictCode.VALID else None
         code = check.code
         detail = check.detail
         if code is VerdictCode.VALID:
@@ -276,8 +283,42 @@ def verify(services: Services, pdf: bytes, *, principal: Principal | None = None
     )
 
 
-def check_document(data: bytes, trust_roots: Sequence[bytes]) -> Any:
-    """The seal check for the file's kind: an OFD package, an SM2-sealed PDF, or PAdES."""
+_REVISION_END = re.compile(rb"%%EOF(\r\n|\r|\n)?")
+
+
+def _registered(tx: Any, pdf: bytes, digest: str) -> Any:
+    """The registered certificate of the file, or of the revision it extends: a valid seal
+    whose file has later updates carries only PAdES validation data and document timestamps
+    after it (an archive timestamp renewal), so a registered copy is one of its prefixes."""
+    cert = tx.find_certificate_by_digest(digest)
+    if cert is not None:
+        return cert
+    ends = [m.end() for m in _REVISION_END.finditer(pdf) if m.end() < len(pdf)]
+    for end in reversed(ends[-16:]):
+        cert = tx.find_certificate_by_digest(hashlib.sha256(pdf[:end]).hexdigest())
+        if cert is not None:
+            return cert
+    return None
+
+
+def _known_crls(services: Services) -> list[bytes]:
+    """The CRLs the workspace's ``[revocation] crls`` names (those PAdES seals embed)."""
+    from bdcert.sealing import DigestSealProvider
+
+    provider = services.seal_provider
+    return provider.evidence.crls() if isinstance(provider, DigestSealProvider) else []
+
+
+def check_document(
+    data: bytes,
+    trust_roots: Sequence[bytes],
+    *,
+    at: datetime | None = None,
+    crls: Sequence[bytes] = (),
+) -> Any:
+    """The seal check for the file's kind: an OFD package, an SM2-sealed PDF, or PAdES (at the
+    validation time ``at``, default now, knowing ``crls``: see
+    :func:`bdcert.verify.pades.check_pdf_seal`)."""
     # the checkers pull in pyHanko and the national primitives: imported on first check only
     if data[:4] == b"PK\x03\x04":
         from bdcert.verify.ofd import verify_ofd
@@ -289,4 +330,4 @@ def check_document(data: bytes, trust_roots: Sequence[bytes]) -> Any:
         return check_pdf_sm2(data, trust_roots=trust_roots)
     from bdcert.verify.pades import check_pdf_seal
 
-    return check_pdf_seal(data, trust_roots)
+    return check_pdf_seal(data, trust_roots, at=at, crls=crls)

@@ -15,16 +15,27 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Generic, TypeVar, cast, overload
+from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from bdcert.audit import AuditSettings, Checkpointer, CheckpointingStorage
 from bdcert.codes import CodeTables
 from bdcert.config import DownloadPolicy, LookupPolicy, Workspace
-from bdcert.errors import ConfigurationError, IdentityError
-from bdcert.lifecycle import auditing, backlog, events, holders, intake, reading, sharing
+from bdcert.errors import IdentityError
+from bdcert.lifecycle import (
+    auditing,
+    backlog,
+    events,
+    evidence,
+    holders,
+    intake,
+    opening,
+    reading,
+    sharing,
+)
 from bdcert.lifecycle.auditing import Finding
 from bdcert.lifecycle.backlog import DrainReport
-from bdcert.lifecycle.services import DeferredRenderer, Services, check_formats
+from bdcert.lifecycle.evidence import EvidenceRenewal
+from bdcert.lifecycle.services import Services, check_formats
 from bdcert.model import (
     CHINA_TZ,
     AuditEvent,
@@ -182,55 +193,8 @@ class Registry:
 
         :raises ConfigurationError: for a missing workspace, unknown plugin or bad setting.
         """
-        # fonts (fontTools) are imported when a registry is opened, not when bdcert.lifecycle is,
-        # and the renderer (fpdf, segno: ~0.4 s) when it first draws, so commands that only read
-        # the register start fast; the [fonts] settings are still checked now
-        from bdcert.fonts import font_config_from_settings
-
-        ws = workspace if isinstance(workspace, Workspace) else Workspace.load(workspace)
-        fonts = font_config_from_settings(ws.table("fonts"), ws.path)
-
-        def make_renderer() -> Renderer:
-            from bdcert.render import Renderer
-
-            return Renderer(fonts)
-
-        hooks = hooks if hooks is not None else Hooks()
-
-        def build(registry: Any, table: str, default: str) -> Any:
-            settings = dict(ws.table(table))
-            name = str(settings.pop("plugin", default))
-            return registry.get(name)(settings, ws.path)
-
-        notifier_settings = dict(ws.table("notifiers"))
-        notifier_names = notifier_settings.pop("plugins", ["log"])
-        stray = sorted(set(notifier_settings) - set(notifier_names))
-        if stray:
-            raise ConfigurationError(
-                f"[notifiers] has settings for {', '.join(stray)}, which [notifiers] plugins "
-                f"does not list ({', '.join(notifier_names)})"
-            )
-        notifier_registry = hooks.notifiers()
-        notifiers = [
-            notifier_registry.get(n)(notifier_settings.get(n, {}), ws.path) for n in notifier_names
-        ]
         return cls(
-            authorities=ws.authorities(),
-            codes=hooks.code_tables(ws.code_tables_edition),
-            storage=build(hooks.storage(), "storage", "sql"),
-            seal_provider=build(hooks.seal_providers(), "seal", "software"),
-            identity=build(hooks.identity_providers(), "identity", "local"),
-            notifiers=notifiers,
-            renderer=cast("Renderer", DeferredRenderer(make_renderer)),
-            trust_roots=ws.trust_roots(),
-            verification_base_url=ws.verification_base_url,
-            hooks=hooks,
-            clock=clock,
-            formats=formats if formats is not None else ws.formats,
-            backlog_retry=ws.backlog_retry,
-            download_policy=DownloadPolicy.from_settings(ws.table("self_download")),
-            audit=AuditSettings.from_table(ws.table("audit")),
-            lookup_policy=LookupPolicy.from_settings(ws.table("lookup")),
+            **opening.registry_arguments(workspace, hooks=hooks, clock=clock, formats=formats)
         )
 
     def close(self) -> None:
@@ -430,15 +394,47 @@ class Registry:
             self.services, token=token, number=number, name=name, principal=principal, client=client
         )
 
-    def verify(self, pdf: bytes, *, principal: Principal | None = None) -> Verdict:
+    def verify(
+        self, pdf: bytes, *, principal: Principal | None = None, at: datetime | None = None
+    ) -> Verdict:
         """Verify a certificate PDF (rule article 14).
 
-        The seal must be intact, cover the whole file and chain to a trust root; the file must be
-        the one on file (by SHA-256); then the status comes from storage.
+        The seal must be intact, cover the whole file (or be followed only by PAdES validation
+        data and document timestamps) and chain to a trust root; the file must be the one on
+        file (by SHA-256); then the status comes from storage.
 
-        :returns: a verdict whose code names the single most important finding.
+        :param at: the validation time of the seal (aware; default now): a PAdES B-LT/B-LTA
+            seal is judged from its embedded evidence as of then (ETSI EN 319 102-1), e.g. 20
+            years ahead, long after its seal certificate expired.
+        :returns: a verdict whose code names the single most important finding (``REVOKED``:
+            the seal certificate was revoked before the seal's proven time).
+        :raises ConfigurationError: for a naive ``at``.
         """
-        return reading.verify(self.services, pdf, principal=principal)
+        return reading.verify(self.services, pdf, principal=principal, at=at)
+
+    def renew_evidence(
+        self,
+        pdf: bytes,
+        *,
+        principal: Principal,
+        margin: timedelta = timedelta(days=365),
+        dry_run: bool = False,
+    ) -> EvidenceRenewal:
+        """Keep a registered certificate's PAdES B-LTA evidence fresh (ETSI EN 319 142-1):
+        when its newest document timestamp's TSA certificate or revocation data lapses within
+        ``margin``, append fresh validation data and a new document timestamp (an incremental
+        update: earlier copies still verify, and the register recognises the renewed file) and
+        log ``renew_evidence``. See :mod:`bdcert.lifecycle.evidence`.
+
+        :returns: the outcome; its ``pdf`` is the renewed file to keep (or the file as given).
+        :raises PermissionDenied: unless the platform (``operate``).
+        :raises ConfigurationError: without B-LTA sealing configured.
+        :raises SealingError: for a file that is not a genuine registered certificate at B-LTA,
+            or a TSA that fails; nothing is logged.
+        """
+        return evidence.renew_evidence(
+            self.services, pdf, principal=principal, margin=margin, dry_run=dry_run
+        )
 
     # -- holders and sharing parties ---------------------------------------------------------
     def self_download(

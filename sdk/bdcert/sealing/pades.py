@@ -1,13 +1,16 @@
-"""PAdES sealing of certificate PDFs with pyHanko (ETSI EN 319 142-1, baseline B-B).
+"""PAdES sealing of certificate PDFs with pyHanko (ETSI EN 319 142-1, baselines B-B to B-LTA).
 
 :func:`seal_pdf_with_signer` applies one visible certification signature (DocMDP: no changes
-allowed) whose appearance is the authority's seal picture. Seal providers load a
-:class:`pyhanko.sign.signers.Signer` once (:func:`load_software_signer`,
-:func:`load_pkcs12_signer`) and call it for every certificate.
+allowed) whose appearance is the authority's seal picture, and, as the
+:class:`~bdcert.sealing.evidence.Evidence` asks, an RFC 3161 signature timestamp (B-T), the
+validation data of the seal and of the timestamp in the DSS (B-LT) and a document timestamp
+(B-LTA). Seal providers load a :class:`pyhanko.sign.signers.Signer` once
+(:func:`load_software_signer`, :func:`load_pkcs12_signer`) and call it for every certificate.
 
-Nothing here touches the network: no revocation fetching, no timestamp authority, no
-validation-info embedding. A seal is an incremental update of the unsealed PDF whose
-``/ByteRange`` covers the whole resulting file.
+The network is touched only as the evidence settings say (an HTTP timestamp authority,
+revocation fetching). At B-B and B-T a seal is one incremental update whose ``/ByteRange``
+covers the whole file; at B-LT and B-LTA the DSS (and the document timestamp) follow it, which
+ISO 32000-2 §12.8.2.2 allows even under DocMDP permission 1.
 """
 
 from __future__ import annotations
@@ -39,6 +42,7 @@ from pyhanko.pdf_utils.content import PdfContent, ResourceType
 from pyhanko.pdf_utils.generic import pdf_name
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
+from pyhanko.sign.signers.pdf_signer import DSSContentSettings, TimestampDSSContentSettings
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator.registry import SimpleCertificateStore
 
@@ -46,9 +50,11 @@ from bdcert import pki
 from bdcert.errors import BdcertError, SealingError
 from bdcert.model import CHINA_TZ
 from bdcert.protocols import SealRequest
+from bdcert.sealing.evidence import Evidence
 
 __all__ = [
     "certificate_pem",
+    "check_not_revoked",
     "load_certificates",
     "load_pkcs12_signer",
     "load_software_signer",
@@ -306,10 +312,11 @@ def stamp_style(png: bytes) -> StaticStampStyle:
 # --------------------------------------------------------------------------- sealing
 
 
-#: Bytes to reserve for /Contents, per signer: pyHanko estimates it with a dry-run signature
-#: (a whole CMS build, about as costly as the real one); the size depends only on the signer's
-#: certificates and the (fixed) attributes, so it is estimated once per signer.
-_RESERVED: weakref.WeakKeyDictionary[Any, int] = weakref.WeakKeyDictionary()
+#: Bytes to reserve for /Contents, per signer and timestamping: pyHanko estimates it with a
+#: dry-run signature (a whole CMS build, about as costly as the real one); the size depends only
+#: on the signer's certificates, the (fixed) attributes and the timestamp token, so it is
+#: estimated once per signer, with and without a timestamp.
+_RESERVED: weakref.WeakKeyDictionary[Any, dict[bool, int]] = weakref.WeakKeyDictionary()
 _SLACK = 128  # bytes of DER
 
 
@@ -320,6 +327,7 @@ class _PdfSigner(signers.PdfSigner):
     def __init__(self, *args: Any, signing_time: datetime, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._signing_time = signing_time
+        self._stamped = kwargs.get("timestamper") is not None
 
     def init_signing_session(self, pdf_out: Any, existing_fields_only: bool = False) -> Any:
         session: Any = super().init_signing_session(
@@ -327,42 +335,57 @@ class _PdfSigner(signers.PdfSigner):
         )
         session.system_time = self._signing_time
         estimate = session.estimate_signature_container_size
-        signer = self.signer
+        signer, stamped = self.signer, self._stamped
 
         async def remembered(validation_info: Any, tight: bool = False) -> int:
             # the exact size of a dry-run container plus room for a longer signature value
             # (DER ECDSA varies by a few bytes), as hex: smaller than pyHanko's +50 % margin
             size = int(await estimate(validation_info, tight=True)) + 2 * _SLACK
             with contextlib.suppress(TypeError):  # a signer class without weakref support
-                _RESERVED[signer] = size
+                _RESERVED.setdefault(signer, {})[stamped] = size
             return size
 
         session.estimate_signature_container_size = remembered
         return session
 
 
-def _reserved_for(signer: Any) -> int | None:
+def _reserved_for(signer: Any, stamped: bool) -> int | None:
     try:
-        return _RESERVED.get(signer)
+        return _RESERVED.get(signer, {}).get(stamped)
     except TypeError:
         return None
 
 
-def seal_pdf_with_signer(pdf: bytes, request: SealRequest, signer: signers.Signer) -> bytes:
+def seal_pdf_with_signer(
+    pdf: bytes,
+    request: SealRequest,
+    signer: signers.Signer,
+    evidence: Evidence | None = None,
+) -> bytes:
     """Seal ``pdf`` with one visible PAdES certification signature; return the sealed PDF.
 
     The signature field ``request.field_name`` is created on ``request.page`` at ``request.box``
     (PDF points from the lower-left corner) with ``request.appearance_png`` as its appearance,
     fitted into the box keeping its proportions, transparency kept, no border and no text.
-    The signature is ``/SubFilter /ETSI.CAdES.detached`` (PAdES B-B), SHA-256, ``/M`` =
+    The signature is ``/SubFilter /ETSI.CAdES.detached``, SHA-256, ``/M`` =
     ``request.signing_time`` (default: now, China time), with the request's reason and location.
     It is a certification signature with DocMDP permission 1 (no changes allowed), so any later
-    incremental update is a violation a validator reports. Its ``/ByteRange`` covers the whole
-    returned file.
+    incremental update other than validation data and document timestamps (ISO 32000-2
+    §12.8.2.2.2) is a violation a validator reports.
+
+    ``evidence`` (default: B-B, nothing else) chooses the PAdES baseline level (ETSI EN 319
+    142-1): B-T adds the timestamp authority's RFC 3161 signature timestamp; B-LT the DSS with
+    the certificates and the CRLs/OCSP responses of the seal and of the timestamp; B-LTA a
+    document timestamp over everything, with its own validation data in the DSS. At B-B and B-T
+    the seal's ``/ByteRange`` covers the whole returned file; at B-LTA the document timestamp's
+    does. With a revocation source configured the seal certificate is checked first (any level).
 
     :raises SealingError: if the PDF cannot be read or already holds a signature, the page does
-        not exist, the picture is unreadable, the signing time is naive, or the signer fails.
+        not exist, the picture is unreadable, the signing time is naive, the seal certificate
+        is revoked (or its status or chain cannot be established), the timestamp authority
+        fails, or the signer fails.
     """
+    evidence = evidence or Evidence()
     signing_time = request.signing_time or datetime.now(CHINA_TZ)
     if signing_time.tzinfo is None or signing_time.utcoffset() is None:
         raise SealingError("signing_time must be timezone-aware")
@@ -370,6 +393,8 @@ def seal_pdf_with_signer(pdf: bytes, request: SealRequest, signer: signers.Signe
     if not (x2 > x1 and y2 > y1):
         raise SealingError(f"the seal box {request.box!r} is empty")
     style = stamp_style(request.appearance_png)
+    context = evidence.validation_context() if evidence.checks_revocation else None
+    timestamper = evidence.timestamper if evidence.timestamped else None
     meta = signers.PdfSignatureMetadata(
         field_name=request.field_name,
         md_algorithm="sha256",
@@ -378,7 +403,16 @@ def seal_pdf_with_signer(pdf: bytes, request: SealRequest, signer: signers.Signe
         location=request.location or None,
         certify=True,
         docmdp_permissions=fields.MDPPerm.NO_CHANGES,
-        embed_validation_info=False,
+        embed_validation_info=evidence.long_term,
+        use_pades_lta=evidence.archival,
+        timestamp_field_name=f"{request.field_name}-archive" if evidence.archival else None,
+        validation_context=context if evidence.long_term else None,
+        # the document timestamp's own validation data goes in before it (the same TSA as the
+        # signature timestamp's: usually nothing new), so at B-LTA it covers the whole file
+        dss_settings=DSSContentSettings(
+            include_vri=False,
+            next_ts_settings=TimestampDSSContentSettings(include_vri=False, update_before_ts=True),
+        ),
     )
     box: Any = request.box  # pyHanko annotates ints; /Rect takes reals
     field_spec = fields.SigFieldSpec(
@@ -392,14 +426,66 @@ def seal_pdf_with_signer(pdf: bytes, request: SealRequest, signer: signers.Signe
         if not 0 <= request.page < page_count:
             raise SealingError(f"page {request.page} does not exist (the PDF has {page_count})")
         pdf_signer = _PdfSigner(
-            meta, signer, stamp_style=style, new_field_spec=field_spec, signing_time=signing_time
+            meta,
+            signer,
+            stamp_style=style,
+            new_field_spec=field_spec,
+            signing_time=signing_time,
+            timestamper=timestamper,
         )
         out = io.BytesIO()
-        run_sync(
-            pdf_signer.async_sign_pdf(writer, output=out, bytes_reserved=_reserved_for(signer))
-        )
+
+        async def seal() -> None:
+            # one event loop for the revocation check and the signature: the context's
+            # fetchers (revocation fetching) live in it and are closed at its end
+            try:
+                if context is not None:
+                    await _check_not_revoked(signer, context, request.authority.code)
+                await pdf_signer.async_sign_pdf(
+                    writer,
+                    output=out,
+                    bytes_reserved=_reserved_for(signer, timestamper is not None),
+                )
+            finally:
+                if context is not None:
+                    await context.aclose()
+
+        run_sync(seal())
     except BdcertError:
         raise
     except Exception as e:  # pyHanko and its parsers raise many unrelated types
         raise SealingError(f"sealing failed: {type(e).__name__}: {e}") from e
     return out.getvalue()
+
+
+def check_not_revoked(signer: signers.Signer, context: Any, authority_code: str) -> None:
+    """Validate the seal certificate's chain and revocation status with ``context`` (a pyHanko
+    validation context: trust roots, CRLs/OCSP, time) before it seals anything.
+
+    :raises SealingError: the certificate is revoked (saying since when), or its chain or
+        status cannot be established.
+    """
+    run_sync(_check_not_revoked(signer, context, authority_code))
+
+
+async def _check_not_revoked(signer: signers.Signer, context: Any, authority_code: str) -> None:
+    from pyhanko_certvalidator import CertificateValidator
+    from pyhanko_certvalidator.errors import RevokedError
+
+    cert = signer.signing_cert
+    if cert is None:
+        raise SealingError(f"the signer of authority {authority_code} has no seal certificate")
+    others = list(signer.cert_registry or ())
+    validator = CertificateValidator(cert, intermediate_certs=others, validation_context=context)
+    try:
+        await validator.async_validate_usage(set())  # type: ignore[no-untyped-call]
+    except RevokedError as e:
+        raise SealingError(
+            f"the seal certificate of authority {authority_code} is revoked: {e};"
+            " it cannot seal (ask the e-seal platform for a new one)"
+        ) from None
+    except Exception as e:
+        raise SealingError(
+            f"the seal certificate of authority {authority_code} cannot be validated"
+            f" (chain or revocation status): {type(e).__name__}: {e}"
+        ) from None

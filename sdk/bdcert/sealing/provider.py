@@ -15,9 +15,12 @@ implements two methods, in the terms of :class:`~bdcert.protocols.DigestSigner`:
 and gets, from :func:`bdcert.sealing.pades.seal_pdf_with_signer`, what a certificate seal must
 be: the visible seal picture at ``request.box`` on ``request.page``, a certification signature
 with DocMDP permission 1 (no changes allowed), signing time (``/M`` and the CMS signing time) =
-``request.signing_time``, PAdES B-B (``ETSI.CAdES.detached``, SHA-256), ``/Contents`` sized from
-a dry run of the signer. The base also caches each authority's certificates once, refuses to
-seal with a seal certificate that is not valid now (wall-clock time), and offers
+``request.signing_time``, ``ETSI.CAdES.detached``, SHA-256, ``/Contents`` sized from a dry run of
+the signer, at the PAdES baseline level of the provider's :attr:`DigestSealProvider.evidence`
+(B-B unless set; :meth:`Registry.open <bdcert.lifecycle.Registry.open>` sets the workspace's:
+the digest signer signs, bdcert adds the timestamp and the validation data). The base also
+caches each authority's certificates once, refuses to seal with a seal certificate that is not
+valid now (wall-clock time) or that its revocation source says is revoked, and offers
 ``signer_for`` (:class:`~bdcert.protocols.SignerSource`) and ``close``
 (:class:`~bdcert.protocols.Closable`).
 
@@ -41,6 +44,7 @@ from cryptography.hazmat.primitives import serialization
 
 from bdcert.errors import SealingError
 from bdcert.protocols import SealRequest
+from bdcert.sealing.evidence import Evidence
 
 if TYPE_CHECKING:
     from pyhanko.sign import signers
@@ -95,9 +99,19 @@ class DigestSealProvider:
     #: The provider's name (what ``[seal] plugin`` selects); subclasses set their own.
     name: str = "digest"
 
+    #: What seals carry besides the signature: the PAdES baseline level, the timestamp
+    #: authority, the revocation source (:mod:`bdcert.sealing.evidence`). B-B until
+    #: :meth:`use_evidence` sets the workspace's.
+    evidence: Evidence = Evidence()
+
     def __init__(self) -> None:
         self._signers: dict[str, LoadedSigner] = {}
         self._signers_lock = threading.Lock()
+
+    def use_evidence(self, evidence: Evidence) -> None:
+        """Seal at ``evidence``'s level from now on (the workspace's ``[seal] level``,
+        ``[timestamp]`` and ``[revocation]``)."""
+        self.evidence = evidence
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -194,10 +208,12 @@ class DigestSealProvider:
 
         The seal certificate must be valid now (wall-clock time): a seal cannot be made today
         with an expired key, whatever ``request.signing_time`` claims (that may be the
-        recording time).
+        recording time); nor revoked, when :attr:`evidence` has a revocation source. The seal
+        is at :attr:`evidence`'s PAdES level (B-B to B-LTA).
 
         :raises SealingError: for an authority without a usable key, a seal certificate that is
-            expired or not yet valid, or a PDF that cannot be sealed.
+            expired, not yet valid or revoked, a timestamp authority that fails, or a PDF that
+            cannot be sealed.
         """
         # pyHanko is heavy: imported at the first seal, not when a plugin module loads
         from bdcert.sealing.pades import seal_pdf_with_signer
@@ -205,7 +221,7 @@ class DigestSealProvider:
         code = request.authority.code
         loaded = self.loaded_signer(code)
         loaded.check_valid(code, datetime.now(UTC))
-        return seal_pdf_with_signer(pdf, request, loaded.signer)
+        return seal_pdf_with_signer(pdf, request, loaded.signer, self.evidence)
 
     def signer_certificate_pem(self, authority_code: str) -> bytes:
         """The authority's seal certificate: PEM bytes, the certificate alone.

@@ -11,19 +11,24 @@ Checks, in order (the first failing one decides):
 1. ``NOT_PDF`` — the bytes are not a readable PDF (and hold no recognisable signature).
 2. ``UNSEALED`` — no signature.
 3. ``MULTIPLE_SIGNATURES`` — more than the one seal bdcert applies. A second signature is
-   necessarily an update appended after sealing, but this more specific code wins.
+   necessarily an update appended after sealing, but this more specific code wins. Document
+   timestamps (``/Type /DocTimeStamp``, ISO 32000-2 §12.8.5: PAdES B-LTA) are not seals and
+   do not count; what they may cover is the crypto step's to judge (step 5).
 4. ``DIGEST_MISMATCH`` — the digest of the bytes named by ``/ByteRange`` differs from the
    signed ``messageDigest``: bytes inside the signed range were changed (also when the change
    made the PDF unparsable: the signature is then found by a raw scan of the bytes).
 5. ``MODIFIED_AFTER_SEALING`` — the ``/ByteRange`` does not cover the whole file: anything
-   appended (an incremental update: page, annotation, form field, /Info; or plain garbage), or
+   appended (an incremental update: page, annotation, form field, /Info; or plain garbage;
+   for PAdES only validation data and document timestamps may follow, the last timestamp
+   covering the whole file, see :mod:`bdcert.verify.pades`), or
    a non-standard ``/ByteRange`` (not starting at 0, overlapping, or whose gap is not exactly the
    ``/Contents`` hex string — signature-wrapping and universal-forgery shapes).
 6. ``SIGNATURE_INVALID`` — the CMS signature does not verify (or cannot be parsed).
-7. ``UNTRUSTED_SIGNER`` — sound, but the signer does not chain to a trust root (or the chain is
-   not valid now, or the certificate lacks the nonRepudiation key usage), or the signer is not
-   the authority the document names (:func:`authority_problem`: a certificate re-sealed with
-   another authority's key).
+7. ``REVOKED`` — the seal certificate was revoked before the seal's proven time (PAdES).
+   ``UNTRUSTED_SIGNER`` — sound, but the signer does not chain to a trust root (or the chain is
+   not valid at the validation time, or the certificate lacks the nonRepudiation key usage), or
+   the signer is not the authority the document names (:func:`authority_problem`: a certificate
+   re-sealed with another authority's key).
 8. ``VALID``.
 
 The steps are here (:func:`judge_single_seal`, :func:`check_pdf_signature`, :func:`raw_check`);
@@ -68,6 +73,7 @@ __all__ = [
     "der_certificates",
     "fail",
     "find_signer_cert",
+    "is_document_timestamp",
     "judge_single_seal",
     "message_digest",
     "raw_check",
@@ -104,6 +110,7 @@ BYTE_RANGE = re.compile(
     rb"/ByteRange\s*\[\s*(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s+(\d{1,12})\s*\]"
 )
 _HEX = re.compile(rb"[0-9A-Fa-f]*")
+_DOC_TIME_STAMP = re.compile(rb"/Type\s*/DocTimeStamp\b")
 _SUBJECT_NAMES = {NameOID.SERIAL_NUMBER: "serialNumber"}
 
 
@@ -150,8 +157,11 @@ class ByteRange:
             return None
         return inner
 
-    def problem(self, data: bytes, contents: bytes | None) -> str | None:
-        """Why this range does not cover the whole file as a sound seal must, or None."""
+    def problem(self, data: bytes, contents: bytes | None, *, extended: bool = False) -> str | None:
+        """Why this range does not cover the whole file as a sound seal must, or None.
+
+        :param extended: bytes after the signed range were already judged (PAdES validation
+            data and document timestamps): only the range's own shape is checked."""
         a, _, c, d = self.values
         if a != 0:
             return "the signed /ByteRange does not start at the beginning of the file"
@@ -162,7 +172,7 @@ class ByteRange:
             return "the gap in the /ByteRange does not hold the signature's /Contents"
         if contents is not None and not _only_zero_padding(contents):
             return "the signature's /Contents carries bytes after the signature (it was changed)"
-        if c + d != len(data):
+        if c + d != len(data) and not extended:
             extra = len(data) - (c + d)
             return f"{extra} bytes were appended after the signed range (an incremental update?)"
         return None
@@ -327,12 +337,15 @@ def raw_check(
         if why:
             return fail(VerdictCode.NOT_PDF, f"the PDF cannot be read: {why}")
         return fail(VerdictCode.UNSEALED, "the PDF holds no signature")
-    if len(ranges) > 1:
+    stamps = len(_DOC_TIME_STAMP.findall(data))
+    if len(ranges) - stamps > 1 or (len(ranges) > 1 and stamps == 0):
         return fail(
             VerdictCode.MULTIPLE_SIGNATURES,
             f"the file holds {len(ranges)} signatures; a certificate carries exactly one seal",
         )
-    rng = ByteRange(tuple(int(x) for x in next(iter(ranges))))
+    # the seal is the first signature; document timestamps (PAdES B-LTA) follow it
+    first = min(ranges, key=lambda r: int(r[2]) + int(r[3]))
+    rng = ByteRange(tuple(int(x) for x in first))
     sha = signed_revision_sha256(data, rng)
     if not rng.in_bounds(len(data)):
         return fail(
@@ -417,19 +430,31 @@ def judge_single_seal(
         signatures = list(reader.embedded_signatures)
     except Exception as e:
         return raw_check(f"{type(e).__name__}: {e}" if str(e) else type(e).__name__)
+    seals = [s for s in signatures if not is_document_timestamp(s)]
     if not signatures:
         return raw_check("")
-    if len(signatures) > 1:
+    if not seals:
+        return fail(VerdictCode.UNSEALED, "the PDF holds document timestamps but no seal")
+    if len(seals) > 1:
         return fail(
             VerdictCode.MULTIPLE_SIGNATURES,
-            f"the file holds {len(signatures)} signatures; a certificate carries exactly one seal",
+            f"the file holds {len(seals)} signatures; a certificate carries exactly one seal",
         )
     try:
-        return check_one(signatures[0])
+        return check_one(seals[0])
     except reraise:
         raise
     except Exception as e:  # a malformed structure pyHanko tripped over: judge the raw bytes
         return raw_check(f"{type(e).__name__}: {e}")
+
+
+def is_document_timestamp(sig: Any) -> bool:
+    """Whether pyHanko's ``EmbeddedPdfSignature`` is a document timestamp (``/Type
+    /DocTimeStamp``, ISO 32000-2 §12.8.5), not a signature."""
+    try:
+        return bool(sig.sig_object_type == "/DocTimeStamp")
+    except Exception:
+        return False
 
 
 @attrs.define(frozen=True)
@@ -437,7 +462,8 @@ class Verification:
     """What a crypto step says of a signature (its digest, or its value and chain).
 
     :ivar code: ``None`` if the step passes (the signature verifies and its signer chains to a
-        trust root); else ``DIGEST_MISMATCH``, ``SIGNATURE_INVALID`` or ``UNTRUSTED_SIGNER``.
+        trust root); else ``DIGEST_MISMATCH``, ``SIGNATURE_INVALID``, ``REVOKED`` or
+        ``UNTRUSTED_SIGNER``.
     :ivar detail: why, for a failure.
     :ivar signed_at: the signing time the verified signature reports, when it is to replace
         the claimed one.
@@ -472,13 +498,17 @@ class SignatureCrypto(Protocol):
         ...
 
 
-def check_pdf_signature(data: bytes, sig: Any, crypto: SignatureCrypto) -> SealCheck:
+def check_pdf_signature(
+    data: bytes, sig: Any, crypto: SignatureCrypto, *, extended: bool = False
+) -> SealCheck:
     """Judge the one signature of a PDF, in the order of the module docstring (steps 4 to 8):
     the ``/ByteRange`` lies in the file, the digest matches (``crypto.check_digest``), the range
     covers the whole file with nothing but the signature in its gap, the signature verifies and
     chains to a trust root (``crypto.verify``), the signer is fit to seal.
 
     :param sig: pyHanko's ``EmbeddedPdfSignature``.
+    :param extended: what follows the signed range was judged by the caller (PAdES B-LT/B-LTA
+        validation data and document timestamps): the range need not reach the end of the file.
     """
     try:
         values = tuple(int(x) for x in sig.byte_range)
@@ -500,7 +530,7 @@ def check_pdf_signature(data: bytes, sig: Any, crypto: SignatureCrypto) -> SealC
     mismatch = crypto.check_digest(data, rng, sig)
     if mismatch is not None and mismatch.code is not None:
         return fail(mismatch.code, mismatch.detail, **facts)
-    problem = rng.problem(data, bytes(sig.pkcs7_content))
+    problem = rng.problem(data, bytes(sig.pkcs7_content), extended=extended)
     if problem is not None:
         return fail(VerdictCode.MODIFIED_AFTER_SEALING, problem, **facts)
     verification = crypto.verify(sig, cert)
