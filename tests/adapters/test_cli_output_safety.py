@@ -91,7 +91,10 @@ def test_every_text_command_shows_hostile_text_as_text(
         "show": (run_cli(ws, "show", number), {0}),
         "status": (run_cli(ws, "status", cancelled), {0}),
         "lookup": (run_cli(ws, "lookup", "--number", number, "--operator", "platform"), {0}),
-        "lookup cancelled": (run_cli(ws, "lookup", "--number", cancelled), {1}),
+        "lookup cancelled": (
+            run_cli(ws, "lookup", "--number", cancelled, "--name", "蜀川银行股份有限公司成都分行"),
+            {1},
+        ),
         "verify": (run_cli(ws, "verify", names["named"]), {0}),
         "verify changed": (run_cli(ws, "verify", names["changed"]), {2}),
         "verify json": (run_cli(ws, "verify", names["named"], "--json"), {0}),
