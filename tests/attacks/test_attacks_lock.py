@@ -66,7 +66,7 @@ def test_verify_and_lookup_answer_while_a_seal_is_in_progress(
 
         def read() -> None:
             outcome["verdict"] = reader.verify(genuine)
-            outcome["lookup"] = reader.lookup(number=issued.numbers[0])
+            outcome["lookup"] = reader.lookup(number=issued.numbers[0], name=first["qlr"][0]["mc"])
 
         pushing = threading.Thread(target=push)
         pushing.start()
@@ -111,7 +111,10 @@ def test_a_number_taken_while_preparing_is_sealed_again_in_the_transaction(
         assert verdict.code is VerdictCode.VALID, verdict.detail
         assert verdict.certificate is not None
         assert verdict.certificate.number == cert.certificate.number
-        assert other.lookup(number=cert.certificate.number).code is VerdictCode.VALID
+        assert (
+            other.lookup(number=cert.certificate.number, name=first["qlr"][0]["mc"]).code
+            is VerdictCode.VALID
+        )
 
 
 def test_verify_and_lookup_answer_while_the_backlog_drains(
@@ -140,7 +143,7 @@ def test_verify_and_lookup_answer_while_the_backlog_drains(
 
         def read() -> None:
             outcome["verdict"] = reader.verify(issued.certificates[0].pdf)
-            outcome["lookup"] = reader.lookup(number=issued.numbers[0])
+            outcome["lookup"] = reader.lookup(number=issued.numbers[0], name=first["qlr"][0]["mc"])
 
         draining = threading.Thread(target=drain)
         draining.start()

@@ -419,6 +419,8 @@ def judge_single_seal(
     one is MULTIPLE_SIGNATURES; the one is judged by ``check_one(signature)``, falling back to
     the raw bytes when pyHanko trips over a malformed structure (``reraise`` passes through).
     """
+    if b"%PDF-" not in data[:1024]:  # not a PDF at all: no work to bound, nothing to parse
+        return raw_check("no %PDF- header in the first 1024 bytes")
     try:
         bounds.check_pdf(data)
     except bounds.TooComplex as e:
