@@ -11,6 +11,7 @@ does it), and a renewal moves its evidence 30 years out, past the margin.
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import shutil
 import sys
@@ -24,7 +25,7 @@ import pytest
 
 from bdcert.lifecycle import Registry
 from bdcert.model import VerdictCode
-from tests.support import make_workspace, run_tool, skip_or_fail
+from tests.support import make_workspace, run_cli, run_tool, skip_or_fail
 
 DUE = timedelta(days=26 * 365)  # beyond the first TSA certificate, short of the rotated one
 TWENTY_YEARS = timedelta(days=20 * 365 + 5)
@@ -312,3 +313,36 @@ def test_bad_arguments_are_all_named_and_only_the_platform_renews(registry: Regi
     auditor = registry.authenticate({"operator": "auditor"})
     with pytest.raises(PermissionDenied):
         registry.renew_all_evidence(principal=auditor, margin=DUE)
+
+
+def test_the_cli_renews_all_and_keeps_the_file_usage(
+    template: dict[str, Any], ws: Path, tmp_path: Path
+) -> None:
+    from bdcert.config import Workspace
+
+    workspace = Workspace.load(ws)
+    far = ("--margin-days", str(DUE.days))
+    dry = run_cli(workspace, "evidence", "renew", "--all", *far, "--dry-run", "--json")
+    assert dry.returncode == 0, dry.stderr
+    rows = [json.loads(line) for line in dry.stdout.splitlines()]
+    assert [r["state"] for r in rows] == ["due"] * 3
+    assert {r["number"] for r in rows} == set(template["issued"])
+    assert all(r["tsa_expires_at"] and r["reason"] for r in rows)
+    one = run_cli(workspace, "evidence", "renew", "--all", *far, "--limit", "1")
+    assert one.returncode == 0, one.stderr
+    assert one.stdout.startswith("RENEWED 川(2024)成都市不动产权第0000001号"), one.stdout
+    rest = run_cli(workspace, "evidence", "renew", "--all", *far, "--json")
+    assert [json.loads(line)["state"] for line in rest.stdout.splitlines()] == [
+        "fresh",
+        "renewed",
+        "renewed",
+    ]
+    # the per-file usage still works on a copy handed out before
+    file = tmp_path / "copy.pdf"
+    file.write_bytes(template["issued"][SUPERSEDED])
+    calm = run_cli(workspace, "evidence", str(file), "--margin-days", "1", "--json")
+    assert calm.returncode == 0 and json.loads(calm.stdout)["state"] == "fresh", calm.stderr
+    both = run_cli(workspace, "evidence", "renew", str(file), "--all")
+    assert both.returncode == 2 and "--all" in both.stderr
+    neither = run_cli(workspace, "evidence", "renew")
+    assert neither.returncode == 2 and "FILE" in neither.stderr
