@@ -272,6 +272,34 @@ def test_a_crash_leaves_each_certificate_renewed_or_untouched(
     assert registry.verify_audit(principal=platform) == []
 
 
+def test_a_certificate_renewed_meanwhile_keeps_the_other_runs_file(
+    template: dict[str, Any], registry: Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Another run stores its renewal of the first certificate while this one renews it:
+    this run keeps theirs (skipped, no second audit record) and goes on with the others."""
+    from bdcert.sealing import archive
+
+    issued: dict[str, bytes] = template["issued"]
+    first = sorted(issued)[0]
+    real = archive.renew_archive_timestamp
+    theirs: list[bytes] = []
+
+    def racing(pdf: bytes, evidence: Any) -> bytes:
+        renewed = real(pdf, evidence)
+        if not theirs:
+            theirs.append(real(pdf, evidence))
+            with registry.storage.transaction() as tx:
+                tx.replace_pdf(first, theirs[0], datetime.now(UTC))
+        return renewed
+
+    monkeypatch.setattr(archive, "renew_archive_timestamp", racing)
+    done = registry.renew_all_evidence(principal=_platform(registry), margin=DUE)
+    assert [o.state for o in done] == ["skipped", "renewed", "renewed"]
+    assert "renewed meanwhile" in done[0].reason
+    assert _stored(registry)[first] == theirs[0]
+    assert sorted(_renewals(registry)) == sorted(issued)[1:]
+
+
 def test_files_below_b_lta_and_sm2_seals_are_skipped_with_the_reason(
     registry: Registry, plain_pdf: bytes
 ) -> None:

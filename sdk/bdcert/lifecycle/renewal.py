@@ -27,7 +27,7 @@ from typing import Literal
 
 import attrs
 
-from bdcert.errors import Problem, SealingError, ValidationError
+from bdcert.errors import Problem, SealingError, StorageError, ValidationError
 from bdcert.lifecycle import evidence as one_file
 from bdcert.lifecycle.evidence import EvidenceRenewal
 from bdcert.lifecycle.reading import SM2_WITH_SM3_DER_HEX
@@ -184,8 +184,8 @@ def _one(
         return outcome(
             "failed",
             f"{reason}; renewing would not extend it (the new timestamp's evidence lapses"
-            f" {until or lapse.at:%Y-%m-%d %H:%M}Z too): give the timestamp authority a new certificate"
-            " or publish fresh revocation data, then run again",
+            f" {until or lapse.at:%Y-%m-%d %H:%M}Z too): give the timestamp authority a new"
+            " certificate or publish fresh revocation data, then run again",
         )
     details = {
         "sha256_before": hashlib.sha256(pdf).hexdigest(),
@@ -194,11 +194,14 @@ def _one(
         "expires_at": None if until is None else until.isoformat(),
         "job": "all",
     }
-    with services.storage.transaction() as tx:
-        if tx.get_pdf(number) != pdf:  # another run renewed it meanwhile: keep theirs
-            return outcome("skipped", "renewed meanwhile by another run")
-        tx.replace_pdf(number, renewed, now)
-        tx.append_audit(AuditEvent("renew_evidence", principal.name, number, now, details))
+    try:
+        with services.storage.transaction() as tx:
+            if tx.get_pdf(number) != pdf:  # another run renewed it meanwhile: keep theirs
+                return outcome("skipped", "renewed meanwhile by another run")
+            tx.replace_pdf(number, renewed, now)
+            tx.append_audit(AuditEvent("renew_evidence", principal.name, number, now, details))
+    except StorageError as e:  # rolled back: e.g. another run stored its renewal at once
+        return outcome("failed", f"{reason}; storing the renewal failed: {e}")
     return outcome("renewed", reason, until)
 
 
