@@ -143,6 +143,27 @@ def test_the_fixture_issued_three_certificates_one_superseded(
     assert cert.status.value == "superseded"
 
 
+def test_renewing_on_each_database(workspace: Any, timeline: list[dict[str, Any]]) -> None:
+    """The job on SQLite and PostgreSQL (the ``workspace`` fixture): the stored PDF is replaced
+    and both digests are recognised; a second run renews nothing."""
+    with Registry.open(workspace.path) as registry:
+        platform = _platform(registry)
+        (issued,) = registry.push(timeline[0], principal=platform).certificates
+    _rotate(workspace.path / "pki")
+    _use_pki(workspace.path, "tsa30", "root30.crl")
+    with Registry.open(workspace.path) as registry:
+        platform = _platform(registry)
+        (done,) = registry.renew_all_evidence(principal=platform, margin=DUE)
+        assert done.state == "renewed", done.reason
+        renewed = registry.pdf(issued.certificate.number, principal=platform)
+        assert renewed.startswith(issued.pdf) and renewed != issued.pdf
+        for pdf in (issued.pdf, renewed):
+            assert registry.verify(pdf).code is VerdictCode.VALID
+        (again,) = registry.renew_all_evidence(principal=platform, margin=DUE)
+        assert again.state == "fresh"
+        assert registry.verify_audit(principal=platform) == []
+
+
 def test_a_dry_run_lists_what_is_due_and_changes_nothing(
     template: dict[str, Any], registry: Registry
 ) -> None:
@@ -370,6 +391,8 @@ def test_the_cli_renews_all_and_keeps_the_file_usage(
     file.write_bytes(template["issued"][SUPERSEDED])
     calm = run_cli(workspace, "evidence", str(file), "--margin-days", "1", "--json")
     assert calm.returncode == 0 and json.loads(calm.stdout)["state"] == "fresh", calm.stderr
+    verb = run_cli(workspace, "evidence", "renew", str(file), "--margin-days", "1", "--json")
+    assert verb.returncode == 0 and json.loads(verb.stdout)["state"] == "fresh", verb.stderr
     both = run_cli(workspace, "evidence", "renew", str(file), "--all")
     assert both.returncode == 2 and "--all" in both.stderr
     neither = run_cli(workspace, "evidence", "renew")
