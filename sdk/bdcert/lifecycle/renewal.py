@@ -49,9 +49,9 @@ class StoredRenewal:
     """What the job did with one stored certificate.
 
     :ivar number: the certificate's number.
-    :ivar state: ``renewed`` (stored and logged); ``due`` (a dry run, or over the limit: not
-        renewed); ``fresh`` (not due within the margin); ``skipped`` (nothing to renew: below
-        B-LTA, or SM2); ``failed`` (due but not renewed: the TSA failed, the evidence already
+    :ivar state: ``renewed`` (stored and logged); ``due`` (a dry run: not renewed); ``fresh``
+        (not due within the margin); ``skipped`` (nothing to renew: below B-LTA, or SM2, or
+        renewed meanwhile by another run); ``failed`` (due but not renewed: the TSA failed, the evidence already
         lapsed, no TSA configured, or renewing would not extend it because the TSA's
         certificate is the one that lapses; the stored PDF is untouched).
     :ivar reason: why, in words (empty for ``fresh``).
