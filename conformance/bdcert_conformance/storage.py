@@ -427,6 +427,61 @@ class StorageContract:
             with pytest.raises(NotFound):
                 tx.add_ofd("川(2024)成都市不动产权第9999999号", ofd)
 
+    def test_certificate_numbers_page_through_every_status(self, storage: Any) -> None:
+        first = issue(storage, "Y1")
+        second = issue(storage, "Y2")
+        third = issue(storage, "Y3")
+        with storage.transaction() as tx:
+            tx.set_cancelled(second.number, "灭失", "Y9")
+        pages: list[list[str]] = []
+        after = None
+        with storage.transaction() as tx:
+            while page := tx.certificate_numbers(after=after, limit=2):
+                pages.append(page)
+                after = page[-1]
+            everything = tx.certificate_numbers(limit=100)
+            with pytest.raises(ValueError, match="limit"):
+                tx.certificate_numbers(limit=0)
+        assert [len(p) for p in pages] == [2, 1]
+        walked = [n for p in pages for n in p]
+        assert walked == everything
+        assert sorted(walked) == sorted([first.number, second.number, third.number])
+
+    def test_replace_pdf_keeps_every_digest_found(self, storage: Any) -> None:
+        cert = issue(storage, "Y1")
+        other = issue(storage, "Y2")
+        original = b"%PDF-1.7 Y1"
+        once = original + b" renewed"
+        twice = once + b" again"
+        with storage.transaction() as tx:
+            tx.replace_pdf(cert.number, once, T0)
+        with storage.transaction() as tx:
+            tx.replace_pdf(cert.number, twice, T0 + timedelta(days=1))
+        with storage.transaction() as tx:
+            assert tx.get_pdf(cert.number) == twice
+            assert tx.get_pdf(other.number) == b"%PDF-1.7 Y2"
+            assert tx.get_certificate(cert.number) == cert  # pdf_sha256: the filed original's
+            for data in (once, twice):  # the original: by its filed pdf_sha256, below
+                found = tx.find_certificate_by_digest(hashlib.sha256(data).hexdigest())
+                assert found is not None and found.number == cert.number
+            assert tx.find_certificate_by_digest(cert.pdf_sha256) == cert
+
+    def test_replace_pdf_only_extends_and_rolls_back(self, storage: Any) -> None:
+        cert = issue(storage, "Y1")
+        original = b"%PDF-1.7 Y1"
+        for bad in (b"%PDF-1.7 Y2 other", original, b"%PDF-1.7"):
+            with pytest.raises(StorageError, match="extends"), storage.transaction() as tx:
+                tx.replace_pdf(cert.number, bad, T0)
+        with pytest.raises(NotFound), storage.transaction() as tx:
+            tx.replace_pdf("川(2024)成都市不动产权第9999999号", original + b"x", T0)
+        with pytest.raises(RuntimeError), storage.transaction() as tx:
+            tx.replace_pdf(cert.number, original + b" renewed", T0)
+            raise RuntimeError("crash before commit")
+        renewed = hashlib.sha256(original + b" renewed").hexdigest()
+        with storage.transaction() as tx:
+            assert tx.get_pdf(cert.number) == original
+            assert tx.find_certificate_by_digest(renewed) is None
+
     # -- holders and sharing parties (rule articles 13, 16) -----------------------------------
 
     def test_certificates_for_holder(self, storage: Any) -> None:

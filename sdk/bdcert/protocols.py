@@ -101,10 +101,32 @@ class CertificateRecords(Protocol):
         """The certificate whose QR code carries this token, or None."""
 
     def find_certificate_by_digest(self, sha256_hex: str) -> Certificate | None:
-        """The certificate whose filed PDF or OFD has this SHA-256 (hex), or None."""
+        """The certificate whose filed PDF or OFD has this SHA-256 (hex), or None.
+
+        Every PDF ever stored for it counts: the one filed and each that replaced it
+        (:meth:`replace_pdf`), so a copy handed out at any time is found."""
 
     def get_pdf(self, number: str) -> bytes:
-        """The sealed PDF as filed. :raises NotFound: for an unknown number."""
+        """The sealed PDF as stored now (the filed one, or the newest that replaced it).
+
+        :raises NotFound: for an unknown number."""
+
+    def certificate_numbers(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        """A page of every filed certificate's number, whatever its status: at most ``limit``
+        (1 or more) numbers greater than ``after`` (all when None), in the store's ascending
+        order. Page on with the last number returned; an empty page is the end.
+
+        :raises ValueError: if ``limit`` is below 1."""
+
+    def replace_pdf(self, number: str, pdf: bytes, at: datetime) -> None:
+        """Store ``pdf`` as the certificate's PDF in place of the current one, recording its
+        SHA-256 as the next revision (stored at ``at``, timezone-aware) so that
+        :meth:`find_certificate_by_digest` still finds every earlier one. For renewed evidence
+        (PAdES B-LTA, ETSI EN 319 142-1 §5.5): ``pdf`` must extend the stored PDF (ISO 32000-1
+        §7.5.6 incremental update), which stays its prefix.
+
+        :raises NotFound: for an unknown number.
+        :raises StorageError: if ``pdf`` does not extend the stored PDF or adds nothing."""
 
     def add_ofd(self, number: str, ofd: bytes) -> None:
         """File the sealed OFD document (GB/T 33190) of an already filed certificate.

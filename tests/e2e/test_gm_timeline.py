@@ -97,6 +97,19 @@ def test_sm2_timeline_matches_expected(run: Any, expected: list[dict[str, Any]])
     assert sum(f.suffix == ".pdf" for f in files) == sum(f.suffix == ".ofd" for f in files) == 21
 
 
+def test_the_evidence_renewal_job_skips_every_sm2_certificate(run: Any) -> None:
+    """SM2 seals carry their own GB/T 38540 timestamp: ``bdcert evidence renew --all`` has no
+    archive timestamp to renew, says so for each certificate, changes nothing, and succeeds."""
+    done = _cli(
+        "evidence", "renew", "--all", "--margin-days", "36500", "--json",
+        "--workspace", str(run["ws"]),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = [json.loads(line) for line in done.stdout.splitlines()]
+    assert len(rows) == 21 and {r["state"] for r in rows} == {"skipped"}, rows
+    assert all("SM2 (GB/T 38540)" in r["reason"] for r in rows), rows
+
+
 def test_every_file_verifies_in_bdcert(run: Any) -> None:
     files = sorted(run["out"].iterdir())
     proc = _cli("verify", "--json", *map(str, files), "--workspace", str(run["ws"]))

@@ -755,6 +755,37 @@ def test_hold_migration_keeps_existing_guards(storage: SqlStorage, database: Dat
         assert tx.download_codes(key) == {}
 
 
+def test_pdf_revisions_migration_keeps_existing_certificates(
+    storage: SqlStorage, database: Database
+) -> None:
+    """0008 only adds ``pdf_revisions``: certificates and their PDFs stored before it survive
+    (no table is rebuilt, so nothing cascades on SQLite), and down to 0007 and up again keeps
+    them and the renewed PDF, whose digest is recorded again by the next renewal only."""
+    with storage.transaction() as tx:
+        certificate = issue(tx, 1)
+        filed = tx.get_pdf(certificate.number)
+        tx.replace_pdf(certificate.number, filed + b" renewed", T0)
+    engine = database.engine()
+    try:
+        config = alembic_config()
+        with engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.downgrade(config, "0007")
+        with engine.begin() as conn:
+            assert "pdf_revisions" not in engine.dialect.get_table_names(conn)
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    finally:
+        engine.dispose()
+    with storage.transaction() as tx:
+        assert tx.get_certificate(certificate.number) == certificate
+        assert tx.get_pdf(certificate.number) == filed + b" renewed"
+        assert tx.certificate_numbers() == [certificate.number]
+        tx.replace_pdf(certificate.number, filed + b" renewed twice", T0)
+        for data in (filed, filed + b" renewed twice"):
+            assert tx.find_certificate_by_digest(hashlib.sha256(data).hexdigest()) == certificate
+
+
 def test_head_revision_is_alembics_head() -> None:
     """A store at ``HEAD_REVISION`` opens without Alembic: it must name the newest migration."""
     from alembic.script import ScriptDirectory

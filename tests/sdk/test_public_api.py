@@ -164,7 +164,8 @@ PUBLIC = {
     ],
     "bdcert.lifecycle": ["Registry"],
     "bdcert.lifecycle.holders": ["source_key", "unlock"],
-    "bdcert.lifecycle.reading": ["lookup_key"],
+    "bdcert.lifecycle.reading": ["SM2_WITH_SM3_DER_HEX", "lookup_key"],
+    "bdcert.lifecycle.renewal": ["EvidenceJobs", "StoredRenewal", "renew_all_evidence"],
     "bdcert.lifecycle.sharing": ["active_grant"],
     "bdcert.model": [
         "Areas",
@@ -237,7 +238,12 @@ PUBLIC = {
     "bdcert.render.ofd": ["write_ofd"],
     "bdcert.sealing": ["DigestSealProvider", "LoadedSigner"],
     "bdcert.sealing.evidence": ["DEFAULT_LEVEL", "LEVELS", "Evidence", "local_timestamper"],
-    "bdcert.sealing.archive": ["evidence_expiry", "renew_archive_timestamp"],
+    "bdcert.sealing.archive": [
+        "EvidenceLapse",
+        "evidence_expiry",
+        "evidence_lapses",
+        "renew_archive_timestamp",
+    ],
     "bdcert.sharing": ["SharingAgreement"],
     "bdcert.signatures": ["check_pdf_seal"],
     "bdcert.validation": ["MAX_ENTRY_CHARACTERS", "MAX_TEXT", "parse_entry", "parse_share"],

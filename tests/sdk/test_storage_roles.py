@@ -1,6 +1,7 @@
 """``StorageTransaction`` is composed of role protocols (issue 8) without changing what an
 implementation provides: the same 47 methods, each in exactly one role; issue 9 added two
-(``save_download_code``, ``download_codes``: self-download's second factor)."""
+(``save_download_code``, ``download_codes``: self-download's second factor), and issue 9's
+evidence renewal two more (``certificate_numbers``, ``replace_pdf``)."""
 
 from __future__ import annotations
 
@@ -32,7 +33,9 @@ METHODS = {
     "revoke_agreement", "save_download_guard", "set_cancelled", "set_superseded",
     "uncheckpointed_audit_events", "undelivered", "unit_restrictions", "verify_audit_chain",
     "waiting_authorities",
-} | {"download_codes", "save_download_code"}  # fmt: skip
+} | {"download_codes", "save_download_code"} | {
+    "certificate_numbers", "replace_pdf",  # the evidence renewal job walks and renews the register
+}  # fmt: skip
 
 
 def _own(cls: type) -> set[str]:

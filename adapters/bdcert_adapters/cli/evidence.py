@@ -1,11 +1,16 @@
-"""``bdcert evidence``: keep issued certificates' long-term evidence (PAdES B-LTA) fresh."""
+"""``bdcert evidence``: keep issued certificates' long-term evidence (PAdES B-LTA) fresh.
+
+``bdcert evidence FILE…`` renews presented files in place; ``bdcert evidence renew --all``
+renews the register's stored PDFs (:meth:`bdcert.lifecycle.Registry.renew_all_evidence`), the
+job to schedule (docs/lifecycle.md).
+"""
 
 from __future__ import annotations
 
 import argparse
 import os
 import tempfile
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +22,25 @@ def register(subparsers: Any) -> None:
         subparsers,
         "evidence",
         "renew the archive timestamp (PAdES B-LTA) of certificate PDFs whose evidence lapses"
-        " within the margin; each file is rewritten with the renewed bytes (they extend it)",
+        " within the margin: each FILE is rewritten with the renewed bytes (they extend it);"
+        " 'bdcert evidence renew --all' renews every stored certificate's PDF in the register",
     )
-    c.add_argument("files", metavar="FILE", type=Path, nargs="+")
+    c.add_argument(
+        "files",
+        metavar="FILE",
+        nargs="*",
+        help="certificate PDFs to renew in place; or the word 'renew' with --all",
+    )
+    c.add_argument(
+        "--all",
+        action="store_true",
+        help="renew the register's stored PDF of every certificate (any status) that is due",
+    )
+    c.add_argument(
+        "--limit",
+        type=int,
+        help="with --all: stop after this many renewed (dry run: listed as due)",
+    )
     c.add_argument(
         "--margin-days",
         type=int,
@@ -47,16 +68,79 @@ def _replace(path: Path, data: bytes) -> None:
         raise
 
 
+def _usage_problems(args: argparse.Namespace) -> list[str]:
+    problems = []
+    if args.margin_days < 0:
+        problems.append("--margin-days must be 0 or more")
+    if args.all:
+        if args.files not in ([], ["renew"]):
+            problems.append("--all renews the register's stored PDFs: give no FILE with it")
+        if args.limit is not None and args.limit < 1:
+            problems.append("--limit must be 1 or more")
+    else:
+        if args.limit is not None:
+            problems.append("--limit goes with --all")
+        if args.files in ([], ["renew"]):
+            problems.append("give FILE… to renew, or 'renew --all' for the whole register")
+    return problems
+
+
 def cmd_evidence(args: argparse.Namespace) -> int:
+    if problems := _usage_problems(args):
+        for problem in problems:
+            error(problem)
+        return 2
+    if args.all:
+        return _renew_all(args)
+    files = (
+        args.files[1:] if args.files[0] == "renew" and not Path("renew").exists() else args.files
+    )
+    return _renew_files(args, [Path(f) for f in files])
+
+
+def _renew_all(args: argparse.Namespace) -> int:
+    with open_session(args) as session:
+        outcomes = session.registry.renew_all_evidence(
+            principal=session.principal(args.operator),
+            margin=timedelta(days=args.margin_days),
+            dry_run=args.dry_run,
+            limit=args.limit,
+        )
+    for o in outcomes:
+        if args.json:
+            print_json(
+                {
+                    "number": o.number,
+                    "state": o.state,
+                    "reason": o.reason,
+                    "tsa_expires_at": _iso(o.tsa_expires_at),
+                    "revocation_expires_at": _iso(o.revocation_expires_at),
+                    "renewed_until": _iso(o.renewed_until),
+                }
+            )
+        else:
+            lapse = (
+                "" if o.tsa_expires_at is None else f" (TSA certificate {o.tsa_expires_at:%Y-%m-%d}"
+            )
+            if lapse:
+                rev = o.revocation_expires_at
+                lapse += f", revocation data {'none' if rev is None else f'{rev:%Y-%m-%d}'})"
+            reason = f": {o.reason}" if o.reason else ""
+            echo(f"{o.state.upper()} {o.number}{lapse}{reason}")
+    return 2 if any(o.state == "failed" for o in outcomes) else 0
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def _renew_files(args: argparse.Namespace, files: list[Path]) -> int:
     from bdcert.errors import SealingError
 
-    if args.margin_days < 0:
-        error("--margin-days must be 0 or more")
-        return 2
     worst = 0
     with open_session(args) as session:
         principal = session.principal(args.operator)
-        for file in args.files:
+        for file in files:
             try:
                 data = file.read_bytes()
                 outcome = session.registry.renew_evidence(

@@ -54,6 +54,7 @@ __all__ = [
     "metadata",
     "ofd_documents",
     "paper_dispositions",
+    "pdf_revisions",
     "pdfs",
     "registrations",
     "restrictions",
@@ -169,6 +170,19 @@ pdfs = Table(
     metadata,
     Column("number", String(KEY), _certificate_fk(), primary_key=True),
     Column("pdf", LargeBinary, nullable=False),
+)
+
+#: The digests of a certificate's stored PDF after each replacement by a renewed revision (an
+#: archive timestamp renewal, PAdES B-LTA): 1, 2, … in order. The filed original's digest stays
+#: in ``certificates.pdf_sha256``; with these, every copy ever handed out is still found.
+pdf_revisions = Table(
+    "pdf_revisions",
+    metadata,
+    Column("number", String(KEY), _certificate_fk(), nullable=False),
+    Column("revision", Integer, nullable=False),
+    Column("sha256", String(HEX64), nullable=False, index=True),
+    Column("stored_at", AwareDateTime(), nullable=False),
+    PrimaryKeyConstraint("number", "revision"),
 )
 
 #: The sealed OFD (GB/T 33190) of a certificate issued in OFD as well; found by its SHA-256.

@@ -88,6 +88,7 @@ from bdcert_plugins.storage_sql.schema import (
     certificates,
     ofd_documents,
     paper_dispositions,
+    pdf_revisions,
     pdfs,
     registrations,
     restrictions,
@@ -124,7 +125,7 @@ MIGRATION_LOCK_KEY = 0x626463657274
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 #: The newest migration in ``migrations/versions`` (a test holds it to Alembic's head): a
 #: database already at it is opened without loading Alembic, which costs a tenth of a second.
-HEAD_REVISION = "0007"
+HEAD_REVISION = "0008"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
@@ -458,6 +459,9 @@ class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
         digest = sha256_hex.strip().lower()
         found = self._certificates(certificates.c.pdf_sha256 == digest)
         if not found:
+            renewed = select(pdf_revisions.c.number).where(pdf_revisions.c.sha256 == digest)
+            found = self._certificates(certificates.c.number.in_(renewed))
+        if not found:
             of_ofd = select(ofd_documents.c.number).where(ofd_documents.c.sha256 == digest)
             found = self._certificates(certificates.c.number.in_(of_ofd))
         return found[0] if found else None
@@ -483,6 +487,40 @@ class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
         if data is None:
             raise NotFound(f"no certificate {number!r}")
         return bytes(data)
+
+    def certificate_numbers(self, *, after: str | None = None, limit: int = 100) -> list[str]:
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValueError(f"limit must be an int of 1 or more, not {limit!r}")
+        query = select(certificates.c.number).order_by(certificates.c.number).limit(limit)
+        if after is not None:
+            query = query.where(certificates.c.number > after)
+        return [str(n) for n in self._conn.execute(query).scalars()]
+
+    def replace_pdf(self, number: str, pdf: bytes, at: datetime) -> None:
+        pdf = bytes(pdf)
+        current = self.get_pdf(number)  # NotFound for an unknown number
+        if len(pdf) <= len(current) or not pdf.startswith(current):
+            raise StorageError(
+                f"the PDF of certificate {number!r} is replaced only by one that extends it"
+                " (an incremental update appending to the stored PDF)"
+            )
+        last = self._conn.execute(
+            select(pdf_revisions.c.revision)
+            .where(pdf_revisions.c.number == number)
+            .order_by(pdf_revisions.c.revision.desc())
+            .limit(1)
+        ).scalar()
+        self._insert(
+            pdf_revisions,
+            {
+                "number": number,
+                "revision": int(last or 0) + 1,
+                "sha256": hashlib.sha256(pdf).hexdigest(),
+                "stored_at": at,
+            },
+            duplicate=f"certificate {number!r} was renewed concurrently",
+        )
+        self._conn.execute(update(pdfs).where(pdfs.c.number == number).values(pdf=pdf))
 
     def certificates_for_unit(
         self, unit_number: str, *, kind: CertificateKind | None = None, valid_only: bool = True

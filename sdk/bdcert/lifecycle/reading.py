@@ -32,6 +32,7 @@ from bdcert.protocols import StorageTransaction
 from bdcert.records import DownloadGuard
 
 __all__ = [
+    "SM2_WITH_SM3_DER_HEX",
     "certificate",
     "check_document",
     "lookup",
@@ -41,7 +42,9 @@ __all__ = [
     "verify",
 ]
 
-_SM2_WITH_SM3_DER_HEX = b"2a811ccf55018375"  # OID 1.2.156.10197.1.501, as /Contents hex
+#: The SM2-with-SM3 signature OID (1.2.156.10197.1.501) as a PDF /Contents holds it (hex): a
+#: PDF with it is sealed with SM2 (GB/T 38540), not PAdES.
+SM2_WITH_SM3_DER_HEX = b"2a811ccf55018375"
 
 
 def certificate(services: Services, number: str, *, principal: Principal) -> Certificate:
@@ -324,7 +327,7 @@ def check_document(
         from bdcert.verify.ofd import verify_ofd
 
         return verify_ofd(data, trust_roots=trust_roots)
-    if _SM2_WITH_SM3_DER_HEX in data.lower():
+    if SM2_WITH_SM3_DER_HEX in data.lower():
         from bdcert.verify.pdf_sm2 import check_pdf_sm2
 
         return check_pdf_sm2(data, trust_roots=trust_roots)

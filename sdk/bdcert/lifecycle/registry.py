@@ -25,7 +25,6 @@ from bdcert.lifecycle import (
     auditing,
     backlog,
     events,
-    evidence,
     holders,
     intake,
     opening,
@@ -34,7 +33,7 @@ from bdcert.lifecycle import (
 )
 from bdcert.lifecycle.auditing import Finding
 from bdcert.lifecycle.backlog import DrainReport
-from bdcert.lifecycle.evidence import EvidenceRenewal
+from bdcert.lifecycle.renewal import EvidenceJobs
 from bdcert.lifecycle.services import Services, check_formats
 from bdcert.model import (
     CHINA_TZ,
@@ -87,7 +86,7 @@ class ServiceAttribute(Generic[T]):
         setattr(registry.services, self.name, value)
 
 
-class Registry:
+class Registry(EvidenceJobs):
     """Issues, seals, files and verifies e-certificates for a set of authorities.
 
     :param authorities: by code (``djjg``).
@@ -411,30 +410,6 @@ class Registry:
         :raises ConfigurationError: for a naive ``at``.
         """
         return reading.verify(self.services, pdf, principal=principal, at=at)
-
-    def renew_evidence(
-        self,
-        pdf: bytes,
-        *,
-        principal: Principal,
-        margin: timedelta = timedelta(days=365),
-        dry_run: bool = False,
-    ) -> EvidenceRenewal:
-        """Keep a registered certificate's PAdES B-LTA evidence fresh (ETSI EN 319 142-1):
-        when its newest document timestamp's TSA certificate or revocation data lapses within
-        ``margin``, append fresh validation data and a new document timestamp (an incremental
-        update: earlier copies still verify, and the register recognises the renewed file) and
-        log ``renew_evidence``. See :mod:`bdcert.lifecycle.evidence`.
-
-        :returns: the outcome; its ``pdf`` is the renewed file to keep (or the file as given).
-        :raises PermissionDenied: unless the platform (``operate``).
-        :raises ConfigurationError: without B-LTA sealing configured.
-        :raises SealingError: for a file that is not a genuine registered certificate at B-LTA,
-            or a TSA that fails; nothing is logged.
-        """
-        return evidence.renew_evidence(
-            self.services, pdf, principal=principal, margin=margin, dry_run=dry_run
-        )
 
     # -- holders and sharing parties ---------------------------------------------------------
     def self_download(

@@ -19,10 +19,12 @@ import io
 from datetime import datetime
 from typing import Any
 
+import attrs
+
 from bdcert.errors import BdcertError, SealingError
 from bdcert.sealing.evidence import Evidence
 
-__all__ = ["evidence_expiry", "renew_archive_timestamp"]
+__all__ = ["EvidenceLapse", "evidence_expiry", "evidence_lapses", "renew_archive_timestamp"]
 
 
 def _reader(pdf: bytes) -> Any:
@@ -34,11 +36,31 @@ def _reader(pdf: bytes) -> Any:
         raise SealingError(f"the PDF cannot be read: {type(e).__name__}: {e}") from None
 
 
-def evidence_expiry(pdf: bytes) -> datetime | None:
-    """When the evidence of a sealed PDF lapses: the earlier of its newest document timestamp's
-    TSA certificate ``notAfter`` and the latest ``nextUpdate`` of the DSS CRLs issued by that
-    certificate's issuer (UTC). None when the file has no document timestamp (B-B to B-LT:
-    it has nothing to keep fresh until one is added).
+@attrs.define(frozen=True)
+class EvidenceLapse:
+    """When the evidence of a sealed PDF's newest document timestamp lapses (UTC).
+
+    :ivar tsa_certificate: the ``notAfter`` of the timestamp authority's certificate.
+    :ivar revocation: the latest ``nextUpdate`` of the DSS CRLs issued by that certificate's
+        issuer, or None when the DSS holds none.
+    """
+
+    tsa_certificate: datetime
+    revocation: datetime | None
+
+    @property
+    def at(self) -> datetime:
+        """The earlier of the two: when the evidence lapses."""
+        return (
+            self.tsa_certificate
+            if self.revocation is None
+            else min(self.tsa_certificate, self.revocation)
+        )
+
+
+def evidence_lapses(pdf: bytes) -> EvidenceLapse | None:
+    """When the evidence of a sealed PDF lapses, apart (TSA certificate, revocation data); None
+    when the file has no document timestamp (B-B to B-LT). See :func:`evidence_expiry`.
 
     :raises SealingError: if the PDF cannot be read.
     """
@@ -49,7 +71,6 @@ def evidence_expiry(pdf: bytes) -> datetime | None:
     if not stamps:
         return None
     tsa = x509.load_der_x509_certificate(stamps[-1].signer_cert.dump())
-    expiry = tsa.not_valid_after_utc
     fresh: list[datetime] = []
     try:
         crls = [bytes(s.get_object().data) for s in reader.root["/DSS"].get("/CRLs", ())]
@@ -62,7 +83,19 @@ def evidence_expiry(pdf: bytes) -> datetime | None:
             continue
         if crl.issuer == tsa.issuer and crl.next_update_utc is not None:
             fresh.append(crl.next_update_utc)
-    return min(expiry, max(fresh)) if fresh else expiry
+    return EvidenceLapse(tsa.not_valid_after_utc, max(fresh) if fresh else None)
+
+
+def evidence_expiry(pdf: bytes) -> datetime | None:
+    """When the evidence of a sealed PDF lapses: the earlier of its newest document timestamp's
+    TSA certificate ``notAfter`` and the latest ``nextUpdate`` of the DSS CRLs issued by that
+    certificate's issuer (UTC). None when the file has no document timestamp (B-B to B-LT:
+    it has nothing to keep fresh until one is added).
+
+    :raises SealingError: if the PDF cannot be read.
+    """
+    lapse = evidence_lapses(pdf)
+    return None if lapse is None else lapse.at
 
 
 def renew_archive_timestamp(pdf: bytes, evidence: Evidence) -> bytes:
