@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -55,9 +56,12 @@ def register(subparsers: Any) -> None:
 
 
 def _replace(path: Path, data: bytes) -> None:
-    """Write ``data`` over ``path`` atomically: a reader sees the old file or the new one."""
+    """Write ``data`` over ``path`` atomically: a reader sees the old file or the new one. The
+    new file keeps the old one's permission bits (a temporary file is created 0600)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -155,18 +159,24 @@ def _renew_files(args: argparse.Namespace, files: list[Path]) -> int:
                 error(f"{file}: {exc}")
                 worst = 2
                 continue
-            state = "renewed" if outcome.renewed else ("due" if outcome.due else "fresh")
+            if outcome.problem:
+                state, worst = "failed", 2
+            else:
+                state = "renewed" if outcome.renewed else ("due" if outcome.due else "fresh")
             if args.json:
                 print_json(
                     {
                         "file": str(file),
                         "number": outcome.number,
                         "state": state,
+                        "reason": outcome.problem,
                         "expired_at": outcome.expires_at.isoformat(),
                     }
                 )
             else:
+                reason = f"; {outcome.problem}" if outcome.problem else ""
                 echo(
-                    f"{state.upper()} {file} {outcome.number}: evidence lapses {outcome.expires_at:%Y-%m-%d}"
+                    f"{state.upper()} {file} {outcome.number}: evidence lapses"
+                    f" {outcome.expires_at:%Y-%m-%d}{reason}"
                 )
     return worst

@@ -180,13 +180,9 @@ def _one(
     except SealingError as e:
         return outcome("failed", f"{reason}; renewing failed: {e}")
     until = None if after is None else after.at
-    if until is None or until <= lapse.at:  # same TSA certificate, no fresher CRL: keep the file
-        return outcome(
-            "failed",
-            f"{reason}; renewing would not extend it (the new timestamp's evidence lapses"
-            f" {until or lapse.at:%Y-%m-%d %H:%M}Z too): give the timestamp authority a new"
-            " certificate or publish fresh revocation data, then run again",
-        )
+    problem = one_file.extension_problem(lapse.at, until)
+    if problem is not None:  # same TSA certificate, no fresher CRL: keep the file
+        return outcome("failed", f"{reason}; {problem}")
     details = {
         "sha256_before": hashlib.sha256(pdf).hexdigest(),
         "sha256_after": hashlib.sha256(renewed).hexdigest(),
@@ -226,6 +222,9 @@ class EvidenceJobs:
         :meth:`renew_all_evidence`). See :mod:`bdcert.lifecycle.evidence`.
 
         :returns: the outcome; its ``pdf`` is the renewed file to keep (or the file as given).
+            A due file whose renewal would not extend its evidence (the TSA's own certificate
+            is what lapses) is not renewed: ``problem`` says why, and nothing is logged, so
+            rerunning never grows the file. A dry run asks the TSA too, to tell.
         :raises PermissionDenied: unless the platform (``operate``).
         :raises ConfigurationError: without B-LTA sealing configured.
         :raises SealingError: for a file that is not a genuine registered certificate at B-LTA,
