@@ -40,7 +40,8 @@ def register(subparsers: Any) -> None:
     c.add_argument(
         "--limit",
         type=int,
-        help="with --all: stop after this many renewed (dry run: listed as due)",
+        help="with --all: stop after this many certificates acted on (renewed or failed; dry"
+        " run: due or failed)",
     )
     c.add_argument(
         "--margin-days",
@@ -49,7 +50,12 @@ def register(subparsers: Any) -> None:
         help="renew when the newest timestamp's TSA certificate or CRLs lapse within this many"
         " days (default 365)",
     )
-    c.add_argument("--dry-run", action="store_true", help="list what is due, change nothing")
+    c.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="report what a run would do (due, or failed with the reason: the renewal is made in"
+        " memory, asking the TSA), change nothing",
+    )
     c.add_argument("--json", action="store_true")
     c.add_argument("--operator", help="who acts (default: the workspace's default_operator)")
     c.set_defaults(func=cmd_evidence)
