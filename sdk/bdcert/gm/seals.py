@@ -24,7 +24,7 @@ import attrs
 
 from bdcert.errors import ConfigurationError, SealingError
 from bdcert.gm.ses import Seal, SealFormatError, SealPicture, make_seal, parse_seal
-from bdcert.gm.x509 import certificate_not_after, certificate_period_problem
+from bdcert.gm.x509 import certificate_not_after
 from bdcert.model import CHINA_TZ, Authority
 
 if TYPE_CHECKING:
@@ -130,7 +130,7 @@ def create_authority_seal(
     :returns: the path of the new seal file.
     :raises ConfigurationError: if the authority code is unusable in a file name.
     :raises SealingError: if the picture is not a PNG, ``valid_days`` is not positive, the
-        signer certificate is not valid at ``now`` (expired or not yet valid), or
+        signer certificate has expired by ``now``, or
         :func:`~bdcert.gm.ses.make_seal` refuses (key not matching the maker certificate, …).
     :raises OSError: if the workspace cannot be written.
     """
@@ -141,17 +141,17 @@ def create_authority_seal(
     if valid_days <= 0:
         raise SealingError(f"valid_days must be positive, got {valid_days}")
     start = _now(now).replace(microsecond=0)
-    end = start + timedelta(days=valid_days)
     try:
-        expired = certificate_period_problem(signer_cert_der, start)
-        end = min(end, certificate_not_after(signer_cert_der))
+        expiry = certificate_not_after(signer_cert_der)
     except ValueError as exc:
         raise SealingError(f"the signer certificate cannot be read: {exc}") from None
-    if expired is not None:
+    if expiry <= start:
         raise SealingError(
-            f"authority {authority.code}'s signing certificate cannot sign a seal made at"
-            f" {start.isoformat()}: {expired}; give the authority a new certificate first"
+            f"authority {authority.code}'s signing certificate expired at {expiry.isoformat()},"
+            f" before the seal would start ({start.isoformat()}): give the authority a new"
+            " certificate first"
         )
+    end = min(start + timedelta(days=valid_days), expiry)
     directory = seals_dir(workspace_dir)
     directory.mkdir(parents=True, exist_ok=True)
     es_id = _new_es_id(directory, authority.code, start)
