@@ -18,7 +18,10 @@ PDF: a detached GB/T 35275 SM2/SM3 SignedData in the signature dictionary
 ``Signature.xml`` (:mod:`bdcert.sealing.ofd`). With ``[seal.timestamp]``, every seal carries an
 RFC 3161 time-stamp token over its signature value (the PDF's unsigned id-aa-timeStampToken, the
 OFD's ``timeStamp``), so it stays verifiable after the seal certificate expires. The authority's
-current seal must be valid at the signing time (rule article 9).
+current seal must be valid at the signing time (rule article 9), and so must its signing
+certificate and the configured chain, at the signing time and now: a seal made with an expired
+certificate could never verify, so it is refused (:class:`~bdcert.errors.SealingError`, and the
+issue goes to the backlog) as the PAdES providers do.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from __future__ import annotations
 import os
 import threading
 from collections.abc import Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -146,11 +149,39 @@ class Sm2SealProvider:
 
         return current_seal(self._workspace, code, at)
 
+    def _usable_signer(self, code: str, at: datetime) -> tuple[Any, bytes, tuple[bytes, ...]]:
+        """The authority's key, certificate and chain, each certificate valid at ``at`` (the
+        signing time) and now (a seal cannot be made today with an expired key).
+
+        :raises SealingError: naming the authority and the certificate's validity problem.
+        """
+        from bdcert.gm.x509 import certificate_period_problem
+
+        key, cert, chain = self._signer(code)
+        for moment in dict.fromkeys((at.astimezone(UTC), datetime.now(UTC))):
+            for what, der in (
+                ("signing certificate", cert),
+                *(("chain certificate", c) for c in chain),
+            ):
+                try:
+                    why = certificate_period_problem(der, moment)
+                except ValueError as exc:
+                    raise SealingError(
+                        f"the {what} of authority {code} cannot be read: {exc}"
+                    ) from None
+                if why is not None:
+                    raise SealingError(
+                        f"the SM2 {what} of authority {code} cannot seal at {moment.isoformat()}:"
+                        f" {why}; a seal made with it could never verify: give the authority a"
+                        " new certificate (and a seal listing it)"
+                    )
+        return key, cert, chain
+
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
         from bdcert.sealing.pdf_sm2 import seal_pdf_sm2
 
         at = request.signing_time or datetime.now(CHINA_TZ)
-        key, cert, chain = self._signer(request.authority.code)
+        key, cert, chain = self._usable_signer(request.authority.code, at)
         seal = self._seal(request.authority.code, at)
         return seal_pdf_sm2(
             pdf,
@@ -177,7 +208,7 @@ class Sm2SealProvider:
         """Seal an OFD package (GB/T 38540 ``SES_Signature`` over ``Signature.xml``)."""
         from bdcert.sealing.ofd import seal_ofd
 
-        key, cert, _ = self._signer(authority.code)
+        key, cert, _ = self._usable_signer(authority.code, time)
         seal = self._seal(authority.code, time)
         return seal_ofd(
             package,

@@ -233,7 +233,25 @@ def test_a_missing_seal_is_reported_and_can_be_made(run: Any) -> None:
     )
     assert made.returncode == 0, made.stderr
     assert "new seal" in made.stdout and "513401" in made.stdout
+    assert "valid only until" not in made.stderr  # the default three years fit the certificate
     assert "no valid seal" not in _cli("seals", "--workspace", str(ws)).stderr
+    # a seal cannot outlive its signing certificate (three years): cut there, and said so
+    longer = _cli(
+        "seals",
+        "--make",
+        "513401",
+        "--days",
+        "4000",
+        "--maker-key",
+        str(ws / "pki" / "root.key.pem"),
+        "--maker-cert",
+        str(ws / "pki" / "root.cert.pem"),
+        "--workspace",
+        str(ws),
+    )
+    assert longer.returncode == 0, longer.stderr
+    warned = " ".join(longer.stderr.split())
+    assert "valid only until" in warned and "signing certificate expires" in warned, warned
 
 
 def test_every_file_verifies_20_years_ahead(run: Any) -> None:

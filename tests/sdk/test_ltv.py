@@ -421,14 +421,30 @@ def test_the_registry_renews_a_certificates_evidence_and_still_knows_it(
 ) -> None:
     from bdcert.errors import PermissionDenied
     from bdcert.lifecycle import Registry
+    from tests.sdk.test_renewal import _rotate, _use_pki
     from tests.support import make_workspace
 
     ws = make_workspace(tmp_path / "ws")
+    far = timedelta(days=30 * 365)
+    with Registry.open(ws.path) as registry:
+        platform = registry.authenticate({"operator": "platform"})
+        (issued,) = registry.push(timeline[0], principal=platform).certificates
+        original = issued.pdf
+        # with the TSA certificate that is what lapses, renewing would not extend the evidence:
+        # reported, nothing returned to keep, nothing logged (a dry run says so too)
+        for dry_run in (True, False):
+            same = registry.renew_evidence(
+                original, principal=platform, margin=far, dry_run=dry_run
+            )
+            assert same.due and not same.renewed and same.pdf == original
+            assert "would not extend" in same.problem, same
+        with registry.storage.transaction() as tx:
+            assert not [e for e in tx.audit_events() if e.action == "renew_evidence"]
+    _rotate(ws.path / "pki")  # the TSA gets a 30-year certificate
+    _use_pki(ws.path, "tsa30", "root30.crl")
     with Registry.open(ws.path) as registry:
         platform = registry.authenticate({"operator": "platform"})
         auditor = registry.authenticate({"operator": "auditor"})
-        (issued,) = registry.push(timeline[0], principal=platform).certificates
-        original = issued.pdf
         # not due within a day: nothing happens (idempotent); a dry run only reports
         calm = registry.renew_evidence(original, principal=platform, margin=timedelta(days=1))
         assert not calm.due and not calm.renewed and calm.pdf == original
@@ -441,7 +457,9 @@ def test_the_registry_renews_a_certificates_evidence_and_still_knows_it(
         done = registry.renew_evidence(
             original, principal=platform, margin=timedelta(days=30 * 365)
         )
-        assert done.renewed and done.number == issued.certificate.number
+        assert done.renewed and done.number == issued.certificate.number and not done.problem
+        again = registry.renew_evidence(done.pdf, principal=platform, margin=far)
+        assert not again.due and not again.renewed and again.pdf == done.pdf
         assert done.pdf.startswith(original) and len(_signatures(done.pdf)) == 3
         for pdf in (original, done.pdf):  # the register knows both
             verdict = registry.verify(pdf, at=datetime.now(UTC) + TWENTY_YEARS)
@@ -484,6 +502,7 @@ def test_bdcert_evidence_renews_files_in_place(
     tmp_path: Path, timeline: list[dict[str, Any]]
 ) -> None:
     from bdcert.lifecycle import Registry
+    from tests.sdk.test_renewal import _rotate, _use_pki
     from tests.support import make_workspace, run_cli
 
     ws = make_workspace(tmp_path / "ws")
@@ -492,7 +511,16 @@ def test_bdcert_evidence_renews_files_in_place(
         (issued,) = registry.push(timeline[0], principal=platform).certificates
     file = tmp_path / "cert.pdf"
     file.write_bytes(issued.pdf)
+    file.chmod(0o644)
     far = "--margin-days", str(30 * 365)
+    # the TSA certificate is what lapses: renewing would not extend it, so each run reports it
+    # and leaves the file as it is (it grew by a document timestamp every run)
+    for _ in range(2):
+        same = run_cli(ws, "evidence", str(file), *far)
+        assert same.returncode == 2 and same.stdout.startswith("FAILED"), same.stdout
+        assert "would not extend" in same.stdout and file.read_bytes() == issued.pdf
+    _rotate(ws.path / "pki")  # the TSA gets a 30-year certificate
+    _use_pki(ws.path, "tsa30", "root30.crl")
     dry = run_cli(ws, "evidence", str(file), *far, "--dry-run", "--json")
     assert dry.returncode == 0, dry.stderr
     assert json.loads(dry.stdout)["state"] == "due" and file.read_bytes() == issued.pdf
@@ -501,6 +529,10 @@ def test_bdcert_evidence_renews_files_in_place(
     assert json.loads(done.stdout)["state"] == "renewed"
     renewed = file.read_bytes()
     assert renewed.startswith(issued.pdf) and len(_signatures(renewed)) == 3
+    assert file.stat().st_mode & 0o777 == 0o644  # the rewrite keeps the file's permissions
+    rerun = run_cli(ws, "evidence", str(file), *far, "--json")  # harmless: nothing changes
+    assert rerun.returncode == 0 and json.loads(rerun.stdout)["state"] == "fresh", rerun.stdout
+    assert file.read_bytes() == renewed and file.stat().st_mode & 0o777 == 0o644
     calm = run_cli(ws, "evidence", str(file), "--margin-days", "1", "--json")
     assert json.loads(calm.stdout)["state"] == "fresh" and file.read_bytes() == renewed
     verified = run_cli(ws, "verify", str(file), "--json")

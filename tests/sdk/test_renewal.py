@@ -245,6 +245,33 @@ def test_without_a_new_tsa_certificate_nothing_is_stored_and_it_fails(
         assert _stored(registry) == template["issued"] and _renewals(registry) == []
 
 
+def test_a_dry_run_reports_what_the_real_run_would_refuse(
+    template: dict[str, Any], ws: Path
+) -> None:
+    """Without a new TSA certificate the real run refuses every renewal: the dry run says so
+    (it listed them as due, then the real run failed them all)."""
+    _use_pki(ws, "tsa", "root.crl")
+    with Registry.open(ws) as registry:
+        dry = registry.renew_all_evidence(principal=_platform(registry), margin=DUE, dry_run=True)
+        assert [o.state for o in dry] == ["failed"] * 3, dry
+        assert all("would not extend it" in o.reason for o in dry), dry
+        assert _stored(registry) == template["issued"] and _renewals(registry) == []
+
+
+def test_the_limit_counts_failures_too(template: dict[str, Any], ws: Path) -> None:
+    """``limit`` bounds the certificates acted on, renewed or failed: a run that fails every
+    renewal stops after the limit, not after walking the whole register."""
+    _use_pki(ws, "tsa", "root.crl")
+    with Registry.open(ws) as registry:
+        platform = _platform(registry)
+        for dry_run in (False, True):
+            done = registry.renew_all_evidence(
+                principal=platform, margin=DUE, dry_run=dry_run, limit=2
+            )
+            assert [o.state for o in done] == ["failed", "failed"], done
+        assert _stored(registry) == template["issued"] and _renewals(registry) == []
+
+
 def test_a_crash_leaves_each_certificate_renewed_or_untouched(
     template: dict[str, Any], registry: Registry, monkeypatch: pytest.MonkeyPatch
 ) -> None:

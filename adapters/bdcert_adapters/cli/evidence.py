@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import stat
 import tempfile
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -39,7 +40,8 @@ def register(subparsers: Any) -> None:
     c.add_argument(
         "--limit",
         type=int,
-        help="with --all: stop after this many renewed (dry run: listed as due)",
+        help="with --all: stop after this many certificates acted on (renewed or failed; dry"
+        " run: due or failed)",
     )
     c.add_argument(
         "--margin-days",
@@ -48,16 +50,24 @@ def register(subparsers: Any) -> None:
         help="renew when the newest timestamp's TSA certificate or CRLs lapse within this many"
         " days (default 365)",
     )
-    c.add_argument("--dry-run", action="store_true", help="list what is due, change nothing")
+    c.add_argument(
+        "--dry-run",
+        action="store_true",
+        help="report what a run would do (due, or failed with the reason: the renewal is made in"
+        " memory, asking the TSA), change nothing",
+    )
     c.add_argument("--json", action="store_true")
     c.add_argument("--operator", help="who acts (default: the workspace's default_operator)")
     c.set_defaults(func=cmd_evidence)
 
 
 def _replace(path: Path, data: bytes) -> None:
-    """Write ``data`` over ``path`` atomically: a reader sees the old file or the new one."""
+    """Write ``data`` over ``path`` atomically: a reader sees the old file or the new one. The
+    new file keeps the old one's permission bits (a temporary file is created 0600)."""
+    mode = stat.S_IMODE(path.stat().st_mode)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
@@ -155,18 +165,24 @@ def _renew_files(args: argparse.Namespace, files: list[Path]) -> int:
                 error(f"{file}: {exc}")
                 worst = 2
                 continue
-            state = "renewed" if outcome.renewed else ("due" if outcome.due else "fresh")
+            if outcome.problem:
+                state, worst = "failed", 2
+            else:
+                state = "renewed" if outcome.renewed else ("due" if outcome.due else "fresh")
             if args.json:
                 print_json(
                     {
                         "file": str(file),
                         "number": outcome.number,
                         "state": state,
+                        "reason": outcome.problem,
                         "expired_at": outcome.expires_at.isoformat(),
                     }
                 )
             else:
+                reason = f"; {outcome.problem}" if outcome.problem else ""
                 echo(
-                    f"{state.upper()} {file} {outcome.number}: evidence lapses {outcome.expires_at:%Y-%m-%d}"
+                    f"{state.upper()} {file} {outcome.number}: evidence lapses"
+                    f" {outcome.expires_at:%Y-%m-%d}{reason}"
                 )
     return worst

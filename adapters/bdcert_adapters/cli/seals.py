@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -68,7 +69,9 @@ def _make_seal(ws: Workspace, args: argparse.Namespace) -> None:
     from bdcert.errors import BdcertError
     from bdcert.fonts import font_config_from_settings
     from bdcert.gm.seals import create_authority_seal
+    from bdcert.gm.ses import parse_seal
     from bdcert.gm.sm2 import SM2PrivateKey
+    from bdcert.model import CHINA_TZ
     from bdcert.pki import certificate_ders
     from bdcert.render import Renderer
 
@@ -94,3 +97,12 @@ def _make_seal(ws: Workspace, args: argparse.Namespace) -> None:
         valid_days=args.days,
     )
     echo(f"new seal: {path}")
+    seal = parse_seal(path.read_bytes())
+    # cut at the signing certificate's notAfter; a cut of hours (the demo's three-year seal and
+    # certificate) is not worth a warning
+    if seal.valid_end <= seal.valid_start + timedelta(days=args.days - 1):
+        warning(
+            f"the seal is valid only until {seal.valid_end.astimezone(CHINA_TZ):%Y-%m-%d}, not"
+            f" {args.days} days: its signing certificate expires then (a seal cannot outlive"
+            " it); renew the certificate and make a new seal before"
+        )

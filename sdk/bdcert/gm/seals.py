@@ -24,6 +24,7 @@ import attrs
 
 from bdcert.errors import ConfigurationError, SealingError
 from bdcert.gm.ses import Seal, SealFormatError, SealPicture, make_seal, parse_seal
+from bdcert.gm.x509 import certificate_not_after
 from bdcert.model import CHINA_TZ, Authority
 
 if TYPE_CHECKING:
@@ -117,7 +118,9 @@ def create_authority_seal(
 
     The seal is an organisation seal (type 1) named after the authority, listing
     ``signer_cert_der`` as its only signer certificate, valid for ``valid_days`` days from
-    ``now``. Its ``es_id`` is the authority code, the start date (UTC) and a two-digit
+    ``now``, but never past the signer certificate's ``notAfter``: a seal cannot outlive the
+    certificate that signs with it (its seal signatures could never verify), so its validity
+    is cut there (the caller compares the seal's ``valid_end`` to say so). Its ``es_id`` is the authority code, the start date (UTC) and a two-digit
     sequence, e.g. ``5101002025010101``; the file is ``seals/<code>-<es_id>.esl``. Existing
     seals are never overwritten.
 
@@ -126,7 +129,8 @@ def create_authority_seal(
     :param now: start of validity and making date, aware; defaults to the current time.
     :returns: the path of the new seal file.
     :raises ConfigurationError: if the authority code is unusable in a file name.
-    :raises SealingError: if the picture is not a PNG, ``valid_days`` is not positive, or
+    :raises SealingError: if the picture is not a PNG, ``valid_days`` is not positive, the
+        signer certificate has expired by ``now``, or
         :func:`~bdcert.gm.ses.make_seal` refuses (key not matching the maker certificate, …).
     :raises OSError: if the workspace cannot be written.
     """
@@ -137,6 +141,17 @@ def create_authority_seal(
     if valid_days <= 0:
         raise SealingError(f"valid_days must be positive, got {valid_days}")
     start = _now(now).replace(microsecond=0)
+    try:
+        expiry = certificate_not_after(signer_cert_der)
+    except ValueError as exc:
+        raise SealingError(f"the signer certificate cannot be read: {exc}") from None
+    if expiry <= start:
+        raise SealingError(
+            f"authority {authority.code}'s signing certificate expired at {expiry.isoformat()},"
+            f" before the seal would start ({start.isoformat()}): give the authority a new"
+            " certificate first"
+        )
+    end = min(start + timedelta(days=valid_days), expiry)
     directory = seals_dir(workspace_dir)
     directory.mkdir(parents=True, exist_ok=True)
     es_id = _new_es_id(directory, authority.code, start)
@@ -148,7 +163,7 @@ def create_authority_seal(
         signer_certs=[signer_cert_der],
         picture=SealPicture(type="PNG", data=picture_png, width_mm=width_mm, height_mm=height_mm),
         valid_start=start,
-        valid_end=start + timedelta(days=valid_days),
+        valid_end=end,
         created=start,
     )
     path = directory / f"{authority.code}-{es_id}{SEAL_SUFFIX}"

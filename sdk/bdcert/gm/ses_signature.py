@@ -284,7 +284,9 @@ def verify_signature(
        certificate is not in the seal's list, or the maker's or the signer's certificate does not
        chain to ``trust_roots`` at the claimed signing time or at the reference time: the
        time-stamp's ``genTime`` when the signature carries a verified time-stamp, else ``at``
-       (so once a certificate has expired, only a time-stamped seal signature stays valid).
+       (so once a certificate has expired, only a time-stamped seal signature stays valid); or
+       the time-stamp does not hold at ``at`` (``at`` is before it, or its authority's chain is
+       not valid then: :func:`bdcert.gm.sm2_tsp.stamp_problem_at`).
     4. ``VALID``.
 
     Revocation is not checked.
@@ -294,7 +296,7 @@ def verify_signature(
     :raises SealingError: if ``at`` is naive.
     :raises MissingDependency: without the ``gm`` extra.
     """
-    from bdcert.gm.sm2_tsp import check_timestamp
+    from bdcert.gm.sm2_tsp import check_timestamp, stamp_problem_at
 
     validation_time = datetime.now(UTC) if at is None else aware(at, "at")
     if not hmac.compare_digest(sig.data_hash, bytes(data_hash)):
@@ -320,6 +322,9 @@ def verify_signature(
                 f"the claimed signing time {sig.time.isoformat()} is after the time-stamp "
                 f"{stamp.time.isoformat()}",
             )
+        stale = stamp_problem_at(stamp, trust_roots, validation_time, skew=TIMESTAMP_SKEW)
+        if stale is not None:
+            return VerdictCode.UNTRUSTED_SIGNER, f"timeStamp: {stale}"
         stamped = stamp.time
     problem = seal_problem(sig.seal, trust_roots, sig.time)
     if problem is not None:

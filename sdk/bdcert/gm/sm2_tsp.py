@@ -25,7 +25,7 @@ import hashlib
 import secrets
 import threading
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -79,6 +79,8 @@ class TimeStamp:
     :ivar policy: the authority's policy OID.
     :ivar authority: the authority's certificate subject, human-readable.
     :ivar authority_cert: the authority's DER certificate.
+    :ivar intermediates: the other DER certificates the token carries (unsigned: for building
+        the chain, not part of the stamp's identity).
     """
 
     time: datetime
@@ -86,6 +88,7 @@ class TimeStamp:
     policy: str
     authority: str
     authority_cert: bytes = attrs.field(repr=False)
+    intermediates: tuple[bytes, ...] = attrs.field(default=(), repr=False, eq=False)
 
 
 _SM3_ALGORITHM_DER: bytes = algos.DigestAlgorithm({"algorithm": OID_SM3}).dump()
@@ -327,7 +330,36 @@ def _check(token: bytes, value: bytes, trust_roots: Sequence[bytes]) -> TimeStam
         policy=info["policy"].dotted,
         authority=cert.subject.human_friendly,
         authority_cert=cert.dump(),
+        intermediates=tuple(intermediates),
     )
+
+
+def stamp_problem_at(
+    stamp: TimeStamp, trust_roots: Sequence[bytes], at: datetime, *, skew: timedelta = timedelta(0)
+) -> str | None:
+    """Why a verified time-stamp does not hold at the validation time ``at``, or None.
+
+    A validation time more than ``skew`` (the two clocks' allowed difference) before the stamp's
+    ``genTime`` is refused: the stamped value was not proven to exist yet. The authority's certificate must still chain to ``trust_roots`` at
+    ``at``: the evidence has to hold at the time it is relied on (as PAdES validation does for
+    its time-stamps), while the stamped signer is judged at ``genTime``.
+
+    :param at: aware datetime.
+    """
+    if at < stamp.time - skew:
+        return (
+            f"the validation time {at.isoformat()} is before the seal's time-stamp "
+            f"{stamp.time.isoformat()}: the seal did not exist yet"
+        )
+    untrusted = verify_sm2_chain(
+        stamp.authority_cert, list(trust_roots), at, intermediates_der=stamp.intermediates
+    )
+    if untrusted is not None:
+        return (
+            f"the time-stamp authority's certificate does not chain to a trust root at the "
+            f"validation time {at.isoformat()} ({untrusted})"
+        )
+    return None
 
 
 def _cert_hash(cert_id: Any, cert_der: bytes) -> bytes | None:

@@ -25,6 +25,8 @@ from bdcert.gm.sm2 import (
 )
 
 __all__ = [
+    "certificate_not_after",
+    "certificate_period_problem",
     "make_sm2_certificate",
     "sm2_public_key_of",
     "subject_key_identifier",
@@ -278,6 +280,26 @@ def _period_problem(cert: x509.Certificate, at: datetime) -> str | None:
     if at > not_after:
         return f"expired: {who} expired at {not_after.isoformat()}"
     return None
+
+
+def certificate_period_problem(cert_der: bytes, at: datetime) -> str | None:
+    """Why the certificate ``cert_der`` is not within its validity period at ``at`` (starting
+    ``expired`` or ``not yet valid``, naming it and the date), or None.
+
+    :param at: aware datetime.
+    :raises ValueError: if ``cert_der`` is not a certificate.
+    """
+    return _period_problem(x509.Certificate.load(bytes(cert_der), strict=True), at)
+
+
+def certificate_not_after(cert_der: bytes) -> datetime:
+    """The ``notAfter`` of the certificate ``cert_der`` (aware, UTC).
+
+    :raises ValueError: if ``cert_der`` is not a certificate.
+    """
+    cert = x509.Certificate.load(bytes(cert_der), strict=True)
+    not_after: datetime = cert["tbs_certificate"]["validity"]["not_after"].native
+    return not_after.astimezone(UTC)
 
 
 def _ca_problem(cert: x509.Certificate, depth: int) -> str | None:

@@ -49,7 +49,8 @@ class StoredRenewal:
     """What the job did with one stored certificate.
 
     :ivar number: the certificate's number.
-    :ivar state: ``renewed`` (stored and logged); ``due`` (a dry run: not renewed); ``fresh``
+    :ivar state: ``renewed`` (stored and logged); ``due`` (a dry run: it would be renewed; one that
+        would not is ``failed``); ``fresh``
         (not due within the margin); ``skipped`` (nothing to renew: below B-LTA, or SM2, or
         renewed meanwhile by another run); ``failed`` (due but not renewed: the TSA failed, the evidence already
         lapsed, no TSA configured, or renewing would not extend it because the TSA's
@@ -106,7 +107,7 @@ def renew_all_evidence(
     _check(margin, limit, page)
     evidence = _renewer(services)
     outcomes: list[StoredRenewal] = []
-    counted = 0  # renewed, or in a dry run listed as due
+    acted = 0  # renewed, failed, or in a dry run listed as due: each asked the TSA
     after: str | None = None
     while True:
         with services.storage.transaction() as tx:
@@ -115,11 +116,11 @@ def renew_all_evidence(
             return outcomes
         after = numbers[-1]
         for number in numbers:
-            if limit is not None and counted >= limit:
-                return outcomes
             outcome = _one(services, number, principal, margin, dry_run, evidence)
-            counted += outcome.state in ("renewed", "due")
             outcomes.append(outcome)
+            acted += outcome.state in ("renewed", "failed", "due")
+            if limit is not None and acted >= limit:
+                return outcomes
 
 
 def _one(
@@ -167,8 +168,6 @@ def _one(
         else "the revocation data of the newest document timestamp's TSA"
     )
     reason = f"{which} lapses {lapse.at:%Y-%m-%d %H:%M}Z, within the margin of {margin.days} days"
-    if dry_run:
-        return outcome("due", reason)
     if evidence is None:
         return outcome(
             "failed",
@@ -180,13 +179,11 @@ def _one(
     except SealingError as e:
         return outcome("failed", f"{reason}; renewing failed: {e}")
     until = None if after is None else after.at
-    if until is None or until <= lapse.at:  # same TSA certificate, no fresher CRL: keep the file
-        return outcome(
-            "failed",
-            f"{reason}; renewing would not extend it (the new timestamp's evidence lapses"
-            f" {until or lapse.at:%Y-%m-%d %H:%M}Z too): give the timestamp authority a new"
-            " certificate or publish fresh revocation data, then run again",
-        )
+    problem = one_file.extension_problem(lapse.at, until)
+    if problem is not None:  # same TSA certificate, no fresher CRL: keep the file
+        return outcome("failed", f"{reason}; {problem}")
+    if dry_run:  # renewed in memory only, to report what the real run would do
+        return outcome("due", reason)
     details = {
         "sha256_before": hashlib.sha256(pdf).hexdigest(),
         "sha256_after": hashlib.sha256(renewed).hexdigest(),
@@ -226,6 +223,9 @@ class EvidenceJobs:
         :meth:`renew_all_evidence`). See :mod:`bdcert.lifecycle.evidence`.
 
         :returns: the outcome; its ``pdf`` is the renewed file to keep (or the file as given).
+            A due file whose renewal would not extend its evidence (the TSA's own certificate
+            is what lapses) is not renewed: ``problem`` says why, and nothing is logged, so
+            rerunning never grows the file. A dry run asks the TSA too, to tell.
         :raises PermissionDenied: unless the platform (``operate``).
         :raises ConfigurationError: without B-LTA sealing configured.
         :raises SealingError: for a file that is not a genuine registered certificate at B-LTA,
@@ -252,8 +252,12 @@ class EvidenceJobs:
         certificate. Idempotent and resumable; see :mod:`bdcert.lifecycle.renewal`.
 
         :param margin: renew what lapses within it (a timedelta of 0 or more; default a year).
-        :param dry_run: only report what is due (state ``due``); change and log nothing.
-        :param limit: stop after this many renewed (dry run: listed as due); None for all.
+        :param dry_run: only report what the run would do: ``due`` for what it would renew,
+            ``failed`` with the reason for what it would refuse (the renewal is made in memory,
+            so the TSA is asked, to tell whether it would extend the evidence); change and log
+            nothing.
+        :param limit: stop after this many certificates acted on (renewed, failed, or in a dry
+            run due); None for all.
         :returns: one :class:`StoredRenewal` per certificate examined, in the walk's order;
             a failed renewal (TSA down, evidence already lapsed) is a ``failed`` entry, not an
             error, and leaves that certificate untouched.

@@ -8,7 +8,8 @@ signature over the signed attributes (strict DER), and the chain to the trust ro
 (:func:`bdcert.gm.x509.verify_sm2_chain`). The chain is judged at the time of the signature's
 time-stamp token (unsigned attribute id-aa-timeStampToken, verified by
 :func:`bdcert.gm.sm2_tsp.check_timestamp`) when it carries one, else at the validation time, as
-PAdES validation does. Both object-identifier forms are read: GB/T 35275's
+PAdES validation does; the time-stamp itself must hold at the validation time
+(:func:`bdcert.gm.sm2_tsp.stamp_problem_at`: not before it, its authority's chain still valid). Both object-identifier forms are read: GB/T 35275's
 (``1.2.156.10197.6.1.4.2.x``) and PKCS #7's, which bdcert wrote before
 (:mod:`bdcert.gm.sm2_cms`). The seals are made by :func:`bdcert.sealing.pdf_sm2.seal_pdf_sm2`.
 """
@@ -25,7 +26,7 @@ from bdcert.errors import BdcertError
 from bdcert.gm.ses_signature import TIMESTAMP_SKEW
 from bdcert.gm.sm2 import OID_SM3, OID_SM3_ALT
 from bdcert.gm.sm2_cms import DATA_TYPES, attribute_values, signer_info_problem, signing_time_of
-from bdcert.gm.sm2_tsp import check_timestamp
+from bdcert.gm.sm2_tsp import check_timestamp, stamp_problem_at
 from bdcert.gm.x509 import verify_sm2_chain
 from bdcert.model import VerdictCode
 from bdcert.verify.pipeline import (
@@ -55,7 +56,8 @@ def check_pdf_sm2(
     :param trust_roots: SM2 root certificates, each PEM (one or more) or DER.
     :param at: the validation time, aware; None is now. A seal whose certificate has expired by
         then is still valid if its time-stamp token shows it was made while the certificate was
-        valid; without one it is ``UNTRUSTED_SIGNER``.
+        valid; without one it is ``UNTRUSTED_SIGNER``. A validation time before the time-stamp,
+        or at which the time-stamp authority's chain is not valid, is ``UNTRUSTED_SIGNER`` too.
     :returns: a :class:`~bdcert.verify.pipeline.SealCheck` with the codes of
         :func:`bdcert.verify.pades.check_pdf_seal`; a signature that is not SM2 with SM3 is
         ``SIGNATURE_INVALID``, as is a time-stamp token that does not verify over the signature
@@ -148,6 +150,11 @@ class Sm2Crypto:
                     f"the claimed signing time {claimed.isoformat()} is after the time-stamp "
                     f"{stamp.time.isoformat()}",
                 )
+            stale = stamp_problem_at(
+                stamp, self.roots, self.at or datetime.now(UTC), skew=TIMESTAMP_SKEW
+            )
+            if stale is not None:
+                return Verification(VerdictCode.UNTRUSTED_SIGNER, stale)
             stamped = stamp.time
         intermediates = [
             c.chosen.dump()

@@ -39,8 +39,8 @@ from bdcert.render import RenderedCertificate, Renderer  # noqa: E402
 from tests.sdk.gm.test_ofd import Pki, make_pki  # noqa: E402
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-#: A validation time 20 years ahead: the seal certificate (3 years), the root and the time-stamp
-#: authority (10 years) have all expired by then.
+#: A validation time 20 years ahead: the seal certificate (3 years) has expired, the root (30
+#: years) and the time-stamp authority (25) have not.
 LATER = NOW + timedelta(days=20 * 366)
 GM_SIGNED_DATA = "1.2.156.10197.6.1.4.2.2"  # GB/T 35275-2017, FACTS.md
 GM_DATA = "1.2.156.10197.6.1.4.2.1"
@@ -444,3 +444,30 @@ def test_a_claimed_time_after_the_time_stamp_is_invalid(
     check = check_pdf_sm2(seal(rendered, pki, timestamper=early), trust_roots=[pki.root])
     assert check.code is VerdictCode.SIGNATURE_INVALID, check.detail
     assert "after the time-stamp" in check.detail
+
+
+def tsa_expiry(pki: Pki) -> datetime:
+    from asn1crypto import x509
+
+    expiry: datetime = x509.Certificate.load(pki.tsa_cert).not_valid_after
+    return expiry
+
+
+def test_a_validation_time_before_the_time_stamp_is_refused(stamped: bytes, pki: Pki) -> None:
+    """The seal did not exist yet: 'verify --at' before it was made is not VALID."""
+    check = check_pdf_sm2(stamped, trust_roots=[pki.root], at=NOW - timedelta(days=2 * 365))
+    assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
+    assert "before the seal's time-stamp" in check.detail and "did not exist yet" in check.detail
+
+
+def test_the_time_stamp_authority_must_be_valid_at_the_validation_time(
+    stamped: bytes, pki: Pki
+) -> None:
+    """Once the time-stamp authority's certificate has expired, its evidence no longer holds."""
+    just_before = tsa_expiry(pki) - timedelta(days=1)
+    assert check_pdf_sm2(stamped, trust_roots=[pki.root], at=just_before).code is (
+        VerdictCode.VALID
+    )
+    check = check_pdf_sm2(stamped, trust_roots=[pki.root], at=tsa_expiry(pki) + timedelta(days=1))
+    assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
+    assert "time-stamp authority" in check.detail and "expired" in check.detail

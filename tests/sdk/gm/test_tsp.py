@@ -44,7 +44,7 @@ from tests.sdk.gm.test_ofd import (  # noqa: E402
 )
 
 NOW = datetime.now(UTC).replace(microsecond=0)
-#: 20 years ahead: the seal certificate (3 years), the root and the authority (10) have expired.
+#: 20 years ahead: the seal certificate (3 years) has expired, the root (30) and the TSA (25) not.
 LATER = NOW + timedelta(days=20 * 366)
 DATA_HASH = bytes(range(32))
 
@@ -325,3 +325,40 @@ def test_the_register_free_checks_refuse_a_naive_validation_time(pki: Pki) -> No
         verify_ofd(b"PK\x03\x04", trust_roots=[pki.root], at=naive)
     with pytest.raises(ValueError, match="timezone-aware"):
         check_pdf_sm2(b"%PDF-1.7", trust_roots=[pki.root], at=naive)
+
+
+def test_a_seal_signature_is_not_valid_before_its_time_stamp(pki: Pki, seal_der: bytes) -> None:
+    stamped = sign(pki, seal_der, timestamper=pki.tsa())
+    code, detail = verdict(pki, stamped, at=NOW - timedelta(days=365))
+    assert code is VerdictCode.UNTRUSTED_SIGNER, detail
+    assert "did not exist yet" in detail
+
+
+def test_the_time_stamp_authority_is_checked_at_the_validation_time(
+    pki: Pki,
+    seal_der: bytes,
+    rendered: RenderedOfd,  # noqa: F811
+) -> None:
+    from asn1crypto import x509
+
+    from bdcert.gm.ofd_seal import seal_ofd
+
+    expiry = x509.Certificate.load(pki.tsa_cert).not_valid_after
+    stamped = sign(pki, seal_der, timestamper=pki.tsa())
+    assert verdict(pki, stamped, at=expiry - timedelta(days=1))[0] is VerdictCode.VALID
+    code, detail = verdict(pki, stamped, at=expiry + timedelta(days=1))
+    assert code is VerdictCode.UNTRUSTED_SIGNER, detail
+    assert "time-stamp authority" in detail and "expired" in detail
+    ofd = seal_ofd(
+        rendered.package,
+        seal_der=seal_der,
+        signer_key=pki.key,
+        signer_cert_der=pki.cert,
+        page=rendered.seal_page,
+        box_mm=rendered.seal_box_mm,
+        time=NOW,
+        timestamper=pki.tsa(),
+    )
+    for at in (NOW - timedelta(days=365), expiry + timedelta(days=1)):
+        check = verify_ofd(ofd, trust_roots=[pki.root], at=at)
+        assert check.code is VerdictCode.UNTRUSTED_SIGNER, check.detail
