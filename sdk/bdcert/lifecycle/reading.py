@@ -154,6 +154,7 @@ def lookup(
         trusted=False,
         detail=f"register: {detail}",
         certificate=redact(cert, principal, grant=grant, related=related),
+        granted_fields=grant,
     )
 
 
@@ -283,6 +284,7 @@ def verify(
         else redact(cert, principal, face_shown=True, grant=grant, related=related),
         signer=check.signer,
         signed_at=check.signed_at,
+        granted_fields=grant,
     )
 
 
