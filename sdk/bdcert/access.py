@@ -290,6 +290,10 @@ def full_view(principal: Principal | None, certificate: Certificate) -> bool:
     return holds(principal, certificate)
 
 
+#: Certificate fields no sharing agreement grants (:func:`redact`).
+_NEVER_SHARED = frozenset({"token", "verification_url", "business_number", "pdf_sha256"})
+
+
 def redact(
     certificate: Certificate,
     principal: Principal | None,
@@ -307,8 +311,13 @@ def redact(
         face, mask only what the file does not show (the 权利人's full ID numbers).
     :param grant: the fields a sharing party's agreement grants (:data:`bdcert.sharing.FIELDS`;
         empty without an active one): face items and the fields ``holders``, ``restrictions``,
-        ``unit_numbers`` and ``licence_id`` not granted are left out (empty), so no path shows
-        a sharing party more than its grant (rule article 16).
+        ``unit_numbers`` and ``licence_id`` not granted are left out (empty), and so, whatever
+        the grant, are the QR ``token`` and ``verification_url`` (a bearer secret that opens the
+        anonymous lookup), the 业务号 ``business_number`` and ``pdf_sha256`` (no agreement grants
+        them), and ``superseded_by`` and ``cancel_reason`` unless ``status`` is granted: no path
+        shows a sharing party more than its grant (rule article 16). ``number``, ``kind``,
+        ``status`` and ``issued_at`` cannot be empty: :attr:`bdcert.model.Verdict.granted_fields`
+        says which fields count (the CLI prints only those).
     :param related: certificates whose parties' names are masked too where they appear
         (:func:`personal_names`).
     """
@@ -346,7 +355,17 @@ def redact(
             ("restrictions", ()),
             ("unit_numbers", ()),
             ("licence_id", ""),
+            ("token", ""),
+            ("verification_url", ""),
+            ("business_number", ""),
+            ("pdf_sha256", ""),
+            ("superseded_by", ()),
+            ("cancel_reason", None),
         ):
-            if field not in grant:
+            if field not in grant or field in _NEVER_SHARED:
                 changes[field] = empty
+        if "status" in grant:  # the status's details come with it
+            changes["superseded_by"] = certificate.superseded_by
+            if certificate.cancel_reason is not None:
+                changes["cancel_reason"] = mask_text(certificate.cancel_reason, names)
     return attrs.evolve(certificate, **changes)

@@ -413,6 +413,10 @@ class Verdict:
     :ivar signer: the signer certificate's subject, when one was read.
     :ivar signed_at: the signing time claimed in the signature.
     :ivar detail: a sentence explaining the code.
+    :ivar granted_fields: for a sharing party's answer, the fields its agreement grants
+        (:data:`bdcert.sharing.FIELDS`; empty without an active agreement): only these, the
+        number, the code and the detail are meaningful in ``certificate``, the rest left empty
+        (:func:`bdcert.access.redact`); ``None`` for every other asker.
     """
 
     code: VerdictCode
@@ -421,6 +425,7 @@ class Verdict:
     certificate: Certificate | None = None
     signer: str | None = None
     signed_at: datetime | None = None
+    granted_fields: frozenset[str] | None = None
 
     @property
     def ok(self) -> bool:

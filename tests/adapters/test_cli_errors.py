@@ -80,3 +80,22 @@ def test_table_cells_are_text_not_markup(capsys: pytest.CaptureFixture[str]) -> 
     print_table("[red]title[/]", ("party",), [("[b]bank[/b] 'bdcert[gm]'",)])
     out = capsys.readouterr().out
     assert "[red]title[/]" in out and "[b]bank[/b] 'bdcert[gm]'" in out
+
+
+def test_init_force_says_what_it_replaced(
+    tmp_path: Path, timeline: list[dict[str, Any]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``init --force`` wipes the old register: it says so on stderr, with the count."""
+    from bdcert.lifecycle import Registry
+    from bdcert_adapters.cli import main
+
+    ws = tmp_path / "ws"
+    assert main(["init", "--demo", "--workspace", str(ws)]) == 0
+    with Registry.open(ws) as registry:
+        registry.push(timeline[0], principal=registry.authenticate({"operator": "platform"}))
+    capsys.readouterr()
+    assert main(["init", "--demo", "--force", "--workspace", str(ws)]) == 0
+    err = capsys.readouterr().err
+    assert "replaced a workspace holding 1 certificate(s)" in err, err
+    assert main(["init", "--demo", "--force", "--workspace", str(ws)]) == 0
+    assert "holding 0 certificate(s)" in capsys.readouterr().err

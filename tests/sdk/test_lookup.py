@@ -73,6 +73,15 @@ def test_lookup_by_number_names_the_successor_and_full_view_for_registrars(regis
     assert full.certificate.face_value("qlr") == "李红"
 
 
+def test_lookup_by_number_folds_full_width_parentheses_and_blanks(registry: Any) -> None:
+    """``川（2024）…`` as typed with a Chinese input method is the filed ``川(2024)…``, as
+    ``download --paper-number`` accepts it (it was answered UNKNOWN_CERTIFICATE)."""
+    for typed in ("川（2024）成都市不动产权第0000002号", " 川(2024)成都市不动产权第０００0002号 "):
+        verdict = registry.lookup(number=typed, name="赵磊")
+        assert verdict.code.value == "valid", (typed, verdict)
+        assert verdict.certificate.number == "川(2024)成都市不动产权第0000002号"
+
+
 def test_unknown_lookups_and_arguments(registry: Any) -> None:
     assert registry.lookup(token="no-such-token").code.value == "unknown_certificate"
     assert registry.lookup(
@@ -268,6 +277,12 @@ def test_lookups_are_limited_per_client_in_the_register(
         with pytest.raises(TooManyAttempts) as caught:
             r.lookup(token=token)
         assert "too many lookups" in str(caught.value)
+        # it names the settings, and who is limited how (true of the code: platform and
+        # auditor unlimited, any other operator counted under its own name)
+        for words in ("[lookup] max_lookups", "window_minutes", "platform and auditors"):
+            assert words in str(caught.value)
+        clerk = r.authenticate({"operator": "registrar-510100"})
+        assert r.lookup(token=token, principal=clerk).code.value == "valid"
         assert caught.value.locked_until == clock.now + timedelta(minutes=10)
         assert r.lookup(token=token, client="203.0.113.7").code.value == "valid"
         for _ in range(5):

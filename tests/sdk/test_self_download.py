@@ -90,6 +90,22 @@ def test_a_holder_downloads_their_current_certificate(registry: Registry) -> Non
     _no_id_in_clear(registry, WANG[1])
 
 
+def test_a_certificates_audit_listing_has_its_downloads(registry: Registry, workspace: Any) -> None:
+    """A download's subject is the masked ID number; ``details.certificates`` names the
+    certificates: ``audit show --certificate`` (and ``audit_log(subject=)``) lists it too."""
+    number = "川(2024)成都市不动产权第0000001号"
+    registry.self_download(*WANG)
+    auditor = registry.authenticate({"operator": "auditor"})
+    about = registry.audit_log(principal=auditor, subject=number)
+    assert [e.action for e in about if e.action == "download"] == ["download"]
+    assert any(e.action == "issue" or e.subject == number for e in about)
+    done = run_cli(
+        workspace, "audit", "show", "--certificate", number, "--operator", "auditor", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    assert '"download"' in done.stdout
+
+
 def test_wrong_name_or_wrong_id_fails_without_saying_which(registry: Registry) -> None:
     with pytest.raises(IdentityError) as wrong_name:
         registry.self_download("王小明", WANG[1])

@@ -368,8 +368,13 @@ def test_a_sharing_party_sees_exactly_its_grant_through_every_path(registry: Reg
     ):
         seen = verdict.certificate
         assert seen is not None
+        assert verdict.granted_fields == {"number", "status", "zl", "qlr"}
         assert {i.key for i in seen.face} == {"zl", "qlr"}, verdict
         assert seen.holders == () and seen.unit_numbers == () and seen.licence_id == ""
+        # never granted: the QR token (a bearer secret), its URL, the 业务号, the file's digest
+        assert seen.token == seen.verification_url == seen.business_number == ""
+        assert seen.pdf_sha256 == "" and seen.restrictions == ()
+        assert seen.number == CHENGDU and seen.status == cert.status  # granted
     with pytest.raises(PermissionDenied):
         registry.certificate(CHENGDU, principal=bank)  # show and status
     with pytest.raises(PermissionDenied):
@@ -403,3 +408,34 @@ def test_a_registrar_of_another_authority_sees_no_more_by_lookup_than_by_show(
     assert verified.certificate is not None
     assert verified.certificate.holders[0].id_number == "5101**********0176"
     assert registry.lookup(number=CHENGDU, principal=own).certificate == cert  # its own: in full
+
+
+def test_a_sharing_partys_json_lookup_has_only_the_granted_keys(
+    registry: Registry, workspace: Any
+) -> None:
+    """The user's report: granted (number, holders, qlr, fj, zl), ``lookup --json`` also gave
+    ywh, kind, issued_at, status, restricted, the verification_url carrying the QR token, and
+    licence_id as "". Now: the number, the granted face items, nothing else (holders is no
+    key of the CLI's certificate)."""
+    platform = registry.authenticate({"operator": "platform"})
+    registry.add_agreement(
+        agreement(
+            id="SA-NARROW",
+            fields=["number", "holders", "qlr", "fj", "zl"],
+            valid_to="2099-12-31",
+        ),
+        principal=platform,
+    )
+    registry.revoke_agreement("SA-2024-001", reason="replaced", principal=platform)
+    token = registry.certificate(CHENGDU, principal=platform).token
+    for how in (("--number", CHENGDU, "--name", "王晓明"), ("--token", token)):
+        done = run_cli(workspace, "lookup", *how, "--operator", BANK, "--json")
+        assert done.returncode == 0, done.stderr
+        answer = json.loads(done.stdout)
+        assert set(answer) == {"verdict", "detail", "certificate"}
+        assert answer["verdict"] == "valid"
+        shown = answer["certificate"]
+        assert set(shown) == {"number", "face"}, shown
+        assert shown["number"] == CHENGDU
+        assert set(shown["face"]) <= {"qlr", "fj", "zl"} and "zl" in shown["face"]
+        assert token not in done.stdout

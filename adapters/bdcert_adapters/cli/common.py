@@ -18,7 +18,7 @@ import argparse
 import json
 import re
 import sys
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -221,11 +221,27 @@ def verify_exit_code(v: Verdict) -> int:
     return 2
 
 
-def certificate_wire(c: Certificate) -> dict[str, Any]:
-    """A certificate as the ``--json`` output of ``show``, ``verify`` and ``lookup`` has it."""
+#: What a sharing party's ``--json`` certificate carries for each granted field (beyond the
+#: number, always there): ``status`` brings the status's details.
+_GRANTED_KEYS = {
+    "kind": ("kind",),
+    "licence_id": ("licence_id",),
+    "issued_at": ("issued_at",),
+    "status": ("status", "restricted", "superseded_by", "cancel_reason"),
+    "restrictions": ("restrictions",),
+}
+
+
+def certificate_wire(c: Certificate, grant: Collection[str] | None = None) -> dict[str, Any]:
+    """A certificate as the ``--json`` output of ``show``, ``verify`` and ``lookup`` has it.
+
+    :param grant: a sharing party's granted fields (:attr:`bdcert.model.Verdict.granted_fields`):
+        only the number, the granted fields (:data:`_GRANTED_KEYS`) and the granted face items
+        (``face``, when any is granted) are there; the others are absent.
+    """
     from bdcert.model import CHINA_TZ
 
-    return {
+    wire = {
         "number": c.number,
         "kind": c.kind.value,
         "licence_id": c.licence_id,
@@ -247,6 +263,12 @@ def certificate_wire(c: Certificate) -> dict[str, Any]:
         "verification_url": c.verification_url,
         "face": {item.key: item.value for item in c.face},
     }
+    if grant is None:
+        return wire
+    keys = {"number"} | {k for f in grant for k in _GRANTED_KEYS.get(f, ())}
+    if c.face:
+        keys.add("face")
+    return {k: v for k, v in wire.items() if k in keys}
 
 
 def status_text(c: Certificate) -> str:

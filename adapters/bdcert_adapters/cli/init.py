@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from bdcert_adapters.cli.common import add_command, echo, error
+from bdcert_adapters.cli.common import add_command, echo, error, warning
 
 if TYPE_CHECKING:
     from importlib.resources.abc import Traversable
@@ -66,7 +66,10 @@ def cmd_init(args: argparse.Namespace) -> int:
         if not args.force:
             error(f"{ws} already holds a workspace (use --force to replace it)")
             return 2
+        held = _certificates_held(ws)
         shutil.rmtree(ws)
+        what = "a workspace" if held is None else f"a workspace holding {held} certificate(s)"
+        warning(f"replaced {what} at {ws}")
     ws.mkdir(parents=True, exist_ok=True)
     source = args.authorities
     text = (
@@ -168,6 +171,21 @@ def cmd_init(args: argparse.Namespace) -> int:
     echo(f"  authorities: {', '.join(f'{a.code} {a.name}' for a in authorities.values())}")
     echo(f"  demo root CA: {pki.root_cert}")
     return 0
+
+
+def _certificates_held(ws: Path) -> int | None:
+    """How many certificates the workspace at ``ws`` holds; None when it cannot be opened."""
+    from bdcert.lifecycle import Registry
+
+    try:
+        with Registry.open(ws) as registry, registry.storage.transaction() as tx:
+            count, after = 0, None
+            while page := tx.certificate_numbers(after=after, limit=1000):
+                count += len(page)
+                after = page[-1]
+            return count
+    except Exception:  # a broken workspace is replaced all the same
+        return None
 
 
 def _make_demo_seals(ws: Path, pki: Any, authorities: dict[str, Any]) -> None:

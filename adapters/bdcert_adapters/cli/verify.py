@@ -81,7 +81,7 @@ def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
         "signed_at": v.signed_at.isoformat() if v.signed_at else None,
     }
     if v.certificate is not None:
-        record["certificate"] = certificate_wire(v.certificate)
+        record["certificate"] = certificate_wire(v.certificate, v.granted_fields)
     return record
 
 
@@ -144,7 +144,7 @@ def cmd_lookup(args: argparse.Namespace) -> int:
     if args.json:
         record: dict[str, Any] = {"verdict": v.code.value, "detail": v.detail}
         if v.certificate is not None:
-            record["certificate"] = certificate_wire(v.certificate)
+            record["certificate"] = certificate_wire(v.certificate, v.granted_fields)
         print_json(record)
     else:
         number = f" {v.certificate.number}" if v.certificate else ""

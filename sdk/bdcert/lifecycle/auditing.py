@@ -57,11 +57,21 @@ def audit_log(
     return [
         e
         for e in events
-        if (subject is None or e.subject == subject)
+        if (subject is None or _about(e, subject))
         and (actor is None or e.actor == actor)
         and (since is None or e.at >= since)
         and (until is None or e.at <= until)
     ]
+
+
+def _about(event: AuditEvent, subject: str) -> bool:
+    """True when ``event`` is about ``subject``: its subject, or one of the certificates its
+    details name (a self-download's subject is the masked ID number; ``details.certificates``
+    lists the certificates it gave)."""
+    if event.subject == subject:
+        return True
+    named = event.details.get("certificates")
+    return isinstance(named, list | tuple) and subject in named
 
 
 def reconcile(

@@ -110,7 +110,7 @@ def lookup(
             cert = tx.find_certificate_by_token(token)
         elif limited is None:
             try:
-                cert = tx.get_certificate(str(number))
+                cert = tx.get_certificate(_canonical_number(str(number)))
             except NotFound:
                 cert = None
             if cert is not None and not full_view(principal, cert) and not _names(cert, name):
@@ -154,6 +154,7 @@ def lookup(
         trusted=False,
         detail=f"register: {detail}",
         certificate=redact(cert, principal, grant=grant, related=related),
+        granted_fields=grant,
     )
 
 
@@ -193,12 +194,19 @@ def _count_lookup(
         until = (recent[0] + policy.window).astimezone(CHINA_TZ)
         return TooManyAttempts(
             f"too many lookups from this client ({policy.max_lookups} within "
-            f"{policy.window.total_seconds() / 60:g} minutes): try again after "
-            f"{until.isoformat()}",
+            f"{policy.window.total_seconds() / 60:g} minutes: the settings [lookup] max_lookups "
+            f"and window_minutes): try again after {until.isoformat()}; the platform and "
+            "auditors are not limited, every other authenticated operator is counted on its own",
             locked_until=until,
         )
     tx.save_download_guard(DownloadGuard(guard.identity, (*recent, now)))
     return None
+
+
+def _canonical_number(number: str) -> str:
+    """A certificate number as filed: NFKC (full-width ``（2026）`` is ``(2026)``, full-width
+    digits ASCII), blanks removed, as ``download --paper-number`` accepts it."""
+    return "".join(unicodedata.normalize("NFKC", number).split())
 
 
 def _names(cert: Certificate, name: str | None) -> bool:
@@ -283,6 +291,7 @@ def verify(
         else redact(cert, principal, face_shown=True, grant=grant, related=related),
         signer=check.signer,
         signed_at=check.signed_at,
+        granted_fields=grant,
     )
 
 

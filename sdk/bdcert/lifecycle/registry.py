@@ -297,8 +297,9 @@ class Registry(EvidenceJobs):
         since: datetime | None = None,
         until: datetime | None = None,
     ) -> list[AuditEvent]:
-        """Audit events, oldest first, filtered by subject (certificate or business number),
-        actor and time (aware datetimes, inclusive). :raises PermissionDenied: unless an auditor
+        """Audit events, oldest first, filtered by subject (certificate or business number;
+        a certificate's also gives the events whose ``details.certificates`` name it, as
+        self-downloads do), actor and time (aware datetimes, inclusive). :raises PermissionDenied: unless an auditor
         or the platform (rule article 17)."""
         return auditing.audit_log(
             self.services,
