@@ -14,10 +14,17 @@ and OCSP responses (plus the CRLs given), revocation information required. So a 
 certificate expired years ago is still VALID when its evidence shows it was made while the
 certificate was in force, and ``REVOKED`` when the certificate was revoked before that.
 
-Document timestamps after the seal are accepted when they follow it in order, are intact, the
-last one covers the whole file, and pyHanko's modification analysis finds nothing but validation
-data and timestamps added after the seal (ISO 32000-2 §12.8.2.2.2 allows those under DocMDP
-permission 1); anything else appended is ``MODIFIED_AFTER_SEALING``.
+Document timestamps after the seal are accepted when they follow it in order, are intact, each
+is by a TSA chaining to a trust root (now, at ``at``, or at the time the next one proves; with
+or without ``at``), the last one covers the whole file, and pyHanko's modification analysis
+(:func:`bdcert.verify.ltv.lta_diff_policy`: ``/Info`` and XMP changed only as pyHanko's writer
+does) finds nothing but validation data and timestamps added after the seal (ISO 32000-2
+§12.8.2.2.2 allows those under DocMDP permission 1); anything else appended is
+``MODIFIED_AFTER_SEALING``.
+
+A signature timestamp proves the seal's time only when it validates
+(:func:`bdcert.verify.ltv.signature_timestamp_time`); one that does not is ``UNTRUSTED_SIGNER``.
+So is a validation time ``at`` before the seal was made (its proven time, else ``/M``).
 """
 
 from __future__ import annotations
