@@ -988,3 +988,23 @@ def test_the_verification_token_is_unguessable_ascii_and_impersonal(
         assert not any(x in url for x in personal) and number not in url
         pdf = registry.pdf(number, principal=principal)
         assert token.encode() not in pdf  # only in the QR modules, not as text
+
+
+def test_a_changed_title_under_an_own_document_timestamp_is_not_valid_at_any_time(
+    issued: tuple[Workspace, Registry, Principal], genuine: bytes, tmp_path: Path
+) -> None:
+    """The review's file: /Title and /Subject rewritten after the seal, then a document
+    timestamp of a TSA of one's own; register-backed, with and without a validation time.
+    And a validation time before the seal was made is refused for the genuine file."""
+    from tests.sdk.test_ltv import _doc_timestamp, _own_tsa, _rewrite_info
+
+    registry = issued[1]
+    forged = _doc_timestamp(_rewrite_info(genuine), _own_tsa(tmp_path / "own")())
+    for at in (None, datetime.now(UTC) + timedelta(days=180)):
+        verdict = registry.verify(forged, at=at)
+        assert verdict.code is VerdictCode.MODIFIED_AFTER_SEALING, (at, verdict.detail)
+        assert not verdict.ok
+    assert registry.verify(genuine, at=datetime.now(UTC) + timedelta(days=180)).ok
+    early = registry.verify(genuine, at=datetime.now(UTC) - timedelta(days=1))
+    assert early.code is VerdictCode.UNTRUSTED_SIGNER, early.detail
+    assert "the validation time is before the seal was made" in early.detail

@@ -564,3 +564,176 @@ def test_init_names_the_pki_services_when_asked(tmp_path: Path) -> None:
     assert [n.value for n in dp[0].full_name or ()] == [f"{url}/crl"]
     tsa = x509.load_pem_x509_certificate((tmp_path / "ws/pki/tsa.cert.pem").read_bytes())
     assert tsa.extensions.get_extension_for_class(x509.AuthorityInformationAccess)
+
+
+# --------------------------------------------------------------------------- forged evidence
+
+
+def _own_tsa(directory: Path) -> Any:
+    """A timestamp authority anyone can make: a self-signed timeStamping certificate."""
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+    from pyhanko.keys import load_cert_from_pemder, load_private_key_from_pemder
+    from pyhanko.sign.timestamps.dummy_client import DummyTimeStamper
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)  # pyHanko's dummy TSA
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "Own TSA")])
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(datetime(2000, 1, 1, tzinfo=UTC))
+        .not_valid_after(datetime(2090, 1, 1, tzinfo=UTC))
+        .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    directory.mkdir(parents=True, exist_ok=True)
+    (directory / "tsa.cert.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    (directory / "tsa.key.pem").write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    return lambda when=None: DummyTimeStamper(
+        load_cert_from_pemder(str(directory / "tsa.cert.pem")),
+        load_private_key_from_pemder(str(directory / "tsa.key.pem"), None),
+        fixed_dt=when,
+    )
+
+
+def _rewrite_info(pdf: bytes) -> bytes:
+    """An incremental update pointing the trailer's /Info at a new title and subject."""
+    prev = int(list(re.finditer(rb"startxref\s+(\d+)", pdf))[-1].group(1))
+    root = re.findall(rb"/Root\s+(\d+\s+\d+\s+R)", pdf)[-1]
+    num = max(int(x) for x in re.findall(rb"/Size\s+(\d+)", pdf))
+
+    def text(s: str) -> bytes:
+        return b"<FEFF" + s.encode("utf-16-be").hex().upper().encode() + b">"
+
+    off = len(pdf)
+    body = (
+        b"%d 0 obj\n<< /Title " % num
+        + text("已注销 VOID")
+        + b" /Subject "
+        + text("权利人：李四（伪造）")
+        + b" >>\nendobj\n"
+    )
+    xref = len(pdf) + len(body)
+    tail = (
+        b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \n" % (num, off)
+        + b"trailer\n<< /Size %d /Root " % (num + 1)
+        + root
+        + b" /Info %d 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n" % (num, prev, xref)
+    )
+    return pdf + body + tail
+
+
+def _doc_timestamp(pdf: bytes, timestamper: Any) -> bytes:
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.sign import signers
+
+    out = io.BytesIO()
+    signers.PdfTimeStamper(timestamper).timestamp_pdf(
+        IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False),
+        md_algorithm="sha256",
+        timestamper=timestamper,
+        output=out,
+    )
+    return out.getvalue()
+
+
+def test_a_change_after_the_seal_under_an_own_document_timestamp_is_never_valid(
+    pki: DemoPki, sealed: dict[str, bytes], tmp_path: Path
+) -> None:
+    """A new /Title and /Subject appended after the seal, then a document timestamp of a TSA
+    of one's own: not VALID now nor at a chosen validation time; nor under a genuine renewal."""
+    from bdcert.sealing.archive import renew_archive_timestamp
+
+    roots = [pki.root_cert.read_bytes()]
+    changed = _rewrite_info(sealed["B-LTA"])
+    own = _own_tsa(tmp_path / "own")
+    for pdf in (
+        _doc_timestamp(changed, own()),
+        renew_archive_timestamp(changed, _evidence(pki, "B-LTA")),
+    ):
+        for at in (None, datetime.now(UTC) + timedelta(days=180), datetime.now(UTC) + TWENTY_YEARS):
+            check = check_pdf_seal(pdf, roots, at=at)
+            assert check.code is VerdictCode.MODIFIED_AFTER_SEALING, (at, check.detail)
+            assert not check.trusted
+    # nothing changed, but the newest document timestamp is the own TSA's: untrusted at any time
+    stamped = _doc_timestamp(sealed["B-LTA"], own())
+    for at in (None, datetime.now(UTC) + timedelta(days=180)):
+        check = check_pdf_seal(stamped, roots, at=at)
+        assert check.code is VerdictCode.UNTRUSTED_SIGNER, (at, check.detail)
+        assert "newest document timestamp" in check.detail
+    # the genuine renewal is still VALID, now and at a chosen time
+    renewed = renew_archive_timestamp(sealed["B-LTA"], _evidence(pki, "B-LTA"))
+    for at in (None, datetime.now(UTC) + timedelta(days=180)):
+        assert check_pdf_seal(renewed, roots, at=at).code is VerdictCode.VALID
+
+
+@pytest.mark.parametrize("dss", [False, True], ids=["B-T", "B-LT"])
+def test_a_backdated_signature_timestamp_of_an_own_tsa_proves_no_time(
+    revocable: DemoPki, plain_pdf: bytes, tmp_path: Path, dss: bool
+) -> None:
+    """A seal by a key revoked 2 days ago with a signature timestamp of a TSA of one's own
+    dated 3 days ago: the token proves nothing, so the seal is not VALID."""
+    from asn1crypto import crl as asn1_crl
+    from asn1crypto import x509 as asn1_x509
+    from cryptography.hazmat.primitives.serialization import Encoding
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign import fields, signers
+    from pyhanko.sign.validation.dss import DocumentSecurityStore
+
+    _revoke(revocable, "510100", datetime.now(UTC) - timedelta(days=2))
+    crl = DemoCa(revocable.directory).crl()
+    files = revocable.seal["510100"]
+    signer = load_software_signer(files.key, files.cert, [revocable.root_cert])
+    stamper = _own_tsa(tmp_path / "own")(datetime.now(UTC) - timedelta(days=3))
+    out = io.BytesIO()
+    signers.PdfSigner(
+        signers.PdfSignatureMetadata(field_name="Seal", subfilter=fields.SigSeedSubFilter.PADES),
+        signer,
+        timestamper=stamper,
+    ).sign_pdf(IncrementalPdfFileWriter(io.BytesIO(plain_pdf)), output=out)
+    pdf = out.getvalue()
+    if dss:
+        root = asn1_x509.Certificate.load(
+            x509.load_pem_x509_certificate(revocable.root_cert.read_bytes()).public_bytes(
+                Encoding.DER
+            )
+        )
+        sig = PdfFileReader(io.BytesIO(pdf)).embedded_signatures[0]
+        buf = io.BytesIO(pdf)
+        DocumentSecurityStore.add_dss(
+            buf,
+            sig_contents=sig.pkcs7_content,
+            certs=[root],
+            crls=[asn1_crl.CertificateList.load(crl)],
+        )
+        pdf = buf.getvalue()
+    roots = [revocable.root_cert.read_bytes()]
+    for at in (None, datetime.now(UTC) + TWENTY_YEARS):
+        check = check_pdf_seal(pdf, roots, at=at, crls=[crl])
+        assert check.code is VerdictCode.UNTRUSTED_SIGNER, (at, check.detail)
+        assert "signature timestamp proves no time" in check.detail
+        assert not check.trusted
+
+
+def test_a_validation_time_before_the_seal_is_refused(
+    pki: DemoPki, sealed: dict[str, bytes]
+) -> None:
+    roots = [pki.root_cert.read_bytes()]
+    before = datetime.now(UTC) - timedelta(hours=12)
+    for level in ("B-B", "B-T", "B-LTA"):
+        check = check_pdf_seal(sealed[level], roots, at=before)
+        assert check.code is VerdictCode.UNTRUSTED_SIGNER, (level, check.detail)
+        assert "the validation time is before the seal was made" in check.detail
+    ahead = datetime.now(UTC) + timedelta(days=1)
+    assert check_pdf_seal(sealed["B-LTA"], roots, at=ahead).code is VerdictCode.VALID

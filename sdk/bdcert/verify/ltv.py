@@ -10,7 +10,9 @@ the timestamps give, as pyHanko's ``adesverify`` command does.
 
 from __future__ import annotations
 
+import functools
 import logging
+import re
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
@@ -18,7 +20,12 @@ from typing import Any
 from bdcert.model import VerdictCode
 from bdcert.verify.pipeline import Verification
 
-__all__ = ["revoked_before_proof", "validate_long_term"]
+__all__ = [
+    "lta_diff_policy",
+    "revoked_before_proof",
+    "signature_timestamp_time",
+    "validate_long_term",
+]
 
 # pyHanko logs every failed path it tries, with tracebacks; with no logging configured Python's
 # last-resort handler would print them to a command's stderr. The verdict says what failed;
@@ -62,7 +69,6 @@ def validate_long_term(
     """
     from asn1crypto import crl as asn1_crl
     from pyhanko.sign.ades.report import AdESStatus
-    from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY
     from pyhanko.sign.validation.ades import ades_lta_validation
     from pyhanko.sign.validation.policy_decl import (
         LocalKnowledge,
@@ -101,7 +107,7 @@ def validate_long_term(
                 cert_validation_policy=policy,
                 local_knowledge=LocalKnowledge(known_crls=known),
             ),
-            diff_policy=DEFAULT_DIFF_POLICY,
+            diff_policy=lta_diff_policy(),
         )
         timing = ValidationTimingInfo(moment, moment, point_in_time_validation=at is not None)
         result = run_sync(ades_lta_validation(sig, spec, timing_info=timing))
@@ -150,17 +156,154 @@ def validate_long_term(
     )
 
 
-def _proven_time(sig: Any) -> datetime | None:
-    """The genTime of the seal's signature timestamp (RFC 3161 ``TSTInfo``), or None."""
-    unsigned = sig.signer_info["unsigned_attrs"]
-    if not unsigned.native:
+def signature_timestamp_time(
+    sig: Any, roots: Sequence[bytes], crls: Sequence[bytes] = ()
+) -> tuple[datetime | None, str | None]:
+    """The time the seal's signature timestamp (RFC 3161) proves, and why it proves none.
+
+    ``(None, None)`` when the seal carries no signature timestamp; ``(genTime, None)`` when the
+    token validates: intact, its imprint the digest of the signature value, signed by a
+    certificate with the timeStamping extended key usage that chains to a trust root at the
+    genTime (offline, the CRLs given); ``(None, why)`` otherwise: a token anyone can make with
+    a key of their own proves no time."""
+    from pyhanko.sign.validation.generic_cms import (
+        extract_tst_data_iter,
+        message_imprint_checker,
+        validate_tst_signed_data,
+    )
+    from pyhanko.sign.validation.status import TimestampSignatureStatus
+    from pyhanko_certvalidator import ValidationContext
+
+    from bdcert.sealing.pades import run_sync
+
+    try:
+        tokens = list(extract_tst_data_iter(sig.signer_info, signed=False))
+    except Exception as e:
+        return None, f"the seal's signature timestamp cannot be read: {type(e).__name__}: {e}"
+    if not tokens:
+        return None, None
+    why = "it is not by a timestamp authority that chains to a trust root"
+    for token in tokens:
+        try:
+            info = token["encap_content_info"]["content"].parsed
+            gen_time: datetime = info["gen_time"].native
+            context = ValidationContext(
+                trust_roots=_trust_roots(roots),
+                allow_fetching=False,
+                revocation_mode="soft-fail",
+                crls=[bytes(c) for c in crls],
+                moment=gen_time,
+            )
+            kwargs = run_sync(
+                validate_tst_signed_data(token, context, message_imprint_checker(sig.signer_info))
+            )
+            status = TimestampSignatureStatus(**kwargs)
+        except Exception as e:
+            why = f"it cannot be validated: {type(e).__name__}: {e}"
+            continue
+        if not status.intact or not status.valid:
+            why = "it does not match the seal's signature or its own signature does not verify"
+        elif status.trusted:
+            return gen_time, None
+    return None, f"the seal's signature timestamp proves no time: {why}"
+
+
+# what pyHanko's writer changes in every incremental update (the DSS and document timestamps
+# bdcert appends when sealing and renewing): /ModDate and /Producer in /Info, the modify and
+# metadata dates, the producer and the toolkit in the XMP packet
+_INFO_WRITTEN = {"/ModDate", "/Producer"}
+_XMP_WRITTEN = re.compile(rb'(xmp:ModifyDate|xmp:MetadataDate|pdf:Producer|x:xmptk)="[^"]*"')
+
+
+def _info_entries(resolver: Any) -> dict[str, str] | None:
+    info = resolver.trailer_view.get("/Info")
+    if info is None:
         return None
-    for attr in unsigned:
-        if attr["type"].native == "signature_time_stamp_token":
-            info = attr["values"][0]["content"]["encap_content_info"]["content"].parsed
-            value: datetime = info["gen_time"].native
-            return value
-    return None
+    info = info.get_object()
+    return {str(k): repr(v.get_object()) for k, v in info.items() if k not in _INFO_WRITTEN}
+
+
+def _xmp_normalised(ref: Any) -> bytes:
+    from pyhanko.sign.diff_analysis.policy_api import SuspiciousModification
+
+    stream = ref.get_object()
+    try:
+        return _XMP_WRITTEN.sub(rb'\1=""', bytes(stream.data))
+    except Exception as e:
+        raise SuspiciousModification("the XMP metadata cannot be read", e) from e
+
+
+@functools.cache
+def lta_diff_policy() -> Any:
+    """pyHanko's default modification policy (``DEFAULT_DIFF_POLICY``) with its ``DocInfoRule``
+    and ``MetadataUpdateRule`` replaced: after the seal, ``/Info`` and the XMP metadata may be
+    rewritten only with what pyHanko's writer changes in each update (modification date,
+    producer), never their content (a title, a subject naming another 权利人)."""
+    from pyhanko.pdf_utils.reader import RawPdfPath
+    from pyhanko.sign.diff_analysis import (
+        CatalogModificationRule,
+        DSSCompareRule,
+        FormUpdatingRule,
+        GenericFieldModificationRule,
+        ModificationLevel,
+        ObjectStreamRule,
+        ReferenceUpdate,
+        SigFieldCreationRule,
+        SigFieldModificationRule,
+        StandardDiffPolicy,
+        WhitelistRule,
+        XrefStreamRule,
+    )
+    from pyhanko.sign.diff_analysis.commons import safe_whitelist
+    from pyhanko.sign.diff_analysis.policy_api import SuspiciousModification
+    from pyhanko.sign.diff_analysis.rules_api import Context
+
+    class SealedMetadataRule(WhitelistRule):
+        def apply(self, old: Any, new: Any) -> Any:
+            new_info = new.trailer_view.get_value_as_reference("/Info", optional=True)
+            if new_info is not None:
+                old_info = old.trailer_view.get_value_as_reference("/Info", optional=True)
+                if _info_entries(old) != _info_entries(new):
+                    raise SuspiciousModification("the document information (/Info) was changed")
+                yield from map(
+                    ReferenceUpdate.curry_ref(
+                        context_checked=Context.from_absolute(old, RawPdfPath("/Info"))
+                    ),
+                    safe_whitelist(old, old_info, new_info),
+                )
+            try:
+                new_meta = new.root.get_value_as_reference("/Metadata", optional=True)
+                old_meta = old.root.get_value_as_reference("/Metadata", optional=True)
+            except Exception as e:
+                raise SuspiciousModification("/Metadata is not an indirect reference", e) from e
+            if new_meta is None:
+                return
+            if old_meta != new_meta:
+                raise SuspiciousModification("the XMP metadata was replaced")
+            if _xmp_normalised(old_meta) != _xmp_normalised(new_meta):
+                raise SuspiciousModification("the XMP metadata was changed")
+            yield ReferenceUpdate(
+                new_meta,
+                context_checked=Context.from_absolute(old, RawPdfPath("/Root", "/Metadata")),
+            )
+
+    lta = ModificationLevel.LTA_UPDATES
+    return StandardDiffPolicy(
+        global_rules=[
+            CatalogModificationRule(),  # type: ignore[no-untyped-call]
+            SealedMetadataRule().as_qualified(lta),
+            XrefStreamRule().as_qualified(lta),
+            ObjectStreamRule().as_qualified(lta),
+            DSSCompareRule().as_qualified(lta),
+        ],
+        form_rule=FormUpdatingRule(
+            field_rules=[
+                SigFieldCreationRule(),  # type: ignore[no-untyped-call]
+                SigFieldModificationRule(),
+                GenericFieldModificationRule(),
+            ],
+        ),
+    )
 
 
 def _embedded_crls(sig: Any) -> list[bytes]:
@@ -176,7 +319,7 @@ def revoked_before_proof(
 ) -> str | None:
     """Why the seal certificate counts as revoked: a CRL (given, or embedded in the DSS) signed
     by a trust root lists it as revoked at or before the seal's proven time (its signature
-    timestamp, else the validation time). None if none does. Only CRLs whose signature verifies
+    timestamp when that validates, :func:`signature_timestamp_time`, else ``moment``). None if none does. Only CRLs whose signature verifies
     with the key of a trust root that issued the certificate count.
 
     pyHanko's AdES validation reports such a seal as NO_POE and its API status trusted, so the
@@ -198,10 +341,7 @@ def revoked_before_proof(
                     issuers.append(root.public_key())
             except Exception:
                 continue
-    try:
-        proven = _proven_time(sig) or moment
-    except Exception:  # a malformed token proves nothing
-        proven = moment
+    proven = signature_timestamp_time(sig, roots, crls)[0] or moment
     for data in [*crls, *_embedded_crls(sig)]:
         try:
             crl = x509.load_der_x509_crl(bytes(data))

@@ -14,10 +14,17 @@ and OCSP responses (plus the CRLs given), revocation information required. So a 
 certificate expired years ago is still VALID when its evidence shows it was made while the
 certificate was in force, and ``REVOKED`` when the certificate was revoked before that.
 
-Document timestamps after the seal are accepted when they follow it in order, are intact, the
-last one covers the whole file, and pyHanko's modification analysis finds nothing but validation
-data and timestamps added after the seal (ISO 32000-2 §12.8.2.2.2 allows those under DocMDP
-permission 1); anything else appended is ``MODIFIED_AFTER_SEALING``.
+Document timestamps after the seal are accepted when they follow it in order, are intact, each
+is by a TSA chaining to a trust root (now, at ``at``, or at the time the next one proves; with
+or without ``at``), the last one covers the whole file, and pyHanko's modification analysis
+(:func:`bdcert.verify.ltv.lta_diff_policy`: ``/Info`` and XMP changed only as pyHanko's writer
+does) finds nothing but validation data and timestamps added after the seal (ISO 32000-2
+§12.8.2.2.2 allows those under DocMDP permission 1); anything else appended is
+``MODIFIED_AFTER_SEALING``.
+
+A signature timestamp proves the seal's time only when it validates
+(:func:`bdcert.verify.ltv.signature_timestamp_time`); one that does not is ``UNTRUSTED_SIGNER``.
+So is a validation time ``at`` before the seal was made (its proven time, else ``/M``).
 """
 
 from __future__ import annotations
@@ -82,7 +89,9 @@ def _usable(root: Any) -> bool:
     return True
 
 
-def _validation_context(trust_roots: Sequence[bytes], crls: Sequence[bytes] = ()) -> Any:
+def _validation_context(
+    trust_roots: Sequence[bytes], crls: Sequence[bytes] = (), moment: datetime | None = None
+) -> Any:
     from pyhanko_certvalidator import ValidationContext
 
     return ValidationContext(
@@ -90,6 +99,7 @@ def _validation_context(trust_roots: Sequence[bytes], crls: Sequence[bytes] = ()
         allow_fetching=False,
         revocation_mode="soft-fail",
         crls=[bytes(c) for c in crls],
+        moment=moment,
     )
 
 
@@ -172,10 +182,12 @@ def _facts(data: bytes, seal: Any, crypto: PadesCrypto) -> dict[str, Any]:
 def _modified_beyond_lta(data: bytes, seal: Any, crypto: PadesCrypto) -> Any:
     """MODIFIED_AFTER_SEALING (a failed SealCheck) when the updates after the seal do more than
     add validation data and document timestamps (pyHanko's modification analysis), or None."""
-    from pyhanko.sign.diff_analysis import DEFAULT_DIFF_POLICY, DiffResult, ModificationLevel
+    from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
+
+    from bdcert.verify.ltv import lta_diff_policy
 
     try:
-        seal.compute_integrity_info(diff_policy=DEFAULT_DIFF_POLICY)
+        seal.compute_integrity_info(diff_policy=lta_diff_policy())
         diff = seal.diff_result
     except Exception as e:
         diff, why = None, f"{type(e).__name__}: {e}"
@@ -229,12 +241,13 @@ def _extension_problem(data: bytes, seal: Any, stamps: list[Any], crypto: PadesC
                 "a document timestamp's signature does not verify",
                 **facts,
             )
-        if stamp is stamps[-1] and crypto.at is None and not trusted:
-            # older ones may have outlived their TSA certificate: the AdES validation of the
-            # seal judges them; the newest must be trusted now
+        if not trusted and not _trusted_later(stamp, stamps, crypto):
+            # whatever the validation time: a timestamp of a TSA of one's own proves nothing,
+            # and would let anything pyHanko counts as an LTA update through
+            which = "the newest" if stamp is stamps[-1] else "a"
             return fail(
                 VerdictCode.UNTRUSTED_SIGNER,
-                "the newest document timestamp is not by a timestamp authority that chains to"
+                f"{which} document timestamp is not by a timestamp authority that chains to"
                 " a trust root",
                 **facts,
             )
@@ -256,6 +269,35 @@ def _extension_problem(data: bytes, seal: Any, stamps: list[Any], crypto: PadesC
             **facts,
         )
     return None
+
+
+def _trusted_later(stamp: Any, stamps: list[Any], crypto: PadesCrypto) -> bool:
+    """Whether a document timestamp not trusted now is by a TSA chaining to a trust root at the
+    validation time, or (an older one, which may have outlived its TSA certificate) at the time
+    the next document timestamp proves."""
+    from pyhanko.sign.validation import async_validate_pdf_timestamp
+
+    from bdcert.sealing.pades import run_sync
+
+    moments = [] if crypto.at is None else [crypto.at]
+    index = stamps.index(stamp)
+    if index + 1 < len(stamps):
+        try:
+            tst = stamps[index + 1].signed_data["encap_content_info"]["content"].parsed
+            moments.append(tst["gen_time"].native)
+        except Exception:  # the next one is judged in its turn
+            pass
+    for moment in moments:
+        try:
+            context = _validation_context(crypto.roots, crypto.crls, moment)
+            status = run_sync(
+                async_validate_pdf_timestamp(stamp, validation_context=context, skip_diff=True)
+            )
+        except Exception:
+            continue
+        if status.intact and status.valid and status.trusted:
+            return True
+    return False
 
 
 class PadesCrypto:
@@ -303,10 +345,20 @@ class PadesCrypto:
         from pyhanko.sign.validation import async_validate_pdf_signature
 
         from bdcert.sealing.pades import run_sync
+        from bdcert.verify.ltv import signature_timestamp_time, validate_long_term
 
+        proven, unproven = signature_timestamp_time(sig, self.roots, self.crls)
+        if unproven is not None:  # a backdated token of a TSA of one's own
+            return Verification(VerdictCode.UNTRUSTED_SIGNER, unproven, self.claimed_time(sig))
+        made = proven or self.claimed_time(sig)
+        if self.at is not None and made is not None and self.at < made:
+            return Verification(
+                VerdictCode.UNTRUSTED_SIGNER,
+                f"the validation time is before the seal was made ({self.at.isoformat()} <"
+                f" {made.isoformat()})",
+                self.claimed_time(sig),
+            )
         if self.at is not None or _has_validation_data(sig):
-            from bdcert.verify.ltv import validate_long_term
-
             return validate_long_term(sig, self.roots, self.at, self.crls)
         try:
             status = run_sync(
