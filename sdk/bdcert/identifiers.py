@@ -29,18 +29,35 @@ __all__ = [
 ]
 
 # --- visible text and 业务号 (ywh) ----------------------------------------------------------------
-#: Letters that render as nothing (Hangul fillers, braille blank, …): Unicode gives them a letter
-#: category, so the category test of :func:`has_visible` does not catch them.
+#: Unicode categories that print as nothing on their own: combining and enclosing marks (Mn, Me:
+#: they only modify a base character), format, spaces and separators, controls, private-use and
+#: unassigned characters.
+_INVISIBLE_CATEGORIES = frozenset({"Mn", "Me", "Cf", "Cs", "Zs", "Zl", "Zp", "Cc", "Co", "Cn"})
+#: Characters that render as nothing although Unicode gives them a visible category (Hangul
+#: fillers, braille blank, Mongolian vowel separator, Khmer inherent vowels, …).
 _BLANK_LETTERS = frozenset("\u115f\u1160\u3164\uffa0\u2800\u180e\u034f\u17b4\u17b5")
-#: A business number (ywh) that starts with six digits and a hyphen names its authority (djjg).
-_YWH_AUTHORITY = re.compile(r"([0-9]{6})-")
+#: A business number (ywh) that starts with six digits and a hyphen names its authority (djjg);
+#: matched after NFKC, with any decimal digits (Unicode Nd: full-width, Arabic-Indic, …).
+_YWH_AUTHORITY = re.compile(r"(\d{6})-")
+
+
+def _invisible(ch: str) -> bool:
+    code = ord(ch)
+    return (
+        unicodedata.category(ch) in _INVISIBLE_CATEGORIES
+        or ch in _BLANK_LETTERS
+        or 0xFE00 <= code <= 0xFE0F  # variation selectors
+        or 0xE0100 <= code <= 0xE01EF  # variation selectors supplement
+        or 0xE0000 <= code <= 0xE007F  # tag characters
+    )
 
 
 def has_visible(text: str) -> bool:
-    """True when ``text`` holds at least one character that prints as something: not a space or
-    separator (Unicode Z*), control, format (zero-width, bidi), unassigned or private-use
-    character (C*), nor a blank letter such as U+3164 HANGUL FILLER."""
-    return any(unicodedata.category(ch)[0] not in "ZC" and ch not in _BLANK_LETTERS for ch in text)
+    """True when ``text`` holds at least one character that prints as something: not a
+    combining or enclosing mark (Mn, Me), space or separator (Z*), control, format (zero-width,
+    bidi), unassigned or private-use character (C*), variation selector, tag character, nor a
+    blank letter such as U+3164 HANGUL FILLER or U+2800 BRAILLE PATTERN BLANK."""
+    return any(not _invisible(ch) for ch in text)
 
 
 def business_number_problems(ywh: str, djjg: str | None) -> list[str]:
@@ -56,10 +73,13 @@ def business_number_problems(ywh: str, djjg: str | None) -> list[str]:
     hidden = sorted({f"U+{ord(ch):04X}" for ch in ywh if unicodedata.category(ch)[0] in "ZC"})
     if hidden:
         problems.append(f"contains control, format or space characters ({', '.join(hidden[:5])})")
-    named = _YWH_AUTHORITY.match(ywh)
-    if named and djjg is not None and named.group(1) != djjg:
+    # NFKC first: a prefix in full-width (５１０７００-) or other compatibility digits names the
+    # same authority as its ASCII form, and must not bind to nobody.
+    named = _YWH_AUTHORITY.match(unicodedata.normalize("NFKC", ywh))
+    authority = "".join(str(unicodedata.decimal(d)) for d in named.group(1)) if named else None
+    if authority is not None and djjg is not None and authority != djjg:
         problems.append(
-            f"belongs to authority {named.group(1)}, not to djjg {djjg}: an authority records "
+            f"belongs to authority {authority}, not to djjg {djjg}: an authority records "
             "only its own business numbers"
         )
     return problems

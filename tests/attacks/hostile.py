@@ -9,12 +9,27 @@ import re
 import zipfile
 import zlib
 
+#: Ways to write an object stream's dictionary that a naive scan misreads (review of issue 9):
+#: a key holding "obj" after the type, the type's name escaped (ISO 32000-1 §7.3.5), a fake
+#: "N G obj" token in a string, a fake "stream" keyword in a string before the type.
+DISGUISES = {
+    "plain": (b"", b"/Type /ObjStm", b""),
+    "key": (b"", b"/Type /ObjStm", b" /Xobj 1"),
+    "escape": (b"", b"/Type /Obj#53tm", b""),
+    "obj token": (b"", b"/Type /ObjStm", b" /X (1 0 obj)"),
+    "stream keyword": (b" /X (a stream\n)", b"/Type /ObjStm", b""),
+}
 
-def pdf_with_field_children(sealed: bytes, children: int, *, nested: bool = True) -> bytes:
+
+def pdf_with_field_children(
+    sealed: bytes, children: int, *, nested: bool = True, disguise: str = "plain"
+) -> bytes:
     """``sealed`` with an incremental update (ISO 32000-1 §7.5.6) that gives its signature field
     ``children`` children, all in one compressed object stream (§7.5.7) indexed by a
     cross-reference stream (§7.5.8). With ``nested`` every child lists every child again as its
-    own ``/Kids`` (a quadratic tree that compresses to a few kilobytes)."""
+    own ``/Kids`` (a quadratic tree that compresses to a few kilobytes). ``disguise`` (a key of
+    :data:`DISGUISES`) writes the object stream's dictionary so that a naive scan misses it."""
+    before, type_, after = DISGUISES[disguise]
     size = int(re.findall(rb"/Size\s+(\d+)", sealed)[-1])
     startxref = int(re.findall(rb"startxref\s+(\d+)", sealed)[-1])
     field = re.search(rb"(\d+) 0 obj\s*<<(?:(?!endobj).)*?/FT\s*/Sig", sealed, re.S)
@@ -46,8 +61,8 @@ def pdf_with_field_children(sealed: bytes, children: int, *, nested: bool = True
     stream_number = first + children
     stream_at = out.tell()
     out.write(
-        b"%d 0 obj\n<< /Type /ObjStm /N %d /First %d /Filter /FlateDecode /Length %d >>\nstream\n"
-        % (stream_number, children, len(index), len(packed))
+        b"%d 0 obj\n<<%s %s /N %d /First %d /Filter /FlateDecode /Length %d%s >>\nstream\n"
+        % (stream_number, before, type_, children, len(index), len(packed), after)
     )
     out.write(packed + b"\nendstream\nendobj\n")
     xref_number = stream_number + 1
@@ -87,3 +102,24 @@ def ofd_with_elements(sealed: bytes, elements: int, *, name: str = "Doc_0/Docume
                 info.filename, body, compress_type=zipfile.ZIP_DEFLATED, compresslevel=9
             )
     return out.getvalue()
+
+
+def pdf_with_revisions(sealed: bytes, updates: int) -> bytes:
+    """``sealed`` followed by ``updates`` incremental updates (ISO 32000-1 §7.5.6) of one small
+    object each (a new /Info): a few dozen bytes per revision, but a reader's change analysis
+    walks every one."""
+    out = bytearray(sealed if sealed.endswith(b"\n") else sealed + b"\n")
+    prev = int(re.findall(rb"startxref\s+(\d+)", sealed)[-1])
+    root = re.findall(rb"/Root\s+(\d+\s+\d+\s+R)", sealed)[-1]
+    number = max(int(n) for n in re.findall(rb"/Size\s+(\d+)", sealed))
+    for i in range(updates):
+        at = len(out)
+        out += b"%d 0 obj\n<< /Title (revision %d) >>\nendobj\n" % (number, i)
+        xref = len(out)
+        out += (
+            b"xref\n0 1\n0000000000 65535 f \n%d 1\n%010d 00000 n \ntrailer\n"
+            b"<< /Size %d /Root %s /Info %d 0 R /Prev %d >>\nstartxref\n%d\n%%%%EOF\n"
+            % (number, at, number + 1, root, number, prev, xref)
+        )
+        prev = xref
+    return bytes(out)

@@ -20,7 +20,12 @@ from bdcert.lifecycle import Registry
 from bdcert.lifecycle.reading import check_document
 from bdcert.model import VerdictCode
 from bdcert_adapters.cli import main
-from tests.attacks.hostile import ofd_with_elements, pdf_with_field_children
+from tests.attacks.hostile import (
+    DISGUISES,
+    ofd_with_elements,
+    pdf_with_field_children,
+    pdf_with_revisions,
+)
 from tests.support import AUTHORITIES, require_module
 
 require_module("gmssl", "the gm extra (SM2)", install="pip install -e '.[gm]'")
@@ -75,6 +80,40 @@ def test_a_signature_field_with_thousands_of_children_in_an_object_stream_is_too
     code, registry_code, detail = _both(issued, data)
     assert code is registry_code is VerdictCode.TOO_COMPLEX, detail
     assert "object stream" in detail
+
+
+@pytest.mark.parametrize("disguise", sorted(DISGUISES))
+def test_an_object_stream_written_to_hide_from_the_scan_is_too_complex(
+    issued: Issued, disguise: str
+) -> None:
+    """Review: a 37 kB PDF whose object stream dictionary held /Xobj 1 after /Type /ObjStm took
+    20-27 s (the scan read the dictionary from the last "obj", missed the stream and its 3,000
+    objects, their N² index cost, references and fields)."""
+    data = pdf_with_field_children(issued.pdf, 3000, nested=False, disguise=disguise)
+    code, registry_code, detail = _both(issued, data)
+    assert code is registry_code is VerdictCode.TOO_COMPLEX, detail
+    assert "object stream" in detail
+
+
+def test_thousands_of_revisions_are_too_complex(issued: Issued) -> None:
+    """Review: 2,500 one-object incremental updates took 84 s and 167 MB (pyHanko's change
+    analysis walks every revision); the bound leaves decades of archive-timestamp renewals."""
+    revisions = _revisions(issued.pdf)
+    assert revisions < bounds.MAX_PDF_REVISIONS
+    data = pdf_with_revisions(issued.pdf, 2500)
+    code, registry_code, detail = _both(issued, data)
+    assert code is registry_code is VerdictCode.TOO_COMPLEX, detail
+    assert "revisions" in detail
+    just_over = pdf_with_revisions(issued.pdf, bounds.MAX_PDF_REVISIONS - revisions + 1)
+    code, registry_code, detail = _both(issued, just_over)
+    assert code is registry_code is VerdictCode.TOO_COMPLEX, detail
+    within = pdf_with_revisions(issued.pdf, bounds.MAX_PDF_REVISIONS - revisions)
+    code, _, detail = _both(issued, within)
+    assert code is not VerdictCode.TOO_COMPLEX, detail  # read, and found modified
+
+
+def _revisions(pdf: bytes) -> int:
+    return pdf.count(b"startxref")
 
 
 def test_a_quadratic_field_tree_is_too_complex(issued: Issued) -> None:

@@ -43,6 +43,34 @@ def test_a_registrar_cannot_record_or_block_another_authoritys_business_number(
         assert real.outcome is Outcome.ISSUED
 
 
+def test_a_full_width_business_number_of_another_authority_is_refused(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    """Review: "５１０７００-2024-000201" (full-width prefix) pushed by 成都 was issued: the
+    ASCII-only prefix check bound it to nobody."""
+    with Registry.open(workspace.path) as registry:
+        chengdu = registry.authenticate({"operator": "registrar-510100"})
+        forged = _entry(timeline, "510100-2024-000101")
+        forged["ywh"] = "\uff15\uff11\uff10\uff17\uff10\uff10-2024-000201"
+        with pytest.raises(ValidationError) as caught:
+            registry.push(forged, principal=chengdu)
+        assert [p.field for p in caught.value.problems] == ["ywh"]
+        assert "510700" in caught.value.problems[0].message
+
+
+def test_a_holder_named_by_variation_selectors_is_refused(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    """Review: a holder named U+FE0F U+FE0E (two variation selectors) was issued."""
+    with Registry.open(workspace.path) as registry:
+        platform = registry.authenticate({"operator": "platform"})
+        entry = _entry(timeline, "510100-2024-000101")
+        entry["qlr"][0]["mc"] = "\ufe0f\ufe0e"
+        with pytest.raises(ValidationError) as caught:
+            registry.push(entry, principal=platform)
+        assert [p.field for p in caught.value.problems] == ["qlr[0].mc"]
+
+
 def test_a_holder_named_by_an_invisible_character_is_refused(
     workspace: Any, timeline: list[dict[str, Any]]
 ) -> None:

@@ -17,7 +17,7 @@ def _pdf(body: bytes) -> bytes:
 
 def _objstm(n: int, *, filter_: bytes = b"/FlateDecode") -> bytes:
     contents = b" ".join(b"%d 0" % i for i in range(n)) + b"\n" + b"<< >>\n" * n
-    packed = zlib.compress(contents) if filter_ == b"/FlateDecode" else contents.hex().encode()
+    packed = zlib.compress(contents) if b"Fl" in filter_ else contents.hex().encode()
     return (
         b"7 0 obj\n<< /Type /ObjStm /N %d /First 1 /Filter %s /Length %d >>\nstream\n"
         % (n, filter_, len(packed))
@@ -104,3 +104,73 @@ def test_form_fields_are_bounded() -> None:
     with pytest.raises(bounds.TooComplex) as caught:
         bounds.check_pdf(_pdf(b"1 0 obj\n[" + more + b"]\nendobj"))
     assert caught.value.bound == "PDF form fields"
+
+
+@pytest.mark.parametrize(
+    "dictionary",
+    [
+        b"<< /Type /ObjStm /N 600 /First 1 /Filter /FlateDecode /Length 9 /Xobj 1 >>",  # review
+        b"<< /Type /Obj#53tm /N 600 /First 1 /Filter /FlateDecode /Length 9 >>",
+        b"<< /Type /ObjStm /N 600 /First 1 /Filter /FlateDecode /X (1 0 obj) >>",
+        b"<< /Type 9 0 R /N 600 /First 1 /Filter /FlateDecode >>",
+        b"<< /Type /ObjStm /N 1 /First 1 /Filter /FlateDecode >>",  # the index holds 600
+    ],
+)
+def test_an_object_stream_is_found_however_its_dictionary_is_written(dictionary: bytes) -> None:
+    """Review: the dictionary was read from the last "obj" before the stream, so /Xobj 1 after
+    /Type /ObjStm hid the stream (its objects, N² index cost, references and fields)."""
+    contents = b" ".join(b"%d 0" % i for i in range(600)) + b"\n" + b"<< >>\n" * 600
+    data = _pdf(
+        b"7 0 obj\n" + dictionary + b"\nstream\n" + zlib.compress(contents) + b"\nendstream\nendobj"
+    )
+    with pytest.raises(bounds.TooComplex) as caught:
+        bounds.check_pdf(data)
+    assert caught.value.bound == "PDF object streams"
+
+
+def test_an_object_stream_named_inside_another_streams_data_is_refused() -> None:
+    stream = _objstm(3).replace(b"<< /Type", b"<< /X (a stream\n) /Type")
+    with pytest.raises(bounds.TooComplex, match="inside another stream"):
+        bounds.check_pdf(_pdf(stream))
+
+
+@pytest.mark.parametrize(
+    ("filter_", "message"),
+    [
+        (b"/FlateDecode /DecodeParms << /Predictor 12 >>", "decode parameters"),
+        (b"9 0 R", "not given directly"),
+        (b"[/FlateDecode /A85]", "A85"),
+    ],
+)
+def test_an_object_stream_that_cannot_be_bounded_is_refused(filter_: bytes, message: str) -> None:
+    with pytest.raises(bounds.TooComplex, match=message):
+        bounds.check_pdf(_pdf(_objstm(3, filter_=filter_)))
+
+
+def test_escaped_names_count_as_their_decoded_names() -> None:
+    fields = b"".join(b"<< /#54 (f%d) >>\n" % i for i in range(bounds.MAX_PDF_FIELDS + 1))
+    with pytest.raises(bounds.TooComplex) as caught:
+        bounds.check_pdf(_pdf(b"1 0 obj\n[" + fields + b"]\nendobj"))
+    assert caught.value.bound == "PDF form fields"
+    with pytest.raises(bounds.TooComplex, match="declares"):
+        bounds.check_pdf(b"%PDF-1.7\ntrailer\n<< /S#69ze 99999999 >>\n")
+
+
+def _revision(prev: int, *, key: bytes = b"/Prev", startxref: bool = True) -> bytes:
+    end = b"startxref\n0\n%%EOF\n" if startxref else b""
+    return b"xref\n0 1\n0000000000 65535 f \ntrailer\n<< /Size 1 %s %d >>\n%s" % (key, prev, end)
+
+
+def test_revisions_are_bounded() -> None:
+    """Review: 2,500 one-object incremental updates took 84 s (pyHanko walks every revision)."""
+    most = bounds.MAX_PDF_REVISIONS
+    bounds.check_pdf(b"%PDF-1.7\n" + b"".join(_revision(i) for i in range(most - 1)))
+    too_many = [
+        b"".join(_revision(i) for i in range(most + 1)),
+        # one startxref, the chain in /Prev links (escaped too)
+        b"".join(_revision(i, key=b"/Pr#65v", startxref=False) for i in range(most)),
+    ]
+    for body in too_many:
+        with pytest.raises(bounds.TooComplex, match=f"at most {most}") as caught:
+            bounds.check_pdf(b"%PDF-1.7\n" + body + b"startxref\n0\n%%EOF\n")
+        assert caught.value.bound == "PDF revisions"

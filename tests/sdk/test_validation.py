@@ -10,7 +10,7 @@ from bdcert.codes import NATIONAL_2024
 from bdcert.config import load_authorities
 from bdcert.errors import ValidationError
 from bdcert.model import CertificateKind
-from bdcert.validation import parse_entry, parse_share
+from bdcert.validation import has_visible, parse_entry, parse_share
 from tests.support import AUTHORITIES
 
 
@@ -181,6 +181,41 @@ def test_a_name_of_only_invisible_characters_is_refused(
     assert "invisible" in found["qlr[0].mc"] or "blanks" in found["qlr[0].mc"]
 
 
+@pytest.mark.parametrize(
+    "blank",
+    [
+        "\ufe0f\ufe0e",  # variation selectors (review: issued as a holder's name)
+        "\U000e0100",  # variation selector supplement
+        "\U000e0041\U000e007f",  # tag characters
+        "\u0301\u0308",  # combining marks (Mn) with no base
+        "\u20dd",  # enclosing mark (Me)
+        "\u115f",  # Hangul choseong filler
+        "\u1160",  # Hangul jungseong filler
+        "\uffa0",  # half-width Hangul filler
+        "\u2800",  # braille pattern blank
+        "\u2028\u2029",  # line and paragraph separators (Zl, Zp)
+        "\ue000",  # private use (Co)
+        "\u0378",  # unassigned (Cn)
+    ],
+)
+def test_has_visible_refuses_every_kind_of_blank(blank: str) -> None:
+    assert not has_visible(blank)
+    assert has_visible("王" + blank)  # a visible character with it is a name
+
+
+def test_has_visible_keeps_a_base_letter_with_its_combining_mark() -> None:
+    assert has_visible("e\u0301")
+    assert has_visible("\u845b\U000e0100")  # 葛 with an ideographic variation selector
+
+
+def test_a_name_of_two_variation_selectors_is_refused(timeline: Any, authorities: Any) -> None:
+    """Review: a holder named U+FE0F U+FE0E was issued (combining marks counted as visible)."""
+    raw = copy.deepcopy(timeline[0])
+    raw["qlr"][0]["mc"] = "\ufe0f\ufe0e"
+    found = problems(raw, authorities)
+    assert set(found) == {"qlr[0].mc"}, found
+
+
 def test_a_name_with_visible_characters_and_a_zero_width_joiner_is_kept(
     timeline: Any, authorities: Any
 ) -> None:
@@ -201,6 +236,20 @@ def test_a_business_number_of_another_authority_is_refused(timeline: Any, author
     assert (
         parse_entry(raw, authorities=authorities, codes=NATIONAL_2024).business_number == raw["ywh"]
     )
+
+
+@pytest.mark.parametrize(
+    "ywh",
+    ["\uff15\uff11\uff10\uff17\uff10\uff10-2024-000201", "\u0665\u0661\u0660\u0667\u0660\u0660-1"],
+)
+def test_a_business_number_of_another_authority_in_other_digits_is_refused(
+    timeline: Any, authorities: Any, ywh: str
+) -> None:
+    """Review: "５１０７００-2024-000201" (full-width digits) pushed by 510100 was issued."""
+    raw = copy.deepcopy(timeline[0])
+    raw["ywh"] = ywh
+    found = problems(raw, authorities)
+    assert set(found) == {"ywh"} and "510700" in found["ywh"], found
 
 
 @pytest.mark.parametrize("ywh", ["510100-2024-\x1b[2J", "510100-2024-1\n510100", "510100\u202e-1"])
