@@ -16,7 +16,7 @@ from bdcert.audit import register_problems
 from bdcert.errors import ValidationError
 from bdcert.lifecycle import Registry
 from bdcert.model import AuditEvent, CertificateStatus, Outcome
-from bdcert_plugins.storage_sql.schema import audit_events, certificates
+from bdcert_plugins.storage_sql.schema import audit_events, certificates, pdfs
 from tests.support import make_workspace, raw_database, run_cli
 
 CHENGDU_1 = "川(2024)成都市不动产权第0000001号"
@@ -143,6 +143,29 @@ def test_a_superseded_certificate_set_back_to_valid_outside_bdcert_is_reported(
     with Registry.open(workspace.path) as registry:
         problems = registry.verify_audit(principal=registry.authenticate({"operator": "auditor"}))
     assert any(CHENGDU_1 in p and "superseded" in p for p in problems), problems
+
+
+def test_another_certificates_file_put_in_a_certificates_row_is_reported(
+    workspace: Any, timeline: list[dict[str, Any]]
+) -> None:
+    """Attack: the sealed file of a certificate no longer in force (here superseded) put into
+    the ``pdfs`` row of its valid successor; ``audit verify`` stayed clean, and the successor's
+    download gave the other file. Now it names the successor (and whose file it holds)."""
+    with Registry.open(workspace.path) as registry:
+        platform = registry.authenticate({"operator": "platform"})
+        registry.push(_entry(timeline, "510100-2024-000101"), principal=platform)
+        (successor,) = registry.push(
+            _entry(timeline, "510100-2024-000110"), principal=platform
+        ).certificates
+        old = registry.pdf(CHENGDU_1, principal=platform)
+        assert registry.verify_audit(principal=platform) == []
+    victim = successor.certificate.number
+    with raw_database(workspace) as conn:
+        conn.execute(update(pdfs).where(pdfs.c.number == victim).values(pdf=old))
+    with Registry.open(workspace.path) as registry:
+        problems = registry.verify_audit(principal=registry.authenticate({"operator": "auditor"}))
+    assert problems and all(victim in p for p in problems), problems
+    assert any(f"file of {CHENGDU_1}" in p for p in problems), problems
 
 
 def test_the_register_replay_finds_every_kind_of_edit() -> None:

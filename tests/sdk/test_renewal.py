@@ -424,3 +424,55 @@ def test_the_cli_renews_all_and_keeps_the_file_usage(
     assert both.returncode == 2 and "--all" in both.stderr
     neither = run_cli(workspace, "evidence", "renew")
     assert neither.returncode == 2 and "FILE" in neither.stderr
+
+
+def test_another_certificates_file_put_in_the_register_is_reported_and_not_stamped(
+    template: dict[str, Any], ws: Path
+) -> None:
+    """Attack (write access to the database): the file of 第0000001号 put into the ``pdfs`` row
+    of 第0000002号. ``audit verify`` was clean and the job stamped the swapped file with the
+    trusted TSA; now ``audit verify`` names 0000002 and the job refuses it (failed, untouched),
+    renewing the others."""
+    from sqlalchemy import create_engine, update
+
+    from bdcert_plugins.storage_sql.schema import pdfs
+
+    issued: dict[str, bytes] = template["issued"]
+    victim = "川(2024)成都市不动产权第0000002号"
+    engine = create_engine(f"sqlite:///{ws / 'bdcert.sqlite3'}")  # the workspace's own file
+    try:
+        with engine.begin() as conn:
+            swap = update(pdfs).where(pdfs.c.number == victim).values(pdf=issued[SUPERSEDED])
+            assert conn.execute(swap).rowcount == 1
+    finally:
+        engine.dispose()
+    with Registry.open(ws) as registry:
+        platform = _platform(registry)
+        problems = registry.verify_audit(principal=platform)
+        assert [p for p in problems if victim in p] and all(victim in p for p in problems), problems
+        assert any(SUPERSEDED in p for p in problems), problems  # whose file it is
+        done = {o.number: o for o in registry.renew_all_evidence(principal=platform, margin=DUE)}
+        assert done[victim].state == "failed", done[victim]
+        assert "not one the register recorded" in done[victim].reason
+        assert {o.state for n, o in done.items() if n != victim} == {"renewed"}
+        assert _stored(registry)[victim] == issued[SUPERSEDED]
+        assert victim not in _renewals(registry)
+
+
+def test_a_stored_file_must_be_the_filed_one_or_a_revision_extending_it() -> None:
+    from bdcert.audit import stored_file_problem
+
+    original = b"%PDF-1.7\n...\n%%EOF\n"
+    renewed = original + b"1 0 obj\n<<>>\nendobj\n%%EOF\n"
+    other = b"%PDF-1.7\nother\n%%EOF\n"
+    digest = hashlib.sha256(original).hexdigest()
+    owners = {
+        hashlib.sha256(renewed).hexdigest(): "A",
+        hashlib.sha256(other).hexdigest(): "B",
+        hashlib.sha256(other + b"x%%EOF").hexdigest(): "A",  # a revision row forged for A
+    }
+    assert stored_file_problem("A", original, digest, owners.get) is None
+    assert stored_file_problem("A", renewed, digest, owners.get) is None
+    assert "file of B" in str(stored_file_problem("A", other, digest, owners.get))
+    assert "does not extend" in str(stored_file_problem("A", other + b"x%%EOF", digest, owners.get))
+    assert "no digest" in str(stored_file_problem("A", original, "", owners.get))

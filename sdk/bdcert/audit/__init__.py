@@ -50,7 +50,7 @@ from bdcert.audit.checkpoints import (
     read_statement,
     statement_of,
 )
-from bdcert.audit.register import register_problems
+from bdcert.audit.register import issued_digests, register_problems, stored_file_problem
 
 __all__ = [
     "AUTOMATIC",
@@ -65,7 +65,9 @@ __all__ = [
     "audit_hash",
     "audit_payload",
     "diagnose_chain",
+    "issued_digests",
     "read_statement",
     "register_problems",
     "statement_of",
+    "stored_file_problem",
 ]

@@ -9,6 +9,10 @@ file digest recorded at issue, the status the log's last transition gave it (``i
 valid, ``supersede`` → superseded by the numbers named, ``cancel`` → cancelled with the reason
 named) and at least as many restrictions as the log recorded (``restrict``).
 
+:func:`stored_file_problem` checks each stored PDF against the digests the register recorded
+for its certificate: the file filed at issue, or a recorded revision that extends it (an
+evidence renewal), never another certificate's file put in its place.
+
 Limits: a certificate added to the register without any audit record is not found (the check
 starts from the log), and the register's other tables (registrations, backlog, agreements) are
 not replayed.
@@ -16,6 +20,8 @@ not replayed.
 
 from __future__ import annotations
 
+import hashlib
+import re
 from collections.abc import Callable, Iterable
 from typing import Any
 
@@ -23,7 +29,9 @@ import attrs
 
 from bdcert.model import AuditEvent, Certificate, CertificateStatus
 
-__all__ = ["register_problems"]
+__all__ = ["issued_digests", "register_problems", "stored_file_problem"]
+
+_REVISION_END = re.compile(rb"%%EOF(\r\n|\r|\n)?")
 
 
 @attrs.define
@@ -95,3 +103,36 @@ def register_problems(
                 f"{state.restrictions}"
             )
     return problems
+
+
+def issued_digests(events: Iterable[AuditEvent]) -> dict[str, str]:
+    """The PDF digest (SHA-256, hex) each ``issue`` record of the log gives its certificate."""
+    return {e.subject: str(e.details.get("pdf_sha256", "")) for e in events if e.action == "issue"}
+
+
+def stored_file_problem(
+    number: str, stored: bytes, original_sha256: str, owner: Callable[[str], str | None]
+) -> str | None:
+    """Why ``stored`` is not a PDF the register recorded for certificate ``number``, or None.
+
+    It must be the file filed at issue (``original_sha256``), or a recorded revision of it
+    (``owner`` of its digest is ``number``: :meth:`~bdcert.protocols.CertificateRecords.
+    find_certificate_by_digest`'s number) whose first bytes are that file (an incremental
+    update extending it).
+
+    :param owner: the number of the certificate a digest (hex) is recorded for, None for none.
+    """
+    if not original_sha256:
+        return "the register records no digest of its filed PDF"
+    digest = hashlib.sha256(stored).hexdigest()
+    if digest == original_sha256:
+        return None
+    holder = owner(digest)
+    if holder != number:
+        whose = f": it is the file of {holder}" if holder else ""
+        return f"the stored PDF is not one the register recorded for it{whose}"
+    for match in _REVISION_END.finditer(stored):
+        end = match.end()
+        if end < len(stored) and hashlib.sha256(stored[:end]).hexdigest() == original_sha256:
+            return None
+    return "the stored PDF is a recorded revision that does not extend the filed PDF"

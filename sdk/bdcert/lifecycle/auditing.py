@@ -9,7 +9,7 @@ from typing import Any
 
 import attrs
 
-from bdcert.audit import register_problems
+from bdcert.audit import register_problems, stored_file_problem
 from bdcert.errors import NotFound
 from bdcert.lifecycle.services import Services
 from bdcert.model import AuditEvent, Certificate, Principal
@@ -131,7 +131,28 @@ def verify_audit(
                 return None
 
         problems += register_problems(tx.audit_events(), certificate)
+        problems += _stored_file_problems(tx)
     return problems + services.checkpointer.verify(checkpoints)
+
+
+def _stored_file_problems(tx: Any) -> list[str]:
+    """A message naming each certificate whose stored PDF is not the file the register recorded
+    for it (filed at issue) nor a recorded revision extending it."""
+
+    def owner(digest: str) -> str | None:
+        found = tx.find_certificate_by_digest(digest)
+        return None if found is None else str(found.number)
+
+    problems: list[str] = []
+    after: str | None = None
+    while numbers := tx.certificate_numbers(after=after, limit=100):
+        after = numbers[-1]
+        for number in numbers:
+            cert = tx.get_certificate(number)
+            problem = stored_file_problem(number, tx.get_pdf(number), cert.pdf_sha256, owner)
+            if problem is not None:
+                problems.append(f"register: {number}: {problem}")
+    return problems
 
 
 def checkpoint_audit(services: Services, *, principal: Principal) -> AuditCheckpoint:

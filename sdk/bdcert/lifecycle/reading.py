@@ -35,6 +35,7 @@ __all__ = [
     "SM2_WITH_SM3_DER_HEX",
     "certificate",
     "check_document",
+    "known_crls",
     "lookup",
     "lookup_key",
     "pdf",
@@ -247,7 +248,7 @@ def verify(
     if not isinstance(pdf, bytes | bytearray | memoryview):
         raise TypeError(f"verify() takes the PDF's bytes, not {type(pdf).__name__}")
     pdf = bytes(pdf)
-    check = check_document(pdf, services.trust_roots, at=at, crls=_known_crls(services))
+    check = check_document(pdf, services.trust_roots, at=at, crls=known_crls(services))
     actor = principal.name if principal is not None else "anonymous"
     digest = hashlib.sha256(pdf).hexdigest()
     grant: frozenset[str] | None = None
@@ -313,7 +314,7 @@ def _registered(tx: Any, pdf: bytes, digest: str) -> Any:
     return None
 
 
-def _known_crls(services: Services) -> list[bytes]:
+def known_crls(services: Services) -> list[bytes]:
     """The CRLs the workspace's ``[revocation] crls`` names (those PAdES seals embed)."""
     from bdcert.sealing import DigestSealProvider
 

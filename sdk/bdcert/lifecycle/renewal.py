@@ -15,6 +15,12 @@ is not due again until its new timestamp nears its own end, so a second run rene
 renewal that would not lapse later than the stored evidence (the workspace's TSA certificate is
 the one lapsing) is not stored but reported as failed, so the files do not grow run after run.
 
+Before a due file is stamped it must be the certificate's own and verify: its digest is the one
+filed at issue (as the audit log's ``issue`` record gives it too) or a recorded revision
+extending it, and its seals check out without the register
+(:func:`bdcert.lifecycle.reading.check_document`); otherwise it is reported as failed, with the
+reason, and left as it is (another certificate's file put in its place is not stamped).
+
 PDFs sealed below B-LTA (no document timestamp) and SM2-sealed PDFs (GB/T 38540, whose seal
 carries its own timestamp; the OFD documents likewise) are reported as skipped, not renewed.
 """
@@ -27,10 +33,11 @@ from typing import Literal
 
 import attrs
 
+from bdcert.audit import issued_digests, stored_file_problem
 from bdcert.errors import Problem, SealingError, StorageError, ValidationError
 from bdcert.lifecycle import evidence as one_file
 from bdcert.lifecycle.evidence import EvidenceRenewal
-from bdcert.lifecycle.reading import SM2_WITH_SM3_DER_HEX
+from bdcert.lifecycle.reading import SM2_WITH_SM3_DER_HEX, check_document, known_crls
 from bdcert.lifecycle.services import Services
 from bdcert.model import AuditEvent, Principal
 from bdcert.sealing import DigestSealProvider
@@ -107,6 +114,7 @@ def renew_all_evidence(
     _check(margin, limit, page)
     evidence = _renewer(services)
     outcomes: list[StoredRenewal] = []
+    issued: dict[str, str] = {}  # the log's issue digests, read when first needed
     acted = 0  # renewed, failed, or in a dry run listed as due: each asked the TSA
     after: str | None = None
     while True:
@@ -116,7 +124,7 @@ def renew_all_evidence(
             return outcomes
         after = numbers[-1]
         for number in numbers:
-            outcome = _one(services, number, principal, margin, dry_run, evidence)
+            outcome = _one(services, number, principal, margin, dry_run, evidence, issued)
             outcomes.append(outcome)
             acted += outcome.state in ("renewed", "failed", "due")
             if limit is not None and acted >= limit:
@@ -130,6 +138,7 @@ def _one(
     margin: timedelta,
     dry_run: bool,
     evidence: Evidence | None,
+    issued: dict[str, str],
 ) -> StoredRenewal:
     """Examine, and if due renew, one stored certificate's PDF (see the module's doc)."""
     from bdcert.sealing.archive import evidence_lapses, renew_archive_timestamp
@@ -168,6 +177,9 @@ def _one(
         else "the revocation data of the newest document timestamp's TSA"
     )
     reason = f"{which} lapses {lapse.at:%Y-%m-%d %H:%M}Z, within the margin of {margin.days} days"
+    refusal = _not_its_own(services, number, pdf, issued)
+    if refusal is not None:
+        return outcome("failed", f"{reason}, but it is not renewed: {refusal}")
     if evidence is None:
         return outcome(
             "failed",
@@ -200,6 +212,33 @@ def _one(
     except StorageError as e:  # rolled back: e.g. another run stored its renewal at once
         return outcome("failed", f"{reason}; storing the renewal failed: {e}")
     return outcome("renewed", reason, until)
+
+
+def _not_its_own(services: Services, number: str, pdf: bytes, issued: dict[str, str]) -> str | None:
+    """Why the stored ``pdf`` must not be stamped as certificate ``number``'s, or None: it is not
+    the file the register recorded for it (at issue, as the log's ``issue`` record says, or a
+    recorded revision extending it), or its seals do not verify."""
+    with services.storage.transaction() as tx:
+        if number not in issued:  # first use, or issued since the job read the log
+            issued.update(issued_digests(tx.audit_events()))
+        cert = tx.get_certificate(number)
+
+        def owner(digest: str) -> str | None:
+            found = tx.find_certificate_by_digest(digest)
+            return None if found is None else str(found.number)
+
+        logged = issued.get(number)
+        if logged is None:
+            return "the audit log has no issue record of it"
+        if cert.pdf_sha256 != logged:
+            return "the digest the register records for it is not the one logged at issue"
+        problem = stored_file_problem(number, pdf, cert.pdf_sha256, owner)
+    if problem is not None:
+        return problem
+    check = check_document(pdf, services.trust_roots, crls=known_crls(services))
+    if not check.trusted:
+        return f"the stored PDF does not verify ({check.code.value}: {check.detail})"
+    return None
 
 
 class EvidenceJobs:
