@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+import unicodedata
 from collections.abc import Collection, Iterable, Mapping
 from typing import Any
 
@@ -232,17 +233,27 @@ _ID_PATTERN = re.compile(
 )
 #: A labelled list of persons in free text: ``共有人：陈建国、刘芳``, ``原权利人:张三``.
 _LABELLED = re.compile(r"(人[：:]\s*)([^；;。\n（(]+)")
+#: A person named after a label ending in 人 without a colon (``联系人韩梅梅``, ``代理人 韩梅梅``):
+#: 2 to 4 CJK characters standing alone (``申请人主张…`` is a sentence, not a name).
+_UNCOLONED = re.compile(
+    r"((?:联系|代理|委托|受托|申请|共有|监护|继承|见证|经办|承租|出租|担保|抵押|被申请)人)"
+    r"([ \t\u3000]*)([\u4e00-\u9fff]{2,4})(?![\u4e00-\u9fff*])"
+)
 
 
 def mask_text(text: str, names: Mapping[str, str]) -> str:
     """Free text (附记, 其他, 权利其他状况, a cancellation reason) with personal data masked:
-    every name in ``names`` (name -> its mask, longest first) wherever it stands, ID and phone
-    numbers of the shapes of :data:`_ID_PATTERN`, and every item of a list labelled ``…人：``
-    (``共有人：陈建国、刘芳``), organisations kept (:func:`is_organisation`)."""
+    every name in ``names`` (name -> its mask, longest first) wherever it stands, also written
+    with blanks inside or in full-width and other compatibility forms (``李 雷``, compared after
+    NFKC without whitespace), ID and phone numbers of the shapes of :data:`_ID_PATTERN`, every
+    item of a list labelled ``…人：`` (``共有人：陈建国、刘芳``), organisations kept
+    (:func:`is_organisation`), and a name of 2 to 4 Han characters standing alone after a label
+    such as ``联系人`` or ``代理人`` without a colon (``联系人韩梅梅``)."""
     for name in sorted(names, key=len, reverse=True):
         if len(name) >= 2 and names[name] != name:
-            text = text.replace(name, names[name])
+            text = _replace_name(text, name, names[name])
     text = _ID_PATTERN.sub(lambda m: mask_id_number(m[0]), text)
+    text = _UNCOLONED.sub(lambda m: m[1] + m[2] + _mask_item(m[3]), text)
 
     def labelled(m: re.Match[str]) -> str:
         items = re.split(r"([、，,和及])", m[2])
@@ -251,6 +262,31 @@ def mask_text(text: str, names: Mapping[str, str]) -> str:
         )
 
     return _LABELLED.sub(labelled, text)
+
+
+def _replace_name(text: str, name: str, mask: str) -> str:
+    """``text`` with every occurrence of ``name`` replaced by ``mask``, also where it is written
+    with blanks inside (``李 雷``) or in full-width or other compatibility forms: compared after
+    NFKC without whitespace, the original span replaced."""
+    target = "".join(unicodedata.normalize("NFKC", name).split())
+    if len(target) < 2:
+        return text
+    flat: list[str] = []
+    owners: list[int] = []  # the index in text of each character of flat
+    for i, ch in enumerate(text):
+        for n in unicodedata.normalize("NFKC", ch):
+            if not n.isspace():
+                flat.append(n)
+                owners.append(i)
+    joined = "".join(flat)
+    out, last, pos = [], 0, 0
+    while (k := joined.find(target, pos)) >= 0:
+        start, end = owners[k], owners[k + len(target) - 1] + 1
+        if start >= last:
+            out += [text[last:start], mask]
+            last = end
+        pos = k + len(target)
+    return "".join([*out, text[last:]])
 
 
 def _mask_item(item: str) -> str:

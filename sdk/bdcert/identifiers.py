@@ -16,6 +16,7 @@ __all__ = [
     "CHINA_RESIDENT_ID_WEIGHTS",
     "CREDIT_CODE_ALPHABET",
     "LICENCE_TYPE_CODES",
+    "business_number_authority",
     "business_number_problems",
     "check_credit_code",
     "check_resident_id",
@@ -60,6 +61,13 @@ def has_visible(text: str) -> bool:
     return any(not _invisible(ch) for ch in text)
 
 
+def business_number_authority(ywh: str) -> str | None:
+    """The authority code (``djjg``) a 业务号 names by its ``NNNNNN-`` prefix (matched after
+    NFKC, any decimal digits, returned in ASCII), or None when it names none."""
+    named = _YWH_AUTHORITY.match(unicodedata.normalize("NFKC", ywh))
+    return "".join(str(unicodedata.decimal(d)) for d in named.group(1)) if named else None
+
+
 def business_number_problems(ywh: str, djjg: str | None) -> list[str]:
     """What is wrong with a 业务号 (``ywh``) pushed by authority ``djjg``; empty when nothing.
 
@@ -75,8 +83,7 @@ def business_number_problems(ywh: str, djjg: str | None) -> list[str]:
         problems.append(f"contains control, format or space characters ({', '.join(hidden[:5])})")
     # NFKC first: a prefix in full-width (５１０７００-) or other compatibility digits names the
     # same authority as its ASCII form, and must not bind to nobody.
-    named = _YWH_AUTHORITY.match(unicodedata.normalize("NFKC", ywh))
-    authority = "".join(str(unicodedata.decimal(d)) for d in named.group(1)) if named else None
+    authority = business_number_authority(ywh)
     if authority is not None and djjg is not None and authority != djjg:
         problems.append(
             f"belongs to authority {authority}, not to djjg {djjg}: an authority records "

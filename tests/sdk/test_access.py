@@ -12,7 +12,15 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from bdcert.access import authorize, holds, is_organisation, mask_id_number, mask_name, redact
+from bdcert.access import (
+    authorize,
+    holds,
+    is_organisation,
+    mask_id_number,
+    mask_name,
+    mask_text,
+    redact,
+)
 from bdcert.codes import ZJZL
 from bdcert.errors import PermissionDenied
 from bdcert.lifecycle import Registry
@@ -175,3 +183,40 @@ def test_id_numbers_of_the_national_table_are_cut() -> None:
     assert mask_id_number("91510100MA61R9XX7Q", "7") == "9151**********XX7Q"  # 统一社会信用代码
     assert mask_id_number("MA61R9XX-7", "6") == "MA******-7"  # 组织机构代码
     assert mask_id_number("12345", "99") == "*****"
+
+
+_BLANKS = st.sampled_from([" ", "\u3000", "\t", "  "])
+
+
+@settings(deadline=None)
+@given(st.text(_HAN, min_size=2, max_size=4), st.lists(_BLANKS, min_size=3, max_size=3))
+def test_a_known_name_written_with_blanks_inside_is_masked(name: str, blanks: list[str]) -> None:
+    """``李 雷`` is 李雷: the name is found after NFKC without whitespace and its whole span,
+    blanks included, replaced by its mask."""
+    spaced = "".join(ch + blanks[i % len(blanks)] for i, ch in enumerate(name)).rstrip()
+    text = f"附记：联系{spaced}，电话见档案"
+    masked = mask_text(text, {name: mask_name(name)})
+    assert mask_name(name) in masked and spaced not in masked
+    assert masked.startswith("附记：联系") and masked.endswith("，电话见档案")
+
+
+def test_known_names_in_compatibility_forms_are_masked() -> None:
+    names = {"李雷": "李*", "Wang Fang": "W*******g"}
+    assert mask_text("承租人：李 雷。", names) == "承租人：李*。"
+    assert mask_text("经\uf9e1雷确认", names) == "经李*确认"  # U+F9E1 CJK COMPATIBILITY 李
+    assert mask_text("by Ｗａｎｇ　Ｆａｎｇ only", names) == "by W*******g only"
+
+
+@pytest.mark.parametrize(
+    ("text", "masked"),
+    [
+        ("联系人韩梅梅，电话见档案", "联系人韩*梅，电话见档案"),
+        ("代理人 韩梅梅", "代理人 韩*梅"),
+        ("委托人王小二。", "委托人王*二。"),
+        # ordinary words after such a label are no name: untouched
+        ("申请人主张对该房屋享有共有份额", "申请人主张对该房屋享有共有份额"),
+        ("居住权期限：自登记之日起至权利人终身", "居住权期限：自登记之日起至权利人终身"),
+    ],
+)
+def test_a_person_after_a_label_without_a_colon_is_masked(text: str, masked: str) -> None:
+    assert mask_text(text, {}) == masked

@@ -591,3 +591,37 @@ def test_download_code_command(registry: Registry, workspace: Any, tmp_path: Pat
     assert run_cli(workspace, *common).returncode == 1
     ok = run_cli(workspace, *common, "--code", code)
     assert ok.returncode == 0, ok.stderr
+
+
+def test_a_download_code_refusal_tells_an_outsider_nothing(registry: Registry) -> None:
+    """Whoever may not record a code (a holder, a bank, another authority's registrar) gets one
+    answer whatever the ID number and whether the registration exists: the register is not an
+    oracle for "is this person a 权利人 of that registration". The pushing authority's registrar
+    still hears which is wrong; for an unknown registration, only its own prefix's registrar."""
+    ywh = "510100-2024-000103"  # 赵磊 and 孙丽
+    outsiders = ("holder-wang", "bank-shuchuan", "registrar-510700")
+    asks = [
+        (ywh, ZHAO[1]),  # a 权利人
+        (ywh, WANG[1]),  # not one
+        ("510100-2024-999999", ZHAO[1]),  # no such registration
+        ("XX-2024-999999", ZHAO[1]),  # unknown, and naming no authority
+    ]
+    for operator in outsiders:
+        principal = registry.authenticate({"operator": operator})
+        answers = set()
+        for business_number, id_number in asks:
+            with pytest.raises(PermissionDenied) as denied:
+                registry.record_download_code(business_number, id_number, principal=principal)
+            answers.add(str(denied.value).replace(business_number, "<ywh>"))
+        assert len(answers) == 1, (operator, answers)
+    chengdu = registry.authenticate({"operator": "registrar-510100"})
+    with pytest.raises(ValidationError) as caught:
+        registry.record_download_code("510100-2024-999999", ZHAO[1], principal=chengdu)
+    assert caught.value.fields == ("business_number",)
+    with pytest.raises(PermissionDenied):
+        registry.record_download_code("XX-2024-999999", ZHAO[1], principal=chengdu)
+    platform = registry.authenticate({"operator": "platform"})
+    with pytest.raises(ValidationError):
+        registry.record_download_code("XX-2024-999999", ZHAO[1], principal=platform)
+    assert not _events(registry, "download_code")
+    assert len(_events(registry, "deny")) == len(outsiders) * len(asks) + 1

@@ -4,6 +4,7 @@ revocation is in the audit log with the agreement's id."""
 
 from __future__ import annotations
 
+import copy
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -114,6 +115,31 @@ def test_holders_with_their_id_numbers_only_when_granted(registry: Registry) -> 
         "restrictions": [],
     }
     assert [e.details["agreement"] for e in _log(registry, "share")] == ["SA-2024-002"]
+
+
+def test_names_in_shared_free_text_are_masked_unless_the_holders_are_granted(
+    registry: Registry, timeline: list[dict[str, Any]]
+) -> None:
+    """The review: granted ``status`` but not the holders, a bank read the cancellation reason
+    in clear ("应义务人王晓明申请注销") where lookup masks it; so too a granted 附记 listing the
+    co-owners. Masked as lookup masks them, unless ``holders`` or ``qlr`` is granted."""
+    platform = registry.authenticate({"operator": "platform"})
+    (proof,) = registry.push(timeline[8], principal=platform).numbers  # 抵押, 义务人 王晓明
+    cancel = copy.deepcopy(timeline[18])
+    cancel["zxyy"] = "应义务人王晓明申请注销"
+    registry.push(cancel, principal=platform)
+    (shared,) = registry.push(timeline[1], principal=platform).numbers  # fj 共有人：陈建国、刘芳
+    for grant in (["number", "status", "fj"], ["number", "status", "fj", "qlr"]):
+        registry.add_agreement(agreement(id=f"SA-{len(grant)}", fields=grant), principal=platform)
+    bank = registry.authenticate({"operator": BANK})
+    masked = registry.share(proof, principal=bank, agreement_id="SA-3").fields
+    assert masked["status"]["status"] == "cancelled"
+    assert masked["status"]["cancel_reason"] == "应义务人王*明申请注销"
+    fj = registry.share(shared, principal=bank, agreement_id="SA-3").fields["fj"]
+    assert "陈建国" not in fj and "刘芳" not in fj and "陈*国" in fj
+    full = registry.share(proof, principal=bank, agreement_id="SA-4").fields
+    assert full["status"]["cancel_reason"] == "应义务人王晓明申请注销"
+    assert "陈建国" in registry.share(shared, principal=bank, agreement_id="SA-4").fields["fj"]
 
 
 def test_an_agreement_not_covering_the_authority_denies(registry: Registry) -> None:

@@ -92,10 +92,12 @@ from bdcert.access import mask_id_number, mask_name
 from bdcert.config import DownloadPolicy  # moved to the contracts layer; re-exported here
 from bdcert.errors import (
     IdentityError,
+    PermissionDenied,
     Problem,
     TooManyAttempts,
     ValidationError,
 )
+from bdcert.identifiers import business_number_authority
 from bdcert.lifecycle.services import Services, ofd_or_none
 from bdcert.model import (
     CHINA_TZ,
@@ -363,50 +365,65 @@ def _code_matches(code: str, hashed: str) -> bool:
 
 #: The alphabet and length of a second factor: 8 digits (typed from an SMS or a slip).
 CODE_DIGITS = 8
+#: The authority an unknown registration whose business number names none is judged by: no
+#: registrar's, so only the platform may go on (and hear that it is unknown).
+_NO_KNOWN_AUTHORITY = "(unknown registration)"
 
 
 def record_download_code(
     services: Services, business_number: str, id_number: str, *, principal: Principal
 ) -> str:
-    """See :meth:`bdcert.lifecycle.Registry.record_download_code`."""
+    """See :meth:`bdcert.lifecycle.Registry.record_download_code`.
+
+    The principal is authorised before the ID number is looked at, against the registration's
+    authority, so that whoever may not record a code learns nothing from the refusal: not
+    whether the ID number is a 权利人 of the registration, nor whether the registration exists.
+    An unknown registration is judged by the authority its business number names (``NNNNNN-``):
+    only that authority's registrars (and the platform) hear that it has no certificates; one
+    that names none, only the platform."""
     problems = []
     for field, value in (("business_number", business_number), ("id_number", id_number)):
         if not isinstance(value, str) or not value.strip():
             problems.append(Problem(field, "is required"))
     if problems:
         raise ValidationError(problems, subject="download code")
+    ywh = business_number.strip()
     canonical = id_number.strip().upper()
     masked = mask_id_number(canonical)
     with services.storage.transaction() as tx:
-        certs = [
-            c
-            for c in tx.certificates_for_holder(canonical)
-            if c.business_number == business_number.strip()
-        ]
-    if not certs:
+        stored = tx.get_registration(ywh)
+        numbers = stored.result.numbers if stored is not None else ()
+        authority = tx.get_certificate(numbers[0]).authority_code if numbers else None
+    target = authority or business_number_authority(ywh) or _NO_KNOWN_AUTHORITY
+    try:
+        services.authorize(principal, "issue", target, subject=ywh)  # the denial is logged
+    except PermissionDenied:
+        # one answer whatever the registration and the ID number (the log keeps the detail)
+        raise PermissionDenied(
+            f"{principal.name} may not record a download code for registration {ywh}: only "
+            "the platform and the registrars of the registration's authority may"
+        ) from None
+    if not numbers:
         raise ValidationError(
-            [
-                Problem(
-                    "id_number",
-                    f"{masked} is no 权利人 of a certificate of registration "
-                    f"{business_number.strip()}",
-                )
-            ],
+            [Problem("business_number", f"no registration {ywh} with certificates is recorded")],
             subject="download code",
         )
-    authority = certs[0].authority_code
-    services.authorize(principal, "issue", authority, subject=business_number.strip())
+    with services.storage.transaction() as tx:
+        certs = [c for c in tx.certificates_for_holder(canonical) if c.business_number == ywh]
+    if not certs:
+        raise ValidationError(
+            [Problem("id_number", f"{masked} is no 权利人 of a certificate of registration {ywh}")],
+            subject="download code",
+        )
     code = "".join(secrets.choice("0123456789") for _ in range(CODE_DIGITS))
     now = services.clock()
     with services.storage.transaction() as tx:
-        tx.save_download_code(
-            business_number.strip(), identity_key(canonical), _hash_code(code), now, principal.name
-        )
+        tx.save_download_code(ywh, identity_key(canonical), _hash_code(code), now, principal.name)
         tx.append_audit(
             AuditEvent(
                 "download_code",
                 principal.name,
-                business_number.strip(),
+                ywh,
                 now,
                 {"id_number": masked, "certificates": [c.number for c in certs]},
             )

@@ -469,9 +469,12 @@ class Registry(EvidenceJobs):
         ``download_code`` with the masked ID number.
 
         :returns: the code, 8 digits from the operating system's CSPRNG, to hand to the holder.
-        :raises ValidationError: a blank argument, or the ID number is no 权利人 of the
-            registration's certificates. :raises PermissionDenied: unless the principal may
-            issue for the registration's authority (the pushing authority; logged).
+        :raises PermissionDenied: unless the principal may issue for the registration's
+            authority (the pushing authority; logged), checked before the ID number is looked
+            at and worded alike whatever the ID number and whether the registration exists
+            (an unknown one is judged by the authority its ``NNNNNN-`` prefix names, else only
+            the platform passes). :raises ValidationError: a blank argument, no registration
+            with certificates, or the ID number is no 权利人 of its certificates.
         """
         return holders.record_download_code(
             self.services, business_number, id_number, principal=principal

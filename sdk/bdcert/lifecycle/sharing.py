@@ -31,6 +31,12 @@ face item keys    the item as printed on the face, a string: ``zh`` 证号, ``dj
                   ``ft`` 附图, ``zmsx`` 证明权利或事项, ``ywr`` 义务人, ``qt`` 其他 (an item the
                   certificate's kind does not print is ``null``)
 ================  ================================================================================
+
+Unless the grant includes the 权利人 (``holders`` or ``qlr``), the names the register knows for
+the certificate (:func:`bdcert.access.personal_names`, with those of the other certificates of
+its 不动产单元) are masked in the free text shared: the cancellation reason of ``status`` and the
+face items ``zl``, ``qlqtzk``, ``fj``, ``zmsx`` and ``qt`` (:func:`bdcert.access.mask_text`), as
+lookup masks them.
 """
 
 from __future__ import annotations
@@ -41,6 +47,7 @@ from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
+from bdcert.access import mask_text, personal_names
 from bdcert.errors import NotFound, PermissionDenied, Problem, ValidationError
 from bdcert.lifecycle.services import Services
 from bdcert.model import CHINA_TZ, AuditEvent, Certificate, Principal
@@ -293,6 +300,38 @@ def granted_fields(
     return {f: named[f]() if f in named else c.face_value(f) for f in fields}
 
 
+#: Fields that grant the 权利人's names: without one of them, the names in free text are masked.
+_NAMES_GRANTED = frozenset({"holders", "qlr"})
+#: Free-text face items, which may mention persons (附记 ``共有人：…``, 其他, 坐落 …).
+_FREE_TEXT_ITEMS = ("zl", "qlqtzk", "fj", "zmsx", "qt")
+
+
+def _masked(fields: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    """Shared ``fields`` with the free text masked (:func:`bdcert.access.mask_text`): the
+    cancellation reason of ``status`` and the free-text face items granted."""
+    out = dict(fields)
+    status = out.get("status")
+    if isinstance(status, dict) and isinstance(status.get("cancel_reason"), str):
+        out["status"] = {**status, "cancel_reason": mask_text(status["cancel_reason"], names)}
+    for key in _FREE_TEXT_ITEMS:
+        if isinstance(out.get(key), str):
+            out[key] = mask_text(out[key], names)
+    return out
+
+
+def _unit_certificates(tx: StorageTransaction, cert: Certificate) -> list[Certificate]:
+    """The other certificates, of any status, on the certificate's 不动产单元 (earlier owners,
+    a name before its correction): their parties' names are masked too."""
+    seen = {cert.number}
+    out = []
+    for unit in cert.unit_numbers:
+        for other in tx.certificates_for_unit(unit, valid_only=False):
+            if other.number not in seen:
+                seen.add(other.number)
+                out.append(other)
+    return out
+
+
 def active_grant(
     tx: StorageTransaction, party: str, authority: str, at: datetime
 ) -> frozenset[str]:
@@ -468,10 +507,11 @@ def share(
                 )
             else:
                 assert cert is not None
+                fields = granted_fields(cert, chosen.fields, now)
+                if not _NAMES_GRANTED & set(chosen.fields):
+                    fields = _masked(fields, personal_names(cert, _unit_certificates(tx, cert)))
                 shared = SharedCertificate(
-                    number=cert.number,
-                    agreement_id=chosen.id,
-                    fields=granted_fields(cert, chosen.fields, now),
+                    number=cert.number, agreement_id=chosen.id, fields=fields
                 )
                 tx.append_audit(
                     AuditEvent(
