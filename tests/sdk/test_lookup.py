@@ -15,6 +15,7 @@ from bdcert.config import LookupPolicy
 from bdcert.errors import ConfigurationError, TooManyAttempts, ValidationError
 from bdcert.lifecycle import Registry
 from bdcert.model import CHINA_TZ
+from tests.support import run_cli
 
 
 class Clock:
@@ -257,6 +258,33 @@ def test_qr_tokens_are_unguessable(
     for token in tokens:
         assert by_token.get(token, 0) >= 24, token  # drawn from secrets with 192 bits
         assert len(token) >= 32 and set(token) <= set(string.ascii_letters + string.digits + "-_")
+
+
+def test_a_qr_token_never_starts_with_a_dash(
+    workspace: Any, timeline: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A token drawn with a leading ``-`` is drawn again: ``bdcert lookup --token -x…`` is read
+    as an option by the command line (a CI run drew ``-rJjp…`` and the lookup failed)."""
+    import secrets
+
+    real = secrets.token_urlsafe
+    drawn: list[str] = []
+
+    def dash_first(nbytes: int | None = None) -> str:
+        token = real(nbytes)
+        token = "-" + token[1:] if not drawn else token
+        drawn.append(token)
+        return token
+
+    monkeypatch.setattr(secrets, "token_urlsafe", dash_first)
+    with Registry.open(workspace.path) as r:
+        platform = r.authenticate({"operator": "platform"})
+        (number,) = r.push(timeline[0], principal=platform).numbers
+        token = r.certificate(number, principal=platform).token
+    assert drawn[0].startswith("-") and token != drawn[0]
+    assert not token.startswith("-")
+    done = run_cli(workspace, "lookup", "--token", token, "--json")
+    assert done.returncode == 0, done.stderr
 
 
 def test_lookups_are_limited_per_client_in_the_register(

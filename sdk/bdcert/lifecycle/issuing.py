@@ -39,7 +39,22 @@ from bdcert.model import (
 )
 from bdcert.protocols import OfdSealer, PaperDisposition, StorageTransaction
 
-__all__ = ["apply_entry", "check_references", "issue_ofd", "issue_one", "with_documents"]
+__all__ = [
+    "apply_entry",
+    "check_references",
+    "issue_ofd",
+    "issue_one",
+    "new_token",
+    "with_documents",
+]
+
+
+def new_token() -> str:
+    """A QR verification token: 192 random bits as URL-safe base64 (32 characters), never
+    starting with ``-`` (``bdcert lookup --token -x…`` would be read as an option)."""
+    while (token := secrets.token_urlsafe(24)).startswith("-"):
+        pass
+    return token
 
 
 def check_references(
@@ -279,7 +294,7 @@ def issue_one(
     key = (number, licence_id, kind, holders, entry.fingerprint)
     preparation = preparing.current()
     ready = preparation.documents.get(key) if preparation is not None else None
-    token = ready[0] if ready is not None else secrets.token_urlsafe(24)
+    token = ready[0] if ready is not None else new_token()
     url = services.verification_base_url + token
 
     def render() -> tuple[bytes, bytes | None]:
