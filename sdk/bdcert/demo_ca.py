@@ -24,6 +24,7 @@ from bdcert.errors import ConfigurationError
 
 __all__ = [
     "CRL_VALIDITY",
+    "SIGNING_KEY_USAGE",
     "TSA_VALIDITY",
     "DemoCa",
     "issue_tsa_certificate",
@@ -31,6 +32,19 @@ __all__ = [
     "revocation_pointers",
 ]
 
+#: The key usage of the demo's signing certificates (seal and TSA): digitalSignature and
+#: nonRepudiation (contentCommitment), nothing else.
+SIGNING_KEY_USAGE = x509.KeyUsage(
+    digital_signature=True,
+    content_commitment=True,
+    key_encipherment=False,
+    data_encipherment=False,
+    key_agreement=False,
+    key_cert_sign=False,
+    crl_sign=False,
+    encipher_only=False,
+    decipher_only=False,
+)
 #: The demo TSA certificate's validity: it outlives a 20-year check of today's timestamps.
 TSA_VALIDITY = timedelta(days=25 * 365 + 6)
 #: A demo CRL's validity (``nextUpdate - thisUpdate``), as long as the TSA certificate's: the
@@ -94,17 +108,7 @@ def issue_tsa_certificate(
         .not_valid_after(now - _BACKDATE + TSA_VALIDITY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            SIGNING_KEY_USAGE,
             critical=True,
         )
         .add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.TIME_STAMPING]), critical=True)

@@ -28,7 +28,13 @@ from cryptography.x509.oid import (
     ObjectIdentifier,
 )
 
-from bdcert.demo_ca import DemoCa, issue_tsa_certificate, make_crl, revocation_pointers
+from bdcert.demo_ca import (
+    SIGNING_KEY_USAGE,
+    DemoCa,
+    issue_tsa_certificate,
+    make_crl,
+    revocation_pointers,
+)
 from bdcert.errors import ConfigurationError
 from bdcert.model import Authority
 
@@ -388,17 +394,7 @@ def issue_seal_certificate(
         .not_valid_after(not_after)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
         .add_extension(
-            x509.KeyUsage(
-                digital_signature=True,
-                content_commitment=True,
-                key_encipherment=False,
-                data_encipherment=False,
-                key_agreement=False,
-                key_cert_sign=False,
-                crl_sign=False,
-                encipher_only=False,
-                decipher_only=False,
-            ),
+            SIGNING_KEY_USAGE,
             critical=True,
         )
         .add_extension(
