@@ -97,6 +97,8 @@ _SCHEMA: dict[str, set[str] | None] = {
         "max_lockouts",
     },
     "lookup": {"max_lookups", "window_minutes"},
+    # ``bdcert serve`` (bdcert_adapters.service.settings checks its keys)
+    "service": None,
 }
 
 

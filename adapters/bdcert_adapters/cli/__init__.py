@@ -43,6 +43,7 @@ from bdcert_adapters.cli import (
     plugins,
     reconcile,
     seals,
+    serve,
     sharing,
     verify,
 )
@@ -62,6 +63,7 @@ COMMAND_GROUPS = (
     download,
     seals,
     evidence,
+    serve,
     plugins,
 )
 """The command modules, in the order ``bdcert --help`` lists their commands."""

@@ -1,0 +1,94 @@
+"""The ASGI application: :func:`create_app` over one :class:`~bdcert.lifecycle.Registry`.
+
+Litestar, because it takes attrs classes as request and response types and generates their
+OpenAPI 3.1 schemas itself (``AttrsSchemaPlugin``), so bdcert's value types are the wire types
+and ``/api/v1/openapi.json`` is made from the handlers' signatures: it cannot drift from the
+code. (FastAPI would need every type restated as a pydantic model.)
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Callable
+from typing import Any
+
+from litestar import Litestar, Router
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.plugins.attrs import AttrsSchemaPlugin
+
+from bdcert._version import __version__
+from bdcert.lifecycle import Registry
+from bdcert_adapters.service import routes as routes_package
+from bdcert_adapters.service.auth import DEPENDENCIES
+from bdcert_adapters.service.problems import exception_handlers
+from bdcert_adapters.service.settings import ServiceSettings
+
+__all__ = ["API_PREFIX", "app_from_environment", "create_app"]
+
+#: Every operation's path starts with this; the OpenAPI document is ``{API_PREFIX}/openapi.json``.
+API_PREFIX = "/api/v1"
+
+
+def create_app(
+    open_registry: Callable[[], Registry],
+    settings: ServiceSettings | None = None,
+    *,
+    debug: bool = False,
+) -> Litestar:
+    """The service.
+
+    :param open_registry: called once when the worker starts (after a fork); the registry is
+        closed when it stops.
+    :param settings: ``[service]`` limits; default :class:`ServiceSettings()`.
+    """
+    settings = settings or ServiceSettings()
+    api: list[Any] = []
+    public: list[Any] = []
+    for name in routes_package.MODULES:
+        module = importlib.import_module(f"{routes_package.__name__}.{name}")
+        api.extend(getattr(module, "ROUTES", ()))
+        public.extend(getattr(module, "PUBLIC_ROUTES", ()))
+
+    def startup(app: Litestar) -> None:
+        app.state.registry = open_registry()
+
+    def shutdown(app: Litestar) -> None:
+        registry = getattr(app.state, "registry", None)
+        if registry is not None:
+            registry.close()
+
+    app = Litestar(
+        route_handlers=[Router(API_PREFIX, route_handlers=api), *public],
+        dependencies=DEPENDENCIES,
+        exception_handlers=exception_handlers(),
+        plugins=[AttrsSchemaPlugin()],
+        openapi_config=OpenAPIConfig(
+            title="bdcert provincial e-certificate interface",
+            version=__version__,
+            description=(
+                "不动产登记电子证照 provincial interface: push, collect, read, share, verify, "
+                "feed (Sichuan implementation rule, articles 7, 12–17; operations named after "
+                "GB/T 36906)."
+            ),
+            path=API_PREFIX + "/schema",  # /api/v1/openapi.json is served by routes.health
+            render_plugins=[JsonRenderPlugin()],
+        ),
+        request_max_body_size=settings.max_request_bytes,
+        on_startup=[startup],
+        on_shutdown=[shutdown],
+        debug=debug,
+    )
+    app.state.settings = settings
+    return app
+
+
+def app_from_environment() -> Litestar:
+    """The application of the workspace ``$BDCERT_WORKSPACE`` (uvicorn's ``--factory`` for
+    ``bdcert serve --workers N``: each worker opens its own registry)."""
+    from bdcert.config import Workspace
+
+    workspace = Workspace.load(os.environ.get("BDCERT_WORKSPACE"))
+    settings = ServiceSettings.from_settings(workspace.table("service"))
+    return create_app(lambda: Registry.open(workspace), settings)
