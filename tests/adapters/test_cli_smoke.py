@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from bdcert.config import Workspace
-from tests.support import AUTHORITIES, make_workspace, run_cli
+from tests.support import AUTHORITIES, make_workspace, require_shared, run_cli
 
 CHENGDU_1 = "川(2024)成都市不动产权第0000001号"  # timeline line 1
 WANG = ("王晓明", "510104198503120176")  # its holder
@@ -55,6 +55,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory, timeline: list[dict[str, An
 
 
 def test_init(tmp_path: Path) -> None:
+    require_shared()
     result = bdcert(tmp_path / "ws", "init", "--demo", "--authorities", str(AUTHORITIES))
     assert result.returncode == 0, result.stderr
     assert "workspace ready" in result.stdout

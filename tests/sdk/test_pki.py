@@ -11,11 +11,12 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from bdcert.config import load_authorities
 from bdcert.demo_pki import make_demo_pki
 from bdcert.pki import certificate_ders, is_pem, load_certificates
-from tests.support import AUTHORITIES
+from tests.support import AUTHORITIES, require_shared
 
 
 @pytest.fixture(scope="module")
 def root_pem(tmp_path_factory: pytest.TempPathFactory) -> bytes:
+    require_shared()
     directory: Path = tmp_path_factory.mktemp("pki")
     authorities = list(load_authorities(AUTHORITIES).values())[:1]
     pki = make_demo_pki(directory, authorities, now=datetime(2026, 1, 1, tzinfo=UTC))

@@ -119,6 +119,7 @@ def _schema(name: str) -> etree.XMLSchema:
 
 @pytest.fixture(scope="module")
 def schemas() -> dict[str, etree.XMLSchema]:
+    require_shared()  # the schemas are in ../shared/reference/ofd-xsd
     return {root: _schema(name) for root, name in SCHEMA_OF.items()}
 
 

@@ -11,11 +11,12 @@ from bdcert.config import load_authorities
 from bdcert.errors import ValidationError
 from bdcert.model import CertificateKind
 from bdcert.validation import has_visible, parse_entry, parse_share
-from tests.support import AUTHORITIES
+from tests.support import AUTHORITIES, require_shared
 
 
 @pytest.fixture(scope="module")
 def authorities() -> Any:
+    require_shared()
     return load_authorities(AUTHORITIES)
 
 
@@ -321,6 +322,7 @@ def test_an_entry_is_bounded_in_bytes(
 def test_an_authorities_file_with_a_repeated_key_is_refused(tmp_path: Any) -> None:
     from bdcert.errors import ConfigurationError
 
+    require_shared()
     text = AUTHORITIES.read_text(encoding="utf-8").replace(
         '"djjg": "510100",', '"djjg": "510100", "djjg": "510199",', 1
     )
