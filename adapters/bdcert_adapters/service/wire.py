@@ -95,10 +95,10 @@ class RestrictionView:
 @attrs.define(frozen=True)
 class CertificateLinks:
     """Where the certificate's documents are (percent-encoded paths of this service):
-    ``self`` the metadata, ``pdf`` the sealed PDF, ``ofd`` the sealed OFD (None when none was
+    ``certificate`` the metadata, ``pdf`` the sealed PDF, ``ofd`` the sealed OFD (None when none was
     filed), ``status`` and ``history``."""
 
-    self: str
+    certificate: str
     pdf: str
     ofd: str | None
     status: str
@@ -206,7 +206,7 @@ def certificate_view(
         verification_url=c.verification_url,
         has_ofd=has_ofd,
         links=CertificateLinks(
-            self=base,
+            certificate=base,
             pdf=base + "/pdf",
             ofd=base + "/ofd" if has_ofd else None,
             status=base + "/status",
