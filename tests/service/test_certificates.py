@@ -7,46 +7,25 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from bdcert.lifecycle import Registry
-from bdcert_adapters.entry_lines import issue_line
-from tests.service.conftest import Served, copy_served
-from tests.support import EXPECTED, TIMELINE, pdfsig_trusting
+from tests.service.conftest import Served
+from tests.service.issued import ISSUED_FIXTURE
+from tests.support import EXPECTED, pdfsig_trusting
 
 EXPECTED_RESULTS: list[dict[str, Any]] = json.loads(EXPECTED.read_text(encoding="utf-8"))
 FIRST = "川(2024)成都市不动产权第0000001号"  # 王晓明's, superseded by 0000007 (line 14)
 SUCCESSOR = "川(2024)成都市不动产权第0000007号"
 MIANYANG = "川(2024)绵阳市不动产权第0000001号"
 CANCELLED = "川(2024)成都市不动产证明第0000001号"  # cancelled by line 19
+issued = ISSUED_FIXTURE
 
 
 def url(number: str, suffix: str = "") -> str:
     return "/api/v1/certificates/" + quote(number, safe="") + suffix
-
-
-@pytest.fixture(scope="module")
-def issued(
-    served_template: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Served]:
-    """A served workspace where the whole sample timeline was pushed."""
-    from litestar.testing import TestClient
-
-    from bdcert_adapters.service import ServiceSettings, create_app
-
-    ws, tokens = copy_served(served_template, tmp_path_factory.mktemp("certs") / "ws")
-    with Registry.open(ws) as registry:
-        platform = registry.authenticate({"token": tokens["platform"]})
-        for text in TIMELINE.read_text(encoding="utf-8").splitlines():
-            issue_line(registry, platform, text)
-    app = create_app(lambda: Registry.open(ws), ServiceSettings())
-    with TestClient(app) as client:
-        yield Served(ws, tokens, client)
 
 
 def test_metadata_by_encoded_number(issued: Served) -> None:
