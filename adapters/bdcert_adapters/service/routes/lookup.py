@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import attrs
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from bdcert.model import Principal
@@ -55,7 +56,7 @@ class LookupVerdict:
 )
 def lookup(
     request: Request[Any, Any, Any],
-    optional_principal: Principal | None,
+    optional_principal: NamedDependency[Principal | None],
     token: Annotated[
         str | None,
         Parameter(
