@@ -229,3 +229,37 @@ def test_openapi_documents_the_intake(served: Served) -> None:
     schemas = doc["components"]["schemas"]
     assert any("IssueResultView" in name for name in schemas)
     assert "/api/v1/entries/batch" in doc["paths"]
+
+
+class _SealingDown:
+    """A seal provider that cannot seal (an HSM outage, rule article 15)."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def seal_pdf(self, pdf: bytes, request: Any) -> bytes:
+        from bdcert.errors import SealingError
+
+        raise SealingError("the HSM does not answer (injected outage)")
+
+    def signer_certificate_pem(self, authority_code: str) -> bytes:
+        return self.inner.signer_certificate_pem(authority_code)  # type: ignore[no-any-return]
+
+
+def test_sealing_outage_answers_202_backlogged(served: Served) -> None:
+    registry = served.client.app.state.registry
+    working = registry.seal_provider
+    registry.seal_provider = _SealingDown(working)
+    try:
+        r = push(served, entry(1))
+        assert r.status_code == 202, r.text
+        assert r.json()["outcome"] == "backlogged"
+        assert "HSM" in r.json()["reason"]
+        assert r.json()["numbers"] == [] and r.json()["certificates"] == []
+    finally:
+        registry.seal_provider = working
+    assert stored_numbers(served) == []
+    with Registry.open(served.workspace) as other:
+        waiting = other.backlog(principal=other.authenticate({"token": served.tokens["platform"]}))
+    assert [item.business_number for item in waiting] == ["510100-2024-000101"]

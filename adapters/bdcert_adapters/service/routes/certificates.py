@@ -260,11 +260,7 @@ def certificate_history(
             )
         )
     current = tuple(c.number for c in chain if c.status.value == "valid")
-    asked = next(
-        (c.number for c in chain if c.number == number),
-        chain[-1].number if chain else number,
-    )
-    return CertificateHistory(asked, tuple(items), current)
+    return CertificateHistory(number, tuple(items), current)
 
 
 @get(
