@@ -13,6 +13,7 @@ A number holds Han characters and parentheses: percent-encode it in the path (UT
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
 from typing import Annotated, Any
 
@@ -323,3 +324,7 @@ ROUTES: list[Any] = [
     licence_pdf,
     licence_ofd,
 ]
+
+for _handler in ROUTES:  # the handlers' docstrings are their OpenAPI descriptions
+    if _handler.description is None and _handler.fn.__doc__:
+        _handler.description = inspect.cleandoc(_handler.fn.__doc__)

@@ -10,8 +10,10 @@ first result as ``replayed`` (the same numbers), other content under the same ``
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
@@ -56,6 +58,7 @@ _ENTRY_EXAMPLE = {
 }
 
 
+@dataclass
 class _EntryOperation(Operation):
     """The OpenAPI operation of :func:`push_entry`: its body is read raw (to refuse a key given
     twice), so its schema is stated here."""
@@ -191,6 +194,7 @@ def _json_line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
+@dataclass
 class _BatchOperation(Operation):
     """The OpenAPI operation of :func:`push_batch`: a JSON Lines body, read as it arrives."""
 
@@ -286,3 +290,7 @@ async def push_batch(
 
 
 ROUTES: list[Any] = [push_entry, push_batch]
+
+for _handler in ROUTES:  # the handlers' docstrings are their OpenAPI descriptions
+    if _handler.description is None and _handler.fn.__doc__:
+        _handler.description = inspect.cleandoc(_handler.fn.__doc__)

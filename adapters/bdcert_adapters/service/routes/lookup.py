@@ -11,6 +11,7 @@ max_lookups`` lookups per ``window_minutes``: beyond that a 429 problem with ``R
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 import attrs
@@ -118,3 +119,7 @@ def lookup(
 
 
 ROUTES: list[Any] = [lookup]
+
+for _handler in ROUTES:  # the handlers' docstrings are their OpenAPI descriptions
+    if _handler.description is None and _handler.fn.__doc__:
+        _handler.description = inspect.cleandoc(_handler.fn.__doc__)
