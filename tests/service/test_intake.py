@@ -95,8 +95,7 @@ def test_every_bad_field_is_named(served: Served) -> None:
     bad["dbsj"] = "yesterday"
     bad["bdcdyh"] = ["short"]
     fields = {e["field"] for e in push(served, bad).json()["errors"]}
-    assert {"qlr[0].zjh", "dbsj", "bdcdyh[0]"} <= fields or {"qlr[0].zjh", "dbsj"} <= fields
-    assert any(f.startswith("bdcdyh") for f in fields)
+    assert fields == {"qlr[0].zjh", "dbsj", "bdcdyh"}
 
 
 def test_malformed_json_and_duplicate_keys_are_400(served: Served) -> None:
