@@ -263,3 +263,36 @@ def test_sealing_outage_answers_202_backlogged(served: Served) -> None:
     with Registry.open(served.workspace) as other:
         waiting = other.backlog(principal=other.authenticate({"token": served.tokens["platform"]}))
     assert [item.business_number for item in waiting] == ["510100-2024-000101"]
+
+
+def test_batch_lines_are_the_same_however_the_body_is_chunked() -> None:
+    """The body's lines (and their numbers) do not depend on where the network cut it: a line
+    split across chunks, a Han character split between its bytes, CRLF, blank lines."""
+    import asyncio
+    import random
+
+    from bdcert_adapters.service.routes.intake import _request_lines
+
+    body = ("\n".join([LINES[0], "", LINES[1] + "\r", LINES[5]]) + "\n" + LINES[7]).encode()
+
+    class Receiver:
+        def __init__(self, chunks: list[bytes]) -> None:
+            self.chunks = chunks
+
+        async def receive(self) -> dict[str, Any]:
+            chunk = self.chunks.pop(0)
+            return {"type": "http.request", "body": chunk, "more_body": bool(self.chunks)}
+
+    async def lines(chunks: list[bytes]) -> list[tuple[int, bytes]]:
+        return [x async for x in _request_lines(Receiver(chunks), len(body))]  # type: ignore[arg-type]
+
+    whole = asyncio.run(lines([body]))
+    assert [n for n, _ in whole] == [1, 3, 4, 5]
+    assert [json.loads(text)["ywh"] for _, text in whole] == [
+        EXPECTED_RESULTS[i]["ywh"] for i in (0, 1, 5, 7)
+    ]
+    rng = random.Random(7)
+    for _ in range(100):
+        cuts = sorted(rng.sample(range(1, len(body)), rng.randint(1, 40)))
+        chunks = [body[i:j] for i, j in zip([0, *cuts], [*cuts, len(body)], strict=True)]
+        assert asyncio.run(lines(chunks)) == whole

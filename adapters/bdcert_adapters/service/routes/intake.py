@@ -167,7 +167,7 @@ async def _request_lines(
 
     :raises BatchTooLarge: beyond ``limit`` bytes.
     """
-    buffer = b""
+    pending: list[bytes] = []  # the pieces of the line being received
     number = 0
     total = 0
     while True:
@@ -178,16 +178,18 @@ async def _request_lines(
         total += len(chunk)
         if total > limit:
             raise BatchTooLarge
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        for line in complete:
+        *complete, rest = chunk.split(b"\n")
+        for i, piece in enumerate(complete):
+            line = b"".join([*pending, piece]) if i == 0 else piece
             number += 1
             if line.strip():
                 yield number, line
+        pending = [*pending, rest] if not complete else [rest]
         if not message.get("more_body", False):
             break
-    if buffer.strip():
-        yield number + 1, buffer
+    last = b"".join(pending)
+    if last.strip():
+        yield number + 1, last
 
 
 def _json_line(record: dict[str, Any]) -> bytes:
