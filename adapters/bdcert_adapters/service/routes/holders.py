@@ -96,8 +96,8 @@ def self_download(
     source = client.host if client is not None and client.host else None
     try:
         issued = registry_of(request).self_download(
-            data.name,  # type: ignore[arg-type]  # None: the SDK names the missing field
-            data.id_number,  # type: ignore[arg-type]
+            data.name,  # None: the SDK names the missing field
+            data.id_number,
             data.paper_number,
             principal=optional_principal,
             source=source,
@@ -123,7 +123,7 @@ def self_download(
     except IdentityError as exc:
         raise problem(401, "not-proven", "not proven", NOT_PROVEN) from exc
     # the proof named this ID number: its holder sees their own certificates in full
-    holder = Principal("holder (self-download)", {"holder"}, id_number=data.id_number)
+    holder = Principal("holder (self-download)", frozenset({"holder"}), id_number=data.id_number)
     return SelfDownloadAnswer([_downloaded(i, holder) for i in issued])
 
 
