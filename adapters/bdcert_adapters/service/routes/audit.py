@@ -15,7 +15,7 @@ others, and the refusal is itself logged):
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import anyio.to_thread
 import attrs
@@ -134,14 +134,23 @@ def _event(event_id: int, e: AuditEvent) -> EventView:
 def events(
     request: Request[Any, Any, Any],
     principal: Principal,
-    subject: str | None = Parameter(
-        default=None, description="a certificate or business number (also events naming it)"
-    ),
-    actor: str | None = Parameter(default=None, description="a principal's name"),
-    since: str | None = Parameter(default=None, description="ISO 8601 with offset, inclusive"),
-    until: str | None = Parameter(default=None, description="ISO 8601 with offset, inclusive"),
-    after: int = Parameter(default=0, description="the last event id already seen"),
-    limit: int = Parameter(default=100, description=f"events per page, 1-{MAX_AUDIT_PAGE}"),
+    subject: Annotated[
+        str | None,
+        Parameter(
+            description="a certificate or business number (also events naming it)", max_length=200
+        ),
+    ] = None,
+    actor: Annotated[
+        str | None, Parameter(description="a principal's name", max_length=200)
+    ] = None,
+    since: Annotated[
+        str | None, Parameter(description="ISO 8601 with offset, inclusive", max_length=200)
+    ] = None,
+    until: Annotated[
+        str | None, Parameter(description="ISO 8601 with offset, inclusive", max_length=200)
+    ] = None,
+    after: Annotated[int, Parameter(description="the last event id already seen")] = 0,
+    limit: Annotated[int, Parameter(description=f"events per page, 1-{MAX_AUDIT_PAGE}")] = 100,
 ) -> EventPage:
     """Audit events matching every filter given, oldest first, with ids above ``after``; at most
     ``limit``. 400 naming each bad query field (a time without an offset, ``limit`` out of

@@ -21,11 +21,11 @@ denial is in the audit log (``search``, ``share``, ``download``, ``deny``).
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
 from litestar import Request, Response, get, post
-from litestar.params import Parameter
+from litestar.params import JSONBody, Parameter
 
 from bdcert.errors import ValidationError
 from bdcert.model import CHINA_TZ, Principal
@@ -141,16 +141,28 @@ def _now(registry: Any) -> datetime:
 def search(
     request: Request[Any, Any, Any],
     principal: Principal,
-    unit: str | None = Parameter(
-        default=None, description="不动产单元号 (bdcdyh): the certificates in force on it"
-    ),
-    holder_name: str | None = Parameter(
-        default=None, description="a 权利人's name: narrows a search by unit or holder_id"
-    ),
-    holder_id: str | None = Parameter(
-        default=None, description="a 权利人's 证件号 (any case): the certificates in force of them"
-    ),
-    purpose: str | None = Parameter(default=None, description="申请事由, logged when given"),
+    unit: Annotated[
+        str | None,
+        Parameter(
+            description="不动产单元号 (bdcdyh): the certificates in force on it", max_length=200
+        ),
+    ] = None,
+    holder_name: Annotated[
+        str | None,
+        Parameter(
+            description="a 权利人's name: narrows a search by unit or holder_id", max_length=200
+        ),
+    ] = None,
+    holder_id: Annotated[
+        str | None,
+        Parameter(
+            description="a 权利人's 证件号 (any case): the certificates in force of them",
+            max_length=200,
+        ),
+    ] = None,
+    purpose: Annotated[
+        str | None, Parameter(description="申请事由, logged when given", max_length=1000)
+    ] = None,
 ) -> SearchAnswer:
     """The certificates in force matching the criteria (``unit`` and/or ``holder_id``,
     narrowed by ``holder_name``), each with only the fields the party's active agreement that
@@ -181,9 +193,12 @@ def query(
     request: Request[Any, Any, Any],
     principal: Principal,
     number: str,
-    agreement: str | None = Parameter(
-        default=None, description="the agreement to use (default: the active one signed last)"
-    ),
+    agreement: Annotated[
+        str | None,
+        Parameter(
+            description="the agreement to use (default: the active one signed last)", max_length=200
+        ),
+    ] = None,
 ) -> SharedView:
     """The certificate with only the granted fields (absent ones are not granted). 403 without
     an active agreement covering its authority; 404 for an unknown number under an active one.
@@ -202,12 +217,18 @@ def download(
     request: Request[Any, Any, Any],
     principal: Principal,
     number: str,
-    purpose: str | None = Parameter(
-        default=None, description="申请事由: why the file is downloaded (required; logged)"
-    ),
-    agreement: str | None = Parameter(
-        default=None, description="the agreement to use (default: the active one signed last)"
-    ),
+    purpose: Annotated[
+        str | None,
+        Parameter(
+            description="申请事由: why the file is downloaded (required; logged)", max_length=1000
+        ),
+    ] = None,
+    agreement: Annotated[
+        str | None,
+        Parameter(
+            description="the agreement to use (default: the active one signed last)", max_length=200
+        ),
+    ] = None,
 ) -> Response[bytes]:
     """The certificate's sealed PDF as filed, when the party's active agreement covering its
     authority grants ``file``. ``purpose`` is mandatory: missing or blank → 400 naming
@@ -230,7 +251,9 @@ def download(
 def list_agreements(
     request: Request[Any, Any, Any],
     principal: Principal,
-    party: str | None = Parameter(default=None, description="only this party's agreements"),
+    party: Annotated[
+        str | None, Parameter(description="only this party's agreements", max_length=200)
+    ] = None,
 ) -> list[AgreementView]:
     """Agreements, revoked ones included, by signed date: all (or ``party``'s) for the platform
     and auditors, its own for a sharing party; 403 for others."""
@@ -247,7 +270,7 @@ def list_agreements(
     status_code=201,
 )
 def add_agreement(
-    request: Request[Any, Any, Any], principal: Principal, data: dict[str, Any]
+    request: Request[Any, Any, Any], principal: Principal, data: JSONBody[dict[str, Any]]
 ) -> AgreementView:
     """The platform adds an agreement: ``id`` (optional), ``party``, ``purpose``,
     ``authorities``, ``fields`` (``file`` grants the PDF download), ``valid_from``, ``valid_to``,
@@ -268,7 +291,7 @@ def revoke_agreement(
     request: Request[Any, Any, Any],
     principal: Principal,
     agreement_id: str,
-    data: dict[str, Any],
+    data: JSONBody[dict[str, Any]],
 ) -> AgreementView:
     """The platform revokes an agreement from now on; body ``{"reason": "…"}`` (400 naming
     ``reason`` when blank; 400 naming ``id`` when already revoked; 404 for an unknown id; 403
