@@ -14,6 +14,7 @@ import pytest
 from bdcert.model import Principal
 from tests.service.conftest import Served
 from tests.service.seeded import Seeded, seed, serve
+from tests.support import pdfsig_trusting
 
 BANK = "bank-shuchuan"
 WANG_ID = "510104198503120176"
@@ -263,7 +264,9 @@ def test_search_masks_names_unless_granted(served: Served, seeded: Seeded) -> No
     assert "王晓明" not in r.text and WANG_ID not in r.text
 
 
-def test_file_download_needs_the_grant_and_a_purpose(served: Served, seeded: Seeded) -> None:
+def test_file_download_needs_the_grant_and_a_purpose(
+    served: Served, seeded: Seeded, tmp_path: Path
+) -> None:
     wang = seeded.numbers["510100-2024-000101"][0]
     pdf_url = cert_path(wang) + "/pdf"
     add(served, agreement("SA-NOFILE", ["number", "status"]))
@@ -291,6 +294,8 @@ def test_file_download_needs_the_grant_and_a_purpose(served: Served, seeded: See
     cert = registry.certificate(wang, principal=Principal("platform", {"platform"}))
     assert r.content.startswith(b"%PDF-")
     assert hashlib.sha256(r.content).hexdigest() == cert.pdf_sha256  # the file as filed
+    report = pdfsig_trusting(served.workspace.path / "pki" / "root.cert.pem", r.content, tmp_path)
+    assert "Signature is Valid" in report and "Certificate is Trusted" in report, report
 
     events = audit(served, subject=wang, actor=BANK)
     downloads = [e for e in events if e["action"] == "download"]
