@@ -153,8 +153,17 @@ def test_query_gives_only_the_granted_fields(served: Served, seeded: Seeded) -> 
         assert served.client.get(cert_path(wang), headers=served.auth(who)).status_code == 403
     assert served.client.get(cert_path(wang)).status_code == 401
 
+    r = served.client.get(
+        cert_path(wang), params={"purpose": "抵押审查"}, headers=served.auth(BANK)
+    )
+    assert r.status_code == 200
+    blank = served.client.get(cert_path(wang), params={"purpose": " "}, headers=served.auth(BANK))
+    assert blank.status_code == 400 and fields_of(blank.json()) == {"query.purpose"}
+
     shares = audit(served, subject=wang, actor=BANK)
-    assert [(e["action"], e["details"]["agreement"]) for e in shares] == [("share", "SA-Q")]
+    assert [(e["action"], e["details"]["agreement"]) for e in shares] == [("share", "SA-Q")] * 2
+    assert "purpose" not in shares[0]["details"]
+    assert shares[1]["details"]["purpose"] == "抵押审查"
 
 
 def test_no_expired_or_revoked_agreement_shares_nothing(served: Served, seeded: Seeded) -> None:

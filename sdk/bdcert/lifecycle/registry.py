@@ -590,7 +590,12 @@ class Registry(EvidenceJobs):
         return sharing.list_agreements(self.services, principal=principal, party=party)
 
     def share(
-        self, number: str, *, principal: Principal, agreement_id: str | None = None
+        self,
+        number: str,
+        *,
+        principal: Principal,
+        agreement_id: str | None = None,
+        purpose: str | None = None,
     ) -> SharedCertificate:
         """A sharing party's query for one certificate (rule article 16).
 
@@ -605,8 +610,12 @@ class Registry(EvidenceJobs):
             not yet valid, revoked or does not cover the authority; logged as ``deny`` with the
             agreement id(s). An unknown number is denied too unless an agreement is active.
         :raises NotFound: an active agreement, but no certificate with this number (logged).
+        :raises ValidationError: a blank ``purpose`` (申请事由; when given, it is logged with the
+            access or the refusal).
         """
-        return sharing.share(self.services, number, principal=principal, agreement_id=agreement_id)
+        return sharing.share(
+            self.services, number, principal=principal, agreement_id=agreement_id, purpose=purpose
+        )
 
     def search_shared(
         self,

@@ -455,10 +455,20 @@ def list_agreements(
 
 
 def share(
-    services: Services, number: str, *, principal: Principal, agreement_id: str | None = None
+    services: Services,
+    number: str,
+    *,
+    principal: Principal,
+    agreement_id: str | None = None,
+    purpose: str | None = None,
 ) -> SharedCertificate:
     """See :meth:`bdcert.lifecycle.Registry.share`."""
     services.authorize(principal, "share", subject=number)
+    problems: list[Problem] = []
+    purpose = _optional_text(purpose, "purpose", "must be the 申请事由 or omitted", problems)
+    if problems:
+        raise ValidationError(problems, subject=f"query {number}")
+    extra = {"purpose": purpose} if purpose is not None else {}
     now = services.clock()
     denial: PermissionDenied | None = None
     with services.storage.transaction() as tx:
@@ -487,7 +497,7 @@ def share(
                     principal.name,
                     number,
                     now,
-                    {"agreement": active[0].id, "found": False},
+                    {"agreement": active[0].id, "found": False, **extra},
                 )
             )
             chosen = None
@@ -515,6 +525,7 @@ def share(
                             "reason": str(denial),
                             "agreement": agreement_id,
                             "considered": [a.id for a in candidates],
+                            **extra,
                         },
                     )
                 )
@@ -536,6 +547,7 @@ def share(
                             "agreement": chosen.id,
                             "authority": authority,
                             "fields": list(chosen.fields),
+                            **extra,
                         },
                     )
                 )

@@ -193,6 +193,9 @@ def query(
     request: Request[Any, Any, Any],
     principal: Principal,
     number: str,
+    purpose: Annotated[
+        str | None, Parameter(description="申请事由, logged when given", max_length=1000)
+    ] = None,
     agreement: Annotated[
         str | None,
         Parameter(
@@ -201,9 +204,16 @@ def query(
     ] = None,
 ) -> SharedView:
     """The certificate with only the granted fields (absent ones are not granted). 403 without
-    an active agreement covering its authority; 404 for an unknown number under an active one.
-    Logged as ``share`` (or ``deny``) with the agreement."""
-    return _view(registry_of(request).share(number, principal=principal, agreement_id=agreement))
+    an active agreement covering its authority; 404 for an unknown number under an active one;
+    400 naming ``query.purpose`` when blank. Logged as ``share`` (or ``deny``) with the agreement
+    and the purpose (申请事由) when given."""
+    try:
+        shared = registry_of(request).share(
+            number, principal=principal, agreement_id=agreement, purpose=purpose
+        )
+    except ValidationError as exc:
+        raise query_problem(exc) from exc
+    return _view(shared)
 
 
 @get(
