@@ -134,3 +134,14 @@ def test_a_channel_is_logged_as_the_actor(served: Served) -> None:
     assert event["actor"] == "holder-wang"
     bad = served.client.post(URL, json=WANG, headers={"Authorization": "Bearer nonsense"})
     assert bad.status_code == 401
+
+
+def test_openapi_describes_the_self_download(served: Served) -> None:
+    doc = served.client.get("/api/v1/openapi.json").json()
+    operation = doc["paths"]["/api/v1/self-download"]["post"]
+    schema = operation["requestBody"]["content"]["application/json"]["schema"]
+    if "$ref" in schema:
+        schema = doc["components"]["schemas"][schema["$ref"].rsplit("/", 1)[-1]]
+    assert {"name", "id_number", "paper_number", "code"} <= set(schema["properties"])
+    for path in ("/api/v1/audit/events", "/api/v1/audit/checkpoints", "/api/v1/audit/verify"):
+        assert path in doc["paths"], path
