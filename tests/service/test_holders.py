@@ -61,7 +61,7 @@ def test_a_holder_downloads_their_certificates_in_full(served: Served, seeded: S
         number, principal=Principal("platform", {"platform"})
     )
     assert pdf.startswith(b"%PDF-") and hashlib.sha256(pdf).hexdigest() == stored.pdf_sha256
-    assert got["ofd"] is None or base64.b64decode(got["ofd"]).startswith(b"PK")
+    assert got["ofd"] is None  # this workspace files PDFs only (see the OFD test)
 
     # co-owners of one registration each get their own certificate only
     zhao = served.client.post(URL, json=ZHAO).json()["certificates"]
@@ -145,3 +145,18 @@ def test_openapi_describes_the_self_download(served: Served) -> None:
     assert {"name", "id_number", "paper_number", "code"} <= set(schema["properties"])
     for path in ("/api/v1/audit/events", "/api/v1/audit/checkpoints", "/api/v1/audit/verify"):
         assert path in doc["paths"], path
+
+
+def test_an_ofd_filed_beside_the_pdf_is_downloaded_too(served: Served, seeded: Seeded) -> None:
+    # the demo's software (RSA) seal cannot seal OFD (SM2 only): file a package as issuing would
+    number = seeded.numbers["510100-2024-000101"][0]
+    package = b"PK\x03\x04 an OFD package as filed"
+    registry = served.client.app.state.registry
+    with registry.storage.transaction() as tx:
+        tx.add_ofd(number, package)
+    r = served.client.post(URL, json=WANG)
+    assert r.status_code == 200, r.text
+    (got,) = r.json()["certificates"]
+    assert got["certificate"]["has_ofd"] is True
+    assert base64.b64decode(got["ofd"], validate=True) == package
+    assert base64.b64decode(got["pdf"], validate=True).startswith(b"%PDF-")
