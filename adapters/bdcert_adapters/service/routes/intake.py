@@ -10,13 +10,16 @@ first result as ``replayed`` (the same numbers), other content under the same ``
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import anyio
 from litestar import Request, Response, post
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.response import Stream
@@ -55,6 +58,7 @@ _ENTRY_EXAMPLE = {
 }
 
 
+@dataclass
 class _EntryOperation(Operation):
     """The OpenAPI operation of :func:`push_entry`: its body is read raw (to refuse a key given
     twice), so its schema is stated here."""
@@ -84,7 +88,7 @@ class _EntryOperation(Operation):
     operation_class=_EntryOperation,
 )
 async def push_entry(
-    request: Request[Any, Any, Any], principal: Principal
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[IssueResultView]:
     """Validate the entry, then number, render, seal and file its certificates in one
     transaction (rule articles 5–7, 10), or record its 注销 / 查封.
@@ -190,11 +194,27 @@ def _json_line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
+@dataclass
+class _BatchOperation(Operation):
+    """The OpenAPI operation of :func:`push_batch`: a JSON Lines body, read as it arrives."""
+
+    def __post_init__(self) -> None:
+        schema = Schema(
+            type=OpenAPIType.STRING,
+            description="one registration-book entry (a JSON object) per line",
+        )
+        self.request_body = RequestBody(
+            required=True,
+            description="registration-book entries, one JSON object per line (JSON Lines)",
+            content={m: OpenAPIMediaType(schema=schema) for m in BATCH_MEDIA_TYPES},
+        )
+
+
 @post(
     "/entries/batch",
+    operation_class=_BatchOperation,
     summary="Push a batch of entries (JSON Lines in, JSON Lines out)",
     tags=["intake"],
-    sync_to_thread=False,
     status_code=200,
     media_type="application/x-ndjson",
     response_description=(
@@ -203,7 +223,9 @@ def _json_line(record: dict[str, Any]) -> bytes:
         "supersedes, cancels, restricts, announcements, errors [{field, message}], reason."
     ),
 )
-async def push_batch(request: Request[Any, Any, Any], principal: Principal) -> Stream:
+async def push_batch(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> Stream:
     """Push every entry of a JSON Lines body (``application/x-ndjson`` or ``application/jsonl``;
     one entry per line, as ``bdcert issue`` reads a file), each in its own transaction, in order.
 
@@ -268,3 +290,7 @@ async def push_batch(request: Request[Any, Any, Any], principal: Principal) -> S
 
 
 ROUTES: list[Any] = [push_entry, push_batch]
+
+for _handler in ROUTES:  # the handlers' docstrings are their OpenAPI descriptions
+    if _handler.description is None and _handler.fn.__doc__:
+        _handler.description = inspect.cleandoc(_handler.fn.__doc__)
