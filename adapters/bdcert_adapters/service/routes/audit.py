@@ -21,7 +21,8 @@ import anyio.to_thread
 import attrs
 from litestar import Request, Response, get, post
 from litestar.datastructures import UploadFile
-from litestar.params import Parameter
+from litestar.di import NamedDependency
+from litestar.params import Parameter, PathParameter
 
 from bdcert.errors import ValidationError
 from bdcert.lifecycle.auditing import MAX_AUDIT_PAGE
@@ -133,7 +134,7 @@ def _event(event_id: int, e: AuditEvent) -> EventView:
 @get("/audit/events", summary="The audit log, paginated", tags=["audit"], sync_to_thread=True)
 def events(
     request: Request[Any, Any, Any],
-    principal: Principal,
+    principal: NamedDependency[Principal],
     subject: Annotated[
         str | None,
         Parameter(
@@ -186,7 +187,9 @@ def events(
     tags=["audit"],
     sync_to_thread=True,
 )
-def checkpoints(request: Request[Any, Any, Any], principal: Principal) -> list[CheckpointView]:
+def checkpoints(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> list[CheckpointView]:
     """Every stored checkpoint, by number. 403 unless an auditor or the platform."""
     return [_checkpoint(c) for c in registry_of(request).audit_checkpoints(principal=principal)]
 
@@ -199,7 +202,9 @@ def checkpoints(request: Request[Any, Any, Any], principal: Principal) -> list[C
     media_type="application/pdf",
 )
 def checkpoint_pdf(
-    request: Request[Any, Any, Any], principal: Principal, number: int
+    request: Request[Any, Any, Any],
+    principal: NamedDependency[Principal],
+    number: Annotated[int, PathParameter(description="the checkpoint number", ge=1)],
 ) -> Response[bytes]:
     """The sealed one-page PDF of checkpoint ``number`` (keep a copy outside the database; upload
     it to ``POST /api/v1/audit/verify``). 404 for an unknown number."""
@@ -222,14 +227,18 @@ def checkpoint_pdf(
     sync_to_thread=True,
     status_code=201,
 )
-def make_checkpoint(request: Request[Any, Any, Any], principal: Principal) -> CheckpointView:
+def make_checkpoint(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> CheckpointView:
     """Seal a checkpoint of the log as it is now with the ``[audit] authority``'s seal; stored
     and logged. 403 unless the platform; 503 when sealing is unavailable."""
     return _checkpoint(registry_of(request).checkpoint_audit(principal=principal))
 
 
 @post("/audit/verify", summary="Check the audit log", tags=["audit"], status_code=200)
-async def verify(request: Request[Any, Any, Any], principal: Principal) -> Verification:
+async def verify(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> Verification:
     """Recompute the log's hash chain, check every stored checkpoint's seal and links and the
     register against the log; each uploaded checkpoint copy (``multipart/form-data`` files) is
     checked too. 403 unless an auditor or the platform."""

@@ -18,6 +18,7 @@ from typing import Any
 
 import attrs
 from litestar import Request, post
+from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from bdcert.errors import IdentityError, TooManyAttempts
@@ -83,7 +84,7 @@ def _downloaded(issued: IssuedCertificate, holder: Principal) -> DownloadedCerti
 )
 def self_download(
     request: Request[Any, Any, Any],
-    optional_principal: Principal | None,
+    optional_principal: NamedDependency[Principal | None],
     data: JSONBody[SelfDownload],
 ) -> SelfDownloadAnswer:
     """The certificates in force that the proof opens, each with its sealed PDF (and OFD).

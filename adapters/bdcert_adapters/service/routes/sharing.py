@@ -25,15 +25,21 @@ from typing import Annotated, Any
 
 import attrs
 from litestar import Request, Response, get, post
-from litestar.params import JSONBody, Parameter
+from litestar.di import NamedDependency
+from litestar.params import JSONBody, Parameter, PathParameter
 
 from bdcert.errors import ValidationError
 from bdcert.model import CHINA_TZ, Principal
 from bdcert.records import SharedCertificate, SharingAgreement
 from bdcert_adapters.service.auth import registry_of
 from bdcert_adapters.service.problems import FieldError, ProblemError, problem
+from bdcert_adapters.service.routes.certificates import Number
 
 __all__ = ["ROUTES", "AgreementView", "SearchAnswer", "SharedView", "query_problem"]
+
+
+#: A sharing agreement's id in the path (ids holding ``/`` cannot be named here).
+AgreementId = Annotated[str, PathParameter(description="the agreement's id", max_length=100)]
 
 
 def query_problem(exc: ValidationError) -> ProblemError:
@@ -140,7 +146,7 @@ def _now(registry: Any) -> datetime:
 )
 def search(
     request: Request[Any, Any, Any],
-    principal: Principal,
+    principal: NamedDependency[Principal],
     unit: Annotated[
         str | None,
         Parameter(
@@ -191,8 +197,8 @@ def search(
 )
 def query(
     request: Request[Any, Any, Any],
-    principal: Principal,
-    number: str,
+    principal: NamedDependency[Principal],
+    number: Number,
     purpose: Annotated[
         str | None, Parameter(description="申请事由, logged when given", max_length=1000)
     ] = None,
@@ -225,8 +231,8 @@ def query(
 )
 def download(
     request: Request[Any, Any, Any],
-    principal: Principal,
-    number: str,
+    principal: NamedDependency[Principal],
+    number: Number,
     purpose: Annotated[
         str | None,
         Parameter(
@@ -260,7 +266,7 @@ def download(
 @get("/agreements", summary="List sharing agreements", tags=["sharing"], sync_to_thread=True)
 def list_agreements(
     request: Request[Any, Any, Any],
-    principal: Principal,
+    principal: NamedDependency[Principal],
     party: Annotated[
         str | None, Parameter(description="only this party's agreements", max_length=200)
     ] = None,
@@ -280,7 +286,9 @@ def list_agreements(
     status_code=201,
 )
 def add_agreement(
-    request: Request[Any, Any, Any], principal: Principal, data: JSONBody[dict[str, Any]]
+    request: Request[Any, Any, Any],
+    principal: NamedDependency[Principal],
+    data: JSONBody[dict[str, Any]],
 ) -> AgreementView:
     """The platform adds an agreement: ``id`` (optional), ``party``, ``purpose``,
     ``authorities``, ``fields`` (``file`` grants the PDF download), ``valid_from``, ``valid_to``,
@@ -299,8 +307,8 @@ def add_agreement(
 )
 def revoke_agreement(
     request: Request[Any, Any, Any],
-    principal: Principal,
-    agreement_id: str,
+    principal: NamedDependency[Principal],
+    agreement_id: AgreementId,
     data: JSONBody[dict[str, Any]],
 ) -> AgreementView:
     """The platform revokes an agreement from now on; body ``{"reason": "…"}`` (400 naming
