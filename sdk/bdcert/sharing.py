@@ -8,6 +8,7 @@ from bdcert.lifecycle.sharing import (
     FACE_FIELDS,
     FIELDS,
     INPUT_KEYS,
+    OPERATION_FIELDS,
     SharedCertificate,
     SharingAgreement,
     add_agreement,
@@ -15,7 +16,9 @@ from bdcert.lifecycle.sharing import (
     list_agreements,
     parse_agreement,
     revoke_agreement,
+    search_shared,
     share,
+    shared_file,
 )
 
 __all__ = [
@@ -23,6 +26,7 @@ __all__ = [
     "FACE_FIELDS",
     "FIELDS",
     "INPUT_KEYS",
+    "OPERATION_FIELDS",
     "SharedCertificate",
     "SharingAgreement",
     "add_agreement",
@@ -30,5 +34,7 @@ __all__ = [
     "list_agreements",
     "parse_agreement",
     "revoke_agreement",
+    "search_shared",
     "share",
+    "shared_file",
 ]

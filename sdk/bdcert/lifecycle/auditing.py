@@ -10,7 +10,7 @@ from typing import Any
 import attrs
 
 from bdcert.audit import register_problems, stored_file_problem
-from bdcert.errors import NotFound
+from bdcert.errors import NotFound, Problem, ValidationError
 from bdcert.lifecycle.services import Services
 from bdcert.model import AuditEvent, Certificate, Principal
 from bdcert.protocols import AuditCheckpoint
@@ -20,6 +20,7 @@ __all__ = [
     "Finding",
     "audit_checkpoints",
     "audit_log",
+    "audit_page",
     "checkpoint_audit",
     "reconcile",
     "verify_audit",
@@ -168,3 +169,47 @@ def audit_checkpoints(services: Services, *, principal: Principal) -> list[Audit
     services.authorize(principal, "audit")
     with services.storage.transaction() as tx:
         return tx.audit_checkpoints()
+
+
+#: The most events one page of :func:`audit_page` holds.
+MAX_AUDIT_PAGE = 1000
+
+
+def audit_page(
+    services: Services,
+    *,
+    principal: Principal,
+    subject: str | None = None,
+    actor: str | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    after: int = 0,
+    limit: int = 100,
+) -> list[tuple[int, AuditEvent]]:
+    """See :meth:`bdcert.lifecycle.Registry.audit_page`."""
+    services.authorize(principal, "audit", subject=subject or "")
+    problems = []
+    if isinstance(after, bool) or not isinstance(after, int) or after < 0:
+        problems.append(Problem("after", f"must be an event id >= 0, not {after!r}"))
+    if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= MAX_AUDIT_PAGE:
+        problems.append(Problem("limit", f"must be 1-{MAX_AUDIT_PAGE}, not {limit!r}"))
+    for field, moment in (("since", since), ("until", until)):
+        if moment is not None and (not isinstance(moment, datetime) or moment.utcoffset() is None):
+            problems.append(Problem(field, "must be a time with a UTC offset (e.g. +08:00)"))
+    if problems:
+        raise ValidationError(problems, subject="audit events")
+    with services.storage.transaction() as tx:
+        events = tx.audit_events()
+    page: list[tuple[int, AuditEvent]] = []
+    # the storage numbers events 1, 2, … in log order (StorageTransaction.append_audit)
+    for event_id, e in enumerate(events[after:], start=after + 1):
+        if (
+            (subject is None or _about(e, subject))
+            and (actor is None or e.actor == actor)
+            and (since is None or e.at >= since)
+            and (until is None or e.at <= until)
+        ):
+            page.append((event_id, e))
+            if len(page) == limit:
+                break
+    return page

@@ -328,6 +328,36 @@ class Registry(EvidenceJobs):
             until=until,
         )
 
+    def audit_page(
+        self,
+        *,
+        principal: Principal,
+        subject: str | None = None,
+        actor: str | None = None,
+        since: datetime | None = None,
+        until: datetime | None = None,
+        after: int = 0,
+        limit: int = 100,
+    ) -> list[tuple[int, AuditEvent]]:
+        """One page of :meth:`audit_log` with each event's id (1, 2, … in log order, the id a
+        checkpoint seals): the first ``limit`` matching events whose id is above ``after``
+        (rule article 17). The next page starts after the last id returned.
+
+        :param limit: 1 to 1000 (:data:`bdcert.lifecycle.auditing.MAX_AUDIT_PAGE`).
+        :raises ValidationError: a negative ``after``, a ``limit`` out of range, a naive
+            ``since`` or ``until`` (naming each). :raises PermissionDenied: as :meth:`audit_log`.
+        """
+        return auditing.audit_page(
+            self.services,
+            principal=principal,
+            subject=subject,
+            actor=actor,
+            since=since,
+            until=until,
+            after=after,
+            limit=limit,
+        )
+
     def reconcile(
         self,
         book: Iterable[Any],
@@ -560,7 +590,12 @@ class Registry(EvidenceJobs):
         return sharing.list_agreements(self.services, principal=principal, party=party)
 
     def share(
-        self, number: str, *, principal: Principal, agreement_id: str | None = None
+        self,
+        number: str,
+        *,
+        principal: Principal,
+        agreement_id: str | None = None,
+        purpose: str | None = None,
     ) -> SharedCertificate:
         """A sharing party's query for one certificate (rule article 16).
 
@@ -575,5 +610,61 @@ class Registry(EvidenceJobs):
             not yet valid, revoked or does not cover the authority; logged as ``deny`` with the
             agreement id(s). An unknown number is denied too unless an agreement is active.
         :raises NotFound: an active agreement, but no certificate with this number (logged).
+        :raises ValidationError: a blank ``purpose`` (申请事由; when given, it is logged with the
+            access or the refusal).
         """
-        return sharing.share(self.services, number, principal=principal, agreement_id=agreement_id)
+        return sharing.share(
+            self.services, number, principal=principal, agreement_id=agreement_id, purpose=purpose
+        )
+
+    def search_shared(
+        self,
+        *,
+        principal: Principal,
+        unit: str | None = None,
+        holder_name: str | None = None,
+        holder_id: str | None = None,
+        purpose: str | None = None,
+    ) -> list[SharedCertificate]:
+        """A sharing party's search (检索, rule article 16): the certificates in force on the
+        不动产单元 ``unit`` and/or listing ``holder_id`` (证件号, any case) among their 权利人,
+        narrowed by ``holder_name`` (blanks and width ignored), each as :meth:`share` gives it
+        under the party's active agreement covering its authority (signed last); certificates
+        no active agreement covers are left out. Logged as one ``search`` event (criteria with
+        the name and ID number masked, the ``purpose`` 申请事由 when given, the agreements used,
+        the certificates returned).
+
+        :raises ValidationError: neither ``unit`` nor ``holder_id`` (a name alone would walk the
+            register), or a blank one, naming each. :raises PermissionDenied: not a sharing
+            party, or no active agreement (expired, revoked, not yet valid, none); logged as
+            ``deny``.
+        """
+        return sharing.search_shared(
+            self.services,
+            principal=principal,
+            unit=unit,
+            holder_name=holder_name,
+            holder_id=holder_id,
+            purpose=purpose,
+        )
+
+    def shared_file(
+        self,
+        number: str,
+        *,
+        purpose: str | None,
+        principal: Principal,
+        agreement_id: str | None = None,
+    ) -> bytes:
+        """A sharing party downloads a certificate's sealed PDF (文件下载, rule article 16) with
+        its purpose (申请事由), under an active agreement covering the authority that grants
+        ``file``; logged as ``download`` with the agreement and the purpose (article 17).
+
+        :raises ValidationError: a missing or blank ``purpose`` (nothing logged but the check
+            of the role). :raises PermissionDenied: not a sharing party, or no active covering
+            agreement granting ``file``; logged as ``deny`` with the purpose.
+        :raises NotFound: an active agreement, but no such certificate (logged).
+        """
+        return sharing.shared_file(
+            self.services, number, purpose=purpose, principal=principal, agreement_id=agreement_id
+        )

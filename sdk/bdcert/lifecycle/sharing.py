@@ -24,6 +24,8 @@ the agreement(s) considered; a granted access is a ``share`` record naming the a
 ``restrictions``  seizures (查封): ``[{"cfjg", "cfwh", "cflx", "start", "end"}]`` (dates ISO)
 ``holders``       权利人 with their ID: ``[{"mc", "zjzl", "zjh", "qlbl"}]``
 ``unit_numbers``  不动产单元号, a list of strings
+``file``          not a value: the sealed PDF may be downloaded (文件下载, :func:`shared_file`,
+                  each download with its purpose 申请事由 in the audit log)
 face item keys    the item as printed on the face, a string: ``zh`` 证号, ``djjg`` 登记机构,
                   ``fzrq`` 登簿日期, ``qfsj`` 签发日期, ``qlr`` 权利人, ``gyqk`` 共有情况,
                   ``zl`` 坐落, ``bdcdyh`` 不动产单元号, ``qllx`` 权利类型, ``qlxz`` 权利性质,
@@ -43,14 +45,15 @@ from __future__ import annotations
 
 import re
 import secrets
+import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
-from bdcert.access import mask_text, personal_names
+from bdcert.access import mask_id_number, mask_name, mask_text, personal_names
 from bdcert.errors import NotFound, PermissionDenied, Problem, ValidationError
 from bdcert.lifecycle.services import Services
-from bdcert.model import CHINA_TZ, AuditEvent, Certificate, Principal
+from bdcert.model import CHINA_TZ, AuditEvent, Certificate, CertificateStatus, Principal
 from bdcert.protocols import StorageTransaction
 from bdcert.records import (  # moved to the values layer; re-exported here
     SharedCertificate,
@@ -61,11 +64,14 @@ __all__ = [
     "CERTIFICATE_FIELDS",
     "FACE_FIELDS",
     "FIELDS",
+    "OPERATION_FIELDS",
     "SharedCertificate",
     "SharingAgreement",
     "active_grant",
     "granted_fields",
     "parse_agreement",
+    "search_shared",
+    "shared_file",
 ]
 
 #: Named certificate fields an agreement can grant (see the module docstring for their shapes).
@@ -102,8 +108,11 @@ FACE_FIELDS: tuple[str, ...] = (
     "ywr",
     "qt",
 )
+#: Operations (not data) an agreement can grant: ``file``, the sealed PDF itself (文件下载,
+#: :func:`shared_file`); never a key of :func:`granted_fields`.
+OPERATION_FIELDS: tuple[str, ...] = ("file",)
 #: Every field an agreement can grant.
-FIELDS: frozenset[str] = frozenset(CERTIFICATE_FIELDS + FACE_FIELDS)
+FIELDS: frozenset[str] = frozenset(CERTIFICATE_FIELDS + FACE_FIELDS + OPERATION_FIELDS)
 
 #: Keys of an agreement as input (:func:`parse_agreement`).
 INPUT_KEYS = frozenset(
@@ -160,7 +169,7 @@ def parse_agreement(
             add(
                 f"fields[{i}]",
                 f"{field!r} is not a field an agreement can grant (known: "
-                f"{', '.join(CERTIFICATE_FIELDS + FACE_FIELDS)})",
+                f"{', '.join(CERTIFICATE_FIELDS + FACE_FIELDS + OPERATION_FIELDS)})",
             )
     valid_from = _moment(raw.get("valid_from"), "valid_from", add, end_of_day=False)
     valid_to = _moment(raw.get("valid_to"), "valid_to", add, end_of_day=True)
@@ -297,7 +306,11 @@ def granted_fields(
         ],
         "unit_numbers": lambda: list(c.unit_numbers),
     }
-    return {f: named[f]() if f in named else c.face_value(f) for f in fields}
+    return {
+        f: named[f]() if f in named else c.face_value(f)
+        for f in fields
+        if f not in OPERATION_FIELDS
+    }
 
 
 #: Fields that grant the 权利人's names: without one of them, the names in free text are masked.
@@ -442,10 +455,20 @@ def list_agreements(
 
 
 def share(
-    services: Services, number: str, *, principal: Principal, agreement_id: str | None = None
+    services: Services,
+    number: str,
+    *,
+    principal: Principal,
+    agreement_id: str | None = None,
+    purpose: str | None = None,
 ) -> SharedCertificate:
     """See :meth:`bdcert.lifecycle.Registry.share`."""
     services.authorize(principal, "share", subject=number)
+    problems: list[Problem] = []
+    purpose = _optional_text(purpose, "purpose", "must be the 申请事由 or omitted", problems)
+    if problems:
+        raise ValidationError(problems, subject=f"query {number}")
+    extra = {"purpose": purpose} if purpose is not None else {}
     now = services.clock()
     denial: PermissionDenied | None = None
     with services.storage.transaction() as tx:
@@ -474,7 +497,7 @@ def share(
                     principal.name,
                     number,
                     now,
-                    {"agreement": active[0].id, "found": False},
+                    {"agreement": active[0].id, "found": False, **extra},
                 )
             )
             chosen = None
@@ -502,6 +525,7 @@ def share(
                             "reason": str(denial),
                             "agreement": agreement_id,
                             "considered": [a.id for a in candidates],
+                            **extra,
                         },
                     )
                 )
@@ -523,10 +547,239 @@ def share(
                             "agreement": chosen.id,
                             "authority": authority,
                             "fields": list(chosen.fields),
+                            **extra,
                         },
                     )
                 )
                 return shared
+    if denial is not None:
+        raise denial
+    raise NotFound(f"no certificate {number!r}")
+
+
+# -- search (检索) and file download (文件下载), rule articles 16, 17 ---------------------------
+
+
+def _shared(
+    tx: StorageTransaction, cert: Certificate, chosen: SharingAgreement, now: datetime
+) -> SharedCertificate:
+    """``cert`` as ``chosen`` grants it, masked as :func:`share` masks it."""
+    fields = granted_fields(cert, chosen.fields, now)
+    if not _NAMES_GRANTED & set(chosen.fields):
+        fields = _masked(fields, personal_names(cert, _unit_certificates(tx, cert)))
+    return SharedCertificate(number=cert.number, agreement_id=chosen.id, fields=fields)
+
+
+def _fold(text: str) -> str:
+    """A name or number for comparison: NFKC, without blanks."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def _optional_text(value: Any, field: str, message: str, problems: list[Problem]) -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or not value.strip():
+        problems.append(Problem(field, message))
+        return None
+    return value.strip()
+
+
+def search_shared(
+    services: Services,
+    *,
+    principal: Principal,
+    unit: str | None = None,
+    holder_name: str | None = None,
+    holder_id: str | None = None,
+    purpose: str | None = None,
+) -> list[SharedCertificate]:
+    """See :meth:`bdcert.lifecycle.Registry.search_shared`."""
+    services.authorize(principal, "share", subject=unit or "search")
+    problems: list[Problem] = []
+    unit = _optional_text(unit, "unit", "must be a 不动产单元号 or omitted", problems)
+    holder_name = _optional_text(
+        holder_name, "holder_name", "must be a 权利人 name or omitted", problems
+    )
+    holder_id = _optional_text(holder_id, "holder_id", "must be a 证件号 or omitted", problems)
+    purpose = _optional_text(purpose, "purpose", "must be the 申请事由 or omitted", problems)
+    if not problems and unit is None and holder_id is None:
+        if holder_name is None:
+            for field in ("unit", "holder_name", "holder_id"):
+                problems.append(Problem(field, "give at least one of unit, holder_name, holder_id"))
+        else:
+            problems.append(
+                Problem(
+                    "holder_name",
+                    "narrows a search by unit or holder_id: a name alone would walk the "
+                    "whole register",
+                )
+            )
+    if problems:
+        raise ValidationError(problems, subject="search")
+    canonical = holder_id.upper() if holder_id is not None else None
+    criteria: dict[str, Any] = {}
+    if unit is not None:
+        criteria["unit"] = unit
+    if holder_name is not None:
+        criteria["holder_name"] = mask_name(holder_name)
+    if canonical is not None:
+        criteria["holder_id"] = mask_id_number(canonical)
+    subject = unit if unit is not None else mask_id_number(canonical or "")
+    extra = {"purpose": purpose} if purpose is not None else {}
+    now = services.clock()
+    denial: PermissionDenied | None = None
+    with services.storage.transaction() as tx:
+        own = tx.agreements(principal.name)
+        active = [a for a in own if a.state(now) == "active"]
+        if not active:
+            reasons = [f"agreement {a.id} is {a.state(now).replace('_', ' ')}" for a in own]
+            denial = PermissionDenied(
+                f"{principal.name} may not search: "
+                + ("; ".join(reasons) or f"{principal.name} has no sharing agreement")
+            )
+            details = {"action": "search", "reason": str(denial), "considered": [a.id for a in own]}
+            tx.append_audit(
+                AuditEvent("deny", principal.name, subject, now, {**details, **criteria, **extra})
+            )
+        else:
+            found: dict[str, Certificate] = {}
+            if unit is not None:
+                found = {c.number: c for c in tx.certificates_for_unit(unit)}
+            if canonical is not None:
+                mine = {
+                    c.number: c
+                    for c in tx.certificates_for_holder(canonical)
+                    if c.status is CertificateStatus.VALID
+                }
+                found = mine if unit is None else {n: c for n, c in found.items() if n in mine}
+            if holder_name is not None:
+                wanted = _fold(holder_name)
+                found = {
+                    n: c
+                    for n, c in found.items()
+                    if any(_fold(p.name) == wanted for p in c.holders)
+                }
+            results = []
+            for cert in found.values():
+                chosen = _choose(active, cert.authority_code)
+                if chosen is not None:  # a certificate no agreement covers is not shown at all
+                    results.append(_shared(tx, cert, chosen, now))
+            tx.append_audit(
+                AuditEvent(
+                    "search",
+                    principal.name,
+                    subject,
+                    now,
+                    {
+                        **criteria,
+                        **extra,
+                        "agreements": sorted({r.agreement_id for r in results}),
+                        "certificates": [r.number for r in results],
+                    },
+                )
+            )
+            return results
+    assert denial is not None
+    raise denial
+
+
+def shared_file(
+    services: Services,
+    number: str,
+    *,
+    purpose: str | None,
+    principal: Principal,
+    agreement_id: str | None = None,
+) -> bytes:
+    """See :meth:`bdcert.lifecycle.Registry.shared_file`."""
+    services.authorize(principal, "share", subject=str(number))
+    if not isinstance(purpose, str) or not purpose.strip():
+        raise ValidationError(
+            [Problem("purpose", "is required (申请事由: why the file is downloaded)")],
+            subject=f"file download {number}",
+        )
+    purpose = purpose.strip()
+    now = services.clock()
+    denial: PermissionDenied | None = None
+    with services.storage.transaction() as tx:
+        own = tx.agreements(principal.name)
+        if agreement_id is not None:
+            own = [a for a in own if a.id == agreement_id]
+        try:
+            cert: Certificate | None = tx.get_certificate(number)
+        except NotFound:
+            cert = None
+        authority = cert.authority_code if cert is not None else None
+        active = [a for a in own if a.state(now) == "active"]
+        reasons = [
+            f"agreement {a.id} is {a.state(now).replace('_', ' ')}" for a in own if a not in active
+        ]
+        if not own:
+            reasons.append(
+                f"{principal.name} has no agreement {agreement_id}"
+                if agreement_id is not None
+                else f"{principal.name} has no sharing agreement"
+            )
+        if cert is None and active:
+            tx.append_audit(
+                AuditEvent(
+                    "download",
+                    principal.name,
+                    number,
+                    now,
+                    {"agreement": active[0].id, "purpose": purpose, "found": False},
+                )
+            )
+        else:
+            reasons += [
+                f"agreement {a.id} does not cover authority {authority}"
+                for a in active
+                if authority is None or not a.covers(authority)
+            ]
+            reasons += [
+                f"agreement {a.id} does not grant the file"
+                for a in active
+                if authority is not None and a.covers(authority) and "file" not in a.fields
+            ]
+            chosen = _choose([a for a in active if "file" in a.fields], authority)
+            if chosen is None:
+                denial = PermissionDenied(
+                    f"{principal.name} may not download the file of {number}: " + "; ".join(reasons)
+                )
+                tx.append_audit(
+                    AuditEvent(
+                        "deny",
+                        principal.name,
+                        number,
+                        now,
+                        {
+                            "action": "file",
+                            "authority": authority,
+                            "reason": str(denial),
+                            "purpose": purpose,
+                            "agreement": agreement_id,
+                            "considered": [a.id for a in own],
+                        },
+                    )
+                )
+            else:
+                assert cert is not None
+                pdf = tx.get_pdf(cert.number)
+                tx.append_audit(
+                    AuditEvent(
+                        "download",
+                        principal.name,
+                        cert.number,
+                        now,
+                        {
+                            "agreement": chosen.id,
+                            "authority": authority,
+                            "purpose": purpose,
+                            "format": "pdf",
+                        },
+                    )
+                )
+                return pdf
     if denial is not None:
         raise denial
     raise NotFound(f"no certificate {number!r}")
