@@ -226,3 +226,25 @@ def test_the_operations_are_in_the_openapi_document(setup: Setup) -> None:
     paths = setup.client.get("/api/v1/openapi.json").json()["paths"]
     for path in ("/verify", "/verify/batch", "/checks/information", "/checks/file"):
         assert "/api/v1" + path in paths
+
+
+def test_trust_bundle_and_status_snapshot_over_http(setup: Setup) -> None:
+    from bdcert.model import VerdictCode
+    from bdcert.verify.offline import TrustBundle, read_status_snapshot, verify_offline
+
+    r = setup.client.get("/api/v1/trust-bundle")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    bundle = TrustBundle.load(r.content)
+    assert r.headers["etag"] == f'"{bundle.sha256}"' and bundle.roots
+    s = setup.client.get("/api/v1/status-snapshot")
+    assert s.status_code == 200 and s.headers["content-type"] == "application/pdf"
+    snapshot = read_status_snapshot(s.content, bundle)
+    assert {n: e.status for n, e in snapshot.entries.items()} == {
+        SUPERSEDED: "superseded",
+        RESTRICTED: "restricted",
+    }
+    assert snapshot.entries[SUPERSEDED].superseded_by == (SUCCESSOR,)
+    # the same sealed snapshot is answered again within its age: no seal per request
+    assert setup.client.get("/api/v1/status-snapshot").content == s.content
+    report = verify_offline(setup.files[SUPERSEDED], bundle, s.content)
+    assert report.verdict is VerdictCode.SUPERSEDED and report.level.startswith("seal and snap")
