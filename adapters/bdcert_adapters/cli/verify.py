@@ -112,7 +112,7 @@ def cmd_verify(args: argparse.Namespace) -> int:
     if args.trust_bundle is not None or args.snapshot is not None:
         error("--trust-bundle and --snapshot go with --offline")
         return 2
-    from bdcert.verify.report import LEVEL_ONLINE, report_from_verdict
+    from bdcert.verify.report import LEVEL_ONLINE
 
     worst = 0
     with open_session(args) as session:
@@ -128,7 +128,6 @@ def cmd_verify(args: argparse.Namespace) -> int:
             if args.json:
                 record = _verdict_wire(file, v)
                 record["level"] = LEVEL_ONLINE
-                record["checks"] = report_from_verdict(v).as_dict()["checks"]
                 print_json(record)
             else:
                 style = "green" if v.ok else ("yellow" if v.trusted else "red")
