@@ -248,3 +248,16 @@ def test_trust_bundle_and_status_snapshot_over_http(setup: Setup) -> None:
     assert setup.client.get("/api/v1/status-snapshot").content == s.content
     report = verify_offline(setup.files[SUPERSEDED], bundle, s.content)
     assert report.verdict is VerdictCode.SUPERSEDED and report.level.startswith("seal and snap")
+
+
+def test_batch_limits_per_file_per_body_and_count(setup: Setup) -> None:
+    one_big = [("file", ("big.pdf", b"%PDF-1.7\n" + b"x" * 1500, "application/pdf"))]
+    _problem(setup.small.post("/api/v1/verify/batch", files=one_big), 413, "too-large")
+    many = [("file", (f"{i}.pdf", b"%PDF-1.7\n" + b"y" * 900, "application/pdf")) for i in range(4)]
+    _problem(setup.small.post("/api/v1/verify/batch", files=many), 413, "too-large")
+    too_many = [("file", (f"{i}.pdf", b"%PDF-1.7\n", "application/pdf")) for i in range(101)]
+    _problem(setup.client.post("/api/v1/verify/batch", files=too_many), 413, "too-many-files")
+    raw = setup.client.post(
+        "/api/v1/verify/batch", content=b"%PDF-1.7", headers={"Content-Type": "application/pdf"}
+    )
+    _problem(raw, 415, "unsupported-media-type")
