@@ -226,6 +226,15 @@ def test_the_operations_are_in_the_openapi_document(setup: Setup) -> None:
     paths = setup.client.get("/api/v1/openapi.json").json()["paths"]
     for path in ("/verify", "/verify/batch", "/checks/information", "/checks/file"):
         assert "/api/v1" + path in paths
+    for path in ("/trust-bundle", "/status-snapshot"):
+        assert "get" in paths["/api/v1" + path]
+    body = paths["/api/v1/verify"]["post"]["requestBody"]["content"]
+    assert set(body) >= {"application/pdf", "application/ofd", "multipart/form-data"}
+    assert body["application/pdf"]["schema"] == {"type": "string", "format": "binary"}
+    batch = paths["/api/v1/verify/batch"]["post"]["requestBody"]["content"]
+    assert batch["multipart/form-data"]["schema"]["properties"]["file"]["type"] == "array"
+    report = paths["/api/v1/verify"]["post"]["responses"]["200"]["content"]
+    assert "application/json" in report
 
 
 def test_trust_bundle_and_status_snapshot_over_http(setup: Setup) -> None:

@@ -29,6 +29,7 @@ content type; 429 when an anonymous client has had its ``[lookup]`` share of inf
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 import time
 from typing import Any
@@ -36,6 +37,8 @@ from typing import Any
 import attrs
 from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from bdcert.model import Principal
 from bdcert.verify import national
@@ -73,6 +76,45 @@ class BatchReports:
     """:ivar reports: one report per ``file`` part, in the order of the parts."""
 
     reports: tuple[VerificationReport, ...]
+
+
+_BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+
+
+def _form(files: Schema) -> OpenAPIMediaType:
+    return OpenAPIMediaType(
+        schema=Schema(type=OpenAPIType.OBJECT, properties={"file": files}, required=["file"])
+    )
+
+
+@dataclasses.dataclass  # so that the generated __init__ calls __post_init__
+class _DocumentBody(Operation):
+    """The OpenAPI operation of a handler that reads one document itself (no ``data``)."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="one PDF or OFD: the raw bytes, or a form with the part 'file'",
+            content={
+                "application/pdf": OpenAPIMediaType(schema=_BINARY),
+                "application/ofd": OpenAPIMediaType(schema=_BINARY),
+                "application/octet-stream": OpenAPIMediaType(schema=_BINARY),
+                "multipart/form-data": _form(_BINARY),
+            },
+        )
+
+
+@dataclasses.dataclass
+class _BatchBody(Operation):
+    """The OpenAPI operation of the batch: a form with several ``file`` parts."""
+
+    def __post_init__(self) -> None:
+        files = Schema(type=OpenAPIType.ARRAY, items=_BINARY, max_items=MAX_BATCH_FILES)
+        self.request_body = RequestBody(
+            required=True,
+            description="several PDF or OFD documents, each a part named 'file'",
+            content={"multipart/form-data": _form(files)},
+        )
 
 
 def _media_type(request: Request[Any, Any, Any]) -> tuple[str, dict[str, str]]:
@@ -195,6 +237,7 @@ def _report(registry: Any, doc: Document, principal: Principal | None) -> Verifi
 
 @post(
     "/verify",
+    operation_class=_DocumentBody,
     summary="Verify one certificate file (PDF or OFD)",
     tags=["verification"],
     status_code=200,
@@ -211,6 +254,7 @@ async def verify(
 
 @post(
     "/verify/batch",
+    operation_class=_BatchBody,
     summary="Verify several certificate files",
     tags=["verification"],
     status_code=200,
@@ -248,6 +292,7 @@ def check_information(
 
 @post(
     "/checks/file",
+    operation_class=_DocumentBody,
     summary="文件验证: is this file's seal genuine?",
     tags=["verification"],
     status_code=200,
