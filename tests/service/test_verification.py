@@ -270,3 +270,19 @@ def test_batch_limits_per_file_per_body_and_count(setup: Setup) -> None:
         "/api/v1/verify/batch", content=b"%PDF-1.7", headers={"Content-Type": "application/pdf"}
     )
     _problem(raw, 415, "unsupported-media-type")
+
+
+def test_verdicts_are_counted_in_the_metrics(setup: Setup) -> None:
+    def counted() -> float:
+        text = setup.client.get("/metrics").text
+        for line in text.splitlines():
+            if line.startswith('bdcert_verify_verdicts_total{code="untrusted_signer"}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = counted()
+    r = setup.client.post(
+        "/api/v1/verify", content=setup.forged, headers={"Content-Type": "application/pdf"}
+    )
+    assert r.status_code == 200
+    assert counted() == before + 1
