@@ -160,7 +160,7 @@ def _verify_offline(args: argparse.Namespace) -> int:
             error(f"{file}: {exc}")
             worst = 2
             continue
-        report = verify_offline(data, bundle, snapshot, name=str(file))
+        report = verify_offline(data, bundle, snapshot, name=str(file), at=args.at)
         code = report.verdict
         if report.ok:
             exit_code = 0
