@@ -33,12 +33,15 @@ from bdcert.records import DownloadGuard
 
 __all__ = [
     "SM2_WITH_SM3_DER_HEX",
+    "UNLIMITED_ROLES",
     "certificate",
     "check_document",
+    "count_lookup",
     "known_crls",
     "lookup",
     "lookup_key",
     "pdf",
+    "related_certificates",
     "status_verdict",
     "verify",
 ]
@@ -344,3 +347,10 @@ def check_document(
     from bdcert.verify.pades import check_pdf_seal
 
     return check_pdf_seal(data, trust_roots, at=at, crls=crls)
+
+
+# Public names for bdcert.lifecycle.verifying (the information check counts and masks as lookup).
+#: Roles whose lookups are not counted against the ``[lookup]`` limit.
+UNLIMITED_ROLES = _UNLIMITED_ROLES
+count_lookup = _count_lookup
+related_certificates = _related
