@@ -33,15 +33,12 @@ from bdcert.records import DownloadGuard
 
 __all__ = [
     "SM2_WITH_SM3_DER_HEX",
-    "UNLIMITED_ROLES",
     "certificate",
     "check_document",
-    "count_lookup",
     "known_crls",
     "lookup",
     "lookup_key",
     "pdf",
-    "related_certificates",
     "status_verdict",
     "verify",
 ]
