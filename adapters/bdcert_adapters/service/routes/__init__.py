@@ -3,4 +3,14 @@ handlers, paths relative to ``/api/v1``) and may expose ``PUBLIC_ROUTES`` (mount
 the verification page, health)."""
 
 #: The route modules :func:`bdcert_adapters.service.create_app` mounts, in order.
-MODULES = ("health", "intake", "certificates", "lookup", "holders", "sharing", "audit")
+MODULES = (
+    "health",
+    "intake",
+    "certificates",
+    "lookup",
+    "holders",
+    "sharing",
+    "audit",
+    "verification",
+)
+"""``page`` comes last: its catch-all path serves the QR code's URL prefix."""
