@@ -211,9 +211,15 @@ def _error(
     )
 
 
-@get(["/", "/{rest:path}"], include_in_schema=False, sync_to_thread=True)
-def page(request: Request[Any, Any, Any], rest: str = "") -> Response[str]:
+@get(["/", "/{rest:path}"], include_in_schema=False)
+async def page(request: Request[Any, Any, Any]) -> Response[str]:
     """The status page of a QR code's token, or the upload form (see the module docstring)."""
+    # async with a thread for the registry: Litestar 2.25 cannot run a sync handler of several
+    # paths in a thread (it returns the coroutine unawaited)
+    return await anyio.to_thread.run_sync(partial(_page, request))
+
+
+def _page(request: Request[Any, Any, Any]) -> Response[str]:
     where, token = _where(request)
     if where == "token":
         return _status_page(request, token)
@@ -238,6 +244,7 @@ def _parse_upload(body: bytes, boundary: str, limit: int) -> tuple[str, bytes] |
     name: str | None = None
     data = bytearray()
     segment: MultipartSegment | None = None
+    too_large = False
     try:
         with PushMultipartParser(boundary, max_segment_count=8) as parser:
             for chunk in (body, b""):  # b"": the end of the body
@@ -247,23 +254,26 @@ def _parse_upload(body: bytes, boundary: str, limit: int) -> tuple[str, bytes] |
                     elif event:
                         if segment is not None and segment.name == "file" and name is None:
                             data.extend(event)
-                            if len(data) > limit:
-                                return "too_large"
+                            too_large = too_large or len(data) > limit
+                            if too_large:
+                                data.clear()
                     elif segment is not None:  # None: the end of the part
                         if segment.name == "file" and name is None:
                             name = segment.filename or ""
                         segment = None
     except (ParserError, ParserLimitReached):
         return "bad"
+    if too_large:
+        return "too_large"
     if name is None:
         return "none"
     return name, bytes(data)
 
 
 @post(["/", "/{rest:path}"], include_in_schema=False, request_max_body_size=None, status_code=200)
-async def check(request: Request[Any, Any, Any], rest: str = "") -> Response[str]:
+async def check(request: Request[Any, Any, Any]) -> Response[str]:
     """Verify an uploaded PDF or OFD and show each check (see the module docstring)."""
-    where, _ = _where(request)
+    where, _ = await anyio.to_thread.run_sync(partial(_where, request))
     if where != "check":
         raise NotFoundException()
     limit: int = request.app.state.settings.max_upload_bytes
@@ -280,8 +290,10 @@ async def check(request: Request[Any, Any, Any], rest: str = "") -> Response[str
     parsed = _parse_upload(bytes(body), options["boundary"], limit)
     if parsed == "too_large":
         return _too_large(request, limit)
-    if parsed in ("bad", "none") or isinstance(parsed, str):
-        return _error(request, 400, "没有收到文件", "请选择要核验的 PDF 或 OFD 电子证照文件后再提交。")
+    if isinstance(parsed, str):  # "bad" framing or "none": no file part
+        return _error(
+            request, 400, "没有收到文件", "请选择要核验的 PDF 或 OFD 电子证照文件后再提交。"
+        )
     name, data = parsed
     registry = registry_of(request)
     verdict = await anyio.to_thread.run_sync(partial(registry.verify, data))
