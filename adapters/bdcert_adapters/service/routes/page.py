@@ -53,7 +53,7 @@ _FRAMING_BYTES = 64 * 1024
 
 _HEADERS = {
     "Content-Security-Policy": (
-        "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; "
+        "default-src 'none'; style-src 'unsafe-inline'; img-src data:; form-action 'self'; "
         "base-uri 'none'; frame-ancestors 'none'"
     ),
     "Referrer-Policy": "no-referrer",
@@ -306,7 +306,7 @@ async def check(request: Request[Any, Any, Any]) -> Response[str]:
             f"{report.summary}。",
             "请上传登记机构发放的不动产权证书或不动产登记证明电子文件（.pdf 或 .ofd）。",
         )
-    return _result_page(request, report, verdict.certificate, name)
+    return _result_page(request, report, verdict.certificate if verdict.trusted else None, name)
 
 
 def _result_page(
@@ -315,6 +315,8 @@ def _result_page(
     cert: Certificate | None,
     name: str,
 ) -> Response[str]:
+    """The result page; ``cert`` only for a trusted seal (an untrusted file's claims are not
+    repeated)."""
     if report.verdict is VerdictCode.RESTRICTED:
         badge, tone = "真实有效 · 已查封", "warn"
     elif report.ok:
@@ -330,10 +332,8 @@ def _result_page(
         if djjg:
             rows.append(("登记机构", djjg))
         rows.append(("电子证照标识", cert.licence_id))
-    elif report.number:
-        rows.append(("证号", report.number))
-    if report.signed_at is not None:
-        rows.append(("盖章时间", _china_time(report.signed_at)))
+        if report.signed_at is not None:
+            rows.append(("盖章时间", _china_time(report.signed_at)))
     return _render(
         request,
         "result.html",
