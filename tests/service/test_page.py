@@ -23,15 +23,21 @@ from bdcert.config import Workspace
 from bdcert.lifecycle import Registry
 from bdcert.model import IssuedCertificate, Principal
 from tests.service.conftest import copy_served
-from tests.support import TIMELINE
+from tests.support import TIMELINE, require_module
 
 PLATFORM = Principal("platform", {"platform"})
 PREFIX = "/v/"  # the path of the demo workspace's verification_base_url
 
-GENUINE = "川(2024)成都市不动产权第0000007号"
-SUPERSEDED = "川(2024)成都市不动产权第0000001号"  # by 0000007 (line 14)
-CANCELLED = "川(2024)成都市不动产证明第0000001号"  # 主债权消灭 (line 19)
+#: The shared timeline's lines (1-based) pushed, in order: a first registration superseded by
+#: line 14's, one seized by line 20, a mortgage proof cancelled by line 19.
+LINES = (1, 2, 9, 14, 19, 20)
+GENUINE = "川(2024)成都市不动产权第0000003号"  # line 14's (numbers follow the pushes)
+SUPERSEDED = "川(2024)成都市不动产权第0000001号"  # by GENUINE
+CANCELLED = "川(2024)成都市不动产证明第0000001号"  # by line 19, with REASON
 SEIZED = "川(2024)成都市不动产权第0000002号"  # 查封 (line 20)
+#: Line 19's reason, naming a person (masked on every page).
+REASON = "抵押人王晓明已清偿主债权"
+MASKED_REASON = "抵押人王*明已清偿主债权"
 DISCLAIMER = (
     "本页面仅显示不动产登记簿中该证书的当前状态，不能证明您手中的纸质证书或电子文件是真实的。"
 )
@@ -44,17 +50,17 @@ PERSONS = ("王晓明", "陈建国", "刘芳", "赵磊", "孙丽", "李红", "�
 
 
 def push_timeline(registry: Registry) -> dict[str, IssuedCertificate]:
-    """Push the shared sample timeline as the platform; number → issued certificate (with PDF).
-
-    Rejected and conflicting lines are part of the timeline and are skipped."""
+    """Push the shared timeline's :data:`LINES` as the platform (line 19 with :data:`REASON`);
+    number → issued certificate (with its PDF)."""
+    timeline = TIMELINE.read_text(encoding="utf-8").splitlines()
     issued: dict[str, IssuedCertificate] = {}
-    for line in TIMELINE.read_text(encoding="utf-8").splitlines():
-        try:
-            result = registry.push(json.loads(line), principal=PLATFORM)
-        except Exception:  # the timeline's rejected lines and its idempotency conflict
-            continue
-        for certificate in result.certificates:
+    for line in LINES:
+        entry = json.loads(timeline[line - 1])
+        if line == 19:
+            entry["zxyy"] = REASON
+        for certificate in registry.push(entry, principal=PLATFORM).certificates:
             issued[certificate.certificate.number] = certificate
+    assert set(issued) == {GENUINE, SUPERSEDED, CANCELLED, SEIZED}
     return issued
 
 
@@ -115,7 +121,7 @@ def forged_pdf(directory: Path) -> bytes:
     doc = FPDF()
     doc.add_page()
     doc.set_font("helvetica", size=14)
-    doc.cell(text="Real estate certificate 0000007")
+    doc.cell(text="Real estate certificate")
     out = BytesIO()
     signers.sign_pdf(
         IncrementalPdfFileWriter(BytesIO(bytes(doc.output()))),
@@ -225,7 +231,7 @@ def test_a_superseded_certificate_names_its_successor(site: Site) -> None:
 
 def test_a_cancelled_certificate_gives_the_reason(site: Site) -> None:
     page = site.get(site.token_url(CANCELLED))
-    assert "已注销" in page.text and "主债权消灭" in page.text
+    assert "已注销" in page.text and f"该证书已注销，原因：{MASKED_REASON}" in page.text
     assert DISCLAIMER in page.text
 
 
@@ -236,7 +242,7 @@ def test_a_seized_certificate_says_so_and_stays_valid(site: Site) -> None:
 
 
 def test_no_full_name_of_a_person_and_no_id_number_appears(site: Site) -> None:
-    for number in (GENUINE, SUPERSEDED, CANCELLED, SEIZED, "川(2024)成都市不动产权第0000013号"):
+    for number in (GENUINE, SUPERSEDED, CANCELLED, SEIZED):
         page = site.get(site.token_url(number))
         assert "*" in page.text
         for person in PERSONS:
@@ -323,7 +329,7 @@ def test_a_superseded_and_a_cancelled_file_say_so(site: Site) -> None:
     page = site.upload(site.issued[SUPERSEDED].pdf)
     assert f"证书真实，但该证书已被 {GENUINE} 取代" in page.text
     page = site.upload(site.issued[CANCELLED].pdf)
-    assert "该证书已注销，原因：主债权消灭" in page.text
+    assert f"该证书已注销，原因：{MASKED_REASON}" in page.text
     page = site.upload(site.issued[SEIZED].pdf)
     assert "已被查封" in page.text and "证书仍然有效" in page.text
 
@@ -374,3 +380,34 @@ def test_paths_outside_the_prefix_stay_problem_documents(site: Site) -> None:
         assert r.status_code == 404, path
         assert r.headers["content-type"].startswith("application/problem+json"), path
     assert site.client.get("/healthz").json()["status"] == "ok"
+
+
+def test_an_ofd_certificate_is_checked_too(tmp_path: Path) -> None:
+    """An SM2 workspace issuing OFD (GB/T 33190 with a GB/T 38540 seal): the genuine package
+    passes, one with a file added after sealing does not."""
+    import zipfile
+
+    from litestar.testing import TestClient
+
+    from bdcert_adapters.cli import main
+    from bdcert_adapters.service import ServiceSettings, create_app
+    from tests.support import AUTHORITIES
+
+    require_module("tongsuopy", "tongsuopy (pip install -e '.[gm]')", module_level=False)
+    directory = tmp_path / "sm2"
+    args = ["init", "--demo", "--algorithm", "sm2", "--workspace", str(directory)]
+    assert main([*args, "--authorities", str(AUTHORITIES)]) == 0
+    line = TIMELINE.read_text(encoding="utf-8").splitlines()[5]  # 绵阳 0000001
+    with Registry.open(directory, formats=("pdf", "ofd")) as registry:
+        (issued,) = registry.push(json.loads(line), principal=PLATFORM).certificates
+    assert issued.ofd is not None
+    changed = BytesIO(issued.ofd)
+    with zipfile.ZipFile(changed, "a") as package:
+        package.writestr("Doc_0/Res/note.xml", "<note>added after sealing</note>")
+    with TestClient(create_app(lambda: Registry.open(directory), ServiceSettings())) as client:
+        site = Site(client, {}, issued, ServiceSettings().max_upload_bytes)
+        page = site.upload(issued.ofd, name="证书.ofd")
+        assert "证书真实有效" in page.text and "未通过" not in page.text
+        assert issued.certificate.number in page.text
+        page = site.upload(changed.getvalue(), name="证书.ofd")
+        assert "核验未通过" in page.text and "盖章后" in page.text

@@ -31,6 +31,7 @@ from tests.service.test_page import (
     CANCELLED,
     DISCLAIMER,
     GENUINE,
+    MASKED_REASON,
     PERSONS,
     SEIZED,
     SUPERSEDED,
@@ -245,6 +246,6 @@ def test_uploading_files_shows_each_result_in_plain_words(server: Server, tab: A
 
     tab.set_viewport_size(PHONE)
     text = upload(tab, server, "cancelled.pdf", server.issued[CANCELLED].pdf, "cancelled-phone.png")
-    assert "该证书已注销，原因：主债权消灭" in text
+    assert f"该证书已注销，原因：{MASKED_REASON}" in text
     for person in PERSONS:
         assert person not in text
