@@ -360,6 +360,15 @@ def test_a_form_without_a_file_is_a_400_page(site: Site) -> None:
     assert "没有收到文件" in site._page(r, 400).text
     r = site.client.post(PREFIX + "check", content=b"file=x")
     assert "表单" in site._page(r, 400).text
+    truncated = (
+        b'--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.pdf"\r\n\r\n%PDF'
+    )
+    r = site.client.post(
+        PREFIX + "check",
+        content=truncated,
+        headers={"content-type": "multipart/form-data; boundary=xyz"},
+    )
+    assert "没有收到文件" in site._page(r, 400).text
 
 
 def test_a_file_over_the_upload_limit_is_a_413_page(site: Site) -> None:

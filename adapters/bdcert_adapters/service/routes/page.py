@@ -237,43 +237,54 @@ def _too_large(request: Request[Any, Any, Any], limit: int) -> Response[str]:
     )
 
 
-def _parse_upload(body: bytes, boundary: str, limit: int) -> tuple[str, bytes] | str:
-    """(file name, bytes) of the form's ``file`` part, or ``too_large`` / ``bad`` / ``none``."""
-    from multipart import MultipartSegment, ParserError, ParserLimitReached, PushMultipartParser
+class _Upload:
+    """The form's ``file`` part, parsed as the body streams in (``multipart``, the parser
+    Litestar itself uses), at most ``limit`` bytes kept.
 
-    name: str | None = None
-    data = bytearray()
-    segment: MultipartSegment | None = None
-    too_large = False
-    try:
-        with PushMultipartParser(boundary, max_segment_count=8) as parser:
-            for chunk in (body, b""):  # b"": the end of the body
-                for event in parser.parse(chunk):
-                    if isinstance(event, MultipartSegment):
-                        segment = event
-                    elif event:
-                        if segment is not None and segment.name == "file" and name is None:
-                            data.extend(event)
-                            too_large = too_large or len(data) > limit
-                            if too_large:
-                                data.clear()
-                    elif segment is not None:  # None: the end of the part
-                        if segment.name == "file" and name is None:
-                            name = segment.filename or ""
-                        segment = None
-    except (ParserError, ParserLimitReached):
-        return "bad"
-    if too_large:
-        return "too_large"
-    if name is None:
-        return "none"
-    return name, bytes(data)
+    :ivar name: the part's file name once the part ended; None before (or without a part).
+    :ivar data: its bytes.
+    :ivar too_large: the part exceeded ``limit`` (its bytes are dropped).
+    """
+
+    def __init__(self, boundary: str, limit: int) -> None:
+        from multipart import PushMultipartParser
+
+        self.parser = PushMultipartParser(boundary, max_segment_count=8)
+        self.limit = limit
+        self.name: str | None = None
+        self.data = bytearray()
+        self.too_large = False
+        self._segment: Any = None
+
+    def feed(self, chunk: bytes) -> None:
+        """Parse ``chunk`` of the body; ``b""`` ends it.
+
+        :raises multipart.ParserError: for a body that is not a well-formed form.
+        """
+        from multipart import MultipartSegment
+
+        for event in self.parser.parse(chunk):
+            if isinstance(event, MultipartSegment):
+                self._segment = event
+            elif self._segment is None or self._segment.name != "file" or self.name is not None:
+                continue  # another field, or a second file part: ignored
+            elif event:
+                self.data.extend(event)
+                if len(self.data) > self.limit:
+                    self.too_large = True
+                    self.data.clear()
+            else:  # None: the end of the part
+                self.name = self._segment.filename or ""
+        if chunk == b"":
+            self.parser.close()
 
 
 @post(["/", "/{rest:path}"], include_in_schema=False, request_max_body_size=None, status_code=200)
 async def check(request: Request[Any, Any, Any]) -> Response[str]:
     """Verify an uploaded PDF or OFD and show each check (see the module docstring)."""
-    where, _ = await anyio.to_thread.run_sync(partial(_where, request))
+    from multipart import ParserError
+
+    where, _ = _where(request)
     if where != "check":
         raise NotFoundException()
     limit: int = request.app.state.settings.max_upload_bytes
@@ -281,23 +292,26 @@ async def check(request: Request[Any, Any, Any]) -> Response[str]:
     if content_type != "multipart/form-data" or not options.get("boundary"):
         return _error(request, 400, "请通过表单上传文件", "请在核验页面选择文件后提交。")
     if (request.content_length or 0) > limit + _FRAMING_BYTES:
-        return _too_large(request, limit)
-    body = bytearray()
-    async for chunk in request.stream():
-        body.extend(chunk)
-        if len(body) > limit + _FRAMING_BYTES:
-            return _too_large(request, limit)
-    parsed = _parse_upload(bytes(body), options["boundary"], limit)
-    if parsed == "too_large":
-        return _too_large(request, limit)
-    if isinstance(parsed, str):  # "bad" framing or "none": no file part
+        return _too_large(request, limit)  # refused before reading
+    upload = _Upload(options["boundary"], limit)
+    received = 0
+    try:
+        async for chunk in request.stream():
+            if chunk:
+                received += len(chunk)
+                upload.feed(chunk)
+                if upload.too_large or received > limit + _FRAMING_BYTES:
+                    return _too_large(request, limit)
+        upload.feed(b"")
+    except ParserError:
+        upload.name = None
+    if upload.name is None:
         return _error(
             request, 400, "没有收到文件", "请选择要核验的 PDF 或 OFD 电子证照文件后再提交。"
         )
-    name, data = parsed
     registry = registry_of(request)
-    verdict = await anyio.to_thread.run_sync(partial(registry.verify, data))
-    report = report_from_verdict(verdict, name=name or None)
+    verdict = await anyio.to_thread.run_sync(partial(registry.verify, bytes(upload.data)))
+    report = report_from_verdict(verdict, name=upload.name or None)
     if verdict.code is VerdictCode.NOT_PDF:
         return _error(
             request,
@@ -306,7 +320,8 @@ async def check(request: Request[Any, Any, Any]) -> Response[str]:
             f"{report.summary}。",
             "请上传登记机构发放的不动产权证书或不动产登记证明电子文件（.pdf 或 .ofd）。",
         )
-    return _result_page(request, report, verdict.certificate if verdict.trusted else None, name)
+    cert = verdict.certificate if verdict.trusted else None
+    return _result_page(request, report, cert, upload.name)
 
 
 def _result_page(
