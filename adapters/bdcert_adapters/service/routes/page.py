@@ -15,9 +15,10 @@ or an upload goes through Jinja2 with autoescaping on (``templates/*.html``).
   max_upload_bytes``.
 
 ``{prefix}`` is the path of the workspace's ``verification_base_url`` (the demo's
-``https://verify.bdcert.invalid/v/`` → ``/v/``), read from the registry on each request: the
-routes catch every root path no other route claims and answer those outside the prefix with
-the service's ordinary 404 problem. Pages are sent with a Content-Security-Policy allowing no
+``https://verify.bdcert.invalid/v/`` → ``/v/``), read from the registry on each request (the
+routes are mounted before the worker opens its registry): the routes catch every root path no
+other route claims (Litestar prefers a fixed path to a path parameter) and answer those outside
+the prefix with the service's ordinary 404 problem. Pages are sent with a Content-Security-Policy allowing no
 script, ``Referrer-Policy: no-referrer`` (the token must not leak to other sites) and
 ``Cache-Control: no-store``.
 """
