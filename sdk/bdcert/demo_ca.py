@@ -314,3 +314,85 @@ class DemoCa:
             raise ValueError(f"not an RFC 3161 TimeStampReq: {e}") from None
         response: bytes = self.timestamper().request_tsa_response(req).dump()
         return response
+
+    def issue_tls_certificate(
+        self,
+        name: str,
+        *,
+        client: bool,
+        hosts: Sequence[str] = (),
+        now: datetime | None = None,
+        validity: timedelta = timedelta(days=365),
+    ) -> tuple[bytes, bytes]:
+        """A TLS certificate the demo root signs, for ``bdcert serve`` over HTTPS (RFC 5280).
+
+        :param name: the subject's CN (O = ``bdcert demo``, C = CN).
+        :param client: True for a client certificate (EKU clientAuth, for mutual TLS: the
+            identity plugin maps it to a principal), False for a server certificate (EKU
+            serverAuth, subjectAltName ``hosts``: IP addresses or DNS names).
+        :param validity: from one day before ``now`` (default the current time).
+        :returns: (certificate PEM, unencrypted PKCS#8 private key PEM), ECDSA P-256.
+        """
+        import ipaddress
+
+        key = ec.generate_private_key(ec.SECP256R1())
+        start = (now or datetime.now(UTC)).astimezone(UTC) - _BACKDATE
+        root_ski = self.root_cert.extensions.get_extension_for_class(
+            x509.SubjectKeyIdentifier
+        ).value
+        usage = ExtendedKeyUsageOID.CLIENT_AUTH if client else ExtendedKeyUsageOID.SERVER_AUTH
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(
+                x509.Name(
+                    [
+                        x509.NameAttribute(NameOID.COUNTRY_NAME, "CN"),
+                        x509.NameAttribute(NameOID.ORGANIZATION_NAME, "bdcert demo"),
+                        x509.NameAttribute(NameOID.COMMON_NAME, name),
+                    ]
+                )
+            )
+            .issuer_name(self.root_cert.subject)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(start)
+            .not_valid_after(start + validity)
+            .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
+            .add_extension(
+                x509.KeyUsage(
+                    digital_signature=True,
+                    content_commitment=False,
+                    key_encipherment=False,
+                    data_encipherment=False,
+                    key_agreement=False,
+                    key_cert_sign=False,
+                    crl_sign=False,
+                    encipher_only=False,
+                    decipher_only=False,
+                ),
+                critical=True,
+            )
+            .add_extension(x509.ExtendedKeyUsage([usage]), critical=False)
+            .add_extension(
+                x509.SubjectKeyIdentifier.from_public_key(key.public_key()), critical=False
+            )
+            .add_extension(
+                x509.AuthorityKeyIdentifier.from_issuer_subject_key_identifier(root_ski),
+                critical=False,
+            )
+        )
+        if hosts:
+            names: list[x509.GeneralName] = []
+            for host in hosts:
+                try:
+                    names.append(x509.IPAddress(ipaddress.ip_address(host)))
+                except ValueError:
+                    names.append(x509.DNSName(host))
+            builder = builder.add_extension(x509.SubjectAlternativeName(names), critical=False)
+        cert = builder.sign(self.root_key, hashes.SHA256())
+        key_pem = key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+        return cert.public_bytes(serialization.Encoding.PEM), key_pem

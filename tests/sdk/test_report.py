@@ -1,4 +1,4 @@
-"""The verification report (bdcert.verify.report): every verdict code mapped to its checks and
+"""The verification report (bdcert.verify.report) and the national codes (bdcert.verify.national): every verdict code mapped to its checks and
 sentences, on real files (PDF and OFD, genuine, tampered, forged under another CA, superseded,
 cancelled, restricted) and on the codes that are hard to produce from a real file."""
 
@@ -8,14 +8,23 @@ import io
 import json
 import zipfile
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import attrs
 import pytest
 
+from bdcert.errors import ValidationError
 from bdcert.lifecycle import Registry
 from bdcert.model import Verdict, VerdictCode
+from bdcert.verify.national import (
+    FILE_CODES,
+    INFORMATION_CODES,
+    file_check,
+    file_code,
+    information_check,
+)
 from bdcert.verify.report import (
     CHECK_CODES,
     CHECKS,
@@ -38,6 +47,7 @@ REASON = "抵押人王晓明已清偿主债权"
 @attrs.define
 class Issued:
     registry: Any
+    path: Path  # its workspace
     files: dict[str, bytes]
     forged: bytes  # a genuine-looking certificate sealed under another demo CA
     sm2: Any  # an SM2 registry issuing OFD
@@ -54,7 +64,8 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issued]:
     timeline = _timeline()
     base = tmp_path_factory.mktemp("report")
     cancel = dict(timeline[18], zxyy=REASON)
-    registry = Registry.open(make_workspace(base / "a").path)
+    path = make_workspace(base / "a").path
+    registry = Registry.open(path)
     platform = registry.authenticate({"operator": "platform"})
     pushed = [
         registry.push(raw, principal=platform)
@@ -75,7 +86,7 @@ def issued(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Issued]:
         timeline[5], principal=sm2.authenticate({"operator": "platform"})
     ).certificates
     assert cert.ofd is not None
-    yield Issued(registry, files, forged.pdf, sm2, cert.ofd)
+    yield Issued(registry, path, files, forged.pdf, sm2, cert.ofd)
     registry.close()
     sm2.close()
 
@@ -115,6 +126,8 @@ def test_a_genuine_certificate_passes_every_check(issued: Issued) -> None:
         ("face", "matches_register", True),
     ]
     assert report.number == SUCCESSOR and report.signer and "成都" in report.signer
+    assert "签章人为成都市不动产登记中心" in report.check("seal").sentence
+    assert report.check("issuer").sentence == "印章属于证书上的登记机构（成都市不动产登记中心）"
     assert report.summary == SUMMARIES[VerdictCode.VALID]
 
 
@@ -181,6 +194,7 @@ def test_a_seal_under_another_ca_fails_the_seal_check(issued: Issued) -> None:
         ("issuer", "not_run", None),
     ]
     assert report.check("seal").sentence == "印章不是由受信任的机构签发，文件可能是伪造的"
+    assert "(signer: CN=成都市不动产登记中心" in report.check("seal").detail  # another CA's
 
 
 def test_not_a_document_and_unsealed(issued: Issued, plain_pdf: bytes) -> None:
@@ -271,3 +285,115 @@ def test_the_report_is_json_ready(issued: Issued, tmp_path: Path) -> None:
     wire = json.loads(json.dumps(report.as_dict(), ensure_ascii=False))
     assert wire["verdict"] == "superseded" and wire["name"] == "a.pdf"
     assert [c["code"] for c in wire["checks"]] == [c.code for c in report.checks]
+
+
+# --------------------------------------------------------------------------- national codes
+
+
+def _facts(issued: Issued, number: str) -> dict[str, str]:
+    platform = issued.registry.authenticate({"operator": "platform"})
+    cert = issued.registry.certificate(number, principal=platform)
+    return {
+        "zh": number,
+        "qlr": cert.holders[0].name,
+        "bdcdyh": cert.unit_numbers[0],
+        "zl": cert.face_value("zl") or "",
+    }
+
+
+@pytest.mark.parametrize(
+    ("number", "code", "verdict"),
+    [
+        (SUCCESSOR, 0, VerdictCode.VALID),
+        (RESTRICTED, 2, VerdictCode.RESTRICTED),
+        (SUPERSEDED, 3, VerdictCode.SUPERSEDED),
+        (CANCELLED, 3, VerdictCode.CANCELLED),
+    ],
+)
+def test_information_check_status_codes(
+    issued: Issued, number: str, code: int, verdict: VerdictCode
+) -> None:
+    result = information_check(issued.registry, _facts(issued, number))
+    assert (result.check, result.code, result.verdict) == ("information", code, verdict)
+    assert result.meaning == INFORMATION_CODES[code] and result.number == number
+    if verdict is VerdictCode.SUPERSEDED:
+        assert SUCCESSOR in result.sentence
+    if verdict is VerdictCode.CANCELLED:  # the reason, masked for an anonymous asker
+        assert "王*明" in result.sentence and "王晓明" not in result.sentence
+
+
+def test_information_check_half_and_full_width_are_the_same_value(issued: Issued) -> None:
+    facts = _facts(issued, SUCCESSOR)
+    facts["zh"] = facts["zh"].replace("(", "（").replace(")", "）")
+    facts["zl"] = " " + facts["zl"].replace("1", "１") + " "
+    assert information_check(issued.registry, facts).code == 0
+
+
+def test_information_check_missing_fields_is_4_naming_them(issued: Issued) -> None:
+    result = information_check(issued.registry, {"zl": "成都市"})
+    assert (result.code, result.fields, result.verdict) == (4, ("zh", "qlr"), None)
+    assert "证号（zh）" in result.sentence and "权利人（qlr）" in result.sentence
+    blank = information_check(issued.registry, {"zh": SUCCESSOR, "qlr": "  "})
+    assert (blank.code, blank.fields) == (4, ("qlr",))
+
+
+def test_information_check_unknown_number_is_5(issued: Issued) -> None:
+    facts = dict(_facts(issued, SUCCESSOR), zh="川(2024)成都市不动产权第0999999号")
+    result = information_check(issued.registry, facts)
+    assert (result.code, result.verdict) == (5, VerdictCode.UNKNOWN_CERTIFICATE)
+
+
+def test_information_check_a_differing_value_is_6_without_the_registered_value(
+    issued: Issued,
+) -> None:
+    facts = _facts(issued, SUCCESSOR)
+    registered = facts["zl"]
+    facts["zl"] = "成都市青羊区某某路1号"
+    result = information_check(issued.registry, facts)
+    assert (result.code, result.fields) == (6, ("zl",))
+    assert "坐落（zl）" in result.sentence
+    assert registered not in result.sentence and registered not in result.detail
+    name = dict(_facts(issued, SUCCESSOR), qlr="张三")
+    wrong = information_check(issued.registry, name)
+    assert (wrong.code, wrong.fields) == (6, ("qlr",))
+    assert _facts(issued, SUCCESSOR)["qlr"] not in wrong.sentence + wrong.detail
+
+
+def test_information_check_before_the_issue_time_is_1(issued: Issued) -> None:
+    facts = _facts(issued, SUCCESSOR)
+    platform = issued.registry.authenticate({"operator": "platform"})
+    issued_at = issued.registry.certificate(SUCCESSOR, principal=platform).issued_at
+    with Registry.open(issued.path, clock=lambda: issued_at - timedelta(days=1)) as early:
+        result = information_check(early, facts)
+    assert (result.code, result.meaning, result.verdict) == (1, "信息正确且未激活", None)
+
+
+def test_information_check_bad_input_is_a_validation_error(issued: Issued) -> None:
+    with pytest.raises(ValidationError) as caught:
+        information_check(issued.registry, {"zh": 7, "colour": "red", "qlr": "x"})
+    assert {p.field for p in caught.value.problems} == {"zh", "colour"}
+
+
+@pytest.mark.parametrize(
+    ("verdict", "code"),
+    [(VerdictCode.VALID, 0), (VerdictCode.SUPERSEDED, 0), (VerdictCode.UNTRUSTED_SIGNER, 1),
+     (VerdictCode.UNSEALED, 1), (VerdictCode.DIGEST_MISMATCH, 2),
+     (VerdictCode.UNKNOWN_CERTIFICATE, 2), (VerdictCode.NOT_PDF, 2)],
+)  # fmt: skip
+def test_file_codes(verdict: VerdictCode, code: int) -> None:
+    assert file_code(verdict) == code
+    assert {file_code(v) for v in VerdictCode} == set(FILE_CODES)
+
+
+def test_file_check_on_real_files(issued: Issued) -> None:
+    genuine = file_check(issued.registry, issued.files[SUCCESSOR])
+    assert (genuine.code, genuine.meaning, genuine.verdict) == (
+        0,
+        "文件验证通过",
+        VerdictCode.VALID,
+    )
+    forged = file_check(issued.registry, issued.forged)
+    assert (forged.code, forged.meaning) == (1, "文件签章校验失败")
+    changed = file_check(issued.registry, issued.files[SUCCESSOR] + b"\n% added\n")
+    assert (changed.code, changed.meaning) == (2, "文件校验失败")
+    assert changed.sentence == "文件在盖章后被追加了内容"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     ws = load_workspace(args)
     ServiceSettings.from_settings(ws.table("service"))  # bad settings fail before binding
+    identity = str(ws.table("identity").get("plugin", "local"))
+    if identity == "local":
+        raise ConfigurationError(
+            'this workspace\'s [identity] plugin = "local" takes a bare operator name, which is '
+            "safe on the host's command line but not over a network; give the service's callers "
+            "API tokens first: bdcert tokens add NAME --role ROLE (the command-line operators "
+            "keep working)"
+        )
     url = os.environ.get("BDCERT_DATABASE_URL") or str(ws.table("storage").get("url", "sqlite"))
     sqlite = url.startswith("sqlite")
     workers = args.workers if args.workers is not None else (1 if sqlite else 2)
@@ -56,20 +65,36 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.client_ca is not None and args.tls_cert is None:
         raise ConfigurationError("--client-ca needs --tls-cert and --tls-key")
     os.environ["BDCERT_WORKSPACE"] = str(ws.path)
+    metrics_dir = None
+    if workers > 1:
+        # every worker writes its metrics here; /metrics adds them up (prometheus_client's
+        # multiprocess mode). Set before the workers start, which import prometheus_client.
+        metrics_dir = tempfile.TemporaryDirectory(prefix="bdcert-metrics-")
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = metrics_dir.name
     ssl: dict[str, Any] = {}
     if args.tls_cert is not None:
-        ssl = {"ssl_certfile": str(args.tls_cert), "ssl_keyfile": str(args.tls_key)}
+        from bdcert_adapters.service.tls import HTTP_PROTOCOL
+
+        ssl = {
+            "ssl_certfile": str(args.tls_cert),
+            "ssl_keyfile": str(args.tls_key),
+            "http": HTTP_PROTOCOL,  # hands the verified client certificate to the app
+        }
     if args.client_ca is not None:
         import ssl as ssl_module
 
         ssl |= {"ssl_ca_certs": str(args.client_ca), "ssl_cert_reqs": ssl_module.CERT_OPTIONAL}
-    uvicorn.run(
-        "bdcert_adapters.service.app:app_from_environment",
-        factory=True,
-        host=args.host,
-        port=args.port,
-        workers=workers,
-        log_level="info",
-        **ssl,
-    )
+    try:
+        uvicorn.run(
+            "bdcert_adapters.service.app:app_from_environment",
+            factory=True,
+            host=args.host,
+            port=args.port,
+            workers=workers,
+            log_level="info",
+            **ssl,
+        )
+    finally:
+        if metrics_dir is not None:
+            metrics_dir.cleanup()
     return 0

@@ -20,8 +20,10 @@ from litestar.plugins.attrs import AttrsSchemaPlugin
 
 from bdcert._version import __version__
 from bdcert.lifecycle import Registry
+from bdcert_adapters.service import metrics
 from bdcert_adapters.service import routes as routes_package
 from bdcert_adapters.service.auth import DEPENDENCIES
+from bdcert_adapters.service.limits import RateLimiter, rate_limit_guard
 from bdcert_adapters.service.problems import exception_handlers
 from bdcert_adapters.service.settings import ServiceSettings
 
@@ -52,7 +54,9 @@ def create_app(
         public.extend(getattr(module, "PUBLIC_ROUTES", ()))
 
     def startup(app: Litestar) -> None:
-        app.state.registry = open_registry()
+        registry = open_registry()
+        metrics.install(registry)
+        app.state.registry = registry
 
     def shutdown(app: Litestar) -> None:
         registry = getattr(app.state, "registry", None)
@@ -60,7 +64,12 @@ def create_app(
             registry.close()
 
     app = Litestar(
-        route_handlers=[Router(API_PREFIX, route_handlers=api), *public],
+        route_handlers=[
+            Router(API_PREFIX, route_handlers=api, guards=[rate_limit_guard]),
+            *public,
+            metrics.metrics_endpoint,
+        ],
+        middleware=[metrics.prometheus_config().middleware],
         dependencies=DEPENDENCIES,
         exception_handlers=exception_handlers(),
         plugins=[AttrsSchemaPlugin()],
@@ -81,6 +90,7 @@ def create_app(
         debug=debug,
     )
     app.state.settings = settings
+    app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_seconds)
     return app
 
 

@@ -1,5 +1,6 @@
 """Liveness and readiness: ``/healthz`` (the process answers) and ``/readyz`` (the register
-answers)."""
+answers); ``/api/v1/whoami``: who the service takes the caller for (token or TLS client
+certificate)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ import attrs
 from litestar import Request, get
 
 from bdcert._version import __version__
+from bdcert.model import Principal
 from bdcert_adapters.service.auth import registry_of
 from bdcert_adapters.service.problems import problem
 
@@ -21,6 +23,29 @@ class Health:
 
     status: str
     version: str
+
+
+@attrs.define(frozen=True)
+class WhoAmI:
+    """The authenticated caller (rule article 11).
+
+    :ivar name: the principal's name in the identity plugin's settings.
+    :ivar roles: its roles (``registrar``, ``platform``, ``auditor``, ``holder``,
+        ``sharing_party``, …), sorted.
+    :ivar authority: for a registrar, its 登记机构 code (``510100``); else None.
+    """
+
+    name: str
+    roles: tuple[str, ...]
+    authority: str | None = None
+
+
+@get("/whoami", summary="The authenticated caller", tags=["health"], sync_to_thread=False)
+def whoami(principal: Principal) -> WhoAmI:
+    """The principal the credentials (``Authorization: Bearer`` or a TLS client certificate)
+    authenticate; 401 problem without valid credentials. Lets an integrator check a token or
+    certificate before calling anything else."""
+    return WhoAmI(principal.name, tuple(sorted(principal.roles)), principal.authority)
 
 
 @get("/healthz", summary="Liveness", tags=["health"], sync_to_thread=False)
@@ -57,5 +82,5 @@ def openapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
     return schema
 
 
-ROUTES: list[Any] = [openapi]
+ROUTES: list[Any] = [openapi, whoami]
 PUBLIC_ROUTES: list[Any] = [healthz, readyz]
