@@ -11,22 +11,19 @@ phone-sized and a desktop window. Screenshots are kept in
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
 import attrs
-import httpx
 import pytest
 
 from bdcert.lifecycle import Registry
 from bdcert.model import IssuedCertificate
 from tests.service.conftest import copy_served
+from tests.service.server_process import serve
 from tests.service.test_page import (
     CANCELLED,
     DISCLAIMER,
@@ -54,13 +51,6 @@ def artefacts() -> Path:
     return directory
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
 @attrs.define
 class Server:
     base: str
@@ -77,31 +67,8 @@ def server(
     ws, _ = copy_served(served_template, directory / "ws")
     with Registry.open(ws) as registry:
         issued = push_timeline(registry)
-    port = free_port()
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(sys.path)}
-    log = (directory / "serve.log").open("wb")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "bdcert_adapters.cli", "serve", "--workspace", str(ws.path),
-         "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=env,
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(base + "/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if process.poll() is not None or time.monotonic() > deadline:
-                pytest.fail("bdcert serve did not start:\n" + (directory / "serve.log").read_text())
-            time.sleep(0.1)
+    with serve(ws.path, "--host", "127.0.0.1") as base:
         yield Server(base, issued, directory)
-    finally:
-        process.terminate()
-        process.wait(timeout=10)
-        log.close()
 
 
 @pytest.fixture(scope="module")
