@@ -2,7 +2,8 @@
 handlers, paths relative to ``/api/v1``) and may expose ``PUBLIC_ROUTES`` (mounted at the root:
 the verification page, health)."""
 
-#: The route modules :func:`bdcert_adapters.service.create_app` mounts, in order.
+#: The route modules :func:`bdcert_adapters.service.create_app` mounts, in order (``page`` last:
+#: its catch-all path serves the QR code's URL prefix).
 MODULES = (
     "health",
     "intake",
@@ -12,5 +13,5 @@ MODULES = (
     "sharing",
     "audit",
     "verification",
+    "page",
 )
-"""``page`` comes last: its catch-all path serves the QR code's URL prefix."""
