@@ -47,6 +47,7 @@ ACTIONS: dict[str, frozenset[str]] = {
     "manage_agreements": frozenset({"platform"}),  # add and revoke sharing agreements
     "list_agreements": frozenset({"platform", "auditor", "sharing_party"}),  # party: its own
     "unlock_download": frozenset({"platform", "registrar"}),  # a clerk lifts a self-download lock
+    "deposit": frozenset({"platform", "registrar"}),  # 归集: a city's own sealed certificates
 }
 
 
@@ -57,6 +58,7 @@ _ACTION_WORDS = {
     "manage_agreements": "add or revoke sharing agreements",
     "list_agreements": "list sharing agreements",
     "unlock_download": "unlock holders' self-download",
+    "deposit": "deposit certificates sealed by a city, or report their later changes",
 }
 
 

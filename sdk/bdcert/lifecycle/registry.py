@@ -24,6 +24,7 @@ from bdcert.errors import IdentityError
 from bdcert.lifecycle import (
     auditing,
     backlog,
+    collection,
     events,
     holders,
     intake,
@@ -559,3 +560,20 @@ class Registry(EvidenceJobs):
         :raises NotFound: an active agreement, but no certificate with this number (logged).
         """
         return sharing.share(self.services, number, principal=principal, agreement_id=agreement_id)
+
+    # -- collection (归集, rule article 7 paragraph 2) and witnessed checkpoints -----------------
+    def deposit(self, raw: Mapping[str, Any], *, principal: Principal) -> collection.DepositResult:
+        """File a certificate a city with its own system sealed, after checking it (seal, face,
+        QR token, number, entry; :mod:`bdcert.lifecycle.collection`). An exact re-deposit is
+        ``replayed``. :raises ValidationError: every reason; nothing stored.
+        :raises IdempotencyConflict: number, token or entry already filed with other content.
+        :raises PermissionDenied: unless the platform or a registrar of the entry's authority."""
+        return collection.deposit(self.services, raw, principal=principal)
+
+    def deposit_event(
+        self, number: str, raw: Mapping[str, Any], *, principal: Principal
+    ) -> Certificate:
+        """A later change (superseded, cancelled, restricted, restriction_lifted) of a deposited
+        certificate, logged like the province's own. :raises NotFound: :raises ValidationError:
+        :raises PermissionDenied: as :meth:`deposit`."""
+        return collection.deposit_event(self.services, number, raw, principal=principal)
