@@ -47,6 +47,7 @@ from typing import Any
 
 import attrs
 
+from bdcert.audit.witness import checkpoint_summary, receive
 from bdcert.errors import (
     ConfigurationError,
     IdempotencyConflict,
@@ -79,10 +80,18 @@ from bdcert.model import (
     RegistrationEntry,
     Restriction,
 )
-from bdcert.protocols import CollectionRecords, StorageTransaction
+from bdcert.protocols import CollectionRecords, Countersignature, StorageTransaction
 from bdcert.validation import parse_entry
 
-__all__ = ["EVENT_KINDS", "DepositResult", "decode_document", "deposit", "deposit_event"]
+__all__ = [
+    "EVENT_KINDS",
+    "DepositResult",
+    "add_countersignature",
+    "decode_document",
+    "deposit",
+    "deposit_event",
+    "witness_checkpoints",
+]
 
 #: The later changes a depositing authority reports: ``kind`` of ``deposit_event``.
 EVENT_KINDS = ("superseded", "cancelled", "restricted", "restriction_lifted")
@@ -652,3 +661,42 @@ def _day(raw: Mapping[str, Any], key: str, problems: list[Problem]) -> date | No
     except ValueError:
         problems.append(Problem(key, "must be a date, YYYY-MM-DD"))
         return None
+
+
+# -------------------------------------------------------------------------- witnessed checkpoints
+
+
+def witness_checkpoints(services: Services, *, principal: Principal) -> list[dict[str, Any]]:
+    """See :meth:`bdcert.lifecycle.Registry.witness_checkpoints`."""
+    services.authorize(principal, "witness_read")
+    with services.storage.transaction() as tx:
+        return [checkpoint_summary(cp) for cp in tx.audit_checkpoints()]
+
+
+def add_countersignature(
+    services: Services, pdf: bytes, *, principal: Principal
+) -> tuple[Countersignature, bool]:
+    """See :meth:`bdcert.lifecycle.Registry.add_countersignature`."""
+    services.authorize(principal, "witness")
+    witness = None if "platform" in principal.roles else principal.authority
+    now = services.clock()
+    with services.storage.transaction() as tx:
+        record, new = receive(
+            tx,
+            bytes(pdf),
+            authorities=services.authorities,
+            check=services.checkpointer.check,
+            now=now,
+            witness=witness,
+        )
+        if new:
+            details = {
+                "number": record.number,
+                "witness": record.witness,
+                "event_id": record.event_id,
+                "event_hash": record.event_hash,
+                "pdf_sha256": record.pdf_sha256,
+            }
+            subject = f"audit checkpoint #{record.number}"
+            tx.append_audit(AuditEvent("countersignature", principal.name, subject, now, details))
+    return record, new
