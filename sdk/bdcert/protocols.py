@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -45,8 +45,6 @@ __all__ = [
     "BacklogItem",
     "BacklogRecords",
     "CertificateRecords",
-    "CollectionRecords",
-    "Countersignature",
     "HolderRecords",
     "HolderVerifier",
     "IdentityProvider",
@@ -64,7 +62,6 @@ __all__ = [
     "StorageTransaction",
     "StoredRegistration",
     "UndeliveredEvent",
-    "WitnessRecords",
 ]
 
 
@@ -368,68 +365,6 @@ class StorageTransaction(
     Composed of one protocol per role, so a component (and its test double) can ask for only
     the role it uses; an implementation provides them all, as before.
     """
-
-
-@runtime_checkable
-class CollectionRecords(Protocol):
-    """Deposited certificates (归集, rule article 7 paragraph 2): a store that keeps them.
-
-    Not part of :class:`StorageTransaction` (a store without it cannot take deposits;
-    :mod:`bdcert.lifecycle.collection` says so).
-    """
-
-    def add_deposit(self, number: str, authority_code: str, at: datetime, actor: str) -> None:
-        """Mark the filed certificate ``number`` as deposited by ``actor`` of ``authority_code``.
-        :raises StorageError: already marked. :raises NotFound: no such certificate."""
-
-    def deposited(self, number: str) -> bool:
-        """True when ``number`` came into the library by deposit."""
-
-    def reserve_sequence(
-        self, authority_code: str, year: int, kind: CertificateKind, at_least: int
-    ) -> None:
-        """Raise the number counter of (authority, year, kind) to ``at_least`` if it is lower, so
-        the province never issues a number a city already used."""
-
-    def lift_restriction(self, number: str, business_number: str, last_day: date) -> int:
-        """End the certificate's seizures recorded under ``business_number`` on ``last_day``
-        (their last day in force). :returns: how many were in force and ended."""
-
-
-@attrs.define(frozen=True)
-class Countersignature:
-    """A witness's sealed statement that it saw an audit checkpoint (:mod:`bdcert.audit.witness`).
-
-    :ivar number: the checkpoint's number. :ivar witness: the witnessing authority's code.
-    :ivar event_id: the checkpoint's last event id. :ivar event_hash: its chain hash (hex).
-    :ivar checkpoint_sha256: SHA-256 (hex) of the checkpoint's sealed PDF.
-    :ivar received_at: when the province stored it (aware). :ivar pdf: the sealed statement.
-    """
-
-    number: int
-    witness: str
-    event_id: int
-    event_hash: str
-    checkpoint_sha256: str
-    received_at: datetime
-    pdf: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
-
-    @property
-    def pdf_sha256(self) -> str:
-        import hashlib
-
-        return hashlib.sha256(self.pdf).hexdigest()
-
-
-@runtime_checkable
-class WitnessRecords(Protocol):
-    """Countersignatures of audit checkpoints kept by the province (:mod:`bdcert.audit.witness`)."""
-
-    def add_countersignature(self, countersignature: Countersignature) -> bool:
-        """Store it; False when the very same one (number, witness, PDF) is already stored."""
-
-    def countersignatures(self) -> list[Countersignature]:
-        """Every stored countersignature, by checkpoint number then witness."""
 
 
 @runtime_checkable

@@ -221,8 +221,9 @@ def _auth(s: Setup, operator: str) -> dict[str, str]:
 def test_the_store_keeps_countersignatures_and_deposits(workspace: Any) -> None:
     from datetime import date, datetime
 
+    from bdcert.audit.witness import Countersignature, WitnessRecords
+    from bdcert.lifecycle.collection import CollectionRecords
     from bdcert.model import CHINA_TZ, CertificateKind, Restriction
-    from bdcert.protocols import CollectionRecords, Countersignature, WitnessRecords
 
     at = datetime(2026, 12, 7, 10, 0, tzinfo=CHINA_TZ)
     record = Countersignature(3, "510700", 41, "a" * 64, "b" * 64, at, b"%PDF-1.7 sealed")

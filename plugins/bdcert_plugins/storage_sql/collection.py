@@ -1,6 +1,7 @@
 """Deposits (归集) and witness countersignatures: the part of
 :class:`~bdcert_plugins.storage_sql.store.SqlTransaction` implementing
-:class:`bdcert.protocols.CollectionRecords` and :class:`bdcert.protocols.WitnessRecords`."""
+:class:`bdcert.lifecycle.collection.CollectionRecords` and
+:class:`bdcert.audit.witness.WitnessRecords`."""
 
 from __future__ import annotations
 
@@ -10,9 +11,9 @@ from datetime import date, datetime
 from sqlalchemy import Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
+from bdcert.audit.witness import Countersignature
 from bdcert.errors import NotFound, StorageError
 from bdcert.model import CertificateKind
-from bdcert.protocols import Countersignature
 from bdcert_plugins.storage_sql.schema import (
     certificates,
     deposits,

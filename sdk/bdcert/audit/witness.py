@@ -25,24 +25,21 @@ import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+
+import attrs
 
 from bdcert.errors import Problem, ValidationError
 from bdcert.model import CHINA_TZ, Authority
-from bdcert.protocols import (
-    AuditCheckpoint,
-    Countersignature,
-    SealProvider,
-    SealRequest,
-    StorageTransaction,
-    WitnessRecords,
-)
+from bdcert.protocols import AuditCheckpoint, SealProvider, SealRequest, StorageTransaction
 
 if TYPE_CHECKING:
     from bdcert.render import Renderer
 
 __all__ = [
     "COUNTERSIGNATURE_KEYWORD",
+    "Countersignature",
+    "WitnessRecords",
     "checkpoint_summary",
     "countersign",
     "read_countersignature",
@@ -62,6 +59,41 @@ _FIELDS = (
     "seen_at",
 )
 _SEAL_BOX = (380.0, 90.0, 499.0, 209.0)  # PDF points from the lower-left corner: a 42 mm square
+
+
+@attrs.define(frozen=True)
+class Countersignature:
+    """A witness's sealed statement that it saw an audit checkpoint (:mod:`bdcert.audit.witness`).
+
+    :ivar number: the checkpoint's number. :ivar witness: the witnessing authority's code.
+    :ivar event_id: the checkpoint's last event id. :ivar event_hash: its chain hash (hex).
+    :ivar checkpoint_sha256: SHA-256 (hex) of the checkpoint's sealed PDF.
+    :ivar received_at: when the province stored it (aware). :ivar pdf: the sealed statement.
+    """
+
+    number: int
+    witness: str
+    event_id: int
+    event_hash: str
+    checkpoint_sha256: str
+    received_at: datetime
+    pdf: bytes = attrs.field(repr=lambda d: f"<{len(d)} bytes>")
+
+    @property
+    def pdf_sha256(self) -> str:
+        """SHA-256 (hex) of :attr:`pdf`."""
+        return hashlib.sha256(self.pdf).hexdigest()
+
+
+@runtime_checkable
+class WitnessRecords(Protocol):
+    """Countersignatures of audit checkpoints kept by the province (:mod:`bdcert.audit.witness`)."""
+
+    def add_countersignature(self, countersignature: Countersignature) -> bool:
+        """Store it; False when the very same one (number, witness, PDF) is already stored."""
+
+    def countersignatures(self) -> list[Countersignature]:
+        """Every stored countersignature, by checkpoint number then witness."""
 
 
 def checkpoint_summary(checkpoint: AuditCheckpoint) -> dict[str, Any]:

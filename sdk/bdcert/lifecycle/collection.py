@@ -41,13 +41,13 @@ import subprocess
 import tempfile
 import unicodedata
 from collections.abc import Mapping
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from bdcert.audit.witness import checkpoint_summary, receive
+from bdcert.audit.witness import Countersignature, checkpoint_summary, receive
 from bdcert.errors import (
     ConfigurationError,
     IdempotencyConflict,
@@ -71,32 +71,54 @@ from bdcert.model import (
     Certificate,
     CertificateEvent,
     CertificateKind,
-    CertificateStatus,
     FaceItem,
     IssueResult,
     Outcome,
     Party,
     Principal,
     RegistrationEntry,
-    Restriction,
 )
-from bdcert.protocols import CollectionRecords, Countersignature, StorageTransaction
+from bdcert.protocols import StorageTransaction
 from bdcert.validation import parse_entry
 
 __all__ = [
-    "EVENT_KINDS",
+    "CollectionRecords",
     "DepositResult",
     "add_countersignature",
     "decode_document",
     "deposit",
-    "deposit_event",
+    "store_of",
     "witness_checkpoints",
 ]
 
-#: The later changes a depositing authority reports: ``kind`` of ``deposit_event``.
-EVENT_KINDS = ("superseded", "cancelled", "restricted", "restriction_lifted")
 #: Seconds one external tool (pdftotext, pdftoppm, zbarimg) may take.
 _TOOL_TIMEOUT = 60
+
+
+@runtime_checkable
+class CollectionRecords(Protocol):
+    """Deposited certificates (归集, rule article 7 paragraph 2): a store that keeps them.
+
+    Not part of :class:`StorageTransaction` (a store without it cannot take deposits;
+    :mod:`bdcert.lifecycle.collection` says so).
+    """
+
+    def add_deposit(self, number: str, authority_code: str, at: datetime, actor: str) -> None:
+        """Mark the filed certificate ``number`` as deposited by ``actor`` of ``authority_code``.
+        :raises StorageError: already marked. :raises NotFound: no such certificate."""
+
+    def deposited(self, number: str) -> bool:
+        """True when ``number`` came into the library by deposit."""
+
+    def reserve_sequence(
+        self, authority_code: str, year: int, kind: CertificateKind, at_least: int
+    ) -> None:
+        """Raise the number counter of (authority, year, kind) to ``at_least`` if it is lower, so
+        the province never issues a number a city already used."""
+
+    def lift_restriction(self, number: str, business_number: str, last_day: date) -> int:
+        """End the certificate's seizures recorded under ``business_number`` on ``last_day``
+        (their last day in force). :returns: how many were in force and ended."""
 
 
 @attrs.define(frozen=True)
@@ -131,7 +153,7 @@ def _squash(text: str) -> str:
     return "".join(unicodedata.normalize("NFKC", text).split())
 
 
-def _store(tx: StorageTransaction) -> CollectionRecords:
+def store_of(tx: StorageTransaction) -> CollectionRecords:
     if not isinstance(tx, CollectionRecords):
         raise ConfigurationError("this store keeps no deposits (归集): use the sql storage plugin")
     return tx
@@ -413,7 +435,7 @@ def deposit(services: Services, raw: Mapping[str, Any], *, principal: Principal)
     entry, now = checked.entry, services.clock()
     events: list[CertificateEvent] = []
     with services.storage.transaction() as tx:
-        store = _store(tx)
+        store = store_of(tx)
         replayed = _earlier(services, tx, checked, digest, principal)  # a concurrent deposit
         if replayed is not None:
             return replayed
@@ -497,7 +519,7 @@ def _earlier(
             and filed.issued_at == c.issued_at
             and same_entry
         )
-        if same and _store(tx).deposited(c.number):
+        if same and store_of(tx).deposited(c.number):
             tx.append_audit(
                 AuditEvent(
                     "replay", principal.name, c.entry.business_number, services.clock(),
@@ -521,146 +543,6 @@ def _earlier(
     if conflicts:
         raise IdempotencyConflict(conflicts, subject=f"deposit {c.number}")
     return None
-
-
-def deposit_event(
-    services: Services, number: str, raw: Mapping[str, Any], *, principal: Principal
-) -> Certificate:
-    """See :meth:`bdcert.lifecycle.Registry.deposit_event`."""
-    with services.storage.transaction() as tx:
-        cert = tx.get_certificate(number)  # NotFound: 404
-        deposited = _store(tx).deposited(number)
-    services.authorize(principal, "deposit", cert.authority_code, subject=number)
-    problems: list[Problem] = []
-    if not isinstance(raw, Mapping):
-        raise ValidationError([Problem("", "an event must be a JSON object")], subject=number)
-    if not deposited:
-        problems.append(Problem("number", f"{number} was issued by the province, not deposited"))
-    kind = raw.get("kind")
-    if kind not in EVENT_KINDS:
-        problems.append(Problem("kind", f"must be one of {', '.join(EVENT_KINDS)}, not {kind!r}"))
-    ywh = raw.get("ywh", None if kind == "restriction_lifted" else cert.business_number)
-    if not isinstance(ywh, str) or not ywh.strip():
-        problems.append(Problem("ywh", "must be the business number (业务号) of the change"))
-    if problems:
-        raise ValidationError(problems, subject=f"event of {number}")
-    now = services.clock()
-    events: list[CertificateEvent] = []
-    assert isinstance(kind, str) and isinstance(ywh, str)
-    with services.storage.transaction() as tx:
-        cert = tx.get_certificate(number)
-        details, event = _apply_event(tx, cert, kind, ywh, raw, now, problems)
-        if problems:
-            raise ValidationError(problems, subject=f"event of {number}")
-        action = {
-            "superseded": "supersede",
-            "cancelled": "cancel",
-            "restricted": "restrict",
-            "restriction_lifted": "lift_restriction",
-        }[kind]
-        tx.append_audit(
-            AuditEvent(action, principal.name, number, now, {**details, "deposited": True})
-        )
-        events.append(
-            CertificateEvent(
-                kind, number, ywh, cert.authority_code, now, {**event, "deposited": True}
-            )
-        )
-        staged = stage(services, tx, events)
-        cert = tx.get_certificate(number)
-    publish(services, events, staged)
-    return cert
-
-
-def _apply_event(
-    tx: StorageTransaction,
-    cert: Certificate,
-    kind: str,
-    ywh: str,
-    raw: Mapping[str, Any],
-    now: datetime,
-    problems: list[Problem],
-) -> tuple[dict[str, Any], dict[str, Any]]:
-    """Apply one change; returns the audit details and the event details, or appends problems."""
-    number = cert.number
-    if kind in ("superseded", "cancelled") and cert.status is not CertificateStatus.VALID:
-        problems.append(Problem("kind", f"{number} is already {cert.status.value}"))
-        return {}, {}
-    if kind == "superseded":
-        successor = raw.get("successor")
-        successors = [successor] if isinstance(successor, str) else successor
-        if (
-            not isinstance(successors, list)
-            or not successors
-            or not all(isinstance(s, str) and s for s in successors)
-        ):
-            problems.append(Problem("successor", "is required: the number(s) replacing it"))
-            return {}, {}
-        for i, s in enumerate(successors):
-            try:
-                other = tx.get_certificate(s)
-            except NotFound:
-                problems.append(Problem(f"successor[{i}]", f"{s} is not in the library"))
-                continue
-            if other.authority_code != cert.authority_code or s == number:
-                problems.append(
-                    Problem(
-                        f"successor[{i}]",
-                        f"{s} is not another certificate of {cert.authority_code}",
-                    )
-                )
-        if problems:
-            return {}, {}
-        tx.set_superseded(number, successors, ywh)
-        return {"by": successors, "ywh": ywh}, {"by": successors}
-    if kind == "cancelled":
-        reason = raw.get("reason")
-        if not isinstance(reason, str) or not reason.strip():
-            problems.append(Problem("reason", "is required: why it was cancelled (注销原因)"))
-            return {}, {}
-        tx.set_cancelled(number, reason.strip(), ywh)
-        return {"reason": reason.strip(), "ywh": ywh}, {"reason": reason.strip()}
-    if kind == "restricted":
-        cfjg, cfwh = raw.get("cfjg"), raw.get("cfwh")
-        for key, value, what in (("cfjg", cfjg, "查封机关"), ("cfwh", cfwh, "查封文号")):
-            if not isinstance(value, str) or not value.strip():
-                problems.append(Problem(key, f"is required: the seizure's {what}"))
-        start, end = _day(raw, "start", problems), _day(raw, "end", problems)
-        if problems:
-            return {}, {}
-        assert isinstance(cfjg, str) and isinstance(cfwh, str)
-        cflx = raw.get("cflx")
-        tx.add_restriction(
-            number,
-            Restriction(
-                business_number=ywh,
-                authority=cfjg.strip(),
-                document_number=cfwh.strip(),
-                type=cflx if isinstance(cflx, str) else "",
-                start=start,
-                end=end,
-                recorded_at=now,
-            ),
-        )
-        return {"ywh": ywh, "cfwh": cfwh.strip()}, {"cfjg": cfjg.strip(), "cfwh": cfwh.strip()}
-    # restriction_lifted: the seizure recorded under ywh ends the day before today
-    last_day = now.astimezone(CHINA_TZ).date() - timedelta(days=1)
-    ended = _store(tx).lift_restriction(number, ywh, last_day)
-    if not ended:
-        problems.append(Problem("ywh", f"no seizure of {number} under {ywh} is in force"))
-        return {}, {}
-    return {"ywh": ywh, "ended": ended}, {"seizure_ywh": ywh}
-
-
-def _day(raw: Mapping[str, Any], key: str, problems: list[Problem]) -> date | None:
-    value = raw.get(key)
-    if value is None:
-        return None
-    try:
-        return date.fromisoformat(str(value))
-    except ValueError:
-        problems.append(Problem(key, "must be a date, YYYY-MM-DD"))
-        return None
 
 
 # -------------------------------------------------------------------------- witnessed checkpoints

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from bdcert.audit import AuditSettings, Checkpointer, CheckpointingStorage
+from bdcert.audit.witness import Countersignature
 from bdcert.codes import CodeTables
 from bdcert.config import DownloadPolicy, LookupPolicy, Workspace
 from bdcert.errors import IdentityError
@@ -25,6 +26,7 @@ from bdcert.lifecycle import (
     auditing,
     backlog,
     collection,
+    deposit_events,
     events,
     holders,
     intake,
@@ -51,7 +53,6 @@ from bdcert.protocols import (
     AuditCheckpoint,
     BacklogItem,
     Closable,
-    Countersignature,
     IdentityProvider,
     Notifier,
     SealProvider,
@@ -583,11 +584,10 @@ class Registry(EvidenceJobs):
         """A later change (superseded, cancelled, restricted, restriction_lifted) of a deposited
         certificate, logged like the province's own. :raises NotFound: :raises ValidationError:
         :raises PermissionDenied: as :meth:`deposit`."""
-        return collection.deposit_event(self.services, number, raw, principal=principal)
+        return deposit_events.deposit_event(self.services, number, raw, principal=principal)
 
     def witness_checkpoints(self, *, principal: Principal) -> list[dict[str, Any]]:
-        """The audit checkpoints a witness countersigns (number, event id, hash, made at, PDF
-        SHA-256). :raises PermissionDenied: unless the platform, an auditor or a registrar."""
+        """Checkpoints to countersign. :raises PermissionDenied: unless platform/auditor/registrar."""
         return collection.witness_checkpoints(self.services, principal=principal)
 
     def add_countersignature(
