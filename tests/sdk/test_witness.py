@@ -260,3 +260,51 @@ def _timeline() -> list[dict[str, Any]]:
     from tests.support import TIMELINE
 
     return [json.loads(line) for line in TIMELINE.read_text("utf-8").splitlines() if line]
+
+
+@pytest.mark.parametrize("workspace", ["sqlite"], indirect=True)
+def test_bdcert_witness_against_a_real_server(setup: Setup, timeline: list[dict[str, Any]]) -> None:
+    """``bdcert witness`` over real HTTP: uvicorn serving the province on a free port."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    from bdcert_adapters.service import create_app
+
+    s = setup
+    _push_and_checkpoint(s, timeline, [0])
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(
+            create_app(lambda: Registry.open(s.province)),
+            host="127.0.0.1",
+            port=port,
+            log_level="warning",
+        )
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        for _ in range(200):
+            if server.started:
+                break
+            time.sleep(0.05)
+        url = f"http://127.0.0.1:{port}"
+        city = type(s.province).load(s.city)
+        done = run_cli(city, "witness", "--from", url, "--token", s.tokens["registrar-510700"])
+        assert done.returncode == 0, done.stdout + done.stderr
+        assert "witnessed checkpoint(s) #1" in done.stdout
+        assert (s.city / "witness" / "checkpoint-000001-510700.countersignature.pdf").is_file()
+        again = run_cli(city, "witness", "--from", url, "--token", s.tokens["registrar-510700"])
+        assert again.returncode == 0 and "witnessed already" in again.stdout
+        wrong = run_cli(city, "witness", "--from", url, "--token", "not-a-token")
+        assert wrong.returncode == 1 and "401" in wrong.stderr
+    finally:
+        server.should_exit = True
+        thread.join(10)
+    with Registry.open(s.province) as registry, registry.storage.transaction() as tx:
+        assert [(c.number, c.witness) for c in tx.countersignatures()] == [(1, "510700")]

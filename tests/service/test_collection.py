@@ -128,6 +128,12 @@ def post(province: Served, body: dict[str, Any], operator: str = "registrar-5107
     return province.client.post("/api/v1/collection", json=body, headers=province.auth(operator))
 
 
+def library(province: Served) -> list[str]:
+    """The certificate numbers the province's store holds."""
+    with Registry.open(province.workspace) as registry, registry.storage.transaction() as tx:
+        return list(tx.certificate_numbers())
+
+
 def fields(response: Any) -> dict[str, str]:
     assert response.headers["content-type"].startswith("application/problem+json")
     return {e["field"]: e["message"] for e in response.json().get("errors", [])}
@@ -197,6 +203,7 @@ def test_face_value_differing_from_the_entry_is_refused(province: Served, cities
     problems = fields(r)
     assert set(problems) == {"face.zl"}, problems
     assert "附1号" in problems["face.zl"]
+    assert library(province) == []
 
 
 def test_malformed_number_is_refused(province: Served, cities: Cities) -> None:
