@@ -209,8 +209,10 @@ def test_the_province_refuses_a_countersignature_that_does_not_match(
     assert r.status_code == 400 and "seal fails" in r.json()["errors"][0]["message"]
     r = s.client.post(post, content=good, headers={**_auth(s, "registrar-510700"), **pdf})
     assert r.status_code == 201 and r.json()["witness"] == "510700"
+    first_receipt = r.json()["received_at"]
     r = s.client.post(post, content=good, headers={**_auth(s, "registrar-510700"), **pdf})
     assert r.status_code == 200 and r.json()["new"] is False
+    assert r.json()["received_at"] == first_receipt
     assert _verify(s) == []
 
 

@@ -47,7 +47,7 @@ from typing import Any, Protocol, runtime_checkable
 
 import attrs
 
-from bdcert.audit.witness import Countersignature, checkpoint_summary, receive
+from bdcert.audit.witness import Countersignature, WitnessRecords, checkpoint_summary, receive
 from bdcert.errors import (
     ConfigurationError,
     IdempotencyConflict,
@@ -581,4 +581,7 @@ def add_countersignature(
             }
             subject = f"audit checkpoint #{record.number}"
             tx.append_audit(AuditEvent("countersignature", principal.name, subject, now, details))
+        elif isinstance(tx, WitnessRecords):  # kept before: answer with its time of receipt
+            digest = record.pdf_sha256
+            record = next((c for c in tx.countersignatures() if c.pdf_sha256 == digest), record)
     return record, new

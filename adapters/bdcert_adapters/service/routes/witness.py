@@ -84,6 +84,9 @@ async def countersignature(
     """Check the countersignature (seal chains to the trust list and is the witness's, it names a
     kept checkpoint with the same event and hash) and keep it."""
     body = await request.body()
+    limit = request.app.state.settings.max_upload_bytes
+    if len(body) > limit * 4 // 3 + 1024:
+        raise problem(413, "too-large", "too large", f"a countersignature exceeds {limit} bytes")
     if (request.content_type[0] or "").endswith("json"):
         try:
             pdf = base64.b64decode(json.loads(body)["pdf"], validate=True)
