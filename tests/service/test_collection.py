@@ -19,6 +19,7 @@ from typing import Any
 import attrs
 import pytest
 
+from bdcert.errors import ValidationError
 from bdcert.lifecycle import Registry
 from bdcert.model import Principal, VerdictCode
 from tests.service.conftest import Served, copy_served
@@ -310,3 +311,50 @@ def test_later_events_of_a_deposited_certificate(province: Served, cities: Citie
         assert registry.audit_log(principal=platform) and not registry.verify_audit(
             principal=platform
         )
+
+
+def test_a_city_sealing_with_sm2_deposits_its_pdf_and_ofd(tmp_path: Path) -> None:
+    """GB/T 38540 seals: the SM2-sealed PDF and the sealed OFD are both checked and filed; an
+    OFD changed after sealing is refused by its own field."""
+    from bdcert_adapters.cli import main
+    from tests.support import AUTHORITIES, make_workspace
+
+    city, province = tmp_path / "sm2city", tmp_path / "province"
+    code = main(["init", "--demo", "--algorithm", "sm2", "--workspace", str(city),
+                 "--authorities", str(AUTHORITIES)])  # fmt: skip
+    assert code == 0
+    make_workspace(province)
+    config = province / "bdcert.toml"
+    root = city / "pki" / "root.cert.pem"
+    config.write_text(
+        config.read_text("utf-8").replace(
+            'trust_roots = ["pki/root.cert.pem"]', f'trust_roots = ["pki/root.cert.pem", "{root}"]'
+        ),
+        "utf-8",
+    )
+    registrar = Principal("registrar-510700", {"registrar"}, "510700")
+    entry = ENTRIES["510700-2024-000201"]
+    with Registry.open(city, formats=("pdf", "ofd")) as registry:
+        (item,) = registry.push(entry, principal=registrar).certificates
+    assert item.ofd is not None
+    c = item.certificate
+    raw = {
+        "number": c.number,
+        "licence_id": c.licence_id,
+        "kind": c.kind.value,
+        "token": c.token,
+        "entry": entry,
+        "issued_at": c.issued_at.isoformat(),
+        "pdf": item.pdf,
+        "ofd": item.ofd,
+    }
+    with Registry.open(province) as registry:
+        changed = bytearray(item.ofd)
+        changed[len(changed) // 2] ^= 0x01
+        with pytest.raises(ValidationError) as refused:
+            registry.deposit({**raw, "ofd": bytes(changed)}, principal=registrar)
+        assert [p.field for p in refused.value.problems] == ["ofd"]
+        assert registry.deposit(raw, principal=registrar).outcome == "deposited"
+        assert registry.verify(item.pdf).code is VerdictCode.VALID
+        with registry.storage.transaction() as tx:
+            assert tx.get_ofd(c.number) == item.ofd

@@ -36,13 +36,9 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import shutil
-import subprocess
-import tempfile
 import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime
-from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -61,6 +57,7 @@ from bdcert.identifiers import (
     licence_identifier,
     parse_certificate_number,
 )
+from bdcert.lifecycle.deposit_files import pdf_text, qr_payloads, token_of
 from bdcert.lifecycle.events import publish, stage
 from bdcert.lifecycle.reading import check_document, known_crls
 from bdcert.lifecycle.services import Services
@@ -90,9 +87,6 @@ __all__ = [
     "store_of",
     "witness_checkpoints",
 ]
-
-#: Seconds one external tool (pdftotext, pdftoppm, zbarimg) may take.
-_TOOL_TIMEOUT = 60
 
 
 @runtime_checkable
@@ -157,57 +151,6 @@ def store_of(tx: StorageTransaction) -> CollectionRecords:
     if not isinstance(tx, CollectionRecords):
         raise ConfigurationError("this store keeps no deposits (归集): use the sql storage plugin")
     return tx
-
-
-def _tool(name: str) -> str:
-    path = shutil.which(name)
-    if path is None:
-        raise ConfigurationError(
-            f"checking a deposit needs {name} (poppler-utils, zbar-tools: scripts/setup)"
-        )
-    return path
-
-
-def pdf_text(pdf: bytes) -> str:
-    """The text ``pdftotext`` extracts from every page (UTF-8); empty when it reads none."""
-    done = subprocess.run(
-        [_tool("pdftotext"), "-enc", "UTF-8", "-", "-"],
-        input=pdf,
-        capture_output=True,
-        timeout=_TOOL_TIMEOUT,
-        check=False,
-    )
-    return done.stdout.decode("utf-8", "replace") if done.returncode == 0 else ""
-
-
-def qr_payloads(pdf: bytes) -> list[str]:
-    """The QR codes on the first page: rendered at 200 dpi by ``pdftoppm``, read by ``zbarimg``."""
-    with tempfile.TemporaryDirectory(prefix="bdcert-deposit-") as tmp:
-        source = Path(tmp) / "in.pdf"
-        source.write_bytes(pdf)
-        rendered = subprocess.run(
-            [
-                *(_tool("pdftoppm"), "-r", "200", "-gray", "-png", "-f", "1", "-l", "1"),
-                *(str(source), str(Path(tmp) / "page")),
-            ],
-            capture_output=True,
-            timeout=_TOOL_TIMEOUT,
-            check=False,
-        )
-        pages = sorted(Path(tmp).glob("page*.png"))
-        if rendered.returncode != 0 or not pages:
-            return []
-        read = subprocess.run(
-            [_tool("zbarimg"), "--raw", "-q", "-Sdisable", "-Sqrcode.enable", str(pages[0])],
-            capture_output=True,
-            timeout=_TOOL_TIMEOUT,
-            check=False,
-        )
-    return [line for line in read.stdout.decode("utf-8", "replace").splitlines() if line]
-
-
-def _token_of(url: str) -> str:
-    return url.strip().split("?", 1)[0].split("#", 1)[0].rstrip("/").rsplit("/", 1)[-1]
 
 
 def _issued_at(value: Any, problems: list[Problem]) -> datetime | None:
@@ -346,7 +289,11 @@ def _check_documents(
     crls = known_crls(services)
     documents = [("pdf", c.pdf)] + ([("ofd", c.ofd)] if c.ofd is not None else [])
     for field, data in documents:
-        check = check_document(data, services.trust_roots, crls=crls)
+        try:
+            check = check_document(data, services.trust_roots, crls=crls)
+        except Exception as exc:  # hostile input: whatever the parsers raise, it is refused
+            problems.append(Problem(field, f"cannot be read ({type(exc).__name__})"))
+            continue
         if not check.trusted:
             problems.append(
                 Problem(field, f"the seal does not hold ({check.code.value}: {check.detail})")
@@ -387,7 +334,7 @@ def _check_documents(
     assert best is not None
     problems.extend(best[0])
     urls = qr_payloads(c.pdf)
-    url = next((u for u in urls if _token_of(u) == c.token), None)
+    url = next((u for u in urls if token_of(u) == c.token), None)
     if url is None:
         found = f"the QR code holds {urls[0]!r}" if urls else "no QR code could be read"
         problems.append(Problem("token", f"is not the token of the file's QR code: {found}"))
