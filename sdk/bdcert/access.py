@@ -47,6 +47,9 @@ ACTIONS: dict[str, frozenset[str]] = {
     "manage_agreements": frozenset({"platform"}),  # add and revoke sharing agreements
     "list_agreements": frozenset({"platform", "auditor", "sharing_party"}),  # party: its own
     "unlock_download": frozenset({"platform", "registrar"}),  # a clerk lifts a self-download lock
+    "deposit": frozenset({"platform", "registrar"}),  # 归集: a city's own sealed certificates
+    "witness_read": frozenset({"platform", "auditor", "registrar"}),  # checkpoints to witness
+    "witness": frozenset({"platform", "registrar"}),  # hand in a countersignature
 }
 
 
@@ -57,6 +60,9 @@ _ACTION_WORDS = {
     "manage_agreements": "add or revoke sharing agreements",
     "list_agreements": "list sharing agreements",
     "unlock_download": "unlock holders' self-download",
+    "deposit": "deposit certificates sealed by a city, or report their later changes",
+    "witness_read": "read the audit checkpoints to witness",
+    "witness": "hand in countersignatures of audit checkpoints",
 }
 
 

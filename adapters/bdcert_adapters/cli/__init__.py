@@ -46,6 +46,7 @@ from bdcert_adapters.cli import (
     serve,
     sharing,
     verify,
+    witness,
 )
 from bdcert_adapters.cli.common import error
 
@@ -64,6 +65,7 @@ COMMAND_GROUPS = (
     seals,
     evidence,
     serve,
+    witness,
     plugins,
 )
 """The command modules, in the order ``bdcert --help`` lists their commands."""

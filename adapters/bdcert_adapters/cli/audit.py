@@ -32,6 +32,16 @@ def register(subparsers: Any) -> None:
         help="verify: also check the log against this checkpoint copy kept elsewhere (repeatable)",
     )
     c.add_argument(
+        "--witness",
+        dest="witness_files",
+        metavar="FILE.pdf",
+        type=Path,
+        nargs="+",
+        action="extend",
+        default=[],
+        help="verify: also check a witness's copy of its countersignature (bdcert witness)",
+    )
+    c.add_argument(
         "--out", metavar="FILE.pdf", type=Path, help="checkpoint: also write the sealed PDF here"
     )
     c.add_argument("--certificate", metavar="NUMBER", help="show: events about this subject")
@@ -46,11 +56,14 @@ def register(subparsers: Any) -> None:
 def cmd_audit(args: argparse.Namespace) -> int:
     ws = load_workspace(args)
     copies: list[tuple[str, bytes]] = []
+    witnessed: list[tuple[str, bytes]] = []
     if args.action == "verify":  # every checkpoint copy is read first: an unreadable one is an
         unreadable = False  # error line each, and the log is not verified against the rest
-        for file in args.checkpoint_files:
+        for file in [*args.checkpoint_files, *args.witness_files]:
             try:
-                copies.append((str(file), file.read_bytes()))
+                (witnessed if file in args.witness_files else copies).append(
+                    (str(file), file.read_bytes())
+                )
             except OSError as exc:
                 error(f"{file}: {exc}")
                 unreadable = True
@@ -60,7 +73,9 @@ def cmd_audit(args: argparse.Namespace) -> int:
         registry = session.registry
         principal = session.principal(args.operator)
         if args.action == "verify":
-            broken = registry.verify_audit(principal=principal, checkpoints=copies)
+            broken = registry.verify_audit(
+                principal=principal, checkpoints=copies, witnesses=witnessed
+            )
             for message in broken:
                 echo(("BROKEN", "red"), f" {message}")
             if not broken:

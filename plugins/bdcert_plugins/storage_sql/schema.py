@@ -48,6 +48,7 @@ __all__ = [
     "backlog",
     "certificate_units",
     "certificates",
+    "deposits",
     "download_codes",
     "download_failures",
     "download_guards",
@@ -63,6 +64,7 @@ __all__ = [
     "supersessions",
     "undelivered_events",
     "unit_restrictions",
+    "witness_countersignatures",
 ]
 
 #: The ``sequences`` key (authority, year, kind) of the audit event counter.
@@ -394,4 +396,33 @@ audit_checkpoints = Table(
     Column("prev_sha256", String(HEX64), nullable=False),
     Column("pdf_sha256", String(HEX64), nullable=False),
     Column("pdf", LargeBinary, nullable=False),
+)
+
+
+#: Certificates a city with its own system sealed and deposited (归集, rule article 7 paragraph
+#: 2; 0009): which certificates of the library came in this way, when and from whom.
+deposits = Table(
+    "deposits",
+    metadata,
+    Column("number", String(KEY), _certificate_fk(), primary_key=True),
+    Column("authority", String(12), nullable=False, index=True),
+    Column("deposited_at", AwareDateTime(), nullable=False),
+    Column("deposited_by", Text, nullable=False),
+)
+
+#: Countersignatures of audit checkpoints by witnesses (a city's mirror; 0010): the witness's
+#: sealed statement that it saw checkpoint ``number`` with ``event_hash`` at ``event_id``.
+witness_countersignatures = Table(
+    "witness_countersignatures",
+    metadata,
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("number", Integer, nullable=False, index=True),
+    Column("witness", String(12), nullable=False),
+    Column("event_id", Integer, nullable=False),
+    Column("event_hash", String(HEX64), nullable=False),
+    Column("checkpoint_sha256", String(HEX64), nullable=False),
+    Column("received_at", AwareDateTime(), nullable=False),
+    Column("pdf_sha256", String(HEX64), nullable=False),
+    Column("pdf", LargeBinary, nullable=False),
+    UniqueConstraint("number", "witness", "pdf_sha256"),
 )

@@ -10,6 +10,7 @@ from typing import Any
 import attrs
 
 from bdcert.audit import register_problems, stored_file_problem
+from bdcert.audit.witness import verify_witnesses
 from bdcert.errors import NotFound, Problem, ValidationError
 from bdcert.lifecycle.services import Services
 from bdcert.model import AuditEvent, Certificate, Principal
@@ -118,7 +119,11 @@ def reconcile(
 
 
 def verify_audit(
-    services: Services, *, principal: Principal, checkpoints: Sequence[tuple[str, bytes]] = ()
+    services: Services,
+    *,
+    principal: Principal,
+    checkpoints: Sequence[tuple[str, bytes]] = (),
+    witnesses: Sequence[tuple[str, bytes]] = (),
 ) -> list[str]:
     """See :meth:`bdcert.lifecycle.Registry.verify_audit`."""
     services.authorize(principal, "audit")
@@ -133,6 +138,12 @@ def verify_audit(
 
         problems += register_problems(tx.audit_events(), certificate)
         problems += _stored_file_problems(tx)
+        problems += verify_witnesses(
+            tx,
+            authorities=services.authorities,
+            check=services.checkpointer.check,
+            copies=witnesses,
+        )
     return problems + services.checkpointer.verify(checkpoints)
 
 

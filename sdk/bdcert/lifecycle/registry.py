@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Generic, TypeVar, overload
 
 from bdcert.audit import AuditSettings, Checkpointer, CheckpointingStorage
+from bdcert.audit.witness import Countersignature
 from bdcert.codes import CodeTables
 from bdcert.config import DownloadPolicy, LookupPolicy, Workspace
 from bdcert.errors import IdentityError
 from bdcert.lifecycle import (
     auditing,
     backlog,
+    collection,
+    deposit_events,
     events,
     holders,
     intake,
@@ -380,7 +383,11 @@ class Registry(EvidenceJobs):
         return auditing.reconcile(self.services, book, principal=principal, late_after=late_after)
 
     def verify_audit(
-        self, *, principal: Principal, checkpoints: Sequence[tuple[str, bytes]] = ()
+        self,
+        *,
+        principal: Principal,
+        checkpoints: Sequence[tuple[str, bytes]] = (),
+        witnesses: Sequence[tuple[str, bytes]] = (),
     ) -> list[str]:
         """Check the audit log (rule article 17): recompute its hash chain, then check every
         sealed checkpoint (seal against the trust roots, numbering, links, and that the log's
@@ -389,11 +396,14 @@ class Registry(EvidenceJobs):
         edited outside bdcert, e.g. a cancelled one set back to valid: :mod:`bdcert.audit.register`).
 
         :param checkpoints: (name, PDF bytes) of checkpoint copies kept outside the database.
+        :param witnesses: (name, PDF bytes) of witnesses' copies of countersignatures (:mod:`bdcert.audit.witness`).
         :returns: one message per edited, deleted, inserted or reordered record and per failing
             or missing checkpoint, naming it (empty when intact).
         :raises PermissionDenied: as :meth:`audit_log`.
         """
-        return auditing.verify_audit(self.services, principal=principal, checkpoints=checkpoints)
+        return auditing.verify_audit(
+            self.services, principal=principal, checkpoints=checkpoints, witnesses=witnesses
+        )
 
     def checkpoint_audit(self, *, principal: Principal) -> AuditCheckpoint:
         """Seal a checkpoint of the audit log now with the ``[audit] authority``'s seal (rule
@@ -707,3 +717,31 @@ class Registry(EvidenceJobs):
         return sharing.shared_file(
             self.services, number, purpose=purpose, principal=principal, agreement_id=agreement_id
         )
+
+    # -- collection (归集, rule article 7 paragraph 2), witnessed audit checkpoints ------------
+    def deposit(self, raw: Mapping[str, Any], *, principal: Principal) -> collection.DepositResult:
+        """File a certificate a city sealed, once checked (:mod:`bdcert.lifecycle.collection`);
+        an exact re-deposit is ``replayed``. :raises ValidationError: every reason, nothing stored.
+        :raises IdempotencyConflict: number, token or entry filed with other content.
+        :raises PermissionDenied: unless the platform or a registrar of the entry's authority."""
+        return collection.deposit(self.services, raw, principal=principal)
+
+    def deposit_event(
+        self, number: str, raw: Mapping[str, Any], *, principal: Principal
+    ) -> Certificate:
+        """A later change (superseded, cancelled, restricted, restriction_lifted) of a deposited
+        certificate, logged like the province's own. :raises NotFound: :raises ValidationError:
+        :raises PermissionDenied: as :meth:`deposit`."""
+        return deposit_events.deposit_event(self.services, number, raw, principal=principal)
+
+    def witness_checkpoints(self, *, principal: Principal) -> list[dict[str, Any]]:
+        """Checkpoints to countersign. :raises PermissionDenied: unless platform/auditor/registrar."""
+        return collection.witness_checkpoints(self.services, principal=principal)
+
+    def add_countersignature(
+        self, pdf: bytes, *, principal: Principal
+    ) -> tuple[Countersignature, bool]:
+        """Check and keep a witness's countersignature of a checkpoint (:mod:`bdcert.audit.witness`);
+        True when new. :raises ValidationError: :raises PermissionDenied: unless the platform or
+        a registrar of the witness."""
+        return collection.add_countersignature(self.services, pdf, principal=principal)

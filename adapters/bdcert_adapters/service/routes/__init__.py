@@ -13,5 +13,7 @@ MODULES = (
     "sharing",
     "audit",
     "verification",
+    "collection",
+    "witness",
     "page",
 )
