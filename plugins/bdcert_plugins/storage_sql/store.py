@@ -81,6 +81,7 @@ from bdcert_plugins.storage_sql.codec import (
     canonical_json,
     converter,
 )
+from bdcert_plugins.storage_sql.feed import FeedRows
 from bdcert_plugins.storage_sql.schema import (
     AUDIT_COUNTER,
     audit_events,
@@ -125,7 +126,7 @@ MIGRATION_LOCK_KEY = 0x626463657274
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 #: The newest migration in ``migrations/versions`` (a test holds it to Alembic's head): a
 #: database already at it is opened without loading Alembic, which costs a tenth of a second.
-HEAD_REVISION = "0008"
+HEAD_REVISION = "0011"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
@@ -336,7 +337,7 @@ class SqlStorage:
         self.close()
 
 
-class SqlTransaction(BacklogRows, SharingRows, CheckpointRows):
+class SqlTransaction(BacklogRows, SharingRows, CheckpointRows, FeedRows):
     """:class:`bdcert.protocols.StorageTransaction` on one SQLAlchemy connection."""
 
     def __init__(self, conn: Connection) -> None:
