@@ -1,0 +1,326 @@
+"""A city's mirror of the provincial library (rule article 12): following the province's feed
+in-process, then with real processes killed mid-way (``kill -9``) and restarted.
+
+The city's workspace is a copy of the province's demo workspace with an empty store: its trust
+roots are the province's. Certificates reach the city only through the feed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from bdcert.errors import BdcertError
+from bdcert.lifecycle import Registry
+from bdcert.lifecycle.feed import library_summary
+from bdcert.model import Principal, VerdictCode
+from tests.service.conftest import Served, copy_served, served_template
+from tests.support import REPO, TIMELINE, raw_database, require_shared
+
+require_shared()
+
+__all__ = ["served_template"]  # the session fixture, shared with tests/service
+
+PLATFORM = Principal("platform", frozenset({"platform"}))
+CHENGDU = "510100"
+LINES = TIMELINE.read_text(encoding="utf-8").splitlines()
+
+
+def push(registry: Registry, lines: list[str]) -> None:
+    """Push sample entries as the platform (rejections are part of the timeline)."""
+    for line in lines:
+        with contextlib.suppress(BdcertError):
+            registry.push(json.loads(line), principal=PLATFORM)
+
+
+@pytest.fixture
+def pair(
+    served_template: tuple[Path, dict[str, str]], tmp_path: Path
+) -> Iterator[tuple[Served, Registry]]:
+    """A served province (in-process) and a city's registry, each with an empty store."""
+    from litestar.testing import TestClient
+
+    from bdcert_adapters.service import ServiceSettings, create_app
+    from tests.e2e.province_app import with_documents
+
+    ws, tokens = copy_served(served_template, tmp_path / "province")
+    city_ws, _ = copy_served(served_template, tmp_path / "city")
+    settings = ServiceSettings.from_settings(ws.table("service"))
+    app = with_documents(create_app(lambda: Registry.open(ws), settings))
+    with TestClient(app) as client, Registry.open(city_ws) as city:
+        yield Served(ws, tokens, client), city
+
+
+def province_client(served: Served, operator: str) -> Any:
+    from litestar.testing.transport import TestClientTransport
+
+    from bdcert_adapters.client import ProvinceClient
+
+    return ProvinceClient(
+        "http://testserver.local",
+        token=served.tokens[operator],
+        transport=TestClientTransport(served.client),  # type: ignore[arg-type]
+        retries=0,
+    )
+
+
+def test_a_mirror_follows_the_feed_and_verifies_locally(pair: tuple[Served, Registry]) -> None:
+    from bdcert_adapters.mirror import Mirror
+
+    served, city = pair
+    province = served.client.app.state.registry
+    push(province, LINES[:10])
+    mirror = Mirror(city, province_client(served, "registrar-510100"), authority=CHENGDU)
+    first = mirror.sync()
+    assert first > 0
+    push(province, LINES[10:])
+    second = mirror.sync()
+    assert second > 0 and mirror.sync() == 0  # at the end of the feed: nothing more
+    # every event once: as many mirror_apply records as the feed has events, each cursor once
+    with city.storage.transaction() as tx:
+        applied = [e for e in tx.audit_events() if e.action == "mirror_apply"]
+    cursors = [e.details["cursor"] for e in applied]
+    assert len(cursors) == len(set(cursors)) == first + second
+    assert {e.details["kind"] for e in applied} == {
+        "issued",
+        "superseded",
+        "cancelled",
+        "restricted",
+    }
+    assert [r.equal for r in mirror.reconcile()] == [True]
+    ours = library_summary(city.storage, CHENGDU)
+    assert ours.digest == library_summary(province.storage, CHENGDU).digest
+    assert ours.total == 17
+    # the city verifies the province's documents against its own store and trust roots
+    with province.storage.transaction() as tx:
+        pdfs = {
+            n: tx.get_pdf(n)
+            for n in (
+                "川(2024)成都市不动产权第0000006号",  # valid
+                "川(2024)成都市不动产权第0000001号",  # superseded
+                "川(2024)成都市不动产证明第0000001号",  # cancelled
+                "川(2024)成都市不动产权第0000002号",  # restricted (查封)
+            )
+        }
+    codes = [city.verify(pdf, principal=PLATFORM).code for pdf in pdfs.values()]
+    assert codes == [
+        VerdictCode.VALID,
+        VerdictCode.SUPERSEDED,
+        VerdictCode.CANCELLED,
+        VerdictCode.RESTRICTED,
+    ]
+    # nothing of another authority came
+    assert library_summary(city.storage, "510700").total == 0
+
+
+def test_an_event_is_never_applied_twice(pair: tuple[Served, Registry]) -> None:
+    from bdcert_adapters.mirror import Mirror
+
+    served, city = pair
+    push(served.client.app.state.registry, LINES[:2])
+    client = province_client(served, "registrar-510100")
+    mirror = Mirror(city, client, authority=CHENGDU)
+    events, _ = client.feed_page(None, CHENGDU)
+    documents = mirror.fetch(events[0])
+    assert mirror.apply(events[0], None, documents) is True
+    # the same event again, as a crashed follower would retry it: refused, nothing changes
+    assert mirror.apply(events[0], None, documents) is False
+    assert mirror.cursor() == events[0].cursor
+    assert mirror.sync() == len(events) - 1
+    assert library_summary(city.storage, CHENGDU).total == 2
+
+
+def test_a_document_that_does_not_match_the_feed_stops_the_mirror(
+    pair: tuple[Served, Registry],
+) -> None:
+    from bdcert_adapters.client import ProvinceClient
+    from bdcert_adapters.mirror import Mirror, MirrorError
+
+    served, city = pair
+    push(served.client.app.state.registry, LINES[:1])
+    client = province_client(served, "registrar-510100")
+
+    class Tampering(ProvinceClient):
+        def pdf(self, number: str) -> bytes:
+            data = bytearray(super().pdf(number))
+            data[len(data) // 2] ^= 1
+            return bytes(data)
+
+    client.__class__ = Tampering
+    mirror = Mirror(city, client, authority=CHENGDU)
+    with pytest.raises(MirrorError, match="SHA-256"):
+        mirror.sync()
+    assert mirror.cursor() is None
+    assert library_summary(city.storage, CHENGDU).total == 0
+
+
+def test_the_city_serves_its_mirrored_library(
+    pair: tuple[Served, Registry], tmp_path: Path
+) -> None:
+    """The city's own service answers the library summary the province answers."""
+    from litestar.testing import TestClient
+
+    from bdcert_adapters.mirror import Mirror
+    from bdcert_adapters.service import create_app
+
+    served, city = pair
+    push(served.client.app.state.registry, LINES[:8])
+    Mirror(city, province_client(served, "platform"), authority=None).sync()
+    theirs = served.client.get("/api/v1/library/summary", headers=served.auth("platform"))
+    city_app = create_app(lambda: Registry.open(tmp_path / "city"))
+    with TestClient(city_app) as city_client:
+        ours = city_client.get("/api/v1/library/summary", headers=served.auth("platform"))
+    assert ours.status_code == 200
+    assert ours.json()["authorities"] == theirs.json()["authorities"]
+    assert {s["total"] for s in ours.json()["authorities"]} >= {1}
+
+
+# --------------------------------------------------------------------------- real processes
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def _env(workspace: Path | None = None) -> dict[str, str]:
+    paths = [str(REPO / p) for p in ("sdk", "plugins", "adapters", "conformance")] + [str(REPO)]
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(paths), "PYTHONUNBUFFERED": "1"}
+    if workspace is not None:
+        env["BDCERT_WORKSPACE"] = str(workspace)
+    return env
+
+
+def _start_province(workspace: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
+    """``bdcert serve`` once the service serves certificate documents; until then uvicorn on
+    the same application with the test's stand-ins (:mod:`tests.e2e.province_app`)."""
+    from bdcert_adapters.service import create_app
+    from tests.e2e.province_app import serves_documents
+
+    if serves_documents(create_app(lambda: Registry.open(workspace))):
+        argv = ["-m", "bdcert_adapters.cli", "serve", "--workspace", str(workspace)]
+        argv += ["--port", str(port)]
+    else:
+        argv = ["-m", "uvicorn", "--factory", "tests.e2e.province_app:app", "--port", str(port)]
+    with log.open("ab") as out:
+        proc = subprocess.Popen(
+            [sys.executable, *argv], env=_env(workspace), stdout=out, stderr=out, cwd=REPO
+        )
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(httpx.HTTPError):
+            if httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=1).status_code == 200:
+                return proc
+        assert proc.poll() is None, log.read_text(errors="replace")
+        time.sleep(0.1)
+    raise AssertionError("the province did not start: " + log.read_text(errors="replace"))
+
+
+def _start_city(city: Path, url: str, token: str, log: Path) -> subprocess.Popen[bytes]:
+    argv = ["-m", "bdcert_adapters.cli", "city", "sync", "--workspace", str(city)]
+    argv += ["--from", url, "--authority", CHENGDU, "--follow", "--interval", "0.2"]
+    env = {**_env(), "BDCERT_PROVINCE_TOKEN": token}
+    with log.open("ab") as out:
+        return subprocess.Popen([sys.executable, *argv], env=env, stdout=out, stderr=out)
+
+
+def _applied(city: Path) -> int:
+    """Events the city's mirror has applied (0 before the first)."""
+    from bdcert.config import Workspace
+
+    with raw_database(Workspace.load(city)) as conn:
+        found = conn.exec_driver_sql("SELECT sum(applied) FROM mirror_state").scalar()
+    return int(found or 0)
+
+
+def _feed_length(province: Registry) -> int:
+    from bdcert.lifecycle.feed import FEED_KINDS, feed_records
+
+    with province.storage.transaction() as tx:
+        return len(
+            feed_records(tx).logged_events(
+                after=0, actions=FEED_KINDS, authority_code=CHENGDU, limit=1000
+            )
+        )
+
+
+def _wait(condition: Any, what: str, procs: list[subprocess.Popen[bytes]], log: Path) -> None:
+    deadline = time.monotonic() + 60
+    while not condition():
+        for p in procs:
+            assert p.poll() is None, f"a process ended: {log.read_text(errors='replace')}"
+        assert time.monotonic() < deadline, f"timed out waiting for {what}: " + log.read_text(
+            errors="replace"
+        )
+        time.sleep(0.1)
+
+
+def test_crash_of_province_and_city_mid_way_applies_every_event_once(
+    served_template: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    ws, tokens = copy_served(served_template, tmp_path / "province")
+    city_ws, _ = copy_served(served_template, tmp_path / "city")
+    city_path = Path(city_ws.path)
+    log = tmp_path / "processes.log"
+    port = _free_port()
+    url = f"http://127.0.0.1:{port}"
+    token = tokens["registrar-510100"]
+    Registry.open(city_ws).close()  # its store made, so that it can be counted from the start
+    with Registry.open(ws) as province:
+        push(province, LINES[:4])
+        procs = [_start_province(Path(ws.path), port, log), _start_city(city_path, url, token, log)]
+        _wait(lambda: _applied(city_path) > 0, "the first applied event", procs, log)
+        push(province, LINES[4:14])  # the city follows while pushes continue …
+        for proc in procs:  # … and both die without a chance to clean up
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+        killed_at = _applied(city_path)
+        push(province, LINES[14:22])  # pushes continue while both are down
+        procs = [_start_province(Path(ws.path), port, log), _start_city(city_path, url, token, log)]
+        push(province, LINES[22:])
+        total = _feed_length(province)
+        _wait(lambda: _applied(city_path) == total, "every event", procs, log)
+        procs[1].send_signal(signal.SIGTERM)
+        assert procs[1].wait(timeout=30) == 0, log.read_text(errors="replace")
+        argv = ["city", "reconcile", "--workspace", str(city_path), "--from", url]
+        reconcile = subprocess.run(
+            [sys.executable, "-m", "bdcert_adapters.cli", *argv, "--authority", CHENGDU],
+            env={**_env(), "BDCERT_PROVINCE_TOKEN": token},
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        procs[0].send_signal(signal.SIGTERM)
+        procs[0].wait(timeout=30)
+        assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
+        assert f"{CHENGDU}: equal" in reconcile.stdout
+        assert 0 < killed_at < total
+        with province.storage.transaction() as tx:
+            theirs = {n: tx.get_certificate(n) for n in tx.certificate_numbers(limit=1000)}
+    # the city's store, counted without bdcert: every certificate once, statuses equal
+    with raw_database(city_ws) as conn:
+        rows = conn.exec_driver_sql("SELECT number, status FROM certificates").all()
+        applied = conn.exec_driver_sql(
+            "SELECT details FROM audit_events WHERE action = 'mirror_apply'"
+        ).all()
+        seizures = conn.exec_driver_sql("SELECT number, ywh FROM restrictions").all()
+    numbers = [r.number for r in rows]
+    assert len(numbers) == len(set(numbers))
+    chengdu = {n: c for n, c in theirs.items() if c.authority_code == CHENGDU}
+    assert {r.number: r.status for r in rows} == {n: c.status.value for n, c in chengdu.items()}
+    cursors = [json.loads(r.details)["cursor"] for r in applied]
+    assert len(cursors) == len(set(cursors)) == total
+    assert len(seizures) == len(set(seizures)) == sum(len(c.restrictions) for c in chengdu.values())
