@@ -190,6 +190,12 @@ def test_the_city_serves_its_mirrored_library(
 # --------------------------------------------------------------------------- real processes
 
 
+def pick(*indexes: int) -> list[str]:
+    """Sample lines of Chengdu (510100) by index: issues, and the later lines that supersede,
+    cancel and restrict them (lines 14, 15, 19, 20 of the timeline)."""
+    return [LINES[i] for i in indexes]
+
+
 def _free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -280,21 +286,22 @@ def test_crash_of_province_and_city_mid_way_applies_every_event_once(
     token = tokens["registrar-510100"]
     Registry.open(city_ws).close()  # its store made, so that it can be counted from the start
     with Registry.open(ws) as province:
-        push(province, LINES[:4])
-        procs = [_start_province(Path(ws.path), port, log), _start_city(city_path, url, token, log)]
+        push(province, pick(0, 1))
+        procs = [_start_city(city_path, url, token, log), _start_province(Path(ws.path), port, log)]
         _wait(lambda: _applied(city_path) > 0, "the first applied event", procs, log)
-        push(province, LINES[4:14])  # the city follows while pushes continue …
+        push(province, pick(2, 3, 4, 8))  # the city follows while pushes continue …
         for proc in procs:  # … and both die without a chance to clean up
             proc.send_signal(signal.SIGKILL)
             proc.wait()
         killed_at = _applied(city_path)
-        push(province, LINES[14:22])  # pushes continue while both are down
-        procs = [_start_province(Path(ws.path), port, log), _start_city(city_path, url, token, log)]
-        push(province, LINES[22:])
+        push(province, pick(13, 14))  # pushes continue while both are down: supersessions
+        procs = [_start_city(city_path, url, token, log), _start_province(Path(ws.path), port, log)]
+        push(province, pick(18, 19))  # a cancellation and a seizure (查封)
         total = _feed_length(province)
         _wait(lambda: _applied(city_path) == total, "every event", procs, log)
-        procs[1].send_signal(signal.SIGTERM)
-        assert procs[1].wait(timeout=30) == 0, log.read_text(errors="replace")
+        city, server = procs
+        city.send_signal(signal.SIGTERM)
+        assert city.wait(timeout=30) == 0, log.read_text(errors="replace")
         argv = ["city", "reconcile", "--workspace", str(city_path), "--from", url]
         reconcile = subprocess.run(
             [sys.executable, "-m", "bdcert_adapters.cli", *argv, "--authority", CHENGDU],
@@ -303,8 +310,8 @@ def test_crash_of_province_and_city_mid_way_applies_every_event_once(
             text=True,
             timeout=60,
         )
-        procs[0].send_signal(signal.SIGTERM)
-        procs[0].wait(timeout=30)
+        server.send_signal(signal.SIGTERM)
+        server.wait(timeout=30)
         assert reconcile.returncode == 0, reconcile.stdout + reconcile.stderr
         assert f"{CHENGDU}: equal" in reconcile.stdout
         assert 0 < killed_at < total
