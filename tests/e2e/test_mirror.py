@@ -123,6 +123,26 @@ def test_a_mirror_follows_the_feed_and_verifies_locally(pair: tuple[Served, Regi
     ]
     # nothing of another authority came
     assert library_summary(city.storage, "510700").total == 0
+    # a lifting (解封), logged as the collection of a city's status change logs it, arrives too
+    lift(province, "川(2024)成都市不动产权第0000002号", "510100-2024-000116")
+    assert mirror.sync() == 1
+    seized = pdfs["川(2024)成都市不动产权第0000002号"]
+    assert city.verify(seized, principal=PLATFORM).code is VerdictCode.VALID
+    assert [r.equal for r in mirror.reconcile()] == [True]
+
+
+def lift(registry: Registry, number: str, ywh: str) -> None:
+    """Lift seizure ``ywh`` of ``number`` as of yesterday, and log it (``lift_restriction``)."""
+    from datetime import timedelta
+
+    from bdcert.lifecycle.feed import feed_records
+    from bdcert.model import CHINA_TZ, AuditEvent
+
+    now = registry.clock()
+    with registry.storage.transaction() as tx:
+        end = (now.astimezone(CHINA_TZ) - timedelta(days=1)).date()
+        feed_records(tx).lift_restriction(number, ywh, end)
+        tx.append_audit(AuditEvent("lift_restriction", "platform", number, now, {"ywh": ywh}))
 
 
 def test_an_event_is_never_applied_twice(pair: tuple[Served, Registry]) -> None:
