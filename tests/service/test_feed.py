@@ -12,10 +12,17 @@ from typing import Any
 
 import pytest
 
-from bdcert.errors import BdcertError
+from bdcert.errors import BdcertError, NotFound
 from bdcert.model import Principal
 from tests.service.conftest import Served, copy_served
-from tests.support import EXPECTED, TIMELINE, require_shared
+from tests.support import (
+    DATABASES,
+    EXPECTED,
+    TIMELINE,
+    database_url,
+    require_shared,
+    use_database,
+)
 
 require_shared()
 
@@ -181,3 +188,58 @@ def test_summary_counts_and_digest(province: Served) -> None:
         headers=province.auth("registrar-510700"),
     )
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize("kind", DATABASES)
+def test_the_feed_records_on_each_database(
+    kind: str, served_template: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """The storage role the feed and a mirror use (:class:`bdcert.protocols.FeedRecords`), on
+    SQLite and PostgreSQL: one code path."""
+    import shutil
+    from datetime import date
+
+    from bdcert.lifecycle import Registry
+    from bdcert.lifecycle.feed import feed_records, read_feed
+
+    lines = TIMELINE.read_text(encoding="utf-8").splitlines()
+    seized = "川(2024)成都市不动产权第0000002号"
+    target = tmp_path / "ws"
+    shutil.copytree(served_template[0], target, ignore=shutil.ignore_patterns("bdcert.sqlite3*"))
+    with database_url(kind, tmp_path) as url:
+        use_database(target, url)
+        with Registry.open(target) as registry:
+            push_timeline(registry, [lines[0], lines[1], lines[5], lines[19]])
+            page = read_feed(registry.services, principal=PLATFORM, authority="510100")
+            assert [e.kind for e in page.events] == ["issued", "issued", "restricted"]
+            rest = read_feed(registry.services, principal=PLATFORM, after=page.events[0].cursor)
+            assert [e.number for e in rest.events][-1] == seized
+            assert {e.authority for e in rest.events} == {"510100", "510700"}
+            now = registry.clock()
+            with registry.storage.transaction() as tx:
+                records = feed_records(tx)
+                assert [c.number for c in records.certificates_of_authority("510700")] == [
+                    "川(2024)绵阳市不动产权第0000001号"
+                ]
+                assert len(records.certificates_of_authority(None, limit=1)) == 1
+                records.lift_restriction(seized, "510100-2024-000116", date(2024, 6, 1))
+                assert records.mirror_cursor("p#510100") is None
+                records.set_mirror_cursor("p#510100", "3", now)
+                records.add_mirrored_registration("m-1", "510100", "A", now)
+                records.add_mirrored_registration("m-1", "510100", "B", now)
+            with registry.storage.transaction() as tx:
+                records = feed_records(tx)
+                assert records.mirror_cursor("p#510100") == "3"
+                assert tx.get_certificate(seized).restrictions[0].end == date(2024, 6, 1)
+                stored = tx.get_registration("m-1")
+                assert stored is not None and stored.result.numbers == ("A", "B")
+                with pytest.raises(NotFound):
+                    records.lift_restriction(seized, "no-such-ywh", date(2024, 6, 1))
+
+
+def test_the_operations_are_in_the_openapi_document(province: Served) -> None:
+    doc = province.client.get("/api/v1/openapi.json").json()
+    feed = doc["paths"]["/api/v1/feed"]["get"]
+    assert {p["name"] for p in feed["parameters"]} >= {"after", "authority", "limit"}
+    assert "/api/v1/library/summary" in doc["paths"]
+    assert "FeedEvent" in json.dumps(doc["components"]["schemas"])
