@@ -6,9 +6,9 @@ implementation of these protocols directly.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
-from datetime import date, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -571,87 +571,4 @@ class SignerSource(Protocol):
         :raises LookupError: for an authority without a seal key (the service answers 404).
         :raises SealingError: for a key that cannot be used (the service answers 500).
         """
-        ...
-
-
-# --------------------------------------------------------------------------- change feed and mirror
-#
-# An optional role of a transaction (rule article 12: cities pull certificates from the provincial
-# library): bdcert.lifecycle.feed asks for it with isinstance, so a store without it still works
-# for everything else.
-
-__all__ += ["FeedRecords", "LoggedEvent"]
-
-
-@attrs.define(frozen=True)
-class LoggedEvent:
-    """One audit event with its place in the log.
-
-    :ivar id: its audit id (1, 2, … in commit order: appenders take turns, rule article 17).
-    :ivar event: the event as logged.
-    :ivar authority_code: 登记机构 of the certificate the event is about (``djjg``), or ``""``
-        when its subject is no filed certificate.
-    """
-
-    id: int
-    event: AuditEvent
-    authority_code: str
-
-
-@runtime_checkable
-class FeedRecords(Protocol):
-    """What the change feed and a city's mirror need of a store (rule article 12)."""
-
-    def logged_events(
-        self,
-        *,
-        after: int,
-        actions: Collection[str],
-        authority_code: str | None = None,
-        limit: int = 100,
-    ) -> list[LoggedEvent]:
-        """At most ``limit`` (1 or more) audit events with an id above ``after`` whose action
-        is one of ``actions``, about a certificate of ``authority_code`` (every authority's when
-        None), by id.
-
-        :raises ValueError: if ``limit`` is below 1.
-        """
-        ...
-
-    def certificates_of_authority(
-        self, authority_code: str | None, *, after: str | None = None, limit: int = 100
-    ) -> list[Certificate]:
-        """A page of the certificates of ``authority_code`` (all when None), whatever their
-        status, with numbers greater than ``after``, in ascending number order; an empty page
-        is the end.
-
-        :raises ValueError: if ``limit`` is below 1.
-        """
-        ...
-
-    def lift_restriction(self, number: str, business_number: str, end: date) -> None:
-        """Record the lifting (解封) of the seizure ``business_number`` (its 查封 ``ywh``) on
-        certificate ``number``: its last day becomes ``end`` (China date).
-
-        :raises NotFound: if the certificate has no such seizure.
-        """
-        ...
-
-    def add_mirrored_registration(
-        self, business_number: str, authority_code: str, number: str, recorded_at: datetime
-    ) -> None:
-        """Record that certificate ``number`` of entry ``business_number`` came from the
-        province (a mirror holds no registration-book entry): creates the entry's registration
-        record, or adds ``number`` to it. ``recorded_at`` is aware."""
-        ...
-
-    def mirror_cursor(self, source: str) -> str | None:
-        """The cursor of the last feed event applied from ``source`` (a name of the feed: URL
-        and authority), or None; locks it until the transaction ends, so that two followers of
-        one source take turns."""
-        ...
-
-    def set_mirror_cursor(self, source: str, cursor: str, at: datetime) -> None:
-        """Store ``cursor`` as the last event applied from ``source`` (in the transaction that
-        applies the event: exactly once). ``at`` is aware."""
         ...

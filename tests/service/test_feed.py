@@ -194,7 +194,7 @@ def test_summary_counts_and_digest(province: Served) -> None:
 def test_the_feed_records_on_each_database(
     kind: str, served_template: tuple[Path, dict[str, str]], tmp_path: Path
 ) -> None:
-    """The storage role the feed and a mirror use (:class:`bdcert.protocols.FeedRecords`), on
+    """The storage role the feed and a mirror use (:class:`bdcert.lifecycle.feed.FeedRecords`), on
     SQLite and PostgreSQL: one code path."""
     import shutil
     from datetime import date

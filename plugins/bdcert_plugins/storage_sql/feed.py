@@ -1,6 +1,6 @@
 """The change feed and a city's mirror (rule article 12): the part of
 :class:`~bdcert_plugins.storage_sql.store.SqlTransaction` implementing
-:class:`bdcert.protocols.FeedRecords`.
+:class:`bdcert.lifecycle.feed.FeedRecords`.
 
 The feed is a filtered view of the audit log (``audit_events``, ids in commit order): lifecycle
 actions only, optionally of one authority (joined to ``certificates`` by the event's subject, the
@@ -21,7 +21,7 @@ from sqlalchemy.exc import IntegrityError
 
 from bdcert.errors import NotFound, StorageError
 from bdcert.model import AuditEvent, Certificate, IssueResult, Outcome
-from bdcert.protocols import LoggedEvent
+from bdcert.records import LoggedEvent
 from bdcert_plugins.storage_sql.codec import canonical_json, converter
 from bdcert_plugins.storage_sql.schema import (
     audit_events,

@@ -17,9 +17,9 @@ that a province and a city's mirror compare their libraries by comparing two sho
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from datetime import datetime
-from typing import Any, cast
+from collections.abc import Collection, Mapping
+from datetime import date, datetime
+from typing import Any, Protocol, cast, runtime_checkable
 
 import attrs
 
@@ -27,7 +27,8 @@ from bdcert.access import ACTIONS
 from bdcert.errors import ConfigurationError, Problem, ValidationError
 from bdcert.lifecycle.services import Services, ofd_or_none
 from bdcert.model import AuditEvent, Certificate, CertificateStatus, Principal, Restriction
-from bdcert.protocols import FeedRecords, LoggedEvent, Storage, StorageTransaction
+from bdcert.protocols import Storage, StorageTransaction
+from bdcert.records import LoggedEvent
 from bdcert.wire import converter
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "MAX_PAGE",
     "FeedEvent",
     "FeedPage",
+    "FeedRecords",
     "LibrarySummary",
     "as_issued",
     "authorize_feed",
@@ -59,6 +61,72 @@ FEED_KINDS: Mapping[str, str] = {
 }
 #: The most events one page holds.
 MAX_PAGE = 1000
+
+
+# --------------------------------------------------------------------------- the storage role
+#
+# An optional role of a storage transaction, declared here where it is used (like
+# bdcert.protocols' seal provider capabilities): read_feed and library_summary ask for it with
+# isinstance, so a store without it still works for everything else.
+
+
+@runtime_checkable
+class FeedRecords(Protocol):
+    """What the change feed and a city's mirror need of a store (rule article 12)."""
+
+    def logged_events(
+        self,
+        *,
+        after: int,
+        actions: Collection[str],
+        authority_code: str | None = None,
+        limit: int = 100,
+    ) -> list[LoggedEvent]:
+        """At most ``limit`` (1 or more) audit events with an id above ``after`` whose action
+        is one of ``actions``, about a certificate of ``authority_code`` (every authority's when
+        None), by id.
+
+        :raises ValueError: if ``limit`` is below 1.
+        """
+        ...
+
+    def certificates_of_authority(
+        self, authority_code: str | None, *, after: str | None = None, limit: int = 100
+    ) -> list[Certificate]:
+        """A page of the certificates of ``authority_code`` (all when None), whatever their
+        status, with numbers greater than ``after``, in ascending number order; an empty page
+        is the end.
+
+        :raises ValueError: if ``limit`` is below 1.
+        """
+        ...
+
+    def lift_restriction(self, number: str, business_number: str, end: date) -> None:
+        """Record the lifting (解封) of the seizure ``business_number`` (its 查封 ``ywh``) on
+        certificate ``number``: its last day becomes ``end`` (China date).
+
+        :raises NotFound: if the certificate has no such seizure.
+        """
+        ...
+
+    def add_mirrored_registration(
+        self, business_number: str, authority_code: str, number: str, recorded_at: datetime
+    ) -> None:
+        """Record that certificate ``number`` of entry ``business_number`` came from the
+        province (a mirror holds no registration-book entry): creates the entry's registration
+        record, or adds ``number`` to it. ``recorded_at`` is aware."""
+        ...
+
+    def mirror_cursor(self, source: str) -> str | None:
+        """The cursor of the last feed event applied from ``source`` (a name of the feed: URL
+        and authority), or None; locks it until the transaction ends, so that two followers of
+        one source take turns."""
+        ...
+
+    def set_mirror_cursor(self, source: str, cursor: str, at: datetime) -> None:
+        """Store ``cursor`` as the last event applied from ``source`` (in the transaction that
+        applies the event: exactly once). ``at`` is aware."""
+        ...
 
 
 @attrs.define(frozen=True)
@@ -126,12 +194,14 @@ class LibrarySummary:
 
 
 def feed_records(tx: StorageTransaction) -> FeedRecords:
-    """The transaction as :class:`~bdcert.protocols.FeedRecords`.
+    """The transaction as :class:`FeedRecords`.
 
     :raises ConfigurationError: when the store does not keep a feed.
     """
     if not isinstance(tx, FeedRecords):
-        raise ConfigurationError("this store keeps no change feed (bdcert.protocols.FeedRecords)")
+        raise ConfigurationError(
+            "this store keeps no change feed (bdcert.lifecycle.feed.FeedRecords)"
+        )
     return cast(FeedRecords, tx)
 
 
