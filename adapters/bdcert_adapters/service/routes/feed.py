@@ -16,6 +16,7 @@ from typing import Any
 
 import attrs
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from bdcert.access import ACTIONS
@@ -71,7 +72,7 @@ def _scope(principal: Principal, authority: str | None) -> str | None:
 )
 def read_feed(
     request: Request[Any, Any, Any],
-    principal: Principal,
+    principal: NamedDependency[Principal],
     after: str | None = Parameter(
         default=None, description="resume after this cursor (a page's next); omitted: the start"
     ),
@@ -101,7 +102,7 @@ def read_feed(
 )
 def library_summary(
     request: Request[Any, Any, Any],
-    principal: Principal,
+    principal: NamedDependency[Principal],
     authority: str | None = Parameter(
         default=None, description="登记机构 code (djjg); omitted: every authority one may read"
     ),
