@@ -230,7 +230,7 @@ class Mirror:
                     raise MirrorError(
                         f"{number}: the lifting of {seizure.business_number} has no end"
                     )
-                else:
+                else:  # 0 when it already ended by then: nothing to change
                     records.lift_restriction(number, seizure.business_number, seizure.end)
             else:
                 raise MirrorError(f"{number}: unknown feed event kind {event.kind!r}")

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from bdcert.errors import BdcertError, NotFound
+from bdcert.errors import BdcertError
 from bdcert.model import Principal
 from tests.service.conftest import Served, copy_served
 from tests.support import (
@@ -222,7 +222,7 @@ def test_the_feed_records_on_each_database(
                     "川(2024)绵阳市不动产权第0000001号"
                 ]
                 assert len(records.certificates_of_authority(None, limit=1)) == 1
-                records.lift_restriction(seized, "510100-2024-000116", date(2024, 6, 1))
+                assert records.lift_restriction(seized, "510100-2024-000116", date(2024, 6, 1))
                 assert records.mirror_cursor("p#510100") is None
                 records.set_mirror_cursor("p#510100", "3", now)
                 records.add_mirrored_registration("m-1", "510100", "A", now)
@@ -233,8 +233,8 @@ def test_the_feed_records_on_each_database(
                 assert tx.get_certificate(seized).restrictions[0].end == date(2024, 6, 1)
                 stored = tx.get_registration("m-1")
                 assert stored is not None and stored.result.numbers == ("A", "B")
-                with pytest.raises(NotFound):
-                    records.lift_restriction(seized, "no-such-ywh", date(2024, 6, 1))
+                assert records.lift_restriction(seized, "no-such-ywh", date(2024, 6, 1)) == 0
+                assert records.lift_restriction(seized, "510100-2024-000116", date(2024, 7, 1)) == 0
 
 
 def test_the_operations_are_in_the_openapi_document(province: Served) -> None:

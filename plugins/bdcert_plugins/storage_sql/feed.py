@@ -16,10 +16,10 @@ from collections.abc import Callable, Collection
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Connection, and_, insert, select, update
+from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
-from bdcert.errors import NotFound, StorageError
+from bdcert.errors import StorageError
 from bdcert.model import AuditEvent, Certificate, IssueResult, Outcome
 from bdcert.records import LoggedEvent
 from bdcert_plugins.storage_sql.codec import canonical_json, converter
@@ -103,14 +103,15 @@ class FeedRows:
         found = self._certificates(certificates.c.number.in_(numbers))
         return sorted(found, key=lambda c: numbers.index(c.number))
 
-    def lift_restriction(self, number: str, business_number: str, end: date) -> None:
-        done = self._conn.execute(
-            update(restrictions)
-            .where(and_(restrictions.c.number == number, restrictions.c.ywh == business_number))
-            .values(end_date=end)
+    def lift_restriction(self, number: str, business_number: str, last_day: date) -> int:
+        # the same statement as the collection's (branch collect): one of the two goes on merge
+        where = and_(
+            restrictions.c.number == number,
+            restrictions.c.ywh == business_number,
+            or_(restrictions.c.end_date.is_(None), restrictions.c.end_date > last_day),
         )
-        if done.rowcount == 0:
-            raise NotFound(f"certificate {number!r} has no seizure {business_number!r}")
+        done = self._conn.execute(update(restrictions).where(where).values(end_date=last_day))
+        return int(done.rowcount or 0)
 
     def add_mirrored_registration(
         self, business_number: str, authority_code: str, number: str, recorded_at: datetime

@@ -101,12 +101,11 @@ class FeedRecords(Protocol):
         """
         ...
 
-    def lift_restriction(self, number: str, business_number: str, end: date) -> None:
-        """Record the lifting (解封) of the seizure ``business_number`` (its 查封 ``ywh``) on
-        certificate ``number``: its last day becomes ``end`` (China date).
+    def lift_restriction(self, number: str, business_number: str, last_day: date) -> int:
+        """End the certificate's seizures recorded under ``business_number`` (the 查封 ``ywh``)
+        on ``last_day`` (their last day in force, China date): a lifting (解封).
 
-        :raises NotFound: if the certificate has no such seizure.
-        """
+        :returns: how many were in force after ``last_day`` and ended."""
         ...
 
     def add_mirrored_registration(
