@@ -8,6 +8,7 @@ roots are the province's. Certificates reach the city only through the feed.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import signal
@@ -344,8 +345,15 @@ def test_crash_of_province_and_city_mid_way_applies_every_event_once(
             "SELECT details FROM audit_events WHERE action = 'mirror_apply'"
         ).all()
         seizures = conn.exec_driver_sql("SELECT number, ywh FROM restrictions").all()
+        pdfs = dict(conn.exec_driver_sql("SELECT number, pdf FROM pdfs").all())
+    with raw_database(ws) as conn:
+        filed = dict(conn.exec_driver_sql("SELECT number, pdf_sha256 FROM certificates").all())
     numbers = [r.number for r in rows]
     assert len(numbers) == len(set(numbers))
+    # the city holds the very files the province filed (hashed here, not by bdcert)
+    assert {n: hashlib.sha256(bytes(p)).hexdigest() for n, p in pdfs.items()} == {
+        n: filed[n] for n in numbers
+    }
     chengdu = {n: c for n, c in theirs.items() if c.authority_code == CHENGDU}
     assert {r.number: r.status for r in rows} == {n: c.status.value for n, c in chengdu.items()}
     cursors = [json.loads(r.details)["cursor"] for r in applied]
