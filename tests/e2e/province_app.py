@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Litestar, Request, Response, get
 from litestar.di import NamedDependency
+from litestar.params import FromPath
 
 from bdcert.model import Principal
 from bdcert_adapters.service.auth import registry_of
@@ -30,7 +31,7 @@ def serves_documents(application: Litestar) -> bool:
 
 @get(PREFIX + "{number:str}/pdf", sync_to_thread=True, include_in_schema=False)
 def standin_pdf(
-    request: Request[Any, Any, Any], principal: NamedDependency[Principal], number: str
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal], number: FromPath[str]
 ) -> Response[bytes]:
     pdf = registry_of(request).pdf(number, principal=principal)
     return Response(pdf, media_type="application/pdf")
@@ -38,7 +39,7 @@ def standin_pdf(
 
 @get(PREFIX + "{number:str}/ofd", sync_to_thread=True, include_in_schema=False)
 def standin_ofd(
-    request: Request[Any, Any, Any], principal: NamedDependency[Principal], number: str
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal], number: FromPath[str]
 ) -> Response[bytes]:
     registry = registry_of(request)
     registry.certificate(number, principal=principal)  # permission, logged as a read
