@@ -64,15 +64,27 @@ def pair(
         yield Served(ws, tokens, client), city
 
 
-def province_client(served: Served, operator: str) -> Any:
-    from litestar.testing.transport import TestClientTransport
+class InProcess(httpx.BaseTransport):
+    """An httpx transport to the served app in this process (Litestar's test transport, which
+    has no ``close``)."""
 
+    def __init__(self, served: Served) -> None:
+        from litestar.testing.transport import TestClientTransport
+
+        self.inner = TestClientTransport(served.client)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        response: httpx.Response = self.inner.handle_request(request)
+        return response
+
+
+def province_client(served: Served, operator: str) -> Any:
     from bdcert_adapters.client import ProvinceClient
 
     return ProvinceClient(
         "http://testserver.local",
         token=served.tokens[operator],
-        transport=TestClientTransport(served.client),  # type: ignore[arg-type]
+        transport=InProcess(served),
         retries=0,
     )
 
@@ -359,3 +371,47 @@ def test_crash_of_province_and_city_mid_way_applies_every_event_once(
     cursors = [json.loads(r.details)["cursor"] for r in applied]
     assert len(cursors) == len(set(cursors)) == total
     assert len(seizures) == len(set(seizures)) == sum(len(c.restrictions) for c in chengdu.values())
+
+
+def test_the_city_commands_sync_and_reconcile(
+    pair: tuple[Served, Registry], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bdcert city sync --once`` and ``bdcert city reconcile``, run in-process against the
+    in-process province: equal after a sync (exit 0), different after a push (exit 1)."""
+    from bdcert.config import Workspace
+    from bdcert_adapters.cli import city
+    from tests.support import run_cli
+
+    served, _ = pair
+    monkeypatch.setattr(city, "_client", lambda args: province_client(served, "registrar-510100"))
+    city_ws = Workspace.load(Path(served.workspace.path).parent / "city")
+    province = served.client.app.state.registry
+    push(province, LINES[:2])
+    options = ["--from", "http://testserver.local", "--token", "t", "--authority", CHENGDU]
+    synced = run_cli(city_ws, "city", "sync", *options, "--once")
+    assert synced.returncode == 0, synced.stderr
+    assert synced.stdout.startswith("applied 2 events; cursor ")
+    equal = run_cli(city_ws, "city", "reconcile", *options)
+    assert (equal.returncode, equal.stdout.split(":")[0]) == (0, CHENGDU)
+    assert "equal (2 certificates" in equal.stdout
+    push(province, LINES[2:3])
+    different = run_cli(city_ws, "city", "reconcile", *options)
+    assert different.returncode == 1
+    assert f"{CHENGDU}: different" in different.stdout
+    assert "total: here 2, province 4" in different.stdout
+    assert "valid: here 2, province 4" in different.stdout
+
+
+def test_a_renewed_pdf_is_mirrored_with_the_file_as_filed() -> None:
+    """A PDF the province renewed since (an incremental update appended) still matches the
+    feed's digest through its prefix; anything else matches nothing."""
+    import hashlib
+
+    from bdcert_adapters.mirror import original_of
+
+    filed = b"%PDF-1.7\n1 0 obj\n<<>>\nendobj\n%%EOF\n"
+    renewed = filed + b"2 0 obj\n<<>>\nendobj\n%%EOF\n"
+    digest = hashlib.sha256(filed).hexdigest()
+    assert original_of(filed, digest) == filed
+    assert original_of(renewed, digest) == filed
+    assert original_of(renewed.replace(b"1 0 obj", b"9 0 obj"), digest) is None
