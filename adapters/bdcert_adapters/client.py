@@ -6,8 +6,8 @@ reading of every answer (:func:`read_json`, :func:`read_bytes`, :func:`read_line
 only in how a call is sent. Retries: a connection error, a timeout before an answer, or a 503
 is tried again with exponential backoff (tenacity), ``retries`` times; pushing is safe to
 repeat (the province answers an exact re-push as ``replayed``). Every other error answer is a
-problem document (RFC 9457) raised as :class:`ProvinceError`; a connection that still fails
-after the retries raises httpx's ``TransportError``.
+problem document (RFC 9457) raised as :class:`ProvinceError`; a province still unreachable
+after the retries raises :class:`ProvinceUnreachable`. Both are :class:`~bdcert.errors.BdcertError`.
 
 ::
 
@@ -28,6 +28,7 @@ import attrs
 import httpx
 import tenacity
 
+from bdcert.errors import BdcertError
 from bdcert.lifecycle.feed import FeedEvent
 from bdcert.wire import converter
 
@@ -37,6 +38,7 @@ __all__ = [
     "FieldError",
     "ProvinceClient",
     "ProvinceError",
+    "ProvinceUnreachable",
     "certificate_path",
     "read_bytes",
     "read_json",
@@ -58,7 +60,12 @@ class FieldError:
     message: str
 
 
-class ProvinceError(Exception):
+class ProvinceUnreachable(BdcertError):
+    """The province did not answer (connection refused, reset or timed out), even after the
+    retries."""
+
+
+class ProvinceError(BdcertError):
     """The province answered with an error (a problem document, RFC 9457).
 
     :ivar status: the HTTP status. :ivar title: the problem's title. :ivar detail: its detail.
@@ -247,6 +254,10 @@ def _final(exc: _Retry) -> ProvinceError:
     return problem_of(exc.response)
 
 
+def _unreachable(call: Call, exc: httpx.TransportError) -> ProvinceUnreachable:
+    return ProvinceUnreachable(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
+
+
 class ProvinceClient:
     """The provincial interface, blocking.
 
@@ -306,6 +317,8 @@ class ProvinceClient:
                     return response
         except _Retry as exc:
             raise _final(exc) from None
+        except httpx.TransportError as exc:
+            raise _unreachable(call, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, call: Call, read: Any) -> Any:
@@ -408,6 +421,8 @@ class AsyncProvinceClient:
                     return response
         except _Retry as exc:
             raise _final(exc) from None
+        except httpx.TransportError as exc:
+            raise _unreachable(call, exc) from exc
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, call: Call, read: Any) -> Any:

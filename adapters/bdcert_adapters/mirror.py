@@ -29,14 +29,13 @@ from collections.abc import Callable
 from typing import Any
 
 import attrs
-import httpx
 
 from bdcert.errors import BdcertError
 from bdcert.lifecycle import Registry
 from bdcert.lifecycle.feed import FeedEvent, LibrarySummary, feed_records, library_summary
 from bdcert.model import AuditEvent, Certificate, Restriction, VerdictCode
 from bdcert.wire import converter
-from bdcert_adapters.client import ProvinceClient, ProvinceError
+from bdcert_adapters.client import ProvinceClient, ProvinceError, ProvinceUnreachable
 
 __all__ = ["Documents", "Mirror", "MirrorError", "Reconciliation", "original_of"]
 
@@ -125,7 +124,7 @@ class Mirror:
         """Apply every event the feed holds now, page by page; returns how many were applied.
 
         :raises MirrorError: an event could not be applied (those before it are).
-        :raises ProvinceError, httpx.TransportError: the province did not answer.
+        :raises ProvinceError, ProvinceUnreachable: the province refused or did not answer.
         """
         applied = 0
         cursor = self.cursor()
@@ -152,7 +151,7 @@ class Mirror:
                 count = self.sync(stop=stop)
                 if count:
                     log.info("applied %d events from %s", count, self.source)
-            except (ProvinceError, httpx.TransportError) as exc:
+            except (ProvinceError, ProvinceUnreachable) as exc:
                 log.warning("the province did not answer: %s", exc)
             wake = time.monotonic() + interval
             while time.monotonic() < wake and not (stop is not None and stop()):

@@ -11,7 +11,12 @@ from typing import Any
 import httpx
 import pytest
 
-from bdcert_adapters.client import AsyncProvinceClient, ProvinceClient, ProvinceError
+from bdcert_adapters.client import (
+    AsyncProvinceClient,
+    ProvinceClient,
+    ProvinceError,
+    ProvinceUnreachable,
+)
 
 NUMBER = "川(2024)成都市不动产权第0000001号"
 EVENT = {
@@ -97,6 +102,10 @@ def test_503_and_connection_errors_are_retried_then_reported() -> None:
     with pytest.raises(ProvinceError) as caught:
         sync_client(always, retries=2).certificate(NUMBER)
     assert caught.value.status == 503 and len(always.requests) == 3
+    down = Province(*[httpx.ConnectError("refused")] * 3)
+    with pytest.raises(ProvinceUnreachable, match="ConnectError"):
+        sync_client(down, retries=2).feed_page()
+    assert len(down.requests) == 3
 
 
 def test_requests_carry_the_token_and_an_encoded_number() -> None:

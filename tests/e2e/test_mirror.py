@@ -400,6 +400,11 @@ def test_the_city_commands_sync_and_reconcile(
     assert f"{CHENGDU}: different" in different.stdout
     assert "total: here 2, province 4" in different.stdout
     assert "valid: here 2, province 4" in different.stdout
+    # a token that may not read the feed: a plain error, no traceback, exit 2
+    monkeypatch.setattr(city, "_client", lambda args: province_client(served, "holder-wang"))
+    refused = run_cli(city_ws, "city", "sync", *options)
+    assert refused.returncode == 2
+    assert refused.stderr.startswith("error: 403 not allowed: holder-wang")
 
 
 def test_a_renewed_pdf_is_mirrored_with_the_file_as_filed() -> None:
