@@ -89,8 +89,11 @@ def province_client(served: Served, operator: str) -> Any:
     )
 
 
-def test_a_mirror_follows_the_feed_and_verifies_locally(pair: tuple[Served, Registry]) -> None:
+def test_a_mirror_follows_the_feed_and_verifies_locally(
+    pair: tuple[Served, Registry], tmp_path: Path
+) -> None:
     from bdcert_adapters.mirror import Mirror
+    from tests.support import pdfsig_trusting
 
     served, city = pair
     province = served.client.app.state.registry
@@ -134,6 +137,12 @@ def test_a_mirror_follows_the_feed_and_verifies_locally(pair: tuple[Served, Regi
         VerdictCode.CANCELLED,
         VerdictCode.RESTRICTED,
     ]
+    # poppler, sharing no code with bdcert, finds the mirrored file sealed, whole and trusted
+    with city.storage.transaction() as tx:
+        mirrored = tx.get_pdf("川(2024)成都市不动产权第0000006号")
+    report = pdfsig_trusting(served.workspace.path / "pki" / "root.cert.pem", mirrored, tmp_path)
+    assert "Signature is Valid" in report and "Certificate is Trusted" in report, report
+    assert "Total document signed" in report
     # nothing of another authority came
     assert library_summary(city.storage, "510700").total == 0
     # a lifting (解封), logged as the collection of a city's status change logs it, arrives too
