@@ -13,10 +13,12 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Collection
-from datetime import date, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, and_, insert, or_, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import IntegrityError
 
 from bdcert.errors import StorageError
@@ -149,10 +151,15 @@ class FeedRows:
         )
 
     def mirror_cursor(self, source: str) -> str | None:
+        # the row is made first (empty cursor: none applied yet), so that even two followers'
+        # first events take turns on its lock
+        values = {"source": source, "cursor": "", "applied": 0, "updated_at": datetime.now(UTC)}
+        insert_ = postgresql_insert if self._conn.dialect.name == "postgresql" else sqlite_insert
+        self._conn.execute(insert_(mirror_state).values(values).on_conflict_do_nothing())
         found = self._conn.execute(
             select(mirror_state.c.cursor).where(mirror_state.c.source == source).with_for_update()
         ).scalar()
-        return None if found is None else str(found)
+        return str(found) if found else None
 
     def set_mirror_cursor(self, source: str, cursor: str, at: datetime) -> None:
         done = self._conn.execute(
