@@ -429,3 +429,42 @@ def test_a_renewed_pdf_is_mirrored_with_the_file_as_filed() -> None:
     assert original_of(filed, digest) == filed
     assert original_of(renewed, digest) == filed
     assert original_of(renewed.replace(b"1 0 obj", b"9 0 obj"), digest) is None
+
+
+def test_an_ofd_is_mirrored_beside_its_pdf(tmp_path: Path) -> None:
+    """A province issuing PDF and OFD with SM2 seals (GB/T 38540): the feed says an OFD is
+    filed, the mirror fetches it, checks its seal against the city's roots, and files it."""
+    import shutil
+
+    from litestar.testing import TestClient
+
+    from bdcert.config import Workspace
+    from bdcert_adapters.cli import main
+    from bdcert_adapters.mirror import Mirror
+    from bdcert_adapters.service import create_app
+    from tests.e2e.province_app import with_documents
+    from tests.service.conftest import use_tokens
+    from tests.support import AUTHORITIES, use_database
+
+    source = tmp_path / "sm2"
+    argv = ["init", "--demo", "--algorithm", "sm2", "--workspace", str(source)]
+    assert main([*argv, "--authorities", str(AUTHORITIES)]) == 0
+    tokens = use_tokens(source)
+    city_path = tmp_path / "city"
+    shutil.copytree(source, city_path, ignore=shutil.ignore_patterns("bdcert.sqlite3*"))
+    use_database(city_path, f"sqlite:///{city_path / 'bdcert.sqlite3'}")
+    app = with_documents(create_app(lambda: Registry.open(source, formats=("pdf", "ofd"))))
+    with TestClient(app) as client, Registry.open(city_path) as city:
+        province = client.app.state.registry
+        push(province, LINES[:1])
+        served = Served(Workspace.load(source), tokens, client)
+        mirror = Mirror(city, province_client(served, "registrar-510100"), authority=CHENGDU)
+        (event,), _ = mirror.province.feed_page()
+        assert event.has_ofd is True
+        assert mirror.sync() == 1
+        number = event.number
+        with province.storage.transaction() as tx:
+            theirs = tx.get_ofd(number)
+        with city.storage.transaction() as tx:
+            assert tx.get_ofd(number) == theirs
+        assert [r.equal for r in mirror.reconcile()] == [True]
