@@ -243,3 +243,28 @@ def test_the_operations_are_in_the_openapi_document(province: Served) -> None:
     assert {p["name"] for p in feed["parameters"]} >= {"after", "authority", "limit"}
     assert "/api/v1/library/summary" in doc["paths"]
     assert "FeedEvent" in json.dumps(doc["components"]["schemas"])
+
+
+def test_the_async_client_reads_the_same_feed_and_summary(province: Served) -> None:
+    """:class:`AsyncProvinceClient` over the app itself (httpx's ASGI transport) reads what
+    the test client reads."""
+    import asyncio
+
+    import httpx
+
+    from bdcert_adapters.client import AsyncProvinceClient
+
+    async def read() -> tuple[list[Any], dict[str, Any]]:
+        transport = httpx.ASGITransport(app=province.client.app)
+        token = province.tokens["registrar-510700"]
+        async with AsyncProvinceClient(
+            "http://province.test", token=token, transport=transport
+        ) as client:
+            return [e async for e in client.feed()], await client.summary()
+
+    events, summary = asyncio.run(read())
+    expected = all_events(province, "registrar-510700")
+    assert [(e.cursor, e.kind, e.number) for e in events] == [
+        (e["cursor"], e["kind"], e["number"]) for e in expected
+    ]
+    assert summary["authorities"][0]["authority"] == "510700"
