@@ -16,12 +16,13 @@ from typing import Any
 import attrs
 
 from bdcert.errors import Problem
-from bdcert.model import CertificateEvent, IssueResult
+from bdcert.model import AuditEvent, CertificateEvent, IssueResult
 
 __all__ = [
     "AuditCheckpoint",
     "BacklogItem",
     "DownloadGuard",
+    "LoggedEvent",
     "PaperDisposition",
     "SharedCertificate",
     "SharingAgreement",
@@ -256,3 +257,18 @@ class SharedCertificate:
     def to_wire(self) -> dict[str, Any]:
         """``{"number": …, "agreement": …, "fields": {…}}``."""
         return {"number": self.number, "agreement": self.agreement_id, "fields": dict(self.fields)}
+
+
+@attrs.define(frozen=True)
+class LoggedEvent:
+    """One audit event with its place in the log.
+
+    :ivar id: its audit id (1, 2, … in commit order: appenders take turns, rule article 17).
+    :ivar event: the event as logged.
+    :ivar authority_code: 登记机构 of the certificate the event is about (``djjg``), or ``""``
+        when its subject is no filed certificate.
+    """
+
+    id: int
+    event: AuditEvent
+    authority_code: str

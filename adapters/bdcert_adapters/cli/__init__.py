@@ -19,6 +19,7 @@ Exit codes:
   identity is locked after too many failures.
 - ``unlock``, ``download-code``: 0 when done; 2 when refused (not a clerk of the authority) or
   bad usage.
+- ``city reconcile``: 0 when this library equals the province's; 1 when it differs.
 - any command: 2 for bad usage or configuration; 70 for an internal error (a bug: reported on
   stderr as one plain line, never with a code that means a verdict).
 """
@@ -35,6 +36,7 @@ from collections.abc import Sequence
 from bdcert_adapters.cli import (
     audit,
     backlog,
+    city,
     download,
     evidence,
     init,
@@ -66,6 +68,7 @@ COMMAND_GROUPS = (
     evidence,
     serve,
     witness,
+    city,
     plugins,
 )
 """The command modules, in the order ``bdcert --help`` lists their commands."""

@@ -53,6 +53,7 @@ __all__ = [
     "download_failures",
     "download_guards",
     "metadata",
+    "mirror_state",
     "ofd_documents",
     "paper_dispositions",
     "pdf_revisions",
@@ -275,6 +276,8 @@ audit_events = Table(
     Column("details", Text, nullable=False),  # JSON object
     Column("prev_hash", String(HEX64), nullable=False),
     Column("hash", String(HEX64), nullable=False),
+    # the change feed reads lifecycle events after a cursor by action (0011)
+    Index("ix_audit_events_action_id", "action", "id"),
 )
 
 #: The outbox: certificate events a notifier could not deliver, oldest first by id.
@@ -425,4 +428,15 @@ witness_countersignatures = Table(
     Column("pdf_sha256", String(HEX64), nullable=False),
     Column("pdf", LargeBinary, nullable=False),
     UniqueConstraint("number", "witness", "pdf_sha256"),
+)
+
+#: A city's mirror (rule article 12; 0011): per feed source (the province's URL and authority),
+#: the cursor of the last event applied, written in the transaction that applies it.
+mirror_state = Table(
+    "mirror_state",
+    metadata,
+    Column("source", String(KEY), primary_key=True),
+    Column("cursor", Text, nullable=False),
+    Column("applied", Integer, nullable=False),
+    Column("updated_at", AwareDateTime(), nullable=False),
 )

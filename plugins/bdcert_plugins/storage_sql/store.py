@@ -82,6 +82,7 @@ from bdcert_plugins.storage_sql.codec import (
     converter,
 )
 from bdcert_plugins.storage_sql.collection import CollectionRows
+from bdcert_plugins.storage_sql.feed import FeedRows
 from bdcert_plugins.storage_sql.schema import (
     AUDIT_COUNTER,
     audit_events,
@@ -126,7 +127,7 @@ MIGRATION_LOCK_KEY = 0x626463657274
 MIGRATIONS = Path(__file__).resolve().with_name("migrations")
 #: The newest migration in ``migrations/versions`` (a test holds it to Alembic's head): a
 #: database already at it is opened without loading Alembic, which costs a tenth of a second.
-HEAD_REVISION = "0010"
+HEAD_REVISION = "0011"
 SUPPORTED_BACKENDS = ("sqlite", "postgresql")
 
 
@@ -337,7 +338,7 @@ class SqlStorage:
         self.close()
 
 
-class SqlTransaction(BacklogRows, SharingRows, CheckpointRows, CollectionRows):
+class SqlTransaction(BacklogRows, SharingRows, CheckpointRows, CollectionRows, FeedRows):
     """:class:`bdcert.protocols.StorageTransaction` on one SQLAlchemy connection."""
 
     def __init__(self, conn: Connection) -> None:

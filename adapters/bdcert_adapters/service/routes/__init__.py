@@ -15,5 +15,6 @@ MODULES = (
     "verification",
     "collection",
     "witness",
+    "feed",
     "page",
 )
