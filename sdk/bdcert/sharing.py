@@ -3,6 +3,7 @@ the agreement and the shared answer in :mod:`bdcert.records`. This module re-exp
 
 from __future__ import annotations
 
+from bdcert.lifecycle.searching import search_shared, shared_file
 from bdcert.lifecycle.sharing import (
     CERTIFICATE_FIELDS,
     FACE_FIELDS,
@@ -16,9 +17,7 @@ from bdcert.lifecycle.sharing import (
     list_agreements,
     parse_agreement,
     revoke_agreement,
-    search_shared,
     share,
-    shared_file,
 )
 
 __all__ = [

@@ -45,15 +45,14 @@ from __future__ import annotations
 
 import re
 import secrets
-import unicodedata
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime, time
 from typing import Any
 
-from bdcert.access import mask_id_number, mask_name, mask_text, personal_names
+from bdcert.access import mask_text, personal_names
 from bdcert.errors import NotFound, PermissionDenied, Problem, ValidationError
 from bdcert.lifecycle.services import Services
-from bdcert.model import CHINA_TZ, AuditEvent, Certificate, CertificateStatus, Principal
+from bdcert.model import CHINA_TZ, AuditEvent, Certificate, Principal
 from bdcert.protocols import StorageTransaction
 from bdcert.records import (  # moved to the values layer; re-exported here
     SharedCertificate,
@@ -70,8 +69,6 @@ __all__ = [
     "active_grant",
     "granted_fields",
     "parse_agreement",
-    "search_shared",
-    "shared_file",
 ]
 
 #: Named certificate fields an agreement can grant (see the module docstring for their shapes).
@@ -314,12 +311,12 @@ def granted_fields(
 
 
 #: Fields that grant the 权利人's names: without one of them, the names in free text are masked.
-_NAMES_GRANTED = frozenset({"holders", "qlr"})
+NAMES_GRANTED = frozenset({"holders", "qlr"})
 #: Free-text face items, which may mention persons (附记 ``共有人：…``, 其他, 坐落 …).
 _FREE_TEXT_ITEMS = ("zl", "qlqtzk", "fj", "zmsx", "qt")
 
 
-def _masked(fields: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+def masked_fields(fields: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
     """Shared ``fields`` with the free text masked (:func:`bdcert.access.mask_text`): the
     cancellation reason of ``status`` and the free-text face items granted."""
     out = dict(fields)
@@ -332,7 +329,7 @@ def _masked(fields: dict[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
     return out
 
 
-def _unit_certificates(tx: StorageTransaction, cert: Certificate) -> list[Certificate]:
+def unit_certificates(tx: StorageTransaction, cert: Certificate) -> list[Certificate]:
     """The other certificates, of any status, on the certificate's 不动产单元 (earlier owners,
     a name before its correction): their parties' names are masked too."""
     seen = {cert.number}
@@ -352,11 +349,15 @@ def active_grant(
     the agreement :meth:`bdcert.lifecycle.Registry.share` would use (active, covering the
     authority, the most recently signed), or none. Lookups and verifications of a sharing party
     show no more than this (rule article 16)."""
-    chosen = _choose([a for a in tx.agreements(party) if a.state(at) == "active"], authority)
+    chosen = choose_agreement(
+        [a for a in tx.agreements(party) if a.state(at) == "active"], authority
+    )
     return frozenset(chosen.fields) if chosen is not None else frozenset()
 
 
-def _choose(active: Sequence[SharingAgreement], authority: str | None) -> SharingAgreement | None:
+def choose_agreement(
+    active: Sequence[SharingAgreement], authority: str | None
+) -> SharingAgreement | None:
     """Of active agreements, the one used for ``authority``: covering it, signed last."""
     covering = [a for a in active if authority is not None and a.covers(authority)]
     return max(covering, key=lambda a: (a.signed_on, a.valid_from, a.id), default=None)
@@ -465,7 +466,7 @@ def share(
     """See :meth:`bdcert.lifecycle.Registry.share`."""
     services.authorize(principal, "share", subject=number)
     problems: list[Problem] = []
-    purpose = _optional_text(purpose, "purpose", "must be the 申请事由 or omitted", problems)
+    purpose = optional_text(purpose, "purpose", "must be the 申请事由 or omitted", problems)
     if problems:
         raise ValidationError(problems, subject=f"query {number}")
     extra = {"purpose": purpose} if purpose is not None else {}
@@ -508,7 +509,7 @@ def share(
                 for a in active
                 if a not in covering
             ]
-            chosen = _choose(active, authority)
+            chosen = choose_agreement(active, authority)
             if chosen is None:
                 denial = PermissionDenied(
                     f"{principal.name} may not share {number}: " + "; ".join(reasons)
@@ -532,8 +533,10 @@ def share(
             else:
                 assert cert is not None
                 fields = granted_fields(cert, chosen.fields, now)
-                if not _NAMES_GRANTED & set(chosen.fields):
-                    fields = _masked(fields, personal_names(cert, _unit_certificates(tx, cert)))
+                if not NAMES_GRANTED & set(chosen.fields):
+                    fields = masked_fields(
+                        fields, personal_names(cert, unit_certificates(tx, cert))
+                    )
                 shared = SharedCertificate(
                     number=cert.number, agreement_id=chosen.id, fields=fields
                 )
@@ -557,229 +560,10 @@ def share(
     raise NotFound(f"no certificate {number!r}")
 
 
-# -- search (检索) and file download (文件下载), rule articles 16, 17 ---------------------------
-
-
-def _shared(
-    tx: StorageTransaction, cert: Certificate, chosen: SharingAgreement, now: datetime
-) -> SharedCertificate:
-    """``cert`` as ``chosen`` grants it, masked as :func:`share` masks it."""
-    fields = granted_fields(cert, chosen.fields, now)
-    if not _NAMES_GRANTED & set(chosen.fields):
-        fields = _masked(fields, personal_names(cert, _unit_certificates(tx, cert)))
-    return SharedCertificate(number=cert.number, agreement_id=chosen.id, fields=fields)
-
-
-def _fold(text: str) -> str:
-    """A name or number for comparison: NFKC, without blanks."""
-    return "".join(unicodedata.normalize("NFKC", text).split())
-
-
-def _optional_text(value: Any, field: str, message: str, problems: list[Problem]) -> str | None:
+def optional_text(value: Any, field: str, message: str, problems: list[Problem]) -> str | None:
     if value is None:
         return None
     if not isinstance(value, str) or not value.strip():
         problems.append(Problem(field, message))
         return None
     return value.strip()
-
-
-def search_shared(
-    services: Services,
-    *,
-    principal: Principal,
-    unit: str | None = None,
-    holder_name: str | None = None,
-    holder_id: str | None = None,
-    purpose: str | None = None,
-) -> list[SharedCertificate]:
-    """See :meth:`bdcert.lifecycle.Registry.search_shared`."""
-    services.authorize(principal, "share", subject=unit or "search")
-    problems: list[Problem] = []
-    unit = _optional_text(unit, "unit", "must be a 不动产单元号 or omitted", problems)
-    holder_name = _optional_text(
-        holder_name, "holder_name", "must be a 权利人 name or omitted", problems
-    )
-    holder_id = _optional_text(holder_id, "holder_id", "must be a 证件号 or omitted", problems)
-    purpose = _optional_text(purpose, "purpose", "must be the 申请事由 or omitted", problems)
-    if not problems and unit is None and holder_id is None:
-        if holder_name is None:
-            for field in ("unit", "holder_name", "holder_id"):
-                problems.append(Problem(field, "give at least one of unit, holder_name, holder_id"))
-        else:
-            problems.append(
-                Problem(
-                    "holder_name",
-                    "narrows a search by unit or holder_id: a name alone would walk the "
-                    "whole register",
-                )
-            )
-    if problems:
-        raise ValidationError(problems, subject="search")
-    canonical = holder_id.upper() if holder_id is not None else None
-    criteria: dict[str, Any] = {}
-    if unit is not None:
-        criteria["unit"] = unit
-    if holder_name is not None:
-        criteria["holder_name"] = mask_name(holder_name)
-    if canonical is not None:
-        criteria["holder_id"] = mask_id_number(canonical)
-    subject = unit if unit is not None else mask_id_number(canonical or "")
-    extra = {"purpose": purpose} if purpose is not None else {}
-    now = services.clock()
-    denial: PermissionDenied | None = None
-    with services.storage.transaction() as tx:
-        own = tx.agreements(principal.name)
-        active = [a for a in own if a.state(now) == "active"]
-        if not active:
-            reasons = [f"agreement {a.id} is {a.state(now).replace('_', ' ')}" for a in own]
-            denial = PermissionDenied(
-                f"{principal.name} may not search: "
-                + ("; ".join(reasons) or f"{principal.name} has no sharing agreement")
-            )
-            details = {"action": "search", "reason": str(denial), "considered": [a.id for a in own]}
-            tx.append_audit(
-                AuditEvent("deny", principal.name, subject, now, {**details, **criteria, **extra})
-            )
-        else:
-            found: dict[str, Certificate] = {}
-            if unit is not None:
-                found = {c.number: c for c in tx.certificates_for_unit(unit)}
-            if canonical is not None:
-                mine = {
-                    c.number: c
-                    for c in tx.certificates_for_holder(canonical)
-                    if c.status is CertificateStatus.VALID
-                }
-                found = mine if unit is None else {n: c for n, c in found.items() if n in mine}
-            if holder_name is not None:
-                wanted = _fold(holder_name)
-                found = {
-                    n: c
-                    for n, c in found.items()
-                    if any(_fold(p.name) == wanted for p in c.holders)
-                }
-            results = []
-            for cert in found.values():
-                chosen = _choose(active, cert.authority_code)
-                if chosen is not None:  # a certificate no agreement covers is not shown at all
-                    results.append(_shared(tx, cert, chosen, now))
-            tx.append_audit(
-                AuditEvent(
-                    "search",
-                    principal.name,
-                    subject,
-                    now,
-                    {
-                        **criteria,
-                        **extra,
-                        "agreements": sorted({r.agreement_id for r in results}),
-                        "certificates": [r.number for r in results],
-                    },
-                )
-            )
-            return results
-    assert denial is not None
-    raise denial
-
-
-def shared_file(
-    services: Services,
-    number: str,
-    *,
-    purpose: str | None,
-    principal: Principal,
-    agreement_id: str | None = None,
-) -> bytes:
-    """See :meth:`bdcert.lifecycle.Registry.shared_file`."""
-    services.authorize(principal, "share", subject=str(number))
-    if not isinstance(purpose, str) or not purpose.strip():
-        raise ValidationError(
-            [Problem("purpose", "is required (申请事由: why the file is downloaded)")],
-            subject=f"file download {number}",
-        )
-    purpose = purpose.strip()
-    now = services.clock()
-    denial: PermissionDenied | None = None
-    with services.storage.transaction() as tx:
-        own = tx.agreements(principal.name)
-        if agreement_id is not None:
-            own = [a for a in own if a.id == agreement_id]
-        try:
-            cert: Certificate | None = tx.get_certificate(number)
-        except NotFound:
-            cert = None
-        authority = cert.authority_code if cert is not None else None
-        active = [a for a in own if a.state(now) == "active"]
-        reasons = [
-            f"agreement {a.id} is {a.state(now).replace('_', ' ')}" for a in own if a not in active
-        ]
-        if not own:
-            reasons.append(
-                f"{principal.name} has no agreement {agreement_id}"
-                if agreement_id is not None
-                else f"{principal.name} has no sharing agreement"
-            )
-        if cert is None and active:
-            tx.append_audit(
-                AuditEvent(
-                    "download",
-                    principal.name,
-                    number,
-                    now,
-                    {"agreement": active[0].id, "purpose": purpose, "found": False},
-                )
-            )
-        else:
-            reasons += [
-                f"agreement {a.id} does not cover authority {authority}"
-                for a in active
-                if authority is None or not a.covers(authority)
-            ]
-            reasons += [
-                f"agreement {a.id} does not grant the file"
-                for a in active
-                if authority is not None and a.covers(authority) and "file" not in a.fields
-            ]
-            chosen = _choose([a for a in active if "file" in a.fields], authority)
-            if chosen is None:
-                denial = PermissionDenied(
-                    f"{principal.name} may not download the file of {number}: " + "; ".join(reasons)
-                )
-                tx.append_audit(
-                    AuditEvent(
-                        "deny",
-                        principal.name,
-                        number,
-                        now,
-                        {
-                            "action": "file",
-                            "authority": authority,
-                            "reason": str(denial),
-                            "purpose": purpose,
-                            "agreement": agreement_id,
-                            "considered": [a.id for a in own],
-                        },
-                    )
-                )
-            else:
-                assert cert is not None
-                pdf = tx.get_pdf(cert.number)
-                tx.append_audit(
-                    AuditEvent(
-                        "download",
-                        principal.name,
-                        cert.number,
-                        now,
-                        {
-                            "agreement": chosen.id,
-                            "authority": authority,
-                            "purpose": purpose,
-                            "format": "pdf",
-                        },
-                    )
-                )
-                return pdf
-    if denial is not None:
-        raise denial
-    raise NotFound(f"no certificate {number!r}")
