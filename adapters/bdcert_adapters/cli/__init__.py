@@ -45,6 +45,7 @@ from bdcert_adapters.cli import (
     seals,
     serve,
     sharing,
+    tokens,
     verify,
 )
 from bdcert_adapters.cli.common import error
@@ -64,6 +65,7 @@ COMMAND_GROUPS = (
     seals,
     evidence,
     serve,
+    tokens,
     plugins,
 )
 """The command modules, in the order ``bdcert --help`` lists their commands."""
