@@ -27,7 +27,7 @@ from bdcert_adapters.service.limits import RateLimiter, rate_limit_guard
 from bdcert_adapters.service.problems import exception_handlers
 from bdcert_adapters.service.settings import ServiceSettings
 
-__all__ = ["API_PREFIX", "app_from_environment", "create_app"]
+__all__ = ["API_PREFIX", "app_from_environment", "create_app", "openapi_document"]
 
 #: Every operation's path starts with this; the OpenAPI document is ``{API_PREFIX}/openapi.json``.
 API_PREFIX = "/api/v1"
@@ -92,6 +92,76 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_seconds)
     return app
+
+
+#: The JSON Schema of a problem document (:class:`~bdcert_adapters.service.problems.Problem`).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem document (application/problem+json).",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "https://bdcert.dev/problems/<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "every bad field (400, 409)",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "retry_after": {"type": "integer", "description": "seconds (429, 503)"},
+    },
+}
+
+
+def openapi_document(app: Litestar) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``: Litestar's, generated from the handlers, with every
+    error documented as what the service really answers — a problem document.
+
+    Every operation gets a ``default`` response ``application/problem+json`` (any error:
+    401, 403, 404, 405, 409, 413, 415, 429, 503, …), and the error responses Litestar adds on
+    its own (its ``{"status_code", "detail", "extra"}`` body, e.g. for 400) are replaced by the
+    problem schema. Made once per app.
+    """
+    cached: dict[str, Any] | None = getattr(app.state, "openapi_document", None)
+    if cached is not None:
+        return cached
+    document: dict[str, Any] = app.openapi_schema.to_schema()
+    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem_content = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in {"get", "put", "post", "delete", "patch", "head", "options"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, response in list(responses.items()):
+                if status.startswith(("4", "5")) and _litestar_error(response):
+                    responses[status] = {
+                        "description": response.get("description") or "a problem",
+                        "content": problem_content,
+                    }
+            responses.setdefault(
+                "default",
+                {"description": "an error: a problem document", "content": problem_content},
+            )
+    app.state.openapi_document = document
+    return document
+
+
+def _litestar_error(response: dict[str, Any]) -> bool:
+    """Whether ``response`` is one Litestar documents for its own exceptions."""
+    for media in (response.get("content") or {}).values():
+        schema = media.get("schema") or {}
+        variants = schema.get("oneOf") or [schema]
+        if any("status_code" in (v.get("properties") or {}) for v in variants):
+            return True
+    return False
 
 
 def app_from_environment() -> Litestar:

@@ -77,9 +77,11 @@ def readyz(request: Request[Any, Any, Any]) -> Health:
     media_type="application/vnd.oai.openapi+json",
 )
 def openapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The OpenAPI document Litestar generates from the handlers."""
-    schema: dict[str, Any] = request.app.openapi_schema.to_schema()
-    return schema
+    """The OpenAPI document Litestar generates from the handlers, errors documented as problem
+    documents (:func:`~bdcert_adapters.service.app.openapi_document`)."""
+    from bdcert_adapters.service.app import openapi_document
+
+    return openapi_document(request.app)
 
 
 ROUTES: list[Any] = [openapi, whoami]

@@ -1,0 +1,81 @@
+"""Contract tests: every operation of ``/api/v1/openapi.json``, called with data schemathesis
+generates from that document — valid and invalid (negative) — as the platform and anonymously.
+
+No response may be a 5xx, and every response must conform to the document: a documented
+status, its content type and its schema (errors: the problem schema). The test is generic over
+the document, so operations added later are covered as they land. Bounded: 20 examples per
+operation and mode, no shrinking.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+schemathesis = pytest.importorskip("schemathesis", reason="install bdcert[test] (schemathesis)")
+
+from hypothesis import HealthCheck, settings  # noqa: E402
+from schemathesis import GenerationMode  # noqa: E402
+
+from tests.service.conftest import copy_served  # noqa: E402
+
+_WORKSPACE: dict[str, Any] = {}
+
+
+def _open_registry() -> Any:
+    from bdcert.lifecycle import Registry
+
+    return Registry.open(_WORKSPACE["workspace"])
+
+
+def _app() -> Any:
+    """The app, made at import so schemathesis can list its operations; its registry opens on
+    the first call (schemathesis starts the lifespan), on the workspace of :func:`contract`."""
+    from bdcert_adapters.service import ServiceSettings, create_app
+
+    return create_app(_open_registry, ServiceSettings(rate_limit=0))  # many calls: no limit
+
+
+APP = _app()
+
+
+def _schema() -> Any:
+    from bdcert_adapters.service.app import openapi_document
+
+    loaded = schemathesis.openapi.from_dict(openapi_document(APP))
+    loaded.app = APP
+    loaded.config.generation.update(
+        modes=[GenerationMode.POSITIVE, GenerationMode.NEGATIVE],
+        max_examples=20,
+        no_shrink=True,
+        deterministic=True,
+    )
+    return loaded
+
+
+schema = _schema()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def contract(
+    served_template: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+) -> dict[str, Any]:
+    """A fresh demo workspace for the app; the operators' tokens."""
+    ws, tokens = copy_served(served_template, tmp_path_factory.mktemp("contract") / "ws")
+    _WORKSPACE["workspace"] = ws
+    return {"tokens": tokens}
+
+
+@schema.parametrize()
+@settings(
+    max_examples=20,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    derandomize=True,
+)
+def test_every_operation_conforms_to_the_document(case: Any, contract: dict[str, Any]) -> None:
+    platform = {"Authorization": f"Bearer {contract['tokens']['platform']}"}
+    case.call_and_validate(headers=platform)
+    case.call_and_validate()
