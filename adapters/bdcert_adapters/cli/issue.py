@@ -86,46 +86,11 @@ def _issue_line(
     out_dir: Path | None,
     written: Sequence[str] = ("pdf",),
 ) -> dict[str, Any]:
-    from bdcert.errors import BdcertError, ValidationError
-    from bdcert.model import IssueResult, Outcome
-    from bdcert.wire import DuplicateKeyError, loads
+    from bdcert_adapters.entry_lines import issue_line
 
-    try:
-        raw = loads(text)
-    except DuplicateKeyError as exc:
-        return {
-            "ywh": None,
-            "outcome": Outcome.REJECTED.value,
-            "errors": [
-                {"field": key, "message": "is given more than once (readers disagree which counts)"}
-                for key in exc.keys
-            ],
-        }
-    except (ValueError, RecursionError) as exc:
-        return {
-            "ywh": None,
-            "outcome": Outcome.REJECTED.value,
-            "errors": [{"field": "", "message": f"not JSON: {exc}"}],
-        }
-    ywh = raw.get("ywh") if isinstance(raw, dict) and isinstance(raw.get("ywh"), str) else None
-    try:
-        result = registry.push(raw, principal=principal)
-    except ValidationError as exc:
-        return {
-            **IssueResult(ywh or "", Outcome.REJECTED, problems=exc.problems).to_wire(),
-            "ywh": ywh,
-        }
-    except Exception as exc:  # sealing, storage, permission, a bug: one line must not stop a batch
-        if not isinstance(exc, BdcertError):
-            import logging
-
-            logging.getLogger("bdcert").exception("unexpected error on entry %r", ywh)
-        return {
-            "ywh": ywh,
-            "outcome": "failed",
-            "errors": [{"field": "", "message": f"{type(exc).__name__}: {exc}"}],
-        }
-    record = result.to_wire()
+    record, result = issue_line(registry, principal, text)
+    if result is None:
+        return record
     if out_dir is not None and result.certificates:
         files = []
         for issued in result.certificates:

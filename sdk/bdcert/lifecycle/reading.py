@@ -34,10 +34,14 @@ from bdcert.records import DownloadGuard
 __all__ = [
     "SM2_WITH_SM3_DER_HEX",
     "certificate",
+    "certificate_by_licence",
     "check_document",
+    "history",
     "known_crls",
     "lookup",
     "lookup_key",
+    "number_of_licence",
+    "ofd",
     "pdf",
     "status_verdict",
     "verify",
@@ -344,3 +348,90 @@ def check_document(
     from bdcert.verify.pades import check_pdf_seal
 
     return check_pdf_seal(data, trust_roots, at=at, crls=crls)
+
+
+def ofd(services: Services, number: str, *, principal: Principal) -> bytes:
+    """See :meth:`bdcert.lifecycle.Registry.ofd`."""
+    cert = certificate(services, number, principal=principal)
+    with services.storage.transaction() as tx:
+        data = tx.get_ofd(cert.number)
+        details = {"format": "ofd", "sha256": hashlib.sha256(data).hexdigest()}
+        tx.append_audit(AuditEvent("download", principal.name, number, services.clock(), details))
+    return data
+
+
+def number_of_licence(services: Services, licence_id: str) -> str:
+    """The certificate number an e-licence identifier (电子证照标识) names: the identifier is
+    ``1.2.156.3005.2.<type code>.<issuer code>.<year><sequence, 7 digits>.<version>.<check>``
+    (:func:`bdcert.identifiers.licence_identifier`), its type code gives the kind, its issuer
+    code (统一社会信用代码) the authority.
+
+    :raises NotFound: for an identifier that is malformed, fails its check character, or names
+        no configured authority or kind (worded alike: nothing is said about which part).
+    """
+    from bdcert.identifiers import (
+        LICENCE_TYPE_CODES,
+        format_certificate_number,
+        licence_identifier,
+    )
+
+    unknown = NotFound(f"no certificate with e-licence identifier {licence_id!r}")
+    prefix = "1.2.156.3005.2."
+    if not isinstance(licence_id, str) or not licence_id.startswith(prefix):
+        raise unknown
+    parts = licence_id[len(prefix) :].split(".")
+    if len(parts) != 5 or not re.fullmatch(r"\d{11}", parts[2]) or not parts[3].isdigit():
+        raise unknown
+    type_code, issuer, serial, version, _ = parts
+    kinds = {code: kind for kind, code in LICENCE_TYPE_CODES.items()}
+    authority = next((a for a in services.authorities.values() if a.credit_code == issuer), None)
+    if type_code not in kinds or authority is None:
+        raise unknown
+    try:
+        if licence_identifier(type_code, issuer, serial, int(version)) != licence_id:
+            raise unknown
+        sequence = int(serial[4:])
+        return format_certificate_number(
+            authority.province_abbr,
+            int(serial[:4]),
+            authority.place_name,
+            kinds[type_code],
+            sequence,
+        )
+    except ValueError:
+        raise unknown from None
+
+
+def certificate_by_licence(
+    services: Services, licence_id: str, *, principal: Principal
+) -> Certificate:
+    """See :meth:`bdcert.lifecycle.Registry.certificate_by_licence`."""
+    number = number_of_licence(services, licence_id)
+    with services.storage.transaction() as tx:
+        try:
+            found = tx.get_certificate(number)
+        except NotFound:
+            found = None
+    if found is None or found.licence_id != licence_id:
+        raise NotFound(f"no certificate with e-licence identifier {licence_id!r}")
+    return certificate(services, number, principal=principal)
+
+
+def history(services: Services, number: str, *, principal: Principal) -> list[Certificate]:
+    """See :meth:`bdcert.lifecycle.Registry.history`."""
+    asked = certificate(services, number, principal=principal)
+    chain: dict[str, Certificate] = {asked.number: asked}
+    with services.storage.transaction() as tx:
+        todo = [asked]
+        while todo:
+            cert = todo.pop()
+            registration = tx.get_registration(cert.business_number)
+            earlier = registration.result.supersedes if registration is not None else ()
+            for other in (*earlier, *cert.superseded_by):
+                if other not in chain:
+                    try:
+                        chain[other] = tx.get_certificate(other)
+                    except NotFound:
+                        continue  # a paper certificate's number is no e-certificate
+                    todo.append(chain[other])
+    return sorted(chain.values(), key=lambda c: (c.issued_at, c.number))

@@ -288,6 +288,24 @@ class Registry(EvidenceJobs):
         :raises NotFound: :raises PermissionDenied:"""
         return reading.pdf(self.services, number, principal=principal)
 
+    def ofd(self, number: str, *, principal: Principal) -> bytes:
+        """The sealed OFD (GB/T 33190) as filed; logged as a ``read`` and a ``download`` (rule
+        article 17). :raises NotFound: no such certificate, or no OFD filed for it.
+        :raises PermissionDenied:"""
+        return reading.ofd(self.services, number, principal=principal)
+
+    def certificate_by_licence(self, licence_id: str, *, principal: Principal) -> Certificate:
+        """The certificate with this national e-licence identifier (电子证照标识,
+        ``1.2.156.3005.2.…``), as :meth:`certificate`. :raises NotFound: :raises PermissionDenied:"""
+        return reading.certificate_by_licence(self.services, licence_id, principal=principal)
+
+    def history(self, number: str, *, principal: Principal) -> list[Certificate]:
+        """The supersession chain of a certificate (rule article 10): the certificates it
+        superseded (those its entry's 原证号 named, and theirs, …), itself, and its successors
+        (and theirs), oldest first by issue time. The asked certificate's read is logged.
+        :raises NotFound: :raises PermissionDenied: as :meth:`certificate`."""
+        return reading.history(self.services, number, principal=principal)
+
     def audit_log(
         self,
         *,

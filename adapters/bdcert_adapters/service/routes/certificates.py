@@ -1,0 +1,308 @@
+"""Reading certificates (rule articles 10, 14, 17): metadata, the sealed PDF and OFD, status and
+the supersession chain, by certificate number (``/api/v1/certificates/{number}``) or by national
+e-licence identifier (``/api/v1/licences/{licence_id}``).
+
+Who may read is :func:`bdcert.access.authorize`'s ``read``: the platform, auditors, a registrar
+of the certificate's own authority, a holder (权利人) of their own certificate; everyone else
+gets 403 (a sharing party reads through ``/api/v1/sharing``). Every read is in the audit log, every
+document served is logged as a ``download``.
+
+A number holds Han characters and parentheses: percent-encode it in the path (UTF-8),
+``/api/v1/certificates/%E5%B7%9D%282024%29…``; full-width ``（2024）`` is not the same number.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+import attrs
+from litestar import Request, Response, get
+
+from bdcert.errors import NotFound
+from bdcert.lifecycle.reading import status_verdict
+from bdcert.model import CHINA_TZ, Certificate, Principal
+from bdcert_adapters.service.auth import registry_of
+from bdcert_adapters.service.wire import (
+    CertificateView,
+    RestrictionView,
+    certificate_view,
+)
+
+__all__ = ["ROUTES", "CertificateHistory", "CertificateStatusView", "HistoryItem"]
+
+PDF_MEDIA_TYPE = "application/pdf"
+#: OFD (GB/T 33190) documents: a ZIP package.
+OFD_MEDIA_TYPE = "application/ofd"
+
+
+@attrs.define(frozen=True)
+class CertificateStatusView:
+    """A certificate's status as the register holds it now (rule articles 10, 14).
+
+    :ivar number: 证书号.
+    :ivar code: the verdict the status gives: ``valid``, ``restricted`` (valid, its unit under a
+        seizure 查封 in force), ``superseded`` or ``cancelled`` (注销).
+    :ivar detail: a sentence explaining ``code`` (naming the successor, the reason, the seizing
+        authority and its document).
+    :ivar status: the stored status: ``valid``, ``superseded`` or ``cancelled``.
+    :ivar restricted: a seizure is in force today (China time).
+    :ivar superseded_by: the successors' numbers. :ivar cancel_reason: 注销原因, or None.
+    :ivar restrictions: every seizure recorded against its unit.
+    """
+
+    number: str
+    code: str
+    detail: str
+    status: str
+    restricted: bool
+    superseded_by: tuple[str, ...]
+    cancel_reason: str | None
+    restrictions: tuple[RestrictionView, ...]
+
+
+@attrs.define(frozen=True)
+class HistoryItem:
+    """One certificate of a supersession chain.
+
+    :ivar number: 证书号. :ivar kind: ``property_certificate`` or ``registration_proof``.
+    :ivar authority: 登记机构 code. :ivar status: ``valid``, ``superseded`` or ``cancelled``.
+    :ivar issued_at: when it was sealed (aware, +08:00).
+    :ivar superseded_at: when its first successor was sealed, or None.
+    :ivar supersedes: the numbers in this chain it superseded.
+    :ivar superseded_by: the numbers that superseded it.
+    :ivar business_number: 业务号 of the entry that issued it.
+    """
+
+    number: str
+    kind: str
+    authority: str
+    status: str
+    issued_at: datetime
+    superseded_at: datetime | None
+    supersedes: tuple[str, ...]
+    superseded_by: tuple[str, ...]
+    business_number: str
+
+
+@attrs.define(frozen=True)
+class CertificateHistory:
+    """The supersession chain of ``number`` (rule article 10): every certificate it replaced,
+    directly or not, itself, and every one that replaced it, oldest first.
+
+    :ivar current: the chain's certificates in force (valid, not superseded or cancelled).
+    """
+
+    number: str
+    chain: tuple[HistoryItem, ...]
+    current: tuple[str, ...]
+
+
+def _has_ofd(request: Request[Any, Any, Any], number: str) -> bool:
+    with registry_of(request).storage.transaction() as tx:
+        try:
+            tx.get_ofd(number)
+        except NotFound:
+            return False
+    return True
+
+
+def _view(request: Request[Any, Any, Any], cert: Certificate, principal: Principal) -> Any:
+    return certificate_view(cert, principal, has_ofd=_has_ofd(request, cert.number))
+
+
+def _document(data: bytes, media_type: str, number: str, suffix: str) -> Response[bytes]:
+    from urllib.parse import quote
+
+    return Response(
+        data,
+        media_type=media_type,
+        headers={
+            "Content-Disposition": f"attachment; filename*=UTF-8''{quote(number + suffix)}",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+_READERS = (
+    " Readers: the platform, auditors, a registrar of the certificate's authority, a holder of "
+    "their own certificate (403 for others, 401 without credentials, 404 for an unknown one)."
+)
+
+
+@get(
+    "/certificates/{number:str}",
+    summary="A certificate's metadata",
+    tags=["certificates"],
+    sync_to_thread=True,
+    description="The certificate as registered: face items, holders, status, links." + _READERS,
+)
+def certificate(
+    number: str, request: Request[Any, Any, Any], principal: Principal
+) -> CertificateView:
+    cert = registry_of(request).certificate(number, principal=principal)
+    view: CertificateView = _view(request, cert, principal)
+    return view
+
+
+@get(
+    "/certificates/{number:str}/pdf",
+    summary="A certificate's sealed PDF",
+    tags=["certificates"],
+    sync_to_thread=True,
+    media_type=PDF_MEDIA_TYPE,
+    description="The sealed PDF as filed, byte for byte; logged as a download." + _READERS,
+)
+def certificate_pdf(
+    number: str, request: Request[Any, Any, Any], principal: Principal
+) -> Response[bytes]:
+    data = registry_of(request).pdf(number, principal=principal)
+    return _document(data, PDF_MEDIA_TYPE, number, ".pdf")
+
+
+@get(
+    "/certificates/{number:str}/ofd",
+    summary="A certificate's sealed OFD",
+    tags=["certificates"],
+    sync_to_thread=True,
+    media_type=OFD_MEDIA_TYPE,
+    description=(
+        "The sealed OFD (GB/T 33190) as filed; 404 problem when the certificate was issued "
+        "without one; logged as a download." + _READERS
+    ),
+)
+def certificate_ofd(
+    number: str, request: Request[Any, Any, Any], principal: Principal
+) -> Response[bytes]:
+    data = registry_of(request).ofd(number, principal=principal)
+    return _document(data, OFD_MEDIA_TYPE, number, ".ofd")
+
+
+@get(
+    "/certificates/{number:str}/status",
+    summary="A certificate's status",
+    tags=["certificates"],
+    sync_to_thread=True,
+    description="Valid, restricted (查封), superseded (by whom) or cancelled (why)." + _READERS,
+)
+def certificate_status(
+    number: str, request: Request[Any, Any, Any], principal: Principal
+) -> CertificateStatusView:
+    registry = registry_of(request)
+    c = registry.certificate(number, principal=principal)
+    code, detail = status_verdict(registry.services, c)
+    view = certificate_view(c, principal, now=registry.clock())
+    return CertificateStatusView(
+        number=c.number,
+        code=code.value,
+        detail=detail,
+        status=view.status,
+        restricted=view.restricted,
+        superseded_by=view.superseded_by,
+        cancel_reason=view.cancel_reason,
+        restrictions=view.restrictions,
+    )
+
+
+@get(
+    "/certificates/{number:str}/history",
+    summary="A certificate's supersession chain",
+    tags=["certificates"],
+    sync_to_thread=True,
+    description=(
+        "The certificates it superseded (those its entry's 原证号 named, and theirs) and those "
+        "that superseded it, oldest first, each with its status and dates (rule article 10)."
+        + _READERS
+    ),
+)
+def certificate_history(
+    number: str, request: Request[Any, Any, Any], principal: Principal
+) -> CertificateHistory:
+    chain = registry_of(request).history(number, principal=principal)
+    by_number = {c.number: c for c in chain}
+    items = []
+    for c in chain:
+        successors = [by_number[n].issued_at for n in c.superseded_by if n in by_number]
+        items.append(
+            HistoryItem(
+                number=c.number,
+                kind=c.kind.value,
+                authority=c.authority_code,
+                status=c.status.value,
+                issued_at=c.issued_at.astimezone(CHINA_TZ),
+                superseded_at=min(successors).astimezone(CHINA_TZ) if successors else None,
+                supersedes=tuple(
+                    o.number for o in chain if c.number in o.superseded_by and o is not c
+                ),
+                superseded_by=tuple(c.superseded_by),
+                business_number=c.business_number,
+            )
+        )
+    current = tuple(c.number for c in chain if c.status.value == "valid")
+    asked = next(
+        (c.number for c in chain if c.number == number),
+        chain[-1].number if chain else number,
+    )
+    return CertificateHistory(asked, tuple(items), current)
+
+
+@get(
+    "/licences/{licence_id:str}",
+    summary="A certificate's metadata by e-licence identifier",
+    tags=["certificates"],
+    sync_to_thread=True,
+    description=(
+        "As /certificates/{number}, by the national e-licence identifier (电子证照标识, "
+        "1.2.156.3005.2.…)." + _READERS
+    ),
+)
+def licence(
+    licence_id: str, request: Request[Any, Any, Any], principal: Principal
+) -> CertificateView:
+    cert = registry_of(request).certificate_by_licence(licence_id, principal=principal)
+    view: CertificateView = _view(request, cert, principal)
+    return view
+
+
+@get(
+    "/licences/{licence_id:str}/pdf",
+    summary="A certificate's sealed PDF by e-licence identifier",
+    tags=["certificates"],
+    sync_to_thread=True,
+    media_type=PDF_MEDIA_TYPE,
+    description="As /certificates/{number}/pdf." + _READERS,
+)
+def licence_pdf(
+    licence_id: str, request: Request[Any, Any, Any], principal: Principal
+) -> Response[bytes]:
+    registry = registry_of(request)
+    number = registry.certificate_by_licence(licence_id, principal=principal).number
+    return _document(registry.pdf(number, principal=principal), PDF_MEDIA_TYPE, number, ".pdf")
+
+
+@get(
+    "/licences/{licence_id:str}/ofd",
+    summary="A certificate's sealed OFD by e-licence identifier",
+    tags=["certificates"],
+    sync_to_thread=True,
+    media_type=OFD_MEDIA_TYPE,
+    description="As /certificates/{number}/ofd." + _READERS,
+)
+def licence_ofd(
+    licence_id: str, request: Request[Any, Any, Any], principal: Principal
+) -> Response[bytes]:
+    registry = registry_of(request)
+    number = registry.certificate_by_licence(licence_id, principal=principal).number
+    return _document(registry.ofd(number, principal=principal), OFD_MEDIA_TYPE, number, ".ofd")
+
+
+ROUTES: list[Any] = [
+    certificate,
+    certificate_pdf,
+    certificate_ofd,
+    certificate_status,
+    certificate_history,
+    licence,
+    licence_pdf,
+    licence_ofd,
+]
