@@ -5,4 +5,6 @@
 - :mod:`bdcert.verify.pades`: PAdES seals (:func:`~bdcert.verify.pades.check_pdf_seal`).
 - :mod:`bdcert.verify.pdf_sm2`: SM2 seals in PDF (:func:`~bdcert.verify.pdf_sm2.check_pdf_sm2`).
 - :mod:`bdcert.verify.ofd`: GB/T 38540 seals in OFD (:func:`~bdcert.verify.ofd.verify_ofd`).
+- :mod:`bdcert.verify.report`: a verification explained check by check
+  (:class:`~bdcert.verify.report.VerificationReport`).
 """

@@ -3,4 +3,4 @@ handlers, paths relative to ``/api/v1``) and may expose ``PUBLIC_ROUTES`` (mount
 the verification page, health)."""
 
 #: The route modules :func:`bdcert_adapters.service.create_app` mounts, in order.
-MODULES = ("health", "intake", "certificates", "lookup")
+MODULES = ("health", "intake", "certificates", "lookup", "verification")

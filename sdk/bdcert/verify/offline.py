@@ -1,0 +1,624 @@
+"""Offline verification (rule article 14): what a bank checks without the register.
+
+Three pieces:
+
+**The trust bundle** (:class:`TrustBundle`) — what a bank pins: the trust roots, the
+authorities' seal certificates (the chain below the roots, for information and for tools that
+want them) and the CRLs the workspace knows, as one versioned JSON file (UTF-8)::
+
+    {"format": "bdcert-trust-bundle", "version": 1,
+     "made_at": "2026-12-08T07:30:00+08:00",
+     "roots": ["-----BEGIN CERTIFICATE-----\\n…"],     # PEM, one certificate each
+     "chain": ["-----BEGIN CERTIFICATE-----\\n…"],     # the seal certificates, PEM
+     "crls": ["-----BEGIN X509 CRL-----\\n…"],         # PEM
+     "sha256": "…"}
+
+``sha256`` is the hex SHA-256 of the canonical JSON of every other member (keys sorted, no
+blanks, UTF-8: :func:`canonical_json`); it names the bundle (a bank pins it, and every offline
+verdict says which bundle it used) and detects a damaged file. It proves nothing about who made
+the bundle: obtain it from the platform over an authenticated channel (``GET
+/api/v1/trust-bundle`` over TLS, ``bdcert trust-bundle export``) and compare the digest with
+the published one. JSON rather than a PEM bundle because it versions, dates and names itself,
+and carries CRLs beside certificates; its PEM members are those ``openssl`` reads.
+
+**The sealed status snapshot** (:func:`make_status_snapshot`) — the numbers no longer in force
+(superseded, with their successors; cancelled, with the reason, personal names masked) and the
+restricted ones (查封 in force: in force but flagged, with the seizing authority and document),
+as of the time it was made. It is a one-page PDF that prints a summary and carries the JSON
+(:data:`SNAPSHOT_FORMAT`) as an embedded file ``status-snapshot.json`` (ISO 32000-1 §7.11.4,
+extractable with ``pdfdetach``), its SHA-256 printed and in ``/Subject``, sealed with the
+``[audit]`` authority's seal through the workspace's seal provider (PAdES, or SM2 for an SM2
+workspace): anyone checks it with standard tools (``pdfsig`` with the bundle's root trusted),
+and :func:`read_status_snapshot` refuses one whose seal fails or does not chain to a root of the
+bundle.
+
+**The offline check** (:func:`verify_offline`) — seal, integrity and issuer from the document
+and the bundle alone (no workspace, no register: the same seal checks as
+:meth:`bdcert.lifecycle.Registry.verify`, :func:`bdcert.lifecycle.reading.check_document`),
+then the status from the snapshot when one is given. The report names the level that ran
+(:data:`~bdcert.verify.report.LEVEL_SEAL_ONLY`, ``seal and snapshot as of <time>``) and the
+bundle's digest. At seal-only level a superseded certificate is ``VALID`` (its seal is sound;
+the register check is ``not_checked``); with a snapshot that lists it, ``SUPERSEDED``.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import json
+import tempfile
+from collections.abc import Mapping
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from bdcert.errors import BdcertError
+from bdcert.model import CHINA_TZ, CertificateStatus, Verdict, VerdictCode, in_force
+from bdcert.verify.report import (
+    LEVEL_SEAL_ONLY,
+    CheckResult,
+    VerificationReport,
+    level_snapshot,
+    report_from_verdict,
+)
+
+__all__ = [
+    "BUNDLE_FORMAT",
+    "SNAPSHOT_FILE",
+    "SNAPSHOT_FORMAT",
+    "SnapshotEntry",
+    "SnapshotError",
+    "StatusSnapshot",
+    "TrustBundle",
+    "TrustBundleError",
+    "canonical_json",
+    "document_number",
+    "make_status_snapshot",
+    "make_trust_bundle",
+    "read_status_snapshot",
+    "verify_offline",
+]
+
+#: The ``format`` of a trust bundle; its ``version`` is 1.
+BUNDLE_FORMAT = "bdcert-trust-bundle"
+#: The ``format`` of a status snapshot's JSON; its ``version`` is 1.
+SNAPSHOT_FORMAT = "bdcert-status-snapshot"
+#: The name of the snapshot's JSON embedded in its PDF.
+SNAPSHOT_FILE = "status-snapshot.json"
+_SEAL_BOX = (380.0, 90.0, 499.0, 209.0)  # PDF points: a 42 mm square, as the audit checkpoints
+
+
+class TrustBundleError(BdcertError, ValueError):
+    """A trust bundle that cannot be used: not a bundle, another version, damaged (its digest
+    differs), or holding something that is not a certificate or CRL."""
+
+
+class SnapshotError(BdcertError, ValueError):
+    """A status snapshot refused: not a snapshot, its seal fails (changed since sealing), or it
+    was not sealed under a root of the trust bundle."""
+
+
+def canonical_json(value: Any) -> bytes:
+    """The canonical JSON of ``value`` the digests cover: keys sorted, no blanks, UTF-8."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _pem(der: bytes, label: str) -> str:
+    body = base64.b64encode(der).decode("ascii")
+    lines = [body[i : i + 64] for i in range(0, len(body), 64)]
+    return f"-----BEGIN {label}-----\n" + "\n".join(lines) + f"\n-----END {label}-----\n"
+
+
+def _unpem(text: str, label: str) -> bytes:
+    head, tail = f"-----BEGIN {label}-----", f"-----END {label}-----"
+    text = text.strip()
+    if not (text.startswith(head) and text.endswith(tail)):
+        raise ValueError(f"not one PEM {label}")
+    return base64.b64decode("".join(text[len(head) : -len(tail)].split()), validate=True)
+
+
+# --------------------------------------------------------------------------- the trust bundle
+
+
+@attrs.define(frozen=True)
+class TrustBundle:
+    """The trust roots, seal certificates and CRLs a bank pins (see the module docstring).
+
+    :ivar made_at: when it was made (aware).
+    :ivar roots: the trust roots, DER.
+    :ivar chain: the authorities' seal certificates, DER.
+    :ivar crls: CRLs, DER.
+    :ivar sha256: the hex SHA-256 of its canonical JSON (without ``sha256``): its name.
+    """
+
+    made_at: datetime
+    roots: tuple[bytes, ...]
+    chain: tuple[bytes, ...] = ()
+    crls: tuple[bytes, ...] = ()
+    sha256: str = ""
+
+    def _body(self) -> dict[str, Any]:
+        return {
+            "format": BUNDLE_FORMAT,
+            "version": 1,
+            "made_at": self.made_at.astimezone(CHINA_TZ).isoformat(),
+            "roots": [_pem(d, "CERTIFICATE") for d in self.roots],
+            "chain": [_pem(d, "CERTIFICATE") for d in self.chain],
+            "crls": [_pem(d, "X509 CRL") for d in self.crls],
+        }
+
+    def to_json(self) -> bytes:
+        """The bundle file (UTF-8 JSON, indented, ``sha256`` last)."""
+        body = self._body()
+        body["sha256"] = hashlib.sha256(canonical_json(body)).hexdigest()
+        return json.dumps(body, ensure_ascii=False, indent=1).encode() + b"\n"
+
+    @classmethod
+    def load(cls, data: bytes) -> TrustBundle:
+        """Read a bundle file, checking its format, version and digest.
+
+        :raises TrustBundleError: naming what is wrong.
+        """
+        from asn1crypto import crl as asn1_crl
+        from asn1crypto import x509 as asn1_x509
+
+        try:
+            body = json.loads(bytes(data).decode("utf-8"))
+        except (UnicodeDecodeError, ValueError) as exc:
+            raise TrustBundleError(f"the trust bundle is not UTF-8 JSON: {exc}") from None
+        if not isinstance(body, dict) or body.get("format") != BUNDLE_FORMAT:
+            raise TrustBundleError(f"the file is not a trust bundle (format {BUNDLE_FORMAT!r})")
+        if body.get("version") != 1:
+            raise TrustBundleError(f"trust bundle version {body.get('version')!r} is not 1")
+        stated = body.pop("sha256", None)
+        actual = hashlib.sha256(canonical_json(body)).hexdigest()
+        if stated != actual:
+            raise TrustBundleError(
+                f"the trust bundle is damaged or was edited: its digest is {actual}, "
+                f"it states {stated!r}"
+            )
+        try:
+            made_at = datetime.fromisoformat(body["made_at"])
+            roots = tuple(_unpem(p, "CERTIFICATE") for p in body["roots"])
+            chain = tuple(_unpem(p, "CERTIFICATE") for p in body["chain"])
+            crls = tuple(_unpem(p, "X509 CRL") for p in body["crls"])
+            for der in (*roots, *chain):
+                asn1_x509.Certificate.load(der, strict=True).native  # noqa: B018 - parse now
+            for der in crls:
+                asn1_crl.CertificateList.load(der, strict=True).native  # noqa: B018
+        except (KeyError, TypeError, ValueError) as exc:
+            raise TrustBundleError(f"the trust bundle holds a bad member: {exc}") from None
+        if not roots:
+            raise TrustBundleError("the trust bundle holds no trust root")
+        return cls(made_at, roots, chain, crls, actual)
+
+
+def make_trust_bundle(registry: Any) -> TrustBundle:
+    """The trust bundle of a registry: its trust roots, its authorities' seal certificates
+    (those the seal provider has) and the CRLs it knows (``[revocation] crls``), made now.
+
+    :param registry: a :class:`~bdcert.lifecycle.Registry`.
+    """
+    from bdcert import pki
+    from bdcert.errors import SealingError
+    from bdcert.lifecycle.reading import known_crls
+    from bdcert.verify.pipeline import der_certificates
+
+    services = registry.services
+    roots = der_certificates(services.trust_roots)
+    chain: list[bytes] = []
+    for code in services.authorities:
+        try:
+            pem = services.seal_provider.signer_certificate_pem(code)
+        except (SealingError, NotImplementedError):
+            continue
+        chain.extend(d for d in pki.certificate_ders(pem) if d not in chain)
+    crls = tuple(_crl_der(c) for c in known_crls(services))
+    made = TrustBundle(services.clock().replace(microsecond=0), tuple(dict.fromkeys(roots)), tuple(chain), crls)
+    return TrustBundle.load(made.to_json())  # its digest, as a reader computes it
+
+
+def _crl_der(data: bytes) -> bytes:
+    text = bytes(data)
+    if text.lstrip().startswith(b"-----BEGIN"):
+        return _unpem(text.decode("ascii"), "X509 CRL")
+    return text
+
+
+# --------------------------------------------------------------------------- the snapshot
+
+
+@attrs.define(frozen=True)
+class SnapshotEntry:
+    """One certificate of a snapshot.
+
+    :ivar status: ``superseded``, ``cancelled`` or ``restricted`` (in force, under seizure).
+    :ivar superseded_by: the successors' numbers (superseded).
+    :ivar reason: the cancellation reason, personal names masked (cancelled).
+    :ivar restrictions: the seizures in force: ``{"authority", "document_number", "end"}``.
+    """
+
+    number: str
+    status: str
+    superseded_by: tuple[str, ...] = ()
+    reason: str | None = None
+    restrictions: tuple[Mapping[str, str | None], ...] = ()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "number": self.number,
+            "status": self.status,
+            "superseded_by": list(self.superseded_by),
+            "reason": self.reason,
+            "restrictions": [dict(r) for r in self.restrictions],
+        }
+
+
+@attrs.define(frozen=True)
+class StatusSnapshot:
+    """A status snapshot whose seal was checked (:func:`read_status_snapshot`).
+
+    :ivar made_at: when it was made (aware).
+    :ivar authority_code: whose seal it carries.
+    :ivar entries: number -> entry, for every certificate not plainly in force.
+    :ivar sha256: hex SHA-256 of its JSON as embedded.
+    :ivar signer: the seal certificate's subject.
+    """
+
+    made_at: datetime
+    authority_code: str
+    entries: Mapping[str, SnapshotEntry]
+    sha256: str
+    signer: str | None = None
+
+
+def _entries(registry: Any, now: datetime) -> list[SnapshotEntry]:
+    from bdcert.access import mask_text, personal_names
+    from bdcert.lifecycle.reading import _related
+
+    out: list[SnapshotEntry] = []
+    after: str | None = None
+    with registry.services.storage.transaction() as tx:
+        while True:
+            numbers = tx.certificate_numbers(after=after, limit=500)
+            if not numbers:
+                break
+            after = numbers[-1]
+            for number in numbers:
+                cert = tx.get_certificate(number)
+                seized = tuple(
+                    {
+                        "authority": r.authority,
+                        "document_number": r.document_number,
+                        "end": r.end.isoformat() if r.end else None,
+                    }
+                    for r in in_force(cert.restrictions, now)
+                )
+                if cert.status is CertificateStatus.SUPERSEDED:
+                    out.append(SnapshotEntry(number, "superseded", cert.superseded_by))
+                elif cert.status is CertificateStatus.CANCELLED:
+                    names = personal_names(cert, _related(tx, cert))
+                    reason = mask_text(cert.cancel_reason or "", names)
+                    out.append(SnapshotEntry(number, "cancelled", reason=reason))
+                elif seized:
+                    out.append(SnapshotEntry(number, "restricted", restrictions=seized))
+    return out
+
+
+def make_status_snapshot(registry: Any, *, made_by: str = "bdcert") -> bytes:
+    """Make a sealed status snapshot of the register now (see the module docstring), sealed
+    with the ``[audit]`` authority's seal; its making is written to the audit log (action
+    ``snapshot``).
+
+    :param registry: a :class:`~bdcert.lifecycle.Registry`.
+    :param made_by: who asked (recorded in the audit log).
+    :returns: the sealed PDF.
+    :raises ConfigurationError: if no authority is configured to seal.
+    :raises SealingError: if the seal provider fails.
+    """
+    from bdcert.errors import ConfigurationError
+    from bdcert.model import AuditEvent
+    from bdcert.protocols import SealRequest
+
+    services = registry.services
+    authority = services.checkpointer.authority
+    if authority is None:
+        raise ConfigurationError("no authority is configured to seal status snapshots")
+    now = services.clock().replace(microsecond=0)
+    entries = _entries(registry, now)
+    document = {
+        "format": SNAPSHOT_FORMAT,
+        "version": 1,
+        "made_at": now.astimezone(CHINA_TZ).isoformat(),
+        "authority_code": authority.code,
+        "authority": authority.name,
+        "entries": [e.as_dict() for e in entries],
+    }
+    data = canonical_json(document)
+    digest = hashlib.sha256(data).hexdigest()
+    counts = {s: sum(e.status == s for e in entries) for s in ("superseded", "cancelled")}
+    counts["restricted"] = sum(e.status == "restricted" for e in entries)
+    pdf = _render(document, data, digest, counts, authority, services.renderer, now)
+    sealed: bytes = services.seal_provider.seal_pdf(
+        pdf,
+        SealRequest(
+            authority=authority,
+            page=0,
+            box=_SEAL_BOX,
+            appearance_png=services.renderer.seal_picture(authority),
+            reason="不动产登记电子证照状态快照",
+            location=authority.place_name,
+            field_name="bdcert-status-snapshot",
+            signing_time=now,
+        ),
+    )
+    with services.storage.transaction() as tx:
+        details = {
+            "sha256": digest,
+            "pdf_sha256": hashlib.sha256(sealed).hexdigest(),
+            **counts,
+        }
+        tx.append_audit(AuditEvent("snapshot", made_by, "status snapshot", now, details))
+    return sealed
+
+
+def _render(
+    document: Mapping[str, Any],
+    data: bytes,
+    digest: str,
+    counts: Mapping[str, int],
+    authority: Any,
+    renderer: Any,
+    now: datetime,
+) -> bytes:
+    """The unsealed one-page snapshot PDF: a summary printed, the JSON embedded."""
+    from fpdf import FPDF
+
+    from bdcert.fonts import FontChain, glyph_source
+
+    title = "不动产登记电子证照状态快照"
+    lines = [
+        ("时间 Made at", str(document["made_at"])),
+        ("登记机构 Sealed by", f"{authority.name} ({authority.code})"),
+        ("已被取代 Superseded", str(counts["superseded"])),
+        ("已注销 Cancelled", str(counts["cancelled"])),
+        ("查封中 Restricted (in force)", str(counts["restricted"])),
+        (f"{SNAPSHOT_FILE} (SHA-256)", digest),
+    ]
+    note = (
+        "本快照列出截至上述时间不再有效（已被取代、已注销）及被查封的证书，明细见所附 "
+        f"{SNAPSHOT_FILE}。This snapshot lists the certificates no longer in force and those "
+        "under seizure as of the time above; the list is the attached JSON file."
+    )
+    text = title + note + "".join(a + b for a, b in lines)
+    chain = FontChain(renderer.fonts)
+    assignment = chain.assign(text)  # names and numbers only: MissingGlyph is a font defect
+    pdf = FPDF(orientation="P", unit="mm", format="A4")
+    with tempfile.TemporaryDirectory(prefix="bdcert-snapshot-") as tmp:
+        fallbacks = []
+        for position, codepoints in sorted(assignment.items()):
+            path = Path(tmp) / f"f{position}.ttf"
+            path.write_bytes(glyph_source(renderer.fonts.chain[position]).subset_font(codepoints))
+            key = "cp" if position == 0 else f"cpfallback{position}"
+            pdf.add_font(key, "", str(path))
+            if position:
+                fallbacks.append(key)
+        pdf.set_fallback_fonts(fallbacks)
+        pdf.add_page()
+        pdf.set_font("cp", size=18)
+        pdf.cell(0, 14, title, new_x="LMARGIN", new_y="NEXT", align="C")
+        pdf.set_font("cp", size=10)
+        pdf.multi_cell(0, 6, note, new_x="LMARGIN", new_y="NEXT")
+        pdf.ln(4)
+        for label, value in lines:
+            pdf.set_font("cp", size=9)
+            pdf.cell(0, 5, label, new_x="LMARGIN", new_y="NEXT")
+            pdf.set_font("cp", size=11)
+            pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
+            pdf.ln(1)
+        pdf.embed_file(
+            bytes=data,
+            basename=SNAPSHOT_FILE,
+            modification_date=now,
+            mime_type="application/json",
+            desc="不动产登记电子证照状态快照 status snapshot",
+        )
+        pdf.set_title(f"状态快照 {document['made_at']}")
+        pdf.set_subject(json.dumps({"type": SNAPSHOT_FORMAT, "sha256": digest}))
+        pdf.set_keywords(SNAPSHOT_FORMAT)
+        pdf.set_author(authority.name)
+        pdf.set_creator("bdcert")
+        pdf.set_lang("zh-CN")
+        pdf.set_creation_date(now)
+        return bytes(pdf.output())
+
+
+def _embedded_json(pdf: bytes) -> bytes:
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
+    names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
+    for i in range(0, len(names) - 1, 2):
+        spec = names[i + 1]
+        if str(spec.get("/UF", spec.get("/F"))) == SNAPSHOT_FILE:
+            return bytes(spec["/EF"]["/F"].data)
+    raise ValueError(f"no embedded {SNAPSHOT_FILE}")
+
+
+def read_status_snapshot(pdf: bytes, bundle: TrustBundle) -> StatusSnapshot:
+    """Check a snapshot's seal against ``bundle`` and read it.
+
+    :raises SnapshotError: not a snapshot; its seal fails (changed, appended to, forged); it
+        was not sealed under a root of the bundle; or its JSON is not the one it states.
+    """
+    from bdcert.lifecycle.reading import check_document
+
+    data = bytes(pdf)
+    check = check_document(data, bundle.roots, crls=bundle.crls)
+    if not check.trusted or check.code is not VerdictCode.VALID:
+        under = (
+            f" (not sealed under a root of trust bundle {bundle.sha256[:16]}…)"
+            if check.code is VerdictCode.UNTRUSTED_SIGNER
+            else ""
+        )
+        raise SnapshotError(
+            f"the status snapshot is refused: its seal fails{under}: {check.code.value}: "
+            f"{check.detail}"
+        )
+    try:
+        raw = _embedded_json(data)
+        body = json.loads(raw.decode("utf-8"))
+    except Exception as exc:  # pyHanko and json raise many kinds on a PDF that is no snapshot
+        raise SnapshotError(f"the sealed PDF is not a status snapshot: {exc}") from None
+    if not isinstance(body, dict) or body.get("format") != SNAPSHOT_FORMAT:
+        raise SnapshotError("the sealed PDF's attachment is not a status snapshot")
+    if body.get("version") != 1:
+        raise SnapshotError(f"status snapshot version {body.get('version')!r} is not 1")
+    try:
+        entries = {
+            e["number"]: SnapshotEntry(
+                e["number"],
+                e["status"],
+                tuple(e.get("superseded_by") or ()),
+                e.get("reason"),
+                tuple(e.get("restrictions") or ()),
+            )
+            for e in body["entries"]
+        }
+        made_at = datetime.fromisoformat(body["made_at"])
+        authority_code = str(body["authority_code"])
+    except (KeyError, TypeError, ValueError) as exc:
+        raise SnapshotError(f"the status snapshot holds a bad member: {exc}") from None
+    return StatusSnapshot(
+        made_at, authority_code, entries, hashlib.sha256(raw).hexdigest(), check.signer
+    )
+
+
+# --------------------------------------------------------------------------- the check
+
+
+def document_number(data: bytes) -> str | None:
+    """The certificate number a document names (PDF ``/Info /Title``, OFD ``DocInfo/Title``:
+    inside the sealed content, bound to the seal by the issuer check); None if unreadable."""
+    try:
+        if data[:4] == b"PK\x03\x04":
+            from bdcert.gm.ofd_package import parse_xml, read_package
+            from bdcert.sealing.ofd import Q
+
+            files = read_package(data).files
+            info = parse_xml(files["OFD.xml"], "OFD.xml").find(f"{Q}DocBody/{Q}DocInfo")
+            title = info.findtext(Q + "Title") if info is not None else None
+        else:
+            from pyhanko.pdf_utils.reader import PdfFileReader
+
+            reader = PdfFileReader(io.BytesIO(data), strict=False)
+            value = reader.trailer["/Info"].get("/Title")
+            title = str(value) if value is not None else None
+    except Exception:  # hostile input: no number
+        return None
+    return title.strip() if title and title.strip() else None
+
+
+def _register_check(
+    snapshot: StatusSnapshot, number: str | None
+) -> tuple[VerdictCode, CheckResult]:
+    label = "登记状态"
+    when = snapshot.made_at.astimezone(CHINA_TZ).strftime("%Y-%m-%d %H:%M")
+    entry = snapshot.entries.get(number) if number else None
+    if entry is None:
+        return VerdictCode.VALID, CheckResult(
+            "register",
+            label,
+            "not_listed",
+            True,
+            f"截至 {when}（状态快照），该证书不在失效或查封名单中",
+            f"not listed in the status snapshot made at {snapshot.made_at.isoformat()}",
+        )
+    suffix = f"（截至 {when} 的状态快照）"
+    if entry.status == "superseded":
+        successors = "、".join(entry.superseded_by)
+        return VerdictCode.SUPERSEDED, CheckResult(
+            "register",
+            label,
+            "superseded",
+            False,
+            f"该证书已被 {successors} 取代{suffix}",
+            f"superseded by {', '.join(entry.superseded_by)} (snapshot)",
+        )
+    if entry.status == "cancelled":
+        return VerdictCode.CANCELLED, CheckResult(
+            "register",
+            label,
+            "cancelled",
+            False,
+            f"该证书已注销，原因：{entry.reason or ''}{suffix}",
+            f"cancelled: {entry.reason or ''} (snapshot)",
+        )
+    seized = entry.restrictions[-1] if entry.restrictions else {}
+    which = f"（{seized.get('authority')} {seized.get('document_number')}）" if seized else ""
+    return VerdictCode.RESTRICTED, CheckResult(
+        "register",
+        label,
+        "restricted",
+        True,
+        f"该不动产单元已被查封{which}，证书仍然有效{suffix}",
+        "valid, but the unit is under seizure (snapshot)",
+    )
+
+
+def verify_offline(
+    document: bytes,
+    bundle: TrustBundle,
+    snapshot: StatusSnapshot | bytes | None = None,
+    *,
+    name: str | None = None,
+    at: datetime | None = None,
+) -> VerificationReport:
+    """Verify a certificate (PDF or OFD) with no workspace and no register: seal, integrity
+    and issuer against ``bundle``; the status from ``snapshot`` when given.
+
+    :param snapshot: a checked :class:`StatusSnapshot`, or the sealed snapshot PDF (checked
+        here against ``bundle``).
+    :param at: the validation time of a PAdES seal (aware; default now).
+    :returns: a report whose ``level`` is ``seal only`` or ``seal and snapshot as of <time>``
+        and whose ``trust_bundle`` is the bundle's digest.
+    :raises SnapshotError: for a snapshot refused (see :func:`read_status_snapshot`).
+    """
+    from bdcert.lifecycle.reading import check_document
+
+    if isinstance(snapshot, bytes | bytearray | memoryview):
+        snapshot = read_status_snapshot(bytes(snapshot), bundle)
+    level = LEVEL_SEAL_ONLY if snapshot is None else level_snapshot(snapshot.made_at)
+    data = bytes(document)
+    check = check_document(data, bundle.roots, at=at, crls=bundle.crls)
+    if check.code is not VerdictCode.VALID:
+        verdict = Verdict(check.code, False, check.detail, signer=check.signer,
+                          signed_at=check.signed_at)  # fmt: skip
+        return report_from_verdict(verdict, level=level, trust_bundle=bundle.sha256, name=name)
+    number = document_number(data)
+    if snapshot is None:
+        code = VerdictCode.VALID
+        register = CheckResult(
+            "register",
+            "登记状态",
+            "not_checked",
+            None,
+            "离线验证仅核验签章，未核验登记状态（请联网核验，或使用状态快照）",
+            "seal only: neither the register nor a status snapshot was consulted",
+        )
+        detail = "seal only: sealed by the authority and unchanged since sealing"
+    else:
+        code, register = _register_check(snapshot, number)
+        detail = f"{check.detail}; {register.detail}"
+    verdict = Verdict(code, True, detail, signer=check.signer, signed_at=check.signed_at)
+    return report_from_verdict(
+        verdict,
+        level=level,
+        register=register,
+        number=number,
+        trust_bundle=bundle.sha256,
+        name=name,
+    )
