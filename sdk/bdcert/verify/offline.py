@@ -217,7 +217,9 @@ def make_trust_bundle(registry: Any) -> TrustBundle:
             continue
         chain.extend(d for d in pki.certificate_ders(pem) if d not in chain)
     crls = tuple(_crl_der(c) for c in known_crls(services))
-    made = TrustBundle(services.clock().replace(microsecond=0), tuple(dict.fromkeys(roots)), tuple(chain), crls)
+    made = TrustBundle(
+        services.clock().replace(microsecond=0), tuple(dict.fromkeys(roots)), tuple(chain), crls
+    )
     return TrustBundle.load(made.to_json())  # its digest, as a reader computes it
 
 
