@@ -22,6 +22,7 @@ from schemathesis import GenerationMode  # noqa: E402
 from schemathesis.checks import not_a_server_error  # noqa: E402
 from schemathesis.specs.openapi.checks import (  # noqa: E402
     content_type_conformance,
+    ignored_auth,
     negative_data_rejection,
     response_headers_conformance,
     response_schema_conformance,
@@ -87,6 +88,7 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
     negative_data_rejection,
+    ignored_auth,  # an operation documented as needing credentials refuses a call without
 ]
 
 
@@ -101,3 +103,32 @@ def test_every_operation_conforms_to_the_document(case: Any, contract: dict[str,
     platform = {"Authorization": f"Bearer {contract['tokens']['platform']}"}
     case.call_and_validate(headers=platform, checks=CHECKS)
     case.call_and_validate(checks=CHECKS)
+
+
+def test_every_operation_documents_problems_and_how_to_authenticate() -> None:
+    from bdcert_adapters.service.app import openapi_document
+
+    document = openapi_document(APP)
+    assert set(document["components"]["securitySchemes"]) == {"bearer", "mutualTLS"}
+    problem_ref = {"$ref": "#/components/schemas/Problem"}
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            default = operation["responses"]["default"]
+            assert default["content"]["application/problem+json"]["schema"] == problem_ref
+            for status, response in operation["responses"].items():
+                if status.startswith(("4", "5")):
+                    assert "application/problem+json" in response["content"], (path, method, status)
+    whoami = document["paths"]["/api/v1/whoami"]["get"]
+    assert whoami["security"] == [{"bearer": []}, {"mutualTLS": []}]
+
+
+def test_litestar_errors_are_problem_documents(contract: dict[str, Any]) -> None:
+    from litestar.testing import TestClient
+
+    with TestClient(_app()) as client:  # not APP: its lifespan is schemathesis's
+        r = client.delete("/api/v1/whoami")
+        assert r.status_code == 405
+        assert r.headers["content-type"].startswith("application/problem+json")
+        assert "GET" in r.headers["allow"]
+        r = client.get("/api/v1/nothing-here")
+        assert r.status_code == 404 and r.json()["type"].endswith("/not-found")

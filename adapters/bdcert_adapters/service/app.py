@@ -16,6 +16,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.attrs import AttrsSchemaPlugin
 
 from bdcert._version import __version__
@@ -31,6 +32,36 @@ __all__ = ["API_PREFIX", "app_from_environment", "create_app", "openapi_document
 
 #: Every operation's path starts with this; the OpenAPI document is ``{API_PREFIX}/openapi.json``.
 API_PREFIX = "/api/v1"
+
+
+#: How callers authenticate (:mod:`~bdcert_adapters.service.auth`), as OpenAPI security schemes.
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="an API token (bdcert tokens add NAME --role ROLE)",
+    ),
+    "mutualTLS": SecurityScheme(
+        type="mutualTLS",
+        description="a TLS client certificate mapped in [identity.client_certificates]",
+    ),
+}
+_AUTHENTICATED = [{"bearer": []}, {"mutualTLS": []}]
+
+
+def _declare_security(handler: Any) -> None:
+    """Document a handler's authentication from its signature: ``principal`` needs a token or
+    a client certificate; ``optional_principal`` also allows an anonymous caller."""
+    import inspect
+
+    fn = getattr(handler, "fn", None)
+    if fn is None or getattr(handler, "security", None):
+        return
+    parameters = inspect.signature(fn).parameters
+    if "principal" in parameters:
+        handler.security = list(_AUTHENTICATED)
+    elif "optional_principal" in parameters:
+        handler.security = [{}, *_AUTHENTICATED]
 
 
 def create_app(
@@ -52,6 +83,9 @@ def create_app(
         module = importlib.import_module(f"{routes_package.__name__}.{name}")
         api.extend(getattr(module, "ROUTES", ()))
         public.extend(getattr(module, "PUBLIC_ROUTES", ()))
+
+    for handler in api:
+        _declare_security(handler)
 
     def startup(app: Litestar) -> None:
         registry = open_registry()
@@ -82,6 +116,7 @@ def create_app(
                 "GB/T 36906)."
             ),
             path=API_PREFIX + "/schema",  # /api/v1/openapi.json is served by routes.health
+            components=Components(security_schemes=SECURITY_SCHEMES),
             render_plugins=[JsonRenderPlugin()],
         ),
         request_max_body_size=settings.max_request_bytes,
