@@ -176,3 +176,14 @@ def test_openapi_lists_the_operations(issued: Served) -> None:
         "/api/v1/lookup",
     ):
         assert path in paths, path
+
+
+def test_every_certificate_is_found_by_its_licence_identifier(issued: Served) -> None:
+    """Both kinds, three authorities: the identifier leads back to its own number."""
+    auth = issued.auth("platform")
+    numbers = [n for e in EXPECTED_RESULTS if e["outcome"] == "issued" for n in e["numbers"]]
+    assert any("证明" in n for n in numbers) and any("西昌" in n for n in numbers)
+    for number in numbers:
+        licence = issued.client.get(url(number), headers=auth).json()["licence_id"]
+        r = issued.client.get(f"/api/v1/licences/{licence}", headers=auth)
+        assert r.status_code == 200 and r.json()["number"] == number, number

@@ -44,6 +44,8 @@ def test_anonymous_by_token_is_masked(issued: Served) -> None:
     assert c["holders"][0]["id_number"] == "5101**********0176"
     assert "王晓明" not in r.text and "510104198503120176" not in r.text
     assert c["superseded_by"] == [SUCCESSOR]
+    assert c["verification_url"] == c["business_number"] == c["pdf_sha256"] == ""
+    assert token not in r.text
     # the whole URL a QR scanner returns works as well
     assert lookup(issued, token=verification_url).json()["certificate"]["number"] == FIRST
 
@@ -79,8 +81,10 @@ def test_full_view_for_those_allowed(issued: Served) -> None:
     }
     own = lookup(issued, number=FIRST, name="王晓明", operator="holder-wang").json()
     assert own["certificate"]["holders"][0]["name"] == "王晓明"
+    assert own["certificate"]["verification_url"] != ""
     other = lookup(issued, number=FIRST, name="王晓明", operator="registrar-510700").json()
     assert other["certificate"]["holders"][0]["name"] == "王*明"
+    assert other["certificate"]["verification_url"] == ""
 
 
 def test_bad_parameters_are_named(issued: Served) -> None:

@@ -19,7 +19,7 @@ from urllib.parse import quote
 
 import attrs
 
-from bdcert.access import redact
+from bdcert.access import full_view, redact
 from bdcert.model import CHINA_TZ, Certificate, IssueResult, Principal
 
 __all__ = [
@@ -167,12 +167,17 @@ def certificate_view(
 ) -> CertificateView:
     """``certificate`` as ``principal`` may see it: through :func:`bdcert.access.redact`
     (``grant`` and ``related`` as there) unless ``redacted`` says the register has done that
-    already (a :class:`~bdcert.model.Verdict`'s certificate).
+    already (a :class:`~bdcert.model.Verdict`'s certificate). Without the full view,
+    ``verification_url`` (its QR token is a bearer secret), ``business_number`` and
+    ``pdf_sha256`` are empty as well.
 
     :param has_ofd: a sealed OFD is filed (its link is given).
     :param now: today's time for ``restricted`` (default now).
     """
     c = certificate if redacted else redact(certificate, principal, grant=grant, related=related)
+    if not full_view(principal, c if redacted else certificate):
+        # the QR token is a bearer secret; the 业务号 and the file's digest are the register's
+        c = attrs.evolve(c, verification_url="", business_number="", pdf_sha256="")
     base = certificate_path(c.number)
     return CertificateView(
         number=c.number,

@@ -13,11 +13,14 @@ A number holds Han characters and parentheses: percent-encode it in the path (UT
 
 from __future__ import annotations
 
+import inspect
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import attrs
 from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.params import PathParameter
 
 from bdcert.errors import NotFound
 from bdcert.lifecycle.reading import status_verdict
@@ -30,6 +33,23 @@ from bdcert_adapters.service.wire import (
 )
 
 __all__ = ["ROUTES", "CertificateHistory", "CertificateStatusView", "HistoryItem"]
+
+#: A certificate number in the path, percent-encoded.
+Number = Annotated[
+    str,
+    PathParameter(
+        description="证书号, percent-encoded (UTF-8), e.g. 川(2024)成都市不动产权第0000001号",
+        max_length=200,
+    ),
+]
+#: An e-licence identifier in the path.
+LicenceId = Annotated[
+    str,
+    PathParameter(
+        description="电子证照标识, e.g. 1.2.156.3005.2.11100000MB03271699001.….001.T",
+        max_length=200,
+    ),
+]
 
 PDF_MEDIA_TYPE = "application/pdf"
 #: OFD (GB/T 33190) documents: a ZIP package.
@@ -107,7 +127,9 @@ def _has_ofd(request: Request[Any, Any, Any], number: str) -> bool:
     return True
 
 
-def _view(request: Request[Any, Any, Any], cert: Certificate, principal: Principal) -> Any:
+def _view(
+    request: Request[Any, Any, Any], cert: Certificate, principal: NamedDependency[Principal]
+) -> Any:
     return certificate_view(cert, principal, has_ofd=_has_ofd(request, cert.number))
 
 
@@ -138,7 +160,7 @@ _READERS = (
     description="The certificate as registered: face items, holders, status, links." + _READERS,
 )
 def certificate(
-    number: str, request: Request[Any, Any, Any], principal: Principal
+    number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> CertificateView:
     cert = registry_of(request).certificate(number, principal=principal)
     view: CertificateView = _view(request, cert, principal)
@@ -154,7 +176,7 @@ def certificate(
     description="The sealed PDF as filed, byte for byte; logged as a download." + _READERS,
 )
 def certificate_pdf(
-    number: str, request: Request[Any, Any, Any], principal: Principal
+    number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[bytes]:
     data = registry_of(request).pdf(number, principal=principal)
     return _document(data, PDF_MEDIA_TYPE, number, ".pdf")
@@ -172,7 +194,7 @@ def certificate_pdf(
     ),
 )
 def certificate_ofd(
-    number: str, request: Request[Any, Any, Any], principal: Principal
+    number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[bytes]:
     data = registry_of(request).ofd(number, principal=principal)
     return _document(data, OFD_MEDIA_TYPE, number, ".ofd")
@@ -186,7 +208,7 @@ def certificate_ofd(
     description="Valid, restricted (查封), superseded (by whom) or cancelled (why)." + _READERS,
 )
 def certificate_status(
-    number: str, request: Request[Any, Any, Any], principal: Principal
+    number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> CertificateStatusView:
     registry = registry_of(request)
     c = registry.certificate(number, principal=principal)
@@ -216,7 +238,7 @@ def certificate_status(
     ),
 )
 def certificate_history(
-    number: str, request: Request[Any, Any, Any], principal: Principal
+    number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> CertificateHistory:
     chain = registry_of(request).history(number, principal=principal)
     by_number = {c.number: c for c in chain}
@@ -239,11 +261,7 @@ def certificate_history(
             )
         )
     current = tuple(c.number for c in chain if c.status.value == "valid")
-    asked = next(
-        (c.number for c in chain if c.number == number),
-        chain[-1].number if chain else number,
-    )
-    return CertificateHistory(asked, tuple(items), current)
+    return CertificateHistory(number, tuple(items), current)
 
 
 @get(
@@ -257,7 +275,7 @@ def certificate_history(
     ),
 )
 def licence(
-    licence_id: str, request: Request[Any, Any, Any], principal: Principal
+    licence_id: LicenceId, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> CertificateView:
     cert = registry_of(request).certificate_by_licence(licence_id, principal=principal)
     view: CertificateView = _view(request, cert, principal)
@@ -273,7 +291,7 @@ def licence(
     description="As /certificates/{number}/pdf." + _READERS,
 )
 def licence_pdf(
-    licence_id: str, request: Request[Any, Any, Any], principal: Principal
+    licence_id: LicenceId, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[bytes]:
     registry = registry_of(request)
     number = registry.certificate_by_licence(licence_id, principal=principal).number
@@ -289,7 +307,7 @@ def licence_pdf(
     description="As /certificates/{number}/ofd." + _READERS,
 )
 def licence_ofd(
-    licence_id: str, request: Request[Any, Any, Any], principal: Principal
+    licence_id: LicenceId, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[bytes]:
     registry = registry_of(request)
     number = registry.certificate_by_licence(licence_id, principal=principal).number
@@ -306,3 +324,7 @@ ROUTES: list[Any] = [
     licence_pdf,
     licence_ofd,
 ]
+
+for _handler in ROUTES:  # the handlers' docstrings are their OpenAPI descriptions
+    if _handler.description is None and _handler.fn.__doc__:
+        _handler.description = inspect.cleandoc(_handler.fn.__doc__)

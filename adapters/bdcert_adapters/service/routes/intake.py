@@ -10,13 +10,16 @@ first result as ``replayed`` (the same numbers), other content under the same ``
 
 from __future__ import annotations
 
+import inspect
 import json
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from functools import partial
 from typing import Any
 
 import anyio
 from litestar import Request, Response, post
+from litestar.di import NamedDependency
 from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.response import Stream
@@ -55,6 +58,7 @@ _ENTRY_EXAMPLE = {
 }
 
 
+@dataclass
 class _EntryOperation(Operation):
     """The OpenAPI operation of :func:`push_entry`: its body is read raw (to refuse a key given
     twice), so its schema is stated here."""
@@ -84,7 +88,7 @@ class _EntryOperation(Operation):
     operation_class=_EntryOperation,
 )
 async def push_entry(
-    request: Request[Any, Any, Any], principal: Principal
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[IssueResultView]:
     """Validate the entry, then number, render, seal and file its certificates in one
     transaction (rule articles 5–7, 10), or record its 注销 / 查封.
@@ -163,7 +167,7 @@ async def _request_lines(
 
     :raises BatchTooLarge: beyond ``limit`` bytes.
     """
-    buffer = b""
+    pending: list[bytes] = []  # the pieces of the line being received
     number = 0
     total = 0
     while True:
@@ -174,27 +178,45 @@ async def _request_lines(
         total += len(chunk)
         if total > limit:
             raise BatchTooLarge
-        buffer += chunk
-        *complete, buffer = buffer.split(b"\n")
-        for line in complete:
+        *complete, rest = chunk.split(b"\n")
+        for i, piece in enumerate(complete):
+            line = b"".join([*pending, piece]) if i == 0 else piece
             number += 1
             if line.strip():
                 yield number, line
+        pending = [*pending, rest] if not complete else [rest]
         if not message.get("more_body", False):
             break
-    if buffer.strip():
-        yield number + 1, buffer
+    last = b"".join(pending)
+    if last.strip():
+        yield number + 1, last
 
 
 def _json_line(record: dict[str, Any]) -> bytes:
     return json.dumps(record, ensure_ascii=False).encode("utf-8") + b"\n"
 
 
+@dataclass
+class _BatchOperation(Operation):
+    """The OpenAPI operation of :func:`push_batch`: a JSON Lines body, read as it arrives."""
+
+    def __post_init__(self) -> None:
+        schema = Schema(
+            type=OpenAPIType.STRING,
+            description="one registration-book entry (a JSON object) per line",
+        )
+        self.request_body = RequestBody(
+            required=True,
+            description="registration-book entries, one JSON object per line (JSON Lines)",
+            content={m: OpenAPIMediaType(schema=schema) for m in BATCH_MEDIA_TYPES},
+        )
+
+
 @post(
     "/entries/batch",
+    operation_class=_BatchOperation,
     summary="Push a batch of entries (JSON Lines in, JSON Lines out)",
     tags=["intake"],
-    sync_to_thread=False,
     status_code=200,
     media_type="application/x-ndjson",
     response_description=(
@@ -203,7 +225,9 @@ def _json_line(record: dict[str, Any]) -> bytes:
         "supersedes, cancels, restricts, announcements, errors [{field, message}], reason."
     ),
 )
-async def push_batch(request: Request[Any, Any, Any], principal: Principal) -> Stream:
+async def push_batch(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> Stream:
     """Push every entry of a JSON Lines body (``application/x-ndjson`` or ``application/jsonl``;
     one entry per line, as ``bdcert issue`` reads a file), each in its own transaction, in order.
 
@@ -268,3 +292,7 @@ async def push_batch(request: Request[Any, Any, Any], principal: Principal) -> S
 
 
 ROUTES: list[Any] = [push_entry, push_batch]
+
+for _handler in ROUTES:  # the handlers' docstrings are their OpenAPI descriptions
+    if _handler.description is None and _handler.fn.__doc__:
+        _handler.description = inspect.cleandoc(_handler.fn.__doc__)

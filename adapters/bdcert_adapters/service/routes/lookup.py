@@ -11,10 +11,12 @@ max_lookups`` lookups per ``window_minutes``: beyond that a 429 problem with ``R
 
 from __future__ import annotations
 
+import inspect
 from typing import Annotated, Any
 
 import attrs
 from litestar import Request, get
+from litestar.di import NamedDependency
 from litestar.params import Parameter
 
 from bdcert.model import Principal
@@ -55,7 +57,7 @@ class LookupVerdict:
 )
 def lookup(
     request: Request[Any, Any, Any],
-    optional_principal: Principal | None,
+    optional_principal: NamedDependency[Principal | None],
     token: Annotated[
         str | None,
         Parameter(
@@ -117,3 +119,7 @@ def lookup(
 
 
 ROUTES: list[Any] = [lookup]
+
+for _handler in ROUTES:  # the handlers' docstrings are their OpenAPI descriptions
+    if _handler.description is None and _handler.fn.__doc__:
+        _handler.description = inspect.cleandoc(_handler.fn.__doc__)
