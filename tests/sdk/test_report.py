@@ -126,6 +126,8 @@ def test_a_genuine_certificate_passes_every_check(issued: Issued) -> None:
         ("face", "matches_register", True),
     ]
     assert report.number == SUCCESSOR and report.signer and "成都" in report.signer
+    assert "签章人为成都市不动产登记中心" in report.check("seal").sentence
+    assert report.check("issuer").sentence == "印章属于证书上的登记机构（成都市不动产登记中心）"
     assert report.summary == SUMMARIES[VerdictCode.VALID]
 
 
@@ -192,6 +194,7 @@ def test_a_seal_under_another_ca_fails_the_seal_check(issued: Issued) -> None:
         ("issuer", "not_run", None),
     ]
     assert report.check("seal").sentence == "印章不是由受信任的机构签发，文件可能是伪造的"
+    assert "(signer: CN=成都市不动产登记中心" in report.check("seal").detail  # another CA's
 
 
 def test_not_a_document_and_unsealed(issued: Issued, plain_pdf: bytes) -> None:

@@ -226,3 +226,63 @@ def test_the_operations_are_in_the_openapi_document(setup: Setup) -> None:
     paths = setup.client.get("/api/v1/openapi.json").json()["paths"]
     for path in ("/verify", "/verify/batch", "/checks/information", "/checks/file"):
         assert "/api/v1" + path in paths
+    for path in ("/trust-bundle", "/status-snapshot"):
+        assert "get" in paths["/api/v1" + path]
+    body = paths["/api/v1/verify"]["post"]["requestBody"]["content"]
+    assert set(body) >= {"application/pdf", "application/ofd", "multipart/form-data"}
+    assert body["application/pdf"]["schema"] == {"type": "string", "format": "binary"}
+    batch = paths["/api/v1/verify/batch"]["post"]["requestBody"]["content"]
+    assert batch["multipart/form-data"]["schema"]["properties"]["file"]["type"] == "array"
+    report = paths["/api/v1/verify"]["post"]["responses"]["200"]["content"]
+    assert "application/json" in report
+
+
+def test_trust_bundle_and_status_snapshot_over_http(setup: Setup) -> None:
+    from bdcert.model import VerdictCode
+    from bdcert.verify.offline import TrustBundle, read_status_snapshot, verify_offline
+
+    r = setup.client.get("/api/v1/trust-bundle")
+    assert r.status_code == 200 and r.headers["content-type"].startswith("application/json")
+    bundle = TrustBundle.load(r.content)
+    assert r.headers["etag"] == f'"{bundle.sha256}"' and bundle.roots
+    s = setup.client.get("/api/v1/status-snapshot")
+    assert s.status_code == 200 and s.headers["content-type"] == "application/pdf"
+    snapshot = read_status_snapshot(s.content, bundle)
+    assert {n: e.status for n, e in snapshot.entries.items()} == {
+        SUPERSEDED: "superseded",
+        RESTRICTED: "restricted",
+    }
+    assert snapshot.entries[SUPERSEDED].superseded_by == (SUCCESSOR,)
+    # the same sealed snapshot is answered again within its age: no seal per request
+    assert setup.client.get("/api/v1/status-snapshot").content == s.content
+    report = verify_offline(setup.files[SUPERSEDED], bundle, s.content)
+    assert report.verdict is VerdictCode.SUPERSEDED and report.level.startswith("seal and snap")
+
+
+def test_batch_limits_per_file_per_body_and_count(setup: Setup) -> None:
+    one_big = [("file", ("big.pdf", b"%PDF-1.7\n" + b"x" * 1500, "application/pdf"))]
+    _problem(setup.small.post("/api/v1/verify/batch", files=one_big), 413, "too-large")
+    many = [("file", (f"{i}.pdf", b"%PDF-1.7\n" + b"y" * 900, "application/pdf")) for i in range(4)]
+    _problem(setup.small.post("/api/v1/verify/batch", files=many), 413, "too-large")
+    too_many = [("file", (f"{i}.pdf", b"%PDF-1.7\n", "application/pdf")) for i in range(101)]
+    _problem(setup.client.post("/api/v1/verify/batch", files=too_many), 413, "too-many-files")
+    raw = setup.client.post(
+        "/api/v1/verify/batch", content=b"%PDF-1.7", headers={"Content-Type": "application/pdf"}
+    )
+    _problem(raw, 415, "unsupported-media-type")
+
+
+def test_verdicts_are_counted_in_the_metrics(setup: Setup) -> None:
+    def counted() -> float:
+        text = setup.client.get("/metrics").text
+        for line in text.splitlines():
+            if line.startswith('bdcert_verify_verdicts_total{code="untrusted_signer"}'):
+                return float(line.rsplit(" ", 1)[1])
+        return 0.0
+
+    before = counted()
+    r = setup.client.post(
+        "/api/v1/verify", content=setup.forged, headers={"Content-Type": "application/pdf"}
+    )
+    assert r.status_code == 200
+    assert counted() == before + 1

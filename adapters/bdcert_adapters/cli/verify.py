@@ -28,6 +28,24 @@ def register(subparsers: Any) -> None:
     c.add_argument("files", metavar="FILE", type=Path, nargs="+")
     c.add_argument("--json", action="store_true")
     c.add_argument(
+        "--offline",
+        action="store_true",
+        help="verify without a workspace or register: seal, integrity and issuer against"
+        " --trust-bundle, and the status from --snapshot when given",
+    )
+    c.add_argument(
+        "--trust-bundle",
+        type=Path,
+        metavar="FILE",
+        help="with --offline: the trust bundle (bdcert trust-bundle export)",
+    )
+    c.add_argument(
+        "--snapshot",
+        type=Path,
+        metavar="FILE",
+        help="with --offline: a sealed status snapshot (bdcert status-snapshot)",
+    )
+    c.add_argument(
         "--at",
         type=_validation_time,
         metavar="TIME",
@@ -35,6 +53,9 @@ def register(subparsers: Any) -> None:
         " from the evidence they embed (PAdES B-LT/B-LTA); default now",
     )
     c.set_defaults(func=cmd_verify)
+    from bdcert_adapters.cli import trust
+
+    trust.register(subparsers)  # trust-bundle export, status-snapshot: offline verification
 
     for name, help_, func in (
         ("show", "show a certificate's face and status", cmd_show),
@@ -86,6 +107,13 @@ def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
 
 
 def cmd_verify(args: argparse.Namespace) -> int:
+    if args.offline:
+        return _verify_offline(args)
+    if args.trust_bundle is not None or args.snapshot is not None:
+        error("--trust-bundle and --snapshot go with --offline")
+        return 2
+    from bdcert.verify.report import LEVEL_ONLINE
+
     worst = 0
     with open_session(args) as session:
         for file in args.files:
@@ -98,11 +126,61 @@ def cmd_verify(args: argparse.Namespace) -> int:
             v = session.registry.verify(data, at=args.at)
             worst = max(worst, verify_exit_code(v))
             if args.json:
-                print_json(_verdict_wire(file, v))
+                record = _verdict_wire(file, v)
+                record["level"] = LEVEL_ONLINE
+                print_json(record)
             else:
                 style = "green" if v.ok else ("yellow" if v.trusted else "red")
                 number = f" {v.certificate.number}" if v.certificate else ""
-                echo((v.code.value.upper(), style), f" {file}{number}: {v.detail}")
+                echo(
+                    (v.code.value.upper(), style),
+                    f" {file}{number}: {v.detail} [{LEVEL_ONLINE}]",
+                )
+    return worst
+
+
+def _verify_offline(args: argparse.Namespace) -> int:
+    """``verify --offline``: no workspace is opened (:func:`bdcert.verify.offline.verify_offline`);
+    the exit codes are those of the online check."""
+    from bdcert.model import VerdictCode
+    from bdcert.verify.offline import TrustBundle, read_status_snapshot, verify_offline
+
+    if args.trust_bundle is None:
+        error("--offline needs --trust-bundle FILE (bdcert trust-bundle export)")
+        return 2
+    bundle = TrustBundle.load(args.trust_bundle.read_bytes())
+    snapshot = None
+    if args.snapshot is not None:
+        snapshot = read_status_snapshot(args.snapshot.read_bytes(), bundle)
+    worst = 0
+    for file in args.files:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            error(f"{file}: {exc}")
+            worst = 2
+            continue
+        report = verify_offline(data, bundle, snapshot, name=str(file), at=args.at)
+        code = report.verdict
+        if report.ok:
+            exit_code = 0
+        elif code in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED):
+            exit_code = 1
+        else:
+            exit_code = 2
+        worst = max(worst, exit_code)
+        if args.json:
+            record = report.as_dict()
+            record["file"] = str(file)
+            print_json(record)
+        else:
+            style = "green" if report.ok else ("yellow" if exit_code == 1 else "red")
+            number = f" {report.number}" if report.number else ""
+            echo(
+                (code.value.upper(), style),
+                f" {file}{number}: {report.detail} [{report.level}; trust bundle "
+                f"sha256:{bundle.sha256}]",
+            )
     return worst
 
 

@@ -53,6 +53,7 @@ verification ran (the register, a sealed status snapshot, or the seal alone).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
@@ -71,6 +72,7 @@ __all__ = [
     "VerificationReport",
     "level_snapshot",
     "report_from_verdict",
+    "signer_name",
     "verification_report",
 ]
 
@@ -275,6 +277,28 @@ _PASSED = {
 }
 
 _NOT_RUN_SENTENCE = "前一项检查未通过，未进行此项检查"
+_NAME = re.compile(r"(?:^|,)(O|CN)=((?:[^,\\]|\\.)+)")
+
+
+def signer_name(subject: str | None) -> str | None:
+    """The organisation (else common name) of a signer's RFC 4514 subject, or None."""
+    if not subject:
+        return None
+    found: dict[str, str] = {m[1]: m[2] for m in _NAME.finditer(subject)}
+    name = found.get("O") or found.get("CN")
+    return name.replace("\\", "") if name else None
+
+
+def _passed(key: str, label: str, signer: str | None) -> CheckResult:
+    """A passed check; the seal and issuer checks name the signer (the seal's subject)."""
+    code, sentence, detail = _PASSED[key]
+    name = signer_name(signer)
+    if key == "seal" and signer:
+        sentence = f"签章验证通过：签章人为{name}，印章由受信任的机构签发，未被吊销"
+        detail = f"{detail}; signer: {signer}"
+    elif key == "issuer" and name:
+        sentence = f"印章属于证书上的登记机构（{name}）"
+    return CheckResult(key, label, code, True, sentence, detail)
 
 
 def _not_run(key: str, label: str) -> CheckResult:
@@ -345,13 +369,13 @@ def report_from_verdict(
             if failed_at is None:
                 results.append(_not_run(key, label))
             elif key == failed_at:
-                results.append(CheckResult(key, label, check_code, False, sentence, verdict.detail))
+                detail = verdict.detail
+                if key in ("seal", "issuer") and verdict.signer:
+                    detail = f"{detail} (signer: {verdict.signer})"
+                results.append(CheckResult(key, label, check_code, False, sentence, detail))
                 failed_at = None
             else:
-                passed_code, passed_sentence, passed_detail = _PASSED[key]
-                results.append(
-                    CheckResult(key, label, passed_code, True, passed_sentence, passed_detail)
-                )
+                results.append(_passed(key, label, verdict.signer))
         return VerificationReport(
             verdict=code,
             ok=False,
@@ -366,10 +390,7 @@ def report_from_verdict(
             name=name,
         )
     for key in ("integrity", "seal", "issuer"):
-        passed_code, passed_sentence, passed_detail = _PASSED[key]
-        results.append(
-            CheckResult(key, labels[key], passed_code, True, passed_sentence, passed_detail)
-        )
+        results.append(_passed(key, labels[key], verdict.signer))
     register_sentence: str | None = None
     if register is not None:
         results.append(register)

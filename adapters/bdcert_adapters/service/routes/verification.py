@@ -11,8 +11,12 @@ operations, anonymous allowed (a principal given is passed on: names are masked 
   (``zh``, ``qlr``, ``bdcdyh``, ``zl``, … :func:`bdcert.verify.national.information_check`);
   answers a :class:`~bdcert.verify.national.NationalResult` with the national code 0–6.
 - ``POST /api/v1/checks/file`` — 文件验证 of one document (as ``/verify``): national code 0–2.
-- ``GET /api/v1/trust-bundle`` and ``GET /api/v1/status-snapshot`` — what a bank pins and
-  fetches to verify offline (:mod:`bdcert.verify.offline`).
+- ``GET /api/v1/trust-bundle`` — the trust bundle a bank pins (JSON,
+  :class:`bdcert.verify.offline.TrustBundle`; its digest also in the ``ETag``).
+- ``GET /api/v1/status-snapshot`` — a sealed status snapshot (``application/pdf``,
+  :func:`bdcert.verify.offline.make_status_snapshot`). Sealing costs a signature and a
+  timestamp: a worker answers the same snapshot for :data:`SNAPSHOT_MAX_AGE_SECONDS` (its time
+  is in the file), so callers cannot make it seal on every request.
 
 Errors (RFC 9457 problems): 400 ``not-a-document`` for a body that is neither a PDF (``%PDF-``
 in its first 1024 bytes) nor a ZIP package (OFD), 400 ``validation`` naming a missing ``file``
@@ -25,11 +29,16 @@ content type; 429 when an anonymous client has had its ``[lookup]`` share of inf
 
 from __future__ import annotations
 
+import dataclasses
+import threading
+import time
 from typing import Any
 
 import attrs
-from litestar import Request, post
+from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
+from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 
 from bdcert.model import Principal
 from bdcert.verify import national
@@ -39,7 +48,14 @@ from bdcert_adapters.service.auth import client_key, registry_of
 from bdcert_adapters.service.limits import read_upload
 from bdcert_adapters.service.problems import FieldError, problem
 
-__all__ = ["MAX_BATCH_FILES", "PUBLIC_ROUTES", "ROUTES", "BatchReports", "Document"]
+__all__ = [
+    "MAX_BATCH_FILES",
+    "PUBLIC_ROUTES",
+    "ROUTES",
+    "SNAPSHOT_MAX_AGE_SECONDS",
+    "BatchReports",
+    "Document",
+]
 
 #: The most ``file`` parts one batch may carry.
 MAX_BATCH_FILES = 100
@@ -60,6 +76,45 @@ class BatchReports:
     """:ivar reports: one report per ``file`` part, in the order of the parts."""
 
     reports: tuple[VerificationReport, ...]
+
+
+_BINARY = Schema(type=OpenAPIType.STRING, format=OpenAPIFormat.BINARY)
+
+
+def _form(files: Schema) -> OpenAPIMediaType:
+    return OpenAPIMediaType(
+        schema=Schema(type=OpenAPIType.OBJECT, properties={"file": files}, required=["file"])
+    )
+
+
+@dataclasses.dataclass  # so that the generated __init__ calls __post_init__
+class _DocumentBody(Operation):
+    """The OpenAPI operation of a handler that reads one document itself (no ``data``)."""
+
+    def __post_init__(self) -> None:
+        self.request_body = RequestBody(
+            required=True,
+            description="one PDF or OFD: the raw bytes, or a form with the part 'file'",
+            content={
+                "application/pdf": OpenAPIMediaType(schema=_BINARY),
+                "application/ofd": OpenAPIMediaType(schema=_BINARY),
+                "application/octet-stream": OpenAPIMediaType(schema=_BINARY),
+                "multipart/form-data": _form(_BINARY),
+            },
+        )
+
+
+@dataclasses.dataclass
+class _BatchBody(Operation):
+    """The OpenAPI operation of the batch: a form with several ``file`` parts."""
+
+    def __post_init__(self) -> None:
+        files = Schema(type=OpenAPIType.ARRAY, items=_BINARY, max_items=MAX_BATCH_FILES)
+        self.request_body = RequestBody(
+            required=True,
+            description="several PDF or OFD documents, each a part named 'file'",
+            content={"multipart/form-data": _form(files)},
+        )
 
 
 def _media_type(request: Request[Any, Any, Any]) -> tuple[str, dict[str, str]]:
@@ -182,6 +237,7 @@ def _report(registry: Any, doc: Document, principal: Principal | None) -> Verifi
 
 @post(
     "/verify",
+    operation_class=_DocumentBody,
     summary="Verify one certificate file (PDF or OFD)",
     tags=["verification"],
     status_code=200,
@@ -198,6 +254,7 @@ async def verify(
 
 @post(
     "/verify/batch",
+    operation_class=_BatchBody,
     summary="Verify several certificate files",
     tags=["verification"],
     status_code=200,
@@ -235,6 +292,7 @@ def check_information(
 
 @post(
     "/checks/file",
+    operation_class=_DocumentBody,
     summary="文件验证: is this file's seal genuine?",
     tags=["verification"],
     status_code=200,
@@ -256,5 +314,70 @@ async def check_file(
     return await sync_to_thread(run)
 
 
-ROUTES: list[Any] = [verify, verify_batch, check_information, check_file]
+#: How long a worker answers the same status snapshot before sealing a new one.
+SNAPSHOT_MAX_AGE_SECONDS = 60.0
+_SNAPSHOT_LOCK = threading.Lock()
+
+
+@get(
+    "/trust-bundle",
+    summary="The trust bundle for offline verification",
+    tags=["verification"],
+    sync_to_thread=True,
+    media_type="application/json",
+)
+def trust_bundle(request: Request[Any, Any, Any]) -> Response[bytes]:
+    """The trust roots, seal certificates and CRLs a bank pins, as one versioned JSON file
+    named by its SHA-256 (:class:`bdcert.verify.offline.TrustBundle`)."""
+    from bdcert.verify.offline import make_trust_bundle
+
+    bundle = make_trust_bundle(registry_of(request))
+    return Response(
+        bundle.to_json(),
+        media_type="application/json",
+        headers={
+            "ETag": f'"{bundle.sha256}"',
+            "Content-Disposition": 'attachment; filename="bdcert-trust-bundle.json"',
+        },
+    )
+
+
+@get(
+    "/status-snapshot",
+    summary="A sealed status snapshot for offline verification",
+    tags=["verification"],
+    sync_to_thread=True,
+    media_type="application/pdf",
+)
+def status_snapshot(
+    request: Request[Any, Any, Any], optional_principal: Principal | None
+) -> Response[bytes]:
+    """The certificates no longer in force (superseded, cancelled) and the restricted ones, as
+    of the time in the file, sealed by the ``[audit]`` authority (a PDF carrying the JSON; see
+    :mod:`bdcert.verify.offline`). 503 problem when sealing is unavailable."""
+    from bdcert.verify.offline import make_status_snapshot
+
+    state = request.app.state
+    with _SNAPSHOT_LOCK:
+        cached = getattr(state, "bdcert_status_snapshot", None)
+        if cached is None or time.monotonic() - cached[0] > SNAPSHOT_MAX_AGE_SECONDS:
+            made_by = optional_principal.name if optional_principal else "anonymous"
+            pdf = make_status_snapshot(registry_of(request), made_by=made_by)
+            cached = (time.monotonic(), pdf)
+            state.bdcert_status_snapshot = cached
+    return Response(
+        cached[1],
+        media_type="application/pdf",
+        headers={"Content-Disposition": 'attachment; filename="bdcert-status-snapshot.pdf"'},
+    )
+
+
+ROUTES: list[Any] = [
+    verify,
+    verify_batch,
+    check_information,
+    check_file,
+    trust_bundle,
+    status_snapshot,
+]
 PUBLIC_ROUTES: list[Any] = []
