@@ -105,8 +105,9 @@ def write_results(rows: list[dict[str, str]], duration: str, users: str) -> None
         "",
         "push: `POST /api/v1/entries` (a fresh entry: validate, number, render, seal, file); "
         "verify: `POST /api/v1/verify` of an issued PDF; lookup: `GET /api/v1/lookup?token=` "
-        "as the platform. Figures from one run on a shared machine: compare runs, not "
-        "machines.",
+        "as the platform. Requests completed within the run time (locust's statistics when the "
+        "time is up; calls still in flight then are not counted). Figures from one run on a "
+        "shared machine: compare runs, not machines.",
         "",
     ]
     (HERE / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
