@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 from litestar import Request, get
+from litestar.di import NamedDependency
 
 from bdcert._version import __version__
 from bdcert.model import Principal
@@ -41,7 +42,7 @@ class WhoAmI:
 
 
 @get("/whoami", summary="The authenticated caller", tags=["health"], sync_to_thread=False)
-def whoami(principal: Principal) -> WhoAmI:
+def whoami(principal: NamedDependency[Principal]) -> WhoAmI:
     """The principal the credentials (``Authorization: Bearer`` or a TLS client certificate)
     authenticate; 401 problem without valid credentials. Lets an integrator check a token or
     certificate before calling anything else."""
