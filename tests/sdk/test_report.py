@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import pytest
 
-from bdcert.errors import ValidationError
+from bdcert.errors import TooManyAttempts, ValidationError
 from bdcert.lifecycle import Registry
 from bdcert.model import Verdict, VerdictCode
 from bdcert.verify.national import (
@@ -397,3 +397,15 @@ def test_file_check_on_real_files(issued: Issued) -> None:
     changed = file_check(issued.registry, issued.files[SUCCESSOR] + b"\n% added\n")
     assert (changed.code, changed.meaning) == (2, "文件校验失败")
     assert changed.sentence == "文件在盖章后被追加了内容"
+
+
+def test_anonymous_information_checks_count_against_the_lookup_limit(issued: Issued) -> None:
+    facts = _facts(issued, SUCCESSOR)
+    for _ in range(30):  # [lookup] max_lookups: 30 by default
+        assert information_check(issued.registry, facts, client="address:198.51.100.7").code == 0
+    with pytest.raises(TooManyAttempts):
+        information_check(issued.registry, facts, client="address:198.51.100.7")
+    # the platform is not counted; another client has its own count
+    platform = issued.registry.authenticate({"operator": "platform"})
+    assert information_check(issued.registry, facts, platform).code == 0
+    assert information_check(issued.registry, facts, client="address:198.51.100.8").code == 0

@@ -208,6 +208,13 @@ def _count_lookup(
     return None
 
 
+#: Public names for :mod:`bdcert.lifecycle.verifying`, whose information check counts and masks
+#: as a lookup: the roles not counted, the count, a unit's other certificates.
+UNLIMITED_ROLES = _UNLIMITED_ROLES
+count_lookup = _count_lookup
+related_certificates = _related
+
+
 def _canonical_number(number: str) -> str:
     """A certificate number as filed: NFKC (full-width ``（2026）`` is ``(2026)``, full-width
     digits ASCII), blanks removed, as ``download --paper-number`` accepts it."""

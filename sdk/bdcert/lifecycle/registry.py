@@ -59,6 +59,8 @@ from bdcert.records import SharedCertificate, SharingAgreement
 
 if TYPE_CHECKING:
     from bdcert.render import Renderer
+    from bdcert.verify.national import NationalResult
+    from bdcert.verify.offline import TrustBundle
 
 __all__ = ["DrainReport", "Finding", "Registry"]
 
@@ -429,6 +431,43 @@ class Registry(EvidenceJobs):
         :raises ConfigurationError: for a naive ``at``.
         """
         return reading.verify(self.services, pdf, principal=principal, at=at)
+
+    def information_check(
+        self,
+        fields: Mapping[str, Any],
+        *,
+        principal: Principal | None = None,
+        client: str | None = None,
+    ) -> NationalResult:
+        """信息验证 (GB/T 36906): are ``fields`` (``zh``, ``qlr``, face items) the face values
+        of a certificate in force? National codes 0–6: :mod:`bdcert.verify.national`. Counted
+        against the ``[lookup]`` limit as :meth:`lookup`; logged (action ``verify``).
+
+        :raises ValidationError: not an object of strings, or an unknown field (each named).
+        :raises TooManyAttempts: the client has had its share of lookups.
+        """
+        from bdcert.lifecycle import verifying  # the verify layer's answers: loaded on use
+
+        return verifying.information_check(
+            self.services, fields, principal=principal, client=client
+        )
+
+    def trust_bundle(self) -> TrustBundle:
+        """The trust roots, seal certificates and CRLs a bank pins for offline verification
+        (:class:`bdcert.verify.offline.TrustBundle`)."""
+        from bdcert.lifecycle import verifying  # the verify layer's answers: loaded on use
+
+        return verifying.trust_bundle(self.services)
+
+    def status_snapshot(self, *, made_by: str = "bdcert") -> bytes:
+        """A status snapshot of the register now, sealed by the ``[audit]`` authority (a PDF
+        carrying the JSON: :mod:`bdcert.verify.offline`); logged (action ``snapshot``).
+
+        :raises ConfigurationError: no authority to seal. :raises SealingError: sealing failed.
+        """
+        from bdcert.lifecycle import verifying  # the verify layer's answers: loaded on use
+
+        return verifying.status_snapshot(self.services, made_by=made_by)
 
     # -- holders and sharing parties ---------------------------------------------------------
     def self_download(

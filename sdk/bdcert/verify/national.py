@@ -50,19 +50,22 @@ from __future__ import annotations
 
 import unicodedata
 from collections.abc import Mapping
+from datetime import datetime
 from typing import Any
 
 import attrs
 
-from bdcert.access import full_view, mask_text, personal_names, redact
-from bdcert.errors import NotFound, Problem, ValidationError
-from bdcert.model import AuditEvent, Certificate, Principal, VerdictCode
+from bdcert.errors import Problem, ValidationError
+from bdcert.model import Certificate, Principal, VerdictCode
 
 __all__ = [
     "FILE_CODES",
     "INFORMATION_CODES",
     "REQUIRED_FIELDS",
     "NationalResult",
+    "answer",
+    "canonical_number",
+    "check_fields",
     "file_check",
     "file_code",
     "information_check",
@@ -237,7 +240,9 @@ def information_check(
     client: str | None = None,
 ) -> NationalResult:
     """信息验证: are ``fields`` the face values of a certificate in force? (GB/T 36906 codes,
-    see the module docstring.)
+    see the module docstring.) :meth:`bdcert.lifecycle.Registry.information_check`, which
+    counts the asker against the ``[lookup]`` limit, reads the register and logs the check,
+    then answers with :func:`check_fields` and :func:`answer`.
 
     :param registry: a :class:`~bdcert.lifecycle.Registry`.
     :param fields: field name (``zh``, ``qlr``, ``zjh``, ``bdcdyh``, ``zzbs``, a face item key)
@@ -248,70 +253,58 @@ def information_check(
         (every bad field named; nothing is looked up).
     :raises TooManyAttempts: the client has had its share of checks (``[lookup]``).
     """
-    # the lookup limit and the unit's related certificates: the same as Registry.lookup's
-    from bdcert.lifecycle.reading import _UNLIMITED_ROLES, _count_lookup, _related
+    result: NationalResult = registry.information_check(fields, principal=principal, client=client)
+    return result
 
+
+def check_fields(fields: Any) -> tuple[dict[str, str], NationalResult | None]:
+    """The non-blank fields of an information check, and the code-4 answer naming the missing
+    required fields (None when none is missing).
+
+    :raises ValidationError: ``fields`` is not an object of strings, or names an unknown field.
+    """
     known = {*REQUIRED_FIELDS, *_OTHER_FIELDS, *_FACE_FIELDS}
     problems = _problems(fields, known)
     if problems:
         raise ValidationError(problems, subject="information check")
     given = {k: v for k, v in fields.items() if isinstance(v, str) and v.strip()}
     missing = tuple(f for f in REQUIRED_FIELDS if f not in given)
-    services = registry.services
-    now = services.clock()
-    actor = principal.name if principal is not None else "anonymous"
-    who = client.strip() if client and client.strip() else actor
-    if missing:
-        names = "、".join(f"{REQUIRED_FIELDS[f]}（{f}）" for f in missing)
-        return NationalResult(
-            "information",
-            4,
-            INFORMATION_CODES[4],
-            None,
-            f"信息不全，无法验证：缺少{names}",
-            "missing required fields: " + ", ".join(missing),
-            fields=missing,
-        )
-    number = "".join(unicodedata.normalize("NFKC", given["zh"]).split())
-    with services.storage.transaction() as tx:
-        limited = None
-        if principal is None or not principal.roles & _UNLIMITED_ROLES:
-            limited = _count_lookup(tx, services, who, now)
-        cert: Certificate | None = None
-        related: list[Certificate] = []
-        if limited is None:
-            try:
-                cert = tx.get_certificate(number)
-            except NotFound:
-                cert = None
-            if cert is not None and not full_view(principal, cert):
-                related = _related(tx, cert)
-        result = _answer(services, cert, given, principal, related, now)
-        if limited is None:
-            tx.append_audit(
-                AuditEvent(
-                    "verify",
-                    actor,
-                    cert.number if cert is not None else "(unknown)",
-                    now,
-                    {"check": "information", "code": result.code},
-                )
-            )
-    if limited is not None:
-        raise limited
-    return result
+    if not missing:
+        return given, None
+    names = "、".join(f"{REQUIRED_FIELDS[f]}（{f}）" for f in missing)
+    return given, NationalResult(
+        "information",
+        4,
+        INFORMATION_CODES[4],
+        None,
+        f"信息不全，无法验证：缺少{names}",
+        "missing required fields: " + ", ".join(missing),
+        fields=missing,
+    )
 
 
-def _answer(
-    services: Any,
+def canonical_number(number: str) -> str:
+    """A certificate number as filed: NFKC, blanks removed (full-width brackets are ASCII)."""
+    return "".join(unicodedata.normalize("NFKC", number).split())
+
+
+def answer(
     cert: Certificate | None,
     given: Mapping[str, str],
-    principal: Principal | None,
-    related: list[Certificate],
-    now: Any,
+    *,
+    now: datetime,
+    status: tuple[VerdictCode, str] | None = None,
+    seen: Certificate | None = None,
 ) -> NationalResult:
-    from bdcert.lifecycle.reading import status_verdict
+    """The 信息验证 answer (codes 5, 6, 1, then 0, 2, 3) for ``given`` against ``cert``.
 
+    :param cert: the registered certificate the number names, or None (code 5).
+    :param now: the register's time (code 1 before the certificate's issue time).
+    :param status: the register's status verdict and its detail, masked for the asker
+        (:func:`bdcert.lifecycle.reading.status_verdict`); needed unless the answer is 5, 6 or 1.
+    :param seen: the certificate as the asker may see it (:func:`bdcert.access.redact`): the
+        successors and the cancellation reason are taken from it.
+    """
     if cert is None:
         return NationalResult(
             "information",
@@ -343,10 +336,9 @@ def _answer(
             f"the certificate's issue time {cert.issued_at.isoformat()} has not come",
             number=cert.number,
         )
-    code, detail = status_verdict(services, cert, seizure_details=True)
-    if not full_view(principal, cert):
-        detail = mask_text(detail, personal_names(cert, related))
-    seen = redact(cert, principal, related=related)
+    if status is None or seen is None:
+        raise ValueError("answer() needs the status and the certificate as seen")
+    code, detail = status
     if code is VerdictCode.VALID:
         national, sentence = 0, "信息正确，证照现行有效"
     elif code is VerdictCode.RESTRICTED:

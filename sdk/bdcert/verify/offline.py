@@ -56,7 +56,7 @@ from typing import Any
 import attrs
 
 from bdcert.errors import BdcertError
-from bdcert.model import CHINA_TZ, CertificateStatus, Verdict, VerdictCode, in_force
+from bdcert.model import CHINA_TZ, Verdict, VerdictCode
 from bdcert.verify.report import (
     LEVEL_SEAL_ONLY,
     CheckResult,
@@ -69,16 +69,21 @@ __all__ = [
     "BUNDLE_FORMAT",
     "SNAPSHOT_FILE",
     "SNAPSHOT_FORMAT",
+    "SNAPSHOT_SEAL_BOX",
+    "SNAPSHOT_STATUSES",
     "SnapshotEntry",
     "SnapshotError",
     "StatusSnapshot",
     "TrustBundle",
     "TrustBundleError",
     "canonical_json",
+    "crl_der",
     "document_number",
     "make_status_snapshot",
     "make_trust_bundle",
     "read_status_snapshot",
+    "render_status_snapshot",
+    "seal_check",
     "verify_offline",
 ]
 
@@ -88,7 +93,10 @@ BUNDLE_FORMAT = "bdcert-trust-bundle"
 SNAPSHOT_FORMAT = "bdcert-status-snapshot"
 #: The name of the snapshot's JSON embedded in its PDF.
 SNAPSHOT_FILE = "status-snapshot.json"
-_SEAL_BOX = (380.0, 90.0, 499.0, 209.0)  # PDF points: a 42 mm square, as the audit checkpoints
+#: Where a snapshot's seal stands: PDF points, a 42 mm square, as on the audit checkpoints.
+SNAPSHOT_SEAL_BOX = (380.0, 90.0, 499.0, 209.0)
+#: The statuses a snapshot lists.
+SNAPSHOT_STATUSES = ("superseded", "cancelled", "restricted")
 
 
 class TrustBundleError(BdcertError, ValueError):
@@ -196,38 +204,18 @@ class TrustBundle:
         return cls(made_at, roots, chain, crls, actual)
 
 
-def make_trust_bundle(registry: Any) -> TrustBundle:
-    """The trust bundle of a registry: its trust roots, its authorities' seal certificates
-    (those the seal provider has) and the CRLs it knows (``[revocation] crls``), made now.
-
-    :param registry: a :class:`~bdcert.lifecycle.Registry`.
-    """
-    from bdcert import pki
-    from bdcert.errors import SealingError
-    from bdcert.lifecycle.reading import known_crls
-    from bdcert.verify.pipeline import der_certificates
-
-    services = registry.services
-    roots = der_certificates(services.trust_roots)
-    chain: list[bytes] = []
-    for code in services.authorities:
-        try:
-            pem = services.seal_provider.signer_certificate_pem(code)
-        except (SealingError, NotImplementedError):
-            continue
-        chain.extend(d for d in pki.certificate_ders(pem) if d not in chain)
-    crls = tuple(_crl_der(c) for c in known_crls(services))
-    made = TrustBundle(
-        services.clock().replace(microsecond=0), tuple(dict.fromkeys(roots)), tuple(chain), crls
-    )
-    return TrustBundle.load(made.to_json())  # its digest, as a reader computes it
-
-
-def _crl_der(data: bytes) -> bytes:
+def crl_der(data: bytes) -> bytes:
     text = bytes(data)
     if text.lstrip().startswith(b"-----BEGIN"):
         return _unpem(text.decode("ascii"), "X509 CRL")
     return text
+
+
+def make_trust_bundle(registry: Any) -> TrustBundle:
+    """The trust bundle of a :class:`~bdcert.lifecycle.Registry`:
+    :meth:`~bdcert.lifecycle.Registry.trust_bundle`."""
+    bundle: TrustBundle = registry.trust_bundle()
+    return bundle
 
 
 # --------------------------------------------------------------------------- the snapshot
@@ -277,97 +265,14 @@ class StatusSnapshot:
     signer: str | None = None
 
 
-def _entries(registry: Any, now: datetime) -> list[SnapshotEntry]:
-    from bdcert.access import mask_text, personal_names
-    from bdcert.lifecycle.reading import _related
-
-    out: list[SnapshotEntry] = []
-    after: str | None = None
-    with registry.services.storage.transaction() as tx:
-        while True:
-            numbers = tx.certificate_numbers(after=after, limit=500)
-            if not numbers:
-                break
-            after = numbers[-1]
-            for number in numbers:
-                cert = tx.get_certificate(number)
-                seized = tuple(
-                    {
-                        "authority": r.authority,
-                        "document_number": r.document_number,
-                        "end": r.end.isoformat() if r.end else None,
-                    }
-                    for r in in_force(cert.restrictions, now)
-                )
-                if cert.status is CertificateStatus.SUPERSEDED:
-                    out.append(SnapshotEntry(number, "superseded", cert.superseded_by))
-                elif cert.status is CertificateStatus.CANCELLED:
-                    names = personal_names(cert, _related(tx, cert))
-                    reason = mask_text(cert.cancel_reason or "", names)
-                    out.append(SnapshotEntry(number, "cancelled", reason=reason))
-                elif seized:
-                    out.append(SnapshotEntry(number, "restricted", restrictions=seized))
-    return out
-
-
 def make_status_snapshot(registry: Any, *, made_by: str = "bdcert") -> bytes:
-    """Make a sealed status snapshot of the register now (see the module docstring), sealed
-    with the ``[audit]`` authority's seal; its making is written to the audit log (action
-    ``snapshot``).
-
-    :param registry: a :class:`~bdcert.lifecycle.Registry`.
-    :param made_by: who asked (recorded in the audit log).
-    :returns: the sealed PDF.
-    :raises ConfigurationError: if no authority is configured to seal.
-    :raises SealingError: if the seal provider fails.
-    """
-    from bdcert.errors import ConfigurationError
-    from bdcert.model import AuditEvent
-    from bdcert.protocols import SealRequest
-
-    services = registry.services
-    authority = services.checkpointer.authority
-    if authority is None:
-        raise ConfigurationError("no authority is configured to seal status snapshots")
-    now = services.clock().replace(microsecond=0)
-    entries = _entries(registry, now)
-    document = {
-        "format": SNAPSHOT_FORMAT,
-        "version": 1,
-        "made_at": now.astimezone(CHINA_TZ).isoformat(),
-        "authority_code": authority.code,
-        "authority": authority.name,
-        "entries": [e.as_dict() for e in entries],
-    }
-    data = canonical_json(document)
-    digest = hashlib.sha256(data).hexdigest()
-    counts = {s: sum(e.status == s for e in entries) for s in ("superseded", "cancelled")}
-    counts["restricted"] = sum(e.status == "restricted" for e in entries)
-    pdf = _render(document, data, digest, counts, authority, services.renderer, now)
-    sealed: bytes = services.seal_provider.seal_pdf(
-        pdf,
-        SealRequest(
-            authority=authority,
-            page=0,
-            box=_SEAL_BOX,
-            appearance_png=services.renderer.seal_picture(authority),
-            reason="不动产登记电子证照状态快照",
-            location=authority.place_name,
-            field_name="bdcert-status-snapshot",
-            signing_time=now,
-        ),
-    )
-    with services.storage.transaction() as tx:
-        details = {
-            "sha256": digest,
-            "pdf_sha256": hashlib.sha256(sealed).hexdigest(),
-            **counts,
-        }
-        tx.append_audit(AuditEvent("snapshot", made_by, "status snapshot", now, details))
-    return sealed
+    """A sealed status snapshot of a :class:`~bdcert.lifecycle.Registry` now:
+    :meth:`~bdcert.lifecycle.Registry.status_snapshot`."""
+    pdf: bytes = registry.status_snapshot(made_by=made_by)
+    return pdf
 
 
-def _render(
+def render_status_snapshot(
     document: Mapping[str, Any],
     data: bytes,
     digest: str,
@@ -376,7 +281,13 @@ def _render(
     renderer: Any,
     now: datetime,
 ) -> bytes:
-    """The unsealed one-page snapshot PDF: a summary printed, the JSON embedded."""
+    """The unsealed one-page snapshot PDF of ``document`` (its canonical JSON ``data``, whose
+    SHA-256 is ``digest``): a summary printed, the JSON embedded as :data:`SNAPSHOT_FILE`.
+
+    :param counts: superseded, cancelled, restricted -> how many.
+    :param authority: the sealing :class:`~bdcert.model.Authority`.
+    :param renderer: the workspace's renderer (its fonts).
+    """
     from fpdf import FPDF
 
     from bdcert.fonts import FontChain, glyph_source
@@ -456,10 +367,8 @@ def read_status_snapshot(pdf: bytes, bundle: TrustBundle) -> StatusSnapshot:
     :raises SnapshotError: not a snapshot; its seal fails (changed, appended to, forged); it
         was not sealed under a root of the bundle; or its JSON is not the one it states.
     """
-    from bdcert.lifecycle.reading import check_document
-
     data = bytes(pdf)
-    check = check_document(data, bundle.roots, crls=bundle.crls)
+    check = seal_check(data, bundle.roots, crls=bundle.crls)
     if not check.trusted or check.code is not VerdictCode.VALID:
         under = (
             f" (not sealed under a root of trust bundle {bundle.sha256[:16]}…)"
@@ -500,6 +409,31 @@ def read_status_snapshot(pdf: bytes, bundle: TrustBundle) -> StatusSnapshot:
 
 
 # --------------------------------------------------------------------------- the check
+
+#: The SM2-with-SM3 signature OID (1.2.156.10197.1.501) as a PDF's /Contents holds it (hex).
+_SM2_WITH_SM3_DER_HEX = b"2a811ccf55018375"
+
+
+def seal_check(data: bytes, trust_roots: Any, *, at: datetime | None = None, crls: Any = ()) -> Any:
+    """The seal check for the file's kind against ``trust_roots`` alone: an OFD package
+    (:func:`bdcert.verify.ofd.verify_ofd`), an SM2-sealed PDF
+    (:func:`bdcert.verify.pdf_sm2.check_pdf_sm2`) or PAdES
+    (:func:`bdcert.verify.pades.check_pdf_seal`, as of ``at`` knowing ``crls``): the dispatch of
+    :func:`bdcert.lifecycle.reading.check_document`, here below the register.
+
+    :returns: a :class:`~bdcert.verify.pipeline.SealCheck`.
+    """
+    if data[:4] == b"PK\x03\x04":
+        from bdcert.verify.ofd import verify_ofd
+
+        return verify_ofd(data, trust_roots=trust_roots)
+    if _SM2_WITH_SM3_DER_HEX in data.lower():
+        from bdcert.verify.pdf_sm2 import check_pdf_sm2
+
+        return check_pdf_sm2(data, trust_roots=trust_roots)
+    from bdcert.verify.pades import check_pdf_seal
+
+    return check_pdf_seal(data, trust_roots, at=at, crls=crls)
 
 
 def document_number(data: bytes) -> str | None:
@@ -589,13 +523,11 @@ def verify_offline(
         and whose ``trust_bundle`` is the bundle's digest.
     :raises SnapshotError: for a snapshot refused (see :func:`read_status_snapshot`).
     """
-    from bdcert.lifecycle.reading import check_document
-
     if isinstance(snapshot, bytes | bytearray | memoryview):
         snapshot = read_status_snapshot(bytes(snapshot), bundle)
     level = LEVEL_SEAL_ONLY if snapshot is None else level_snapshot(snapshot.made_at)
     data = bytes(document)
-    check = check_document(data, bundle.roots, at=at, crls=bundle.crls)
+    check = seal_check(data, bundle.roots, at=at, crls=bundle.crls)
     if check.code is not VerdictCode.VALID:
         verdict = Verdict(check.code, False, check.detail, signer=check.signer,
                           signed_at=check.signed_at)  # fmt: skip

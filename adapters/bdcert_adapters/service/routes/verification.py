@@ -39,6 +39,7 @@ from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
+from litestar.params import JSONBody
 
 from bdcert.model import Principal
 from bdcert.verify import national
@@ -280,7 +281,9 @@ async def verify_batch(
     sync_to_thread=True,
 )
 def check_information(
-    request: Request[Any, Any, Any], data: dict[str, Any], optional_principal: Principal | None
+    request: Request[Any, Any, Any],
+    data: JSONBody[dict[str, Any]],
+    optional_principal: Principal | None,
 ) -> NationalResult:
     """GB/T 36906 信息验证: national code 0 有效, 1 未激活, 2 暂时失效, 3 已失效, 4 信息不全
     (naming the missing fields), 5 查无, 6 参数不一致 (naming the differing fields, never the
