@@ -163,5 +163,7 @@ def test_litestar_errors_are_problem_documents(contract: dict[str, Any]) -> None
         assert r.status_code == 405
         assert r.headers["content-type"].startswith("application/problem+json")
         assert "GET" in r.headers["allow"]
+        served = client.get("/api/v1/openapi.json").json()
+        assert client.get("/api/v1/schema/openapi.json").json() == served
         r = client.get("/api/v1/nothing-here")
         assert r.status_code == 404 and r.json()["type"].endswith("/not-found")

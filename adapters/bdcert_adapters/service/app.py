@@ -117,7 +117,7 @@ def create_app(
             ),
             path=API_PREFIX + "/schema",  # /api/v1/openapi.json is served by routes.health
             components=Components(security_schemes=SECURITY_SCHEMES),
-            render_plugins=[JsonRenderPlugin()],
+            render_plugins=[_DocumentedJsonRender()],
         ),
         request_max_body_size=settings.max_request_bytes,
         on_startup=[startup],
@@ -187,6 +187,13 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
             )
     app.state.openapi_document = document
     return document
+
+
+class _DocumentedJsonRender(JsonRenderPlugin):
+    """Litestar's own ``/api/v1/schema/openapi.json`` serves :func:`openapi_document` too."""
+
+    def render(self, request: Any, openapi_schema: dict[str, Any]) -> bytes:
+        return self.render_json(request, openapi_document(request.app))
 
 
 def _litestar_error(response: dict[str, Any]) -> bool:
