@@ -21,6 +21,10 @@ workspace file holds only SHA-256 hashes of tokens, never the tokens themselves:
     issuer_ca = "pki/client-ca.cert.pem"
     roles = ["auditor"]
 
+    [identity.operators.clerk01]                  # for the host's command line only
+    roles = ["registrar"]
+    authority = "510100"
+
 ``authenticate({"token": "…"})`` compares the token's SHA-256 with every configured hash in
 constant time. ``authenticate({"client_cert_pem": "…"})`` takes the certificate the TLS layer
 received, PEM (the first certificate counts; any after it are ignored), and accepts it when it is
@@ -29,6 +33,13 @@ and ``issuer_ca`` signed it directly (name there the CA that issues the client c
 intermediate if there is one; a file may hold several). Either way the certificate must be within
 its validity period and, when it lists extended key usages, be meant for client authentication;
 an issuing CA must be within its validity period too.
+
+``authenticate({"operator": "clerk01"})`` accepts a bare operator name listed under
+``[identity.operators]``, as the ``local`` plugin does: the command line (``bdcert issue
+--operator clerk01``) runs on the registry's own host, where the operating system has already
+authenticated its user. The HTTP service never passes such credentials (it authenticates only
+tokens and certificates), so a workspace moved from ``local`` to ``tokens`` by ``bdcert tokens
+add`` keeps its command-line operators without exposing them to the network.
 
 Tokens should be random (:func:`new_token`), since an unsalted hash of a guessable token can be
 reversed by trying guesses. ``python -m bdcert_plugins.identity_tokens`` prints a new token and
@@ -70,7 +81,8 @@ __all__ = [
 #: Every role some action allows (:data:`bdcert.access.ACTIONS`).
 KNOWN_ROLES = frozenset().union(*ACTIONS.values())
 
-_SETTINGS = frozenset({"plugin", "tokens", "client_certificates"})
+_SETTINGS = frozenset({"plugin", "tokens", "client_certificates", "operators"})
+_OPERATOR_KEYS = frozenset({"roles", "authority", "id_number"})
 _TOKEN_KEYS = frozenset({"sha256", "roles", "authority", "id_number"})
 _CERT_KEYS = frozenset(
     {"sha256_fingerprint", "subject", "issuer_ca", "roles", "authority", "id_number"}
@@ -132,6 +144,7 @@ class TokenIdentityProvider:
 
     :param tokens: the token rules.
     :param certificates: the client certificate rules, in the order of the workspace file.
+    :param operators: command-line operators by name (``{"operator": name}`` credentials).
     :param clock: the current time (aware), for certificate validity; default now.
     """
 
@@ -142,9 +155,11 @@ class TokenIdentityProvider:
         tokens: Iterable[TokenRule] = (),
         certificates: Iterable[CertificateRule] = (),
         *,
+        operators: Mapping[str, Principal] | None = None,
         clock: Callable[[], datetime] | None = None,
     ) -> None:
         self._tokens = tuple((rule.principal, bytes.fromhex(rule.sha256)) for rule in tokens)
+        self.operators = dict(operators or {})
         self._certificates = tuple(certificates)
         self._clock = clock or (lambda: datetime.now(UTC))
 
@@ -184,28 +199,41 @@ class TokenIdentityProvider:
             rule = _certificate_rule(principal, spec, where, workspace, problems)
             if rule is not None:
                 rules.append(rule)
+        operators: dict[str, Principal] = {}
+        for name, spec in _tables(settings, "operators", problems):
+            where = f"operators.{name}"
+            problems.extend(unknown_settings(f"identity.{where}", spec, _OPERATOR_KEYS))
+            operators[name] = _principal(name, spec, where, problems)
         if problems:
             raise ConfigurationError("identity.tokens: " + "; ".join(problems))
-        return cls(tokens, rules, clock=clock)
+        return cls(tokens, rules, operators=operators, clock=clock)
 
     # -- authentication ----------------------------------------------------------------------
 
     def authenticate(self, credentials: Mapping[str, str]) -> Principal:
-        """The principal of ``{"token": …}`` or ``{"client_cert_pem": …}``.
+        """The principal of ``{"token": …}``, ``{"client_cert_pem": …}`` or (the command line's)
+        ``{"operator": …}``.
 
         :raises IdentityError: for an unknown token (the message never contains it), an unknown,
-            expired, not yet valid or wrongly issued certificate, or credentials of neither kind.
+            expired, not yet valid or wrongly issued certificate, an unknown operator, or
+            credentials of no kind or of several.
         """
         token = credentials.get("token")
         pem = credentials.get("client_cert_pem")
-        if token is not None and pem is not None:
-            raise IdentityError("give either a token or a client certificate, not both")
+        operator = credentials.get("operator")
+        if sum(x is not None for x in (token, pem, operator)) > 1:
+            raise IdentityError("give one of a token, a client certificate or an operator name")
+        if operator is not None:
+            if not isinstance(operator, str) or operator not in self.operators:
+                raise IdentityError(f"unknown operator {operator!r}")
+            return self.operators[operator]
         if token is not None:
             return self._by_token(token)
         if pem is not None:
             return self._by_certificate(pem)
         raise IdentityError(
-            "the tokens identity provider needs credentials with 'token' or 'client_cert_pem'"
+            "the tokens identity provider needs credentials with 'token', 'client_cert_pem' "
+            "or 'operator'"
         )
 
     def _by_token(self, token: str) -> Principal:
@@ -280,7 +308,8 @@ class TokenIdentityProvider:
     def __repr__(self) -> str:
         return (
             f"TokenIdentityProvider(tokens={[p.name for p, _ in self._tokens]}, "
-            f"client_certificates={[r.principal.name for r in self._certificates]})"
+            f"client_certificates={[r.principal.name for r in self._certificates]}, "
+            f"operators={sorted(self.operators)})"
         )
 
 

@@ -170,10 +170,29 @@ def test_missing_or_mixed_credentials_are_rejected(workspace: Path, client: Issu
     ids = provider(workspace)
     with pytest.raises(IdentityError, match="empty"):
         ids.authenticate({"token": ""})
-    with pytest.raises(IdentityError, match="'token' or 'client_cert_pem'"):
-        ids.authenticate({"operator": "clerk01"})
-    with pytest.raises(IdentityError, match="not both"):
+    with pytest.raises(IdentityError, match="'token', 'client_cert_pem' or 'operator'"):
+        ids.authenticate({"password": "x"})
+    with pytest.raises(IdentityError, match="unknown operator 'clerk01'"):
+        ids.authenticate({"operator": "clerk01"})  # none configured
+    with pytest.raises(IdentityError, match="give one of"):
         ids.authenticate({"token": CLERK_TOKEN, "client_cert_pem": client.pem})
+    with pytest.raises(IdentityError, match="give one of"):
+        ids.authenticate({"token": CLERK_TOKEN, "operator": "clerk01"})
+
+
+def test_command_line_operators_authenticate_by_name(workspace: Path) -> None:
+    """``[identity.operators]`` (kept when ``bdcert tokens add`` switches a local workspace)."""
+    config = settings(operators={"clerk01": {"roles": ["registrar"], "authority": "510100"}})
+    ids = TokenIdentityProvider.from_settings(config, workspace)
+    clerk = ids.authenticate({"operator": "clerk01"})
+    assert (clerk.name, clerk.roles, clerk.authority) == ("clerk01", {"registrar"}, "510100")
+    with pytest.raises(IdentityError, match="unknown operator"):
+        ids.authenticate({"operator": "clerk02"})
+    bad = settings(operators={"x": {"roles": ["registrar"], "password": "p"}})
+    with pytest.raises(ConfigurationError) as raised:
+        TokenIdentityProvider.from_settings(bad, workspace)
+    assert "operators.x.password is not a known setting" in str(raised.value)
+    assert "operators.x: a registrar needs an authority" in str(raised.value)
 
 
 def test_config_holds_no_token_and_repr_shows_names_only(workspace: Path) -> None:
@@ -284,13 +303,13 @@ def test_garbage_pem_is_an_identity_error(workspace: Path) -> None:
 
 
 def test_unknown_settings_are_named(workspace: Path) -> None:
-    config = settings(operators={})
+    config = settings(users={})
     config["tokens"]["auditor"]["token"] = "plaintext"
     config["client_certificates"]["city-system"]["issuer"] = "x"
     with pytest.raises(ConfigurationError) as raised:
         TokenIdentityProvider.from_settings(config, workspace)
     message = str(raised.value)
-    assert "operators is not a known setting" in message
+    assert "users is not a known setting" in message
     assert "tokens.auditor.token is not a known setting" in message
     assert "client_certificates.city-system.issuer is not a known setting" in message
     assert "plaintext" not in message

@@ -37,15 +37,25 @@ def serve(
     :param client_options: httpx options (``verify=``) for the readiness poll.
     :returns: (yields) the base URL, once ``/readyz`` answers 200.
     """
+    from tests.support import REPO
+
     port = free_port()
     log = Path(workspace) / f"serve-{port}.log"
+    paths = [str(REPO / p) for p in ("sdk", "plugins", "adapters", "conformance")]
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")]),
+        "PYTHONUNBUFFERED": "1",
+    }
+    env.pop("BDCERT_DATABASE_URL", None)
+    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
             [sys.executable, "-m", "bdcert_adapters.cli", "serve", "--workspace", str(workspace),
              "--port", str(port), *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=dict(os.environ),
+            env=env,
             start_new_session=True,
         )  # fmt: skip
     base = f"{scheme}://127.0.0.1:{port}"

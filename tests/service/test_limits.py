@@ -136,3 +136,12 @@ def test_rate_limiter_windows() -> None:
     now[0] = 120.5  # the next window
     assert limiter.hit("a") is None
     assert RateLimiter(0, 60).hit("a") is None  # 0: no limit
+
+
+def test_bad_tokens_count_against_the_address(limited: Any) -> None:
+    client, _ = limited
+    bad = {"Authorization": "Bearer not-a-token"}
+    statuses = [client.get("/api/v1/whoami", headers=bad).status_code for _ in range(7)]
+    assert statuses == [401] * 5 + [429] * 2
+    # the same address without credentials is the same client
+    assert client.get("/api/v1/openapi.json").status_code == 429

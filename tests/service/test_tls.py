@@ -159,3 +159,29 @@ def test_certificate_of_another_ca_is_refused(mtls: dict[str, Any]) -> None:
         pytest.raises((httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError)),
     ):
         client.get(f"{mtls['url']}/api/v1/whoami")
+
+
+def test_curl_with_the_client_certificate_is_the_mapped_principal(mtls: dict[str, Any]) -> None:
+    """curl (its own TLS stack and command line) as the independent client."""
+    import json
+    import subprocess
+
+    from tests.support import require_tool
+
+    curl = require_tool("curl")
+    cert, key = mtls["gateway"]
+    out = subprocess.run(
+        [curl, "-sS", "--cacert", str(mtls["root"]), "--cert", str(cert), "--key", str(key),
+         "-w", "\n%{http_code}", f"{mtls['url']}/api/v1/whoami"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert out.returncode == 0, out.stderr
+    body, status = out.stdout.rsplit("\n", 1)
+    assert status == "200"
+    assert json.loads(body)["name"] == "audit-gateway"
+    anonymous = subprocess.run(
+        [curl, "-sS", "--cacert", str(mtls["root"]), "-o", "/dev/null", "-w", "%{http_code}",
+         f"{mtls['url']}/api/v1/whoami"],
+        capture_output=True, text=True, check=False, timeout=60,
+    )  # fmt: skip
+    assert anonymous.stdout == "401"

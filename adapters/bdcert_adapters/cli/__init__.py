@@ -47,6 +47,7 @@ from bdcert_adapters.cli import (
     seals,
     serve,
     sharing,
+    tokens,
     verify,
     witness,
 )
@@ -69,6 +70,7 @@ COMMAND_GROUPS = (
     serve,
     witness,
     city,
+    tokens,
     plugins,
 )
 """The command modules, in the order ``bdcert --help`` lists their commands."""

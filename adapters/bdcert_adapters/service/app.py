@@ -16,6 +16,7 @@ from typing import Any
 from litestar import Litestar, Router
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.openapi.spec import Components, SecurityScheme
 from litestar.plugins.attrs import AttrsSchemaPlugin
 
 from bdcert._version import __version__
@@ -27,10 +28,40 @@ from bdcert_adapters.service.limits import RateLimiter, rate_limit_guard
 from bdcert_adapters.service.problems import exception_handlers
 from bdcert_adapters.service.settings import ServiceSettings
 
-__all__ = ["API_PREFIX", "app_from_environment", "create_app"]
+__all__ = ["API_PREFIX", "app_from_environment", "create_app", "openapi_document"]
 
 #: Every operation's path starts with this; the OpenAPI document is ``{API_PREFIX}/openapi.json``.
 API_PREFIX = "/api/v1"
+
+
+#: How callers authenticate (:mod:`~bdcert_adapters.service.auth`), as OpenAPI security schemes.
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": SecurityScheme(
+        type="http",
+        scheme="bearer",
+        description="an API token (bdcert tokens add NAME --role ROLE)",
+    ),
+    "mutualTLS": SecurityScheme(
+        type="mutualTLS",
+        description="a TLS client certificate mapped in [identity.client_certificates]",
+    ),
+}
+_AUTHENTICATED = [{"bearer": []}, {"mutualTLS": []}]
+
+
+def _declare_security(handler: Any) -> None:
+    """Document a handler's authentication from its signature: ``principal`` needs a token or
+    a client certificate; ``optional_principal`` also allows an anonymous caller."""
+    import inspect
+
+    fn = getattr(handler, "fn", None)
+    if fn is None or getattr(handler, "security", None):
+        return
+    parameters = inspect.signature(fn).parameters
+    if "principal" in parameters:
+        handler.security = list(_AUTHENTICATED)
+    elif "optional_principal" in parameters:
+        handler.security = [{}, *_AUTHENTICATED]
 
 
 def create_app(
@@ -52,6 +83,9 @@ def create_app(
         module = importlib.import_module(f"{routes_package.__name__}.{name}")
         api.extend(getattr(module, "ROUTES", ()))
         public.extend(getattr(module, "PUBLIC_ROUTES", ()))
+
+    for handler in api:
+        _declare_security(handler)
 
     def startup(app: Litestar) -> None:
         registry = open_registry()
@@ -82,7 +116,8 @@ def create_app(
                 "GB/T 36906)."
             ),
             path=API_PREFIX + "/schema",  # /api/v1/openapi.json is served by routes.health
-            render_plugins=[JsonRenderPlugin()],
+            components=Components(security_schemes=SECURITY_SCHEMES),
+            render_plugins=[_DocumentedJsonRender()],
         ),
         request_max_body_size=settings.max_request_bytes,
         on_startup=[startup],
@@ -92,6 +127,83 @@ def create_app(
     app.state.settings = settings
     app.state.rate_limiter = RateLimiter(settings.rate_limit, settings.rate_window_seconds)
     return app
+
+
+#: The JSON Schema of a problem document (:class:`~bdcert_adapters.service.problems.Problem`).
+PROBLEM_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "An RFC 9457 problem document (application/problem+json).",
+    "required": ["type", "title", "status", "detail"],
+    "properties": {
+        "type": {"type": "string", "description": "https://bdcert.dev/problems/<slug>"},
+        "title": {"type": "string"},
+        "status": {"type": "integer", "minimum": 400, "maximum": 599},
+        "detail": {"type": "string"},
+        "errors": {
+            "type": "array",
+            "description": "every bad field (400, 409)",
+            "items": {
+                "type": "object",
+                "required": ["field", "message"],
+                "properties": {"field": {"type": "string"}, "message": {"type": "string"}},
+            },
+        },
+        "retry_after": {"type": "integer", "description": "seconds (429, 503)"},
+    },
+}
+
+
+def openapi_document(app: Litestar) -> dict[str, Any]:
+    """The OpenAPI 3.1 document of ``app``: Litestar's, generated from the handlers, with every
+    error documented as what the service really answers — a problem document.
+
+    Every operation gets a ``default`` response ``application/problem+json`` (any error:
+    401, 403, 404, 405, 409, 413, 415, 429, 503, …), and the error responses Litestar adds on
+    its own (its ``{"status_code", "detail", "extra"}`` body, e.g. for 400) are replaced by the
+    problem schema. Made once per app.
+    """
+    cached: dict[str, Any] | None = getattr(app.state, "openapi_document", None)
+    if cached is not None:
+        return cached
+    document: dict[str, Any] = app.openapi_schema.to_schema()
+    document.setdefault("components", {}).setdefault("schemas", {})["Problem"] = PROBLEM_SCHEMA
+    problem_content = {
+        "application/problem+json": {"schema": {"$ref": "#/components/schemas/Problem"}}
+    }
+    for item in document.get("paths", {}).values():
+        for method, operation in item.items():
+            if method not in {"get", "put", "post", "delete", "patch", "head", "options"}:
+                continue
+            responses = operation.setdefault("responses", {})
+            for status, response in list(responses.items()):
+                if status.startswith(("4", "5")) and _litestar_error(response):
+                    responses[status] = {
+                        "description": response.get("description") or "a problem",
+                        "content": problem_content,
+                    }
+            responses.setdefault(
+                "default",
+                {"description": "an error: a problem document", "content": problem_content},
+            )
+    app.state.openapi_document = document
+    return document
+
+
+class _DocumentedJsonRender(JsonRenderPlugin):
+    """Litestar's own ``/api/v1/schema/openapi.json`` serves :func:`openapi_document` too."""
+
+    def render(self, request: Any, openapi_schema: dict[str, Any]) -> bytes:
+        return self.render_json(request, openapi_document(request.app))
+
+
+def _litestar_error(response: dict[str, Any]) -> bool:
+    """Whether ``response`` is one Litestar documents for its own exceptions."""
+    for media in (response.get("content") or {}).values():
+        schema = media.get("schema") or {}
+        variants = schema.get("oneOf") or [schema]
+        if any("status_code" in (v.get("properties") or {}) for v in variants):
+            return True
+    return False
 
 
 def app_from_environment() -> Litestar:

@@ -125,15 +125,26 @@ def rate_limit_guard(connection: Any, _: BaseRouteHandler) -> None:
     """Litestar guard: 429 ``rate-limited`` problem (with ``Retry-After``) for a client over
     ``[service] rate_limit`` requests per ``rate_window_seconds``.
 
+    A request with bad credentials (401) counts against its address, so guessing tokens is
+    limited too.
+
     The limiter is ``app.state.rate_limiter`` (made by :func:`~bdcert_adapters.service.create_app`);
     a refusal is counted in ``bdcert_rate_limited_total``.
     """
     from bdcert_adapters.service.auth import client_key
+    from bdcert_adapters.service.problems import ProblemError
 
     limiter: RateLimiter | None = getattr(connection.app.state, "rate_limiter", None)
     if limiter is None or limiter.limit <= 0:
         return
-    retry_after = limiter.hit(client_key(connection))
+    refused: ProblemError | None = None
+    try:
+        key = client_key(connection)
+    except ProblemError as exc:  # bad credentials count against the address: no free guessing
+        refused = exc
+        client = connection.client
+        key = f"address:{client.host if client else 'unknown'}"
+    retry_after = limiter.hit(key)
     if retry_after is not None:
         from bdcert_adapters.service import metrics
 
@@ -145,3 +156,5 @@ def rate_limit_guard(connection: Any, _: BaseRouteHandler) -> None:
             f"more than {limiter.limit} requests in {limiter.window} s from this client",
             retry_after=retry_after,
         )
+    if refused is not None:
+        raise refused

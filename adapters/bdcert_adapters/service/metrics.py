@@ -14,7 +14,8 @@
 ``bdcert_rate_limited_total``               requests refused with 429 by the rate limit
 ``bdcert_http_request_duration_seconds``    histogram of request durations, labels ``method``,
                                             ``path`` (the route template, e.g.
-                                            ``/api/v1/certificates/{number:str}``), ``status_code``;
+                                            ``/api/v1/certificates/{number}``), ``status_code``,
+                                            ``worker`` (the process id);
                                             with ``bdcert_http_requests_total`` and
                                             ``bdcert_http_requests_in_progress`` (Litestar's
                                             Prometheus plugin)
@@ -128,10 +129,13 @@ def install(registry: Any) -> None:
 
 def prometheus_config() -> PrometheusConfig:
     """Litestar's Prometheus middleware: ``bdcert_http_request_duration_seconds`` and friends,
-    labelled by route template (not the raw path, whose numbers would explode cardinality)."""
+    labelled by route template (not the raw path, whose numbers would explode cardinality) and
+    by ``worker``, the serving process's id (how the load spreads over ``--workers``). Made in
+    the worker, when it creates its app."""
     return PrometheusConfig(
         app_name="bdcert",
         prefix="bdcert_http",
+        labels={"worker": str(os.getpid())},
         group_path=True,
         exclude_unhandled_paths=True,
     )

@@ -94,7 +94,7 @@ def problem(
     return ProblemError(Problem(_BASE + slug, title, status, detail, tuple(errors), retry_after))
 
 
-def render(p: Problem) -> Response[Any]:
+def render(p: Problem, headers: dict[str, str] | None = None) -> Response[Any]:
     body: dict[str, Any] = {
         "type": p.type,
         "title": p.title,
@@ -103,7 +103,7 @@ def render(p: Problem) -> Response[Any]:
     }
     if p.errors:
         body["errors"] = [{"field": e.field, "message": e.message} for e in p.errors]
-    headers = {}
+    headers = dict(headers or {})
     if p.retry_after is not None:
         body["retry_after"] = p.retry_after
         headers["Retry-After"] = str(p.retry_after)
@@ -162,7 +162,10 @@ def _p(status: int, slug: str, title: str, exc: Exception) -> Problem:
 
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    return render(from_exception(exc))
+    headers: dict[str, str] = {}
+    if isinstance(exc, HTTPException) and exc.headers:  # e.g. Allow with a 405
+        headers = {k: v for k, v in exc.headers.items() if k.lower() == "allow"}
+    return render(from_exception(exc), headers)
 
 
 def exception_handlers() -> dict[int | type[Exception], Any]:

@@ -6,7 +6,7 @@
     max_request_bytes = 1048576      # a JSON body (one entry, an agreement, …)
     max_upload_bytes = 67108864      # an uploaded PDF or OFD (bdcert.bounds.MAX_PDF_BYTES)
     max_batch_bytes = 268435456      # a JSON Lines batch of entries, streamed
-    rate_limit = 600                 # requests per client per window (0: none)
+    rate_limit = 600                 # requests per client per window (0: none), per worker
     rate_window_seconds = 60
     public_base_url = "https://verify.example.gov.cn"   # where the service is reached
 
@@ -43,7 +43,8 @@ class ServiceSettings:
     :ivar max_upload_bytes: bytes of an uploaded document (413 beyond).
     :ivar max_batch_bytes: bytes of a JSON Lines batch (413 beyond).
     :ivar rate_limit: requests one client (token, certificate or address) may make per
-        ``rate_window_seconds`` (429 beyond); 0 turns the limit off.
+        ``rate_window_seconds`` (429 beyond); 0 turns the limit off. Counted by each worker
+        process in memory (:mod:`~bdcert_adapters.service.limits` says why).
     :ivar rate_window_seconds: the window of ``rate_limit``.
     :ivar public_base_url: the service's public URL, or None (taken from the request).
     """

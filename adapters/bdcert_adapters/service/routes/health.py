@@ -8,6 +8,7 @@ from typing import Any
 
 import attrs
 from litestar import Request, get
+from litestar.di import NamedDependency
 
 from bdcert._version import __version__
 from bdcert.model import Principal
@@ -41,7 +42,7 @@ class WhoAmI:
 
 
 @get("/whoami", summary="The authenticated caller", tags=["health"], sync_to_thread=False)
-def whoami(principal: Principal) -> WhoAmI:
+def whoami(principal: NamedDependency[Principal]) -> WhoAmI:
     """The principal the credentials (``Authorization: Bearer`` or a TLS client certificate)
     authenticate; 401 problem without valid credentials. Lets an integrator check a token or
     certificate before calling anything else."""
@@ -77,9 +78,11 @@ def readyz(request: Request[Any, Any, Any]) -> Health:
     media_type="application/vnd.oai.openapi+json",
 )
 def openapi(request: Request[Any, Any, Any]) -> dict[str, Any]:
-    """The OpenAPI document Litestar generates from the handlers."""
-    schema: dict[str, Any] = request.app.openapi_schema.to_schema()
-    return schema
+    """The OpenAPI document Litestar generates from the handlers, errors documented as problem
+    documents (:func:`~bdcert_adapters.service.app.openapi_document`)."""
+    from bdcert_adapters.service.app import openapi_document
+
+    return openapi_document(request.app)
 
 
 ROUTES: list[Any] = [openapi, whoami]

@@ -1,0 +1,1 @@
+"""The service's load run (``benchmarks/load/run.sh``): locust against ``bdcert serve``."""
