@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
 from urllib.parse import quote
 
@@ -250,15 +251,57 @@ def _retrying(retries: int, backoff: float) -> dict[str, Any]:
     }
 
 
-def _final(exc: _Retry) -> ProvinceError:
-    return problem_of(exc.response)
+@contextmanager
+def _answering(call: Call) -> Iterator[None]:
+    """Within it, the last 503 becomes its :class:`ProvinceError`, a connection error that
+    outlasted the retries :class:`ProvinceUnreachable`."""
+    try:
+        yield
+    except _Retry as exc:
+        raise problem_of(exc.response) from None
+    except httpx.TransportError as exc:
+        message = f"{call.method} {call.path}: {type(exc).__name__}: {exc}"
+        raise ProvinceUnreachable(message) from exc
 
 
-def _unreachable(call: Call, exc: httpx.TransportError) -> ProvinceUnreachable:
-    return ProvinceUnreachable(f"{call.method} {call.path}: {type(exc).__name__}: {exc}")
+def _judged(response: httpx.Response) -> httpx.Response:
+    """``response`` when it is an answer; raises :class:`_Retry` (to try again) or
+    :class:`ProvinceError` otherwise."""
+    if response.is_error or response.status_code in RETRY_STATUSES:
+        _checked(response)
+    return response
 
 
-class ProvinceClient:
+class _Connection:
+    """What both clients hold: the httpx client (built by ``_HTTP``, ``httpx.Client`` or
+    ``httpx.AsyncClient``) and the retry policy; the parameters are :class:`ProvinceClient`'s."""
+
+    _HTTP: Any = httpx.Client
+
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        token: str | None = None,
+        cert: Any = None,
+        verify: Any = None,
+        timeout: float | httpx.Timeout = 30.0,
+        retries: int = 3,
+        backoff: float = 0.5,
+        transport: httpx.BaseTransport | httpx.AsyncBaseTransport | None = None,
+    ) -> None:
+        self._http = self._HTTP(
+            **_client_options(base_url, token, cert, verify, timeout, transport)
+        )
+        self._retry = _retrying(retries, backoff)
+
+    @property
+    def base_url(self) -> str:
+        """The province's URL."""
+        return str(self._http.base_url)
+
+
+class ProvinceClient(_Connection):
     """The provincial interface, blocking.
 
     :param base_url: the province's URL (``https://province.example``).
@@ -273,28 +316,6 @@ class ProvinceClient:
     :param transport: an httpx transport (tests pass one that calls an app in-process).
     """
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        cert: Any = None,
-        verify: Any = None,
-        timeout: float | httpx.Timeout = 30.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        transport: httpx.BaseTransport | None = None,
-    ) -> None:
-        self._http = httpx.Client(
-            **_client_options(base_url, token, cert, verify, timeout, transport)
-        )
-        self._retry = _retrying(retries, backoff)
-
-    @property
-    def base_url(self) -> str:
-        """The province's URL."""
-        return str(self._http.base_url)
-
     def close(self) -> None:
         self._http.close()
 
@@ -305,20 +326,14 @@ class ProvinceClient:
         self.close()
 
     def _send_raw(self, call: Call, *, stream: bool = False) -> httpx.Response:
-        try:
+        with _answering(call):
             for attempt in tenacity.Retrying(**self._retry):
                 with attempt:
                     response = self._http.send(call.request(self._http), stream=stream)
                     if stream and response.is_error:
                         response.read()
                         response.close()
-                    if response.is_error or response.status_code in RETRY_STATUSES:
-                        _checked(response)
-                    return response
-        except _Retry as exc:
-            raise _final(exc) from None
-        except httpx.TransportError as exc:
-            raise _unreachable(call, exc) from exc
+                    return _judged(response)
         raise AssertionError("unreachable")  # pragma: no cover
 
     def _send(self, call: Call, read: Any) -> Any:
@@ -378,26 +393,11 @@ class ProvinceClient:
         return found
 
 
-class AsyncProvinceClient:
+class AsyncProvinceClient(_Connection):
     """The provincial interface for asyncio: the operations of :class:`ProvinceClient` (same
     parameters), each a coroutine; :meth:`push_batch` and :meth:`feed` are async iterators."""
 
-    def __init__(
-        self,
-        base_url: str,
-        *,
-        token: str | None = None,
-        cert: Any = None,
-        verify: Any = None,
-        timeout: float | httpx.Timeout = 30.0,
-        retries: int = 3,
-        backoff: float = 0.5,
-        transport: httpx.AsyncBaseTransport | None = None,
-    ) -> None:
-        self._http = httpx.AsyncClient(
-            **_client_options(base_url, token, cert, verify, timeout, transport)
-        )
-        self._retry = _retrying(retries, backoff)
+    _HTTP = httpx.AsyncClient
 
     async def aclose(self) -> None:
         await self._http.aclose()
@@ -409,20 +409,14 @@ class AsyncProvinceClient:
         await self.aclose()
 
     async def _send_raw(self, call: Call, *, stream: bool = False) -> httpx.Response:
-        try:
+        with _answering(call):
             async for attempt in tenacity.AsyncRetrying(**self._retry):
                 with attempt:
                     response = await self._http.send(call.request(self._http), stream=stream)
                     if stream and response.is_error:
                         await response.aread()
                         await response.aclose()
-                    if response.is_error or response.status_code in RETRY_STATUSES:
-                        _checked(response)
-                    return response
-        except _Retry as exc:
-            raise _final(exc) from None
-        except httpx.TransportError as exc:
-            raise _unreachable(call, exc) from exc
+                    return _judged(response)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _send(self, call: Call, read: Any) -> Any:

@@ -6,6 +6,7 @@ The demo workspace (PKI, keys) is made once per session and copied for each test
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ import attrs
 import pytest
 
 from bdcert.config import Workspace
-from tests.support import make_workspace, use_database
+from tests.support import TIMELINE, make_workspace, use_database
 
 #: The demo workspace's operators, each given an API token in the served workspace.
 OPERATORS: dict[str, dict[str, Any]] = {
@@ -98,3 +99,26 @@ def served(served_template: tuple[Path, dict[str, str]], tmp_path: Path) -> Iter
     app = create_app(lambda: Registry.open(ws), settings)
     with TestClient(app) as client:
         yield Served(ws, tokens, client)
+
+
+def timeline_entry(line: int) -> dict[str, Any]:
+    """The timeline's entry on ``line`` (1-based)."""
+    with open(TIMELINE, encoding="utf-8") as f:
+        return dict(json.loads(f.read().splitlines()[line - 1]))
+
+
+class FailingSeal:
+    """A seal provider whose HSM does not answer (an outage, rule article 15); ``inner`` still
+    names the signer certificates."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.name = inner.name
+
+    def seal_pdf(self, pdf: bytes, request: Any) -> bytes:
+        from bdcert.errors import SealingError
+
+        raise SealingError("the HSM does not answer (injected outage)")
+
+    def signer_certificate_pem(self, authority_code: str) -> bytes:
+        return self.inner.signer_certificate_pem(authority_code)  # type: ignore[no-any-return]

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 import attrs
+import pytest
 
 from bdcert.config import Workspace
 from bdcert.model import Principal
@@ -72,3 +73,37 @@ def serve(seeded: Seeded, target: Path) -> Iterator[Served]:
     app = create_app(lambda: Registry.open(ws), ServiceSettings.from_settings(ws.table("service")))
     with TestClient(app) as client:
         yield Served(ws, seeded.tokens, client)
+
+
+def seeded_fixtures(name: str) -> tuple[Any, Any]:
+    """A test module's fixtures ``seeded`` (the seeded workspace, made once per module in a
+    directory named ``name``) and ``served`` (a test client over a fresh copy of it, per test):
+    ``seeded, served = seeded_fixtures("audit")``."""
+
+    @pytest.fixture(scope="module")
+    def seeded(
+        served_template: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
+    ) -> Seeded:
+        return seed(served_template, tmp_path_factory.mktemp(name) / "ws")
+
+    @pytest.fixture
+    def served(seeded: Seeded, tmp_path: Path) -> Iterator[Served]:
+        with serve(seeded, tmp_path / "ws") as s:
+            yield s
+
+    return seeded, served
+
+
+def fields_of(problem: dict[str, Any]) -> set[str]:
+    """The fields a problem document names."""
+    return {e["field"] for e in problem.get("errors", [])}
+
+
+def audit_events(served: Served, **query: str) -> list[dict[str, Any]]:
+    """The audit events matching ``query`` (up to 1000), read as the auditor."""
+    r = served.client.get(
+        "/api/v1/audit/events", params={**query, "limit": "1000"}, headers=served.auth("auditor")
+    )
+    assert r.status_code == 200, r.text
+    events: list[dict[str, Any]] = r.json()["events"]
+    return events

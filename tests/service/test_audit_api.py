@@ -4,35 +4,20 @@ with poppler's pdfsig), verification, for auditors and the platform only."""
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from tests.service.conftest import Served
-from tests.service.seeded import Seeded, seed, serve
+from tests.service.seeded import Seeded, fields_of, seeded_fixtures
 from tests.support import pdfsig_trusting
 
 EVENTS = "/api/v1/audit/events"
 CHECKPOINTS = "/api/v1/audit/checkpoints"
 
 
-@pytest.fixture(scope="module")
-def seeded(
-    served_template: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
-) -> Seeded:
-    return seed(served_template, tmp_path_factory.mktemp("audit") / "ws")
-
-
-@pytest.fixture
-def served(seeded: Seeded, tmp_path: Path) -> Iterator[Served]:
-    with serve(seeded, tmp_path / "ws") as s:
-        yield s
-
-
-def fields_of(problem: dict[str, Any]) -> set[str]:
-    return {e["field"] for e in problem.get("errors", [])}
+seeded, served = seeded_fixtures("audit")
 
 
 def page(served: Served, **query: Any) -> dict[str, Any]:

@@ -5,45 +5,23 @@ from __future__ import annotations
 
 import base64
 import hashlib
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
-
-import pytest
 
 from bdcert.config import DownloadPolicy
 from bdcert.model import Principal
 from tests.service.conftest import Served
-from tests.service.seeded import Seeded, seed, serve
+from tests.service.seeded import Seeded, audit_events, fields_of, seeded_fixtures
 
 URL = "/api/v1/self-download"
 WANG = {"name": "王晓明", "id_number": "510104198503120176"}
 ZHAO = {"name": "赵磊", "id_number": "510108199007070552"}
 
 
-@pytest.fixture(scope="module")
-def seeded(
-    served_template: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
-) -> Seeded:
-    return seed(served_template, tmp_path_factory.mktemp("holders") / "ws")
-
-
-@pytest.fixture
-def served(seeded: Seeded, tmp_path: Path) -> Iterator[Served]:
-    with serve(seeded, tmp_path / "ws") as s:
-        yield s
-
-
-def fields_of(problem: dict[str, Any]) -> set[str]:
-    return {e["field"] for e in problem.get("errors", [])}
+seeded, served = seeded_fixtures("holders")
 
 
 def downloads(served: Served) -> list[dict[str, Any]]:
-    r = served.client.get(
-        "/api/v1/audit/events", params={"limit": "1000"}, headers=served.auth("auditor")
-    )
-    assert r.status_code == 200
-    return [e for e in r.json()["events"] if e["action"] in ("download", "download_lockout")]
+    return [e for e in audit_events(served) if e["action"] in ("download", "download_lockout")]
 
 
 def test_a_holder_downloads_their_certificates_in_full(served: Served, seeded: Seeded) -> None:

@@ -7,18 +7,13 @@ import json
 from typing import Any
 
 from bdcert.lifecycle import Registry
-from tests.service.conftest import Served
+from tests.service.conftest import FailingSeal, Served
+from tests.service.conftest import timeline_entry as entry
 from tests.support import EXPECTED, TIMELINE
 
 LINES = TIMELINE.read_text(encoding="utf-8").splitlines()
 EXPECTED_RESULTS: list[dict[str, Any]] = json.loads(EXPECTED.read_text(encoding="utf-8"))
 NDJSON = {"Content-Type": "application/x-ndjson"}
-
-
-def entry(line: int) -> dict[str, Any]:
-    """The timeline's entry on ``line`` (1-based)."""
-    value: dict[str, Any] = json.loads(LINES[line - 1])
-    return value
 
 
 def push(served: Served, body: Any, operator: str = "registrar-510100") -> Any:
@@ -231,26 +226,10 @@ def test_openapi_documents_the_intake(served: Served) -> None:
     assert "application/x-ndjson" in batch["requestBody"]["content"]
 
 
-class _SealingDown:
-    """A seal provider that cannot seal (an HSM outage, rule article 15)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    def seal_pdf(self, pdf: bytes, request: Any) -> bytes:
-        from bdcert.errors import SealingError
-
-        raise SealingError("the HSM does not answer (injected outage)")
-
-    def signer_certificate_pem(self, authority_code: str) -> bytes:
-        return self.inner.signer_certificate_pem(authority_code)  # type: ignore[no-any-return]
-
-
 def test_sealing_outage_answers_202_backlogged(served: Served) -> None:
     registry = served.client.app.state.registry
     working = registry.seal_provider
-    registry.seal_provider = _SealingDown(working)
+    registry.seal_provider = FailingSeal(working)
     try:
         r = push(served, entry(1))
         assert r.status_code == 202, r.text

@@ -5,7 +5,6 @@ Counters are process-wide, so each test compares values before and after what it
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -13,9 +12,7 @@ from typing import Any
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from bdcert.errors import SealingError
-from tests.service.conftest import Served, copy_served
-from tests.support import TIMELINE
+from tests.service.conftest import FailingSeal, Served, copy_served, timeline_entry
 
 
 def sample(client: Any, name: str, **labels: str) -> float:
@@ -31,25 +28,6 @@ def sample(client: Any, name: str, **labels: str) -> float:
     return total
 
 
-def _entry(line: int) -> dict[str, Any]:
-    with open(TIMELINE, encoding="utf-8") as f:
-        return dict(json.loads(f.readlines()[line - 1]))
-
-
-class FailingSeal:
-    """A seal provider whose HSM does not answer."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.name = inner.name
-
-    def seal_pdf(self, pdf: bytes, request: Any) -> bytes:
-        raise SealingError("the HSM does not answer (injected outage)")
-
-    def signer_certificate_pem(self, authority_code: str) -> bytes:
-        return self.inner.signer_certificate_pem(authority_code)  # type: ignore[no-any-return]
-
-
 def test_issue_and_backlog_are_counted_whoever_pushes(served: Served) -> None:
     """The counters follow the registry (event hook, push wrapper), not one route: a push made
     on the worker's registry directly is counted like one through HTTP."""
@@ -58,13 +36,13 @@ def test_issue_and_backlog_are_counted_whoever_pushes(served: Served) -> None:
     platform = registry.authenticate({"token": served.tokens["platform"]})
     labels = {"authority": "510100", "kind": "property_certificate"}
     issued_before = sample(client, "bdcert_certificates_issued_total", **labels)
-    result = registry.push(_entry(1), principal=platform)
+    result = registry.push(timeline_entry(1), principal=platform)
     assert result.outcome.value == "issued"
     assert sample(client, "bdcert_certificates_issued_total", **labels) == issued_before + 1
 
     backlogged_before = sample(client, "bdcert_backlogged_total", authority="510100")
     registry.seal_provider = FailingSeal(registry.seal_provider)
-    result = registry.push(_entry(2), principal=platform)
+    result = registry.push(timeline_entry(2), principal=platform)
     assert result.outcome.value == "backlogged"
     assert sample(client, "bdcert_backlogged_total", authority="510100") == backlogged_before + 1
     assert sample(client, "bdcert_certificates_issued_total", **labels) == issued_before + 1

@@ -4,16 +4,14 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-import pytest
-
 from bdcert.model import Principal
 from tests.service.conftest import Served
-from tests.service.seeded import Seeded, seed, serve
+from tests.service.seeded import Seeded, fields_of, seeded_fixtures
+from tests.service.seeded import audit_events as audit
 from tests.support import pdfsig_trusting
 
 BANK = "bank-shuchuan"
@@ -22,17 +20,7 @@ WANG_UNIT = "510104001001GB00001F00010001"
 WU_ID = "510704195408090860"
 
 
-@pytest.fixture(scope="module")
-def seeded(
-    served_template: tuple[Path, dict[str, str]], tmp_path_factory: pytest.TempPathFactory
-) -> Seeded:
-    return seed(served_template, tmp_path_factory.mktemp("sharing") / "ws")
-
-
-@pytest.fixture
-def served(seeded: Seeded, tmp_path: Path) -> Iterator[Served]:
-    with serve(seeded, tmp_path / "ws") as s:
-        yield s
+seeded, served = seeded_fixtures("sharing")
 
 
 def agreement(agreement_id: str, fields: list[str], **changes: Any) -> dict[str, Any]:
@@ -59,19 +47,6 @@ def add(served: Served, body: dict[str, Any]) -> dict[str, Any]:
 
 def cert_path(number: str) -> str:
     return "/api/v1/sharing/certificates/" + quote(number, safe="")
-
-
-def fields_of(problem: dict[str, Any]) -> set[str]:
-    return {e["field"] for e in problem.get("errors", [])}
-
-
-def audit(served: Served, **query: str) -> list[dict[str, Any]]:
-    r = served.client.get(
-        "/api/v1/audit/events", params={**query, "limit": "1000"}, headers=served.auth("auditor")
-    )
-    assert r.status_code == 200, r.text
-    events: list[dict[str, Any]] = r.json()["events"]
-    return events
 
 
 def test_agreements_are_managed_by_the_platform_only(served: Served) -> None:

@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from bdcert.config import Workspace
     from bdcert.lifecycle import Registry
-    from bdcert.model import Certificate, Principal, Verdict
+    from bdcert.model import Certificate, Principal, Verdict, VerdictCode
 
 Part = str | tuple[str, str]  # plain text, or (text, rich style) shown in colour on a terminal
 """A piece of a printed line: text, or text with a style (``("VALID", "green")``)."""
@@ -212,11 +212,16 @@ def aware(text: str) -> datetime:
 
 def verify_exit_code(v: Verdict) -> int:
     """0 genuine and in force; 1 genuine but superseded or cancelled; 2 anything else."""
+    return verdict_exit_code(v.ok, v.code)
+
+
+def verdict_exit_code(ok: bool, code: VerdictCode) -> int:
+    """:func:`verify_exit_code` of a verdict's ``ok`` and ``code`` (a report's too)."""
     from bdcert.model import VerdictCode
 
-    if v.ok:
+    if ok:
         return 0
-    if v.code in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED):
+    if code in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED):
         return 1
     return 2
 

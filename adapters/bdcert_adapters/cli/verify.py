@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -16,6 +17,7 @@ from bdcert_adapters.cli.common import (
     print_fields,
     print_json,
     status_text,
+    verdict_exit_code,
     verify_exit_code,
 )
 
@@ -114,15 +116,10 @@ def cmd_verify(args: argparse.Namespace) -> int:
         return 2
     from bdcert.verify.report import LEVEL_ONLINE
 
+    unreadable: list[Path] = []
     worst = 0
     with open_session(args) as session:
-        for file in args.files:
-            try:
-                data = file.read_bytes()
-            except OSError as exc:
-                error(f"{file}: {exc}")
-                worst = 2
-                continue
+        for file, data in _read_each(args.files, unreadable):
             v = session.registry.verify(data, at=args.at)
             worst = max(worst, verify_exit_code(v))
             if args.json:
@@ -136,13 +133,25 @@ def cmd_verify(args: argparse.Namespace) -> int:
                     (v.code.value.upper(), style),
                     f" {file}{number}: {v.detail} [{LEVEL_ONLINE}]",
                 )
-    return worst
+    return 2 if unreadable else worst
+
+
+def _read_each(files: list[Path], unreadable: list[Path]) -> Iterator[tuple[Path, bytes]]:
+    """Each of ``files`` with its bytes, in order; one that cannot be read is reported on stderr
+    and added to ``unreadable`` (the command then exits 2)."""
+    for file in files:
+        try:
+            data = file.read_bytes()
+        except OSError as exc:
+            error(f"{file}: {exc}")
+            unreadable.append(file)
+            continue
+        yield file, data
 
 
 def _verify_offline(args: argparse.Namespace) -> int:
     """``verify --offline``: no workspace is opened (:func:`bdcert.verify.offline.verify_offline`);
     the exit codes are those of the online check."""
-    from bdcert.model import VerdictCode
     from bdcert.verify.offline import TrustBundle, read_status_snapshot, verify_offline
 
     if args.trust_bundle is None:
@@ -152,22 +161,12 @@ def _verify_offline(args: argparse.Namespace) -> int:
     snapshot = None
     if args.snapshot is not None:
         snapshot = read_status_snapshot(args.snapshot.read_bytes(), bundle)
+    unreadable: list[Path] = []
     worst = 0
-    for file in args.files:
-        try:
-            data = file.read_bytes()
-        except OSError as exc:
-            error(f"{file}: {exc}")
-            worst = 2
-            continue
+    for file, data in _read_each(args.files, unreadable):
         report = verify_offline(data, bundle, snapshot, name=str(file), at=args.at)
         code = report.verdict
-        if report.ok:
-            exit_code = 0
-        elif code in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED):
-            exit_code = 1
-        else:
-            exit_code = 2
+        exit_code = verdict_exit_code(report.ok, code)
         worst = max(worst, exit_code)
         if args.json:
             record = report.as_dict()
@@ -181,7 +180,7 @@ def _verify_offline(args: argparse.Namespace) -> int:
                 f" {file}{number}: {report.detail} [{report.level}; trust bundle "
                 f"sha256:{bundle.sha256}]",
             )
-    return worst
+    return 2 if unreadable else worst
 
 
 def _lookup(args: argparse.Namespace) -> Certificate:

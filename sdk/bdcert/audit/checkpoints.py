@@ -8,18 +8,16 @@ import hashlib
 import io
 import json
 import logging
-import tempfile
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
 import attrs
 
 from bdcert.audit.chain import GENESIS_SHA256
 from bdcert.config import check_settings
-from bdcert.errors import ConfigurationError, MissingGlyph, StorageError
+from bdcert.errors import ConfigurationError, StorageError
 from bdcert.model import CHINA_TZ, AuditEvent, Authority
 from bdcert.protocols import (
     AuditCheckpoint,
@@ -41,6 +39,7 @@ __all__ = [
     "CheckpointingStorage",
     "read_statement",
     "statement_of",
+    "subject_statement",
 ]
 
 log = logging.getLogger("bdcert.audit")
@@ -61,7 +60,9 @@ STATEMENT_FIELDS = (
     "authority_code",
     "prev_sha256",
 )
-_SEAL_BOX = (380.0, 90.0, 499.0, 209.0)  # PDF points from the lower-left corner: a 42 mm square
+#: Where the seal of a one-page statement (a checkpoint, a countersignature) stands: PDF points
+#: from the lower-left corner, a 42 mm square.
+SEAL_BOX = (380.0, 90.0, 499.0, 209.0)
 
 
 # -------------------------------------------------------------------------- settings
@@ -115,11 +116,12 @@ def statement_of(checkpoint: AuditCheckpoint) -> dict[str, Any]:
     }
 
 
-def read_statement(pdf: bytes) -> dict[str, Any]:
-    """The statement in a checkpoint PDF's ``/Subject`` (check the seal first: unsealed text
-    proves nothing).
+def subject_statement(pdf: bytes, keyword: str, what: str) -> dict[str, Any]:
+    """The JSON object in a PDF's ``/Subject`` whose ``type`` is ``keyword`` (a one-page
+    statement's; check the seal first: unsealed text proves nothing).
 
-    :raises ValueError: if the PDF cannot be read or states no checkpoint.
+    :param what: the statement's name in the messages (``checkpoint``).
+    :raises ValueError: if the PDF cannot be read or its ``/Subject`` is no such statement.
     """
     from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -127,9 +129,19 @@ def read_statement(pdf: bytes) -> dict[str, Any]:
         info = PdfFileReader(io.BytesIO(pdf), strict=False).trailer["/Info"]
         statement = json.loads(str(info["/Subject"]))
     except Exception as exc:  # pyHanko raises many kinds on hostile input
-        raise ValueError(f"no checkpoint statement in the PDF ({type(exc).__name__})") from exc
-    if not isinstance(statement, dict) or statement.get("type") != CHECKPOINT_KEYWORD:
-        raise ValueError("the PDF's /Subject is not a checkpoint statement")
+        raise ValueError(f"no {what} statement in the PDF ({type(exc).__name__})") from exc
+    if not isinstance(statement, dict) or statement.get("type") != keyword:
+        raise ValueError(f"the PDF's /Subject is not a {what} statement")
+    return statement
+
+
+def read_statement(pdf: bytes) -> dict[str, Any]:
+    """The statement in a checkpoint PDF's ``/Subject`` (check the seal first: unsealed text
+    proves nothing).
+
+    :raises ValueError: if the PDF cannot be read or states no checkpoint.
+    """
+    statement = subject_statement(pdf, CHECKPOINT_KEYWORD, "checkpoint")
     missing = [k for k in STATEMENT_FIELDS if k not in statement]
     if missing:
         raise ValueError(f"the checkpoint statement lacks {', '.join(missing)}")
@@ -140,9 +152,7 @@ def _render(checkpoint: AuditCheckpoint, authority: Authority, renderer: Rendere
     """The unsealed one-page A4 checkpoint PDF: the statement printed and in ``/Subject``."""
     # fpdf and fontTools (through bdcert.fonts) are heavy: imported when a checkpoint is made,
     # so that commands which only read the store start fast
-    from fpdf import FPDF
-
-    from bdcert.fonts import FontChain, glyph_source
+    from bdcert.render.statement import statement_pdf
 
     made_at = checkpoint.made_at.astimezone(CHINA_TZ).isoformat()
     lines = [
@@ -160,47 +170,18 @@ def _render(checkpoint: AuditCheckpoint, authority: Authority, renderer: Rendere
         f"哈希结束。This checkpoint attests that the audit log's hash chain, events 1.."
         f"{checkpoint.event_id}, ended with the hash above at the time stated (rule article 17)."
     )
-    chain = FontChain(renderer.fonts)
-    text = title + note + "".join(label + value for label, value in lines)
-    try:
-        assignment = chain.assign(text)
-    except MissingGlyph as exc:  # a name no font draws: print "?" there, /Subject keeps it
-        lines = [
-            (label, "".join("?" if c in exc.characters else c for c in value))
-            for label, value in lines
-        ]
-        assignment = chain.assign(title + note + "".join(a + b for a, b in lines) + "?")
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
-    with tempfile.TemporaryDirectory(prefix="bdcert-audit-") as tmp:
-        fallbacks = []
-        for position, codepoints in sorted(assignment.items()):
-            path = Path(tmp) / f"f{position}.ttf"
-            path.write_bytes(glyph_source(renderer.fonts.chain[position]).subset_font(codepoints))
-            key = "cp" if position == 0 else f"cpfallback{position}"
-            pdf.add_font(key, "", str(path))
-            if position:
-                fallbacks.append(key)
-        pdf.set_fallback_fonts(fallbacks)
-        pdf.add_page()
-        pdf.set_font("cp", size=18)
-        pdf.cell(0, 14, title, new_x="LMARGIN", new_y="NEXT", align="C")
-        pdf.set_font("cp", size=10)
-        pdf.multi_cell(0, 6, note, new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(4)
-        for label, value in lines:
-            pdf.set_font("cp", size=9)
-            pdf.cell(0, 5, label, new_x="LMARGIN", new_y="NEXT")
-            pdf.set_font("cp", size=11)
-            pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(1)
-        pdf.set_title(f"审计日志检查点 #{checkpoint.number}")
-        pdf.set_subject(json.dumps(statement_of(checkpoint), sort_keys=True, ensure_ascii=False))
-        pdf.set_keywords(CHECKPOINT_KEYWORD)
-        pdf.set_author(authority.name)
-        pdf.set_creator("bdcert")
-        pdf.set_lang("zh-CN")
-        pdf.set_creation_date(checkpoint.made_at)
-        return bytes(pdf.output())
+    return statement_pdf(
+        renderer.fonts,
+        title,
+        note,
+        lines,
+        replace_missing=True,  # a name no font draws: "?" printed there, /Subject keeps it
+        pdf_title=f"审计日志检查点 #{checkpoint.number}",
+        subject=json.dumps(statement_of(checkpoint), sort_keys=True, ensure_ascii=False),
+        keywords=CHECKPOINT_KEYWORD,
+        author=authority.name,
+        created=checkpoint.made_at,
+    )
 
 
 # -------------------------------------------------------------------------- making and checking
@@ -292,7 +273,7 @@ class Checkpointer:
                     SealRequest(
                         authority=authority,
                         page=0,
-                        box=_SEAL_BOX,
+                        box=SEAL_BOX,
                         appearance_png=self.renderer.seal_picture(authority),
                         reason="不动产登记审计日志检查点",
                         location=authority.place_name,

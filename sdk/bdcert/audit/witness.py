@@ -21,7 +21,6 @@ its statement is printed on the page (ASCII) and stored as canonical JSON in ``/
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
@@ -29,6 +28,7 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
+from bdcert.audit.checkpoints import SEAL_BOX, subject_statement
 from bdcert.errors import Problem, ValidationError
 from bdcert.model import CHINA_TZ, Authority
 from bdcert.protocols import AuditCheckpoint, SealProvider, SealRequest, StorageTransaction
@@ -58,7 +58,6 @@ _FIELDS = (
     "checkpoint_made_at",
     "seen_at",
 )
-_SEAL_BOX = (380.0, 90.0, 499.0, 209.0)  # PDF points from the lower-left corner: a 42 mm square
 
 
 @attrs.define(frozen=True)
@@ -184,7 +183,7 @@ def countersign(
         SealRequest(
             authority=witness,
             page=0,
-            box=_SEAL_BOX,
+            box=SEAL_BOX,
             appearance_png=renderer.seal_picture(witness),
             reason="审计日志检查点见证 audit checkpoint witness",
             location=witness.place_name,
@@ -200,17 +199,7 @@ def read_countersignature(pdf: bytes) -> dict[str, Any]:
 
     :raises ValueError: not a countersignature, or a field missing or of the wrong type.
     """
-    from pyhanko.pdf_utils.reader import PdfFileReader
-
-    try:
-        info = PdfFileReader(io.BytesIO(pdf), strict=False).trailer["/Info"]
-        statement = json.loads(str(info["/Subject"]))
-    except Exception as exc:  # pyHanko raises many kinds on hostile input
-        raise ValueError(
-            f"no countersignature statement in the PDF ({type(exc).__name__})"
-        ) from exc
-    if not isinstance(statement, dict) or statement.get("type") != COUNTERSIGNATURE_KEYWORD:
-        raise ValueError("the PDF's /Subject is not a countersignature statement")
+    statement = subject_statement(pdf, COUNTERSIGNATURE_KEYWORD, "countersignature")
     for key in _FIELDS:
         value = statement.get(key)
         integer = key in ("number", "event_id")

@@ -56,14 +56,23 @@ def audit_log(
     services.authorize(principal, "audit", subject=subject or "")
     with services.storage.transaction() as tx:
         events = tx.audit_events()
-    return [
-        e
-        for e in events
-        if (subject is None or _about(e, subject))
-        and (actor is None or e.actor == actor)
-        and (since is None or e.at >= since)
-        and (until is None or e.at <= until)
-    ]
+    return [e for e in events if _matches(e, subject, actor, since, until)]
+
+
+def _matches(
+    event: AuditEvent,
+    subject: str | None,
+    actor: str | None,
+    since: datetime | None,
+    until: datetime | None,
+) -> bool:
+    """True when ``event`` passes every filter given (None: no filter; times inclusive)."""
+    return (
+        (subject is None or _about(event, subject))
+        and (actor is None or event.actor == actor)
+        and (since is None or event.at >= since)
+        and (until is None or event.at <= until)
+    )
 
 
 def _about(event: AuditEvent, subject: str) -> bool:
@@ -214,12 +223,7 @@ def audit_page(
     page: list[tuple[int, AuditEvent]] = []
     # the storage numbers events 1, 2, … in log order (StorageTransaction.append_audit)
     for event_id, e in enumerate(events[after:], start=after + 1):
-        if (
-            (subject is None or _about(e, subject))
-            and (actor is None or e.actor == actor)
-            and (since is None or e.at >= since)
-            and (until is None or e.at <= until)
-        ):
+        if _matches(e, subject, actor, since, until):
             page.append((event_id, e))
             if len(page) == limit:
                 break

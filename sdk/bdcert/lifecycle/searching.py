@@ -21,6 +21,8 @@ from bdcert.lifecycle.sharing import (
     granted_fields,
     masked_fields,
     optional_text,
+    refusal,
+    required_text,
     unit_certificates,
 )
 from bdcert.model import AuditEvent, Certificate, CertificateStatus, Principal
@@ -154,12 +156,12 @@ def shared_file(
 ) -> bytes:
     """See :meth:`bdcert.lifecycle.Registry.shared_file`."""
     services.authorize(principal, "share", subject=str(number))
-    if not isinstance(purpose, str) or not purpose.strip():
-        raise ValidationError(
-            [Problem("purpose", "is required (申请事由: why the file is downloaded)")],
-            subject=f"file download {number}",
-        )
-    purpose = purpose.strip()
+    purpose = required_text(
+        purpose,
+        "purpose",
+        "申请事由: why the file is downloaded",
+        subject=f"file download {number}",
+    )
     now = services.clock()
     denial: PermissionDenied | None = None
     with services.storage.transaction() as tx:
@@ -204,24 +206,19 @@ def shared_file(
             ]
             chosen = choose_agreement([a for a in active if "file" in a.fields], authority)
             if chosen is None:
-                denial = PermissionDenied(
-                    f"{principal.name} may not download the file of {number}: " + "; ".join(reasons)
-                )
-                tx.append_audit(
-                    AuditEvent(
-                        "deny",
-                        principal.name,
-                        number,
-                        now,
-                        {
-                            "action": "file",
-                            "authority": authority,
-                            "reason": str(denial),
-                            "purpose": purpose,
-                            "agreement": agreement_id,
-                            "considered": [a.id for a in own],
-                        },
-                    )
+                denial = refusal(
+                    tx,
+                    principal,
+                    number,
+                    now,
+                    "file",
+                    authority,
+                    reasons,
+                    {
+                        "purpose": purpose,
+                        "agreement": agreement_id,
+                        "considered": [a.id for a in own],
+                    },
                 )
             else:
                 assert cert is not None

@@ -355,6 +355,31 @@ def active_grant(
     return frozenset(chosen.fields) if chosen is not None else frozenset()
 
 
+def refusal(
+    tx: StorageTransaction,
+    principal: Principal,
+    number: str,
+    now: datetime,
+    action: str,
+    authority: str | None,
+    reasons: Sequence[str],
+    details: Mapping[str, Any],
+) -> PermissionDenied:
+    """Log a refused sharing access to certificate ``number`` as a ``deny`` audit event (rule
+    article 17) and return the refusal to raise.
+
+    :param action: ``share`` (查询) or ``file`` (文件下载).
+    :param authority: the certificate's 登记机构 code, or None when unknown.
+    :param reasons: why, each a sentence (joined with "; " in the message).
+    :param details: the event's further details (after ``action``, ``authority``, ``reason``).
+    """
+    what = f"share {number}" if action == "share" else f"download the file of {number}"
+    denial = PermissionDenied(f"{principal.name} may not {what}: " + "; ".join(reasons))
+    event = {"action": action, "authority": authority, "reason": str(denial), **details}
+    tx.append_audit(AuditEvent("deny", principal.name, number, now, event))
+    return denial
+
+
 def choose_agreement(
     active: Sequence[SharingAgreement], authority: str | None
 ) -> SharingAgreement | None:
@@ -410,11 +435,9 @@ def revoke_agreement(
 ) -> SharingAgreement:
     """See :meth:`bdcert.lifecycle.Registry.revoke_agreement`."""
     services.authorize(principal, "manage_agreements", subject=str(agreement_id))
-    if not isinstance(reason, str) or not reason.strip():
-        raise ValidationError(
-            [Problem("reason", "is required (why the agreement is revoked)")],
-            subject=f"agreement {agreement_id}",
-        )
+    reason = required_text(
+        reason, "reason", "why the agreement is revoked", subject=f"agreement {agreement_id}"
+    )
     now = services.clock()
     with services.storage.transaction() as tx:
         agreement = tx.get_agreement(agreement_id)  # NotFound
@@ -429,16 +452,14 @@ def revoke_agreement(
                 ],
                 subject=f"agreement {agreement_id}",
             )
-        revoked = tx.revoke_agreement(
-            agreement_id, at=now, reason=reason.strip(), by=principal.name
-        )
+        revoked = tx.revoke_agreement(agreement_id, at=now, reason=reason, by=principal.name)
         tx.append_audit(
             AuditEvent(
                 "agreement_revoke",
                 principal.name,
                 agreement_id,
                 now,
-                {"party": agreement.party, "reason": reason.strip()},
+                {"party": agreement.party, "reason": reason},
             )
         )
     return revoked
@@ -511,24 +532,19 @@ def share(
             ]
             chosen = choose_agreement(active, authority)
             if chosen is None:
-                denial = PermissionDenied(
-                    f"{principal.name} may not share {number}: " + "; ".join(reasons)
-                )
-                tx.append_audit(
-                    AuditEvent(
-                        "deny",
-                        principal.name,
-                        number,
-                        now,
-                        {
-                            "action": "share",
-                            "authority": authority,
-                            "reason": str(denial),
-                            "agreement": agreement_id,
-                            "considered": [a.id for a in candidates],
-                            **extra,
-                        },
-                    )
+                denial = refusal(
+                    tx,
+                    principal,
+                    number,
+                    now,
+                    "share",
+                    authority,
+                    reasons,
+                    {
+                        "agreement": agreement_id,
+                        "considered": [a.id for a in candidates],
+                        **extra,
+                    },
                 )
             else:
                 assert cert is not None
@@ -558,6 +574,14 @@ def share(
     if denial is not None:
         raise denial
     raise NotFound(f"no certificate {number!r}")
+
+
+def required_text(value: Any, field: str, what: str, *, subject: str) -> str:
+    """``value`` stripped; a :class:`ValidationError` about ``subject`` naming ``field`` ("is
+    required (``what``)") when it is not a string or is blank."""
+    if not isinstance(value, str) or not value.strip():
+        raise ValidationError([Problem(field, f"is required ({what})")], subject=subject)
+    return value.strip()
 
 
 def optional_text(value: Any, field: str, message: str, problems: list[Problem]) -> str | None:

@@ -47,10 +47,8 @@ import base64
 import hashlib
 import io
 import json
-import tempfile
 from collections.abc import Mapping
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 import attrs
@@ -288,9 +286,7 @@ def render_status_snapshot(
     :param authority: the sealing :class:`~bdcert.model.Authority`.
     :param renderer: the workspace's renderer (its fonts).
     """
-    from fpdf import FPDF
-
-    from bdcert.fonts import FontChain, glyph_source
+    from bdcert.render.statement import statement_pdf
 
     title = "不动产登记电子证照状态快照"
     lines = [
@@ -306,47 +302,23 @@ def render_status_snapshot(
         f"{SNAPSHOT_FILE}。This snapshot lists the certificates no longer in force and those "
         "under seizure as of the time above; the list is the attached JSON file."
     )
-    text = title + note + "".join(a + b for a, b in lines)
-    chain = FontChain(renderer.fonts)
-    assignment = chain.assign(text)  # names and numbers only: MissingGlyph is a font defect
-    pdf = FPDF(orientation="P", unit="mm", format="A4")
-    with tempfile.TemporaryDirectory(prefix="bdcert-snapshot-") as tmp:
-        fallbacks = []
-        for position, codepoints in sorted(assignment.items()):
-            path = Path(tmp) / f"f{position}.ttf"
-            path.write_bytes(glyph_source(renderer.fonts.chain[position]).subset_font(codepoints))
-            key = "cp" if position == 0 else f"cpfallback{position}"
-            pdf.add_font(key, "", str(path))
-            if position:
-                fallbacks.append(key)
-        pdf.set_fallback_fonts(fallbacks)
-        pdf.add_page()
-        pdf.set_font("cp", size=18)
-        pdf.cell(0, 14, title, new_x="LMARGIN", new_y="NEXT", align="C")
-        pdf.set_font("cp", size=10)
-        pdf.multi_cell(0, 6, note, new_x="LMARGIN", new_y="NEXT")
-        pdf.ln(4)
-        for label, value in lines:
-            pdf.set_font("cp", size=9)
-            pdf.cell(0, 5, label, new_x="LMARGIN", new_y="NEXT")
-            pdf.set_font("cp", size=11)
-            pdf.multi_cell(0, 6, value, new_x="LMARGIN", new_y="NEXT")
-            pdf.ln(1)
-        pdf.embed_file(
-            bytes=data,
-            basename=SNAPSHOT_FILE,
-            modification_date=now,
-            mime_type="application/json",
-            desc="不动产登记电子证照状态快照 status snapshot",
-        )
-        pdf.set_title(f"状态快照 {document['made_at']}")
-        pdf.set_subject(json.dumps({"type": SNAPSHOT_FORMAT, "sha256": digest}))
-        pdf.set_keywords(SNAPSHOT_FORMAT)
-        pdf.set_author(authority.name)
-        pdf.set_creator("bdcert")
-        pdf.set_lang("zh-CN")
-        pdf.set_creation_date(now)
-        return bytes(pdf.output())
+    return statement_pdf(  # names and numbers only: MissingGlyph is a font defect
+        renderer.fonts,
+        title,
+        note,
+        lines,
+        pdf_title=f"状态快照 {document['made_at']}",
+        subject=json.dumps({"type": SNAPSHOT_FORMAT, "sha256": digest}),
+        keywords=SNAPSHOT_FORMAT,
+        author=authority.name,
+        created=now,
+        attachment=(
+            SNAPSHOT_FILE,
+            data,
+            "application/json",
+            "不动产登记电子证照状态快照 status snapshot",
+        ),
+    )
 
 
 def _embedded_json(pdf: bytes) -> bytes:

@@ -235,24 +235,40 @@ class VerificationReport:
         }
 
 
+#: A failing seal verdict -> (check key, check code, Chinese sentence) of the check it names
+#: (UNTRUSTED_SIGNER depends on its detail: see :func:`_failed_check`).
+_FAILURES = {
+    VerdictCode.TOO_COMPLEX: (
+        "integrity",
+        "too_complex",
+        "文件超出了验证所允许的复杂程度，未作进一步检查",
+    ),
+    VerdictCode.NOT_PDF: ("integrity", "not_a_document", "这不是一份可读的 PDF 或 OFD 文件"),
+    VerdictCode.UNSEALED: ("integrity", "no_seal", "文件没有电子签章，无法确认是否被修改"),
+    VerdictCode.MULTIPLE_SIGNATURES: (
+        "integrity",
+        "extra_signature",
+        "文件在盖章后被加上了另一个签章",
+    ),
+    VerdictCode.DIGEST_MISMATCH: ("integrity", "changed_in_signed_range", "文件在盖章后被修改过"),
+    VerdictCode.MODIFIED_AFTER_SEALING: (
+        "integrity",
+        "appended_after_sealing",
+        "文件在盖章后被追加了内容",
+    ),
+    VerdictCode.SIGNATURE_INVALID: (
+        "seal",
+        "signature_invalid",
+        "签章的密码校验不通过，文件可能是伪造的",
+    ),
+    VerdictCode.REVOKED: ("seal", "seal_revoked", "印章证书在盖章前已被吊销"),
+}
+
+
 def _failed_check(code: VerdictCode, detail: str) -> tuple[str, str, str]:
     """(check key, check code, Chinese sentence) of the check a failing seal verdict names."""
-    if code is VerdictCode.TOO_COMPLEX:
-        return "integrity", "too_complex", "文件超出了验证所允许的复杂程度，未作进一步检查"
-    if code is VerdictCode.NOT_PDF:
-        return "integrity", "not_a_document", "这不是一份可读的 PDF 或 OFD 文件"
-    if code is VerdictCode.UNSEALED:
-        return "integrity", "no_seal", "文件没有电子签章，无法确认是否被修改"
-    if code is VerdictCode.MULTIPLE_SIGNATURES:
-        return "integrity", "extra_signature", "文件在盖章后被加上了另一个签章"
-    if code is VerdictCode.DIGEST_MISMATCH:
-        return "integrity", "changed_in_signed_range", "文件在盖章后被修改过"
-    if code is VerdictCode.MODIFIED_AFTER_SEALING:
-        return "integrity", "appended_after_sealing", "文件在盖章后被追加了内容"
-    if code is VerdictCode.SIGNATURE_INVALID:
-        return "seal", "signature_invalid", "签章的密码校验不通过，文件可能是伪造的"
-    if code is VerdictCode.REVOKED:
-        return "seal", "seal_revoked", "印章证书在盖章前已被吊销"
+    if code in _FAILURES:
+        return _FAILURES[code]
     if code is VerdictCode.UNTRUSTED_SIGNER:
         if _ISSUER_MISMATCH in detail:
             return "issuer", "issuer_mismatch", "印章不属于证书上的登记机构，文件可能是伪造的"
@@ -376,69 +392,58 @@ def report_from_verdict(
                 failed_at = None
             else:
                 results.append(_passed(key, label, verdict.signer))
-        return VerificationReport(
-            verdict=code,
-            ok=False,
-            summary=SUMMARIES[code],
-            detail=verdict.detail,
-            checks=tuple(results),
-            level=level,
-            number=number or (verdict.certificate.number if verdict.certificate else None),
-            signer=verdict.signer,
-            signed_at=verdict.signed_at,
-            trust_bundle=trust_bundle,
-            name=name,
-        )
-    for key in ("integrity", "seal", "issuer"):
-        results.append(_passed(key, labels[key], verdict.signer))
-    register_sentence: str | None = None
-    if register is not None:
-        results.append(register)
-        register_sentence = register.sentence
-        results.append(
-            CheckResult(
-                "face",
-                labels["face"],
-                "as_sealed",
-                True,
-                "证面信息与登记机构盖章时一致；是否与登记簿现状一致需在线核验",
-                "offline: the face is as the authority sealed it (not compared with the register)",
-            )
-        )
-    elif code is VerdictCode.UNKNOWN_CERTIFICATE:
-        results.append(
-            CheckResult(
-                "register",
-                labels["register"],
-                "not_registered",
-                False,
-                "登记簿中没有这份文件：它不是登记机构发放的证书文件",
-                verdict.detail,
-            )
-        )
-        results.append(_not_run("face", labels["face"]))
+        summary = SUMMARIES[code]
     else:
-        status_code, passed, register_sentence, detail = _status_check(verdict)
-        results.append(
-            CheckResult(
-                "register", labels["register"], status_code, passed, register_sentence, detail
+        for key in ("integrity", "seal", "issuer"):
+            results.append(_passed(key, labels[key], verdict.signer))
+        register_sentence: str | None = None
+        if register is not None:
+            results.append(register)
+            register_sentence = register.sentence
+            results.append(
+                CheckResult(
+                    "face",
+                    labels["face"],
+                    "as_sealed",
+                    True,
+                    "证面信息与登记机构盖章时一致；是否与登记簿现状一致需在线核验",
+                    "offline: the face is as the authority sealed it (not compared with the register)",
+                )
             )
-        )
-        results.append(
-            CheckResult(
-                "face",
-                labels["face"],
-                "matches_register",
-                True,
-                "文件与登记簿中存档的证书文件完全一致（按 SHA-256 摘要比对），证面信息即登记信息",
-                "the file's SHA-256 (or that of the revision it extends) is the one registered"
-                " for the certificate, so its face values are the register's",
+        elif code is VerdictCode.UNKNOWN_CERTIFICATE:
+            results.append(
+                CheckResult(
+                    "register",
+                    labels["register"],
+                    "not_registered",
+                    False,
+                    "登记簿中没有这份文件：它不是登记机构发放的证书文件",
+                    verdict.detail,
+                )
             )
-        )
-    if register is not None and register.passed is None:
-        summary = "证书文件真实：由登记机构盖章，盖章后未被修改（离线验证，未核验登记状态）"
-    else:
-        summary = _summary(verdict, register_sentence)
+            results.append(_not_run("face", labels["face"]))
+        else:
+            status_code, passed, register_sentence, detail = _status_check(verdict)
+            results.append(
+                CheckResult(
+                    "register", labels["register"], status_code, passed, register_sentence, detail
+                )
+            )
+            results.append(
+                CheckResult(
+                    "face",
+                    labels["face"],
+                    "matches_register",
+                    True,
+                    "文件与登记簿中存档的证书文件完全一致（按 SHA-256 摘要比对），证面信息即登记信息",
+                    "the file's SHA-256 (or that of the revision it extends) is the one registered"
+                    " for the certificate, so its face values are the register's",
+                )
+            )
+        if register is not None and register.passed is None:
+            summary = "证书文件真实：由登记机构盖章，盖章后未被修改（离线验证，未核验登记状态）"
+        else:
+            summary = _summary(verdict, register_sentence)
     return VerificationReport(
         verdict=code,
         ok=code in (VerdictCode.VALID, VerdictCode.RESTRICTED),

@@ -24,13 +24,12 @@ from litestar.datastructures import UploadFile
 from litestar.di import NamedDependency
 from litestar.params import Parameter, PathParameter
 
-from bdcert.errors import ValidationError
 from bdcert.lifecycle.auditing import MAX_AUDIT_PAGE
 from bdcert.model import AuditEvent, Principal
 from bdcert.records import AuditCheckpoint
 from bdcert_adapters.service.auth import registry_of
+from bdcert_adapters.service.params import Instant, moment, query_fields
 from bdcert_adapters.service.problems import FieldError, problem
-from bdcert_adapters.service.routes.sharing import query_problem
 
 __all__ = ["ROUTES", "CheckpointView", "EventPage", "EventView", "Verification"]
 
@@ -111,22 +110,6 @@ class Verification:
     checked_copies: list[str]
 
 
-def _moment(field: str, value: str | None, errors: list[FieldError]) -> datetime | None:
-    if value is None:
-        return None
-    try:
-        moment = datetime.fromisoformat(value.strip())
-    except ValueError:
-        errors.append(FieldError(f"query.{field}", f"{value!r} is not an ISO 8601 time"))
-        return None
-    if moment.utcoffset() is None:
-        errors.append(
-            FieldError(f"query.{field}", f"{value!r} needs a UTC offset (e.g. +08:00 or Z)")
-        )
-        return None
-    return moment
-
-
 def _event(event_id: int, e: AuditEvent) -> EventView:
     return EventView(event_id, e.action, e.actor, e.subject, e.at, dict(e.details))
 
@@ -144,12 +127,8 @@ def events(
     actor: Annotated[
         str | None, Parameter(description="a principal's name", max_length=200)
     ] = None,
-    since: Annotated[
-        str | None, Parameter(description="ISO 8601 with offset, inclusive", max_length=200)
-    ] = None,
-    until: Annotated[
-        str | None, Parameter(description="ISO 8601 with offset, inclusive", max_length=200)
-    ] = None,
+    since: Instant = None,
+    until: Instant = None,
     after: Annotated[int, Parameter(description="the last event id already seen")] = 0,
     limit: Annotated[int, Parameter(description=f"events per page, 1-{MAX_AUDIT_PAGE}")] = 100,
 ) -> EventPage:
@@ -158,14 +137,14 @@ def events(
     range); 403 unless an auditor or the platform."""
     errors: list[FieldError] = []
     moments = {
-        name: _moment(name, value, errors) for name, value in (("since", since), ("until", until))
+        name: moment(name, value, errors) for name, value in (("since", since), ("until", until))
     }
     registry = registry_of(request)
     if errors:
         # the role first (a refusal is logged): whoever may not read the log learns no more
         registry.services.authorize(principal, "audit")
         raise problem(400, "validation", "invalid input", "bad query parameters", errors)
-    try:
+    with query_fields():
         page = registry.audit_page(
             principal=principal,
             subject=subject,
@@ -175,8 +154,6 @@ def events(
             after=after,
             limit=limit,
         )
-    except ValidationError as exc:
-        raise query_problem(exc) from exc
     full = len(page) == limit
     return EventPage([_event(i, e) for i, e in page], page[-1][0] if page and full else None)
 

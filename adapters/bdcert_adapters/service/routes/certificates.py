@@ -151,13 +151,43 @@ _READERS = (
     "their own certificate (403 for others, 401 without credentials, 404 for an unknown one)."
 )
 
+_MEDIA_TYPES = {"pdf": PDF_MEDIA_TYPE, "ofd": OFD_MEDIA_TYPE}
 
-@get(
+
+def _reading(path: str, summary: str, description: str, media_type: str | None = None) -> Any:
+    """The ``@get`` of a certificate-reading route: tag, thread, description with its readers."""
+    return get(
+        path,
+        summary=summary,
+        tags=["certificates"],
+        sync_to_thread=True,
+        media_type=media_type,
+        description=description + _READERS,
+    )
+
+
+def _file(
+    request: Request[Any, Any, Any],
+    number: str,
+    principal: NamedDependency[Principal],
+    kind: str,
+) -> Response[bytes]:
+    """The sealed ``kind`` (``pdf`` or ``ofd``) of ``number``, as an attachment."""
+    registry = registry_of(request)
+    read = registry.pdf if kind == "pdf" else registry.ofd
+    return _document(read(number, principal=principal), _MEDIA_TYPES[kind], number, "." + kind)
+
+
+def _licensed_number(
+    request: Request[Any, Any, Any], licence_id: str, principal: NamedDependency[Principal]
+) -> str:
+    return registry_of(request).certificate_by_licence(licence_id, principal=principal).number
+
+
+@_reading(
     "/certificates/{number:str}",
-    summary="A certificate's metadata",
-    tags=["certificates"],
-    sync_to_thread=True,
-    description="The certificate as registered: face items, holders, status, links." + _READERS,
+    "A certificate's metadata",
+    "The certificate as registered: face items, holders, status, links.",
 )
 def certificate(
     number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
@@ -167,45 +197,35 @@ def certificate(
     return view
 
 
-@get(
+@_reading(
     "/certificates/{number:str}/pdf",
-    summary="A certificate's sealed PDF",
-    tags=["certificates"],
-    sync_to_thread=True,
-    media_type=PDF_MEDIA_TYPE,
-    description="The sealed PDF as filed, byte for byte; logged as a download." + _READERS,
+    "A certificate's sealed PDF",
+    "The sealed PDF as filed, byte for byte; logged as a download.",
+    PDF_MEDIA_TYPE,
 )
 def certificate_pdf(
     number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[bytes]:
-    data = registry_of(request).pdf(number, principal=principal)
-    return _document(data, PDF_MEDIA_TYPE, number, ".pdf")
+    return _file(request, number, principal, "pdf")
 
 
-@get(
+@_reading(
     "/certificates/{number:str}/ofd",
-    summary="A certificate's sealed OFD",
-    tags=["certificates"],
-    sync_to_thread=True,
-    media_type=OFD_MEDIA_TYPE,
-    description=(
-        "The sealed OFD (GB/T 33190) as filed; 404 problem when the certificate was issued "
-        "without one; logged as a download." + _READERS
-    ),
+    "A certificate's sealed OFD",
+    "The sealed OFD (GB/T 33190) as filed; 404 problem when the certificate was issued "
+    "without one; logged as a download.",
+    OFD_MEDIA_TYPE,
 )
 def certificate_ofd(
     number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[bytes]:
-    data = registry_of(request).ofd(number, principal=principal)
-    return _document(data, OFD_MEDIA_TYPE, number, ".ofd")
+    return _file(request, number, principal, "ofd")
 
 
-@get(
+@_reading(
     "/certificates/{number:str}/status",
-    summary="A certificate's status",
-    tags=["certificates"],
-    sync_to_thread=True,
-    description="Valid, restricted (查封), superseded (by whom) or cancelled (why)." + _READERS,
+    "A certificate's status",
+    "Valid, restricted (查封), superseded (by whom) or cancelled (why).",
 )
 def certificate_status(
     number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
@@ -226,16 +246,11 @@ def certificate_status(
     )
 
 
-@get(
+@_reading(
     "/certificates/{number:str}/history",
-    summary="A certificate's supersession chain",
-    tags=["certificates"],
-    sync_to_thread=True,
-    description=(
-        "The certificates it superseded (those its entry's 原证号 named, and theirs) and those "
-        "that superseded it, oldest first, each with its status and dates (rule article 10)."
-        + _READERS
-    ),
+    "A certificate's supersession chain",
+    "The certificates it superseded (those its entry's 原证号 named, and theirs) and those "
+    "that superseded it, oldest first, each with its status and dates (rule article 10).",
 )
 def certificate_history(
     number: Number, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
@@ -264,15 +279,11 @@ def certificate_history(
     return CertificateHistory(number, tuple(items), current)
 
 
-@get(
+@_reading(
     "/licences/{licence_id:str}",
-    summary="A certificate's metadata by e-licence identifier",
-    tags=["certificates"],
-    sync_to_thread=True,
-    description=(
-        "As /certificates/{number}, by the national e-licence identifier (电子证照标识, "
-        "1.2.156.3005.2.…)." + _READERS
-    ),
+    "A certificate's metadata by e-licence identifier",
+    "As /certificates/{number}, by the national e-licence identifier (电子证照标识, "
+    "1.2.156.3005.2.…).",
 )
 def licence(
     licence_id: LicenceId, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
@@ -282,36 +293,30 @@ def licence(
     return view
 
 
-@get(
+@_reading(
     "/licences/{licence_id:str}/pdf",
-    summary="A certificate's sealed PDF by e-licence identifier",
-    tags=["certificates"],
-    sync_to_thread=True,
-    media_type=PDF_MEDIA_TYPE,
-    description="As /certificates/{number}/pdf." + _READERS,
+    "A certificate's sealed PDF by e-licence identifier",
+    "As /certificates/{number}/pdf.",
+    PDF_MEDIA_TYPE,
 )
 def licence_pdf(
     licence_id: LicenceId, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[bytes]:
-    registry = registry_of(request)
-    number = registry.certificate_by_licence(licence_id, principal=principal).number
-    return _document(registry.pdf(number, principal=principal), PDF_MEDIA_TYPE, number, ".pdf")
+    number = _licensed_number(request, licence_id, principal)
+    return _file(request, number, principal, "pdf")
 
 
-@get(
+@_reading(
     "/licences/{licence_id:str}/ofd",
-    summary="A certificate's sealed OFD by e-licence identifier",
-    tags=["certificates"],
-    sync_to_thread=True,
-    media_type=OFD_MEDIA_TYPE,
-    description="As /certificates/{number}/ofd." + _READERS,
+    "A certificate's sealed OFD by e-licence identifier",
+    "As /certificates/{number}/ofd.",
+    OFD_MEDIA_TYPE,
 )
 def licence_ofd(
     licence_id: LicenceId, request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[bytes]:
-    registry = registry_of(request)
-    number = registry.certificate_by_licence(licence_id, principal=principal).number
-    return _document(registry.ofd(number, principal=principal), OFD_MEDIA_TYPE, number, ".ofd")
+    number = _licensed_number(request, licence_id, principal)
+    return _file(request, number, principal, "ofd")
 
 
 ROUTES: list[Any] = [

@@ -28,11 +28,10 @@ from litestar import Request, Response, get, post
 from litestar.di import NamedDependency
 from litestar.params import JSONBody, Parameter, PathParameter
 
-from bdcert.errors import ValidationError
 from bdcert.model import CHINA_TZ, Principal
 from bdcert.records import SharedCertificate, SharingAgreement
 from bdcert_adapters.service.auth import registry_of
-from bdcert_adapters.service.problems import FieldError, ProblemError, problem
+from bdcert_adapters.service.params import AgreementChoice, Purpose, query_fields, query_problem
 from bdcert_adapters.service.routes.certificates import Number
 
 __all__ = ["ROUTES", "AgreementView", "SearchAnswer", "SharedView", "query_problem"]
@@ -40,18 +39,6 @@ __all__ = ["ROUTES", "AgreementView", "SearchAnswer", "SharedView", "query_probl
 
 #: A sharing agreement's id in the path (ids holding ``/`` cannot be named here).
 AgreementId = Annotated[str, PathParameter(description="the agreement's id", max_length=100)]
-
-
-def query_problem(exc: ValidationError) -> ProblemError:
-    """A 400 problem for an SDK :class:`ValidationError` about query parameters: each field named
-    as ``query.<name>``."""
-    return problem(
-        400,
-        "validation",
-        "invalid input",
-        str(exc),
-        [FieldError(f"query.{p.field}", p.message) for p in exc.problems],
-    )
 
 
 @attrs.define(frozen=True)
@@ -166,9 +153,7 @@ def search(
             max_length=200,
         ),
     ] = None,
-    purpose: Annotated[
-        str | None, Parameter(description="申请事由, logged when given", max_length=1000)
-    ] = None,
+    purpose: Purpose = None,
 ) -> SearchAnswer:
     """The certificates in force matching the criteria (``unit`` and/or ``holder_id``,
     narrowed by ``holder_name``), each with only the fields the party's active agreement that
@@ -176,7 +161,7 @@ def search(
     is refused: it would walk the register); 403 for a caller that is not a sharing party or has
     no active agreement (expired, revoked: logged as ``deny``). Each search is one ``search``
     audit event."""
-    try:
+    with query_fields():
         found = registry_of(request).search_shared(
             principal=principal,
             unit=unit,
@@ -184,8 +169,6 @@ def search(
             holder_id=holder_id,
             purpose=purpose,
         )
-    except ValidationError as exc:
-        raise query_problem(exc) from exc
     return SearchAnswer([_view(s) for s in found])
 
 
@@ -199,26 +182,17 @@ def query(
     request: Request[Any, Any, Any],
     principal: NamedDependency[Principal],
     number: Number,
-    purpose: Annotated[
-        str | None, Parameter(description="申请事由, logged when given", max_length=1000)
-    ] = None,
-    agreement: Annotated[
-        str | None,
-        Parameter(
-            description="the agreement to use (default: the active one signed last)", max_length=200
-        ),
-    ] = None,
+    purpose: Purpose = None,
+    agreement: AgreementChoice = None,
 ) -> SharedView:
     """The certificate with only the granted fields (absent ones are not granted). 403 without
     an active agreement covering its authority; 404 for an unknown number under an active one;
     400 naming ``query.purpose`` when blank. Logged as ``share`` (or ``deny``) with the agreement
     and the purpose (申请事由) when given."""
-    try:
+    with query_fields():
         shared = registry_of(request).share(
             number, principal=principal, agreement_id=agreement, purpose=purpose
         )
-    except ValidationError as exc:
-        raise query_problem(exc) from exc
     return _view(shared)
 
 
@@ -239,23 +213,16 @@ def download(
             description="申请事由: why the file is downloaded (required; logged)", max_length=1000
         ),
     ] = None,
-    agreement: Annotated[
-        str | None,
-        Parameter(
-            description="the agreement to use (default: the active one signed last)", max_length=200
-        ),
-    ] = None,
+    agreement: AgreementChoice = None,
 ) -> Response[bytes]:
     """The certificate's sealed PDF as filed, when the party's active agreement covering its
     authority grants ``file``. ``purpose`` is mandatory: missing or blank → 400 naming
     ``query.purpose``. The download is logged as ``download`` with the agreement and the
     purpose; a refusal as ``deny`` with the purpose."""
-    try:
+    with query_fields():
         pdf = registry_of(request).shared_file(
             number, purpose=purpose, principal=principal, agreement_id=agreement
         )
-    except ValidationError as exc:
-        raise query_problem(exc) from exc
     return Response(
         pdf,
         media_type="application/pdf",

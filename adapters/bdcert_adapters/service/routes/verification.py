@@ -32,7 +32,8 @@ from __future__ import annotations
 import dataclasses
 import threading
 import time
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import attrs
 from litestar import Request, Response, get, post
@@ -222,6 +223,9 @@ async def _documents(request: Request[Any, Any, Any], *, batch: bool) -> list[Do
     return [_checked(Document(await read_upload(request, settings.max_upload_bytes)))]
 
 
+T = TypeVar("T")
+
+
 def _record(code: str) -> None:
     try:
         from bdcert_adapters.service.metrics import record_verdict
@@ -236,41 +240,44 @@ def _report(registry: Any, doc: Document, principal: Principal | None) -> Verifi
     return report
 
 
-@post(
-    "/verify",
-    operation_class=_DocumentBody,
-    summary="Verify one certificate file (PDF or OFD)",
-    tags=["verification"],
-    status_code=200,
-)
+def _upload(path: str, body: type[Operation], summary: str) -> Any:
+    """The ``@post`` of a route verifying uploaded documents (200 whatever they prove)."""
+    return post(path, operation_class=body, summary=summary, tags=["verification"], status_code=200)
+
+
+async def _on_documents(
+    request: Request[Any, Any, Any], *, batch: bool, run: Callable[[Any, list[Document]], T]
+) -> T:
+    """``run(registry, documents)`` in a worker thread, on the request's documents."""
+    docs = await _documents(request, batch=batch)
+    registry = registry_of(request)
+    return await sync_to_thread(run, registry, docs)
+
+
+@_upload("/verify", _DocumentBody, "Verify one certificate file (PDF or OFD)")
 async def verify(
     request: Request[Any, Any, Any], optional_principal: Principal | None
 ) -> VerificationReport:
     """The report of one document, check by check (integrity, seal, issuer, register status,
     face values): 200 whenever verification ran, even for a forged file."""
-    (doc,) = await _documents(request, batch=False)
-    registry = registry_of(request)
-    return await sync_to_thread(_report, registry, doc, optional_principal)
+
+    def run(registry: Any, docs: list[Document]) -> VerificationReport:
+        (doc,) = docs
+        return _report(registry, doc, optional_principal)
+
+    return await _on_documents(request, batch=False, run=run)
 
 
-@post(
-    "/verify/batch",
-    operation_class=_BatchBody,
-    summary="Verify several certificate files",
-    tags=["verification"],
-    status_code=200,
-)
+@_upload("/verify/batch", _BatchBody, "Verify several certificate files")
 async def verify_batch(
     request: Request[Any, Any, Any], optional_principal: Principal | None
 ) -> BatchReports:
     """One report per ``file`` part of a multipart/form-data body, in order."""
-    docs = await _documents(request, batch=True)
-    registry = registry_of(request)
 
-    def run() -> BatchReports:
+    def run(registry: Any, docs: list[Document]) -> BatchReports:
         return BatchReports(tuple(_report(registry, d, optional_principal) for d in docs))
 
-    return await sync_to_thread(run)
+    return await _on_documents(request, batch=True, run=run)
 
 
 @post(
@@ -293,28 +300,21 @@ def check_information(
     )
 
 
-@post(
-    "/checks/file",
-    operation_class=_DocumentBody,
-    summary="文件验证: is this file's seal genuine?",
-    tags=["verification"],
-    status_code=200,
-)
+@_upload("/checks/file", _DocumentBody, "文件验证: is this file's seal genuine?")
 async def check_file(
     request: Request[Any, Any, Any], optional_principal: Principal | None
 ) -> NationalResult:
     """GB/T 36906 文件验证 of one document (as ``/verify``): 0 文件验证通过, 1 文件签章校验失败,
     2 文件校验失败; see :mod:`bdcert.verify.national`."""
-    (doc,) = await _documents(request, batch=False)
-    registry = registry_of(request)
 
-    def run() -> NationalResult:
+    def run(registry: Any, docs: list[Document]) -> NationalResult:
+        (doc,) = docs
         result = national.file_check(registry, doc.data, optional_principal)
         if result.verdict is not None:
             _record(result.verdict.value)
         return result
 
-    return await sync_to_thread(run)
+    return await _on_documents(request, batch=False, run=run)
 
 
 #: How long a worker answers the same status snapshot before sealing a new one.
