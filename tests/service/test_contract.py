@@ -95,12 +95,7 @@ def contract(
 
 #: Operations whose contract is known to be broken, and by what; the test still runs them and
 #: fails on anything else. Remove an entry when its route is fixed.
-KNOWN_DEFECTS: dict[str, str] = {
-    "GET /api/v1/trust-bundle": (
-        "verif: Response[bytes] with media_type application/json is documented as "
-        '{"type": "string"}, but answers a JSON object (the TrustBundle): declare its schema'
-    ),
-}
+KNOWN_DEFECTS: dict[str, str] = {}
 
 #: What the document promises. Not ``positive_data_acceptance``: a request can fit the schema and
 #: still be refused for a rule the schema cannot express (a number without a name, an entry

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import attrs
 from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
 from litestar.params import JSONBody
@@ -328,6 +329,15 @@ _SNAPSHOT_LOCK = threading.Lock()
     tags=["verification"],
     sync_to_thread=True,
     media_type="application/json",
+    # the file's exact bytes (its digest names it), documented as the JSON object they are
+    responses={
+        200: ResponseSpec(
+            data_container=dict[str, Any],
+            media_type="application/json",
+            description="the trust bundle (format, version, made_at, roots, seal "
+            "certificates, CRLs, sha256); its digest also in the ETag",
+        )
+    },
 )
 def trust_bundle(request: Request[Any, Any, Any]) -> Response[bytes]:
     """The trust roots, seal certificates and CRLs a bank pins, as one versioned JSON file
