@@ -240,10 +240,13 @@ _ID_PATTERN = re.compile(
 #: A labelled list of persons in free text: ``共有人：陈建国、刘芳``, ``原权利人:张三``.
 _LABELLED = re.compile(r"(人[：:]\s*)([^；;。\n（(]+)")
 #: A person named after a label ending in 人 without a colon (``联系人韩梅梅``, ``代理人 韩梅梅``):
-#: 2 to 4 CJK characters standing alone (``申请人主张…`` is a sentence, not a name).
+#: 2 to 4 CJK characters standing alone (``申请人主张…`` is a sentence, not a name), unless they
+#: start with a word that says what about the person follows (``共有人姓名由…更正为…``).
 _UNCOLONED = re.compile(
     r"((?:联系|代理|委托|受托|申请|共有|监护|继承|见证|经办|承租|出租|担保|抵押|被申请)人)"
-    r"([ \t\u3000]*)([\u4e00-\u9fff]{2,4})(?![\u4e00-\u9fff*])"
+    r"([ \t\u3000]*)"
+    r"(?!姓名|名称|身份|证件|信息|地址|电话|住所|签字|签章|变更|更正|同意|主张|提供|持有|已|未|均|应)"
+    r"([\u4e00-\u9fff]{2,4})(?![\u4e00-\u9fff*])"
 )
 
 

@@ -216,6 +216,9 @@ def test_known_names_in_compatibility_forms_are_masked() -> None:
         # ordinary words after such a label are no name: untouched
         ("申请人主张对该房屋享有共有份额", "申请人主张对该房屋享有共有份额"),
         ("居住权期限：自登记之日起至权利人终身", "居住权期限：自登记之日起至权利人终身"),
+        # a word saying what about the person follows (a new user saw 共有人姓*由 on the page)
+        ("共有人姓名由“孙丽”更正为“孙俪”", "共有人姓名由“孙丽”更正为“孙俪”"),
+        ("委托人身份证明已核验", "委托人身份证明已核验"),
     ],
 )
 def test_a_person_after_a_label_without_a_colon_is_masked(text: str, masked: str) -> None:
