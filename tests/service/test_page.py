@@ -173,7 +173,8 @@ class Site:
 
     def _page(self, r: Any, status: int) -> Page:
         assert r.status_code == status, r.text[:500]
-        assert r.headers["content-type"].startswith("text/html")
+        # exactly one charset parameter (it was once doubled)
+        assert r.headers["content-type"] == "text/html; charset=utf-8", r.headers["content-type"]
         page = Page(r.text)
         assert "script" not in page.tags
         assert not re.search(r"<\s*script", r.text, re.IGNORECASE)

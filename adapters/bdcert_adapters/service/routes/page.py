@@ -33,7 +33,7 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 import jinja2
-from litestar import Request, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import NotFoundException
 
 from bdcert.errors import TooManyAttempts
@@ -93,7 +93,7 @@ def _render(
     return Response(
         html,
         status_code=status,
-        media_type="text/html; charset=utf-8",
+        media_type=MediaType.HTML,  # Litestar adds "; charset=utf-8"
         headers={**_HEADERS, **(headers or {})},
     )
 
