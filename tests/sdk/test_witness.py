@@ -158,6 +158,10 @@ def test_a_rewritten_and_resealed_history_is_reported_by_the_witness(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "history rewritten after checkpoint #2 witnessed by 510700" in done.stdout
     assert "no longer keeps this countersignature" in done.stdout
+    assert (
+        "witnessed checkpoints: 0 stored countersignature(s) and 2 witness's copy(ies) checked"
+        in done.stdout
+    ), done.stdout
 
 
 @pytest.mark.parametrize("workspace", ["sqlite"], indirect=True)
