@@ -116,6 +116,8 @@ def test_same_ywh_other_content_is_409(served: Served) -> None:
     r = push(served, entry(28))  # line 28: 510100-2024-000101 again, another address
     assert r.status_code == 409, r.text
     assert r.json()["type"].endswith("/idempotency-conflict")
+    errors = r.json()["errors"]  # the conflict's problems, each field named
+    assert errors and all(e["field"] and e["message"] for e in errors), errors
     assert stored_numbers(served) == EXPECTED_RESULTS[0]["numbers"]
 
 
