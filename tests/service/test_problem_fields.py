@@ -40,3 +40,15 @@ def test_a_lookup_by_number_without_name_names_query_name(served: Served) -> Non
     assert [f for f, _ in _errors(r)] == ["query.name"]
     r = served.client.get(f"/api/v1/lookup?number={quote(NUMBER)}&name=%20")
     assert [f for f, _ in _errors(r)] == ["query.name"]
+
+
+def test_a_malformed_number_is_404_as_the_openapi_document_says(served: Served) -> None:
+    r = served.client.get("/api/v1/certificates/nonsense", headers=served.auth("platform"))
+    assert r.status_code == 404, r.text
+    doc = served.client.get("/api/v1/openapi.json").json()
+    for path in ("/api/v1/certificates/{number}", "/api/v1/licences/{licence_id}/pdf"):
+        assert "400" not in doc["paths"][path]["get"]["responses"], path
+    # an integer path parameter that does not parse matches no route either
+    assert "400" not in doc["paths"]["/api/v1/audit/checkpoints/{number}/pdf"]["get"]["responses"]
+    r = served.client.get("/api/v1/audit/checkpoints/abc/pdf", headers=served.auth("auditor"))
+    assert r.status_code == 404, r.text
