@@ -6,12 +6,14 @@
 2. ``bdcert serve --workers 2`` on a free loopback port;
 3. ``locust --headless`` (:mod:`benchmarks.load.locustfile`) for ``$DURATION`` (default 60s)
    with ``$USERS`` callers (default 8);
-4. ``benchmarks/load/RESULTS.md``: per operation the requests, throughput, p50 and p99 latency
-   and errors, from locust's CSV statistics.
+4. a results file: per operation the requests, throughput, p50 and p99 latency and errors,
+   from locust's CSV statistics — ``benchmarks/load/results/run-<UTC time>.md`` (ignored by git),
+   or, with ``--update-results``, the committed ``benchmarks/load/RESULTS.md``.
 """
 
 from __future__ import annotations
 
+import argparse
 import csv
 import datetime
 import os
@@ -35,8 +37,22 @@ def _cli(*args: str) -> str:
     return out.stdout.strip()
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
     from tests.service.server_process import serve
+
+    parser = argparse.ArgumentParser(prog="benchmarks/load/run.sh")
+    parser.add_argument(
+        "--update-results",
+        action="store_true",
+        help="overwrite the committed benchmarks/load/RESULTS.md (default: a new file in results/)",
+    )
+    args = parser.parse_args(argv)
+    now = datetime.datetime.now(datetime.UTC)
+    out = (
+        HERE / "RESULTS.md"
+        if args.update_results
+        else HERE / "results" / f"run-{now:%Y%m%dT%H%M%SZ}.md"
+    )
     from tests.support import database_url, make_workspace
 
     duration = os.environ.get("DURATION", "60s")
@@ -73,12 +89,13 @@ def main() -> int:
                 )  # fmt: skip
                 stats = Path(f"{prefix}_stats.csv").read_text(encoding="utf-8")
                 rows = list(csv.DictReader(stats.splitlines()))
-    write_results(rows, duration, users)
-    print((HERE / "RESULTS.md").read_text(encoding="utf-8"))
+    write_results(rows, duration, users, out)
+    print(out.read_text(encoding="utf-8"))
+    print(f"written to {out.relative_to(REPO)}")
     return 0
 
 
-def write_results(rows: list[dict[str, str]], duration: str, users: str) -> None:
+def write_results(rows: list[dict[str, str]], duration: str, users: str, out: Path) -> None:
     commit = subprocess.run(
         ["git", "-C", str(REPO), "rev-parse", "--short", "HEAD"],
         capture_output=True, text=True, check=False,
@@ -110,7 +127,8 @@ def write_results(rows: list[dict[str, str]], duration: str, users: str) -> None
         "shared machine: compare runs, not machines.",
         "",
     ]
-    (HERE / "RESULTS.md").write_text("\n".join(lines), encoding="utf-8")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines), encoding="utf-8")
 
 
 if __name__ == "__main__":

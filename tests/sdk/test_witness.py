@@ -158,6 +158,10 @@ def test_a_rewritten_and_resealed_history_is_reported_by_the_witness(
     assert done.returncode == 1, done.stdout + done.stderr
     assert "history rewritten after checkpoint #2 witnessed by 510700" in done.stdout
     assert "no longer keeps this countersignature" in done.stdout
+    assert (
+        "witnessed checkpoints: 0 stored countersignature(s) and 2 witness's copy(ies) checked"
+        in done.stdout
+    ), done.stdout
 
 
 @pytest.mark.parametrize("workspace", ["sqlite"], indirect=True)
@@ -265,8 +269,11 @@ def _timeline() -> list[dict[str, Any]]:
 
 
 @pytest.mark.parametrize("workspace", ["sqlite"], indirect=True)
-def test_bdcert_witness_against_a_real_server(setup: Setup, timeline: list[dict[str, Any]]) -> None:
-    """``bdcert witness`` over real HTTP: uvicorn serving the province on a free port."""
+def test_bdcert_witness_against_a_real_server(
+    setup: Setup, timeline: list[dict[str, Any]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``bdcert witness`` over real HTTP: uvicorn serving the province on a free port; a refusal
+    is printed in full, the token may come from ``$BDCERT_PROVINCE_TOKEN``."""
     import socket
     import threading
     import time
@@ -297,7 +304,14 @@ def test_bdcert_witness_against_a_real_server(setup: Setup, timeline: list[dict[
             time.sleep(0.05)
         url = f"http://127.0.0.1:{port}"
         city = type(s.province).load(s.city)
-        done = run_cli(city, "witness", "--from", url, "--token", s.tokens["registrar-510700"])
+        # another authority's registrar hands in 510700's countersignature: refused, said in full
+        refused = run_cli(city, "witness", "--from", url, "--token", s.tokens["registrar-510100"])
+        assert refused.returncode == 1, refused.stdout + refused.stderr
+        assert "checkpoint #1: the province refused it: 400 " in refused.stderr, refused.stderr
+        assert re.search(r"^  witness: \S.*\S$", refused.stderr, re.MULTILINE), refused.stderr
+        assert not (s.city / "witness" / "checkpoint-000001-510700.countersignature.pdf").exists()
+        monkeypatch.setenv("BDCERT_PROVINCE_TOKEN", s.tokens["registrar-510700"])
+        done = run_cli(city, "witness", "--from", url)
         assert done.returncode == 0, done.stdout + done.stderr
         assert "witnessed checkpoint(s) #1" in done.stdout
         assert (s.city / "witness" / "checkpoint-000001-510700.countersignature.pdf").is_file()

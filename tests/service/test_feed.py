@@ -146,14 +146,14 @@ def test_bad_queries_name_every_bad_field(province: Served) -> None:
     )
     assert r.status_code == 400
     # the cursor is checked first; then every other field together
-    assert {e["field"] for e in r.json()["errors"]} == {"after"}
+    assert {e["field"] for e in r.json()["errors"]} == {"query.after"}
     r = province.client.get(
         "/api/v1/feed",
         params={"authority": "999999", "limit": 5000},
         headers=province.auth("platform"),
     )
     assert r.status_code == 400
-    assert {e["field"] for e in r.json()["errors"]} == {"authority", "limit"}
+    assert {e["field"] for e in r.json()["errors"]} == {"query.authority", "query.limit"}
 
 
 def test_reads_lookups_and_downloads_never_appear(province: Served) -> None:

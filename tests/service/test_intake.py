@@ -40,6 +40,9 @@ def test_push_issues_then_replays_with_the_same_numbers(served: Served) -> None:
     [issued] = body["certificates"]
     assert issued["number"] == body["numbers"][0]
     assert issued["licence_id"].startswith("1.2.156.3005.2.")
+    assert first.headers["location"] == issued["certificate"]  # the 201's Location
+    meta = served.client.get(first.headers["location"], headers=served.auth("registrar-510100"))
+    assert meta.status_code == 200 and meta.json()["number"] == issued["number"]
     pdf = served.client.get(issued["pdf"], headers=served.auth("registrar-510100"))
     assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF-")
 
@@ -111,6 +114,8 @@ def test_same_ywh_other_content_is_409(served: Served) -> None:
     r = push(served, entry(28))  # line 28: 510100-2024-000101 again, another address
     assert r.status_code == 409, r.text
     assert r.json()["type"].endswith("/idempotency-conflict")
+    errors = r.json()["errors"]  # the conflict's problems, each field named
+    assert errors and all(e["field"] and e["message"] for e in errors), errors
     assert stored_numbers(served) == EXPECTED_RESULTS[0]["numbers"]
 
 
@@ -217,7 +222,12 @@ def test_batch_beyond_max_batch_bytes_is_413(served: Served) -> None:
 def test_openapi_documents_the_intake(served: Served) -> None:
     doc = served.client.get("/api/v1/openapi.json").json()
     post = doc["paths"]["/api/v1/entries"]["post"]
-    assert "201" in post["responses"]
+    responses = post["responses"]
+    assert {"200", "201", "202", "400", "403", "409"} <= set(responses), sorted(responses)
+    assert "Location" in responses["201"]["headers"]
+    for status in ("400", "403", "409"):
+        assert "application/problem+json" in responses[status]["content"], status
+    assert "200" in doc["paths"]["/api/v1/collection"]["post"]["responses"]  # a re-deposit
     assert "application/json" in post["requestBody"]["content"]
     assert "409" in post["description"]  # the handler's docstring documents every status
     schemas = doc["components"]["schemas"]

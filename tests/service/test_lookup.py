@@ -64,7 +64,7 @@ def test_by_number_needs_the_holders_name(issued: Served) -> None:
     assert wrong.status_code == 200 and wrong.json()["code"] == "unknown_certificate"
     r = lookup(issued, number=FIRST)
     assert r.status_code == 400
-    assert "name" in [e["field"] for e in r.json()["errors"]]
+    assert "query.name" in [e["field"] for e in r.json()["errors"]]
     cancelled = lookup(issued, number="川（2024）成都市不动产证明第0000001号", operator="platform")
     assert cancelled.json()["code"] == "cancelled"  # full-width parentheses folded
 

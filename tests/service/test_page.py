@@ -173,7 +173,8 @@ class Site:
 
     def _page(self, r: Any, status: int) -> Page:
         assert r.status_code == status, r.text[:500]
-        assert r.headers["content-type"].startswith("text/html")
+        # exactly one charset parameter (it was once doubled)
+        assert r.headers["content-type"] == "text/html; charset=utf-8", r.headers["content-type"]
         page = Page(r.text)
         assert "script" not in page.tags
         assert not re.search(r"<\s*script", r.text, re.IGNORECASE)
@@ -391,6 +392,8 @@ def test_paths_outside_the_prefix_stay_problem_documents(site: Site) -> None:
         assert r.status_code == 404, path
         assert r.headers["content-type"].startswith("application/problem+json"), path
     assert site.client.get("/healthz").json()["status"] == "ok"
+    root = site.client.get("/", follow_redirects=False)  # the site's root leads to the form
+    assert root.status_code == 302 and root.headers["location"] == PREFIX, root.headers
 
 
 def test_an_ofd_certificate_is_checked_too(tmp_path: Path) -> None:

@@ -48,7 +48,11 @@ def register(subparsers: Any) -> None:
     c.add_argument("--principal", metavar="NAME", help="show: events by this actor")
     c.add_argument("--since", type=aware, help="show: from this time (ISO 8601 with offset)")
     c.add_argument("--until", type=aware, help="show: up to this time (ISO 8601 with offset)")
-    c.add_argument("--json", action="store_true")
+    c.add_argument(
+        "--json",
+        action="store_true",
+        help="show: one JSON object per event; checkpoint: the checkpoint as JSON",
+    )
     c.add_argument("--operator", help="who asks (an auditor; default: default_operator)")
     c.set_defaults(func=cmd_audit)
 
@@ -78,6 +82,13 @@ def cmd_audit(args: argparse.Namespace) -> int:
             )
             for message in broken:
                 echo(("BROKEN", "red"), f" {message}")
+            with registry.storage.transaction() as tx:  # what verify_audit checked (witness.py)
+                stored = len(tx.countersignatures()) if hasattr(tx, "countersignatures") else 0
+            if stored or witnessed:
+                echo(
+                    f"witnessed checkpoints: {stored} stored countersignature(s) and "
+                    f"{len(witnessed)} witness's copy(ies) checked"
+                )
             if not broken:
                 echo("audit log intact: every record is chained to the one before")
                 kept = registry.audit_checkpoints(principal=principal)

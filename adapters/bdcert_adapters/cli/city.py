@@ -50,10 +50,12 @@ def register(subparsers: Any) -> None:
     reconcile.set_defaults(func=cmd_reconcile)
 
 
-def _province_options(c: argparse.ArgumentParser) -> None:
+def _province_options(
+    c: argparse.ArgumentParser, authority_help: str = "登记机构 code to mirror (djjg)"
+) -> None:
     c.add_argument("--from", dest="from_url", required=True, metavar="URL", help="the province")
     c.add_argument("--token", help=f"API token (default: ${TOKEN_ENV})")
-    c.add_argument("--authority", metavar="CODE", help="登记机构 code to mirror (djjg)")
+    c.add_argument("--authority", metavar="CODE", help=authority_help)
     c.add_argument("--cert", metavar="PEM", help="TLS client certificate (with its key, or --key)")
     c.add_argument("--key", metavar="PEM", help="the client certificate's private key")
     c.add_argument("--ca", metavar="PEM", help="CA bundle that verifies the province's server")

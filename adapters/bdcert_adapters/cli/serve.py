@@ -34,6 +34,14 @@ def register(subparsers: Any) -> None:
         type=Path,
         help="accept TLS client certificates issued by this CA (PEM): mutual TLS",
     )
+    c.epilog = (
+        "Also serves the public verification page that a certificate's QR code opens: "
+        "GET /v/{token} (the certificate's status, names masked), GET /v/ (an upload form) "
+        "and POST /v/check (the uploaded PDF or OFD checked). The QR code's URL is the "
+        "workspace's [bdcert] verification_base_url + token, so set verification_base_url to "
+        "this service's public URL + /v/ (the demo's https://verify.bdcert.invalid/v/ becomes "
+        "http://HOST:PORT/v/ to try it locally). Prometheus metrics at GET /metrics."
+    )
     c.set_defaults(func=cmd_serve)
 
 

@@ -1,7 +1,8 @@
 """``bdcert witness``: a city's mirror witnesses the province's audit checkpoints
 (:mod:`bdcert.audit.witness`).
 
-``bdcert witness --from https://province.example --token T`` reads the province's checkpoints
+``bdcert witness --from https://province.example [--token T | --cert PEM [--key PEM]]
+[--ca PEM]`` (the token also from ``$BDCERT_PROVINCE_TOKEN``, as for ``bdcert city sync``) reads the province's checkpoints
 (``GET /api/v1/witness/checkpoints``), countersigns each one not yet witnessed with this
 workspace's seal (the ``[audit] authority``, or ``--authority``), hands the countersignature in
 (``POST /api/v1/witness/countersignatures``) and keeps a copy in ``WORKSPACE/witness/``: the copy
@@ -9,6 +10,10 @@ is what ``bdcert audit verify --witness FILE`` needs when the province deleted i
 
 Exit codes: 0 every checkpoint is witnessed; 1 the province refused a countersignature or could
 not be reached; 2 bad usage or configuration.
+
+The province accepts a countersignature only when the city's root certificate is among its
+``[bdcert] trust_roots`` (added there, then ``bdcert serve`` restarted); a refusal is printed
+with the problem's title, detail and each bad field, one per line.
 """
 
 from __future__ import annotations
@@ -17,6 +22,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from bdcert_adapters.cli.city import TOKEN_ENV
+from bdcert_adapters.cli.city import _province_options as province_options
 from bdcert_adapters.cli.common import add_command, echo, error, load_workspace
 
 __all__ = ["copy_name", "register", "witness_from"]
@@ -28,10 +35,8 @@ def register(subparsers: Any) -> None:
         "witness",
         "countersign the province's audit checkpoints with this workspace's seal",
     )
-    c.add_argument("--from", dest="url", required=True, help="the province's service URL")
-    c.add_argument("--token", required=True, help="this city's API token at the province")
-    c.add_argument(
-        "--authority", help="the witnessing authority (default: this workspace's [audit] one)"
+    province_options(
+        c, authority_help="the witnessing authority (default: this workspace's [audit] one)"
     )
     c.set_defaults(func=cmd_witness)
 
@@ -45,7 +50,7 @@ def witness_from(
     registry: Any,
     directory: Path,
     base_url: str,
-    token: str,
+    token: str | None,
     *,
     authority: str | None = None,
     client: Any = None,
@@ -70,7 +75,7 @@ def witness_from(
     if witness is None:
         raise ConfigurationError(f"no authority {authority or '(none)'} is configured here")
     directory.mkdir(parents=True, exist_ok=True)
-    headers = {"Authorization": f"Bearer {token}"}
+    headers = {"Authorization": f"Bearer {token}"} if token else {}
     base = base_url.rstrip("/") + "/api/v1/witness"
     own = client is None
     http = client if client is not None else httpx.Client(timeout=60)
@@ -79,7 +84,7 @@ def witness_from(
     try:
         listed = http.get(f"{base}/checkpoints", headers=headers)
         if listed.status_code != 200:
-            return [], [f"the province answered {listed.status_code}: {listed.text[:300]}"]
+            return [], [f"the province answered {_refusal(listed)}"]
         for checkpoint in listed.json():
             number = int(checkpoint["number"])
             copy = directory / copy_name(number, witness.code)
@@ -99,8 +104,7 @@ def witness_from(
             )
             if answer.status_code not in (200, 201):
                 failures.append(
-                    f"checkpoint #{number}: the province refused it ({answer.status_code}: "
-                    f"{answer.text[:300]})"
+                    f"checkpoint #{number}: the province refused it: {_refusal(answer)}"
                 )
                 continue
             copy.write_bytes(pdf)
@@ -113,16 +117,48 @@ def witness_from(
     return done, failures
 
 
+def _refusal(response: Any) -> str:
+    """A problem document in full: status, title and detail, then each bad field on a line."""
+    from bdcert_adapters.client import problem_of
+
+    problem = problem_of(response)
+    lines = [f"{problem.status} {problem.title}: {problem.detail}".rstrip(": ")]
+    lines += [f"  {e.field}: {e.message}" for e in problem.errors]
+    return "\n".join(lines)
+
+
 def cmd_witness(args: argparse.Namespace) -> int:
+    import os
+
+    import httpx
+
+    from bdcert.errors import ConfigurationError
     from bdcert.lifecycle import Registry
 
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if token is None and args.cert is None:
+        raise ConfigurationError(f"give --token (or ${TOKEN_ENV}) or --cert")
+    if args.key is not None and args.cert is None:
+        raise ConfigurationError("--key needs --cert")
     ws = load_workspace(args)
-    with Registry.open(ws) as registry:
+    cert = (args.cert, args.key) if args.key else args.cert
+    with (
+        Registry.open(ws) as registry,
+        httpx.Client(cert=cert, verify=args.ca or True, timeout=args.timeout) as client,
+    ):
         done, failures = witness_from(
-            registry, ws.path / "witness", args.url, args.token, authority=args.authority
+            registry,
+            ws.path / "witness",
+            args.from_url,
+            token,
+            authority=args.authority,
+            client=client,
         )
-    for message in failures:
-        error(message)
+    for message in failures:  # a refusal's field errors on lines of their own
+        first, *rest = message.split("\n")
+        error(first)
+        for line in rest:
+            echo(line, stderr=True)
     if done:
         echo(f"witnessed checkpoint(s) {', '.join(f'#{n}' for n in done)}; copies in witness/")
     elif not failures:

@@ -160,7 +160,8 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
     Every operation gets a ``default`` response ``application/problem+json`` (any error:
     401, 403, 404, 405, 409, 413, 415, 429, 503, …), and the error responses Litestar adds on
     its own (its ``{"status_code", "detail", "extra"}`` body, e.g. for 400) are replaced by the
-    problem schema. Made once per app.
+    problem schema; an operation taking only path parameters has no 400. Made once per
+    app.
     """
     cached: dict[str, Any] | None = getattr(app.state, "openapi_document", None)
     if cached is not None:
@@ -176,11 +177,15 @@ def openapi_document(app: Litestar) -> dict[str, Any]:
                 continue
             responses = operation.setdefault("responses", {})
             for status, response in list(responses.items()):
-                if status.startswith(("4", "5")) and _litestar_error(response):
+                if status.startswith(("4", "5")) and (
+                    _litestar_error(response) or not response.get("content")
+                ):
                     responses[status] = {
                         "description": response.get("description") or "a problem",
                         "content": problem_content,
                     }
+            if _only_path_parameters(operation):  # e.g. a malformed number: a 404
+                responses.pop("400", None)
             responses.setdefault(
                 "default",
                 {"description": "an error: a problem document", "content": problem_content},
@@ -194,6 +199,18 @@ class _DocumentedJsonRender(JsonRenderPlugin):
 
     def render(self, request: Any, openapi_schema: dict[str, Any]) -> bytes:
         return self.render_json(request, openapi_document(request.app))
+
+
+def _only_path_parameters(operation: dict[str, Any]) -> bool:
+    """Whether the operation takes nothing but path parameters: a path that does not parse
+    (``/certificates/nonsense``, ``/audit/checkpoints/abc/pdf``) matches no route and is a
+    404, so the 400 Litestar documents for every handler with parameters is untrue."""
+    parameters = operation.get("parameters") or ()
+    return (
+        "requestBody" not in operation
+        and bool(parameters)
+        and all(p.get("in") == "path" for p in parameters)
+    )
 
 
 def _litestar_error(response: dict[str, Any]) -> bool:

@@ -12,7 +12,9 @@ HTTP errors to problems; an unexpected exception is a 500 problem without intern
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+import re
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import attrs
@@ -31,6 +33,9 @@ from bdcert.errors import (
     TooManyAttempts,
     ValidationError,
 )
+from bdcert.errors import (
+    Problem as FieldProblem,
+)
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -41,6 +46,7 @@ __all__ = [
     "from_exception",
     "handle",
     "problem",
+    "query_parameters",
     "render",
 ]
 
@@ -136,7 +142,7 @@ def from_exception(exc: Exception) -> Problem:
         return _p(422, "unprocessable", "the request could not be processed", exc)
     if isinstance(exc, ValidationException):
         errors = tuple(
-            FieldError(str(e.get("key") or e.get("source") or "body"), str(e.get("message")))
+            _litestar_error(e)
             for e in (exc.extra if isinstance(exc.extra, list) else [])
             if isinstance(e, dict)
         )
@@ -158,7 +164,43 @@ def _p(status: int, slug: str, title: str, exc: Exception) -> Problem:
         from datetime import UTC, datetime
 
         retry_after = max(1, int((exc.locked_until - datetime.now(UTC)).total_seconds()) + 1)
-    return Problem(_BASE + slug, title, status, str(exc), (), retry_after)
+    errors = tuple(FieldError(p.field, p.message) for p in getattr(exc, "problems", ()))
+    return Problem(_BASE + slug, title, status, str(exc), errors, retry_after)
+
+
+#: Litestar's wording of a parameter of the wrong type, and ours.
+_EXPECTED = re.compile(r"Expected `(\w+)`, got `\w+`")
+_TYPE_WORDS = {
+    "int": "must be an integer",
+    "float": "must be a number",
+    "bool": "must be true or false",
+}
+
+
+def _litestar_error(e: dict[str, Any]) -> FieldError:
+    """A Litestar validation error (``{"key", "source", "message"}``) as our field error: a
+    parameter is ``query.<key>`` (``header.``, ``path.``, ``cookie.``), its message ours."""
+    key, message = e.get("key"), str(e.get("message"))
+    source = getattr(e.get("source"), "value", e.get("source"))  # a ParamType, or a string
+    field = f"{source}.{key}" if key and source in {"query", "header", "path", "cookie"} else None
+    expected = _EXPECTED.fullmatch(message)
+    if expected:
+        message = _TYPE_WORDS.get(expected[1], f"must be of type {expected[1]}")
+    return FieldError(field or str(key or source or "body"), message)
+
+
+@contextmanager
+def query_parameters(*names: str) -> Iterator[None]:
+    """Within: a :class:`~bdcert.errors.ValidationError` naming one of these parameters names
+    it ``query.<name>``, as every query parameter is named in problem documents."""
+    try:
+        yield
+    except ValidationError as exc:
+        renamed = [
+            FieldProblem(f"query.{p.field}" if p.field in names else p.field, p.message)
+            for p in exc.problems
+        ]
+        raise type(exc)(renamed, subject=exc.subject) from exc
 
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

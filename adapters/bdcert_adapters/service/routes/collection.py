@@ -26,6 +26,7 @@ import anyio.to_thread
 import attrs
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
+from litestar.openapi.datastructures import ResponseSpec
 
 from bdcert.bounds import MAX_PDF_BYTES
 from bdcert.errors import IdempotencyConflict
@@ -122,6 +123,7 @@ async def _multipart(request: Request[Any, Any, Any]) -> dict[str, Any]:
     tags=["collection"],
     request_max_body_size=2 * MAX_PDF_BYTES + 1024 * 1024,
     status_code=201,
+    responses={200: ResponseSpec(Deposited, description="replayed: deposited before, the same")},
 )
 async def deposit(request: Request[Any, Any, Any], principal: Principal) -> Response[Deposited]:
     """Check a city's sealed certificate and file it in the provincial library (rule article 7

@@ -23,6 +23,7 @@ from bdcert.access import ACTIONS
 from bdcert.lifecycle import feed
 from bdcert.model import AuditEvent, Principal
 from bdcert_adapters.service.auth import registry_of
+from bdcert_adapters.service.problems import query_parameters
 
 __all__ = ["ROUTES", "AuthoritySummary", "FeedPageView", "LibrarySummaryView"]
 
@@ -84,13 +85,14 @@ def read_feed(
     """Issues, supersessions, cancellations, seizures (查封) and liftings (解封), in the order
     they happened (rule article 12). Never reads, lookups or downloads: those are private."""
     registry = registry_of(request)
-    page = feed.read_feed(
-        registry.services,
-        principal=principal,
-        after=after,
-        authority=_scope(principal, authority),
-        limit=limit,
-    )
+    with query_parameters("after", "authority", "limit"):
+        page = feed.read_feed(
+            registry.services,
+            principal=principal,
+            after=after,
+            authority=_scope(principal, authority),
+            limit=limit,
+        )
     return FeedPageView(page.events, page.next)
 
 
@@ -112,7 +114,8 @@ def library_summary(
     registry = registry_of(request)
     services = registry.services
     scope = _scope(principal, authority)
-    feed.check_authority(services, scope)
+    with query_parameters("authority"):
+        feed.check_authority(services, scope)
     feed.authorize_feed(services, principal, scope)
     codes = [scope] if scope is not None else sorted(services.authorities)
     now = services.clock()

@@ -19,7 +19,9 @@ from typing import Any
 
 import anyio
 from litestar import Request, Response, post
+from litestar.datastructures import ResponseHeader
 from litestar.di import NamedDependency
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.openapi.spec import Example, OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIType
 from litestar.response import Stream
@@ -86,7 +88,16 @@ class _EntryOperation(Operation):
     tags=["intake"],
     status_code=201,
     operation_class=_EntryOperation,
-)
+    response_headers=[ResponseHeader(name="Location", documentation_only=True,
+                                     description="201: the first certificate's metadata")],
+    responses={
+        200: ResponseSpec(IssueResultView, description="none (注销/查封) or replayed"),
+        202: ResponseSpec(IssueResultView, description="backlogged (rule article 15)"),
+        400: ResponseSpec(None, description="invalid: every bad field; nothing stored"),
+        403: ResponseSpec(None, description="a registrar of another authority"),
+        409: ResponseSpec(None, description="this ywh was pushed before with other content"),
+    },
+)  # fmt: skip
 async def push_entry(
     request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[IssueResultView]:
@@ -128,7 +139,10 @@ async def push_entry(
         )
     registry = registry_of(request)
     result = await anyio.to_thread.run_sync(partial(registry.push, raw, principal=principal))
-    return Response(issue_result_view(result), status_code=_STATUS.get(result.outcome, 200))
+    view = issue_result_view(result)
+    status = _STATUS.get(result.outcome, 200)
+    location = {"Location": view.certificates[0].certificate} if status == 201 else {}
+    return Response(view, status_code=status, headers=location)
 
 
 class _DuplexStreamingResponse(ASGIStreamingResponse):

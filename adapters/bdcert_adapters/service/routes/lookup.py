@@ -21,7 +21,7 @@ from litestar.params import Parameter
 
 from bdcert.model import Principal
 from bdcert_adapters.service.auth import client_key, registry_of
-from bdcert_adapters.service.problems import FieldError, problem
+from bdcert_adapters.service.problems import FieldError, problem, query_parameters
 from bdcert_adapters.service.wire import CertificateView, certificate_view
 
 __all__ = ["ROUTES", "LookupVerdict"]
@@ -102,13 +102,14 @@ def lookup(
         errors.append(FieldError("query.name", "goes with number, not with token"))
     if errors:
         raise problem(400, "validation", "invalid input", "bad lookup parameters", errors)
-    verdict = registry_of(request).lookup(
-        token=token,
-        number=number,
-        name=name,
-        principal=optional_principal,
-        client=client_key(request),
-    )
+    with query_parameters("token", "number", "name"):
+        verdict = registry_of(request).lookup(
+            token=token,
+            number=number,
+            name=name,
+            principal=optional_principal,
+            client=client_key(request),
+        )
     view = (
         None
         if verdict.certificate is None

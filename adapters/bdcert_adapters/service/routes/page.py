@@ -7,7 +7,8 @@ or an upload goes through Jinja2 with autoescaping on (``templates/*.html``).
   face values masked as for anybody (:meth:`~bdcert.lifecycle.Registry.lookup`, anonymous,
   counted per remote address: 429 page beyond ``[lookup] max_lookups``), and the plain warning
   that a status page does not prove a paper or file genuine; 404 page for an unknown token.
-- ``GET {prefix}`` — the upload form (``multipart/form-data``, field ``file``, PDF or OFD).
+- ``GET {prefix}`` — the upload form (``multipart/form-data``, field ``file``, PDF or OFD);
+  ``GET /`` redirects to it (302) when the prefix is not the root.
 - ``POST {prefix}check`` — the upload checked by :meth:`~bdcert.lifecycle.Registry.verify` (PAdES
   or SM2 PDF, or OFD) and shown check by check
   (:func:`bdcert.verify.report.report_from_verdict`: the sentences live there); 400 page for a
@@ -33,8 +34,9 @@ from urllib.parse import urlsplit
 
 import anyio.to_thread
 import jinja2
-from litestar import Request, Response, get, post
+from litestar import MediaType, Request, Response, get, post
 from litestar.exceptions import NotFoundException
+from litestar.response import Redirect
 
 from bdcert.errors import TooManyAttempts
 from bdcert.model import CHINA_TZ, Certificate, VerdictCode
@@ -93,7 +95,7 @@ def _render(
     return Response(
         html,
         status_code=status,
-        media_type="text/html; charset=utf-8",
+        media_type=MediaType.HTML,  # Litestar adds "; charset=utf-8"
         headers={**_HEADERS, **(headers or {})},
     )
 
@@ -213,14 +215,16 @@ def _error(
 
 
 @get(["/", "/{rest:path}"], include_in_schema=False)
-async def page(request: Request[Any, Any, Any]) -> Response[str]:
+async def page(request: Request[Any, Any, Any]) -> Response[Any]:
     """The status page of a QR code's token, or the upload form (see the module docstring)."""
     # async with a thread for the registry: Litestar 2.25 cannot run a sync handler of several
     # paths in a thread (it returns the coroutine unawaited)
     return await anyio.to_thread.run_sync(partial(_page, request))
 
 
-def _page(request: Request[Any, Any, Any]) -> Response[str]:
+def _page(request: Request[Any, Any, Any]) -> Response[Any]:
+    if request.scope["path"] == "/" and _base_path(request):  # the site's root: to the form
+        return Redirect(_base_path(request) + "/", status_code=302)
     where, token = _where(request)
     if where == "token":
         return _status_page(request, token)
