@@ -100,3 +100,114 @@ def test_deeply_nested_json_countersignature_is_a_400(issued: Served) -> None:
     )
     _no_5xx(r)
     assert r.status_code == 400
+
+
+# --- limits: rate limits that do not cover everything, batch lines beyond the entry limit -----
+
+
+@pytest.fixture
+def limited(served_template: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[Served]:
+    """A served workspace whose rate limit is 3 requests per client per minute."""
+    from litestar.testing import TestClient
+
+    from bdcert.lifecycle import Registry
+    from bdcert_adapters.service import ServiceSettings, create_app
+
+    ws, tokens = copy_served(served_template, tmp_path / "ws")
+    app = create_app(lambda: Registry.open(ws), ServiceSettings(rate_limit=3))
+    with TestClient(app) as client:
+        yield Served(ws, tokens, client)
+
+
+def test_public_upload_check_is_rate_limited(limited: Served) -> None:
+    """POST /v/check (multipart, an anonymous PDF upload verified server side: parse + signature
+    + chain + CRL work for up to max_upload_bytes each) ten times from one address with
+    rate_limit = 3: the rate-limit guard is installed only on the /api/v1 router, so the public
+    page takes every upload; the same work through /api/v1/verify is limited."""
+    statuses = []
+    for _ in range(10):
+        r = limited.client.post(
+            "/v/check", files={"file": ("a.pdf", b"%PDF-1.7\n" + b"0" * 4096, "application/pdf")}
+        )
+        statuses.append(r.status_code)
+    assert 429 in statuses, statuses
+
+
+def test_api_verify_is_rate_limited_for_comparison(limited: Served) -> None:
+    """Control: the same anonymous upload to /api/v1/verify is refused after 3 (this holds)."""
+    statuses = [
+        limited.client.post(
+            "/api/v1/verify", content=b"%PDF-1.7\n", headers={"content-type": "application/pdf"}
+        ).status_code
+        for _ in range(6)
+    ]
+    assert 429 in statuses, statuses
+
+
+def test_metrics_are_not_served_to_anonymous_callers(limited: Served) -> None:
+    """GET /metrics without credentials answers 200 with the Prometheus exposition: business
+    counters per authority (certificates issued, verdicts, backlog, rate-limited refusals) and
+    process internals, to anybody on the public listener, outside the rate limit."""
+    r = limited.client.get("/metrics")
+    assert r.status_code in (401, 403, 404), r.text[:200]
+
+
+def test_batch_line_over_the_entry_limit_is_refused_and_not_echoed(served: Served) -> None:
+    """POST /api/v1/entries/batch with one 3 MB line (an entry pushed alone is limited to
+    max_request_bytes = 1 MiB): the line is held and parsed whole, and its ``ywh`` is echoed
+    back in full in the per-line result (3 MB out for 3 MB in; an entry's text echoed)."""
+    line = b'{"ywh":"' + b"a" * 3_000_000 + b'"}\n'
+    r = served.client.post(
+        "/api/v1/entries/batch",
+        content=line,
+        headers={**served.auth("platform"), "content-type": "application/x-ndjson"},
+    )
+    _no_5xx(r)
+    assert len(r.content) < 64 * 1024, f"{len(r.content)} bytes answered"
+
+
+# --- personal data to anonymous callers ------------------------------------------------------
+
+
+def test_anonymous_verify_report_names_no_person(issued: Served) -> None:
+    """POST /api/v1/verify, anonymous, a genuine certificate's PDF: the report must not carry a
+    holder's full name or ID number."""
+    from bdcert.lifecycle import Registry
+
+    with Registry.open(issued.workspace) as registry:
+        platform = registry.authenticate({"token": issued.tokens["platform"]})
+        pdf = registry.pdf(FIRST, principal=platform)
+    r = issued.client.post(
+        "/api/v1/verify", content=pdf, headers={"content-type": "application/pdf"}
+    )
+    assert r.status_code == 200
+    assert "王晓明" not in r.text
+    assert "510104198503120176" not in r.text
+
+
+# --- idempotency race ------------------------------------------------------------------------
+
+
+def test_same_ywh_pushed_concurrently_with_different_content(served: Served) -> None:
+    """Two POST /api/v1/entries with the same ywh and different 坐落, at the same time: exactly
+    one may issue; the other must be a 409 idempotency conflict (never two certificates for one
+    业务号, never a 5xx)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.support import TIMELINE
+
+    base = json.loads(TIMELINE.read_text(encoding="utf-8").splitlines()[0])
+    other = dict(base, zl=base["zl"] + "附1号")
+
+    def push(body: dict[str, Any]) -> Any:
+        return served.client.post(
+            "/api/v1/entries", content=json.dumps(body), headers={
+                **served.auth("platform"), "content-type": "application/json"}
+        )
+
+    with ThreadPoolExecutor(2) as pool:
+        results = list(pool.map(push, [base, other]))
+    statuses = sorted(r.status_code for r in results)
+    for r in results:
+        _no_5xx(r)
+    assert statuses == [201, 409], [(r.status_code, r.text[:200]) for r in results]
