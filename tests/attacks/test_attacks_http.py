@@ -211,3 +211,145 @@ def test_same_ywh_pushed_concurrently_with_different_content(served: Served) -> 
     for r in results:
         _no_5xx(r)
     assert statuses == [201, 409], [(r.status_code, r.text[:200]) for r in results]
+
+
+# --- the city's mirror trusting what the province (or a man in the middle) sends ---------------
+
+
+def _mirror_pair(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Any:
+    from litestar.testing import TestClient
+
+    from bdcert.lifecycle import Registry
+    from bdcert_adapters.service import ServiceSettings, create_app
+    from tests.e2e.province_app import with_documents
+
+    ws, tokens = copy_served(template, tmp_path / "province")
+    city_ws, _ = copy_served(template, tmp_path / "city")
+    app = with_documents(create_app(lambda: Registry.open(ws), ServiceSettings()))
+    return ws, tokens, city_ws, TestClient(app)
+
+
+def _hostile_province(client: Any, token: str, rewrite: Any) -> Any:
+    """A ProvinceClient whose answers pass through ``rewrite(request, response)``."""
+    import httpx
+    from litestar.testing.transport import TestClientTransport
+
+    from bdcert_adapters.client import ProvinceClient
+
+    inner = TestClientTransport(client)
+
+    class Hostile(httpx.BaseTransport):
+        def handle_request(self, request: httpx.Request) -> httpx.Response:
+            response: httpx.Response = rewrite(request, inner)
+            return response
+
+    return ProvinceClient("http://testserver.local", token=token, transport=Hostile(), retries=0)
+
+
+def _push_sample(ws: Any) -> None:
+    import contextlib
+
+    from bdcert.errors import BdcertError
+    from bdcert.lifecycle import Registry
+    from bdcert.model import Principal
+    from tests.support import TIMELINE
+
+    platform = Principal("platform", frozenset({"platform"}))
+    with Registry.open(ws) as registry:
+        for line in TIMELINE.read_text(encoding="utf-8").splitlines()[:12]:
+            with contextlib.suppress(BdcertError):
+                registry.push(json.loads(line), principal=platform)
+
+
+def _authorities_in(registry: Any) -> dict[str, int]:
+    from bdcert.lifecycle.feed import library_summary
+
+    return {
+        code: library_summary(registry.storage, code, at=registry.clock()).total
+        for code in sorted(registry.services.authorities)
+    }
+
+
+def test_mirror_refuses_feed_events_of_an_authority_it_did_not_ask_for(
+    served_template: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """Mirror(city, province, authority="510100").sync() against a province (or MITM) that
+    drops the ``authority`` filter and sends the whole province's feed (GET
+    /api/v1/feed?authority=510100 answered with 510700's events too). The mirror checks the PDF
+    hash and that the seal chains to *some* trusted root, never that the event's / certificate's
+    authority is the one mirrored: other cities' certificates (holders, ID numbers) land in this
+    city's store."""
+    import httpx
+
+    from bdcert.lifecycle import Registry
+    from bdcert_adapters.mirror import Mirror, MirrorError
+
+    ws, tokens, city_ws, client = _mirror_pair(served_template, tmp_path)
+    _push_sample(ws)
+
+    def drop_filter(request: httpx.Request, inner: Any) -> httpx.Response:
+        if request.url.path.endswith("/feed"):
+            params = [(k, v) for k, v in request.url.params.multi_items() if k != "authority"]
+            request = httpx.Request(
+                request.method, request.url.copy_with(params=params), headers=request.headers
+            )
+        # a malicious province serves whatever it likes: here, with the platform's rights
+        request.headers["authorization"] = f"Bearer {tokens['platform']}"
+        response: httpx.Response = inner.handle_request(request)
+        return response
+
+    with client, Registry.open(city_ws) as city:
+        province = _hostile_province(client, tokens["registrar-510100"], drop_filter)
+        try:
+            Mirror(city, province, authority="510100").sync()
+        except MirrorError:
+            pass
+        held = _authorities_in(city)
+    assert held["510100"] > 0, held  # the attack ran: Chengdu's certificates were mirrored
+    assert {k: v for k, v in held.items() if k != "510100" and v} == {}, held
+
+
+def test_mirror_refuses_metadata_that_differs_from_the_sealed_pdf(
+    served_template: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """A province/MITM rewrites the feed's ``certificate`` of an issued event (holder's name
+    and ID number replaced) but serves the genuine sealed PDF (same number, same SHA-256): the
+    mirror stores the forged holders next to the genuine PDF: the city then answers lookups,
+    holder reads and self-downloads from metadata its seal does not back."""
+    import httpx
+
+    from bdcert.lifecycle import Registry
+    from bdcert_adapters.mirror import Mirror, MirrorError
+
+    ws, tokens, city_ws, client = _mirror_pair(served_template, tmp_path)
+    _push_sample(ws)
+    forged_id = "110101199001011237"
+
+    def forge_holders(request: httpx.Request, inner: Any) -> httpx.Response:
+        response: httpx.Response = inner.handle_request(request)
+        if not request.url.path.endswith("/feed"):
+            return response
+        response.read()
+        body = response.json()
+        for event in body["events"]:
+            cert = event.get("certificate")
+            if cert and cert.get("holders"):
+                cert["holders"][0]["name"] = "张三"
+                cert["holders"][0]["id_number"] = forged_id
+        return httpx.Response(
+            response.status_code, json=body, request=request,
+        )
+
+    with client, Registry.open(city_ws) as city:
+        province = _hostile_province(client, tokens["registrar-510100"], forge_holders)
+        try:
+            Mirror(city, province, authority="510100").sync()
+        except MirrorError:
+            pass
+        from bdcert.lifecycle.feed import feed_records
+
+        with city.storage.transaction() as tx:
+            stored = feed_records(tx).certificates_of_authority("510100", limit=1000)
+        forged = [c.number for c in stored if any(h.id_number == forged_id for h in c.holders)]
+    assert stored, "the attack ran: certificates were mirrored"
+    assert forged == [], f"stored with forged holders: {forged}"
