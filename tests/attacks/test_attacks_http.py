@@ -353,3 +353,38 @@ def test_mirror_refuses_metadata_that_differs_from_the_sealed_pdf(
         forged = [c.number for c in stored if any(h.id_number == forged_id for h in c.holders)]
     assert stored, "the attack ran: certificates were mirrored"
     assert forged == [], f"stored with forged holders: {forged}"
+
+
+# --- anonymous oracles on personal data -------------------------------------------------------
+
+
+def test_anonymous_information_check_is_not_a_field_by_field_oracle(issued: Served) -> None:
+    """POST /api/v1/checks/information, anonymous, {"zh": FIRST, "qlr": <guess>, "zjh": <wrong>}:
+    code 6 names the differing fields, so a right name is told apart from a wrong one
+    ("differ: zjh" vs "differ: qlr, zjh"), and then a right ID number from a wrong one
+    ("differ: zl" once qlr and zjh are right). /api/v1/lookup answers every mismatch alike
+    precisely so that names cannot be walked; this operation undoes that for anybody."""
+    c = issued.client
+    wrong_id = "510104198503120177"
+    right_name = c.post(
+        "/api/v1/checks/information", json={"zh": FIRST, "qlr": "王晓明", "zjh": wrong_id}
+    ).json()
+    wrong_name = c.post(
+        "/api/v1/checks/information", json={"zh": FIRST, "qlr": "李四", "zjh": wrong_id}
+    ).json()
+    assert (right_name["code"], right_name["fields"], right_name["detail"]) == (
+        wrong_name["code"],
+        wrong_name["fields"],
+        wrong_name["detail"],
+    ), (right_name, wrong_name)
+
+
+def test_anonymous_information_check_does_not_confirm_an_id_number(issued: Served) -> None:
+    """Same operation: with the right name and the right ID number, a wrong 坐落 answers
+    "these values differ from the register: zl": the caller learns that 510104198503120176 is
+    王晓明's ID number and that he holds FIRST."""
+    r = issued.client.post(
+        "/api/v1/checks/information",
+        json={"zh": FIRST, "qlr": "王晓明", "zjh": "510104198503120176", "zl": "x"},
+    ).json()
+    assert "zl" not in r["fields"] and "zl" not in r["detail"], r
