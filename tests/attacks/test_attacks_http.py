@@ -388,3 +388,24 @@ def test_anonymous_information_check_does_not_confirm_an_id_number(issued: Serve
         json={"zh": FIRST, "qlr": "王晓明", "zjh": "510104198503120176", "zl": "x"},
     ).json()
     assert "zl" not in r["fields"] and "zl" not in r["detail"], r
+
+
+@pytest.mark.parametrize(
+    ("path", "operator"),
+    [
+        ("/api/v1/checks/information", None),  # anonymous: anybody can make the service 500
+        ("/api/v1/agreements", "platform"),
+        ("/api/v1/agreements/SA-1/revoke", "platform"),
+        ("/api/v1/self-download", "holder-wang"),
+    ],
+)
+def test_deeply_nested_json_body_is_a_400_everywhere(
+    issued: Served, path: str, operator: str | None
+) -> None:
+    """POST {path} with {"a": [[[[…]]]]} 100 000 deep, application/json: the body Litestar
+    decodes for a ``data`` parameter raises RecursionError, answered 500 (and a traceback
+    logged per request: log flooding by an anonymous caller on /checks/information)."""
+    headers = {"content-type": "application/json", **(issued.auth(operator) if operator else {})}
+    r = issued.client.post(path, content=_deep("a"), headers=headers)
+    _no_5xx(r)
+    assert r.status_code == 400
