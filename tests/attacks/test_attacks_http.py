@@ -409,3 +409,23 @@ def test_deeply_nested_json_body_is_a_400_everywhere(
     r = issued.client.post(path, content=_deep("a"), headers=headers)
     _no_5xx(r)
     assert r.status_code == 400
+
+
+def test_forwarded_headers_do_not_reset_the_rate_limit(limited: Served) -> None:
+    """Held (regression): X-Forwarded-For / X-Real-IP / Forwarded do not give a new bucket; nor
+    do made-up tokens (a 401 counts against the address)."""
+    statuses = []
+    for i in range(8):
+        headers = {
+            "X-Forwarded-For": f"203.0.113.{i}",
+            "X-Real-IP": f"198.51.100.{i}",
+            "Forwarded": f"for=192.0.2.{i}",
+        }
+        if i % 2:
+            headers["Authorization"] = f"Bearer made-up-{i}"
+        statuses.append(
+            limited.client.get(
+                "/api/v1/lookup", params={"token": f"x{i}"}, headers=headers
+            ).status_code
+        )
+    assert 429 in statuses, statuses
