@@ -429,3 +429,19 @@ def test_forwarded_headers_do_not_reset_the_rate_limit(limited: Served) -> None:
             ).status_code
         )
     assert 429 in statuses, statuses
+
+
+def test_a_holder_cannot_tell_registered_numbers_from_unknown_ones(issued: Served) -> None:
+    """GET /api/v1/certificates/{number} as holder-wang: another person's certificate answers
+    403, an unregistered number 404 (the certificate is fetched before authorizing; the same
+    on /collection/{number}/events for any role): numbers, which are sequential, can be walked
+    to learn what is registered. /lookup answers both alike on purpose."""
+    from urllib.parse import quote
+
+    other = "川(2024)绵阳市不动产权第0000001号"  # 吴秀英's
+    unknown = "川(2024)绵阳市不动产权第0009999号"
+    h = issued.auth("holder-wang")
+    a = issued.client.get("/api/v1/certificates/" + quote(other), headers=h)
+    b = issued.client.get("/api/v1/certificates/" + quote(unknown), headers=h)
+    assert a.status_code == 403
+    assert a.status_code == b.status_code, (a.status_code, b.status_code)
