@@ -274,7 +274,8 @@ def test_batch_limits_per_file_per_body_and_count(setup: Setup) -> None:
 
 def test_verdicts_are_counted_in_the_metrics(setup: Setup) -> None:
     def counted() -> float:
-        text = setup.client.get("/metrics").text
+        auth = {"Authorization": f"Bearer {setup.tokens['auditor']}"}
+        text = setup.client.get("/metrics", headers=auth).text
         for line in text.splitlines():
             if line.startswith('bdcert_verify_verdicts_total{code="untrusted_signer"}'):
                 return float(line.rsplit(" ", 1)[1])
