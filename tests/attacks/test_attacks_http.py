@@ -6,6 +6,7 @@ Run: PYTHONPATH=sdk:plugins:adapters:conformance python -m pytest tests/attacks/
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Iterator
 from pathlib import Path
@@ -106,7 +107,10 @@ def test_deeply_nested_json_countersignature_is_a_400(issued: Served) -> None:
 
 
 @pytest.fixture
-def limited(served_template: tuple[Path, dict[str, str]], tmp_path: Path) -> Iterator[Served]:
+def limited(
+    served_template: tuple[Path, dict[str, str]],  # noqa: F811
+    tmp_path: Path,
+) -> Iterator[Served]:
     """A served workspace whose rate limit is 3 requests per client per minute."""
     from litestar.testing import TestClient
 
@@ -152,7 +156,9 @@ def test_metrics_are_not_served_to_anonymous_callers(limited: Served) -> None:
     assert r.status_code in (401, 403, 404), r.text[:200]
 
 
-def test_batch_line_over_the_entry_limit_is_refused_and_not_echoed(served: Served) -> None:
+def test_batch_line_over_the_entry_limit_is_refused_and_not_echoed(
+    served: Served,  # noqa: F811
+) -> None:
     """POST /api/v1/entries/batch with one 3 MB line (an entry pushed alone is limited to
     max_request_bytes = 1 MiB): the line is held and parsed whole, and its ``ywh`` is echoed
     back in full in the per-line result (3 MB out for 3 MB in; an entry's text echoed)."""
@@ -188,7 +194,9 @@ def test_anonymous_verify_report_names_no_person(issued: Served) -> None:
 # --- idempotency race ------------------------------------------------------------------------
 
 
-def test_same_ywh_pushed_concurrently_with_different_content(served: Served) -> None:
+def test_same_ywh_pushed_concurrently_with_different_content(
+    served: Served,  # noqa: F811
+) -> None:
     """Two POST /api/v1/entries with the same ywh and different 坐落, at the same time: exactly
     one may issue; the other must be a 409 idempotency conflict (never two certificates for one
     业务号, never a 5xx)."""
@@ -201,8 +209,9 @@ def test_same_ywh_pushed_concurrently_with_different_content(served: Served) -> 
 
     def push(body: dict[str, Any]) -> Any:
         return served.client.post(
-            "/api/v1/entries", content=json.dumps(body), headers={
-                **served.auth("platform"), "content-type": "application/json"}
+            "/api/v1/entries",
+            content=json.dumps(body),
+            headers={**served.auth("platform"), "content-type": "application/json"},
         )
 
     with ThreadPoolExecutor(2) as pool:
@@ -271,7 +280,8 @@ def _authorities_in(registry: Any) -> dict[str, int]:
 
 
 def test_mirror_refuses_feed_events_of_an_authority_it_did_not_ask_for(
-    served_template: tuple[Path, dict[str, str]], tmp_path: Path
+    served_template: tuple[Path, dict[str, str]],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """Mirror(city, province, authority="510100").sync() against a province (or MITM) that
     drops the ``authority`` filter and sends the whole province's feed (GET
@@ -300,17 +310,16 @@ def test_mirror_refuses_feed_events_of_an_authority_it_did_not_ask_for(
 
     with client, Registry.open(city_ws) as city:
         province = _hostile_province(client, tokens["registrar-510100"], drop_filter)
-        try:
+        with contextlib.suppress(MirrorError):
             Mirror(city, province, authority="510100").sync()
-        except MirrorError:
-            pass
         held = _authorities_in(city)
     assert held["510100"] > 0, held  # the attack ran: Chengdu's certificates were mirrored
     assert {k: v for k, v in held.items() if k != "510100" and v} == {}, held
 
 
 def test_mirror_refuses_metadata_that_differs_from_the_sealed_pdf(
-    served_template: tuple[Path, dict[str, str]], tmp_path: Path
+    served_template: tuple[Path, dict[str, str]],  # noqa: F811
+    tmp_path: Path,
 ) -> None:
     """A province/MITM rewrites the feed's ``certificate`` of an issued event (holder's name
     and ID number replaced) but serves the genuine sealed PDF (same number, same SHA-256): the
@@ -337,21 +346,29 @@ def test_mirror_refuses_metadata_that_differs_from_the_sealed_pdf(
                 cert["holders"][0]["name"] = "张三"
                 cert["holders"][0]["id_number"] = forged_id
         return httpx.Response(
-            response.status_code, json=body, request=request,
+            response.status_code,
+            json=body,
+            request=request,
         )
 
     with client, Registry.open(city_ws) as city:
         province = _hostile_province(client, tokens["registrar-510100"], forge_holders)
+        mirror = Mirror(city, province, authority="510100")
+        refused: MirrorError | None = None
         try:
-            Mirror(city, province, authority="510100").sync()
-        except MirrorError:
-            pass
+            mirror.sync()
+        except MirrorError as exc:
+            refused = exc
         from bdcert.lifecycle.feed import feed_records
 
         with city.storage.transaction() as tx:
             stored = feed_records(tx).certificates_of_authority("510100", limit=1000)
         forged = [c.number for c in stored if any(h.id_number == forged_id for h in c.holders)]
-    assert stored, "the attack ran: certificates were mirrored"
+        cursor = mirror.cursor()
+    # the attack ran: the forged metadata reached the mirror, which refused it (every issued
+    # event is forged, so refusing is storing none) and did not move its cursor past it
+    assert refused is not None and "differs from its sealed PDF" in str(refused), refused
+    assert cursor is None, cursor
     assert forged == [], f"stored with forged holders: {forged}"
 
 
