@@ -20,6 +20,9 @@ if TYPE_CHECKING:
 
 __all__ = ["issue_line"]
 
+#: At most this many characters of a value from the line are echoed in its result.
+_ECHO = 100
+
 
 def issue_line(
     registry: Registry, principal: Principal, text: str | bytes
@@ -49,10 +52,15 @@ def issue_line(
     except (ValueError, RecursionError) as exc:
         return _rejected(None, [("", f"not JSON: {exc}")]), None
     ywh = raw.get("ywh") if isinstance(raw, dict) and isinstance(raw.get("ywh"), str) else None
+    if ywh is not None and len(ywh) > _ECHO:  # never echo a long value back whole
+        ywh = ywh[:_ECHO] + "…"
     try:
         result = registry.push(raw, principal=principal)
     except ValidationError as exc:
         record = IssueResult(ywh or "", Outcome.REJECTED, problems=exc.problems).to_wire()
+        for error in record.get("errors") or ():
+            if isinstance(error.get("message"), str) and len(error["message"]) > 4 * _ECHO:
+                error["message"] = error["message"][: 4 * _ECHO] + "…"
         return {**record, "ywh": ywh}, None
     except Exception as exc:  # sealing, storage, permission, a bug: one line must not stop a batch
         if not isinstance(exc, BdcertError):
@@ -60,7 +68,7 @@ def issue_line(
         return {
             "ywh": ywh,
             "outcome": "failed",
-            "errors": [{"field": "", "message": f"{type(exc).__name__}: {exc}"}],
+            "errors": [{"field": "", "message": f"{type(exc).__name__}: {exc}"[: 4 * _ECHO]}],
         }, None
     return result.to_wire(), result
 

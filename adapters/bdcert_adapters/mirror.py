@@ -6,11 +6,18 @@ Applying one event (:meth:`Mirror.apply`):
 
 - ``issued``: the PDF (and the OFD, when one is filed) is fetched by number *before* the
   transaction; its SHA-256 must be the event's ``pdf_sha256`` (or, for a PDF renewed since by an
-  incremental update, that of a prefix of it) and its seal must verify against the **city's own
-  trust roots** (:func:`bdcert.lifecycle.reading.check_document`); then the certificate, its
-  registration record and its documents are filed through the storage protocol;
+  incremental update, that of a prefix of it), its seal must verify against the **city's own
+  trust roots** (:func:`bdcert.lifecycle.reading.check_document`) and be the certificate's
+  authority's (its 统一社会信用代码 in the signer), and the feed's certificate must be what the
+  PDF prints (every face item, every holder's name, the number: ``pdftotext``; the QR code's
+  token: ``zbarimg``), so the province's metadata is believed only where its seal backs it;
+  then the certificate, its registration record and its documents are filed through the storage
+  protocol;
 - ``superseded``, ``cancelled``, ``restricted``, ``restriction_lifted``: ``set_superseded``,
   ``set_cancelled``, ``add_restriction``, ``lift_restriction``.
+
+Every event, of whatever kind, must be of the authority mirrored (``authority``; without one,
+of an authority this workspace is configured with): a feed that sends others is refused.
 
 Exactly once: each event is applied in one storage transaction that also checks the stored
 cursor is the one the event follows, advances it (``mirror_state``), and logs ``mirror_apply``
@@ -43,6 +50,9 @@ log = logging.getLogger("bdcert.mirror")
 #: The actor of the mirror's audit events.
 ACTOR = "mirror"
 _EOF = re.compile(rb"%%EOF(\r\n|\r|\n)?")
+#: Free-text face items (附记, 其他, 权利其他状况) not compared with the PDF's text: the renderer
+#: may draw their punctuation with other glyphs, so their extracted text need not round-trip.
+_FREE_TEXT = frozenset({"fj", "qt", "qlqtzk"})
 
 
 class MirrorError(BdcertError):
@@ -158,15 +168,26 @@ class Mirror:
                 time.sleep(min(0.2, interval))
 
     def fetch(self, event: FeedEvent) -> Documents:
-        """The documents of an ``issued`` event, fetched and checked: the PDF's SHA-256 (or a
-        prefix's, when renewed since) is the event's, and its seal and the OFD's verify against
-        this workspace's trust roots.
+        """The documents of an ``issued`` event, fetched and checked: the event is of the
+        authority mirrored, the PDF's SHA-256 (or a prefix's, when renewed since) is the
+        event's, its seal and the OFD's verify against this workspace's trust roots and are the
+        certificate's authority's own, and the feed's certificate is what the PDF prints (face
+        items, holders' names, number, QR token).
 
         :raises MirrorError: naming the certificate and what is wrong.
         """
         from bdcert.lifecycle.reading import check_document
 
         number = event.number
+        self._check_authority(event)
+        if event.certificate is None:
+            raise MirrorError(f"{number}: an issue needs the certificate and its PDF")
+        try:
+            cert = converter.structure(event.certificate, Certificate)
+        except Exception as exc:  # a province's answer is data: any shape error refuses it
+            raise MirrorError(f"{number}: the event's certificate cannot be read: {exc}") from exc
+        if cert.number != number or cert.pdf_sha256 != event.pdf_sha256:
+            raise MirrorError(f"{number}: the event's certificate is another one")
         current = self.province.pdf(number)
         filed = original_of(current, event.pdf_sha256)
         if filed is None:
@@ -177,16 +198,77 @@ class Mirror:
         roots = self.registry.trust_roots
         checked = [("PDF", filed)] + ([("renewed PDF", current)] if filed is not current else [])
         for kind, data in checked:
-            check = check_document(data, roots)
-            if check.code is not VerdictCode.VALID:
-                raise MirrorError(f"{number}: its {kind} does not verify here: {check.detail}")
+            self._check_seal(cert, kind, check_document(data, roots))
+        self._check_face(cert, filed)
         ofd = None
         if event.has_ofd:
             ofd = self.province.ofd(number)
-            check = check_document(ofd, roots)
-            if check.code is not VerdictCode.VALID:
-                raise MirrorError(f"{number}: its OFD does not verify here: {check.detail}")
+            self._check_seal(cert, "OFD", check_document(ofd, roots))
         return Documents(filed, None if filed is current else current, ofd)
+
+    def _check_authority(self, event: FeedEvent) -> None:
+        """The event, and its certificate, are of the authority mirrored (rule article 12: a
+        city mirrors its own authority; a province or a man in the middle that sends another
+        authority's certificates is refused, not believed)."""
+        named = {event.authority}
+        if event.certificate is not None:
+            named.add(str(event.certificate.get("authority_code")))
+        wanted = self.authority
+        if wanted is None:  # every authority this workspace is configured with
+            strangers = named - set(self.registry.services.authorities)
+        else:
+            strangers = named - {wanted}
+        if strangers:
+            mirrored = wanted or "this workspace's authorities"
+            raise MirrorError(
+                f"{event.number}: the feed sends an event of authority "
+                f"{', '.join(sorted(strangers))}, not of {mirrored}; refused"
+            )
+
+    def _check_seal(self, cert: Certificate, kind: str, check: Any) -> None:
+        """The seal verifies against this city's trust roots and is the certificate's
+        authority's own (the signing certificate carries its 统一社会信用代码, as a deposit's
+        must: :mod:`bdcert.lifecycle.collection`)."""
+        number = cert.number
+        if check.code is not VerdictCode.VALID:
+            hint = ""
+            if "trust root" in (check.detail or "") or check.code is VerdictCode.UNTRUSTED_SIGNER:
+                hint = (
+                    " — if the province's certificates are new here, add the province's root "
+                    "certificate (the PEM bundle the province publishes at GET "
+                    "/api/v1/trust-bundle) to this city's `[bdcert] trust_roots` in bdcert.toml"
+                )
+            raise MirrorError(f"{number}: its {kind} does not verify here: {check.detail}{hint}")
+        authority = self.registry.services.authorities.get(cert.authority_code)
+        if authority is None or authority.credit_code not in (check.signer or ""):
+            raise MirrorError(
+                f"{number}: its {kind} is sealed by {check.signer}, not by the authority "
+                f"{cert.authority_code} of its certificate"
+            )
+
+    def _check_face(self, cert: Certificate, pdf: bytes) -> None:
+        """The feed's metadata is what the sealed PDF prints: every face item but the free-text
+        ones (:data:`_FREE_TEXT`), every holder's name, the number, and the QR code's token
+        (:mod:`bdcert.lifecycle.deposit_files`, as a deposit is checked). The holders' ID
+        numbers are not printed on the face, so a province could still change those alone."""
+        from bdcert.lifecycle.deposit_files import qr_payloads, token_of, unprinted
+
+        values = [
+            (f"face.{item.key}", item.value) for item in cert.face if item.key not in _FREE_TEXT
+        ]
+        values += [(f"holders[{i}].name", h.name) for i, h in enumerate(cert.holders)]
+        values.append(("number", cert.number))
+        missing = unprinted(pdf, values)
+        if missing:
+            raise MirrorError(
+                f"{cert.number}: the feed's certificate differs from its sealed PDF "
+                f"({', '.join(missing)} not printed on it); refused"
+            )
+        if not any(token_of(url) == cert.token for url in qr_payloads(pdf)):
+            raise MirrorError(
+                f"{cert.number}: the feed's verification token is not the one in the sealed "
+                "PDF's QR code; refused"
+            )
 
     def apply(self, event: FeedEvent, previous: str | None, documents: Documents | None) -> bool:
         """Apply ``event`` if the stored cursor is ``previous`` (the cursor it follows), in one
@@ -201,6 +283,7 @@ class Mirror:
             if records.mirror_cursor(self.source) != previous:
                 return False
             number = event.number
+            self._check_authority(event)
             if event.kind == "issued":
                 if documents is None or event.certificate is None:
                     raise MirrorError(f"{number}: an issue needs the certificate and its PDF")

@@ -468,3 +468,37 @@ def test_an_ofd_is_mirrored_beside_its_pdf(tmp_path: Path) -> None:
         with city.storage.transaction() as tx:
             assert tx.get_ofd(number) == theirs
         assert [r.equal for r in mirror.reconcile()] == [True]
+
+
+def test_a_seal_this_city_does_not_trust_yet_says_which_setting_to_change() -> None:
+    """The first sync of a city that has not added the province's root: the error names the
+    setting (``[bdcert] trust_roots``) and the file the province publishes (its trust bundle)."""
+    from types import SimpleNamespace
+
+    from bdcert.model import VerdictCode
+    from bdcert_adapters.mirror import Mirror, MirrorError
+
+    mirror = Mirror(None, SimpleNamespace(base_url="https://province"), authority=CHENGDU)  # type: ignore[arg-type]
+    untrusted = SimpleNamespace(
+        code=VerdictCode.UNTRUSTED_SIGNER,
+        detail="the seal's signature timestamp proves no time: it is not by a timestamp "
+        "authority that chains to a trust root",
+        signer=None,
+    )
+    with pytest.raises(MirrorError) as refused:
+        mirror._check_seal(SimpleNamespace(number="X"), "PDF", untrusted)  # type: ignore[arg-type]
+    message = str(refused.value)
+    assert "[bdcert] trust_roots" in message and "GET /api/v1/trust-bundle" in message
+
+
+def test_city_sync_requires_the_authority(tmp_path: Path) -> None:
+    """A mirror serves one authority (rule article 12): sync without --authority is a usage
+    error (exit 2) naming the option, before anything is read."""
+    from types import SimpleNamespace
+
+    from tests.support import run_cli
+
+    ws = SimpleNamespace(path=tmp_path)
+    done = run_cli(ws, "city", "sync", "--from", "https://province", "--once")  # type: ignore[arg-type]
+    assert done.returncode == 2
+    assert "--authority" in done.stderr

@@ -23,7 +23,10 @@ from bdcert.errors import ValidationError
 from bdcert.lifecycle import Registry
 from bdcert.model import Principal, VerdictCode
 from tests.service.conftest import Served, copy_served
+from tests.service.issued import ISSUED_FIXTURE
 from tests.support import require_tool
+
+issued = ISSUED_FIXTURE
 
 EXAMPLES = Path(__file__).resolve().parents[2] / "adapters/bdcert_adapters/examples"
 ENTRIES = {
@@ -358,3 +361,25 @@ def test_a_city_sealing_with_sm2_deposits_its_pdf_and_ofd(tmp_path: Path) -> Non
         assert registry.verify(item.pdf).code is VerdictCode.VALID
         with registry.storage.transaction() as tx:
             assert tx.get_ofd(c.number) == item.ofd
+
+
+def test_an_event_for_another_authoritys_number_is_403_registered_or_not(
+    issued: Served,
+) -> None:
+    """POST /api/v1/collection/{number}/events is authorized from the number's authority
+    before the certificate is fetched: a registrar of another authority (or a holder) gets 403
+    for a registered and for an unknown number alike, so numbers cannot be walked."""
+    from urllib.parse import quote
+
+    registered = "川(2024)绵阳市不动产权第0000001号"
+    unknown = "川(2024)绵阳市不动产权第0009999号"
+    for operator in ("registrar-510100", "holder-wang"):
+        statuses = [
+            issued.client.post(
+                f"/api/v1/collection/{quote(n)}/events",
+                json={"kind": "cancelled", "reason": "x"},
+                headers=issued.auth(operator),
+            ).status_code
+            for n in (registered, unknown)
+        ]
+        assert statuses == [403, 403], (operator, statuses)

@@ -285,3 +285,28 @@ def test_batch_lines_are_the_same_however_the_body_is_chunked() -> None:
         cuts = sorted(rng.sample(range(1, len(body)), rng.randint(1, 40)))
         chunks = [body[i:j] for i, j in zip([0, *cuts], [*cuts, len(body)], strict=True)]
         assert asyncio.run(lines(chunks)) == whole
+
+
+def test_batch_lines_longer_than_the_entry_limit_are_dropped_across_chunks() -> None:
+    """_request_lines holds at most line_limit bytes of a line, whatever the chunking: a long
+    line arriving in pieces is yielded as None, the lines around it whole."""
+    import anyio
+
+    from bdcert_adapters.service.routes.intake import _request_lines
+
+    chunks = [b'{"a":1}\n{"b":"', b"x" * 40, b"x" * 40, b'"}\n{"c":', b"3}"]
+
+    class _Request:
+        def __init__(self) -> None:
+            self.messages = [
+                {"type": "http.request", "body": c, "more_body": i < len(chunks) - 1}
+                for i, c in enumerate(chunks)
+            ]
+
+        async def receive(self) -> dict[str, object]:
+            return self.messages.pop(0)
+
+    async def collect() -> list[tuple[int, bytes | None]]:
+        return [x async for x in _request_lines(_Request(), 10_000, 50)]  # type: ignore[arg-type]
+
+    assert anyio.run(collect) == [(1, b'{"a":1}'), (2, None), (3, b'{"c":3}')]

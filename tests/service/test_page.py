@@ -425,3 +425,27 @@ def test_an_ofd_certificate_is_checked_too(tmp_path: Path) -> None:
         assert issued.certificate.number in page.text
         page = site.upload(changed.getvalue(), name="证书.ofd")
         assert "核验未通过" in page.text and "盖章后" in page.text
+
+
+def test_uploads_beyond_the_rate_limit_get_a_429_page(
+    served_template: tuple[Path, dict[str, str]], tmp_path: Path
+) -> None:
+    """POST /v/check counts against the caller's address like /api/v1: beyond rate_limit the
+    page answers 429 in HTML with Retry-After."""
+    from litestar.testing import TestClient
+
+    from bdcert.lifecycle import Registry
+    from bdcert_adapters.service import ServiceSettings, create_app
+
+    ws, _ = copy_served(served_template, tmp_path / "ws")
+    app = create_app(lambda: Registry.open(ws), ServiceSettings(rate_limit=2))
+    with TestClient(app) as client:
+        answers = [
+            client.post("/v/check", files={"file": ("a.pdf", b"%PDF-1.7\n", "application/pdf")})
+            for _ in range(3)
+        ]
+    assert [r.status_code for r in answers] == [400, 400, 429]
+    refused = answers[2]
+    assert refused.headers["content-type"].startswith("text/html")
+    assert int(refused.headers["Retry-After"]) >= 1
+    assert "核验过于频繁" in refused.text

@@ -187,7 +187,16 @@ def test_information_check_codes_over_http(setup: Setup) -> None:
     assert (incomplete["code"], incomplete["fields"]) == (4, ["qlr"])
     assert check(zh="川(2024)成都市不动产权第0999999号", qlr="王晓明")["code"] == 5
     wrong = check(zh=SUCCESSOR, qlr=setup.holder, zl="别处")
-    assert (wrong["code"], wrong["meaning"], wrong["fields"]) == (6, "信息错误参数不一致", ["zl"])
+    # anonymous: a mismatch names no field (a right name is not told from a wrong one)
+    assert (wrong["code"], wrong["meaning"], wrong["fields"]) == (6, "信息错误参数不一致", [])
+    assert "zl" not in wrong["detail"] and "坐落" not in wrong["sentence"]
+    platform = {"Authorization": f"Bearer {setup.tokens['platform']}"}
+    named = setup.client.post(
+        "/api/v1/checks/information",
+        json={"zh": SUCCESSOR, "qlr": setup.holder, "zl": "别处"},
+        headers=platform,
+    ).json()
+    assert (named["code"], named["fields"]) == (6, ["zl"])  # the full view is told which
     bad = setup.client.post("/api/v1/checks/information", json={"zh": 1, "colour": "red"})
     assert {e["field"] for e in _problem(bad, 400, "validation")["errors"]} == {"zh", "colour"}
 
@@ -274,7 +283,8 @@ def test_batch_limits_per_file_per_body_and_count(setup: Setup) -> None:
 
 def test_verdicts_are_counted_in_the_metrics(setup: Setup) -> None:
     def counted() -> float:
-        text = setup.client.get("/metrics").text
+        auth = {"Authorization": f"Bearer {setup.tokens['auditor']}"}
+        text = setup.client.get("/metrics", headers=auth).text
         for line in text.splitlines():
             if line.startswith('bdcert_verify_verdicts_total{code="untrusted_signer"}'):
                 return float(line.rsplit(" ", 1)[1])

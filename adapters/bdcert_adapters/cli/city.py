@@ -1,10 +1,11 @@
 """``bdcert city``: a city's mirror of the provincial library (rule article 12;
 :mod:`bdcert_adapters.mirror`).
 
-- ``bdcert city sync --from URL --token TOKEN [--authority CODE] [--once | --follow]
-  [--interval S]``: apply the province's change feed to this workspace (``--once``, the default:
-  until the feed is at its end; ``--follow``: then every ``--interval`` seconds, until SIGTERM or
-  Ctrl-C).
+- ``bdcert city sync --from URL --token TOKEN --authority CODE [--once | --follow]
+  [--interval S]``: apply the province's change feed of the city's authority to this workspace
+  (``--once``, the default: until the feed is at its end; ``--follow``: then every
+  ``--interval`` seconds, until SIGTERM or Ctrl-C). ``--authority`` is required: a mirror serves
+  one authority (rule article 12), and events of any other are refused.
 - ``bdcert city reconcile --from URL --token TOKEN [--authority CODE]``: compare this library's
   summary with the province's; exit 0 when equal, 1 when different.
 
@@ -22,7 +23,7 @@ from typing import Any
 
 from bdcert_adapters.cli.common import add_command, echo, load_workspace, open_session
 
-__all__ = ["register"]
+__all__ = ["province_options", "register"]
 
 TOKEN_ENV = "BDCERT_PROVINCE_TOKEN"
 
@@ -34,8 +35,10 @@ def register(subparsers: Any) -> None:
         description="a city's mirror of the provincial library (rule article 12)",
     )
     commands = city.add_subparsers(required=True, metavar="COMMAND")
-    sync = add_command(commands, "sync", "apply the province's change feed to this workspace")
-    _province_options(sync)
+    sync = add_command(
+        commands, "sync", "apply the province's change feed of one authority to this workspace"
+    )
+    province_options(sync, authority_required=True)
     mode = sync.add_mutually_exclusive_group()
     mode.add_argument("--once", action="store_true", help="until the feed is at its end (default)")
     mode.add_argument("--follow", action="store_true", help="then keep following it")
@@ -46,16 +49,26 @@ def register(subparsers: Any) -> None:
     reconcile = add_command(
         commands, "reconcile", "compare this library with the province's (exit 1 if different)"
     )
-    _province_options(reconcile)
+    province_options(reconcile)
     reconcile.set_defaults(func=cmd_reconcile)
 
 
-def _province_options(
-    c: argparse.ArgumentParser, authority_help: str = "登记机构 code to mirror (djjg)"
+def province_options(
+    c: argparse.ArgumentParser,
+    authority_required: bool = False,
+    authority_help: str | None = None,
 ) -> None:
     c.add_argument("--from", dest="from_url", required=True, metavar="URL", help="the province")
     c.add_argument("--token", help=f"API token (default: ${TOKEN_ENV})")
-    c.add_argument("--authority", metavar="CODE", help=authority_help)
+    c.add_argument(
+        "--authority",
+        metavar="CODE",
+        required=authority_required,
+        help=authority_help
+        or "登记机构 code (djjg) of the city's authority: a mirror serves one authority "
+        "(rule article 12); its feed alone is applied, any other authority's event is refused"
+        + ("" if authority_required else " (default: every authority the token may read)"),
+    )
     c.add_argument("--cert", metavar="PEM", help="TLS client certificate (with its key, or --key)")
     c.add_argument("--key", metavar="PEM", help="the client certificate's private key")
     c.add_argument("--ca", metavar="PEM", help="CA bundle that verifies the province's server")

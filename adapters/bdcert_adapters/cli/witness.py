@@ -22,8 +22,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bdcert_adapters.cli.city import TOKEN_ENV
-from bdcert_adapters.cli.city import _province_options as province_options
+from bdcert_adapters.cli.city import TOKEN_ENV, province_options
 from bdcert_adapters.cli.common import add_command, echo, error, load_workspace
 
 __all__ = ["copy_name", "register", "witness_from"]

@@ -13,6 +13,8 @@ names the caller for rate limits and the lookup limit: the principal's name, els
 
 from __future__ import annotations
 
+import logging
+import threading
 from typing import Any
 
 from litestar import Request
@@ -50,6 +52,45 @@ def credentials(request: Request[Any, Any, Any]) -> dict[str, str] | None:
     return None
 
 
+_IDENTITY_LOCK = threading.Lock()
+log = logging.getLogger("bdcert.service")
+
+
+def refresh_identity(app_state: Any, registry: Any) -> None:
+    """Rebuild ``registry``'s identity provider when its workspace's ``bdcert.toml`` changed
+    (its modification time or size differ from those of the last build), so that ``bdcert
+    tokens add`` and ``bdcert tokens revoke`` apply to a running service without a restart.
+    Costs one ``stat`` per request; the first call builds it once (the file may have changed
+    since the worker opened the registry). A ``bdcert.toml`` that does not load keeps the
+    provider built last (logged) and is tried again at the next request.
+    """
+    path = getattr(registry, "workspace_path", None)
+    if path is None:
+        return
+    from bdcert.config import CONFIG_NAME
+
+    try:
+        st = (path / CONFIG_NAME).stat()
+    except OSError:
+        return
+    stamp = (st.st_mtime_ns, st.st_size)
+    if getattr(app_state, "identity_stamp", None) == stamp:
+        return
+    with _IDENTITY_LOCK:
+        if getattr(app_state, "identity_stamp", None) == stamp:
+            return
+        from bdcert.config import Workspace
+        from bdcert.errors import BdcertError
+        from bdcert.lifecycle.opening import identity_provider
+
+        try:
+            registry.identity = identity_provider(Workspace.load(path), registry.hooks)
+        except (BdcertError, OSError) as exc:
+            log.error("bdcert.toml changed but does not load; identities unchanged: %s", exc)
+            return
+        app_state.identity_stamp = stamp
+
+
 def _authenticate(request: Request[Any, Any, Any], required: bool) -> Principal | None:
     state: dict[str, Any] = request.scope.setdefault("state", {})
     principal: Principal | None
@@ -59,6 +100,7 @@ def _authenticate(request: Request[Any, Any, Any], required: bool) -> Principal 
         creds = credentials(request)
         principal = None
         if creds is not None:
+            refresh_identity(request.app.state, registry_of(request))
             try:
                 principal = registry_of(request).authenticate(creds)
             except IdentityError as exc:

@@ -43,7 +43,9 @@ from prometheus_client import (
 )
 
 from bdcert.hookspecs import hookimpl
-from bdcert.model import CertificateEvent
+from bdcert.model import CertificateEvent, Principal
+from bdcert_adapters.service.limits import rate_limit_guard
+from bdcert_adapters.service.problems import problem
 
 __all__ = [
     "BACKLOGGED",
@@ -156,7 +158,17 @@ def exposition() -> bytes:
     tags=["health"],
     include_in_schema=False,
     sync_to_thread=False,
+    guards=[rate_limit_guard],
 )
-def metrics_endpoint() -> Response[bytes]:
-    """The service's metrics, Prometheus text format (see :mod:`bdcert_adapters.service.metrics`)."""
+def metrics_endpoint(principal: Principal) -> Response[bytes]:
+    """The service's metrics, Prometheus text format (see :mod:`bdcert_adapters.service.metrics`).
+
+    Only for the platform and auditors (a bearer token or client certificate; Prometheus
+    scrapes with ``authorization: credentials_file``): the counters are per authority business
+    figures. 401 without credentials, 403 for other roles, 429 beyond the rate limit.
+    """
+    from bdcert.access import ACTIONS
+
+    if not principal.roles & ACTIONS["audit"]:
+        raise problem(403, "forbidden", "not allowed", "metrics are for the platform and auditors")
     return Response(exposition(), media_type=CONTENT_TYPE_LATEST)

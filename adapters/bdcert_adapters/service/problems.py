@@ -154,6 +154,13 @@ def from_exception(exc: Exception) -> Problem:
             exc.status_code, "http-error"
         )
         return Problem(_BASE + slug, exc.detail, exc.status_code, exc.detail)
+    if isinstance(exc, RecursionError | UnicodeDecodeError):  # a body nested too deep, not UTF-8
+        return Problem(
+            _BASE + "malformed-json",
+            "malformed JSON",
+            400,
+            "the body is not JSON this service reads (not UTF-8, or nested too deeply)",
+        )
     log.exception("internal error", exc_info=exc)
     return Problem(_BASE + "internal", "internal error", 500, "an internal error; it is logged")
 

@@ -36,7 +36,6 @@ from __future__ import annotations
 import base64
 import binascii
 import hashlib
-import unicodedata
 from collections.abc import Mapping
 from datetime import date, datetime
 from typing import Any, Protocol, runtime_checkable
@@ -58,6 +57,7 @@ from bdcert.identifiers import (
     parse_certificate_number,
 )
 from bdcert.lifecycle.deposit_files import pdf_text, qr_payloads, token_of
+from bdcert.lifecycle.deposit_files import squash as _squash
 from bdcert.lifecycle.events import publish, stage
 from bdcert.lifecycle.reading import check_document, known_crls
 from bdcert.lifecycle.services import Services
@@ -141,10 +141,6 @@ def decode_document(value: Any, field: str, problems: list[Problem]) -> bytes | 
             return None
     problems.append(Problem(field, "must be the file's bytes in base64"))
     return None
-
-
-def _squash(text: str) -> str:
-    return "".join(unicodedata.normalize("NFKC", text).split())
 
 
 def store_of(tx: StorageTransaction) -> CollectionRecords:

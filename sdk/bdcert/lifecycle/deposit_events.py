@@ -34,7 +34,14 @@ EVENT_KINDS = ("superseded", "cancelled", "restricted", "restriction_lifted")
 def deposit_event(
     services: Services, number: str, raw: Mapping[str, Any], *, principal: Principal
 ) -> Certificate:
-    """See :meth:`bdcert.lifecycle.Registry.deposit_event`."""
+    """See :meth:`bdcert.lifecycle.Registry.deposit_event`.
+
+    Authorized before the certificate is fetched, from the authority the number's place name
+    names, so that a caller who may not act there cannot tell a registered number from an
+    unknown one (403 for both).
+    """
+    named = next((a.code for a in services.authorities.values() if a.place_name in number), "")
+    services.authorize(principal, "deposit", named, subject=number)
     with services.storage.transaction() as tx:
         cert = tx.get_certificate(number)  # NotFound: 404
         deposited = store_of(tx).deposited(number)

@@ -9,11 +9,13 @@ from __future__ import annotations
 import shutil
 import subprocess
 import tempfile
+import unicodedata
+from collections.abc import Iterable
 from pathlib import Path
 
 from bdcert.errors import ConfigurationError
 
-__all__ = ["pdf_text", "qr_payloads", "token_of"]
+__all__ = ["pdf_text", "qr_payloads", "squash", "token_of", "unprinted"]
 
 #: Seconds one external tool (pdftotext, pdftoppm, zbarimg) may take.
 _TOOL_TIMEOUT = 60
@@ -26,6 +28,19 @@ def _tool(name: str) -> str:
             f"checking a deposit needs {name} (poppler-utils, zbar-tools: scripts/setup)"
         )
     return path
+
+
+def squash(text: str) -> str:
+    """``text`` as a file's text is compared: Unicode NFKC, every blank removed."""
+    return "".join(unicodedata.normalize("NFKC", text).split())
+
+
+def unprinted(pdf: bytes, values: Iterable[tuple[str, str]]) -> list[str]:
+    """The names of ``values`` (name, value) that the PDF does not print: the
+    :func:`squash`-ed text :func:`pdf_text` extracts does not contain the squashed value (an
+    empty value is printed by any file)."""
+    text = squash(pdf_text(pdf))
+    return [name for name, value in values if squash(value) and squash(value) not in text]
 
 
 def pdf_text(pdf: bytes) -> str:

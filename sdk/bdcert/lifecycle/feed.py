@@ -207,11 +207,18 @@ def feed_records(tx: StorageTransaction) -> FeedRecords:
 def parse_cursor(cursor: str | None, field: str = "after") -> int:
     """The audit id a cursor names (0 for None or empty: the start).
 
-    :raises ValidationError: naming ``field`` for anything but a cursor this feed gave.
+    :raises ValidationError: naming ``field`` for anything but a cursor this feed gave (a
+        decimal audit id below 2**63, the storage's 64-bit integer range).
     """
     if cursor is None or cursor == "":
         return 0
-    if not isinstance(cursor, str) or not cursor.isascii() or not cursor.isdigit():
+    if (
+        not isinstance(cursor, str)
+        or not cursor.isascii()
+        or not cursor.isdigit()
+        or len(cursor) > 19
+        or int(cursor) >= 2**63
+    ):
         raise ValidationError(
             [Problem(field, "must be a cursor this feed returned (its 'next' or an event's)")],
             subject="feed",

@@ -20,7 +20,19 @@ from bdcert.sealing.evidence import Evidence
 if TYPE_CHECKING:
     from bdcert.render import Renderer
 
-__all__ = ["registry_arguments"]
+__all__ = ["identity_provider", "registry_arguments"]
+
+
+def identity_provider(ws: Workspace, hooks: Hooks) -> Any:
+    """The identity provider ``[identity]`` of ``ws``'s ``bdcert.toml`` names (default
+    ``local``), built as :meth:`~bdcert.lifecycle.Registry.open` builds it: a service rebuilds
+    it when ``bdcert.toml`` changes, so added and revoked tokens apply without a restart.
+
+    :raises ConfigurationError: an unknown plugin or a bad setting.
+    """
+    settings = dict(ws.table("identity"))
+    name = str(settings.pop("plugin", "local"))
+    return hooks.identity_providers().get(name)(settings, ws.path)
 
 
 def registry_arguments(
@@ -83,7 +95,7 @@ def registry_arguments(
         codes=hooks.code_tables(ws.code_tables_edition),
         storage=build(hooks.storage(), "storage", "sql"),
         seal_provider=seal_provider,
-        identity=build(hooks.identity_providers(), "identity", "local"),
+        identity=identity_provider(ws, hooks),
         notifiers=notifiers,
         renderer=cast("Renderer", DeferredRenderer(make_renderer)),
         trust_roots=ws.trust_roots(),

@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from bdcert.access import full_view, mask_text, personal_names, redact
-from bdcert.errors import NotFound, Problem, TooManyAttempts, ValidationError
+from bdcert.access import ACTIONS, full_view, mask_text, personal_names, redact
+from bdcert.errors import NotFound, PermissionDenied, Problem, TooManyAttempts, ValidationError
 from bdcert.lifecycle.services import Services
 from bdcert.lifecycle.sharing import active_grant
 from bdcert.model import (
@@ -53,13 +53,69 @@ SM2_WITH_SM3_DER_HEX = b"2a811ccf55018375"
 
 
 def certificate(services: Services, number: str, *, principal: Principal) -> Certificate:
-    """See :meth:`bdcert.lifecycle.Registry.certificate`."""
+    """See :meth:`bdcert.lifecycle.Registry.certificate`.
+
+    A principal that may not read every certificate of the number's authority (a holder, a
+    registrar of another authority) gets the same :class:`PermissionDenied` for a registered
+    certificate it may not read and for a number nobody registered: numbers are sequential,
+    and telling the two apart would let it walk the register (the specific reason is in the
+    audit log's ``deny``). A principal without any reading role is refused before the fetch.
+    """
+    if not principal.roles & ACTIONS["read"]:
+        services.authorize(principal, "read", subject=number)  # raises, logged
     with services.storage.transaction() as tx:
-        cert = tx.get_certificate(number)
-    services.authorize(principal, "read", cert.authority_code, subject=number, certificate=cert)
+        try:
+            cert = tx.get_certificate(number)
+        except NotFound:
+            cert = None
+    if cert is None:
+        if _sees_whole_authority(services, principal, number):
+            raise NotFound(f"no certificate {number!r} is registered")
+        with services.storage.transaction() as tx:
+            details = {"action": "read", "authority": None, "reason": "no such certificate"}
+            tx.append_audit(AuditEvent("deny", principal.name, number, services.clock(), details))
+        raise PermissionDenied(_unseen(services, principal, number))
+    try:
+        services.authorize(principal, "read", cert.authority_code, subject=number, certificate=cert)
+    except PermissionDenied:
+        if _sees_whole_authority(services, principal, number):
+            raise
+        raise PermissionDenied(_unseen(services, principal, number)) from None
     with services.storage.transaction() as tx:
         tx.append_audit(AuditEvent("read", principal.name, number, services.clock(), {}))
     return cert
+
+
+def _sees_whole_authority(services: Services, principal: Principal, number: str) -> bool:
+    """True when ``principal`` may read every certificate of the authority ``number`` names
+    (the platform, an auditor, a registrar of the authority whose place name it holds), so
+    "not registered" tells it nothing it could not read."""
+    if principal.roles & ACTIONS["audit"]:
+        return True
+    if "registrar" in principal.roles and principal.authority in services.authorities:
+        return services.authorities[principal.authority].place_name in number
+    return False
+
+
+def _unseen(services: Services, principal: Principal, number: str) -> str:
+    """The denial of a read, worded from the principal and the number alone (never from
+    whether the number is registered)."""
+    reasons = []
+    if "registrar" in principal.roles:
+        named = next(
+            (a.code for a in services.authorities.values() if a.place_name in number),
+            "another authority",
+        )
+        reasons.append(
+            f"{principal.name} is a registrar of {principal.authority}, not of {named}; "
+            "may not read there"
+        )
+    if "holder" in principal.roles:
+        reasons.append(
+            f"{principal.name} is not a holder (权利人) of a certificate {number!r} (if one is "
+            "registered); a holder may read only their own certificates"
+        )
+    return "; ".join(reasons) or f"{principal.name} may not read certificate {number!r}"
 
 
 def pdf(services: Services, number: str, *, principal: Principal) -> bytes:
@@ -420,6 +476,9 @@ def certificate_by_licence(
         except NotFound:
             found = None
     if found is None or found.licence_id != licence_id:
+        if not _sees_whole_authority(services, principal, number):  # alike for both: 403
+            services.authorize(principal, "read", subject=number)  # no reading role: logged
+            raise PermissionDenied(_unseen(services, principal, number))
         raise NotFound(f"no certificate with e-licence identifier {licence_id!r}")
     return certificate(services, number, principal=principal)
 

@@ -122,6 +122,8 @@ class Registry(EvidenceJobs, PartyOperations):
     audit_settings: ServiceAttribute[AuditSettings] = ServiceAttribute()
     #: Makes and checks the sealed audit checkpoints (rule article 17, :mod:`bdcert.audit`).
     checkpointer: ServiceAttribute[Checkpointer] = ServiceAttribute()
+    #: The workspace directory :meth:`open` read (None for a registry built otherwise).
+    workspace_path: Path | None = None
 
     def __init__(
         self,
@@ -191,9 +193,10 @@ class Registry(EvidenceJobs, PartyOperations):
 
         :raises ConfigurationError: for a missing workspace, unknown plugin or bad setting.
         """
-        return cls(
-            **opening.registry_arguments(workspace, hooks=hooks, clock=clock, formats=formats)
-        )
+        ws = workspace if isinstance(workspace, Workspace) else Workspace.load(workspace)
+        registry = cls(**opening.registry_arguments(ws, hooks=hooks, clock=clock, formats=formats))
+        registry.workspace_path = ws.path
+        return registry
 
     def close(self) -> None:
         """Release the store's connections and the seal provider's session (an HSM login)."""

@@ -71,7 +71,14 @@ def information_check(
                 if related:
                     detail = mask_text(detail, personal_names(cert, related))
                 status, seen = (code, detail), redact(cert, principal, related=related)
-            result = national.answer(cert, given, now=now, status=status, seen=seen)
+            result = national.answer(
+                cert,
+                given,
+                now=now,
+                status=status,
+                seen=seen,
+                name_fields=cert is not None and full_view(principal, cert),
+            )
             subject = cert.number if cert is not None else "(unknown)"
             details = {"check": "information", "code": result.code}
             tx.append_audit(AuditEvent("verify", actor, subject, now, details))

@@ -18,7 +18,9 @@ implementations publish them (/work/shared/reference/FACTS.md, "信息验证 res
                           the certificate number) and ``qlr`` (权利人, a holder's name)
     5   查无此信息         no certificate has this number
     6   信息错误参数不一致  the certificate exists but a value differs (the answer names the
-                          field, never the registered value)
+                          field, never the registered value, and only to an asker with the
+                          full view of the certificate: to anybody else every mismatch is
+                          answered alike)
     ==  ================  ====================================================================
 
 文件验证 (file check: is this file's seal genuine and the file the one issued?)
@@ -295,6 +297,7 @@ def answer(
     now: datetime,
     status: tuple[VerdictCode, str] | None = None,
     seen: Certificate | None = None,
+    name_fields: bool = True,
 ) -> NationalResult:
     """The 信息验证 answer (codes 5, 6, 1, then 0, 2, 3) for ``given`` against ``cert``.
 
@@ -304,6 +307,10 @@ def answer(
         (:func:`bdcert.lifecycle.reading.status_verdict`); needed unless the answer is 5, 6 or 1.
     :param seen: the certificate as the asker may see it (:func:`bdcert.access.redact`): the
         successors and the cancellation reason are taken from it.
+    :param name_fields: a code-6 answer names the differing fields; False for an asker without
+        the full view of the certificate (:func:`bdcert.access.full_view`): the answer is then
+        the same whichever values differ, so that a name or an ID number cannot be confirmed
+        field by field.
     """
     if cert is None:
         return NationalResult(
@@ -315,6 +322,15 @@ def answer(
             "no certificate with this number is registered",
         )
     differing = tuple(f for f, v in given.items() if _differs(cert, f, v))
+    if differing and not name_fields:
+        return NationalResult(
+            "information",
+            6,
+            INFORMATION_CODES[6],
+            VerdictCode.UNKNOWN_CERTIFICATE,
+            "信息与登记不一致",
+            "the values given do not all match the register",
+        )
     if differing:
         labels = "、".join(f"{_label(f)}（{f}）" for f in differing)
         return NationalResult(

@@ -95,7 +95,7 @@ async def _multipart(request: Request[Any, Any, Any]) -> dict[str, Any]:
     else:
         try:
             decoded = json.loads(metadata)
-        except ValueError:
+        except (ValueError, RecursionError):
             decoded = None
         if not isinstance(decoded, dict):
             errors.append(FieldError("metadata", "must be a JSON object"))
@@ -139,7 +139,7 @@ async def deposit(request: Request[Any, Any, Any], principal: Principal) -> Resp
             raise problem(413, "too-large", "too large", f"the deposit exceeds {limit} bytes")
         try:
             raw = json.loads(body)
-        except ValueError as exc:
+        except (ValueError, RecursionError) as exc:
             raise problem(
                 400, "validation", "invalid input", "the body must be a JSON object",
                 [FieldError("body", f"not JSON: {exc}")],

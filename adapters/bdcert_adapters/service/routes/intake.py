@@ -174,14 +174,19 @@ class BatchTooLarge(Exception):
 
 
 async def _request_lines(
-    request: Request[Any, Any, Any], limit: int
-) -> AsyncIterator[tuple[int, bytes]]:
+    request: Request[Any, Any, Any], limit: int, line_limit: int | None = None
+) -> AsyncIterator[tuple[int, bytes | None]]:
     """The request body's lines (1-based line numbers, blank lines skipped), read as the
     client sends them: at most one line is held, and never more than ``limit`` bytes in all.
+
+    A line longer than ``line_limit`` bytes (``[service] max_request_bytes``, the limit of an
+    entry pushed alone) is not kept: it is yielded as ``None`` once its newline arrives.
 
     :raises BatchTooLarge: beyond ``limit`` bytes.
     """
     pending: list[bytes] = []  # the pieces of the line being received
+    held = 0  # bytes in pending
+    too_long = False  # the line being received passed line_limit: its bytes are dropped
     number = 0
     total = 0
     while True:
@@ -195,14 +200,27 @@ async def _request_lines(
         *complete, rest = chunk.split(b"\n")
         for i, piece in enumerate(complete):
             line = b"".join([*pending, piece]) if i == 0 else piece
+            long_line = (too_long if i == 0 else False) or (
+                line_limit is not None and len(line) > line_limit
+            )
             number += 1
-            if line.strip():
+            if long_line:
+                yield number, None
+            elif line.strip():
                 yield number, line
-        pending = [*pending, rest] if not complete else [rest]
+        if complete:
+            pending, held, too_long = [rest], len(rest), False
+        else:
+            pending.append(rest)
+            held += len(rest)
+        if line_limit is not None and held > line_limit:
+            pending, held, too_long = [], 0, True
         if not message.get("more_body", False):
             break
     last = b"".join(pending)
-    if last.strip():
+    if too_long:
+        yield number + 1, None
+    elif last.strip():
         yield number + 1, last
 
 
@@ -281,8 +299,27 @@ async def push_batch(
     async def results() -> AsyncIterator[bytes]:
         last = 0
         try:
-            async for number, line in _request_lines(request, settings.max_batch_bytes):
+            async for number, line in _request_lines(
+                request, settings.max_batch_bytes, settings.max_request_bytes
+            ):
                 last = number
+                if line is None:
+                    yield _json_line(
+                        {
+                            "line": number,
+                            "ywh": None,
+                            "outcome": "rejected",
+                            "errors": [
+                                {
+                                    "field": "",
+                                    "message": f"the line is longer than "
+                                    f"{settings.max_request_bytes} bytes ([service] "
+                                    "max_request_bytes, the limit of one entry); not processed",
+                                }
+                            ],
+                        }
+                    )
+                    continue
                 record, _ = await anyio.to_thread.run_sync(issue_line, registry, principal, line)
                 yield _json_line({"line": number, **record})
         except BatchTooLarge:

@@ -198,6 +198,34 @@ def _too_many(request: Request[Any, Any, Any], exc: TooManyAttempts) -> Response
     )
 
 
+def _rate_limited(request: Request[Any, Any, Any]) -> Response[str] | None:
+    """The service's per-client rate limit (:class:`~bdcert_adapters.service.limits.RateLimiter`,
+    ``[service] rate_limit`` per ``rate_window_seconds``, the bucket of the caller's address as
+    for an anonymous ``/api/v1`` request) applied to an upload: None when allowed, else the 429
+    page with ``Retry-After``."""
+    limiter = getattr(request.app.state, "rate_limiter", None)
+    if limiter is None:
+        return None
+    retry_after = limiter.hit(_client(request))
+    if retry_after is None:
+        return None
+    from bdcert_adapters.service import metrics
+
+    metrics.record_rate_limited()
+    return _render(
+        request,
+        "error.html",
+        429,
+        {"Retry-After": str(retry_after)},
+        title="核验过于频繁",
+        badge="请稍后再试",
+        tone="warn",
+        message="每个网络地址在一段时间内只能核验有限次数，您已达到上限。",
+        note=f"请于 {retry_after} 秒之后再试。",
+        disclaimer=None,
+    )
+
+
 def _error(
     request: Request[Any, Any, Any], status: int, title: str, message: str, note: str | None = None
 ) -> Response[str]:
@@ -292,6 +320,9 @@ async def check(request: Request[Any, Any, Any]) -> Response[str]:
     where, _ = _where(request)
     if where != "check":
         raise NotFoundException()
+    refused = _rate_limited(request)
+    if refused is not None:
+        return refused
     limit: int = request.app.state.settings.max_upload_bytes
     content_type, options = request.content_type
     if content_type != "multipart/form-data" or not options.get("boundary"):

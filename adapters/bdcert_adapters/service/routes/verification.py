@@ -295,7 +295,7 @@ def check_information(
 ) -> NationalResult:
     """GB/T 36906 信息验证: national code 0 有效, 1 未激活, 2 暂时失效, 3 已失效, 4 信息不全
     (naming the missing fields), 5 查无, 6 参数不一致 (naming the differing fields, never the
-    registered value); see :mod:`bdcert.verify.national`."""
+    registered value, only to a caller with the full view of the certificate); see :mod:`bdcert.verify.national`."""
     return national.information_check(
         registry_of(request), data, optional_principal, client=client_key(request)
     )

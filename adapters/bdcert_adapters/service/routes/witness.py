@@ -90,7 +90,7 @@ async def countersignature(
     if (request.content_type[0] or "").endswith("json"):
         try:
             pdf = base64.b64decode(json.loads(body)["pdf"], validate=True)
-        except (ValueError, KeyError, TypeError, binascii.Error) as exc:
+        except (ValueError, KeyError, TypeError, RecursionError, binascii.Error) as exc:
             raise problem(
                 400, "validation", "invalid input", "expected {\"pdf\": \"<base64>\"}",
                 [FieldError("pdf", "must be the sealed countersignature PDF in base64")],
