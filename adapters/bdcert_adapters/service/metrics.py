@@ -32,6 +32,7 @@ import os
 from typing import Any
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.plugins.prometheus import PrometheusConfig
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -160,7 +161,7 @@ def exposition() -> bytes:
     sync_to_thread=False,
     guards=[rate_limit_guard],
 )
-def metrics_endpoint(principal: Principal) -> Response[bytes]:
+def metrics_endpoint(principal: NamedDependency[Principal]) -> Response[bytes]:
     """The service's metrics, Prometheus text format (see :mod:`bdcert_adapters.service.metrics`).
 
     Only for the platform and auditors (a bearer token or client certificate; Prometheus

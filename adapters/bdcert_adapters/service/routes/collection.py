@@ -26,7 +26,9 @@ import anyio.to_thread
 import attrs
 from litestar import Request, Response, post
 from litestar.datastructures import UploadFile
+from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
+from litestar.params import FromPath, JSONBody
 
 from bdcert.bounds import MAX_PDF_BYTES
 from bdcert.errors import IdempotencyConflict
@@ -125,7 +127,9 @@ async def _multipart(request: Request[Any, Any, Any]) -> dict[str, Any]:
     status_code=201,
     responses={200: ResponseSpec(Deposited, description="replayed: deposited before, the same")},
 )
-async def deposit(request: Request[Any, Any, Any], principal: Principal) -> Response[Deposited]:
+async def deposit(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> Response[Deposited]:
     """Check a city's sealed certificate and file it in the provincial library (rule article 7
     paragraph 2): seal chains to the trust list and is the entry's authority's, face values equal
     those computed from the entry, QR token, number and 电子证照标识, uniqueness. 400 lists every
@@ -163,7 +167,10 @@ async def deposit(request: Request[Any, Any, Any], principal: Principal) -> Resp
     sync_to_thread=True,
 )
 def deposit_event(
-    request: Request[Any, Any, Any], number: str, data: dict[str, Any], principal: Principal
+    request: Request[Any, Any, Any],
+    number: FromPath[str],
+    data: JSONBody[dict[str, Any]],
+    principal: NamedDependency[Principal],
 ) -> Deposited:
     """Supersede, cancel, restrict or lift a restriction of a deposited certificate, as its
     authority reports (logged like the province's own transitions)."""

@@ -38,6 +38,7 @@ from typing import Any, TypeVar
 import attrs
 from litestar import Request, Response, get, post
 from litestar.concurrency import sync_to_thread
+from litestar.di import NamedDependency
 from litestar.openapi import ResponseSpec
 from litestar.openapi.spec import OpenAPIMediaType, Operation, RequestBody, Schema
 from litestar.openapi.spec.enums import OpenAPIFormat, OpenAPIType
@@ -257,7 +258,7 @@ async def _on_documents(
 
 @_upload("/verify", _DocumentBody, "Verify one certificate file (PDF or OFD)")
 async def verify(
-    request: Request[Any, Any, Any], optional_principal: Principal | None
+    request: Request[Any, Any, Any], optional_principal: NamedDependency[Principal | None]
 ) -> VerificationReport:
     """The report of one document, check by check (integrity, seal, issuer, register status,
     face values): 200 whenever verification ran, even for a forged file."""
@@ -271,7 +272,7 @@ async def verify(
 
 @_upload("/verify/batch", _BatchBody, "Verify several certificate files")
 async def verify_batch(
-    request: Request[Any, Any, Any], optional_principal: Principal | None
+    request: Request[Any, Any, Any], optional_principal: NamedDependency[Principal | None]
 ) -> BatchReports:
     """One report per ``file`` part of a multipart/form-data body, in order."""
 
@@ -291,7 +292,7 @@ async def verify_batch(
 def check_information(
     request: Request[Any, Any, Any],
     data: JSONBody[dict[str, Any]],
-    optional_principal: Principal | None,
+    optional_principal: NamedDependency[Principal | None],
 ) -> NationalResult:
     """GB/T 36906 信息验证: national code 0 有效, 1 未激活, 2 暂时失效, 3 已失效, 4 信息不全
     (naming the missing fields), 5 查无, 6 参数不一致 (naming the differing fields, never the
@@ -303,7 +304,7 @@ def check_information(
 
 @_upload("/checks/file", _DocumentBody, "文件验证: is this file's seal genuine?")
 async def check_file(
-    request: Request[Any, Any, Any], optional_principal: Principal | None
+    request: Request[Any, Any, Any], optional_principal: NamedDependency[Principal | None]
 ) -> NationalResult:
     """GB/T 36906 文件验证 of one document (as ``/verify``): 0 文件验证通过, 1 文件签章校验失败,
     2 文件校验失败; see :mod:`bdcert.verify.national`."""
@@ -363,7 +364,7 @@ def trust_bundle(request: Request[Any, Any, Any]) -> Response[bytes]:
     media_type="application/pdf",
 )
 def status_snapshot(
-    request: Request[Any, Any, Any], optional_principal: Principal | None
+    request: Request[Any, Any, Any], optional_principal: NamedDependency[Principal | None]
 ) -> Response[bytes]:
     """The certificates no longer in force (superseded, cancelled) and the restricted ones, as
     of the time in the file, sealed by the ``[audit]`` authority (a PDF carrying the JSON; see

@@ -20,6 +20,7 @@ from typing import Any
 import anyio.to_thread
 import attrs
 from litestar import Request, Response, get, post
+from litestar.di import NamedDependency
 
 from bdcert.bounds import MAX_PDF_BYTES
 from bdcert.model import Principal
@@ -57,7 +58,9 @@ class KeptCountersignature:
 
 @get("/witness/checkpoints", summary="Audit checkpoints to witness", tags=["witness"],
      sync_to_thread=True)  # fmt: skip
-def checkpoints(request: Request[Any, Any, Any], principal: Principal) -> list[WitnessCheckpoint]:
+def checkpoints(
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
+) -> list[WitnessCheckpoint]:
     """Every sealed audit checkpoint, by number."""
     return [
         WitnessCheckpoint(
@@ -79,7 +82,7 @@ def checkpoints(request: Request[Any, Any, Any], principal: Principal) -> list[W
     status_code=201,
 )
 async def countersignature(
-    request: Request[Any, Any, Any], principal: Principal
+    request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> Response[KeptCountersignature]:
     """Check the countersignature (seal chains to the trust list and is the witness's, it names a
     kept checkpoint with the same event and hash) and keep it."""
