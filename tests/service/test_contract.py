@@ -46,6 +46,15 @@ def _json_lines(ctx: Any, value: Any) -> bytes:
     return "".join(lines).encode("utf-8")
 
 
+@schemathesis.serializer("application/pdf", "application/ofd")
+def _document(ctx: Any, value: Any) -> bytes:
+    """A document body as generated (binary or text), sent as it is: verification must answer
+    any bytes with a report or a problem, never a 5xx."""
+    if isinstance(value, bytes | bytearray):
+        return bytes(value)
+    return value.encode("utf-8") if isinstance(value, str) else json.dumps(value).encode()
+
+
 def _open_registry() -> Any:
     from bdcert.lifecycle import Registry
 

@@ -19,11 +19,12 @@ PROBE = "bdcert_adapters.service.routes._limits_probe"
 def _probe_module() -> types.ModuleType:
     """A route module for these tests only: a JSON echo and an upload through read_upload."""
     from litestar import Request, post
+    from litestar.params import JSONBody
 
     from bdcert_adapters.service.limits import read_upload
 
     @post("/probe/json", sync_to_thread=False)
-    def echo(data: dict[str, Any]) -> dict[str, Any]:
+    def echo(data: JSONBody[dict[str, Any]]) -> dict[str, Any]:
         return {"keys": len(data)}
 
     @post("/probe/upload")
