@@ -230,11 +230,10 @@ def _mirror_pair(template: tuple[Path, dict[str, str]], tmp_path: Path) -> Any:
 
     from bdcert.lifecycle import Registry
     from bdcert_adapters.service import ServiceSettings, create_app
-    from tests.e2e.province_app import with_documents
 
     ws, tokens = copy_served(template, tmp_path / "province")
     city_ws, _ = copy_served(template, tmp_path / "city")
-    app = with_documents(create_app(lambda: Registry.open(ws), ServiceSettings()))
+    app = create_app(lambda: Registry.open(ws), ServiceSettings())
     return ws, tokens, city_ws, TestClient(app)
 
 

@@ -54,12 +54,11 @@ def pair(
     from litestar.testing import TestClient
 
     from bdcert_adapters.service import ServiceSettings, create_app
-    from tests.e2e.province_app import with_documents
 
     ws, tokens = copy_served(served_template, tmp_path / "province")
     city_ws, _ = copy_served(served_template, tmp_path / "city")
     settings = ServiceSettings.from_settings(ws.table("service"))
-    app = with_documents(create_app(lambda: Registry.open(ws), settings))
+    app = create_app(lambda: Registry.open(ws), settings)
     with TestClient(app) as client, Registry.open(city_ws) as city:
         yield Served(ws, tokens, client), city
 
@@ -253,16 +252,9 @@ def _env(workspace: Path | None = None) -> dict[str, str]:
 
 
 def _start_province(workspace: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    """``bdcert serve`` once the service serves certificate documents; until then uvicorn on
-    the same application with the test's stand-ins (:mod:`tests.e2e.province_app`)."""
-    from bdcert_adapters.service import create_app
-    from tests.e2e.province_app import serves_documents
-
-    if serves_documents(create_app(lambda: Registry.open(workspace))):
-        argv = ["-m", "bdcert_adapters.cli", "serve", "--workspace", str(workspace)]
-        argv += ["--port", str(port)]
-    else:
-        argv = ["-m", "uvicorn", "--factory", "tests.e2e.province_app:app", "--port", str(port)]
+    """``bdcert serve`` on ``workspace`` at ``port``, its output appended to ``log``."""
+    argv = ["-m", "bdcert_adapters.cli", "serve", "--workspace", str(workspace)]
+    argv += ["--port", str(port)]
     with log.open("ab") as out:
         proc = subprocess.Popen(
             [sys.executable, *argv], env=_env(workspace), stdout=out, stderr=out, cwd=REPO
@@ -442,7 +434,6 @@ def test_an_ofd_is_mirrored_beside_its_pdf(tmp_path: Path) -> None:
     from bdcert_adapters.cli import main
     from bdcert_adapters.mirror import Mirror
     from bdcert_adapters.service import create_app
-    from tests.e2e.province_app import with_documents
     from tests.service.conftest import use_tokens
     from tests.support import AUTHORITIES, use_database
 
@@ -453,7 +444,7 @@ def test_an_ofd_is_mirrored_beside_its_pdf(tmp_path: Path) -> None:
     city_path = tmp_path / "city"
     shutil.copytree(source, city_path, ignore=shutil.ignore_patterns("bdcert.sqlite3*"))
     use_database(city_path, f"sqlite:///{city_path / 'bdcert.sqlite3'}")
-    app = with_documents(create_app(lambda: Registry.open(source, formats=("pdf", "ofd"))))
+    app = create_app(lambda: Registry.open(source, formats=("pdf", "ofd")))
     with TestClient(app) as client, Registry.open(city_path) as city:
         province = client.app.state.registry
         push(province, LINES[:1])
