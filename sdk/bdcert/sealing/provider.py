@@ -107,6 +107,12 @@ class DigestSealProvider:
     def __init__(self) -> None:
         self._signers: dict[str, LoadedSigner] = {}
         self._signers_lock = threading.Lock()
+        #: One seal at a time: the cached signers and the evidence hold asn1crypto certificates,
+        #: which parse their parts lazily on first use and are not safe to parse from two
+        #: threads at once (two pushes sealing concurrently in ``bdcert serve``'s thread pool
+        #: failed with "No field numbered 2 is present in this asn1crypto.x509.Extension").
+        #: Workers (processes) seal in parallel.
+        self._sealing_lock = threading.Lock()
 
     def use_evidence(self, evidence: Evidence) -> None:
         """Seal at ``evidence``'s level from now on (the workspace's ``[seal] level``,
@@ -220,8 +226,9 @@ class DigestSealProvider:
 
         code = request.authority.code
         loaded = self.loaded_signer(code)
-        loaded.check_valid(code, datetime.now(UTC))
-        return seal_pdf_with_signer(pdf, request, loaded.signer, self.evidence)
+        with self._sealing_lock:
+            loaded.check_valid(code, datetime.now(UTC))
+            return seal_pdf_with_signer(pdf, request, loaded.signer, self.evidence)
 
     def signer_certificate_pem(self, authority_code: str) -> bytes:
         """The authority's seal certificate: PEM bytes, the certificate alone.
