@@ -40,25 +40,30 @@ Instant = Annotated[
 ]
 
 
-def query_problem(exc: ValidationError) -> ProblemError:
-    """A 400 problem for an SDK :class:`ValidationError` about query parameters: each field named
-    as ``query.<name>``."""
+def query_problem(exc: ValidationError, names: tuple[str, ...] = ()) -> ProblemError:
+    """A 400 problem for an SDK :class:`ValidationError` about query parameters: each field
+    named as ``query.<name>`` (only those in ``names`` when some are given: the others are not
+    query parameters)."""
     return problem(
         400,
         "validation",
         "invalid input",
         str(exc),
-        [FieldError(f"query.{p.field}", p.message) for p in exc.problems],
+        [
+            FieldError(f"query.{p.field}" if not names or p.field in names else p.field, p.message)
+            for p in exc.problems
+        ],
     )
 
 
 @contextmanager
-def query_fields() -> Iterator[None]:
-    """Within it, an SDK :class:`ValidationError` becomes :func:`query_problem`'s 400."""
+def query_fields(*names: str) -> Iterator[None]:
+    """Within it, an SDK :class:`ValidationError` becomes :func:`query_problem`'s 400 (every
+    field a query parameter, or only ``names``)."""
     try:
         yield
     except ValidationError as exc:
-        raise query_problem(exc) from exc
+        raise query_problem(exc, names) from exc
 
 
 def moment(field: str, value: str | None, errors: list[FieldError]) -> datetime | None:

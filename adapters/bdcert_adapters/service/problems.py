@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -33,9 +32,6 @@ from bdcert.errors import (
     TooManyAttempts,
     ValidationError,
 )
-from bdcert.errors import (
-    Problem as FieldProblem,
-)
 
 __all__ = [
     "PROBLEM_MEDIA_TYPE",
@@ -46,7 +42,6 @@ __all__ = [
     "from_exception",
     "handle",
     "problem",
-    "query_parameters",
     "render",
 ]
 
@@ -194,20 +189,6 @@ def _litestar_error(e: dict[str, Any]) -> FieldError:
     if expected:
         message = _TYPE_WORDS.get(expected[1], f"must be of type {expected[1]}")
     return FieldError(field or str(key or source or "body"), message)
-
-
-@contextmanager
-def query_parameters(*names: str) -> Iterator[None]:
-    """Within: a :class:`~bdcert.errors.ValidationError` naming one of these parameters names
-    it ``query.<name>``, as every query parameter is named in problem documents."""
-    try:
-        yield
-    except ValidationError as exc:
-        renamed = [
-            FieldProblem(f"query.{p.field}" if p.field in names else p.field, p.message)
-            for p in exc.problems
-        ]
-        raise type(exc)(renamed, subject=exc.subject) from exc
 
 
 def handle(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

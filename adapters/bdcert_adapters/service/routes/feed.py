@@ -23,7 +23,7 @@ from bdcert.access import ACTIONS
 from bdcert.lifecycle import feed
 from bdcert.model import AuditEvent, Principal
 from bdcert_adapters.service.auth import registry_of
-from bdcert_adapters.service.problems import query_parameters
+from bdcert_adapters.service.params import query_fields
 
 __all__ = ["ROUTES", "AuthoritySummary", "FeedPageView", "LibrarySummaryView"]
 
@@ -85,7 +85,7 @@ def read_feed(
     """Issues, supersessions, cancellations, seizures (查封) and liftings (解封), in the order
     they happened (rule article 12). Never reads, lookups or downloads: those are private."""
     registry = registry_of(request)
-    with query_parameters("after", "authority", "limit"):
+    with query_fields("after", "authority", "limit"):
         page = feed.read_feed(
             registry.services,
             principal=principal,
@@ -114,7 +114,7 @@ def library_summary(
     registry = registry_of(request)
     services = registry.services
     scope = _scope(principal, authority)
-    with query_parameters("authority"):
+    with query_fields("authority"):
         feed.check_authority(services, scope)
     feed.authorize_feed(services, principal, scope)
     codes = [scope] if scope is not None else sorted(services.authorities)

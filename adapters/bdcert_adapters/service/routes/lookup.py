@@ -21,7 +21,8 @@ from litestar.params import Parameter
 
 from bdcert.model import Principal
 from bdcert_adapters.service.auth import client_key, registry_of
-from bdcert_adapters.service.problems import FieldError, problem, query_parameters
+from bdcert_adapters.service.params import query_fields
+from bdcert_adapters.service.problems import FieldError, problem
 from bdcert_adapters.service.wire import CertificateView, certificate_view
 
 __all__ = ["ROUTES", "LookupVerdict"]
@@ -102,7 +103,7 @@ def lookup(
         errors.append(FieldError("query.name", "goes with number, not with token"))
     if errors:
         raise problem(400, "validation", "invalid input", "bad lookup parameters", errors)
-    with query_parameters("token", "number", "name"):
+    with query_fields("token", "number", "name"):
         verdict = registry_of(request).lookup(
             token=token,
             number=number,
