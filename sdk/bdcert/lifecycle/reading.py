@@ -398,19 +398,11 @@ def check_document(
 ) -> Any:
     """The seal check for the file's kind: an OFD package, an SM2-sealed PDF, or PAdES (at the
     validation time ``at``, default now, knowing ``crls``: see
-    :func:`bdcert.verify.pades.check_pdf_seal`)."""
+    :func:`bdcert.verify.pades.check_pdf_seal`); :func:`bdcert.verify.offline.seal_check`."""
     # the checkers pull in pyHanko and the national primitives: imported on first check only
-    if data[:4] == b"PK\x03\x04":
-        from bdcert.verify.ofd import verify_ofd
+    from bdcert.verify.offline import seal_check
 
-        return verify_ofd(data, trust_roots=trust_roots)
-    if SM2_WITH_SM3_DER_HEX in data.lower():
-        from bdcert.verify.pdf_sm2 import check_pdf_sm2
-
-        return check_pdf_sm2(data, trust_roots=trust_roots)
-    from bdcert.verify.pades import check_pdf_seal
-
-    return check_pdf_seal(data, trust_roots, at=at, crls=crls)
+    return seal_check(data, trust_roots, at=at, crls=crls)
 
 
 def ofd(services: Services, number: str, *, principal: Principal) -> bytes:

@@ -390,8 +390,8 @@ def seal_check(data: bytes, trust_roots: Any, *, at: datetime | None = None, crl
     """The seal check for the file's kind against ``trust_roots`` alone: an OFD package
     (:func:`bdcert.verify.ofd.verify_ofd`), an SM2-sealed PDF
     (:func:`bdcert.verify.pdf_sm2.check_pdf_sm2`) or PAdES
-    (:func:`bdcert.verify.pades.check_pdf_seal`, as of ``at`` knowing ``crls``): the dispatch of
-    :func:`bdcert.lifecycle.reading.check_document`, here below the register.
+    (:func:`bdcert.verify.pades.check_pdf_seal`, as of ``at`` knowing ``crls``); also what
+    :func:`bdcert.lifecycle.reading.check_document` runs for the register.
 
     :returns: a :class:`~bdcert.verify.pipeline.SealCheck`.
     """
