@@ -23,7 +23,7 @@ from typing import Any
 
 from bdcert_adapters.cli.common import add_command, echo, load_workspace, open_session
 
-__all__ = ["province_options", "register"]
+__all__ = ["province_credentials", "province_options", "register"]
 
 TOKEN_ENV = "BDCERT_PROVINCE_TOKEN"
 
@@ -75,16 +75,26 @@ def province_options(
     c.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds (30)")
 
 
-def _client(args: argparse.Namespace) -> Any:
+def province_credentials(args: argparse.Namespace) -> tuple[str | None, Any]:
+    """The token (``--token``, else ``$BDCERT_PROVINCE_TOKEN``) and the client certificate
+    (httpx ``cert``: a path, or (certificate, key)) of :func:`province_options`.
+
+    :raises ConfigurationError: neither a token nor a certificate, or a key without one.
+    """
     from bdcert.errors import ConfigurationError
-    from bdcert_adapters.client import ProvinceClient
 
     token = args.token or os.environ.get(TOKEN_ENV) or None
     if token is None and args.cert is None:
         raise ConfigurationError(f"give --token (or ${TOKEN_ENV}) or --cert")
     if args.key is not None and args.cert is None:
         raise ConfigurationError("--key needs --cert")
-    cert = (args.cert, args.key) if args.key else args.cert
+    return token, (args.cert, args.key) if args.key else args.cert
+
+
+def _client(args: argparse.Namespace) -> Any:
+    from bdcert_adapters.client import ProvinceClient
+
+    token, cert = province_credentials(args)
     return ProvinceClient(
         args.from_url, token=token, cert=cert, verify=args.ca, timeout=args.timeout
     )

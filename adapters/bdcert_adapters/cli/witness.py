@@ -22,7 +22,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from bdcert_adapters.cli.city import TOKEN_ENV, province_options
+from bdcert_adapters.cli.city import province_credentials, province_options
 from bdcert_adapters.cli.common import add_command, echo, error, load_workspace
 
 __all__ = ["copy_name", "register", "witness_from"]
@@ -127,20 +127,12 @@ def _refusal(response: Any) -> str:
 
 
 def cmd_witness(args: argparse.Namespace) -> int:
-    import os
-
     import httpx
 
-    from bdcert.errors import ConfigurationError
     from bdcert.lifecycle import Registry
 
-    token = args.token or os.environ.get(TOKEN_ENV) or None
-    if token is None and args.cert is None:
-        raise ConfigurationError(f"give --token (or ${TOKEN_ENV}) or --cert")
-    if args.key is not None and args.cert is None:
-        raise ConfigurationError("--key needs --cert")
+    token, cert = province_credentials(args)
     ws = load_workspace(args)
-    cert = (args.cert, args.key) if args.key else args.cert
     with (
         Registry.open(ws) as registry,
         httpx.Client(cert=cert, verify=args.ca or True, timeout=args.timeout) as client,
