@@ -46,10 +46,14 @@ def skip_or_fail(message: str, *, allow_module_level: bool = False) -> NoReturn:
     pytest.skip(message, allow_module_level=allow_module_level)
 
 
-def require_shared() -> None:
-    """The shared sample data (``../shared`` or ``BDCERT_SHARED_DIR``) must be there."""
+def require_shared(*, allow_module_level: bool = False) -> None:
+    """The shared sample data (``../shared`` or ``BDCERT_SHARED_DIR``) must be there; a module
+    that reads it at import calls this first with ``allow_module_level=True``."""
     if not TIMELINE.is_file():
-        skip_or_fail(f"shared sample data not found at {SHARED} (set BDCERT_SHARED_DIR)")
+        skip_or_fail(
+            f"shared sample data not found at {SHARED} (set BDCERT_SHARED_DIR)",
+            allow_module_level=allow_module_level,
+        )
 
 
 def require_module(

@@ -30,7 +30,7 @@ from bdcert.model import Principal, VerdictCode
 from tests.service.conftest import Served, copy_served, served_template
 from tests.support import REPO, TIMELINE, raw_database, require_shared
 
-require_shared()
+require_shared(allow_module_level=True)
 
 __all__ = ["served_template"]  # the session fixture, shared with tests/service
 

@@ -25,8 +25,9 @@ import pytest
 
 from bdcert.lifecycle import Registry
 from tests.service.conftest import use_tokens
-from tests.support import EXPECTED, REPO, TIMELINE, make_workspace
+from tests.support import EXPECTED, REPO, TIMELINE, make_workspace, require_shared
 
+require_shared(allow_module_level=True)
 LINES = TIMELINE.read_text(encoding="utf-8").splitlines()
 EXPECTED_RESULTS: list[dict[str, Any]] = json.loads(EXPECTED.read_text(encoding="utf-8"))
 KILL_AFTER = 6  # results read before the server is killed

@@ -14,8 +14,9 @@ from urllib.parse import quote
 from bdcert.lifecycle import Registry
 from tests.service.conftest import Served
 from tests.service.issued import ISSUED_FIXTURE
-from tests.support import EXPECTED, pdfsig_trusting
+from tests.support import EXPECTED, pdfsig_trusting, require_shared
 
+require_shared(allow_module_level=True)
 EXPECTED_RESULTS: list[dict[str, Any]] = json.loads(EXPECTED.read_text(encoding="utf-8"))
 FIRST = "川(2024)成都市不动产权第0000001号"  # 王晓明's, superseded by 0000007 (line 14)
 SUCCESSOR = "川(2024)成都市不动产权第0000007号"

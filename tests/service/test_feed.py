@@ -24,7 +24,7 @@ from tests.support import (
     use_database,
 )
 
-require_shared()
+require_shared(allow_module_level=True)
 
 PLATFORM = Principal("platform", frozenset({"platform"}))
 

@@ -9,8 +9,9 @@ from typing import Any
 from bdcert.lifecycle import Registry
 from tests.service.conftest import FailingSeal, Served
 from tests.service.conftest import timeline_entry as entry
-from tests.support import EXPECTED, TIMELINE
+from tests.support import EXPECTED, TIMELINE, require_shared
 
+require_shared(allow_module_level=True)
 LINES = TIMELINE.read_text(encoding="utf-8").splitlines()
 EXPECTED_RESULTS: list[dict[str, Any]] = json.loads(EXPECTED.read_text(encoding="utf-8"))
 NDJSON = {"Content-Type": "application/x-ndjson"}
