@@ -320,8 +320,9 @@ def test_a_city_sealing_with_sm2_deposits_its_pdf_and_ofd(tmp_path: Path) -> Non
     """GB/T 38540 seals: the SM2-sealed PDF and the sealed OFD are both checked and filed; an
     OFD changed after sealing is refused by its own field."""
     from bdcert_adapters.cli import main
-    from tests.support import AUTHORITIES, make_workspace
+    from tests.support import AUTHORITIES, make_workspace, require_shared
 
+    require_shared()
     city, province = tmp_path / "sm2city", tmp_path / "province"
     code = main(["init", "--demo", "--algorithm", "sm2", "--workspace", str(city),
                  "--authorities", str(AUTHORITIES)])  # fmt: skip

@@ -405,8 +405,9 @@ def test_an_ofd_certificate_is_checked_too(tmp_path: Path) -> None:
 
     from bdcert_adapters.cli import main
     from bdcert_adapters.service import ServiceSettings, create_app
-    from tests.support import AUTHORITIES
+    from tests.support import AUTHORITIES, require_shared
 
+    require_shared()
     require_module("tongsuopy", "tongsuopy (pip install -e '.[gm]')", module_level=False)
     directory = tmp_path / "sm2"
     args = ["init", "--demo", "--algorithm", "sm2", "--workspace", str(directory)]
