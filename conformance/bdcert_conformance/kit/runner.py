@@ -1,0 +1,88 @@
+"""Running a plan: prepare its context once, run each check, time it, catch what escapes.
+
+:func:`run_plan` is what ``bdcert conformance run``, the pytest plugin and the self-test call.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bdcert_conformance.kit.model import (
+    CheckResult,
+    KitUsageError,
+    Outcome,
+    RunOptions,
+    RunResult,
+    Verdict,
+    checks_of,
+)
+from bdcert_conformance.plans import load_plan
+
+__all__ = ["kit_version", "run_plan"]
+
+
+def kit_version() -> str:
+    """The kit's version: bdcert's (they are released together)."""
+    from bdcert import __version__
+
+    return str(__version__)
+
+
+def run_plan(
+    options: RunOptions, *, context: Any = None, workdir: Path | None = None
+) -> RunResult:
+    """Run ``options.plan`` (only ``options.only`` when given) and return every check's result.
+
+    :param context: a context already prepared (the self-test's broken implementations bring
+        their own); None: the plan's ``open_context(options, workdir)`` prepares it.
+    :param workdir: scratch space for the plan (a temporary directory when None).
+    :raises KitUsageError: the options are incomplete or wrong (every problem named), or
+        ``only`` names a check that is not in the plan.
+    """
+    plan = load_plan(options.plan)
+    checks = checks_of(options.plan)
+    if options.only:
+        known = {c.id for c in checks}
+        unknown = [i for i in options.only if i not in known]
+        if unknown:
+            raise KitUsageError(
+                f"no check {', '.join(unknown)} in plan {options.plan!r}"
+            )
+        checks = [c for c in checks if c.id in options.only]
+    if context is None:
+        problems = plan.problems(options)
+        if problems:
+            raise KitUsageError("; ".join(problems))
+    started = datetime.now(UTC)
+    results: list[CheckResult] = []
+    with contextlib.ExitStack() as stack:
+        if workdir is None:
+            workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bdcert-kit-")))
+        if context is None:
+            context = stack.enter_context(plan.open_context(options, workdir))
+        for c in checks:
+            began = time.perf_counter()
+            try:
+                verdict = c.func(context)
+                if not isinstance(verdict, Verdict):
+                    verdict = Verdict(
+                        Outcome.FAILED,
+                        f"the check returned {type(verdict).__name__}, not a verdict (a kit defect)",
+                    )
+            except Exception as exc:  # an unreachable system or a kit defect: never a pass
+                verdict = Verdict(
+                    Outcome.FAILED, f"the check could not run: {type(exc).__name__}: {exc}"
+                )
+            results.append(CheckResult(c, verdict, time.perf_counter() - began))
+    return RunResult(options, started, datetime.now(UTC), tuple(results), kit_version())
+
+
+@contextlib.contextmanager
+def nothing() -> Iterator[None]:
+    yield None
