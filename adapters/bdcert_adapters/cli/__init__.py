@@ -20,6 +20,8 @@ Exit codes:
 - ``unlock``, ``download-code``: 0 when done; 2 when refused (not a clerk of the authority) or
   bad usage.
 - ``city reconcile``: 0 when this library equals the province's; 1 when it differs.
+- ``conformance run``: 0 when no check failed (with ``--certify``, none skipped); 1 otherwise.
+  ``conformance selftest``: 0 when every broken implementation is caught; 1 otherwise.
 - any command: 2 for bad usage or configuration; 70 for an internal error (a bug: reported on
   stderr as one plain line, never with a code that means a verdict).
 """
@@ -37,6 +39,7 @@ from bdcert_adapters.cli import (
     audit,
     backlog,
     city,
+    conformance,
     download,
     evidence,
     init,
@@ -71,6 +74,7 @@ COMMAND_GROUPS = (
     witness,
     city,
     tokens,
+    conformance,
     plugins,
 )
 """The command modules, in the order ``bdcert --help`` lists their commands."""

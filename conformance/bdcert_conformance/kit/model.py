@@ -71,18 +71,22 @@ class Outcome(enum.Enum):
     SKIPPED = "SKIPPED"
 
 
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
 @attrs.frozen
 class Evidence:
     """What a check looked at: ``field`` (a face item, an HTTP operation, a hook), the
     ``expected`` and the ``found`` value (as text; None when not applicable), the ``file`` (name
     relative to the documents directory, or a URL) and ``page`` (from 1) it was found on."""
 
-    field: str
-    expected: str | None = None
-    found: str | None = None
-    file: str | None = None
-    page: int | None = None
-    note: str = ""
+    field: str = attrs.field(converter=str)
+    expected: str | None = attrs.field(default=None, converter=lambda v: _text(v))
+    found: str | None = attrs.field(default=None, converter=lambda v: _text(v))
+    file: str | None = attrs.field(default=None, converter=lambda v: _text(v))
+    page: int | None = attrs.field(default=None, converter=lambda v: None if v is None else int(v))
+    note: str = attrs.field(default="", converter=str)
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -145,7 +149,9 @@ class Check:
 CATALOGUE: dict[str, Check] = {}
 
 
-def check(id: str, plan: str, title: str, reference: str) -> Callable[[Callable[[Any], Verdict]], Callable[[Any], Verdict]]:  # noqa: A002
+def check(
+    id: str, plan: str, title: str, reference: str
+) -> Callable[[Callable[[Any], Verdict]], Callable[[Any], Verdict]]:
     """Register ``func(context) -> Verdict`` as check ``id`` of ``plan``; its docstring is the
     check's description (what it enforces and why).
 
@@ -159,10 +165,15 @@ def check(id: str, plan: str, title: str, reference: str) -> Callable[[Callable[
 
     def register(func: Callable[[Any], Verdict]) -> Callable[[Any], Verdict]:
         existing = CATALOGUE.get(id)
-        if existing is not None and existing.func is not func and (
-            existing.func.__module__,
-            existing.func.__qualname__,
-        ) != (func.__module__, func.__qualname__):
+        if (
+            existing is not None
+            and existing.func is not func
+            and (
+                existing.func.__module__,
+                existing.func.__qualname__,
+            )
+            != (func.__module__, func.__qualname__)
+        ):
             raise ValueError(f"check ID {id} is taken by {existing.func.__qualname__}")
         doc = " ".join((func.__doc__ or "").split())
         CATALOGUE[id] = Check(id, plan, title, reference, doc, func)

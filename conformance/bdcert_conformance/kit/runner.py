@@ -34,9 +34,7 @@ def kit_version() -> str:
     return str(__version__)
 
 
-def run_plan(
-    options: RunOptions, *, context: Any = None, workdir: Path | None = None
-) -> RunResult:
+def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None = None) -> RunResult:
     """Run ``options.plan`` (only ``options.only`` when given) and return every check's result.
 
     :param context: a context already prepared (the self-test's broken implementations bring
@@ -51,9 +49,7 @@ def run_plan(
         known = {c.id for c in checks}
         unknown = [i for i in options.only if i not in known]
         if unknown:
-            raise KitUsageError(
-                f"no check {', '.join(unknown)} in plan {options.plan!r}"
-            )
+            raise KitUsageError(f"no check {', '.join(unknown)} in plan {options.plan!r}")
         checks = [c for c in checks if c.id in options.only]
     if context is None:
         problems = plan.problems(options)
