@@ -21,7 +21,8 @@ from bdcert.model import CertificateKind
 from bdcert_conformance.kit.model import Outcome, RunOptions, RunResult, checks_of
 from bdcert_conformance.kit.runner import run_plan
 from bdcert_conformance.plans import documents
-from bdcert_conformance.plans.documents_read import expected_kind
+from bdcert_conformance.plans.documents_read import expected_kind, read_document
+from bdcert_conformance.plans.documents_seal import seal_facts
 from tests.support import require_tool
 
 pytest.importorskip("tongsuopy", reason="the reference's OFD documents need the gm extra (SM2)")
@@ -60,6 +61,9 @@ def test_the_reference_covers_both_kinds_both_formats_and_entries_without_certif
 ) -> None:
     names = [p.name for p in env.documents.iterdir()]
     assert any(n.endswith(".ofd") for n in names) and any(n.endswith(".pdf") for n in names)
+    sealed = [seal_facts(read_document(p, env.documents)) for p in sorted(env.documents.iterdir())]
+    assert any(f.sm2 for f in sealed if f.signatures == 1), "no SM2 seal in the reference"
+    assert any(not f.sm2 for f in sealed), "no PAdES seal in the reference"
     summary = reference.result("P-001").verdict.summary
     assert "不动产权证书" in summary and "不动产登记证明" in summary and "无证 2" in summary
     assert "early-morning" in reference.result("P-015").verdict.summary

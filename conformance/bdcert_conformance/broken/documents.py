@@ -313,6 +313,27 @@ def changed_after_sealing(env: Any, workdir: Path) -> RunOptions:
     return _replace(env, workdir, TARGET, make)
 
 
+def ofd_changed_after_sealing(env: Any, workdir: Path) -> RunOptions:
+    import zipfile
+
+    name = next(n for n in sorted(env.certificates) if n.endswith(".ofd"))
+
+    def make(cert: Any) -> bytes:
+        sealed = (env.documents / name).read_bytes()
+        out = io.BytesIO()
+        with zipfile.ZipFile(io.BytesIO(sealed)) as old, zipfile.ZipFile(out, "w") as new:
+            for info in old.infolist():
+                data = old.read(info)
+                if info.filename.endswith("Page_0/Content.xml"):
+                    # the holder's name changed on the face after the seal was made
+                    holder = cert.face_value("qlr").encode()
+                    data = data.replace(holder, "李四".encode()[: len(holder)] or holder)
+                new.writestr(info, data)
+        return out.getvalue()
+
+    return _replace(env, workdir, name, make)
+
+
 BROKEN: list[BrokenImplementation] = [
     BrokenImplementation("B-001", "documents", "the e-licence identifier's check character is wrong", "P-006", wrong_check_character),
     BrokenImplementation("B-002", "documents", "a number is skipped (a gap in the sequence)", "P-005", number_gap),
@@ -328,4 +349,5 @@ BROKEN: list[BrokenImplementation] = [
     BrokenImplementation("B-012", "documents", "the signer does not chain to the trust list", "P-014", signer_not_trusted),
     BrokenImplementation("B-013", "documents", "a font is not embedded", "P-016", font_not_embedded),
     BrokenImplementation("B-014", "documents", "the face was changed after sealing", "F-012", changed_after_sealing),
+    BrokenImplementation("B-015", "documents", "an OFD page was changed after sealing", "F-012", ofd_changed_after_sealing),
 ]  # fmt: skip

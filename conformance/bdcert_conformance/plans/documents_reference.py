@@ -5,7 +5,8 @@ timeline (``bdcert_adapters/examples/sichuan-2024.jsonl``) in a demo workspace.
   three authorities, 分别持证 (two certificates from one entry), supersessions, a 注销 and a
   查封 (no certificate), and the entry with the long location and notes; each as a PDF;
 - an SM2 workspace (GB/T 38540 demo PKI) issues the first :data:`OFD_LINES` of them as OFD
-  packages, so the OFD side of every check runs too (same numbers: numbered in the same order);
+  packages, so the OFD side of every check runs too (same numbers: numbered in the same order),
+  and its SM2-sealed PDF of 成都's first certificate replaces the PAdES one (SM2 PDF seals);
 - the issue time is pinned to a morning before 08:00 China time (the day before in UTC), so a
   date printed in UTC is visible (P-015).
 
@@ -120,6 +121,11 @@ def reference_environment(stack: contextlib.ExitStack, workdir: Path) -> Referen
                     name = _file_name(cert, "pdf")
                     (documents / name).write_bytes(item.pdf)
                 else:
+                    if cert.sequence == 1 and cert.authority_code == "510100":
+                        # an SM2 PDF seal (GM/T 0010 CMS) in place of the PAdES one
+                        name = _file_name(cert, "pdf")
+                        (documents / name).write_bytes(item.pdf)
+                        certificates[name] = cert
                     name = _file_name(cert, "ofd")
                     assert item.ofd is not None
                     (documents / name).write_bytes(item.ofd)

@@ -246,6 +246,23 @@ def locked(document: Document) -> str | None:
     return None
 
 
+def _changed_codes() -> frozenset[Any]:
+    from bdcert.model import VerdictCode
+
+    return frozenset(
+        {
+            VerdictCode.DIGEST_MISMATCH,
+            VerdictCode.MODIFIED_AFTER_SEALING,
+            VerdictCode.MULTIPLE_SIGNATURES,
+            VerdictCode.UNSEALED,
+            VerdictCode.NOT_PDF,
+        }
+    )
+
+
+_CHANGED = _changed_codes()
+
+
 def unchanged(document: Document, trust: Sequence[bytes]) -> str | None:
     """None when nothing was changed after sealing: the signed bytes are intact and anything
     after the seal's revision is only PAdES validation data and document timestamps (pyHanko's
@@ -271,8 +288,8 @@ def unchanged(document: Document, trust: Sequence[bytes]) -> str | None:
     if sig.signer_info["digest_algorithm"]["algorithm"].dotted == _SM3:
         from bdcert.verify.pdf_sm2 import check_pdf_sm2
 
-        check = check_pdf_sm2(document.data, list(trust))
-        if not check.trusted and "chain" not in check.detail:
+        check = check_pdf_sm2(document.data, trust_roots=list(trust))
+        if check.code in _CHANGED:
             return f"{check.code}: {check.detail}"
         return None
     from pyhanko_certvalidator import ValidationContext
@@ -301,7 +318,7 @@ def chained(document: Document, trust: Sequence[bytes]) -> str | None:
     if facts.sm2:
         from bdcert.verify.pdf_sm2 import check_pdf_sm2
 
-        check = check_pdf_sm2(document.data, list(trust))
+        check = check_pdf_sm2(document.data, trust_roots=list(trust))
         return None if check.trusted else f"{check.code}: {check.detail}"
     from bdcert_conformance.seal import check_chains_to_trust_roots
 
