@@ -205,22 +205,21 @@ def _request(env: Any, cert: Any, rendered: Any, signing_time: datetime | None =
     return rendered.seal_request(authority, signing_time or cert.issued_at)
 
 
-def invisible_seal(env: Any, workdir: Path) -> RunOptions:
+def _sealed_by_pyhanko(env: Any, workdir: Path, **how: Any) -> RunOptions:
     def make(cert: Any) -> bytes:
         rendered = _render(env, cert)
         request = _request(env, cert, rendered)
-        return _pyhanko_seal(env, cert, rendered.pdf, request, certify=True, visible=False)
+        return _pyhanko_seal(env, cert, rendered.pdf, request, **how)
 
     return _replace(env, workdir, TARGET, make)
+
+
+def invisible_seal(env: Any, workdir: Path) -> RunOptions:
+    return _sealed_by_pyhanko(env, workdir, certify=True, visible=False)
 
 
 def no_certification_lock(env: Any, workdir: Path) -> RunOptions:
-    def make(cert: Any) -> bytes:
-        rendered = _render(env, cert)
-        request = _request(env, cert, rendered)
-        return _pyhanko_seal(env, cert, rendered.pdf, request, certify=False, visible=True)
-
-    return _replace(env, workdir, TARGET, make)
+    return _sealed_by_pyhanko(env, workdir, certify=False, visible=True)
 
 
 def utc_issue_date(env: Any, workdir: Path) -> RunOptions:
@@ -258,14 +257,7 @@ def signer_not_trusted(env: Any, workdir: Path) -> RunOptions:
     files = pki.seal["510100"]
     signer = load_software_signer(files.key, files.cert, [pki.root_cert])
 
-    def make(cert: Any) -> bytes:
-        rendered = _render(env, cert)
-        request = _request(env, cert, rendered)
-        return _pyhanko_seal(
-            env, cert, rendered.pdf, request, certify=True, visible=True, signer=signer
-        )
-
-    return _replace(env, workdir, TARGET, make)
+    return _sealed_by_pyhanko(env, workdir, certify=True, visible=True, signer=signer)
 
 
 def font_not_embedded(env: Any, workdir: Path) -> RunOptions:

@@ -462,28 +462,31 @@ def number_format(context: DocumentsContext) -> Verdict:
        "规则第5条、第6条; FACTS 证书编号")  # fmt: skip
 def number_sequence(context: DocumentsContext) -> Verdict:
     """Per authority, year and kind the sequence numbers run 1, 2, 3, … (``sequence_from=min``:
-    from the smallest found) with no gap and no number on two certificates. The same
-    certificate in two formats (PDF and OFD) shares its number; two documents of one format do
-    not."""
+    from the smallest found) with no gap and no number on two certificates. The PDF and the OFD
+    of one certificate (same entry, same holders) share its number; two documents of one format,
+    or of two entries, do not. Gaps are judged over the numbers of all formats together."""
     findings: list[Evidence] = []
-    groups: dict[tuple[str, str, str, str], dict[int, list[Match]]] = defaultdict(
+    groups: dict[tuple[str, str, str], dict[int, list[Match]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for m in context.matches:
         parts = _number_parts(m)
         if parts is None:
             continue
-        key = (m.document.format, parts["sfjc"] + parts["szmc"], parts["year"], parts["word"])
+        key = (parts["sfjc"] + parts["szmc"], parts["year"], parts["word"])
         groups[key][int(parts["seq"])].append(m)
     from_min = context.setting("sequence_from", "1") == "min"
-    for (fmt, place, year, word), by_seq in sorted(groups.items()):
-        label = f"{place} {year} {word} ({fmt})"
+    for (place, year, word), by_seq in sorted(groups.items()):
+        label = f"{place} {year} {word}"
         for _seq, ms in sorted(by_seq.items()):
-            if len(ms) > 1:
+            formats = Counter(x.document.format for x in ms)
+            certificates = {(x.record.ywh, tuple(h.name for h in x.holders)) for x in ms}
+            if len(certificates) > 1 or max(formats.values()) > 1:
                 findings.append(
                     Evidence("证号", f"{label}: one certificate per number",
                              f"{ms[0].document.number} on {len(ms)} documents",
-                             ", ".join(x.document.file for x in ms), 1)
+                             ", ".join(x.document.file for x in ms), 1,
+                             note="entries " + ", ".join(sorted({c[0] for c in certificates})))
                 )  # fmt: skip
         first = min(by_seq) if from_min else 1
         missing = [s for s in range(first, max(by_seq) + 1) if s not in by_seq]
@@ -496,7 +499,7 @@ def number_sequence(context: DocumentsContext) -> Verdict:
     return _verdict(
         findings,
         "numbering",
-        f"{len(groups)} sequences (authority, year, kind, format), "
+        f"{len(groups)} sequences (authority, year, kind), "
         f"{sum(len(v) for v in groups.values())} numbers without gaps or duplicates",
     )
 
@@ -756,12 +759,10 @@ def signer_trusted(context: DocumentsContext) -> Verdict:
         if why is not None:
             findings.append(Evidence("signer", "chained to the trust list", why, d.file))
             continue
-        facts = context.seal(d)
+        signer = context.seal(d).signer if d.format == "pdf" else seals.ofd_signer(d)
         authority = context.authorities[m.record.entry.authority_code]
-        if facts.signer and not (
-            authority.name in facts.signer or authority.credit_code in facts.signer
-        ):
-            findings.append(Evidence("signer", authority.name, facts.signer, d.file))
+        if not (authority.name in signer or authority.credit_code in signer):
+            findings.append(Evidence("signer", authority.name, signer or "unknown", d.file))
     return _verdict(
         findings, "signers", f"{len(context.matches)} signers chained to the trust list"
     )

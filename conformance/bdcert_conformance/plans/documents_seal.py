@@ -211,6 +211,10 @@ def _ofd_facts(document: Document) -> SealFacts:
 # ------------------------------------------------------------------------ whole-file checks
 
 
+def _not_one(entries: list[str]) -> str:
+    return f"the package lists {len(entries)} signatures, not exactly one"
+
+
 def covers_whole_file(document: Document) -> str | None:
     """None when the one signature covers the whole file (PDF: the seal contract's ByteRange
     check; OFD: every part of the package but the signature's own files is referenced)."""
@@ -221,7 +225,7 @@ def covers_whole_file(document: Document) -> str | None:
     files = ofd_files(document.data)
     entries = ofd_signature_entries(files)
     if len(entries) != 1:
-        return f"the package lists {len(entries)} signatures, not exactly one"
+        return _not_one(entries)
     covered = ofd_references(files, entries[0])
     own = {entries[0], entries[0].rsplit("/", 1)[0] + "/SignedValue.dat"}
     left = sorted(n for n in files if n not in covered and n not in own)
@@ -239,7 +243,7 @@ def locked(document: Document) -> str | None:
     files = ofd_files(document.data)
     entries = ofd_signature_entries(files)
     if len(entries) != 1:
-        return f"the package lists {len(entries)} signatures, not exactly one"
+        return _not_one(entries)
     listing = next(n for n in files if n.endswith("Signs/Signatures.xml"))
     if listing not in ofd_references(files, entries[0]):
         return "the signature does not cover Signatures.xml: signatures can be added unseen"
@@ -306,6 +310,15 @@ def unchanged(document: Document, trust: Sequence[bytes]) -> str | None:
     return None
 
 
+#: The signer subjects bdcert's OFD verifier read, by the package's SHA-256.
+_OFD_SIGNERS: dict[str, str] = {}
+
+
+def ofd_signer(document: Document) -> str:
+    """The signer subject of an OFD seal that :func:`chained` verified ("" when none)."""
+    return _OFD_SIGNERS.get(hashlib.sha256(document.data).hexdigest(), "")
+
+
 def chained(document: Document, trust: Sequence[bytes]) -> str | None:
     """None when the signature verifies and its signer chains to one of ``trust`` (PDF: the
     seal contract's pyHanko check, no fetching; SM2 PDF and OFD: bdcert's SM2 verifiers)."""
@@ -313,6 +326,8 @@ def chained(document: Document, trust: Sequence[bytes]) -> str | None:
         from bdcert.verify.ofd import verify_ofd
 
         check = verify_ofd(document.data, trust_roots=list(trust))
+        if check.trusted and check.signer is not None:
+            _OFD_SIGNERS[hashlib.sha256(document.data).hexdigest()] = check.signer
         return None if check.trusted else f"{check.code}: {check.detail}"
     facts = seal_facts(document)
     if facts.sm2:
