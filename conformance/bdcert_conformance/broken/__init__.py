@@ -1,0 +1,1 @@
+"""Deliberately broken reference implementations, one module per plan (the self-test)."""
