@@ -46,7 +46,9 @@ class Rewriting(httpx.BaseTransport):
         self.inner.close()
 
 
-def _json_response(response: httpx.Response, body: Any, status: int | None = None) -> httpx.Response:
+def _json_response(
+    response: httpx.Response, body: Any, status: int | None = None
+) -> httpx.Response:
     """``response`` with ``body`` as its JSON (and ``status``)."""
     headers = {k: v for k, v in response.headers.items()
                if k.lower() not in ("content-length", "content-encoding")}  # fmt: skip
@@ -171,7 +173,9 @@ def _push_again_as_new(suffix: str, when: Callable[[httpx.Response], bool]) -> R
 
 def _replayed(response: httpx.Response) -> bool:
     body = _json(response)
-    return response.status_code == 200 and isinstance(body, dict) and body.get("outcome") == "replayed"
+    return (
+        response.status_code == 200 and isinstance(body, dict) and body.get("outcome") == "replayed"
+    )
 
 
 def _stores_malformed(request: httpx.Request, forward: Forward) -> httpx.Response:
@@ -217,7 +221,7 @@ def _accepting_province(request: httpx.Request, forward: Forward) -> httpx.Respo
     return _json_response(response, body, status=201)
 
 
-def _broken(id: str, title: str, caught_by: str, *, target: Any = None,  # noqa: A002
+def _broken(id: str, title: str, caught_by: str, *, target: Any = None,
             province: Any = None) -> BrokenImplementation:  # fmt: skip
     def make(env: ReferenceEnvironment, workdir: Path) -> tuple[RunOptions, InterfaceSession]:
         t = target(env) if callable(target) and getattr(target, "needs_env", False) else target

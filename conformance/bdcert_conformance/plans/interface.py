@@ -28,6 +28,7 @@ there (about ten certificates, one cancelled, one superseded, one under seizure)
 from __future__ import annotations
 
 import contextlib
+import itertools
 import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -377,7 +378,7 @@ def feed(ctx: InterfaceSession) -> Verdict:
         if count != 1:
             findings.append(Evidence(f"GET /feed: {change[0]} {change[1]}", "once",
                                      f"{count} times"))  # fmt: skip
-    for before, after in zip(ours, ours[1:], strict=False):
+    for before, after in itertools.pairwise(ours):
         if position[after] < position[before]:
             findings.append(Evidence("GET /feed: order", f"{before[0]} {before[1]} after "
                                      f"{after[0]} {after[1]}",
