@@ -99,7 +99,8 @@ def test_stored_malformed_entry_is_evidenced_by_the_later_push(
     verdict = _run_broken("B-109", environment, tmp_path)
     (finding,) = verdict.evidence
     assert "after the refused malformed entry" in finding.field
-    assert finding.found == "409"
+    # 409: the stored copy differs from the valid entry; 200: it happens to equal it (replayed)
+    assert finding.found in ("409", "200")
 
 
 def test_cancelled_in_force_names_the_case(environment: Any, tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ client talks to the reference through the faulty transport.
 from __future__ import annotations
 
 import json
+import secrets
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -154,7 +155,8 @@ def _proof_as_property(body: Any, response: httpx.Response) -> Any:
 
 def _push_again_as_new(suffix: str, when: Callable[[httpx.Response], bool]) -> Rewrite:
     """On a push answered as ``when`` says, push the entry again under ``ywh + suffix`` (a new
-    business) and answer that, with the original ``ywh`` in the body."""
+    business, on fresh unit numbers so that it issues) and answer that, with the original
+    ``ywh`` in the body."""
 
     def rewrite(request: httpx.Request, forward: Forward) -> httpx.Response:
         response = forward(request)
@@ -162,7 +164,8 @@ def _push_again_as_new(suffix: str, when: Callable[[httpx.Response], bool]) -> R
             return response
         entry = json.loads(request.content)
         ywh = entry["ywh"]
-        again = forward(_with_body(request, {**entry, "ywh": ywh + suffix}))
+        units = [u[:-8] + f"{secrets.randbelow(10**8 - 1) + 1:08d}" for u in entry["bdcdyh"]]
+        again = forward(_with_body(request, {**entry, "ywh": ywh + suffix, "bdcdyh": units}))
         body = _json(again)
         if not isinstance(body, dict):
             return again
@@ -221,6 +224,44 @@ def _accepting_province(request: httpx.Request, forward: Forward) -> httpx.Respo
     return _json_response(response, body, status=201)
 
 
+def _cancellation_hidden(body: Any, response: httpx.Response) -> Any:
+    if body.get("status") != "cancelled":
+        return None
+    return {**body, "code": "valid", "status": "valid", "cancel_reason": None, "detail": "valid"}
+
+
+def _unknown_found(body: Any, response: httpx.Response) -> Any:
+    if body.get("code") != 5:
+        return None
+    return {**body, "code": 0, "meaning": "信息正确且有效", "verdict": "valid"}
+
+
+def _cursor_one_back(body: Any, response: httpx.Response) -> Any:
+    events = body.get("events", [])
+    if len(events) < 2:
+        return None
+    return {**body, "next": events[-2]["cursor"]}
+
+
+def _stores_oversize(request: httpx.Request, forward: Forward) -> httpx.Response:
+    """Refuses an entry over the size limit, but files it with its long 附记 (fj) dropped."""
+    response = forward(request)
+    if not _is(request, "POST", "/entries") or response.status_code != 413:
+        return response
+    entry = json.loads(request.content)
+    forward(_with_body(request, {**entry, "fj": ""}))
+    return response
+
+
+def _no_location(request: httpx.Request, forward: Forward) -> httpx.Response:
+    response = forward(request)
+    if not _is(request, "POST", "/entries") or "location" not in response.headers:
+        return response
+    headers = {k: v for k, v in response.headers.items()
+               if k.lower() not in ("location", "content-length", "content-encoding")}  # fmt: skip
+    return httpx.Response(response.status_code, headers=headers, content=response.content)
+
+
 def _broken(id: str, title: str, caught_by: str, *, target: Any = None,
             province: Any = None) -> BrokenImplementation:  # fmt: skip
     def make(env: ReferenceEnvironment, workdir: Path) -> tuple[RunOptions, InterfaceSession]:
@@ -262,4 +303,13 @@ BROKEN: list[BrokenImplementation] = [
             target=_on_response("GET", "/status", _seizure_hidden)),
     _broken("B-113", "a registration proof is reported as a property certificate", "P-101",
             target=_on_response("POST", "/entries", _proof_as_property)),
+    _broken("B-114", "an oversize entry is refused but stored (its long field dropped)",
+            "F-116", target=_stores_oversize),
+    _broken("B-115", "a cancelled certificate is still reported in force", "P-107",
+            target=_on_response("GET", "/status", _cancellation_hidden)),
+    _broken("B-116", "信息验证 answers 0 for a number never issued", "F-111",
+            target=_on_response("POST", "/checks/information", _unknown_found)),
+    _broken("B-117", "the feed's next cursor points one event back (events repeated)", "P-109",
+            target=_on_response("GET", "/feed", _cursor_one_back)),
+    _broken("B-118", "an issued entry's 201 has no Location", "P-101", target=_no_location),
 ]  # fmt: skip

@@ -200,7 +200,7 @@ def conflict(ctx: InterfaceSession) -> Verdict:
         meta = ctx.metadata(number, step="conflict")
         zl = {f.get("key"): f.get("value") for f in meta.get("face", [])}.get("zl")
         if zl != first.entry["zl"] or meta.get("status") != "valid":
-            findings.append(Evidence(f"GET {cert_path(number)}", f"{first.entry['zl']} valid",
+            findings.append(Evidence(f"GET /certificates/{number}", f"{first.entry['zl']} valid",
                                      f"{zl} {meta.get('status')}"))  # fmt: skip
     issued = _issues_of(ctx.feed_events(), first.ywh)
     if sorted(issued) != sorted(first.numbers):
@@ -230,7 +230,7 @@ def deposit_accepted(ctx: InterfaceSession) -> Verdict:
                      province=True)  # fmt: skip
         status = r.json().get("status") if r.status_code == 200 else None
         if status != "valid":
-            findings.append(Evidence(f"GET {cert_path(number, '/status')} (province)",
+            findings.append(Evidence(f"GET /certificates/{number}/status (province)",
                                      "200 valid", f"{r.status_code} {status}"))  # fmt: skip
     if findings:
         return failed("the province did not take the city's certificate", findings)
@@ -255,7 +255,7 @@ def deposit_refused(ctx: InterfaceSession) -> Verdict:
     r = ctx.call("province", "GET", cert_path(number, "/status"), step="deposit-tampered",
                  province=True)  # fmt: skip
     if r.status_code != 404:
-        findings.append(Evidence(f"GET {cert_path(number, '/status')} (province)",
+        findings.append(Evidence(f"GET /certificates/{number}/status (province)",
                                  "404 (nothing filed)", str(r.status_code)))  # fmt: skip
     if findings:
         return failed("the province did not refuse a tampered deposit", findings)
@@ -267,14 +267,14 @@ def _expect_status(ctx: InterfaceSession, number: str, expected: dict[str, Any],
                    step: str) -> list[Evidence]:  # fmt: skip
     code, body = ctx.status(number, step=step)
     if code != 200:
-        return [Evidence(f"GET {cert_path(number, '/status')}", "200", str(code))]
+        return [Evidence(f"GET /certificates/{number}/status", "200", str(code))]
     out = []
     for key, value in expected.items():
         found = body.get(key)
         ok = value(found) if callable(value) else found == value
         if not ok:
             want = getattr(value, "__doc__", None) if callable(value) else value
-            out.append(Evidence(f"GET {cert_path(number, '/status')}: {key}", str(want),
+            out.append(Evidence(f"GET /certificates/{number}/status: {key}", str(want),
                                 str(found)))  # fmt: skip
     return out
 
@@ -494,11 +494,12 @@ def other_authority(ctx: InterfaceSession) -> Verdict:
     nothing (the clerk's own push of that entry afterwards issues it: 201)."""
     number = ctx.first_number("A")
     findings = []
-    reads = [cert_path(number), cert_path(number, "/pdf"), cert_path(number, "/status")]
-    for path in reads:
-        r = ctx.call("other_clerk", "GET", path, step="other")
+    reads = ("", "/pdf", "/status")
+    for suffix in reads:
+        r = ctx.call("other_clerk", "GET", cert_path(number, suffix), step="other")
         if r.status_code != 403:
-            findings.append(Evidence(f"GET {path} (other_clerk)", "403", str(r.status_code)))
+            findings.append(Evidence(f"GET /certificates/{number}{suffix} (other_clerk)", "403",
+                                     str(r.status_code)))  # fmt: skip
     r = ctx.call("other_clerk", "GET", "/feed", step="other",
                  params={"authority": ctx.authority, "limit": 1})  # fmt: skip
     if r.status_code != 403:
