@@ -71,12 +71,21 @@ def test_problems_name_every_missing_option() -> None:
 
 @pytest.mark.parametrize("broken", plan.BROKEN, ids=lambda b: b.id)
 def test_broken_implementation_is_caught(broken: Any, environment: Any, tmp_path: Path) -> None:
-    result = selftest_plan("interface", tmp_path, environment=environment,
-                           broken_ids=[broken.id]).broken  # fmt: skip
-    (only,) = result
-    assert only.error is None, only.error
-    assert only.caught, (broken.id, broken.caught_by, only.result and only.result.verdict)
-    assert only.result is not None and only.result.verdict.evidence
+    """Run directly (make, then its named check only): selftest_plan would run the whole
+    reference again for each one, which test_reference_passes_every_check does once."""
+    verdict = _run_broken(broken.id, environment, tmp_path)
+    assert verdict.outcome is Outcome.FAILED, (broken.id, broken.caught_by, verdict)
+    assert verdict.evidence
+
+
+def test_selftest_plan_reports_a_broken_implementation_caught(
+    environment: Any, tmp_path: Path
+) -> None:
+    """The kit's self-test entry point over this plan (reference run + one broken)."""
+    result = selftest_plan("interface", tmp_path, environment=environment, broken_ids=["B-113"])
+    assert result.reference_passes, [r.verdict for r in result.reference.results]
+    (only,) = result.broken
+    assert only.error is None and only.caught, only
 
 
 def test_at_least_eight_broken_with_distinct_ids() -> None:

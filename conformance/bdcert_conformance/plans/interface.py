@@ -137,8 +137,7 @@ def push_accepted(ctx: InterfaceSession) -> Verdict:
         if not location:
             findings.append(Evidence(f"{op}: Location", "the certificate's URL", None))
         else:
-            response = ctx.client.get(location, headers={
-                "Authorization": f"Bearer {ctx.tokens['clerk']}"})  # fmt: skip
+            response = ctx.call("clerk", "GET", location, step="location", absolute=True)
             number = response.json().get("number") if response.status_code == 200 else None
             if number != pushed.numbers[0]:
                 findings.append(Evidence(f"GET {location}", pushed.numbers[0],

@@ -127,17 +127,18 @@ class InterfaceSession:
 
     def call(
         self, role: str | None, method: str, path: str, *, step: str, province: bool = False,
-        **kwargs: Any,
+        absolute: bool = False, **kwargs: Any,
     ) -> httpx.Response:  # fmt: skip
-        """``method`` ``api_prefix + path`` as ``role`` (its bearer token; None: anonymous),
-        recorded as an :class:`Exchange`."""
+        """``method`` ``api_prefix + path`` (``path`` alone when ``absolute``: a ``Location``)
+        as ``role`` (its bearer token; None: anonymous), recorded as an :class:`Exchange`."""
         client = self.province_client if province else self.client
         if client is None:
             raise RuntimeError("no --province URL was given")
         headers = dict(kwargs.pop("headers", {}) or {})
         if role is not None:
             headers["Authorization"] = f"Bearer {self.tokens[role]}"
-        response = client.request(method, self.api_prefix + path, headers=headers, **kwargs)
+        url = path if absolute else self.api_prefix + path
+        response = client.request(method, url, headers=headers, **kwargs)
         media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         body: Any = None
         if media_type.endswith("json"):
