@@ -1,0 +1,435 @@
+"""The interface plan's session with a system under test: HTTP clients for the target and the
+province, every exchange recorded (for the schema check), and the run's scenario as memoized
+steps, so that each check can run alone (``--only``) and a full run pushes each entry once.
+
+Every step generates fresh entries for the target's authority: 业务号 ``{djjg}-KIT-{run}-{tag}``
+and random 不动产单元号 (GB/T 37346) in the authority's area, dated now (China time), so the plan
+can run again and again against a long-lived system.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import random
+import secrets
+from collections.abc import Callable, Mapping
+from datetime import datetime, timedelta, timezone
+from typing import Any, TypeVar
+from urllib.parse import quote, urlsplit
+
+import attrs
+import httpx
+
+__all__ = ["Exchange", "InterfaceSession", "Pushed"]
+
+T = TypeVar("T")
+CHINA = timezone(timedelta(hours=8))
+#: Default ``[service] max_request_bytes`` of the provincial interface (one JSON body).
+DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+_HOLDER = {"mc": "王晓明", "zjzl": "1", "zjh": "510104198503120176"}
+_BANK = {"mc": "蜀川银行股份有限公司成都分行", "zjzl": "7", "zjh": "91510100MA6C3N5T7Q"}
+
+
+@attrs.define
+class Exchange:
+    """One HTTP exchange the plan made: ``system`` (``target`` / ``province``), the method, the
+    URL path as sent (percent-encoded), the status, the response's media type and JSON body
+    (None when not JSON), and the step that made it."""
+
+    system: str
+    method: str
+    path: str
+    status: int
+    media_type: str
+    body: Any
+    step: str
+
+
+@attrs.define
+class Pushed:
+    """An entry the plan pushed and the system's answer."""
+
+    entry: dict[str, Any]
+    status: int
+    body: Any
+    headers: Mapping[str, str]
+
+    @property
+    def numbers(self) -> list[str]:
+        value = self.body.get("numbers") if isinstance(self.body, dict) else None
+        return [str(n) for n in value] if isinstance(value, list) else []
+
+    @property
+    def ywh(self) -> str:
+        return str(self.entry.get("ywh", ""))
+
+
+def cert_path(number: str, suffix: str = "") -> str:
+    """``/certificates/{number}{suffix}`` with the number percent-encoded (UTF-8)."""
+    return f"/certificates/{quote(number, safe='')}{suffix}"
+
+
+def tampered(pdf: bytes) -> bytes:
+    """``pdf`` with one byte changed a third of the way in (inside the sealed byte range)."""
+    data = bytearray(pdf)
+    data[len(data) // 3] ^= 0x01
+    return bytes(data)
+
+
+class InterfaceSession:
+    """The plan's connection to a system (``options.target``) and the province
+    (``options.province``), with the scenario's steps.
+
+    :param transport: an httpx transport for the target (the self-test's broken
+        implementations rewrite requests and responses there); None: the network.
+    :param province_transport: the same for the province.
+    """
+
+    def __init__(
+        self,
+        options: Any,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        province_transport: httpx.BaseTransport | None = None,
+    ) -> None:
+        settings = dict(options.settings)
+        self.options = options
+        self.tokens = dict(options.tokens)
+        self.settings = settings
+        self.api_prefix = settings.get("api_prefix", "/api/v1")
+        self.run_id = settings.get("run_id") or (
+            datetime.now(CHINA).strftime("%m%d%H%M%S") + secrets.token_hex(3)
+        )
+        self.max_request_bytes = int(settings.get("max_request_bytes", DEFAULT_MAX_REQUEST_BYTES))
+        timeout = float(settings.get("timeout", "120"))
+        self.target = str(options.target).rstrip("/")
+        self.client = httpx.Client(base_url=self.target, transport=transport, timeout=timeout)
+        self.province_client = (
+            httpx.Client(
+                base_url=str(options.province).rstrip("/"),
+                transport=province_transport,
+                timeout=timeout,
+            )
+            if options.province
+            else None
+        )
+        self.exchanges: list[Exchange] = []
+        self._memo: dict[str, Any] = {}
+        self._random = random.Random(secrets.randbits(64))
+
+    def close(self) -> None:
+        self.client.close()
+        if self.province_client is not None:
+            self.province_client.close()
+
+    # --- HTTP --------------------------------------------------------------------------------
+
+    def call(
+        self, role: str | None, method: str, path: str, *, step: str, province: bool = False,
+        absolute: bool = False, **kwargs: Any,
+    ) -> httpx.Response:  # fmt: skip
+        """``method`` ``api_prefix + path`` (``path`` alone when ``absolute``: a ``Location``)
+        as ``role`` (its bearer token; None: anonymous), recorded as an :class:`Exchange`."""
+        client = self.province_client if province else self.client
+        if client is None:
+            raise RuntimeError("no --province URL was given")
+        headers = dict(kwargs.pop("headers", {}) or {})
+        if role is not None:
+            headers["Authorization"] = f"Bearer {self.tokens[role]}"
+        url = path if absolute else self.api_prefix + path
+        response = client.request(method, url, headers=headers, **kwargs)
+        media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
+        body: Any = None
+        if media_type.endswith("json"):
+            try:
+                body = response.json()
+            except ValueError:
+                body = None
+        self.exchanges.append(
+            Exchange(
+                "province" if province else "target",
+                method.upper(),
+                urlsplit(str(response.request.url)).path,
+                response.status_code,
+                media_type,
+                body,
+                step,
+            )
+        )
+        return response
+
+    def once(self, name: str, make: Callable[[], T]) -> T:
+        """``make()`` the first time ``name`` is asked for, its value after."""
+        if name not in self._memo:
+            self._memo[name] = make()
+        value: T = self._memo[name]
+        return value
+
+    # --- the run's entries -------------------------------------------------------------------
+
+    @property
+    def authority(self) -> str:
+        """The target's authority (登记机构 ``djjg``): setting ``authority``, else the clerk's
+        (``GET /whoami``)."""
+
+        def find() -> str:
+            if "authority" in self.settings:
+                return str(self.settings["authority"])
+            who = self.call("clerk", "GET", "/whoami", step="whoami").json()
+            return str(who["authority"])
+
+        return self.once("authority", find)
+
+    @property
+    def county(self) -> str:
+        """The county code (6 digits) the run's unit numbers lie in: setting ``county``, else
+        the authority's code with its last two digits ``04`` when it ends in ``00`` (a city's
+        district), else the code itself."""
+        if "county" in self.settings:
+            return str(self.settings["county"])
+        code = self.authority
+        return code[:4] + "04" if code.endswith("00") else code
+
+    def unit(self) -> str:
+        """A fresh 不动产单元号 (GB/T 37346: county, district, sub-district, GB, parcel, F,
+        fixture unit) in the run's county."""
+        r = self._random
+        return (
+            f"{self.county}{r.randrange(10**6):06d}GB{r.randrange(10**5):05d}"
+            f"F{r.randrange(1, 10**8):08d}"
+        )
+
+    def ywh(self, tag: str) -> str:
+        return f"{self.authority}-KIT-{self.run_id}-{tag}"
+
+    def now(self) -> str:
+        return datetime.now(CHINA).isoformat(timespec="seconds")
+
+    def property_entry(self, tag: str, unit: str | None = None, **extra: Any) -> dict[str, Any]:
+        """A 国有建设用地使用权/房屋所有权 (qllx 4) first registration (djlx 100): a property
+        certificate (rule article 5)."""
+        entry = {
+            "ywh": self.ywh(tag),
+            "djjg": self.authority,
+            "djlx": "100",
+            "qllx": "4",
+            "dbsj": self.now(),
+            "bdcdyh": [unit or self.unit()],
+            "zl": f"一致性测试路{self._random.randrange(1, 10**4)}号{tag}",
+            "qlr": [dict(_HOLDER)],
+            "gyfs": "0",
+            "qlxz": "102",
+            "yt": "城镇住宅用地/住宅",
+            "mj": {"td": 21.37, "fw": 89.12},
+        }
+        entry.update(extra)
+        return entry
+
+    def proof_entry(self, tag: str) -> dict[str, Any]:
+        """A 抵押权 registration: a registration proof (rule article 6)."""
+        return {
+            "ywh": self.ywh(tag),
+            "djjg": self.authority,
+            "djlx": "100",
+            "zmsx": "抵押权",
+            "dbsj": self.now(),
+            "bdcdyh": [self.unit()],
+            "zl": f"一致性测试路{self._random.randrange(1, 10**4)}号{tag}",
+            "qlr": [dict(_BANK)],
+            "ywr": [dict(_HOLDER)],
+            "qt": "抵押方式：一般抵押",
+        }
+
+    def push(self, entry: Any, *, step: str, role: str = "clerk", **kwargs: Any) -> Pushed:
+        """``POST /entries`` (JSON) as ``role``."""
+        if "content" not in kwargs:
+            kwargs["content"] = json.dumps(entry, ensure_ascii=False).encode("utf-8")
+            kwargs["headers"] = {"Content-Type": "application/json"}
+        response = self.call(role, "POST", "/entries", step=step, **kwargs)
+        body: Any
+        try:
+            body = response.json()
+        except ValueError:
+            body = None
+        return Pushed(entry if isinstance(entry, dict) else {}, response.status_code, body,
+                      dict(response.headers))  # fmt: skip
+
+    # --- the scenario's steps (each once) ----------------------------------------------------
+
+    def start(self) -> str:
+        """The change feed's cursor before the run changed anything (its last page's
+        ``next``)."""
+
+        def read() -> str:
+            cursor: str | None = None
+            while True:
+                params = {"limit": 1000} | ({"after": cursor} if cursor else {})
+                page = self.call("clerk", "GET", "/feed", step="feed", params=params).json()
+                if not page["events"]:
+                    return str(page.get("next") or cursor or "")
+                cursor = str(page["next"])
+
+        return self.once("start", read)
+
+    def issued(self, tag: str) -> Pushed:
+        """Property entry ``tag`` pushed (once)."""
+        self.start()
+        return self.once(f"issued:{tag}", lambda: self.push(self.property_entry(tag), step=tag))
+
+    def proof(self) -> Pushed:
+        self.start()
+        return self.once("issued:P", lambda: self.push(self.proof_entry("P"), step="P"))
+
+    def first_number(self, tag: str) -> str:
+        numbers = self.issued(tag).numbers
+        if not numbers:
+            raise RuntimeError(f"entry {self.ywh(tag)} was not issued: {self.issued(tag).body}")
+        return numbers[0]
+
+    def replay(self) -> Pushed:
+        """Entry A pushed again, unchanged."""
+        first = self.issued("A")
+        return self.once("replay", lambda: self.push(first.entry, step="replay"))
+
+    def conflict(self) -> Pushed:
+        """Entry A's 业务号 pushed with another 坐落 (zl)."""
+        first = self.issued("A")
+        changed = dict(first.entry, zl=str(first.entry["zl"]) + "附1号")
+        return self.once("conflict", lambda: self.push(changed, step="conflict"))
+
+    def supersession(self) -> tuple[Pushed, Pushed]:
+        """S1 issued, then S2: a 转移登记 (djlx 200) of S1's unit naming S1 in ``yzh``."""
+        s1 = self.issued("S1")
+
+        def push() -> Pushed:
+            entry = self.property_entry(
+                "S2", unit=s1.entry["bdcdyh"][0], djlx="200",
+                yzh=[{"zh": self.first_number("S1"), "lx": "电子"}],
+            )  # fmt: skip
+            return self.push(entry, step="S2")
+
+        return s1, self.once("S2", push)
+
+    def cancellation(self) -> tuple[Pushed, Pushed]:
+        """C1 issued, then its 注销 (djlx 400, ``zxyy``, ``yzh``)."""
+        c1 = self.issued("C1")
+
+        def push() -> Pushed:
+            entry = {
+                "ywh": self.ywh("C2"), "djjg": self.authority, "djlx": "400", "qllx": "4",
+                "dbsj": self.now(), "bdcdyh": list(c1.entry["bdcdyh"]), "zl": c1.entry["zl"],
+                "qlr": [dict(_HOLDER)], "zxyy": "房屋灭失",
+                "yzh": [{"zh": self.first_number("C1"), "lx": "电子"}],
+            }  # fmt: skip
+            return self.push(entry, step="C2")
+
+        return c1, self.once("C2", push)
+
+    def seizure(self) -> tuple[Pushed, Pushed]:
+        """R1 issued, then a 查封 (djlx 800) of its unit."""
+        r1 = self.issued("R1")
+
+        def push() -> Pushed:
+            entry = {
+                "ywh": self.ywh("R2"), "djjg": self.authority, "djlx": "800",
+                "dbsj": self.now(), "bdcdyh": list(r1.entry["bdcdyh"]), "zl": r1.entry["zl"],
+                "cfjg": "一致性测试人民法院", "cfwh": f"（{self.run_id}）执保1号", "cflx": "1",
+            }  # fmt: skip
+            return self.push(entry, step="R2")
+
+        return r1, self.once("R2", push)
+
+    def status(self, number: str, *, step: str) -> tuple[int, Any]:
+        response = self.call("clerk", "GET", cert_path(number, "/status"), step=step)
+        return response.status_code, (response.json() if response.status_code == 200 else None)
+
+    def metadata(self, number: str, *, step: str) -> dict[str, Any]:
+        response = self.call("clerk", "GET", cert_path(number), step=step)
+        response.raise_for_status()
+        value: dict[str, Any] = response.json()
+        return value
+
+    def pdf(self, number: str) -> bytes:
+        def download() -> bytes:
+            response = self.call("clerk", "GET", cert_path(number, "/pdf"), step="pdf")
+            response.raise_for_status()
+            return response.content
+
+        return self.once(f"pdf:{number}", download)
+
+    def feed_events(self, *, limit: int = 1000, step: str = "feed") -> list[dict[str, Any]]:
+        """Every feed event after :meth:`start`, page by page (``limit`` per page)."""
+        cursor = self.start()
+        events: list[dict[str, Any]] = []
+        for _ in range(10_000):
+            params = {"limit": limit} | ({"after": cursor} if cursor else {})
+            page = self.call("clerk", "GET", "/feed", step=step, params=params).json()
+            if not page["events"]:
+                return events
+            events += page["events"]
+            cursor = str(page["next"])
+        raise RuntimeError("the feed did not end after 10,000 pages")
+
+    def deposit_body(self, pushed: Pushed, pdf: bytes) -> dict[str, Any]:
+        """The JSON deposit (归集) of ``pushed``'s first certificate as the target issued it."""
+        number = pushed.numbers[0]
+        meta = self.metadata(number, step="deposit")
+        token = str(meta.get("verification_url", "")).rstrip("/").rsplit("/", 1)[-1]
+        return {
+            "number": number,
+            "licence_id": meta["licence_id"],
+            "kind": meta["kind"],
+            "token": token,
+            "entry": pushed.entry,
+            "issued_at": meta["issued_at"],
+            "pdf": base64.b64encode(pdf).decode("ascii"),
+        }
+
+    def deposit(self) -> tuple[dict[str, Any], httpx.Response]:
+        """Entry A's certificate, downloaded from the target, deposited at the province."""
+
+        def send() -> tuple[dict[str, Any], httpx.Response]:
+            a = self.issued("A")
+            body = self.deposit_body(a, self.pdf(self.first_number("A")))
+            return body, self.call("province", "POST", "/collection", step="deposit",
+                                   province=True, json=body)  # fmt: skip
+
+        return self.once("deposit", send)
+
+    def deposit_tampered(self) -> tuple[dict[str, Any], httpx.Response]:
+        """The registration proof P's certificate with one byte changed, deposited."""
+
+        def send() -> tuple[dict[str, Any], httpx.Response]:
+            p = self.proof()
+            body = self.deposit_body(p, tampered(self.pdf(p.numbers[0])))
+            return body, self.call("province", "POST", "/collection", step="deposit-tampered",
+                                   province=True, json=body)  # fmt: skip
+
+        return self.once("deposit-tampered", send)
+
+    def information(self, fields: Mapping[str, str], *, step: str) -> httpx.Response:
+        return self.call("clerk", "POST", "/checks/information", step=step, json=dict(fields))
+
+    def file_check(self, data: bytes, *, step: str) -> httpx.Response:
+        return self.call("clerk", "POST", "/checks/file", step=step, content=data,
+                         headers={"Content-Type": "application/pdf"})  # fmt: skip
+
+    def unknown_number(self) -> str:
+        """A well-formed certificate number no system issued: entry A's with year 1999 and
+        sequence 9999999."""
+        import re
+
+        number = self.first_number("A")
+        number = re.sub(r"\((\d{4})\)", "(1999)", number, count=1)
+        return re.sub(r"第\d+号", "第9999999号", number)
+
+    def everything(self) -> None:
+        """Run every step (the schema and feed checks look at all of them)."""
+        self.issued("A")
+        self.proof()
+        self.replay()
+        self.conflict()
+        self.supersession()
+        self.cancellation()
+        self.seizure()
