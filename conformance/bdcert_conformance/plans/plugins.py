@@ -162,7 +162,8 @@ def _found(exc: BaseException) -> str:
 
 
 def _first_line(text: str | None) -> str:
-    return " ".join((text or "").split(".")[0].split()) if text else ""
+    """The first sentence of a docstring, on one line."""
+    return " ".join((text or "").split(". ")[0].split()).rstrip(".")
 
 
 # --------------------------------------------------------------------------- storage
@@ -705,7 +706,7 @@ def _each_notifier(
         findings += [attrs.evolve(e, field=f"{subject.name}: {e.field}") for e in found]
         summaries.append(f"{subject.name}: {summary} ({subject.source})")
     if findings:
-        return failed("; ".join(summaries), findings)
+        return failed(f"{len(findings)} findings: {'; '.join(summaries)}", findings)
     return passed("; ".join(summaries))
 
 
@@ -837,7 +838,9 @@ def notifier_nothing_lost(context: PluginsContext) -> Verdict:
                 findings.append(Evidence(field, "NotificationError", _found(raised)))
             elif down and raised is None:
                 findings.append(Evidence(field, "NotificationError", "returned normally"))
-            outcomes.append("delivered" if taken else "NotificationError")
+            outcomes.append(
+                "delivered" if taken else "NotificationError" if raised is not None else "lost"
+            )
         return findings, f"{len(events)} events: {', '.join(outcomes)}"
 
     return _each_notifier(context, run)
