@@ -22,6 +22,8 @@ import attrs
 from bdcert.model import Principal
 from bdcert.protocols import SealRequest
 from bdcert_conformance.kit.model import BrokenImplementation, RunOptions
+from bdcert_plugins.identity_tokens import TokenIdentityProvider
+from bdcert_plugins.seal_software import SoftwareSealProvider
 
 __all__ = ["BROKEN"]
 
@@ -31,7 +33,7 @@ PLAN = "plugins"
 def _reference(env: Any, workdir: Path) -> tuple[RunOptions, Any]:
     from bdcert_conformance.plans.plugins import reference_context
 
-    return reference_context(env, workdir)  # type: ignore[no-any-return]
+    return reference_context(env, workdir)
 
 
 # --------------------------------------------------------------------------- storage
@@ -125,12 +127,6 @@ def _storage(wrapper: Callable[[Any], Any]) -> Callable[[Any, Path], Any]:
 # --------------------------------------------------------------------------- seal providers
 
 
-def _software() -> type:
-    from bdcert_plugins.seal_software import SoftwareSealProvider
-
-    return SoftwareSealProvider
-
-
 def _seal_with(
     pdf: bytes, request: SealRequest, signer: Any, *, visible: bool, certify: bool
 ) -> bytes:
@@ -162,13 +158,12 @@ def _seal_with(
     return bytes(out.getvalue())
 
 
-def _seal(make_class: Callable[[type], type]) -> Callable[[Any, Path], Any]:
+def _seal(cls: type[SoftwareSealProvider]) -> Callable[[Any, Path], Any]:
     def make(env: Any, workdir: Path) -> tuple[RunOptions, Any]:
         from bdcert.config import Workspace
         from bdcert_conformance.plans.plugin_subjects import workspace_seal_provider
 
         options, context = _reference(env, workdir)
-        cls = make_class(_software())
         provider = workspace_seal_provider(Workspace.load(env.workspace), cls)
         context.seal = attrs.evolve(
             context.seal, provider=provider, source=f"broken {cls.__name__}"
@@ -178,82 +173,61 @@ def _seal(make_class: Callable[[type], type]) -> Callable[[Any, Path], Any]:
     return make
 
 
-def _invisible(base: type) -> type:
-    class InvisibleSealProvider(base):  # type: ignore[misc, valid-type]
-        """Defect: the seal is an invisible signature field (no widget on the face)."""
+class InvisibleSealProvider(SoftwareSealProvider):
+    """Defect: the seal is an invisible signature field (no widget on the face)."""
 
-        def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-            signer = self.signer_for(request.authority.code)
-            return _seal_with(pdf, request, signer, visible=False, certify=True)
-
-    return InvisibleSealProvider
+    def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
+        signer = self.signer_for(request.authority.code)
+        return _seal_with(pdf, request, signer, visible=False, certify=True)
 
 
-def _unlocked(base: type) -> type:
-    class UnlockedSealProvider(base):  # type: ignore[misc, valid-type]
-        """Defect: an approval signature, not a certification one (no DocMDP lock)."""
+class UnlockedSealProvider(SoftwareSealProvider):
+    """Defect: an approval signature, not a certification one (no DocMDP lock)."""
 
-        def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-            signer = self.signer_for(request.authority.code)
-            return _seal_with(pdf, request, signer, visible=True, certify=False)
-
-    return UnlockedSealProvider
+    def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
+        signer = self.signer_for(request.authority.code)
+        return _seal_with(pdf, request, signer, visible=True, certify=False)
 
 
-def _utc_now(base: type) -> type:
-    class UtcNowSealProvider(base):  # type: ignore[misc, valid-type]
-        """Defect: seals with the current UTC time, not the requested signing time."""
+class UtcNowSealProvider(SoftwareSealProvider):
+    """Defect: seals with the current UTC time, not the requested signing time."""
 
-        def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-            now = datetime.now(UTC).replace(microsecond=0)
-            return super().seal_pdf(pdf, attrs.evolve(request, signing_time=now))
-
-    return UtcNowSealProvider
+    def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
+        now = datetime.now(UTC).replace(microsecond=0)
+        return super().seal_pdf(pdf, attrs.evolve(request, signing_time=now))
 
 
-def _racy(base: type) -> type:
-    class RacySealProvider(base):  # type: ignore[misc, valid-type]
-        """Defect: the request is kept on the provider between taking it and sealing (shared
-        state, no lock); concurrent calls seal each other's requests. The pause makes the race
-        happen every time several threads seal at once."""
+class RacySealProvider(SoftwareSealProvider):
+    """Defect: the request is kept on the provider between taking it and sealing (shared
+    state, no lock); concurrent calls seal each other's requests. The pause makes the race
+    happen every time several threads seal at once."""
 
-        def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-            self._pending = (pdf, request)
-            time.sleep(0.3)
-            pdf, request = self._pending
-            return super().seal_pdf(pdf, request)
-
-    return RacySealProvider
+    def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
+        self._pending = (pdf, request)
+        time.sleep(0.3)
+        pdf, request = self._pending
+        sealed: bytes = super().seal_pdf(pdf, request)
+        return sealed
 
 
-def _key_error(base: type) -> type:
-    class KeyErrorSealProvider(base):  # type: ignore[misc, valid-type]
-        """Defect: an authority without a key raises KeyError, not SealingError (bdcert would
-        not put the entry in the backlog)."""
+class KeyErrorSealProvider(SoftwareSealProvider):
+    """Defect: an authority without a key raises KeyError, not SealingError (bdcert would
+    not put the entry in the backlog)."""
 
-        def load_signer(self, authority_code: str) -> Any:
-            if authority_code not in self._keys:
-                raise KeyError(authority_code)
-            return super().load_signer(authority_code)
-
-    return KeyErrorSealProvider
+    def load_signer(self, authority_code: str) -> Any:
+        if authority_code not in self._keys:
+            raise KeyError(authority_code)
+        return super().load_signer(authority_code)
 
 
 # --------------------------------------------------------------------------- identity
 
 
-def _tokens() -> type:
-    from bdcert_plugins.identity_tokens import TokenIdentityProvider
-
-    return TokenIdentityProvider
-
-
-def _identity(make_class: Callable[[type], type]) -> Callable[[Any, Path], Any]:
+def _identity(cls: type[TokenIdentityProvider]) -> Callable[[Any, Path], Any]:
     def make(env: Any, workdir: Path) -> tuple[RunOptions, Any]:
         from bdcert.config import Workspace
 
         options, context = _reference(env, workdir)
-        cls = make_class(_tokens())
         settings = dict(Workspace.load(env.workspace).table("identity"))
         provider = cls.from_settings(settings, env.workspace)
         context.identity = attrs.evolve(
@@ -264,48 +238,41 @@ def _identity(make_class: Callable[[type], type]) -> Callable[[Any, Path], Any]:
     return make
 
 
-def _wrong_authority(base: type) -> type:
-    class WrongAuthorityIdentity(base):  # type: ignore[misc, valid-type]
-        """Defect: a registrar of 510700 (绵阳) is mapped to 510100 (成都): a clerk acts for
-        another authority."""
+class WrongAuthorityIdentity(TokenIdentityProvider):
+    """Defect: a registrar of 510700 (绵阳) is mapped to 510100 (成都): a clerk acts for
+    another authority."""
 
-        def authenticate(self, credentials: Any) -> Principal:
-            principal = super().authenticate(credentials)
-            if principal.authority == "510700":
-                return attrs.evolve(principal, authority="510100")
+    def authenticate(self, credentials: Any) -> Principal:
+        principal: Principal = super().authenticate(credentials)
+        if principal.authority == "510700":
+            return attrs.evolve(principal, authority="510100")
+        return principal
+
+
+class AcceptingIdentity(TokenIdentityProvider):
+    """Defect: an unknown token is not refused; it falls back to the first configured
+    token's principal."""
+
+    def authenticate(self, credentials: Any) -> Principal:
+        from bdcert.errors import IdentityError
+
+        try:
+            principal: Principal = super().authenticate(credentials)
             return principal
-
-    return WrongAuthorityIdentity
-
-
-def _accepts_unknown(base: type) -> type:
-    class AcceptingIdentity(base):  # type: ignore[misc, valid-type]
-        """Defect: an unknown token is not refused; it falls back to the first configured
-        token's principal."""
-
-        def authenticate(self, credentials: Any) -> Principal:
-            from bdcert.errors import IdentityError
-
-            try:
-                return super().authenticate(credentials)
-            except IdentityError:
-                if credentials.get("token") and self._tokens:
-                    return self._tokens[0][0]  # type: ignore[no-any-return]
-                raise
-
-    return AcceptingIdentity
+        except IdentityError:
+            if credentials.get("token") and self._tokens:
+                fallback: Principal = self._tokens[0][0]
+                return fallback
+            raise
 
 
-def _telling_repr(base: type) -> type:
-    class TellingIdentity(base):  # type: ignore[misc, valid-type]
-        """Defect: its repr lists the stored token hashes (a log line then hands out what an
-        offline guesser needs)."""
+class TellingIdentity(TokenIdentityProvider):
+    """Defect: its repr lists the stored token hashes (a log line then hands out what an
+    offline guesser needs)."""
 
-        def __repr__(self) -> str:
-            hashes = [f"{p.name}:{digest.hex()}" for p, digest in self._tokens]
-            return f"TellingIdentity(tokens={hashes})"
-
-    return TellingIdentity
+    def __repr__(self) -> str:
+        hashes = [f"{p.name}:{digest.hex()}" for p, digest in self._tokens]
+        return f"TellingIdentity(tokens={hashes})"
 
 
 # --------------------------------------------------------------------------- notifiers
@@ -409,35 +376,35 @@ BROKEN = [
         "P-203", _storage(UnlinkedAuditStore),
     ),
     BrokenImplementation(
-        "B-203", PLAN, "a seal provider producing an invisible seal", "P-212", _seal(_invisible)
+        "B-203", PLAN, "a seal provider producing an invisible seal", "P-212", _seal(InvisibleSealProvider)
     ),
     BrokenImplementation(
         "B-204", PLAN, "a seal provider with no certification lock (no DocMDP)", "P-213",
-        _seal(_unlocked),
+        _seal(UnlockedSealProvider),
     ),
     BrokenImplementation(
         "B-205", PLAN, "a seal provider signing at the current UTC time, not the requested one",
-        "P-214", _seal(_utc_now),
+        "P-214", _seal(UtcNowSealProvider),
     ),
     BrokenImplementation(
         "B-206", PLAN, "a seal provider that is not thread safe (concurrent seals mixed up)",
-        "P-217", _seal(_racy),
+        "P-217", _seal(RacySealProvider),
     ),
     BrokenImplementation(
         "B-207", PLAN, "a seal provider raising KeyError, not SealingError, for an unknown "
-        "authority", "F-216", _seal(_key_error),
+        "authority", "F-216", _seal(KeyErrorSealProvider),
     ),
     BrokenImplementation(
         "B-208", PLAN, "an identity provider mapping a clerk of 510700 to authority 510100",
-        "P-221", _identity(_wrong_authority),
+        "P-221", _identity(WrongAuthorityIdentity),
     ),
     BrokenImplementation(
         "B-209", PLAN, "an identity provider accepting an unknown token", "F-222",
-        _identity(_accepts_unknown),
+        _identity(AcceptingIdentity),
     ),
     BrokenImplementation(
         "B-210", PLAN, "an identity provider whose repr shows the token hashes", "P-223",
-        _identity(_telling_repr),
+        _identity(TellingIdentity),
     ),
     BrokenImplementation(
         "B-211", PLAN, "a notifier that drops an event on retry (a 5xx taken as delivered)",

@@ -10,7 +10,10 @@ from __future__ import annotations
 import contextlib
 import io
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from bdcert_conformance.plans.plugins import ReferenceEnvironment
 
 __all__ = ["make_reference_workspace"]
 
@@ -25,7 +28,7 @@ backoff = 0.05
 """
 
 
-def make_reference_workspace(directory: Path) -> Any:
+def make_reference_workspace(directory: Path) -> ReferenceEnvironment:
     """Create the reference workspace in ``directory/workspace``; return the
     :class:`~bdcert_conformance.plans.plugins.ReferenceEnvironment`.
 

@@ -12,6 +12,7 @@ import json
 import os
 import secrets
 import threading
+import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,7 @@ from bdcert_conformance.kit.model import KitUsageError, RunOptions
 
 __all__ = [
     "FACTORY_SETTINGS",
+    "PLAN",
     "SETTINGS",
     "IdentityCase",
     "IdentitySubject",
@@ -32,12 +34,19 @@ __all__ = [
     "SealSubject",
     "StorageSubject",
     "build_context",
+    "describe",
     "empty_sqlite_store",
+    "failing_statement",
+    "first_sentence",
+    "found_text",
     "load_factory",
+    "new_secret",
     "settings_problems",
     "workspace_seal_provider",
 ]
 
+#: The plan's name.
+PLAN = "plugins"
 #: The settings naming a factory (``module:function``), by hook.
 FACTORY_SETTINGS = ("storage", "seal_provider", "identity", "notifier")
 #: Every setting the plan reads.
@@ -93,7 +102,7 @@ class IdentityCase:
     label: str
     credentials: Mapping[str, str] = attrs.field(repr=False)
     name: str | None
-    roles: frozenset[str] = attrs.field(converter=frozenset)
+    roles: frozenset[str]
     authority: str | None = None
     id_number: str | None = None
 
@@ -495,3 +504,28 @@ def missing_tokens(options: RunOptions) -> list[str]:
     except BdcertError:
         return []
     return _workspace_identity_cases(ws.table("identity"), options.tokens)[2]
+
+
+# --------------------------------------------------------------------------- evidence helpers
+
+
+def failing_statement(exc: BaseException, file_suffix: str) -> str:
+    """The failing statement of ``exc`` inside ``file_suffix`` (else its last frame)."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    inside = [f for f in frames if f.filename.replace("\\", "/").endswith(file_suffix)]
+    if not (inside or frames):
+        return ""
+    frame = (inside or frames)[-1]
+    return f"{Path(frame.filename).name} line {frame.lineno}: {(frame.line or '').strip()}"
+
+
+def found_text(exc: BaseException) -> str:
+    text = str(exc).strip()
+    if isinstance(exc, AssertionError):
+        return text or "assertion failed"
+    return f"{type(exc).__name__}: {text}" if text else type(exc).__name__
+
+
+def first_sentence(text: str | None) -> str:
+    """The first sentence of a docstring, on one line."""
+    return " ".join((text or "").split(". ")[0].split()).rstrip(".")

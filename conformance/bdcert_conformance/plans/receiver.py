@@ -71,8 +71,8 @@ class Receiver:
 
     @property
     def url(self) -> str:
-        host, port = self._server.server_address[:2]
-        return f"http://{host}:{port}/bdcert-kit/events"
+        port = self._server.server_address[1]
+        return f"http://127.0.0.1:{port}/bdcert-kit/events"
 
     def script(self, *statuses: int) -> None:
         """Answer the next requests with ``statuses`` in order (then 200 again)."""
