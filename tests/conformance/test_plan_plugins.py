@@ -203,3 +203,33 @@ def test_problems_name_every_bad_option(env: Any, tmp_path: Path) -> None:
     assert "province-platform," not in text
     with pytest.raises(KitUsageError, match="workspace"):
         run_plan(RunOptions(plan="plugins", workspace=tmp_path), workdir=tmp_path)
+
+
+def test_an_expected_id_number_is_compared_as_principals_keep_it() -> None:
+    from bdcert_conformance.plans.plugin_subjects import IdentityCase
+
+    case = IdentityCase(
+        "holder", {"operator": "x"}, None, frozenset({"holder"}), None, " 51010419850312002x"
+    )
+    assert case.id_number == "51010419850312002X"
+    assert "id_number=51010419850312002X" in case.expected()
+
+
+def test_the_receiver_answers_its_script_and_records_every_request() -> None:
+    import httpx
+
+    from bdcert_conformance.plans.receiver import Receiver
+
+    with Receiver() as receiver:
+        assert receiver.url.startswith("http://127.0.0.1:")
+        receiver.script(503, 429)
+        statuses = [
+            httpx.post(receiver.url, content=b"{}", headers={"X-Bdcert-Delivery": "d1"}).status_code
+            for _ in range(3)
+        ]
+        receiver.fail_always(500)
+        assert httpx.post(receiver.url, content=b"x").status_code == 500
+    assert statuses == [503, 429, 200]
+    deliveries = receiver.deliveries
+    assert [d.status for d in deliveries] == [503, 429, 200, 500]
+    assert deliveries[0].header("x-bdcert-delivery") == "d1" and deliveries[3].body == b"x"

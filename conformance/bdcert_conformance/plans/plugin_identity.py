@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
-from bdcert_conformance.kit.model import Evidence, Verdict, check, failed, passed, skipped
+from bdcert_conformance.kit.model import Evidence, Verdict, check, failed, passed
 from bdcert_conformance.plans.plugin_subjects import (
     PLAN,
     PluginsContext,
@@ -22,7 +22,7 @@ def identity_mappings(context: PluginsContext) -> Verdict:
     one of 510100), the same holder ID number."""
     subject = context.identity
     if subject is None:
-        return skipped(f"no identity provider to check: give {context.missing['identity']}")
+        return context.skip("identity")
     findings = []
     for case in subject.cases:
         try:
@@ -86,7 +86,7 @@ def identity_refuses_unknown(context: PluginsContext) -> Verdict:
 
     subject = context.identity
     if subject is None:
-        return skipped(f"no identity provider to check: give {context.missing['identity']}")
+        return context.skip("identity")
     attempts = _unknown_credentials(context)
     findings = []
     for label, credentials in attempts:
@@ -118,7 +118,7 @@ def identity_keeps_secrets(context: PluginsContext) -> Verdict:
 
     subject = context.identity
     if subject is None:
-        return skipped(f"no identity provider to check: give {context.missing['identity']}")
+        return context.skip("identity")
     texts: list[tuple[str, str]] = [
         ("repr(provider)", repr(subject.provider)),
         ("str(provider)", str(subject.provider)),

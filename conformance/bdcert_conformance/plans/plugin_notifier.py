@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from bdcert_conformance.kit.model import Evidence, Verdict, check, failed, passed, skipped
+from bdcert_conformance.kit.model import Evidence, Verdict, check, failed, passed
 from bdcert_conformance.plans.plugin_subjects import (
     PLAN,
     PluginsContext,
@@ -63,7 +63,7 @@ def _each_notifier(
     from bdcert_conformance.plans.receiver import Receiver
 
     if not context.notifiers:
-        return skipped(f"no notifier to check: give {context.missing['notifier']}")
+        return context.skip("notifier")
     findings: list[Evidence] = []
     summaries = []
     for subject in context.notifiers:

@@ -10,7 +10,7 @@ from typing import Any
 
 import attrs
 
-from bdcert_conformance.kit.model import Evidence, Verdict, check, failed, passed, skipped
+from bdcert_conformance.kit.model import Evidence, Verdict, check, failed, passed
 from bdcert_conformance.plans.plugin_subjects import (
     PLAN,
     PluginsContext,
@@ -28,7 +28,7 @@ def _each_seal(
     sealed contract certificate."""
     subject = context.seal
     if subject is None:
-        return skipped(f"no seal provider to check: give {context.missing['seal']}")
+        return context.skip("seal")
     findings = []
     for authority in subject.authorities:
         try:
@@ -142,7 +142,7 @@ def seal_unknown_authority(context: PluginsContext) -> Verdict:
 
     subject = context.seal
     if subject is None:
-        return skipped(f"no seal provider to check: give {context.missing['seal']}")
+        return context.skip("seal")
     pdf, request = render_certificate(subject.authorities[0])
     unknown = attrs.evolve(request, authority=UNKNOWN_AUTHORITY)
     calls: list[tuple[str, Callable[[], Any]]] = [
@@ -200,7 +200,7 @@ def seal_thread_safety(context: PluginsContext) -> Verdict:
 
     subject = context.seal
     if subject is None:
-        return skipped(f"no seal provider to check: give {context.missing['seal']}")
+        return context.skip("seal")
     authority = subject.authorities[0]
     pdf, request = render_certificate(authority)
     assert request.signing_time is not None

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import contextlib
 
-from bdcert_conformance.kit.model import Evidence, Verdict, check, failed, passed, skipped
+from bdcert_conformance.kit.model import Evidence, Verdict, check, failed, passed
 from bdcert_conformance.plans.plugin_subjects import (
     PLAN,
     PluginsContext,
@@ -23,7 +23,7 @@ def _storage_role(context: PluginsContext, role: str) -> Verdict:
 
     subject = context.storage
     if subject is None:
-        return skipped(f"no storage to check: give {context.missing['storage']}")
+        return context.skip("storage")
     scenarios = SCENARIOS[role]
     findings = []
     for scenario in scenarios:

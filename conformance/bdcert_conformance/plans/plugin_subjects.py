@@ -21,7 +21,7 @@ import attrs
 
 from bdcert.model import Authority, Principal
 from bdcert.protocols import SealRequest
-from bdcert_conformance.kit.model import KitUsageError, RunOptions
+from bdcert_conformance.kit.model import KitUsageError, RunOptions, Verdict, skipped
 
 __all__ = [
     "FACTORY_SETTINGS",
@@ -95,6 +95,11 @@ class SealSubject:
         return self._sealed[authority.code]
 
 
+def _id_number(value: Any) -> str | None:
+    """A 证件号 as :class:`~bdcert.model.Principal` keeps it: stripped, upper-case; blank None."""
+    return None if value is None else str(value).strip().upper() or None
+
+
 @attrs.frozen
 class IdentityCase:
     """Credentials and the principal they must authenticate as (``name`` None: any name)."""
@@ -104,7 +109,7 @@ class IdentityCase:
     name: str | None
     roles: frozenset[str]
     authority: str | None = None
-    id_number: str | None = None
+    id_number: str | None = attrs.field(default=None, converter=_id_number)
 
     def expected(self) -> str:
         return _describe_principal(self.name, self.roles, self.authority, self.id_number)
@@ -160,6 +165,13 @@ class PluginsContext:
     identity: IdentitySubject | None = None
     notifiers: tuple[NotifierSubject, ...] = ()
     missing: dict[str, str] = attrs.field(factory=dict)
+
+    def skip(self, part: str) -> Verdict:
+        """SKIPPED: ``part`` (``storage``, ``seal``, ``identity``, ``notifier``) was not given;
+        the reason names the option that would give it."""
+        return skipped(
+            f"no {part.replace('seal', 'seal provider')} to check: give {self.missing[part]}"
+        )
 
     def scratch(self, *parts: str) -> Path:
         """A new empty directory under the run's workdir."""
