@@ -110,6 +110,61 @@ class UnlinkedAuditStore(_Delegate):
             yield Tx(tx)
 
 
+class _TxWrapping(_Delegate):
+    """A store whose transactions are wrapped by its ``Tx`` class (the defect)."""
+
+    Tx: type[_Delegate] = _Delegate
+
+    @contextmanager
+    def transaction(self) -> Iterator[Any]:
+        with self._inner.transaction() as tx:
+            yield self.Tx(tx)
+
+
+class SupersessionLostStore(_TxWrapping):
+    """Defect: ``set_superseded`` is accepted and not kept: a superseded certificate still
+    reads VALID (rule article 10)."""
+
+    class Tx(_Delegate):
+        def set_superseded(self, number: str, successors: Any, business_number: str) -> None:
+            return None
+
+
+class OutboxNeverEmptiedStore(_TxWrapping):
+    """Defect: ``mark_delivered`` does nothing: every delivered event is sent again."""
+
+    class Tx(_Delegate):
+        def mark_delivered(self, event_id: int) -> None:
+            return None
+
+
+class NewestFirstBacklogStore(_TxWrapping):
+    """Defect: the backlog comes back newest first: entries would be sealed out of push order
+    (rule article 15)."""
+
+    class Tx(_Delegate):
+        def backlog(self, **kwargs: Any) -> list[Any]:
+            return list(reversed(self._inner.backlog(**kwargs)))
+
+
+class GuardForgottenStore(_TxWrapping):
+    """Defect: ``save_download_guard`` keeps nothing: failed self-download attempts are never
+    counted, so no lockout ever happens (rule article 13)."""
+
+    class Tx(_Delegate):
+        def save_download_guard(self, guard: Any) -> None:
+            return None
+
+
+class PartyBlindAgreementStore(_TxWrapping):
+    """Defect: ``agreements(party)`` ignores the party: a sharing party sees everyone's
+    agreements (rule article 16)."""
+
+    class Tx(_Delegate):
+        def agreements(self, party: str | None = None) -> list[Any]:
+            return list(self._inner.agreements())
+
+
 def _storage(wrapper: Callable[[Any], Any]) -> Callable[[Any, Path], Any]:
     def make(env: Any, workdir: Path) -> tuple[RunOptions, Any]:
         from bdcert_conformance.plans.plugin_subjects import StorageSubject, empty_sqlite_store
@@ -220,6 +275,26 @@ class KeyErrorSealProvider(SoftwareSealProvider):
         return super().load_signer(authority_code)
 
 
+class ChainPemSealProvider(SoftwareSealProvider):
+    """Defect: ``signer_certificate_pem`` returns the seal certificate followed by the root (a
+    chain), not the certificate alone."""
+
+    def signer_certificate_pem(self, authority_code: str) -> bytes:
+        own: bytes = super().signer_certificate_pem(authority_code)
+        return own + b"".join(path.read_bytes() for path in self._keys[authority_code].chain)
+
+
+class TwoSignatureSealProvider(SoftwareSealProvider):
+    """Defect: an invisible approval signature first, then the seal: two signatures, the first
+    not covering the file."""
+
+    def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
+        signer = self.signer_for(request.authority.code)
+        first = attrs.evolve(request, field_name=f"{request.field_name}-pre")
+        once = _seal_with(pdf, first, signer, visible=False, certify=False)
+        return _seal_with(once, request, signer, visible=True, certify=False)
+
+
 # --------------------------------------------------------------------------- identity
 
 
@@ -312,7 +387,12 @@ class _Tampering:
         self.close()
 
 
-def _notifier(transport: Callable[[], Any], what: str) -> Callable[[Any, Path], Any]:
+def _notifier(
+    transport: Callable[[], Any] | None, what: str, **settings: Any
+) -> Callable[[Any, Path], Any]:
+    """The workspace's webhook notifier with ``settings`` changed and its requests going through
+    ``transport()`` (a :class:`_Tampering`), when given."""
+
     def make(env: Any, workdir: Path) -> tuple[RunOptions, Any]:
         import httpx
 
@@ -322,6 +402,7 @@ def _notifier(transport: Callable[[], Any], what: str) -> Callable[[Any, Path], 
 
         class Transport(httpx.BaseTransport):
             def __init__(self) -> None:
+                assert transport is not None
                 self._tampering = transport()
 
             def handle_request(self, request: httpx.Request) -> httpx.Response:
@@ -331,9 +412,10 @@ def _notifier(transport: Callable[[], Any], what: str) -> Callable[[Any, Path], 
                 self._tampering.close()
 
         options, context = _reference(env, workdir)
-        settings = dict(Workspace.load(env.workspace).table("notifiers")["webhook"])
+        own = {**Workspace.load(env.workspace).table("notifiers")["webhook"], **settings}
         factory: Any = WebhookNotifier.from_settings
-        make_notifier = workspace_notifier(factory, settings, env.workspace, transport=Transport())
+        extra = {"transport": Transport()} if transport is not None else {}
+        make_notifier = workspace_notifier(factory, own, env.workspace, **extra)
         context.notifiers = (NotifierSubject("webhook", make_notifier, f"broken webhook: {what}"),)
         return options, context
 
@@ -417,5 +499,37 @@ BROKEN = [
     BrokenImplementation(
         "B-213", PLAN, "a notifier re-sending without a stable de-duplication id", "P-234",
         _notifier(_fresh_ids, "a new X-Bdcert-Delivery on every attempt"),
+    ),
+    BrokenImplementation(
+        "B-214", PLAN, "a notifier that gives up after the first failed attempt (no retries)",
+        "P-232", _notifier(None, "retries = 1", retries=1),
+    ),
+    BrokenImplementation(
+        "B-215", PLAN, "a seal provider whose signer_certificate_pem returns a chain, not the "
+        "certificate alone", "P-215", _seal(ChainPemSealProvider),
+    ),
+    BrokenImplementation(
+        "B-216", PLAN, "a seal provider applying two signatures", "P-211",
+        _seal(TwoSignatureSealProvider),
+    ),
+    BrokenImplementation(
+        "B-217", PLAN, "a store forgetting a supersession (the old certificate still VALID)",
+        "P-202", _storage(SupersessionLostStore),
+    ),
+    BrokenImplementation(
+        "B-218", PLAN, "a store whose outbox is never emptied (delivered events sent again)",
+        "P-204", _storage(OutboxNeverEmptiedStore),
+    ),
+    BrokenImplementation(
+        "B-219", PLAN, "a store returning the backlog newest first (out of push order)", "P-205",
+        _storage(NewestFirstBacklogStore),
+    ),
+    BrokenImplementation(
+        "B-220", PLAN, "a store forgetting self-download failures (no lockout ever)", "P-206",
+        _storage(GuardForgottenStore),
+    ),
+    BrokenImplementation(
+        "B-221", PLAN, "a store ignoring the party when listing sharing agreements", "P-207",
+        _storage(PartyBlindAgreementStore),
     ),
 ]  # fmt: skip

@@ -532,6 +532,7 @@ def failing_statement(exc: BaseException, file_suffix: str) -> str:
 
 
 def found_text(exc: BaseException) -> str:
+    """What an exception out of a contract check says was found."""
     text = str(exc).strip()
     if isinstance(exc, AssertionError):
         return text or "assertion failed"
