@@ -138,12 +138,12 @@ def seal_unknown_authority(context: PluginsContext) -> Verdict:
     raises :class:`bdcert.errors.SealingError` — the error bdcert turns into a backlog entry —
     not another exception and not a seal."""
     from bdcert.errors import SealingError
-    from bdcert_conformance.seal import UNKNOWN_AUTHORITY, render_certificate
+    from bdcert_conformance.seal import UNKNOWN_AUTHORITY
 
     subject = context.seal
     if subject is None:
         return context.skip("seal")
-    pdf, request = render_certificate(subject.authorities[0])
+    pdf, request = subject.certificate(subject.authorities[0])
     unknown = attrs.evolve(request, authority=UNKNOWN_AUTHORITY)
     calls: list[tuple[str, Callable[[], Any]]] = [
         ("seal_pdf", lambda: subject.provider.seal_pdf(pdf, unknown)),
@@ -195,14 +195,13 @@ def seal_thread_safety(context: PluginsContext) -> Verdict:
         check_chains_to_trust_roots,
         check_one_signature_covering_the_file,
         check_signing_time,
-        render_certificate,
     )
 
     subject = context.seal
     if subject is None:
         return context.skip("seal")
     authority = subject.authorities[0]
-    pdf, request = render_certificate(authority)
+    pdf, request = subject.certificate(authority)
     assert request.signing_time is not None
     requests = [
         attrs.evolve(request, signing_time=request.signing_time + timedelta(minutes=i))

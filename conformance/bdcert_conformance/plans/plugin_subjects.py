@@ -14,6 +14,7 @@ import secrets
 import threading
 import traceback
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -73,26 +74,43 @@ class StorageSubject:
 @attrs.define
 class SealSubject:
     """The seal provider, the authorities it must seal for, the trust roots (PEM or DER) its seals
-    must chain to. :meth:`sealed` seals the contract's certificate once per authority."""
+    must chain to. :meth:`sealed` seals the contract's certificate once per authority.
+
+    :ivar signing_time: what every seal request asks to claim: an hour before the run, whole
+        seconds, China time — in the past (as a certificate sealed from the backlog claims its
+        recording time, rule article 15), yet within any seal certificate in force now.
+    """
 
     provider: Any
     authorities: tuple[Authority, ...]
     trust_roots: tuple[bytes, ...]
     source: str
+    signing_time: datetime = attrs.field(factory=lambda: _an_hour_ago())
     _sealed: dict[str, tuple[bytes, SealRequest, bytes]] = attrs.field(factory=dict, init=False)
+
+    def certificate(self, authority: Authority) -> tuple[bytes, SealRequest]:
+        """The unsealed contract certificate of ``authority`` and the request to seal it."""
+        from bdcert_conformance.seal import render_certificate
+
+        pdf, request = render_certificate(authority)
+        return pdf, attrs.evolve(request, signing_time=self.signing_time)
 
     def sealed(self, authority: Authority) -> tuple[bytes, SealRequest, bytes]:
         """(unsealed PDF, request, sealed PDF) of ``authority``'s contract certificate; sealed on
         first use. :raises: whatever the provider raises."""
-        from bdcert_conformance.seal import render_certificate
-
         if authority.code not in self._sealed:
-            pdf, request = render_certificate(authority)
+            pdf, request = self.certificate(authority)
             result = self.provider.seal_pdf(pdf, request)
             if not isinstance(result, bytes):
                 raise TypeError(f"seal_pdf returned {type(result).__name__}, not bytes")
             self._sealed[authority.code] = (pdf, request, result)
         return self._sealed[authority.code]
+
+
+def _an_hour_ago() -> datetime:
+    from bdcert.model import CHINA_TZ
+
+    return (datetime.now(CHINA_TZ) - timedelta(hours=1)).replace(microsecond=0)
 
 
 def _id_number(value: Any) -> str | None:
