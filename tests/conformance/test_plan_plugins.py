@@ -235,3 +235,18 @@ def test_the_receiver_answers_its_script_and_records_every_request() -> None:
     deliveries = receiver.deliveries
     assert [d.status for d in deliveries] == [503, 429, 200, 500]
     assert deliveries[0].header("x-bdcert-delivery") == "d1" and deliveries[3].body == b"x"
+
+
+def make_no_store(directory: Path) -> Any:
+    raise ConnectionError("the vendor's database is not reachable")
+
+
+def test_a_storage_factory_that_fails_fails_every_scenario_with_its_error(tmp_path: Path) -> None:
+    options = RunOptions(
+        plan="plugins", settings={"storage": f"{__name__}:make_no_store"}, only=("P-207",)
+    )
+    result = run_plan(options, workdir=tmp_path).result("P-207")
+    assert result.outcome is Outcome.FAILED
+    (evidence,) = result.verdict.evidence
+    assert evidence.field == "AgreementRecords: agreements"
+    assert evidence.found == "ConnectionError: the vendor's database is not reachable"

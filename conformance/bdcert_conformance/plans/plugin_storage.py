@@ -28,8 +28,9 @@ def _storage_role(context: PluginsContext, role: str) -> Verdict:
     findings = []
     for scenario in scenarios:
         directory = context.scratch("storage", f"{role}-{scenario.__name__}")
-        store = subject.make(directory)
+        store = None
         try:
+            store = subject.make(directory)
             scenario(store)
         except Exception as exc:
             where = failing_statement(exc, _STORAGE_FILE)
@@ -49,8 +50,9 @@ def _storage_role(context: PluginsContext, role: str) -> Verdict:
                 )
             )
         finally:
-            with contextlib.suppress(Exception):
-                store.close()
+            if store is not None:
+                with contextlib.suppress(Exception):
+                    store.close()
     if findings:
         return failed(
             f"{len(findings)} of {len(scenarios)} {role} scenarios failed ({subject.source})",
