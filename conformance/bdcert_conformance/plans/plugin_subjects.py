@@ -158,7 +158,8 @@ class IdentitySubject:
 
     provider: Any
     cases: tuple[IdentityCase, ...]
-    secrets: tuple[str, ...] = attrs.field(repr=False)
+    #: (what it is, the secret): e.g. ("the token of token city-system-510100", "…").
+    secrets: tuple[tuple[str, str], ...] = attrs.field(repr=False)
     source: str
 
 
@@ -337,10 +338,11 @@ def _identity_cases(file: Path) -> list[IdentityCase]:
     return cases
 
 
-def _secrets_of(cases: Sequence[IdentityCase]) -> list[str]:
-    """The credential values that are secrets: all but operator names and certificates."""
+def _secrets_of(cases: Sequence[IdentityCase]) -> list[tuple[str, str]]:
+    """The credential values that are secrets (all but operator names and certificates), each
+    with what it is."""
     return [
-        value
+        (f"the {key} of {case.label}", value)
         for case in cases
         for key, value in case.credentials.items()
         if key not in ("operator", "client_cert_pem") and value
@@ -349,11 +351,11 @@ def _secrets_of(cases: Sequence[IdentityCase]) -> list[str]:
 
 def _workspace_identity_cases(
     table: Mapping[str, Any], tokens: Mapping[str, str]
-) -> tuple[list[IdentityCase], list[str], list[str]]:
+) -> tuple[list[IdentityCase], list[tuple[str, str]], list[str]]:
     """Cases from a workspace's ``[identity]`` table: every operator, every token entry whose
     token ``tokens`` gives (by entry name); the token hashes (secrets); the entries without one."""
     cases: list[IdentityCase] = []
-    hashes: list[str] = []
+    hashes: list[tuple[str, str]] = []
     without: list[str] = []
 
     def principal_fields(name: str, spec: Mapping[str, Any]) -> dict[str, Any]:
@@ -374,7 +376,8 @@ def _workspace_identity_cases(
     for name, spec in dict(table.get("tokens", {})).items():
         digest = str(spec.get("sha256", "")).strip()
         if digest:
-            hashes += [digest.lower(), digest.upper()]
+            what = f"the stored hash of token {name}"
+            hashes += [(what, digest.lower()), (what, digest.upper())]
         if name not in tokens:
             without.append(str(name))
             continue
@@ -460,7 +463,7 @@ def build_context(options: RunOptions, workdir: Path) -> PluginsContext:
 
     # identity
     cases: list[IdentityCase] = []
-    hashes: list[str] = []
+    hashes: list[tuple[str, str]] = []
     if "identity_cases" in settings:
         cases += _identity_cases(Path(settings["identity_cases"]))
     identity = None
