@@ -31,7 +31,7 @@ It writes ``DIR/reference-city.json`` (:func:`start`'s return value)::
      "env": {"BDCERT_SEAL_SERVICE_TOKEN": …},     # what a process opening the city workspace needs
      "pids": {"city": …, "province": …, "seal_service": …},
      "conformance_args": ["--plan", "interface", "--target", …, "--province", …,
-                          "--token", "clerk=…", …, "--set", "authority=510100"]}
+                          "--trust", …, "--token", "clerk=…", …, "--set", "authority=510100"]}
 
 and ``DIR/reference-city.env`` with the same as shell variables (``BDCERT_CITY_URL``,
 ``BDCERT_PROVINCE_URL``, ``BDCERT_SEAL_SERVICE_URL``, ``BDCERT_TOKEN_<ROLE>``,
@@ -65,7 +65,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-__all__ = ["AUTHORITY", "MIRRORED", "OTHER", "load", "main", "start", "stop"]
+__all__ = [
+    "AUTHORITY",
+    "MIRRORED",
+    "OTHER",
+    "conformance_args",
+    "load",
+    "main",
+    "run_options",
+    "start",
+    "stop",
+]
 
 #: The city's own authority, another one it issues for, and the one it mirrors.
 AUTHORITY, OTHER, MIRRORED = "510100", "510700", "513401"
@@ -115,6 +125,8 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
+#: ``bdcert-seal-service`` run by this interpreter (its console script may not be on PATH).
+_SEAL_SERVICE = "from bdcert_adapters.seal_service import main; raise SystemExit(main())"
 _SEAL_TABLE = re.compile(r"^\[seal\]\n.*?(?=^\[identity\])", re.S | re.M)
 
 
@@ -230,8 +242,7 @@ def start(directory: Path) -> dict[str, Any]:
     launches = (
         (
             "seal_service",
-            [python, "-c", "from bdcert_adapters.seal_service import main; raise SystemExit(main())",
-             "--workspace", str(province), "--port", str(seal_port), "--log-level", "warning"],
+            [python, "-c", _SEAL_SERVICE, "--workspace", str(province), "--port", str(seal_port), "--log-level", "warning"],
             _environment(BDCERT_SEAL_SERVICE_TOKENS=f"city={seal_token}"),
             f"{seal_url}/v1/health",
         ),
@@ -267,11 +278,30 @@ def start(directory: Path) -> dict[str, Any]:
 def conformance_args(state: dict[str, Any]) -> list[str]:
     """``bdcert conformance run`` arguments for the interface plan against this system."""
     args = ["--plan", "interface", "--target", state["target"], "--province", state["province"]]
+    args += ["--trust", state["province_root"]]
     for role in ("clerk", "other_clerk", "platform", "auditor", "province"):
         args += ["--token", f"{role}={state['tokens'][role]}"]
     for key, value in state["settings"].items():
         args += ["--set", f"{key}={value}"]
     return args
+
+
+def run_options(state: dict[str, Any], **more: Any) -> Any:
+    """The kit's :class:`~bdcert_conformance.kit.model.RunOptions` of the interface plan
+    against this system (what :func:`conformance_args` says on the command line)."""
+    from bdcert_conformance.kit.model import RunOptions
+
+    roles = ("clerk", "other_clerk", "platform", "auditor", "province")
+    return RunOptions(
+        plan="interface",
+        target=state["target"],
+        province=state["province"],
+        trust=(Path(state["province_root"]),),
+        tokens={role: state["tokens"][role] for role in roles},
+        settings=dict(state["settings"]),
+        system="bdcert reference city",
+        **more,
+    )
 
 
 def _write(directory: Path, state: dict[str, Any]) -> None:

@@ -18,6 +18,7 @@ import attrs
 
 __all__ = [
     "CHINA_TZ",
+    "SEAL_FORM_CODES",
     "Areas",
     "AttachedPlan",
     "AuditEvent",
@@ -35,7 +36,6 @@ __all__ = [
     "PriorCertificate",
     "RegistrationEntry",
     "Restriction",
-    "SEAL_FORM_CODES",
     "SealFormFinding",
     "Seizure",
     "Term",

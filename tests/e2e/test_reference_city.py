@@ -22,7 +22,7 @@ import pytest
 from cryptography import x509
 from pyhanko.pdf_utils.reader import PdfFileReader
 
-from bdcert_conformance.reference_city import load
+from bdcert_conformance.reference_city import load, run_options
 from tests.support import REPO, require_tool
 
 EXAMPLES = REPO / "adapters" / "bdcert_adapters" / "examples" / "sichuan-2024.jsonl"
@@ -108,6 +108,9 @@ def test_the_env_file_carries_what_the_interface_plan_needs(system: dict[str, An
     assert args[args.index("--target") + 1] == system["target"]
     assert args[args.index("--province") + 1] == system["province"]
     assert "--set" in args and "authority=510100" in args
+    options = run_options(system)
+    assert (options.target, options.province) == (system["target"], system["province"])
+    assert options.tokens["clerk"] == system["tokens"]["clerk"]
     env = (Path(system["workspaces"]["city"]).parent / "reference-city.env").read_text()
     assert f"BDCERT_CITY_URL={system['target']}" in env and "BDCERT_TOKEN_CLERK=" in env
 

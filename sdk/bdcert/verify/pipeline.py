@@ -84,11 +84,11 @@ __all__ = [
     "judge_single_seal",
     "message_digest",
     "nonconforming_detail",
-    "seal_form_findings",
-    "signing_time_finding",
     "raw_check",
+    "seal_form_findings",
     "signed_revision_sha256",
     "signer_problem",
+    "signing_time_finding",
     "subject",
 ]
 

@@ -161,7 +161,9 @@ SUMMARIES: Mapping[VerdictCode, str] = {
     VerdictCode.REVOKED: "印章证书在盖章前已被吊销，签章无效",
     VerdictCode.UNKNOWN_CERTIFICATE: "签章完好，但登记簿中没有这份文件",
     VerdictCode.TOO_COMPLEX: "文件过于复杂，已拒绝验证",
-    VerdictCode.NONCONFORMING: "证书已登记且盖章后未被修改，但印章不符合规范，不能视为有效证书，请向登记机构核实",
+    VerdictCode.NONCONFORMING: (
+        "证书已登记且盖章后未被修改，但印章不符合规范，不能视为有效证书，请向登记机构核实"
+    ),
 }
 
 _ISSUER_MISMATCH = "another authority's seal"
@@ -337,6 +339,8 @@ def form_check(verdict: Verdict, *, offline: bool = False) -> CheckResult:
         "印章可见，已锁定文件（认证签章），签章时间即签发时间",
         "visible, a certification seal (DocMDP 1), signed at the issue time",
     )
+
+
 _NAME = re.compile(r"(?:^|,)(O|CN)=((?:[^,\\]|\\.)+)")
 
 
