@@ -85,6 +85,7 @@ def test_verify_a_genuine_pdf_raw_body(setup: Setup) -> None:
         ("integrity", True),
         ("seal", True),
         ("issuer", True),
+        ("form", True),
         ("register", True),
         ("face", True),
     ]
