@@ -18,6 +18,7 @@ import attrs
 
 __all__ = [
     "CHINA_TZ",
+    "SEAL_FORM_CODES",
     "Areas",
     "AttachedPlan",
     "AuditEvent",
@@ -35,6 +36,7 @@ __all__ = [
     "PriorCertificate",
     "RegistrationEntry",
     "Restriction",
+    "SealFormFinding",
     "Seizure",
     "Term",
     "Verdict",
@@ -400,6 +402,33 @@ class VerdictCode(enum.StrEnum):
     REVOKED = "revoked"  # the seal certificate was revoked before the seal's proven time
     UNKNOWN_CERTIFICATE = "unknown_certificate"  # sound signature, but not in the register
     TOO_COMPLEX = "too_complex"  # the file exceeds a bound on verification work (bdcert.bounds)
+    # sealed, unchanged, registered and in force, but the seal's form breaks the scheme: an
+    # invisible seal, no certification lock (DocMDP), or a signing time that is not the issue
+    # time (:attr:`Verdict.form` names which; rule articles 3, 7, 15): not plainly valid
+    NONCONFORMING = "nonconforming"
+
+
+#: The stable codes of :class:`SealFormFinding`: what the form of a sound seal may break.
+SEAL_FORM_CODES = ("invisible_seal", "no_certification_lock", "signing_time_mismatch")
+
+
+@attrs.define(frozen=True)
+class SealFormFinding:
+    """One way a cryptographically sound seal breaks the scheme's form (the conformance kit's
+    seal checks, :mod:`bdcert_conformance.seal`).
+
+    :ivar code: ``invisible_seal`` (the seal's widget has no area, is hidden or has no
+        appearance: ISO 32000-1 §12.5.3, §12.7.4.5), ``no_certification_lock`` (not a
+        certification signature with DocMDP ``/P 1`` in the catalogue's ``/Perms``: ISO 32000-1
+        §12.8.2.2), ``signing_time_mismatch`` (the signing time the seal claims is not the
+        certificate's issue time, rule article 15).
+    :ivar sentence: one plain Chinese sentence for a clerk, holder or bank.
+    :ivar detail: an English detail with what was found.
+    """
+
+    code: str
+    sentence: str
+    detail: str
 
 
 @attrs.define(frozen=True)
@@ -417,6 +446,8 @@ class Verdict:
         (:data:`bdcert.sharing.FIELDS`; empty without an active agreement): only these, the
         number, the code and the detail are meaningful in ``certificate``, the rest left empty
         (:func:`bdcert.access.redact`); ``None`` for every other asker.
+    :ivar form: how a sound seal breaks the scheme's form (:class:`SealFormFinding`), whatever
+        the code: with VALID or RESTRICTED they make the code ``NONCONFORMING``.
     """
 
     code: VerdictCode
@@ -426,6 +457,7 @@ class Verdict:
     signer: str | None = None
     signed_at: datetime | None = None
     granted_fields: frozenset[str] | None = None
+    form: tuple[SealFormFinding, ...] = ()
 
     @property
     def ok(self) -> bool:

@@ -138,6 +138,7 @@ def test_a_genuine_file_is_valid_at_seal_only_level(offline: Offline) -> None:
         ("intact", True),
         ("seal_valid", True),
         ("issuer_matches", True),
+        ("form_conforms", True),
         ("not_checked", None),
         ("as_sealed", True),
     ]
@@ -167,7 +168,7 @@ def test_a_superseded_certificate_is_valid_alone_and_superseded_with_the_snapsho
     code, (with_snapshot,), _ = _offline(offline, pdf, snapshot=True)
     assert (code, with_snapshot["verdict"]) == (1, "superseded")
     assert with_snapshot["level"].startswith("seal and snapshot as of 20")
-    register = with_snapshot["checks"][3]
+    register = with_snapshot["checks"][4]
     assert (register["code"], register["passed"]) == ("superseded", False)
     assert f"该证书已被 {SUCCESSOR} 取代" in register["sentence"]
 
@@ -182,12 +183,12 @@ def test_the_snapshot_gives_cancelled_restricted_and_in_force(offline: Offline) 
     )
     assert code == 1
     assert [r["verdict"] for r in reports] == ["cancelled", "restricted", "valid"]
-    cancelled = reports[0]["checks"][3]["sentence"]
+    cancelled = reports[0]["checks"][4]["sentence"]
     assert (
         "该证书已注销，原因：" in cancelled and "王*明" in cancelled and "王晓明" not in cancelled
     )
-    assert "成都市武侯区人民法院" in reports[1]["checks"][3]["sentence"]
-    assert reports[2]["checks"][3]["code"] == "not_listed"
+    assert "成都市武侯区人民法院" in reports[1]["checks"][4]["sentence"]
+    assert reports[2]["checks"][4]["code"] == "not_listed"
 
 
 def test_a_tampered_snapshot_is_refused(offline: Offline, tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ import pytest
 
 from bdcert.errors import TooManyAttempts, ValidationError
 from bdcert.lifecycle import Registry
-from bdcert.model import Verdict, VerdictCode
+from bdcert.model import SealFormFinding, Verdict, VerdictCode
 from bdcert.verify.national import (
     FILE_CODES,
     INFORMATION_CODES,
@@ -109,6 +109,8 @@ def _assert_well_formed(report: VerificationReport) -> None:
         after = states[states.index(False) + 1 :]
         if report.verdict in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED):
             assert after == [True]
+        elif report.verdict is VerdictCode.NONCONFORMING:  # the seal's form: the file is
+            assert after == [True, True]  # still the registered one, in force
         else:
             assert all(s is None for s in after), report
     assert report.ok is (report.verdict in (VerdictCode.VALID, VerdictCode.RESTRICTED))
@@ -122,6 +124,7 @@ def test_a_genuine_certificate_passes_every_check(issued: Issued) -> None:
         ("integrity", "intact", True),
         ("seal", "seal_valid", True),
         ("issuer", "issuer_matches", True),
+        ("form", "form_conforms", True),
         ("register", "in_force", True),
         ("face", "matches_register", True),
     ]
@@ -263,6 +266,7 @@ def test_unknown_certificate_fails_the_register_check() -> None:
     report = report_from_verdict(verdict)
     _assert_well_formed(report)
     assert _shape(report)[3:] == [
+        ("form", "form_conforms", True),
         ("register", "not_registered", False),
         ("face", "not_run", None),
     ]
@@ -276,8 +280,28 @@ def test_every_verdict_code_has_a_summary_and_a_report() -> None:
         VerdictCode.RESTRICTED,
         VerdictCode.SUPERSEDED,
         VerdictCode.CANCELLED,
+        VerdictCode.NONCONFORMING,
     }
     assert covered == set(VerdictCode)
+
+
+def test_a_nonconforming_seal_fails_the_form_check_and_lists_every_finding() -> None:
+    form = (
+        SealFormFinding("invisible_seal", "印章不可见：证书上看不到登记机构的印章", "no area"),
+        SealFormFinding("signing_time_mismatch", "签章时间为 …，与签发时间 … 不一致", "late"),
+    )
+    verdict = Verdict(VerdictCode.NONCONFORMING, True, "not plainly valid: …; in force", form=form)
+    report = report_from_verdict(verdict)
+    _assert_well_formed(report)
+    assert not report.ok and report.summary == SUMMARIES[VerdictCode.NONCONFORMING]
+    assert _shape(report)[3:] == [
+        ("form", "invisible_seal", False),
+        ("register", "in_force", True),
+        ("face", "matches_register", True),
+    ]
+    check = report.check("form")
+    assert "印章不可见" in check.sentence and "签发时间" in check.sentence
+    assert "invisible_seal: no area" in check.detail and "signing_time_mismatch" in check.detail
 
 
 def test_the_report_is_json_ready(issued: Issued, tmp_path: Path) -> None:

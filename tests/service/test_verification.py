@@ -85,6 +85,7 @@ def test_verify_a_genuine_pdf_raw_body(setup: Setup) -> None:
         ("integrity", True),
         ("seal", True),
         ("issuer", True),
+        ("form", True),
         ("register", True),
         ("face", True),
     ]
@@ -128,7 +129,7 @@ def test_the_batch_answers_one_report_per_file_in_order(setup: Setup) -> None:
         ("c.pdf", "restricted"),
         ("d.pdf", "valid"),
     ]
-    assert f"该证书已被 {SUCCESSOR} 取代" in reports[0]["checks"][3]["sentence"]
+    assert f"该证书已被 {SUCCESSOR} 取代" in reports[0]["checks"][4]["sentence"]
 
 
 def test_input_that_is_not_a_document_is_a_400_problem(setup: Setup) -> None:

@@ -11,8 +11,10 @@ Exit codes:
 - ``backlog drain``: 0 when nothing waits any more; 1 when entries still wait (sealing still
   fails).
 - ``verify``: 0 when every file is a genuine certificate in force (valid or restricted); 1 when one
-  is genuine but superseded or cancelled; 2 when one is not a genuine, unchanged, registered
-  certificate.
+  is genuine but superseded or cancelled, or genuine and registered but its seal does not conform
+  to the scheme (NONCONFORMING: an invisible seal, no certification lock, a signing time that is
+  not the issue time; the detail names which); 2 when one is not a genuine, unchanged,
+  registered certificate.
 - ``share``: 0 when the certificate was shared; 1 when refused (no active agreement covering it,
   not a sharing party) or unknown.
 - ``download``: 0 when the holder's certificates were written; 1 when the proof failed or the

@@ -211,7 +211,8 @@ def aware(text: str) -> datetime:
 
 
 def verify_exit_code(v: Verdict) -> int:
-    """0 genuine and in force; 1 genuine but superseded or cancelled; 2 anything else."""
+    """0 genuine and in force; 1 genuine but superseded or cancelled, or genuine and registered
+    but its seal does not conform (NONCONFORMING); 2 anything else."""
     return verdict_exit_code(v.ok, v.code)
 
 
@@ -221,7 +222,7 @@ def verdict_exit_code(ok: bool, code: VerdictCode) -> int:
 
     if ok:
         return 0
-    if code in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED):
+    if code in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED, VerdictCode.NONCONFORMING):
         return 1
     return 2
 

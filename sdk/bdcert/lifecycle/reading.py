@@ -24,6 +24,7 @@ from bdcert.model import (
     Certificate,
     CertificateStatus,
     Principal,
+    SealFormFinding,
     Verdict,
     VerdictCode,
     in_force,
@@ -321,6 +322,7 @@ def verify(
     grant: frozenset[str] | None = None
     related: list[Certificate] = []
     now = services.clock()
+    form: tuple[SealFormFinding, ...] = ()
     with services.storage.transaction() as tx:
         cert = _registered(tx, pdf, digest) if check.code is VerdictCode.VALID else None
         code = check.code
@@ -337,6 +339,11 @@ def verify(
                 code, detail = status_verdict(services, cert, seizure_details=granted)
                 if code is VerdictCode.VALID:
                     detail = "valid: sealed by the authority, unchanged since sealing, in force"
+                form = seal_form(check, cert)
+                if form and code in (VerdictCode.VALID, VerdictCode.RESTRICTED):
+                    from bdcert.verify.pipeline import nonconforming_detail
+
+                    code, detail = VerdictCode.NONCONFORMING, nonconforming_detail(detail, form)
                 related = [] if shown else _related(tx, cert)
                 if code is not VerdictCode.VALID and not shown:
                     detail = mask_text(detail, personal_names(cert, related))
@@ -360,7 +367,19 @@ def verify(
         signer=check.signer,
         signed_at=check.signed_at,
         granted_fields=grant,
+        form=form,
     )
+
+
+def seal_form(check: Any, cert: Certificate) -> tuple[SealFormFinding, ...]:
+    """How a sound seal of the registered ``cert`` breaks the scheme's form: the seal check's
+    findings (invisible seal, no certification lock) and whether the signing time the seal
+    claims is the certificate's issue time (:func:`bdcert.verify.pipeline.signing_time_finding`).
+    """
+    from bdcert.verify.pipeline import signing_time_finding
+
+    late = signing_time_finding(check.claimed_at or check.signed_at, cert.issued_at)
+    return (*check.form, *((late,) if late is not None else ()))
 
 
 _REVISION_END = re.compile(rb"%%EOF(\r\n|\r|\n)?")

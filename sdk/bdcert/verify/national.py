@@ -29,7 +29,9 @@ implementations publish them (/work/shared/reference/FACTS.md, "信息验证 res
                         RESTRICTED, SUPERSEDED, CANCELLED: the status is the information check's
                         question, the sentence still says it)
     1   文件签章校验失败  the seal fails: no seal (UNSEALED), SIGNATURE_INVALID,
-                        UNTRUSTED_SIGNER (another CA, or another authority's seal), REVOKED
+                        UNTRUSTED_SIGNER (another CA, or another authority's seal), REVOKED,
+                        NONCONFORMING (a sound seal of the wrong form: invisible, no
+                        certification lock, signing time not the issue time)
     2   文件校验失败     the file fails: not a readable document (NOT_PDF), TOO_COMPLEX,
                         changed (DIGEST_MISMATCH), appended to (MODIFIED_AFTER_SEALING,
                         MULTIPLE_SIGNATURES), or soundly sealed but not a file the register
@@ -102,6 +104,7 @@ _FILE_CODE: Mapping[VerdictCode, int] = {
     VerdictCode.SIGNATURE_INVALID: 1,
     VerdictCode.UNTRUSTED_SIGNER: 1,
     VerdictCode.REVOKED: 1,
+    VerdictCode.NONCONFORMING: 1,
     VerdictCode.NOT_PDF: 2,
     VerdictCode.TOO_COMPLEX: 2,
     VerdictCode.DIGEST_MISMATCH: 2,

@@ -43,7 +43,7 @@ from bdcert.errors import MissingDependency
 from bdcert.gm import ses
 from bdcert.gm.ofd_package import OfdPackage, OfdPackageError, parse_xml, read_package, resolve_loc
 from bdcert.gm.sm2 import OID_SM3, OID_SM3_ALT, sm3
-from bdcert.model import VerdictCode
+from bdcert.model import SealFormFinding, VerdictCode
 from bdcert.sealing.ofd import Q, document_parts
 from bdcert.verify.pipeline import (
     SealCheck,
@@ -246,7 +246,33 @@ def _check_one(
     wrong = authority_problem(names[0], names[1], signer)  # re-sealed by another authority?
     if wrong is not None:
         return fail(VerdictCode.UNTRUSTED_SIGNER, wrong, **facts_sha)
-    return SealCheck(code=VerdictCode.VALID, trusted=True, detail=detail, **facts_sha)
+    return SealCheck(
+        code=VerdictCode.VALID,
+        trusted=True,
+        detail=detail,
+        claimed_at=sig.time,
+        form=_stamp_form(root.find(f"{Q}SignedInfo/{Q}StampAnnot")),
+        **facts_sha,
+    )
+
+
+def _stamp_form(stamp: Any) -> tuple[SealFormFinding, ...]:
+    """``invisible_seal`` when the signature has no ``StampAnnot`` or its ``Boundary`` has no
+    area (GB/T 38540 §7.2: the seal's appearance on the page); an OFD has no DocMDP."""
+    why = ""
+    if stamp is None:
+        why = "the signature has no StampAnnot: no seal appears on any page"
+    else:
+        try:
+            _, _, width, height = (float(v) for v in (stamp.get("Boundary") or "").split())
+        except ValueError:
+            why = f"the StampAnnot's Boundary {stamp.get('Boundary')!r} is not four numbers"
+        else:
+            if width <= 0 or height <= 0:
+                why = f"the StampAnnot's Boundary {stamp.get('Boundary')!r} has no area"
+    if not why:
+        return ()
+    return (SealFormFinding("invisible_seal", "印章不可见：证书上看不到登记机构的印章", why),)
 
 
 def _unfit_signer(sig: Any) -> str | None:

@@ -38,7 +38,9 @@ and the bundle alone (no workspace, no register: the same seal checks as
 then the status from the snapshot when one is given. The report names the level that ran
 (:data:`~bdcert.verify.report.LEVEL_SEAL_ONLY`, ``seal and snapshot as of <time>``) and the
 bundle's digest. At seal-only level a superseded certificate is ``VALID`` (its seal is sound;
-the register check is ``not_checked``); with a snapshot that lists it, ``SUPERSEDED``.
+the register check is ``not_checked``); with a snapshot that lists it, ``SUPERSEDED``. A sound
+seal that is invisible or is no certification lock is ``NONCONFORMING`` (the report's ``form``
+check names why); whether the signing time is the issue time needs the register (online).
 """
 
 from __future__ import annotations
@@ -519,7 +521,13 @@ def verify_offline(
     else:
         code, register = _register_check(snapshot, number)
         detail = f"{check.detail}; {register.detail}"
-    verdict = Verdict(code, True, detail, signer=check.signer, signed_at=check.signed_at)
+    if check.form and code in (VerdictCode.VALID, VerdictCode.RESTRICTED):
+        from bdcert.verify.pipeline import nonconforming_detail
+
+        code, detail = VerdictCode.NONCONFORMING, nonconforming_detail(detail, check.form)
+    verdict = Verdict(
+        code, True, detail, signer=check.signer, signed_at=check.signed_at, form=check.form
+    )
     return report_from_verdict(
         verdict,
         level=level,

@@ -9,7 +9,7 @@ after it did not run. :func:`report_from_verdict` therefore builds the report fr
 :class:`~bdcert.model.Verdict` (and, offline, from what :mod:`bdcert.verify.offline` knows)
 without verifying anything again.
 
-The five checks, in order (:data:`CHECKS`):
+The six checks, in order (:data:`CHECKS`):
 
 1. ``integrity`` 完整性 — the file is a readable document whose sealed bytes are unchanged.
    Codes: ``intact`` (passed), ``changed_in_signed_range`` (DIGEST_MISMATCH),
@@ -26,13 +26,21 @@ The five checks, in order (:data:`CHECKS`):
    document author and the place in its number: :func:`bdcert.verify.pipeline.authority_problem`).
    Codes: ``issuer_matches`` (passed), ``issuer_mismatch`` (UNTRUSTED_SIGNER whose detail says
    "another authority's seal").
-4. ``register`` 登记状态 — the certificate's status. Codes: ``in_force`` (passed),
+4. ``form`` 签章形式 — the sound seal has the form the scheme requires (the conformance kit's
+   seal checks, :class:`~bdcert.model.SealFormFinding`): visible, a certification lock (DocMDP
+   ``/P 1``), signed at the certificate's issue time. Codes: ``form_conforms`` (passed),
+   ``invisible_seal``, ``no_certification_lock``, ``signing_time_mismatch`` (failed: the first
+   finding's code; the sentence lists every finding). A VALID or RESTRICTED certificate with a
+   finding is NONCONFORMING; a superseded, cancelled or unregistered one keeps its code and
+   still shows the finding. Offline the issue time is not known (no register): the signing
+   time is not compared, and the sentence says so.
+5. ``register`` 登记状态 — the certificate's status. Codes: ``in_force`` (passed),
    ``restricted`` (passed: in force, but the unit is under seizure 查封; RESTRICTED),
    ``superseded`` (SUPERSEDED), ``cancelled`` (CANCELLED), ``not_registered``
    (UNKNOWN_CERTIFICATE: the file is not in the register); offline (:mod:`bdcert.verify.offline`)
    ``not_listed`` (passed: not among the numbers a sealed status snapshot lists as no longer in
    force, as of its time) and ``not_checked`` (None: seal-only verification has no register).
-5. ``face`` 证面信息 — the face values the file shows are the register's. Online this follows
+6. ``face`` 证面信息 — the face values the file shows are the register's. Online this follows
    from the file's SHA-256 (or that of the revision it extends) being the one registered for the
    certificate: ``matches_register`` (passed). Offline the register is not consulted:
    ``as_sealed`` (passed: the face is as the authority sealed it, unchanged since; whether the
@@ -81,6 +89,7 @@ CHECKS: tuple[tuple[str, str], ...] = (
     ("integrity", "完整性"),
     ("seal", "签章"),
     ("issuer", "签发机关"),
+    ("form", "签章形式"),
     ("register", "登记状态"),
     ("face", "证面信息"),
 )
@@ -104,6 +113,10 @@ CHECK_CODES: Mapping[str, frozenset[str]] = {
         | {"not_run"}
     ),
     "issuer": frozenset({"issuer_matches", "issuer_mismatch", "not_run"}),
+    "form": frozenset(
+        {"form_conforms", "invisible_seal", "no_certification_lock", "signing_time_mismatch"}
+        | {"not_run"}
+    ),
     "register": frozenset(
         {
             "in_force",
@@ -148,6 +161,9 @@ SUMMARIES: Mapping[VerdictCode, str] = {
     VerdictCode.REVOKED: "印章证书在盖章前已被吊销，签章无效",
     VerdictCode.UNKNOWN_CERTIFICATE: "签章完好，但登记簿中没有这份文件",
     VerdictCode.TOO_COMPLEX: "文件过于复杂，已拒绝验证",
+    VerdictCode.NONCONFORMING: (
+        "证书已登记且盖章后未被修改，但印章不符合规范，不能视为有效证书，请向登记机构核实"
+    ),
 }
 
 _ISSUER_MISMATCH = "another authority's seal"
@@ -163,8 +179,9 @@ _NOT_A_SEAL = (
 class CheckResult:
     """One check of a verification.
 
-    :ivar check: ``integrity``, ``seal``, ``issuer``, ``register`` or ``face`` (:data:`CHECKS`).
-    :ivar label: its Chinese name (完整性, 签章, 签发机关, 登记状态, 证面信息).
+    :ivar check: ``integrity``, ``seal``, ``issuer``, ``form``, ``register`` or ``face``
+        (:data:`CHECKS`).
+    :ivar label: its Chinese name (完整性, 签章, 签发机关, 签章形式, 登记状态, 证面信息).
     :ivar code: a stable snake_case code (:data:`CHECK_CODES`, the module docstring).
     :ivar passed: True, False, or None (not run: an earlier check failed, or the level of
         verification does not include it).
@@ -293,6 +310,37 @@ _PASSED = {
 }
 
 _NOT_RUN_SENTENCE = "前一项检查未通过，未进行此项检查"
+_SEIZED = "the unit is under seizure"  # in a NONCONFORMING detail: the status was RESTRICTED
+
+
+def form_check(verdict: Verdict, *, offline: bool = False) -> CheckResult:
+    """The ``form`` check of a verdict whose seal is sound: its findings, or ``form_conforms``
+    (offline: the signing time not compared, the issue time being the register's)."""
+    label = dict(CHECKS)["form"]
+    if verdict.form:
+        first = verdict.form[0]
+        sentence = "；".join(f.sentence for f in verdict.form)
+        detail = "; ".join(f"{f.code}: {f.detail}" for f in verdict.form)
+        return CheckResult("form", label, first.code, False, sentence, detail)
+    if offline:
+        return CheckResult(
+            "form",
+            label,
+            "form_conforms",
+            True,
+            "印章可见，并已锁定文件（认证签章）；签章时间是否为签发时间需在线核验",
+            "visible, a certification seal (DocMDP 1); the signing time is not compared offline",
+        )
+    return CheckResult(
+        "form",
+        label,
+        "form_conforms",
+        True,
+        "印章可见，已锁定文件（认证签章），签章时间即签发时间",
+        "visible, a certification seal (DocMDP 1), signed at the issue time",
+    )
+
+
 _NAME = re.compile(r"(?:^|,)(O|CN)=((?:[^,\\]|\\.)+)")
 
 
@@ -335,6 +383,8 @@ def _status_check(verdict: Verdict) -> tuple[str, bool, str, str]:
         reason = cert.cancel_reason if cert is not None else None
         sentence = f"该证书已注销，原因：{reason}" if reason else "该证书已注销"
         return "cancelled", False, sentence, verdict.detail
+    if code is VerdictCode.NONCONFORMING and _SEIZED in verdict.detail:
+        code = VerdictCode.RESTRICTED
     if code is VerdictCode.RESTRICTED:
         seized = cert.restrictions[-1] if cert is not None and cert.restrictions else None
         which = f"（{seized.authority} {seized.document_number}）" if seized is not None else ""
@@ -343,6 +393,8 @@ def _status_check(verdict: Verdict) -> tuple[str, bool, str, str]:
 
 
 def _summary(verdict: Verdict, register_sentence: str | None) -> str:
+    if verdict.code is VerdictCode.NONCONFORMING:
+        return SUMMARIES[verdict.code]
     if verdict.code in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED, VerdictCode.RESTRICTED):
         return f"证书真实，但{register_sentence}" if register_sentence else SUMMARIES[verdict.code]
     return SUMMARIES[verdict.code]
@@ -378,6 +430,7 @@ def report_from_verdict(
         VerdictCode.SUPERSEDED,
         VerdictCode.CANCELLED,
         VerdictCode.UNKNOWN_CERTIFICATE,
+        VerdictCode.NONCONFORMING,
     }
     if code in seal_codes:
         failed_at, check_code, sentence = _failed_check(code, verdict.detail)
@@ -396,6 +449,7 @@ def report_from_verdict(
     else:
         for key in ("integrity", "seal", "issuer"):
             results.append(_passed(key, labels[key], verdict.signer))
+        results.append(form_check(verdict, offline=register is not None))
         register_sentence: str | None = None
         if register is not None:
             results.append(register)
@@ -440,7 +494,7 @@ def report_from_verdict(
                     " for the certificate, so its face values are the register's",
                 )
             )
-        if register is not None and register.passed is None:
+        if register is not None and register.passed is None and not verdict.form:
             summary = "证书文件真实：由登记机构盖章，盖章后未被修改（离线验证，未核验登记状态）"
         else:
             summary = _summary(verdict, register_sentence)

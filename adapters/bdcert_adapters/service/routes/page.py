@@ -374,6 +374,8 @@ def _result_page(
         badge, tone = "真实有效", "ok"
     elif report.verdict in (VerdictCode.SUPERSEDED, VerdictCode.CANCELLED):
         badge, tone = "文件真实 · 证书已失效", "bad"
+    elif report.verdict is VerdictCode.NONCONFORMING:
+        badge, tone = "文件真实 · 印章不规范", "bad"
     else:
         badge, tone = "核验未通过", "bad"
     rows: list[tuple[str, str]] = []

@@ -1,0 +1,203 @@
+"""The reference city system (issue 11, item 4), end to end across separate processes: started by
+``conformance/reference-city/start``, a push to the city issues a certificate sealed by the
+province's e-seal service (the city holds no seal key), the city deposits it at the province
+(归集) whose lookup and verification then see it, ``bdcert city sync`` mirrors a certificate the
+province issued, and ``stop`` leaves no process behind."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+import httpx
+import pytest
+from cryptography import x509
+from pyhanko.pdf_utils.reader import PdfFileReader
+
+from bdcert_conformance.reference_city import load, run_options
+from tests.support import REPO, require_tool
+
+EXAMPLES = REPO / "adapters" / "bdcert_adapters" / "examples" / "sichuan-2024.jsonl"
+SCRIPTS = REPO / "conformance" / "reference-city"
+
+
+def _entry(ywh: str) -> dict[str, Any]:
+    for line in EXAMPLES.read_text("utf-8").splitlines():
+        if line.strip() and json.loads(line)["ywh"] == ywh:
+            return dict(json.loads(line))
+    raise KeyError(ywh)
+
+
+def _script(name: str, directory: Path) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "PYTHON": sys.executable}
+    return subprocess.run(
+        [str(SCRIPTS / name), str(directory)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=240,
+        check=False,
+    )
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def system(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, Any]]:
+    require_tool("pdftotext")  # the province reads a deposit's face with poppler
+    require_tool("zbarimg")  # and its QR code with zbar
+    directory = tmp_path_factory.mktemp("reference-city")
+    started = _script("start", directory)
+    assert started.returncode == 0, started.stderr + started.stdout
+    state = load(directory)
+    pids = dict(state["pids"])
+    try:
+        yield state
+    finally:
+        stopped = _script("stop", directory)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not [pid for pid in pids.values() if _alive(pid)], "processes left behind"
+
+
+def _auth(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _certificate(base: str, number: str, token: str) -> httpx.Response:
+    return httpx.get(f"{base}/api/v1/certificates/{quote(number, safe='')}", headers=_auth(token))
+
+
+@pytest.fixture(scope="module")
+def issued(system: dict[str, Any]) -> dict[str, Any]:
+    """A 510100 entry pushed to the city: its number, metadata, sealed PDF and the entry."""
+    entry = _entry("510100-2024-000101")
+    tokens = system["tokens"]
+    r = httpx.post(
+        f"{system['target']}/api/v1/entries", json=entry, headers=_auth(tokens["clerk"]), timeout=60
+    )
+    assert r.status_code == 201, r.text
+    (number,) = r.json()["numbers"]
+    meta = _certificate(system["target"], number, tokens["clerk"])
+    assert meta.status_code == 200, meta.text
+    pdf = httpx.get(
+        f"{system['target']}/api/v1/certificates/{quote(number, safe='')}/pdf",
+        headers=_auth(tokens["clerk"]),
+    )
+    assert pdf.status_code == 200
+    return {"number": number, "meta": meta.json(), "pdf": pdf.content, "entry": entry}
+
+
+def test_the_env_file_carries_what_the_interface_plan_needs(system: dict[str, Any]) -> None:
+    assert set(system["tokens"]) >= {"clerk", "other_clerk", "platform", "auditor", "province"}
+    args = system["conformance_args"]
+    assert args[:2] == ["--plan", "interface"]
+    assert args[args.index("--target") + 1] == system["target"]
+    assert args[args.index("--province") + 1] == system["province"]
+    assert "--set" in args and "authority=510100" in args
+    options = run_options(system)
+    assert (options.target, options.province) == (system["target"], system["province"])
+    assert options.tokens["clerk"] == system["tokens"]["clerk"]
+    env = (Path(system["workspaces"]["city"]).parent / "reference-city.env").read_text()
+    assert f"BDCERT_CITY_URL={system['target']}" in env and "BDCERT_TOKEN_CLERK=" in env
+
+
+def test_the_city_seals_through_the_province_seal_service(
+    system: dict[str, Any], issued: dict[str, Any]
+) -> None:
+    from bdcert_conformance.seal import (
+        check_chains_to_trust_roots,
+        check_docmdp_lock,
+        check_one_signature_covering_the_file,
+    )
+
+    city = Path(system["workspaces"]["city"])
+    assert not list((city / "pki").glob("5*.key.pem")), "the city must hold no seal key"
+    assert 'plugin = "remote"' in (city / "bdcert.toml").read_text("utf-8")
+    pdf = issued["pdf"]
+    root = Path(system["province_root"]).read_bytes()
+    check_one_signature_covering_the_file(pdf)
+    check_docmdp_lock(pdf)
+    check_chains_to_trust_roots(pdf, [root])  # pyHanko, trusting the province's root alone
+    # the signer is the province's seal certificate of 510100, the one its service serves
+    served = httpx.get(f"{system['seal_service']}/v1/authorities/510100/certificate",
+                       headers=_auth(system["env"]["BDCERT_SEAL_SERVICE_TOKEN"]))  # fmt: skip
+    assert served.status_code == 200, served.text
+    (sig,) = PdfFileReader(io.BytesIO(pdf)).embedded_regular_signatures
+    body = served.json() if "json" in served.headers.get("content-type", "") else served.text
+    pem = body["certificate"] if isinstance(body, dict) else body
+    served_cert = x509.load_pem_x509_certificate(pem.encode())
+    assert served_cert.serial_number == sig.signer_cert.serial_number
+    # the city's own verification says VALID, form included
+    r = httpx.post(f"{system['target']}/api/v1/verify", content=pdf,
+                   headers={"Content-Type": "application/pdf"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["verdict"] == "valid", r.text
+
+
+def test_the_city_deposits_at_the_province_which_then_sees_it(
+    system: dict[str, Any], issued: dict[str, Any]
+) -> None:
+    meta, province = issued["meta"], system["province"]
+    deposit = {
+        "number": issued["number"],
+        "licence_id": meta["licence_id"],
+        "kind": meta["kind"],
+        "token": meta["verification_url"].rsplit("/", 1)[-1],
+        "entry": issued["entry"],
+        "issued_at": meta["issued_at"],
+        "pdf": base64.b64encode(issued["pdf"]).decode(),
+    }
+    token = system["tokens"]["province"]
+    r = httpx.post(f"{province}/api/v1/collection", json=deposit, headers=_auth(token), timeout=60)
+    assert r.status_code == 201, r.text
+    seen = _certificate(province, issued["number"], token)
+    assert seen.status_code == 200, seen.text
+    assert seen.json()["pdf_sha256"] == meta["pdf_sha256"]
+    r = httpx.post(f"{province}/api/v1/verify", content=issued["pdf"],
+                   headers={"Content-Type": "application/pdf"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["verdict"] == "valid", r.text
+    # a deposit that does not conform is refused, nothing stored
+    bad = dict(deposit, number=issued["number"].replace("0000001", "0000009"))
+    r = httpx.post(f"{province}/api/v1/collection", json=bad, headers=_auth(token), timeout=60)
+    assert r.status_code in (400, 409), r.text
+
+
+def test_city_sync_mirrors_what_the_province_issued(system: dict[str, Any]) -> None:
+    tokens, province = system["tokens"], system["province"]
+    entry = _entry("513401-2024-000301")
+    r = httpx.post(f"{province}/api/v1/entries", json=entry,
+                   headers=_auth(tokens["province_platform"]), timeout=60)  # fmt: skip
+    assert r.status_code == 201, r.text
+    (number,) = r.json()["numbers"]
+    assert _certificate(system["target"], number, tokens["platform"]).status_code == 404
+    env = {
+        **os.environ,
+        **system["env"],
+        "BDCERT_PROVINCE_TOKEN": tokens["mirror"],
+        "PYTHONPATH": os.pathsep.join(str(REPO / p) for p in ("sdk", "plugins", "adapters")),
+    }
+    env.pop("BDCERT_WORKSPACE", None)
+    env.pop("BDCERT_DATABASE_URL", None)
+    synced = subprocess.run(
+        [sys.executable, "-m", "bdcert_adapters.cli", "city", "sync",
+         "--workspace", system["workspaces"]["city"], "--from", province,
+         "--authority", system["mirrored_authority"], "--once"],
+        capture_output=True, text=True, env=env, timeout=120, check=False,
+    )  # fmt: skip
+    assert synced.returncode == 0, synced.stderr + synced.stdout
+    mirrored = _certificate(system["target"], number, tokens["platform"])
+    assert mirrored.status_code == 200, mirrored.text
+    assert mirrored.json()["authority"] == system["mirrored_authority"]
