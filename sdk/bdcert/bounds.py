@@ -104,6 +104,8 @@ _REF = re.compile(rb"\d{1,10}\s+\d{1,5}\s+R\b")
 _FIELD_NAME = re.compile(rb"/T\s*[(<]")
 _STREAM = re.compile(rb"\bstream\r?\n")
 _SIZE = re.compile(rb"/Size\s+(\d{1,20})")
+# an embedded file's parameters (ISO 32000-1 §7.11.4.2, Table 46): its /Size is the file's bytes
+_FILE_PARAMS = re.compile(rb"/Params\s*<<(?:[^<>]|<(?!<)|>(?!>))*>>")
 _NEST = re.compile(rb"<<|>>|\[|\]")
 _END = rb"(?![^\s/<>\[\](){}%])"  # the end of a name (ISO 32000-1 §7.3.5)
 # a stream that may be an object stream: names /ObjStm anywhere before it, or has an indirect /Type
@@ -228,7 +230,9 @@ def _decode_names(text: bytes) -> bytes:
 
 
 def _check_size(outside: bytes) -> None:
-    for value in _SIZE.findall(outside):
+    """No cross-reference section declares more than :data:`MAX_PDF_OBJECTS` objects (an
+    embedded file's ``/Params /Size``, its length in bytes, is not one)."""
+    for value in _SIZE.findall(_FILE_PARAMS.sub(b"", outside)):
         if int(value) > MAX_PDF_OBJECTS + 1:
             raise TooComplex(
                 "PDF objects",

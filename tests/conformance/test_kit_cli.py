@@ -121,7 +121,10 @@ def test_the_pytest_plugin_runs_one_test_per_check(
     _, options, _ = reference
     junit = tmp_path / "junit.xml"
     args = [str(a) for a in _args(options)]
-    pytest_args = [a.replace("--", "--conformance-", 1) if a.startswith("--") and a != "--set" else a for a in args]
+    pytest_args = [
+        a.replace("--", "--conformance-", 1) if a.startswith("--") and a != "--set" else a
+        for a in args
+    ]
     pytest_args = ["--conformance-set" if a == "--set" else a for a in pytest_args]
     env = dict(os.environ, PYTEST_DISABLE_PLUGIN_AUTOLOAD="1")
     env["PYTHONPATH"] = os.pathsep.join(

@@ -59,6 +59,18 @@ def test_objects_references_and_declared_size_are_bounded() -> None:
         bounds.check_pdf(b"%PDF-1.7\ntrailer\n<< /Size 99999999 >>\n")
 
 
+def test_an_embedded_files_size_is_not_a_declared_object_count() -> None:
+    """An embedded file's ``/Params << /Size N >>`` is its length in bytes (a sealed conformance
+    manifest or status snapshot of more than 5,000 bytes was refused as too complex)."""
+    big = bounds.MAX_PDF_OBJECTS * 3
+    spec = (
+        b"1 0 obj\n<< /Type /EmbeddedFile /Params << /Size %d /ModDate (D:2026) >> >>\nendobj" % big
+    )
+    bounds.check_pdf(_pdf(spec))
+    with pytest.raises(bounds.TooComplex, match="declares"):  # a trailer's still counts
+        bounds.check_pdf(_pdf(spec) + b"trailer\n<< /Size %d /Params << /Size 1 >> >>\n" % big)
+
+
 def test_the_pdf_file_size_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(bounds, "MAX_PDF_BYTES", 100)
     with pytest.raises(bounds.TooComplex, match="larger than 100 bytes"):

@@ -83,6 +83,7 @@ def _pdf_facts(document: Document) -> SealFacts:
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.general import NonexistentAttributeError, find_unique_cms_attribute
 
+    import bdcert.gm.sm2_cms  # noqa: F401 (registers the national signedData OID with asn1crypto)
     from bdcert.protocols import SealRequest
     from bdcert_conformance.seal import check_visible_seal
 
