@@ -3,6 +3,8 @@ F-113)."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from bdcert_conformance.kit.model import Evidence, Verdict, check
 from bdcert_conformance.plans.interface_common import NAME, memoized, verdict_of
 from bdcert_conformance.plans.interface_session import (
@@ -12,20 +14,25 @@ from bdcert_conformance.plans.interface_session import (
 
 
 def _codes(
-    ctx: InterfaceSession, cases: list[tuple[str, dict[str, str], int]], step: str
+    ctx: InterfaceSession, check: str, cases: list[tuple[str, Any, set[int]]]
 ) -> tuple[list[Evidence], list[str]]:
+    """Ask ``POST /checks/{check}`` (``information``: fields; ``file``: PDF bytes) each case's
+    input; every answer whose national ``code`` is not expected is a finding."""
     findings, seen = [], []
-    for name, fields, expected in cases:
-        response = ctx.information(fields, step=step)
+    for name, given, expected in cases:
+        if check == "information":
+            response = ctx.information(given, step=check)
+        else:
+            response = ctx.file_check(given, step=check)
         code = response.json().get("code") if response.status_code == 200 else None
         seen.append(f"{name} {code}")
-        if code != expected:
+        if code not in expected:
             findings.append(
                 Evidence(
-                    f"POST /checks/information ({name}): code",
-                    str(expected),
+                    f"POST /checks/{check} ({name}): code",
+                    " or ".join(map(str, sorted(expected))),
                     f"{response.status_code} {code}",
-                    note=str(fields),
+                    note=str(given) if check == "information" else "",
                 )
             )
     return findings, seen
@@ -52,7 +59,7 @@ def information_genuine(ctx: InterfaceSession) -> Verdict:
         ("seized", ctx.first_number("R1"), 2),
     ]
     findings, seen = _codes(
-        ctx, [(n, {"zh": z, "qlr": holder}, c) for n, z, c in cases], "information"
+        ctx, "information", [(n, {"zh": z, "qlr": holder}, {c}) for n, z, c in cases]
     )
     return verdict_of(
         findings, "信息验证 answered the wrong national code", "信息验证: " + ", ".join(seen)
@@ -71,34 +78,15 @@ def information_refused(ctx: InterfaceSession) -> Verdict:
     of a well-formed number never issued, 5 (查无此信息)."""
     number = ctx.first_number("A")
     cases = [
-        ("altered qlr", {"zh": number, "qlr": "王晓"}, 6),
-        ("unknown zh", {"zh": ctx.unknown_number(), "qlr": "王晓明"}, 5),
+        ("altered qlr", {"zh": number, "qlr": "王晓"}, {6}),
+        ("unknown zh", {"zh": ctx.unknown_number(), "qlr": "王晓明"}, {5}),
     ]
-    findings, seen = _codes(ctx, cases, "information")
+    findings, seen = _codes(ctx, "information", cases)
     return verdict_of(
         findings,
         "信息验证 did not refuse altered or unknown values",
         "信息验证: " + ", ".join(seen),
     )
-
-
-def _file_codes(
-    ctx: InterfaceSession, cases: list[tuple[str, bytes, set[int]]], step: str
-) -> tuple[list[Evidence], list[str]]:
-    findings, seen = [], []
-    for name, data, expected in cases:
-        response = ctx.file_check(data, step=step)
-        code = response.json().get("code") if response.status_code == 200 else None
-        seen.append(f"{name} {code}")
-        if code not in expected:
-            findings.append(
-                Evidence(
-                    f"POST /checks/file ({name}): code",
-                    " or ".join(map(str, sorted(expected))),
-                    f"{response.status_code} {code}",
-                )
-            )
-    return findings, seen
 
 
 @check(
@@ -116,7 +104,7 @@ def file_genuine(ctx: InterfaceSession) -> Verdict:
         (name, ctx.pdf(ctx.first_number(tag)), {0})
         for name, tag in (("genuine", "A"), ("superseded", "S1"), ("cancelled", "C1"))
     ]
-    findings, seen = _file_codes(ctx, cases, "file")
+    findings, seen = _codes(ctx, "file", cases)
     return verdict_of(
         findings, "文件验证 did not pass a genuine file", "文件验证: " + ", ".join(seen)
     )
@@ -135,7 +123,7 @@ def file_refused(ctx: InterfaceSession) -> Verdict:
     pdf = ctx.pdf(ctx.first_number("A"))
     unknown = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
     cases = [("tampered", tampered(pdf), {1, 2}), ("unknown", unknown, {1, 2})]
-    findings, seen = _file_codes(ctx, cases, "file")
+    findings, seen = _codes(ctx, "file", cases)
     return verdict_of(
         findings, "文件验证 accepted a tampered or unknown file", "文件验证: " + ", ".join(seen)
     )
