@@ -55,9 +55,16 @@ def test_checks_are_in_range_and_documented() -> None:
 
 
 def test_rerunnable_against_the_same_system(environment: Any, tmp_path: Path) -> None:
-    """A second run against the same long-lived system makes fresh entries and passes again."""
+    """A second run against the same long-lived system makes fresh entries and passes again,
+    reading the change feed from a cursor given (``feed_after``)."""
+    options = plan.reference_run(environment, tmp_path)
+    probe = InterfaceSession(options)
+    cursor = probe.start()
+    probe.close()
     options = attrs.evolve(
-        plan.reference_run(environment, tmp_path), only=("P-101", "P-102", "F-103")
+        options,
+        settings={**options.settings, "feed_after": cursor},
+        only=("P-101", "P-102", "F-103", "P-109"),
     )
     result = run_plan(options, workdir=tmp_path)
     assert all(r.outcome is Outcome.PASSED for r in result.results), [

@@ -18,7 +18,9 @@ Options read:
   numbers; default the authority's code with ``04`` for a trailing ``00``), ``run_id`` (part of
   every 业务号; default the time and a random suffix), ``max_request_bytes`` (the target's limit
   of one JSON body, default 1048576: the oversize entry is one byte longer), ``api_prefix``
-  (default ``/api/v1``), ``timeout`` (seconds per request, default 120).
+  (default ``/api/v1``), ``timeout`` (seconds per request, default 120), ``feed_after`` (a
+feed cursor to start reading the change feed from, to spare a long-lived system a read of
+its whole feed; default the feed's start).
 
 Each run pushes fresh entries for the authority (业务号 ``{djjg}-KIT-{run}-{tag}``, random unit
 numbers dated now), so the plan can be run again against a long-lived system; it leaves them

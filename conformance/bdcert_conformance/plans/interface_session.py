@@ -270,10 +270,11 @@ class InterfaceSession:
 
     def start(self) -> str:
         """The change feed's cursor before the run changed anything (its last page's
-        ``next``)."""
+        ``next``), read from setting ``feed_after`` (a cursor of an earlier run; default the
+        feed's start) on."""
 
         def read() -> str:
-            cursor: str | None = None
+            cursor: str | None = self.settings.get("feed_after") or None
             while True:
                 params = {"limit": 1000} | ({"after": cursor} if cursor else {})
                 page = self.call("clerk", "GET", "/feed", step="feed", params=params).json()
