@@ -39,8 +39,10 @@ def reference(environment: Any, tmp_path_factory: pytest.TempPathFactory) -> Run
 
 
 def test_reference_passes_every_check(reference: RunResult) -> None:
-    lines = [f"{r.check.id} {r.outcome.value}: {r.verdict.summary} {r.verdict.evidence[:3]}"
-             for r in reference.results]  # fmt: skip
+    lines = [
+        f"{r.check.id} {r.outcome.value}: {r.verdict.summary} {r.verdict.evidence[:3]}"
+        for r in reference.results
+    ]
     assert [r.check.id for r in reference.results] == [c.id for c in checks_of("interface")]
     assert all(r.outcome is Outcome.PASSED for r in reference.results), "\n".join(lines)
     assert len(reference.results) >= 17
@@ -53,9 +55,17 @@ def test_checks_are_in_range_and_documented() -> None:
 
 
 def test_rerunnable_against_the_same_system(environment: Any, tmp_path: Path) -> None:
-    """A second run against the same long-lived system makes fresh entries and passes again."""
-    options = attrs.evolve(plan.reference_run(environment, tmp_path),
-                           only=("P-101", "P-102", "F-103"))  # fmt: skip
+    """A second run against the same long-lived system makes fresh entries and passes again,
+    reading the change feed from a cursor given (``feed_after``)."""
+    options = plan.reference_run(environment, tmp_path)
+    probe = InterfaceSession(options)
+    cursor = probe.start()
+    probe.close()
+    options = attrs.evolve(
+        options,
+        settings={**options.settings, "feed_after": cursor},
+        only=("P-101", "P-102", "F-103", "P-109"),
+    )
     result = run_plan(options, workdir=tmp_path)
     assert all(r.outcome is Outcome.PASSED for r in result.results), [
         r.verdict for r in result.results
@@ -122,8 +132,10 @@ def test_cancelled_in_force_names_the_case(environment: Any, tmp_path: Path) -> 
 
 def test_feed_evidence_names_the_missing_cancellation(environment: Any, tmp_path: Path) -> None:
     verdict = _run_broken("B-102", environment, tmp_path)
-    assert any(e.field.startswith("GET /feed: cancelled") and e.found == "0 times"
-               for e in verdict.evidence)  # fmt: skip
+    assert any(
+        e.field.startswith("GET /feed: cancelled") and e.found == "0 times"
+        for e in verdict.evidence
+    )
 
 
 def _document() -> dict[str, Any]:
@@ -132,29 +144,50 @@ def _document() -> dict[str, Any]:
             "/api/v1/things/{id}": {
                 "get": {
                     "responses": {
-                        "200": {"content": {"application/json": {
-                            "schema": {"$ref": "#/components/schemas/Thing"}}}},
-                        "default": {"content": {"application/problem+json": {
-                            "schema": {"type": "object", "required": ["status"]}}}},
+                        "200": {
+                            "content": {
+                                "application/json": {
+                                    "schema": {"$ref": "#/components/schemas/Thing"}
+                                }
+                            }
+                        },
+                        "default": {
+                            "content": {
+                                "application/problem+json": {
+                                    "schema": {"type": "object", "required": ["status"]}
+                                }
+                            }
+                        },
                     }
                 }
             }
         },
-        "components": {"schemas": {"Thing": {
-            "type": "object", "required": ["name"], "properties": {
-                "name": {"type": "string"}, "size": {"type": "integer"}}}}},
-    }  # fmt: skip
+        "components": {
+            "schemas": {
+                "Thing": {
+                    "type": "object",
+                    "required": ["name"],
+                    "properties": {"name": {"type": "string"}, "size": {"type": "integer"}},
+                }
+            }
+        },
+    }
 
 
 def test_schema_findings_name_operation_status_and_error() -> None:
     def ex(status: int, media: str, body: Any) -> Exchange:
         return Exchange("target", "GET", "/api/v1/things/7", status, media, body, "t")
 
-    good = [ex(200, "application/json", {"name": "a"}), ex(404, "application/problem+json",
-                                                            {"status": 404})]  # fmt: skip
+    good = [
+        ex(200, "application/json", {"name": "a"}),
+        ex(404, "application/problem+json", {"status": 404}),
+    ]
     assert schema_findings(_document(), good) == []
-    bad = [ex(200, "application/json", {"size": "big"}), ex(200, "text/html", None),
-           Exchange("target", "POST", "/api/v1/things/7", 200, "application/json", {}, "t")]  # fmt: skip
+    bad = [
+        ex(200, "application/json", {"size": "big"}),
+        ex(200, "text/html", None),
+        Exchange("target", "POST", "/api/v1/things/7", 200, "application/json", {}, "t"),
+    ]
     findings = schema_findings(_document(), bad)
     assert [f.field for f in findings] == [
         "GET /api/v1/things/{id} → 200",
@@ -170,8 +203,12 @@ def test_schema_findings_name_operation_status_and_error() -> None:
 def test_session_entries_are_fresh_and_well_formed() -> None:
     from bdcert.identifiers import check_unit_number
 
-    options = RunOptions(plan="interface", target="http://127.0.0.1:9", province=None,
-                         settings={"authority": "510100"})  # fmt: skip
+    options = RunOptions(
+        plan="interface",
+        target="http://127.0.0.1:9",
+        province=None,
+        settings={"authority": "510100"},
+    )
     one, two = InterfaceSession(options), InterfaceSession(options)
     assert one.run_id != two.run_id
     units = {one.unit() for _ in range(50)}

@@ -51,8 +51,11 @@ def _json_response(
     response: httpx.Response, body: Any, status: int | None = None
 ) -> httpx.Response:
     """``response`` with ``body`` as its JSON (and ``status``)."""
-    headers = {k: v for k, v in response.headers.items()
-               if k.lower() not in ("content-length", "content-encoding")}  # fmt: skip
+    headers = {
+        k: v
+        for k, v in response.headers.items()
+        if k.lower() not in ("content-length", "content-encoding")
+    }
     return httpx.Response(
         status or response.status_code,
         headers=headers,
@@ -94,8 +97,12 @@ def _on_response(method: str, suffix: str, change: Callable[[Any, httpx.Response
     return rewrite
 
 
-def _session(env: ReferenceEnvironment, workdir: Path, target: Rewrite | None = None,
-             province: Rewrite | None = None) -> tuple[RunOptions, InterfaceSession]:  # fmt: skip
+def _session(
+    env: ReferenceEnvironment,
+    workdir: Path,
+    target: Rewrite | None = None,
+    province: Rewrite | None = None,
+) -> tuple[RunOptions, InterfaceSession]:
     options = reference_run(env, workdir)
     session = InterfaceSession(
         options,
@@ -111,8 +118,7 @@ def _session(env: ReferenceEnvironment, workdir: Path, target: Rewrite | None = 
 def _superseded_in_force(body: Any, response: httpx.Response) -> Any:
     if body.get("status") != "superseded":
         return None
-    return {**body, "code": "valid", "status": "valid", "superseded_by": [],
-            "detail": "valid"}  # fmt: skip
+    return {**body, "code": "valid", "status": "valid", "superseded_by": [], "detail": "valid"}
 
 
 def _seizure_hidden(body: Any, response: httpx.Response) -> Any:
@@ -211,9 +217,17 @@ def _other_authority_allowed(platform: str) -> Rewrite:
 def _province_accepts(body: Any, response: httpx.Response) -> Any:
     if response.status_code != 400:
         return None
-    return {"outcome": "deposited", "number": "", "licence_id": "", "kind": "", "authority": "",
-            "token": "", "status": "valid", "issued_at": "2024-01-01T00:00:00+08:00",
-            "pdf_sha256": ""}  # fmt: skip
+    return {
+        "outcome": "deposited",
+        "number": "",
+        "licence_id": "",
+        "kind": "",
+        "authority": "",
+        "token": "",
+        "status": "valid",
+        "issued_at": "2024-01-01T00:00:00+08:00",
+        "pdf_sha256": "",
+    }
 
 
 def _accepting_province(request: httpx.Request, forward: Forward) -> httpx.Response:
@@ -257,13 +271,17 @@ def _no_location(request: httpx.Request, forward: Forward) -> httpx.Response:
     response = forward(request)
     if not _is(request, "POST", "/entries") or "location" not in response.headers:
         return response
-    headers = {k: v for k, v in response.headers.items()
-               if k.lower() not in ("location", "content-length", "content-encoding")}  # fmt: skip
+    headers = {
+        k: v
+        for k, v in response.headers.items()
+        if k.lower() not in ("location", "content-length", "content-encoding")
+    }
     return httpx.Response(response.status_code, headers=headers, content=response.content)
 
 
-def _broken(id: str, title: str, caught_by: str, *, target: Any = None,
-            province: Any = None) -> BrokenImplementation:  # fmt: skip
+def _broken(
+    id: str, title: str, caught_by: str, *, target: Any = None, province: Any = None
+) -> BrokenImplementation:
     def make(env: ReferenceEnvironment, workdir: Path) -> tuple[RunOptions, InterfaceSession]:
         t = target(env) if callable(target) and getattr(target, "needs_env", False) else target
         return _session(env, workdir, t, province)
@@ -277,39 +295,102 @@ def _needs_env(func: Callable[[ReferenceEnvironment], Rewrite]) -> Any:
 
 
 BROKEN: list[BrokenImplementation] = [
-    _broken("B-101", "a superseded certificate is still reported in force", "P-106",
-            target=_on_response("GET", "/status", _superseded_in_force)),
-    _broken("B-102", "a cancellation is missing from the change feed", "P-109",
-            target=_on_response("GET", "/feed", _no_cancellations)),
-    _broken("B-103", "the change feed is out of order", "P-109",
-            target=_on_response("GET", "/feed", _reversed_feed)),
-    _broken("B-104", "信息验证 answers 0 for a cancelled certificate", "P-110",
-            target=_on_response("POST", "/checks/information", _cancelled_in_force)),
-    _broken("B-105", "文件验证 accepts a tampered file", "F-113",
-            target=_on_response("POST", "/checks/file", _tampered_accepted)),
-    _broken("B-106", "a clerk is allowed on another authority's certificates and entries",
-            "F-114", target=_needs_env(lambda env: _other_authority_allowed(env.platform_token))),
-    _broken("B-107", "a replayed entry issues a new number", "P-102",
-            target=_push_again_as_new("-R", _replayed)),
-    _broken("B-108", "a conflicting entry (same 业务号, other content) is accepted", "F-103",
-            target=_push_again_as_new("-C", lambda r: r.status_code == 409)),
-    _broken("B-109", "a malformed entry is refused but stored", "F-115",
-            target=_stores_malformed),
-    _broken("B-110", "a status response does not match the OpenAPI schema (detail null)",
-            "P-117", target=_on_response("GET", "/status", _detail_null)),
-    _broken("B-111", "the province accepts a deposit that does not conform", "F-105",
-            province=_accepting_province),
-    _broken("B-112", "a seized certificate is not shown as restricted", "P-108",
-            target=_on_response("GET", "/status", _seizure_hidden)),
-    _broken("B-113", "a registration proof is reported as a property certificate", "P-101",
-            target=_on_response("POST", "/entries", _proof_as_property)),
-    _broken("B-114", "an oversize entry is refused but stored (its long field dropped)",
-            "F-116", target=_stores_oversize),
-    _broken("B-115", "a cancelled certificate is still reported in force", "P-107",
-            target=_on_response("GET", "/status", _cancellation_hidden)),
-    _broken("B-116", "信息验证 answers 0 for a number never issued", "F-111",
-            target=_on_response("POST", "/checks/information", _unknown_found)),
-    _broken("B-117", "the feed's next cursor points one event back (events repeated)", "P-109",
-            target=_on_response("GET", "/feed", _cursor_one_back)),
+    _broken(
+        "B-101",
+        "a superseded certificate is still reported in force",
+        "P-106",
+        target=_on_response("GET", "/status", _superseded_in_force),
+    ),
+    _broken(
+        "B-102",
+        "a cancellation is missing from the change feed",
+        "P-109",
+        target=_on_response("GET", "/feed", _no_cancellations),
+    ),
+    _broken(
+        "B-103",
+        "the change feed is out of order",
+        "P-109",
+        target=_on_response("GET", "/feed", _reversed_feed),
+    ),
+    _broken(
+        "B-104",
+        "信息验证 answers 0 for a cancelled certificate",
+        "P-110",
+        target=_on_response("POST", "/checks/information", _cancelled_in_force),
+    ),
+    _broken(
+        "B-105",
+        "文件验证 accepts a tampered file",
+        "F-113",
+        target=_on_response("POST", "/checks/file", _tampered_accepted),
+    ),
+    _broken(
+        "B-106",
+        "a clerk is allowed on another authority's certificates and entries",
+        "F-114",
+        target=_needs_env(lambda env: _other_authority_allowed(env.platform_token)),
+    ),
+    _broken(
+        "B-107",
+        "a replayed entry issues a new number",
+        "P-102",
+        target=_push_again_as_new("-R", _replayed),
+    ),
+    _broken(
+        "B-108",
+        "a conflicting entry (same 业务号, other content) is accepted",
+        "F-103",
+        target=_push_again_as_new("-C", lambda r: r.status_code == 409),
+    ),
+    _broken("B-109", "a malformed entry is refused but stored", "F-115", target=_stores_malformed),
+    _broken(
+        "B-110",
+        "a status response does not match the OpenAPI schema (detail null)",
+        "P-117",
+        target=_on_response("GET", "/status", _detail_null),
+    ),
+    _broken(
+        "B-111",
+        "the province accepts a deposit that does not conform",
+        "F-105",
+        province=_accepting_province,
+    ),
+    _broken(
+        "B-112",
+        "a seized certificate is not shown as restricted",
+        "P-108",
+        target=_on_response("GET", "/status", _seizure_hidden),
+    ),
+    _broken(
+        "B-113",
+        "a registration proof is reported as a property certificate",
+        "P-101",
+        target=_on_response("POST", "/entries", _proof_as_property),
+    ),
+    _broken(
+        "B-114",
+        "an oversize entry is refused but stored (its long field dropped)",
+        "F-116",
+        target=_stores_oversize,
+    ),
+    _broken(
+        "B-115",
+        "a cancelled certificate is still reported in force",
+        "P-107",
+        target=_on_response("GET", "/status", _cancellation_hidden),
+    ),
+    _broken(
+        "B-116",
+        "信息验证 answers 0 for a number never issued",
+        "F-111",
+        target=_on_response("POST", "/checks/information", _unknown_found),
+    ),
+    _broken(
+        "B-117",
+        "the feed's next cursor points one event back (events repeated)",
+        "P-109",
+        target=_on_response("GET", "/feed", _cursor_one_back),
+    ),
     _broken("B-118", "an issued entry's 201 has no Location", "P-101", target=_no_location),
-]  # fmt: skip
+]

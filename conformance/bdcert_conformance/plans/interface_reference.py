@@ -76,8 +76,9 @@ def _free_port() -> int:
 def _python_path() -> str:
     """This checkout's source folders first (the served code is the code under test)."""
     root = Path(__file__).resolve().parents[3]
-    paths = [str(root / p) for p in ("sdk", "plugins", "adapters", "conformance")
-             if (root / p).is_dir()]  # fmt: skip
+    paths = [
+        str(root / p) for p in ("sdk", "plugins", "adapters", "conformance") if (root / p).is_dir()
+    ]
     return os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])
 
 
@@ -92,10 +93,21 @@ def serve(workspace: Path, timeout: float = 60.0) -> Iterator[str]:
     env.pop("PROMETHEUS_MULTIPROC_DIR", None)
     with open(log, "wb") as out:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "bdcert_adapters.cli", "serve", "--workspace", str(workspace),
-             "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "bdcert_adapters.cli",
+                "serve",
+                "--workspace",
+                str(workspace),
+                "--port",
+                str(port),
+            ],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+        )
     base = f"http://127.0.0.1:{port}"
     try:
         deadline = time.monotonic() + timeout

@@ -58,15 +58,17 @@ def schema_findings(
         spec = responses.get(str(e.status)) or responses.get(f"{str(e.status)[0]}XX")
         spec = spec or responses.get("default")
         if spec is None:
-            findings.append(Evidence(op, "a documented status: " + ", ".join(responses), "none",
-                                     file=e.path))  # fmt: skip
+            findings.append(
+                Evidence(op, "a documented status: " + ", ".join(responses), "none", file=e.path)
+            )
             continue
         content = spec.get("content") or {}
         if not content:
             continue
         if e.media_type not in content:
-            findings.append(Evidence(op, "media type " + " or ".join(content), e.media_type,
-                                     file=e.path))  # fmt: skip
+            findings.append(
+                Evidence(op, "media type " + " or ".join(content), e.media_type, file=e.path)
+            )
             continue
         schema = content[e.media_type].get("schema")
         if schema is None or not e.media_type.endswith("json"):
@@ -77,8 +79,9 @@ def schema_findings(
         validator = Draft202012Validator({"components": components, "allOf": [schema]})
         for error in sorted(validator.iter_errors(e.body), key=lambda x: list(x.path)):
             where = "/".join(str(p) for p in error.absolute_path) or "(the body)"
-            findings.append(Evidence(op, f"{where} as {_name(schema)} says",
-                                     error.message[:300], file=e.path))  # fmt: skip
+            findings.append(
+                Evidence(op, f"{where} as {_name(schema)} says", error.message[:300], file=e.path)
+            )
     return findings
 
 

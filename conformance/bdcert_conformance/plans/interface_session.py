@@ -115,7 +115,7 @@ class InterfaceSession:
             else None
         )
         self.exchanges: list[Exchange] = []
-        self._memo: dict[str, Any] = {}
+        self.memoized: dict[str, Any] = {}
         self._random = random.Random(secrets.randbits(64))
 
     def close(self) -> None:
@@ -126,9 +126,16 @@ class InterfaceSession:
     # --- HTTP --------------------------------------------------------------------------------
 
     def call(
-        self, role: str | None, method: str, path: str, *, step: str, province: bool = False,
-        absolute: bool = False, **kwargs: Any,
-    ) -> httpx.Response:  # fmt: skip
+        self,
+        role: str | None,
+        method: str,
+        path: str,
+        *,
+        step: str,
+        province: bool = False,
+        absolute: bool = False,
+        **kwargs: Any,
+    ) -> httpx.Response:
         """``method`` ``api_prefix + path`` (``path`` alone when ``absolute``: a ``Location``)
         as ``role`` (its bearer token; None: anonymous), recorded as an :class:`Exchange`."""
         client = self.province_client if province else self.client
@@ -161,9 +168,9 @@ class InterfaceSession:
 
     def once(self, name: str, make: Callable[[], T]) -> T:
         """``make()`` the first time ``name`` is asked for, its value after."""
-        if name not in self._memo:
-            self._memo[name] = make()
-        value: T = self._memo[name]
+        if name not in self.memoized:
+            self.memoized[name] = make()
+        value: T = self.memoized[name]
         return value
 
     # --- the run's entries -------------------------------------------------------------------
@@ -252,17 +259,22 @@ class InterfaceSession:
             body = response.json()
         except ValueError:
             body = None
-        return Pushed(entry if isinstance(entry, dict) else {}, response.status_code, body,
-                      dict(response.headers))  # fmt: skip
+        return Pushed(
+            entry if isinstance(entry, dict) else {},
+            response.status_code,
+            body,
+            dict(response.headers),
+        )
 
     # --- the scenario's steps (each once) ----------------------------------------------------
 
     def start(self) -> str:
         """The change feed's cursor before the run changed anything (its last page's
-        ``next``)."""
+        ``next``), read from setting ``feed_after`` (a cursor of an earlier run; default the
+        feed's start) on."""
 
         def read() -> str:
-            cursor: str | None = None
+            cursor: str | None = self.settings.get("feed_after") or None
             while True:
                 params = {"limit": 1000} | ({"after": cursor} if cursor else {})
                 page = self.call("clerk", "GET", "/feed", step="feed", params=params).json()
@@ -298,47 +310,63 @@ class InterfaceSession:
         changed = dict(first.entry, zl=str(first.entry["zl"]) + "附1号")
         return self.once("conflict", lambda: self.push(changed, step="conflict"))
 
+    def _then(
+        self, first: str, second: str, entry: Callable[[Pushed, str], dict[str, Any]]
+    ) -> tuple[Pushed, Pushed]:
+        """Property entry ``first`` issued, then ``entry(first's push, its number)`` pushed as
+        step ``second`` (once)."""
+        before = self.issued(first)
+        after = self.once(
+            second, lambda: self.push(entry(before, self.first_number(first)), step=second)
+        )
+        return before, after
+
+    def _on_unit(self, tag: str, before: Pushed, djlx: str) -> dict[str, Any]:
+        return {
+            "ywh": self.ywh(tag),
+            "djjg": self.authority,
+            "djlx": djlx,
+            "dbsj": self.now(),
+            "bdcdyh": list(before.entry["bdcdyh"]),
+            "zl": before.entry["zl"],
+        }
+
     def supersession(self) -> tuple[Pushed, Pushed]:
         """S1 issued, then S2: a 转移登记 (djlx 200) of S1's unit naming S1 in ``yzh``."""
-        s1 = self.issued("S1")
-
-        def push() -> Pushed:
-            entry = self.property_entry(
-                "S2", unit=s1.entry["bdcdyh"][0], djlx="200",
-                yzh=[{"zh": self.first_number("S1"), "lx": "电子"}],
-            )  # fmt: skip
-            return self.push(entry, step="S2")
-
-        return s1, self.once("S2", push)
+        return self._then(
+            "S1",
+            "S2",
+            lambda s1, number: self.property_entry(
+                "S2", unit=s1.entry["bdcdyh"][0], djlx="200", yzh=[{"zh": number, "lx": "电子"}]
+            ),
+        )
 
     def cancellation(self) -> tuple[Pushed, Pushed]:
         """C1 issued, then its 注销 (djlx 400, ``zxyy``, ``yzh``)."""
-        c1 = self.issued("C1")
-
-        def push() -> Pushed:
-            entry = {
-                "ywh": self.ywh("C2"), "djjg": self.authority, "djlx": "400", "qllx": "4",
-                "dbsj": self.now(), "bdcdyh": list(c1.entry["bdcdyh"]), "zl": c1.entry["zl"],
-                "qlr": [dict(_HOLDER)], "zxyy": "房屋灭失",
-                "yzh": [{"zh": self.first_number("C1"), "lx": "电子"}],
-            }  # fmt: skip
-            return self.push(entry, step="C2")
-
-        return c1, self.once("C2", push)
+        return self._then(
+            "C1",
+            "C2",
+            lambda c1, number: (
+                self._on_unit("C2", c1, "400")
+                | {
+                    "qllx": "4",
+                    "qlr": [dict(_HOLDER)],
+                    "zxyy": "房屋灭失",
+                    "yzh": [{"zh": number, "lx": "电子"}],
+                }
+            ),
+        )
 
     def seizure(self) -> tuple[Pushed, Pushed]:
         """R1 issued, then a 查封 (djlx 800) of its unit."""
-        r1 = self.issued("R1")
-
-        def push() -> Pushed:
-            entry = {
-                "ywh": self.ywh("R2"), "djjg": self.authority, "djlx": "800",
-                "dbsj": self.now(), "bdcdyh": list(r1.entry["bdcdyh"]), "zl": r1.entry["zl"],
-                "cfjg": "一致性测试人民法院", "cfwh": f"（{self.run_id}）执保1号", "cflx": "1",
-            }  # fmt: skip
-            return self.push(entry, step="R2")
-
-        return r1, self.once("R2", push)
+        return self._then(
+            "R1",
+            "R2",
+            lambda r1, number: (
+                self._on_unit("R2", r1, "800")
+                | {"cfjg": "一致性测试人民法院", "cfwh": f"（{self.run_id}）执保1号", "cflx": "1"}
+            ),
+        )
 
     def status(self, number: str, *, step: str) -> tuple[int, Any]:
         response = self.call("clerk", "GET", cert_path(number, "/status"), step=step)
@@ -386,34 +414,39 @@ class InterfaceSession:
             "pdf": base64.b64encode(pdf).decode("ascii"),
         }
 
+    def _deposit(
+        self, step: str, pushed: Callable[[], Pushed], change: Callable[[bytes], bytes]
+    ) -> tuple[dict[str, Any], httpx.Response]:
+        def send() -> tuple[dict[str, Any], httpx.Response]:
+            p = pushed()
+            body = self.deposit_body(p, change(self.pdf(p.numbers[0])))
+            response = self.call(
+                "province", "POST", "/collection", step=step, province=True, json=body
+            )
+            return body, response
+
+        return self.once(step, send)
+
     def deposit(self) -> tuple[dict[str, Any], httpx.Response]:
         """Entry A's certificate, downloaded from the target, deposited at the province."""
-
-        def send() -> tuple[dict[str, Any], httpx.Response]:
-            a = self.issued("A")
-            body = self.deposit_body(a, self.pdf(self.first_number("A")))
-            return body, self.call("province", "POST", "/collection", step="deposit",
-                                   province=True, json=body)  # fmt: skip
-
-        return self.once("deposit", send)
+        return self._deposit("deposit", lambda: self.issued("A"), lambda pdf: pdf)
 
     def deposit_tampered(self) -> tuple[dict[str, Any], httpx.Response]:
         """The registration proof P's certificate with one byte changed, deposited."""
-
-        def send() -> tuple[dict[str, Any], httpx.Response]:
-            p = self.proof()
-            body = self.deposit_body(p, tampered(self.pdf(p.numbers[0])))
-            return body, self.call("province", "POST", "/collection", step="deposit-tampered",
-                                   province=True, json=body)  # fmt: skip
-
-        return self.once("deposit-tampered", send)
+        return self._deposit("deposit-tampered", self.proof, tampered)
 
     def information(self, fields: Mapping[str, str], *, step: str) -> httpx.Response:
         return self.call("clerk", "POST", "/checks/information", step=step, json=dict(fields))
 
     def file_check(self, data: bytes, *, step: str) -> httpx.Response:
-        return self.call("clerk", "POST", "/checks/file", step=step, content=data,
-                         headers={"Content-Type": "application/pdf"})  # fmt: skip
+        return self.call(
+            "clerk",
+            "POST",
+            "/checks/file",
+            step=step,
+            content=data,
+            headers={"Content-Type": "application/pdf"},
+        )
 
     def unknown_number(self) -> str:
         """A well-formed certificate number no system issued: entry A's with year 1999 and
