@@ -196,7 +196,9 @@ def test_bdcert_verify_exits_1_for_a_nonconforming_certificate(
     assert main(["verify", *ws, str(normal)]) == 0
     capsys.readouterr()
     assert main(["verify", "--json", *ws, str(backdated)]) == 1
-    assert json.loads(capsys.readouterr().out)["verdict"] == "nonconforming"
+    wire = json.loads(capsys.readouterr().out)
+    assert wire["verdict"] == "nonconforming"
+    assert [f["code"] for f in wire["form"]] == ["signing_time_mismatch"]
 
 
 def test_the_offline_verifier_flags_an_invisible_or_unlocked_seal(issued: Issued) -> None:
