@@ -201,6 +201,12 @@ def test_city_sync_mirrors_what_the_province_issued(system: dict[str, Any]) -> N
     mirrored = _certificate(system["target"], number, tokens["platform"])
     assert mirrored.status_code == 200, mirrored.text
     assert mirrored.json()["authority"] == system["mirrored_authority"]
+    pdf = httpx.get(f"{system['target']}/api/v1/certificates/{quote(number, safe='')}/pdf",
+                    headers=_auth(tokens["platform"]))  # fmt: skip
+    assert pdf.status_code == 200
+    r = httpx.post(f"{system['target']}/api/v1/verify", content=pdf.content,
+                   headers={"Content-Type": "application/pdf"})  # fmt: skip
+    assert r.status_code == 200 and r.json()["verdict"] == "valid", r.text  # form included
 
 
 def test_the_interface_plan_passes_every_check_against_the_reference_city(
