@@ -27,7 +27,7 @@ from bdcert.model import CHINA_TZ, Outcome, VerdictCode
 from bdcert.protocols import SealRequest
 from bdcert.verify.report import report_from_verdict
 from bdcert_adapters.cli import main
-from tests.support import TIMELINE, make_workspace, require_shared
+from tests.support import AUTHORITIES, TIMELINE, make_workspace, require_shared
 
 
 def _pyhanko_seal(
@@ -65,11 +65,13 @@ def _pyhanko_seal(
 @attrs.define
 class DeviantSeals:
     """Wraps the workspace's seal provider; ``mode`` picks how its next seals deviate:
-    ``None`` (as bdcert seals), ``invisible``, ``unlocked``, ``late`` (signed a day after the
-    issue time), ``down`` (sealing fails: the entry goes to the backlog)."""
+    ``None`` (as bdcert seals), ``invisible``, ``unlocked``, ``backdated`` (claims a signing
+    time ``shift`` off the issue time), ``down`` (sealing fails: the entry goes to the
+    backlog)."""
 
     inner: Any
     mode: str | None = None
+    shift: timedelta = timedelta(days=-1)
 
     @property
     def name(self) -> str:
@@ -79,17 +81,18 @@ class DeviantSeals:
         return self.inner.signer_certificate_pem(authority_code)
 
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
-        signer = self.inner.signer_for(request.authority.code)
         if self.mode == "down":
             raise SealingError("the seal service is down")
         if self.mode == "invisible":
+            signer = self.inner.signer_for(request.authority.code)
             return _pyhanko_seal(pdf, request, signer, visible=False, certify=True)
         if self.mode == "unlocked":
+            signer = self.inner.signer_for(request.authority.code)
             return _pyhanko_seal(pdf, request, signer, visible=True, certify=False)
-        if self.mode == "late":
+        if self.mode == "backdated":
             assert request.signing_time is not None
-            later = attrs.evolve(request, signing_time=request.signing_time + timedelta(days=1))
-            return self.inner.seal_pdf(pdf, later)
+            earlier = attrs.evolve(request, signing_time=request.signing_time + self.shift)
+            return self.inner.seal_pdf(pdf, earlier)
         return self.inner.seal_pdf(pdf, request)
 
 
@@ -101,11 +104,12 @@ class Issued:
     numbers: dict[str, str]
 
 
-MODES = ("invisible", "unlocked", "late")
+HOUR = timedelta(hours=1)
+MODES = ("invisible", "unlocked", "backdated")
 REASONS = {
     "invisible": "invisible_seal",
     "unlocked": "no_certification_lock",
-    "late": "signing_time_mismatch",
+    "backdated": "signing_time_mismatch",
 }
 
 
@@ -185,14 +189,16 @@ def test_a_deviant_seal_is_nonconforming_and_names_the_reason(issued: Issued, mo
 def test_bdcert_verify_exits_1_for_a_nonconforming_certificate(
     issued: Issued, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    normal, late = tmp_path / "normal.pdf", tmp_path / "late.pdf"
+    normal, backdated = tmp_path / "normal.pdf", tmp_path / "backdated.pdf"
     normal.write_bytes(issued.files["normal"])
-    late.write_bytes(issued.files["late"])
+    backdated.write_bytes(issued.files["backdated"])
     ws = ["--workspace", str(issued.path)]
     assert main(["verify", *ws, str(normal)]) == 0
     capsys.readouterr()
-    assert main(["verify", "--json", *ws, str(late)]) == 1
-    assert json.loads(capsys.readouterr().out)["verdict"] == "nonconforming"
+    assert main(["verify", "--json", *ws, str(backdated)]) == 1
+    wire = json.loads(capsys.readouterr().out)
+    assert wire["verdict"] == "nonconforming"
+    assert [f["code"] for f in wire["form"]] == ["signing_time_mismatch"]
 
 
 def test_the_offline_verifier_flags_an_invisible_or_unlocked_seal(issued: Issued) -> None:
@@ -205,5 +211,35 @@ def test_the_offline_verifier_flags_an_invisible_or_unlocked_seal(issued: Issued
         assert report.verdict is VerdictCode.NONCONFORMING, (mode, report.detail)
         assert report.check("form").code == REASONS[mode]
     # the issue time is the register's: offline the signing time is not compared
-    late = verify_offline(issued.files["late"], bundle)
-    assert late.verdict is VerdictCode.VALID and "签章时间" in late.check("form").sentence
+    backdated = verify_offline(issued.files["backdated"], bundle)
+    assert backdated.verdict is VerdictCode.VALID and "签章时间" in backdated.check("form").sentence
+
+
+def test_a_backdated_sm2_seal_is_nonconforming(tmp_path: Path) -> None:
+    """GB/T 38540 / SM2 PDFs: the signingTime attribute is compared with the issue time."""
+    require_shared()
+    entry = json.loads(TIMELINE.read_text("utf-8").splitlines()[0])
+    args = ["init", "--demo", "--algorithm", "sm2", "--workspace", str(tmp_path / "sm2")]
+    assert main([*args, "--authorities", str(AUTHORITIES)]) == 0
+    # the demo SM2 seal is valid from its making (just now): the register's clock runs an hour
+    # ahead, the seal claims the real time
+    with Registry.open(tmp_path / "sm2", clock=lambda: datetime.now(CHINA_TZ) + HOUR) as registry:
+        deviant = DeviantSeals(registry.services.seal_provider, mode="backdated", shift=-HOUR)
+        registry.services.seal_provider = deviant
+        platform = registry.authenticate({"operator": "platform"})
+        (cert,) = registry.push(entry, principal=platform).certificates
+        verdict = registry.verify(cert.pdf)
+    assert verdict.code is VerdictCode.NONCONFORMING, verdict.detail
+    assert [f.code for f in verdict.form] == ["signing_time_mismatch"]
+
+
+def test_an_ofd_stamp_without_area_is_an_invisible_seal() -> None:
+    from xml.etree import ElementTree as ET
+
+    from bdcert.verify.ofd import _stamp_form
+
+    assert _stamp_form(ET.Element("StampAnnot", Boundary="10 20 40 40")) == ()
+    for stamp in (None, ET.Element("StampAnnot", Boundary="10 20 0 0"),
+                  ET.Element("StampAnnot", Boundary="x")):  # fmt: skip
+        (finding,) = _stamp_form(stamp)
+        assert finding.code == "invisible_seal" and finding.sentence.startswith("印章不可见")

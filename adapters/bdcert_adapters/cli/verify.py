@@ -102,6 +102,8 @@ def _verdict_wire(file: Path, v: Verdict) -> dict[str, Any]:
         "detail": v.detail,
         "signer": v.signer,
         "signed_at": v.signed_at.isoformat() if v.signed_at else None,
+        # how a sound seal breaks the scheme's form (NONCONFORMING): code, sentence, detail
+        "form": [{"code": f.code, "sentence": f.sentence, "detail": f.detail} for f in v.form],
     }
     if v.certificate is not None:
         record["certificate"] = certificate_wire(v.certificate, v.granted_fields)
