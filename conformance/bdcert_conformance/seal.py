@@ -237,12 +237,16 @@ def check_chains_to_trust_roots(pdf: bytes, trust_roots: Sequence[bytes]) -> Non
 
 
 def check_bdcert_accepts(pdf: bytes, trust_roots: Sequence[bytes], expected: datetime) -> None:
-    """bdcert's own seal check (the one ``bdcert verify`` runs) says ``VALID`` and reads the
-    signing time ``expected``. :raises AssertionError:"""
+    """bdcert's own seal check (the one ``bdcert verify`` runs) says ``VALID`` with no finding
+    on the seal's form (visible, certification lock) and reads the signing time ``expected``.
+    :raises AssertionError:"""
     from bdcert.verify.pades import check_pdf_seal
 
     check = check_pdf_seal(pdf, trust_roots)
     assert check.code is VerdictCode.VALID, f"bdcert's seal check: {check.code}: {check.detail}"
+    assert not check.form, "bdcert finds the seal's form wrong: " + "; ".join(
+        f"{f.code}: {f.detail}" for f in check.form
+    )
     assert check.signed_at == expected, f"bdcert reads the signing time {check.signed_at}"
 
 
