@@ -214,6 +214,17 @@ def test_session_entries_are_fresh_and_well_formed() -> None:
     units = {one.unit() for _ in range(50)}
     assert len(units) == 50 and all(check_unit_number(u) is None for u in units)
     assert all(u.startswith("510104") for u in units)
-    assert one.property_entry("A")["ywh"].startswith("510100-KIT-")
+    import json
+    import re
+
+    from bdcert.identifiers import check_resident_id
+
+    entry = one.property_entry("A")
+    assert re.fullmatch(r"510100-\d{4}-\d{9}", entry["ywh"])  # nothing tells the kit's pushes apart
+    assert entry["ywh"] == one.ywh("A") != one.ywh("B")
+    assert entry["qlr"][0] == one.holder and one.holder["zjh"] != two.holder["zjh"]
+    assert check_resident_id(one.holder["zjh"]) is None and one.holder["zjh"].startswith("510104")
+    text = json.dumps(entry, ensure_ascii=False)
+    assert "KIT" not in text and "测试" not in text
     one.close()
     two.close()

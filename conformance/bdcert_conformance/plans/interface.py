@@ -15,15 +15,16 @@ Options read:
   province (a registrar of the same authority there, or the platform).
 - ``--set KEY=VALUE`` settings, all optional: ``authority`` (登记机构 code; default the
   clerk's, from ``GET /api/v1/whoami``), ``county`` (the 6-digit county code of the run's unit
-  numbers; default the authority's code with ``04`` for a trailing ``00``), ``run_id`` (part of
-  every 业务号; default the time and a random suffix), ``max_request_bytes`` (the target's limit
+  numbers; default the authority's code with ``04`` for a trailing ``00``), ``run_id`` (names the
+  run in its session; default the time and a random suffix), ``max_request_bytes`` (the target's limit
   of one JSON body, default 1048576: the oversize entry is one byte longer), ``api_prefix``
   (default ``/api/v1``), ``timeout`` (seconds per request, default 120), ``feed_after`` (a
 feed cursor to start reading the change feed from, to spare a long-lived system a read of
 its whole feed; default the feed's start).
 
-Each run pushes fresh entries for the authority (业务号 ``{djjg}-KIT-{run}-{tag}``, random unit
-numbers dated now), so the plan can be run again against a long-lived system; it leaves them
+Each run pushes fresh entries for the authority, shaped like real ones so that a system cannot
+tell them apart and behave differently for the kit (业务号 ``{djjg}-{year}-{9 random digits}``,
+random unit numbers, holders with valid ID numbers, street addresses, dated now), so the plan can be run again against a long-lived system; it leaves them
 there (about ten certificates, one cancelled, one superseded, one under seizure). It asks
 信息验证 six times as the clerk: a system that rate-limits registrars must leave room for them.
 

@@ -2,9 +2,12 @@
 province, every exchange recorded (for the schema check), and the run's scenario as memoized
 steps, so that each check can run alone (``--only``) and a full run pushes each entry once.
 
-Every step generates fresh entries for the target's authority: 业务号 ``{djjg}-KIT-{run}-{tag}``
-and random 不动产单元号 (GB/T 37346) in the authority's area, dated now (China time), so the plan
-can run again and again against a long-lived system.
+Every step generates fresh entries for the target's authority, shaped like real ones so that a
+system cannot tell the kit's pushes from a registry's and behave differently for them: 业务号
+``{djjg}-{year}-{9 random digits}``, random 不动产单元号 (GB/T 37346) in the authority's area, a
+random holder with a valid 居民身份证号码 (GB 11643, born in the county), a street address, a real
+court's name for a 查封, dated now (China time); the plan can run again and again against a
+long-lived system. The 业务号 pushed are listed in the report (P-101's evidence).
 """
 
 from __future__ import annotations
@@ -27,7 +30,25 @@ T = TypeVar("T")
 CHINA = timezone(timedelta(hours=8))
 #: Default ``[service] max_request_bytes`` of the provincial interface (one JSON body).
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
-_HOLDER = {"mc": "王晓明", "zjzl": "1", "zjh": "510104198503120176"}
+_SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
+_GIVEN = "晓明建华秀英志强丽娟海燕俊杰文静子涵雨欣浩然思远国平玉兰"
+_ROADS = ("东大街", "人民南路", "蜀都大道", "建设路", "春熙路", "光华大道", "红星路", "顺城大街")
+_COURTS = (
+    "成都市锦江区人民法院",
+    "成都市中级人民法院",
+    "绵阳市涪城区人民法院",
+    "四川省高级人民法院",
+)
+
+
+def id_number(region: str, born: datetime, sequence: int) -> str:
+    """A 居民身份证号码 (GB 11643-1999): region (6 digits), birth date, sequence (3 digits),
+    ISO 7064 MOD 11-2 check character."""
+    body = f"{region}{born:%Y%m%d}{sequence:03d}"
+    total = sum(int(d) * (2 ** (17 - i) % 11) for i, d in enumerate(body))
+    return body + "10X98765432"[total % 11]
+
+
 _BANK = {"mc": "蜀川银行股份有限公司成都分行", "zjzl": "7", "zjh": "91510100MA6C3N5T7Q"}
 
 
@@ -117,6 +138,14 @@ class InterfaceSession:
         self.exchanges: list[Exchange] = []
         self.memoized: dict[str, Any] = {}
         self._random = random.Random(secrets.randbits(64))
+        self._ywh: dict[str, str] = {}
+        r = self._random
+        born = datetime(1950, 1, 1) + timedelta(days=r.randrange(50 * 365))
+        self.holder = {
+            "mc": r.choice(_SURNAMES) + "".join(r.choice(_GIVEN) for _ in range(r.choice((1, 2)))),
+            "zjzl": "1",
+            "zjh": id_number(self.county_of(settings), born, r.randrange(1, 1000)),
+        }
 
     def close(self) -> None:
         self.client.close()
@@ -198,6 +227,15 @@ class InterfaceSession:
         code = self.authority
         return code[:4] + "04" if code.endswith("00") else code
 
+    @staticmethod
+    def county_of(settings: Mapping[str, Any]) -> str:
+        """The county for holders' ID numbers before the authority is known (``county`` or
+        ``authority`` setting; else Chengdu's Jinjiang district)."""
+        if "county" in settings:
+            return str(settings["county"])
+        code = str(settings.get("authority") or "510104")
+        return code[:4] + "04" if code.endswith("00") else code
+
     def unit(self) -> str:
         """A fresh 不动产单元号 (GB/T 37346: county, district, sub-district, GB, parcel, F,
         fixture unit) in the run's county."""
@@ -208,7 +246,19 @@ class InterfaceSession:
         )
 
     def ywh(self, tag: str) -> str:
-        return f"{self.authority}-KIT-{self.run_id}-{tag}"
+        """The 业务号 of the run's entry ``tag``: ``{djjg}-{year}-{9 random digits}``, drawn once
+        per tag."""
+        if tag not in self._ywh:
+            year = datetime.now(CHINA).year
+            self._ywh[tag] = f"{self.authority}-{year}-{self._random.randrange(10**9):09d}"
+        return self._ywh[tag]
+
+    def address(self) -> str:
+        r = self._random
+        return (
+            f"{r.choice(_ROADS)}{r.randrange(1, 400)}号{r.randrange(1, 20)}栋{r.randrange(1, 5)}"
+            f"单元{r.randrange(1, 33)}层{r.randrange(1, 5)}号"
+        )
 
     def now(self) -> str:
         return datetime.now(CHINA).isoformat(timespec="seconds")
@@ -223,8 +273,8 @@ class InterfaceSession:
             "qllx": "4",
             "dbsj": self.now(),
             "bdcdyh": [unit or self.unit()],
-            "zl": f"一致性测试路{self._random.randrange(1, 10**4)}号{tag}",
-            "qlr": [dict(_HOLDER)],
+            "zl": self.address(),
+            "qlr": [dict(self.holder)],
             "gyfs": "0",
             "qlxz": "102",
             "yt": "城镇住宅用地/住宅",
@@ -242,9 +292,9 @@ class InterfaceSession:
             "zmsx": "抵押权",
             "dbsj": self.now(),
             "bdcdyh": [self.unit()],
-            "zl": f"一致性测试路{self._random.randrange(1, 10**4)}号{tag}",
+            "zl": self.address(),
             "qlr": [dict(_BANK)],
-            "ywr": [dict(_HOLDER)],
+            "ywr": [dict(self.holder)],
             "qt": "抵押方式：一般抵押",
         }
 
@@ -350,7 +400,7 @@ class InterfaceSession:
                 self._on_unit("C2", c1, "400")
                 | {
                     "qllx": "4",
-                    "qlr": [dict(_HOLDER)],
+                    "qlr": [dict(self.holder)],
                     "zxyy": "房屋灭失",
                     "yzh": [{"zh": number, "lx": "电子"}],
                 }
@@ -364,7 +414,12 @@ class InterfaceSession:
             "R2",
             lambda r1, number: (
                 self._on_unit("R2", r1, "800")
-                | {"cfjg": "一致性测试人民法院", "cfwh": f"（{self.run_id}）执保1号", "cflx": "1"}
+                | {
+                    "cfjg": self._random.choice(_COURTS),
+                    "cfwh": f"（{datetime.now(CHINA).year}）川{self.county[2:]}执保"
+                    f"{self._random.randrange(1, 3000)}号",
+                    "cflx": "1",
+                }
             ),
         )
 

@@ -51,7 +51,7 @@ def information_genuine(ctx: InterfaceSession) -> Verdict:
     for one in force, 3 (已失效) for a superseded and for a cancelled one, 2 (暂时失效) for one
     under seizure."""
     ctx.everything()
-    holder = "王晓明"
+    holder = ctx.holder["mc"]
     cases = [
         ("genuine", ctx.first_number("A"), 0),
         ("superseded", ctx.first_number("S1"), 3),
@@ -78,8 +78,8 @@ def information_refused(ctx: InterfaceSession) -> Verdict:
     of a well-formed number never issued, 5 (查无此信息)."""
     number = ctx.first_number("A")
     cases = [
-        ("altered qlr", {"zh": number, "qlr": "王晓"}, {6}),
-        ("unknown zh", {"zh": ctx.unknown_number(), "qlr": "王晓明"}, {5}),
+        ("altered qlr", {"zh": number, "qlr": ctx.holder["mc"] + "某"}, {6}),
+        ("unknown zh", {"zh": ctx.unknown_number(), "qlr": ctx.holder["mc"]}, {5}),
     ]
     findings, seen = _codes(ctx, "information", cases)
     return verdict_of(
