@@ -131,6 +131,16 @@ def test_a_truncated_value_says_how_much_was_printed(
     assert evidence.note == f"24 of {len(evidence.expected)} characters printed"
 
 
+def test_a_misplaced_seal_names_where_the_name_and_the_seal_are(
+    env: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run = _broken_run(env, "B-016", tmp_path_factory.mktemp("docs-broken"))
+    (evidence,) = run.result("P-009").verdict.evidence
+    assert evidence.field == "seal" and evidence.page == 1
+    assert evidence.expected is not None and evidence.expected.startswith("over 登记机构 at (")
+    assert evidence.found is not None and evidence.found.startswith("seal at (21, 21)")
+
+
 def test_a_utc_date_is_named_as_such(env: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
     run = _broken_run(env, "B-010", tmp_path_factory.mktemp("docs-broken"))
     (evidence,) = run.result("P-015").verdict.evidence

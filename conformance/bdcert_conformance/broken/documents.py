@@ -218,6 +218,19 @@ def invisible_seal(env: Any, workdir: Path) -> RunOptions:
     return _sealed_by_pyhanko(env, workdir, certify=True, visible=False)
 
 
+def seal_away_from_name(env: Any, workdir: Path) -> RunOptions:
+    def make(cert: Any) -> bytes:
+        rendered = _render(env, cert)
+        request = _request(env, cert, rendered)
+        # the seal square moved to the page's top-left corner, far from 登记机构
+        x1, y1, x2, y2 = request.box
+        top = 842 - 60
+        moved = attrs.evolve(request, box=(60, top - (y2 - y1), 60 + (x2 - x1), top))
+        return bytes(env.registry.services.seal_provider.seal_pdf(rendered.pdf, moved))
+
+    return _replace(env, workdir, TARGET, make)
+
+
 def no_certification_lock(env: Any, workdir: Path) -> RunOptions:
     return _sealed_by_pyhanko(env, workdir, certify=False, visible=True)
 
@@ -342,4 +355,5 @@ BROKEN: list[BrokenImplementation] = [
     BrokenImplementation("B-013", "documents", "a font is not embedded", "P-016", font_not_embedded),
     BrokenImplementation("B-014", "documents", "the face was changed after sealing", "F-012", changed_after_sealing),
     BrokenImplementation("B-015", "documents", "an OFD page was changed after sealing", "F-012", ofd_changed_after_sealing),
+    BrokenImplementation("B-016", "documents", "the seal is drawn away from the authority's name", "P-009", seal_away_from_name),
 ]  # fmt: skip
