@@ -67,6 +67,7 @@ from bdcert_conformance.plans.documents_read import (
     match_documents,
     read_document,
     read_entries,
+    xml,
 )
 
 NAME = "documents"
@@ -837,7 +838,6 @@ def _fonts(d: Document) -> list[tuple[str, bool]]:
             if len(cols) >= 7:
                 rows.append((cols[0], cols[-5] == "yes"))
         return rows
-    from lxml import etree
 
     from bdcert_conformance.plans.documents_read import ofd_files
 
@@ -847,7 +847,7 @@ def _fonts(d: Document) -> list[tuple[str, bool]]:
     for part, data in files.items():
         if not part.endswith(("PublicRes.xml", "DocumentRes.xml")):
             continue
-        root = etree.fromstring(data)
+        root = xml(data)
         base = root.get("BaseLoc", "")
         folder = part.rsplit("/", 1)[0]
         for font in root.iterfind(".//ofd:Font", namespaces=ns):

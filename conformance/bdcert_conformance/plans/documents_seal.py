@@ -24,6 +24,7 @@ from bdcert_conformance.plans.documents_read import (
     TextBox,
     ofd_files,
     ofd_page_ids,
+    xml,
 )
 
 __all__ = ["SealFacts", "assertion", "seal_facts"]
@@ -153,13 +154,12 @@ def _widget_page(reader: Any, field_name: str) -> int | None:
 
 def ofd_signature_entries(files: dict[str, bytes]) -> list[str]:
     """The ``Signature.xml`` parts ``Signatures.xml`` lists."""
-    from lxml import etree
 
     listing = next((n for n in files if n.endswith("Signs/Signatures.xml")), None)
     if listing is None:
         return []
     base = listing.rsplit("/", 1)[0]
-    root = etree.fromstring(files[listing])
+    root = xml(files[listing])
     out = []
     for s in root.iterfind(".//ofd:Signature", namespaces=_OFD_NS):
         loc = s.get("BaseLoc", "").lstrip("/")
@@ -169,9 +169,8 @@ def ofd_signature_entries(files: dict[str, bytes]) -> list[str]:
 
 def ofd_references(files: dict[str, bytes], signature_part: str) -> dict[str, str]:
     """The parts a ``Signature.xml`` covers, name -> check value (base64)."""
-    from lxml import etree
 
-    root = etree.fromstring(files[signature_part])
+    root = xml(files[signature_part])
     return {
         r.get("FileRef", "").lstrip("/"): (r.findtext("ofd:CheckValue", namespaces=_OFD_NS) or "")
         for r in root.iterfind(".//ofd:References/ofd:Reference", namespaces=_OFD_NS)
@@ -179,13 +178,12 @@ def ofd_references(files: dict[str, bytes], signature_part: str) -> dict[str, st
 
 
 def _ofd_facts(document: Document) -> SealFacts:
-    from lxml import etree
 
     files = ofd_files(document.data)
     entries = ofd_signature_entries(files)
     if len(entries) != 1:
         return SealFacts(len(entries), sm2=True)
-    root = etree.fromstring(files[entries[0]])
+    root = xml(files[entries[0]])
     stamp = root.find(".//ofd:StampAnnot", namespaces=_OFD_NS)
     box = None
     visible_problem = None
