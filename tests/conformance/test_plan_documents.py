@@ -247,3 +247,29 @@ def test_problems_name_every_missing_option(tmp_path: Path) -> None:
         )
     )
     assert len(found) == 4, found
+
+
+def test_unreadable_files_and_invalid_entries_are_findings_not_crashes(
+    env: Any, tmp_path: Path
+) -> None:
+    documents_dir = tmp_path / "documents"
+    shutil.copytree(env.documents, documents_dir)
+    (documents_dir / "notes.txt").write_text("not a certificate", encoding="utf-8")
+    (documents_dir / "broken.ofd").write_bytes(b"PK\x03\x04 not really a package")
+    entries = tmp_path / "entries.jsonl"
+    text = env.entries.read_text(encoding="utf-8")
+    entries.write_text(text + '{"ywh": "510100-2024-999999", "djjg": "510100"}\n', "utf-8")
+    options = RunOptions(
+        plan="documents", entries=entries, documents=documents_dir, trust=env.trust,
+        only=("P-001",),
+    )  # fmt: skip
+    result = run_plan(options, workdir=tmp_path / "checks").result("P-001")
+    assert result.outcome is Outcome.FAILED
+    by_file = {e.file: e for e in result.verdict.evidence}
+    assert by_file["notes.txt"].found == "neither a PDF nor an OFD package"
+    assert by_file["broken.ofd"].found is not None
+    assert by_file["broken.ofd"].found.startswith("not a readable OFD package")
+    (entry,) = [
+        e for e in result.verdict.evidence if e.field == "entry" and e.file == "entries.jsonl"
+    ]
+    assert entry.note == f"line {len(text.splitlines()) + 1}"
