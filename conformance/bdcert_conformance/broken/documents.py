@@ -318,6 +318,38 @@ def changed_after_sealing(env: Any, workdir: Path) -> RunOptions:
     return _replace(env, workdir, TARGET, make)
 
 
+def certificate_for_a_seizure(env: Any, workdir: Path) -> RunOptions:
+    """A property certificate made from the 查封 entry (which produces none, rule article 6),
+    numbered next in 成都's sequence so that only its kind is wrong."""
+    from bdcert.face import face_items
+    from bdcert.identifiers import LICENCE_TYPE_CODES, format_certificate_number, licence_identifier
+    from bdcert.validation import parse_entry
+
+    services = env.registry.services
+    raw = next(e for e in _entries(env) if e.get("djlx") == "800")
+    entry = parse_entry(raw, authorities=services.authorities, codes=services.codes)
+    authority = services.authorities[entry.authority_code]
+    model = env.certificates[LONG]  # 成都's last property certificate: the next number is free
+    kind = CertificateKind.PROPERTY_CERTIFICATE
+    sequence = model.sequence + 1
+    number = format_certificate_number(
+        authority.province_abbr, model.year, authority.place_name, kind, sequence
+    )
+    licence = licence_identifier(
+        LICENCE_TYPE_CODES[kind], authority.credit_code, f"{model.year}{sequence:07d}"
+    )
+    face = face_items(
+        entry, kind=kind, number=number, holders=entry.holders, authority=authority,
+        issued_at=model.issued_at, codes=services.codes,
+    )  # fmt: skip
+    rendered = _render(env, model, face=face, licence_id=licence)
+    documents = _copy(env, workdir)
+    (documents / f"510100-property_certificate-{sequence:07d}.pdf").write_bytes(
+        _seal(env, model, rendered)
+    )
+    return _options(env, documents)
+
+
 def ofd_changed_after_sealing(env: Any, workdir: Path) -> RunOptions:
     import zipfile
 
@@ -356,4 +388,5 @@ BROKEN: list[BrokenImplementation] = [
     BrokenImplementation("B-014", "documents", "the face was changed after sealing", "F-012", changed_after_sealing),
     BrokenImplementation("B-015", "documents", "an OFD page was changed after sealing", "F-012", ofd_changed_after_sealing),
     BrokenImplementation("B-016", "documents", "the seal is drawn away from the authority's name", "P-009", seal_away_from_name),
+    BrokenImplementation("B-017", "documents", "a property certificate issued for a 查封 (seizure)", "P-001", certificate_for_a_seizure),
 ]  # fmt: skip
