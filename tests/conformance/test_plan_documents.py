@@ -10,6 +10,7 @@ import json
 import random
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -273,3 +274,37 @@ def test_unreadable_files_and_invalid_entries_are_findings_not_crashes(
         e for e in result.verdict.evidence if e.field == "entry" and e.file == "entries.jsonl"
     ]
     assert entry.note == f"line {len(text.splitlines()) + 1}"
+
+
+def test_an_index_with_issue_times_makes_the_signing_time_exact(env: Any, tmp_path: Path) -> None:
+    index = {
+        name: {"ywh": cert.business_number, "issued_at": cert.issued_at.isoformat()}
+        for name, cert in env.certificates.items()
+    }
+    path = tmp_path / "index.json"
+    path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+    options = RunOptions(
+        plan="documents", entries=env.entries, documents=env.documents, trust=env.trust,
+        settings={"index": str(path)}, only=("P-001", "P-013"),
+    )  # fmt: skip
+    run = run_plan(options, workdir=tmp_path / "checks")
+    assert run.result("P-001").outcome is Outcome.PASSED, _report(run)
+    assert run.result("P-013").outcome is Outcome.PASSED, _report(run)
+    assert f"{len(index)} of them equal to the register's" in run.result("P-013").verdict.summary
+    # the register says one certificate was issued an hour later than its seal claims
+    name = "510100-property_certificate-0000005.pdf"
+    later = env.certificates[name].issued_at + timedelta(hours=1)
+    index[name]["issued_at"] = later.isoformat()
+    path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+    result = run_plan(options, workdir=tmp_path / "again").result("P-013")
+    assert result.outcome is Outcome.FAILED
+    (evidence,) = result.verdict.evidence
+    assert (evidence.field, evidence.file, evidence.expected) == (
+        "signing time",
+        name,
+        later.isoformat(),
+    )
+    path.write_text('{"a.pdf": {"issued_at": "2024-01-01"}}', encoding="utf-8")
+    assert documents.problems(options) == [
+        f"--set index={path}: 'a.pdf': a ywh string or an object with a ywh string"
+    ]

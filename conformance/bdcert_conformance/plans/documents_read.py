@@ -9,8 +9,8 @@ articles 5 and 6), but the kind each entry must produce is decided here, from th
 
 **Matching a document to its entry** (a system's file names are arbitrary):
 
-1. with the setting ``index=FILE``: a JSON object ``{"file name": "ywh", …}`` (names relative
-   to the documents directory) says it;
+1. with the setting ``index=FILE``: a JSON object ``{"file name": "ywh", …}`` or ``{"file
+   name": {"ywh": …, "issued_at": …}, …}`` (names relative to the documents directory) says it;
 2. otherwise by the face: the entry whose unit numbers (不动产单元号) and 登簿日期 the document's
    text shows, preferring the one whose location (坐落) and holders (权利人) it shows too. The
    holders printed on a document are those of the entry whose names it shows (under 分别持证,
