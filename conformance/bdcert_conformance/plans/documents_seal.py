@@ -209,8 +209,13 @@ def _ofd_facts(document: Document) -> SealFacts:
 # ------------------------------------------------------------------------ whole-file checks
 
 
-def _not_one(entries: list[str]) -> str:
-    return f"the package lists {len(entries)} signatures, not exactly one"
+def _ofd_covered(document: Document) -> tuple[dict[str, bytes], str, dict[str, str]] | str:
+    """The package's parts, its one ``Signature.xml`` and what that covers; or why not one."""
+    files = ofd_files(document.data)
+    entries = ofd_signature_entries(files)
+    if len(entries) != 1:
+        return f"the package lists {len(entries)} signatures, not exactly one"
+    return files, entries[0], ofd_references(files, entries[0])
 
 
 def covers_whole_file(document: Document) -> str | None:
@@ -220,12 +225,11 @@ def covers_whole_file(document: Document) -> str | None:
         from bdcert_conformance.seal import check_one_signature_covering_the_file
 
         return assertion(check_one_signature_covering_the_file, document.data)
-    files = ofd_files(document.data)
-    entries = ofd_signature_entries(files)
-    if len(entries) != 1:
-        return _not_one(entries)
-    covered = ofd_references(files, entries[0])
-    own = {entries[0], entries[0].rsplit("/", 1)[0] + "/SignedValue.dat"}
+    found = _ofd_covered(document)
+    if isinstance(found, str):
+        return found
+    files, signature, covered = found
+    own = {signature, signature.rsplit("/", 1)[0] + "/SignedValue.dat"}
     left = sorted(n for n in files if n not in covered and n not in own)
     return f"parts not covered by the signature: {', '.join(left)}" if left else None
 
@@ -238,12 +242,12 @@ def locked(document: Document) -> str | None:
         from bdcert_conformance.seal import check_docmdp_lock
 
         return assertion(check_docmdp_lock, document.data)
-    files = ofd_files(document.data)
-    entries = ofd_signature_entries(files)
-    if len(entries) != 1:
-        return _not_one(entries)
+    found = _ofd_covered(document)
+    if isinstance(found, str):
+        return found
+    files, _, covered = found
     listing = next(n for n in files if n.endswith("Signs/Signatures.xml"))
-    if listing not in ofd_references(files, entries[0]):
+    if listing not in covered:
         return "the signature does not cover Signatures.xml: signatures can be added unseen"
     return None
 
