@@ -906,9 +906,14 @@ def _fonts(d: Document) -> list[tuple[str, bool]]:
         base = root.get("BaseLoc", "")
         folder = part.rsplit("/", 1)[0]
         for font in root.iterfind(".//ofd:Font", namespaces=ns):
-            file = font.findtext("ofd:FontFile", namespaces=ns)
-            path = f"{folder}/{base}/{file}" if file else None
-            rows.append((font.get("FontName", "?"), bool(path and path in files)))
+            file = (font.findtext("ofd:FontFile", namespaces=ns) or "").strip()
+            if file.startswith("/"):  # absolute in the package (GB/T 33190 §7.2)
+                path = file.lstrip("/")
+            elif base.startswith("/"):
+                path = f"{base.strip('/')}/{file}"
+            else:
+                path = f"{folder}/{base}/{file}" if base else f"{folder}/{file}"
+            rows.append((font.get("FontName", "?"), bool(file) and path in files))
     return rows
 
 
