@@ -10,6 +10,7 @@ import json
 import random
 import shutil
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -23,9 +24,10 @@ from bdcert_conformance.kit.runner import run_plan
 from bdcert_conformance.plans import documents
 from bdcert_conformance.plans.documents_read import expected_kind, read_document
 from bdcert_conformance.plans.documents_seal import seal_facts
-from tests.support import require_tool
+from tests.support import require_module, require_tool
 
-pytest.importorskip("tongsuopy", reason="the reference's OFD documents need the gm extra (SM2)")
+# the reference's OFD and SM2 PDF documents need the gm extra (skipped on a laptop, fails in CI)
+require_module("tongsuopy", "tongsuopy (the gm extra)", install="pip install -e '.[gm,test]'")
 
 
 @pytest.fixture(scope="module")
@@ -129,6 +131,16 @@ def test_a_truncated_value_says_how_much_was_printed(
     assert evidence.found is not None and evidence.found.endswith("…")
     assert evidence.expected is not None and evidence.expected.startswith(evidence.found[:-1])
     assert evidence.note == f"24 of {len(evidence.expected)} characters printed"
+
+
+def test_a_misplaced_seal_names_where_the_name_and_the_seal_are(
+    env: Any, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    run = _broken_run(env, "B-016", tmp_path_factory.mktemp("docs-broken"))
+    (evidence,) = run.result("P-009").verdict.evidence
+    assert evidence.field == "seal" and evidence.page == 1
+    assert evidence.expected is not None and evidence.expected.startswith("over 登记机构 at (")
+    assert evidence.found is not None and evidence.found.startswith("seal at (21, 21)")
 
 
 def test_a_utc_date_is_named_as_such(env: Any, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -237,3 +249,63 @@ def test_problems_name_every_missing_option(tmp_path: Path) -> None:
         )
     )
     assert len(found) == 4, found
+
+
+def test_unreadable_files_and_invalid_entries_are_findings_not_crashes(
+    env: Any, tmp_path: Path
+) -> None:
+    documents_dir = tmp_path / "documents"
+    shutil.copytree(env.documents, documents_dir)
+    (documents_dir / "notes.txt").write_text("not a certificate", encoding="utf-8")
+    (documents_dir / "broken.ofd").write_bytes(b"PK\x03\x04 not really a package")
+    entries = tmp_path / "entries.jsonl"
+    text = env.entries.read_text(encoding="utf-8")
+    entries.write_text(text + '{"ywh": "510100-2024-999999", "djjg": "510100"}\n', "utf-8")
+    options = RunOptions(
+        plan="documents", entries=entries, documents=documents_dir, trust=env.trust,
+        only=("P-001",),
+    )  # fmt: skip
+    result = run_plan(options, workdir=tmp_path / "checks").result("P-001")
+    assert result.outcome is Outcome.FAILED
+    by_file = {e.file: e for e in result.verdict.evidence}
+    assert by_file["notes.txt"].found == "neither a PDF nor an OFD package"
+    assert by_file["broken.ofd"].found is not None
+    assert by_file["broken.ofd"].found.startswith("not a readable OFD package")
+    (entry,) = [
+        e for e in result.verdict.evidence if e.field == "entry" and e.file == "entries.jsonl"
+    ]
+    assert entry.note == f"line {len(text.splitlines()) + 1}"
+
+
+def test_an_index_with_issue_times_makes_the_signing_time_exact(env: Any, tmp_path: Path) -> None:
+    index = {
+        name: {"ywh": cert.business_number, "issued_at": cert.issued_at.isoformat()}
+        for name, cert in env.certificates.items()
+    }
+    path = tmp_path / "index.json"
+    path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+    options = RunOptions(
+        plan="documents", entries=env.entries, documents=env.documents, trust=env.trust,
+        settings={"index": str(path)}, only=("P-001", "P-013"),
+    )  # fmt: skip
+    run = run_plan(options, workdir=tmp_path / "checks")
+    assert run.result("P-001").outcome is Outcome.PASSED, _report(run)
+    assert run.result("P-013").outcome is Outcome.PASSED, _report(run)
+    assert f"{len(index)} of them equal to the register's" in run.result("P-013").verdict.summary
+    # the register says one certificate was issued an hour later than its seal claims
+    name = "510100-property_certificate-0000005.pdf"
+    later = env.certificates[name].issued_at + timedelta(hours=1)
+    index[name]["issued_at"] = later.isoformat()
+    path.write_text(json.dumps(index, ensure_ascii=False), encoding="utf-8")
+    result = run_plan(options, workdir=tmp_path / "again").result("P-013")
+    assert result.outcome is Outcome.FAILED
+    (evidence,) = result.verdict.evidence
+    assert (evidence.field, evidence.file, evidence.expected) == (
+        "signing time",
+        name,
+        later.isoformat(),
+    )
+    path.write_text('{"a.pdf": {"issued_at": "2024-01-01"}}', encoding="utf-8")
+    assert documents.problems(options) == [
+        f"--set index={path}: 'a.pdf': a ywh string or an object with a ywh string"
+    ]

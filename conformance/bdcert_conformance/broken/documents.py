@@ -218,6 +218,19 @@ def invisible_seal(env: Any, workdir: Path) -> RunOptions:
     return _sealed_by_pyhanko(env, workdir, certify=True, visible=False)
 
 
+def seal_away_from_name(env: Any, workdir: Path) -> RunOptions:
+    def make(cert: Any) -> bytes:
+        rendered = _render(env, cert)
+        request = _request(env, cert, rendered)
+        # the seal square moved to the page's top-left corner, far from 登记机构
+        x1, y1, x2, y2 = request.box
+        top = 842 - 60
+        moved = attrs.evolve(request, box=(60, top - (y2 - y1), 60 + (x2 - x1), top))
+        return bytes(env.registry.services.seal_provider.seal_pdf(rendered.pdf, moved))
+
+    return _replace(env, workdir, TARGET, make)
+
+
 def no_certification_lock(env: Any, workdir: Path) -> RunOptions:
     return _sealed_by_pyhanko(env, workdir, certify=False, visible=True)
 
@@ -305,6 +318,38 @@ def changed_after_sealing(env: Any, workdir: Path) -> RunOptions:
     return _replace(env, workdir, TARGET, make)
 
 
+def certificate_for_a_seizure(env: Any, workdir: Path) -> RunOptions:
+    """A property certificate made from the 查封 entry (which produces none, rule article 6),
+    numbered next in 成都's sequence so that only its kind is wrong."""
+    from bdcert.face import face_items
+    from bdcert.identifiers import LICENCE_TYPE_CODES, format_certificate_number, licence_identifier
+    from bdcert.validation import parse_entry
+
+    services = env.registry.services
+    raw = next(e for e in _entries(env) if e.get("djlx") == "800")
+    entry = parse_entry(raw, authorities=services.authorities, codes=services.codes)
+    authority = services.authorities[entry.authority_code]
+    model = env.certificates[LONG]  # 成都's last property certificate: the next number is free
+    kind = CertificateKind.PROPERTY_CERTIFICATE
+    sequence = model.sequence + 1
+    number = format_certificate_number(
+        authority.province_abbr, model.year, authority.place_name, kind, sequence
+    )
+    licence = licence_identifier(
+        LICENCE_TYPE_CODES[kind], authority.credit_code, f"{model.year}{sequence:07d}"
+    )
+    face = face_items(
+        entry, kind=kind, number=number, holders=entry.holders, authority=authority,
+        issued_at=model.issued_at, codes=services.codes,
+    )  # fmt: skip
+    rendered = _render(env, model, face=face, licence_id=licence)
+    documents = _copy(env, workdir)
+    (documents / f"510100-property_certificate-{sequence:07d}.pdf").write_bytes(
+        _seal(env, model, rendered)
+    )
+    return _options(env, documents)
+
+
 def ofd_changed_after_sealing(env: Any, workdir: Path) -> RunOptions:
     import zipfile
 
@@ -342,4 +387,6 @@ BROKEN: list[BrokenImplementation] = [
     BrokenImplementation("B-013", "documents", "a font is not embedded", "P-016", font_not_embedded),
     BrokenImplementation("B-014", "documents", "the face was changed after sealing", "F-012", changed_after_sealing),
     BrokenImplementation("B-015", "documents", "an OFD page was changed after sealing", "F-012", ofd_changed_after_sealing),
+    BrokenImplementation("B-016", "documents", "the seal is drawn away from the authority's name", "P-009", seal_away_from_name),
+    BrokenImplementation("B-017", "documents", "a property certificate issued for a 查封 (seizure)", "P-001", certificate_for_a_seizure),
 ]  # fmt: skip

@@ -17,7 +17,9 @@ documents``):
   ``authorities.json``: code, name, province_abbr, place_name, credit_code); default: bdcert's
   bundled example authorities;
 - ``index=FILE``: a JSON object ``{"file name": "ywh"}`` saying which entry each document was
-  made from; default: matched by the face (see :mod:`~bdcert_conformance.plans.documents_read`);
+  made from, or ``{"file name": {"ywh": "…", "issued_at": "2024-03-05T10:21:07+08:00"}}`` with
+  the issue time the system's register recorded (P-013 then compares the signing time to it);
+  default: matched by the face (see :mod:`~bdcert_conformance.plans.documents_read`);
 - ``long_value_chars=N`` (default 30): a face value at least this long (without whitespace) is
   "long" for P-003;
 - ``sequence_from=1|min`` (default 1): numbers of each authority, year and kind must run from 1
@@ -40,7 +42,7 @@ import subprocess
 import tempfile
 from collections import Counter, defaultdict
 from collections.abc import Iterator
-from datetime import UTC
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -67,6 +69,7 @@ from bdcert_conformance.plans.documents_read import (
     match_documents,
     read_document,
     read_entries,
+    xml,
 )
 
 NAME = "documents"
@@ -133,6 +136,8 @@ class DocumentsContext:
     codes: Any
     settings: dict[str, str]
     entries_name: str = "entries"
+    #: issue times by file, from the index (the system's register), when it gives them
+    issued_at: dict[str, datetime] = attrs.field(factory=dict)
     _seals: dict[str, seals.SealFacts] = attrs.field(factory=dict)
     _qr: dict[str, tuple[list[str], str | None]] = attrs.field(factory=dict)
 
@@ -173,6 +178,8 @@ def problems(options: RunOptions) -> list[str]:
         value = options.settings.get(key)
         if value is not None and not Path(value).is_file():
             out.append(f"--set {key}={value}: no such file")
+        elif key == "index" and value is not None:
+            out += _index_problems(Path(value))
     for key in ("long_value_chars", "seal_distance_mm"):
         value = options.settings.get(key)
         if value is not None:
@@ -183,6 +190,40 @@ def problems(options: RunOptions) -> list[str]:
     if options.settings.get("sequence_from", "1") not in {"1", "min"}:
         out.append("--set sequence_from: 1 or min")
     return out
+
+
+def read_index(path: Path) -> tuple[dict[str, str], dict[str, datetime]]:
+    """The index file: ``{"file": "ywh"}`` or ``{"file": {"ywh": …, "issued_at": ISO 8601 with
+    offset}}`` → (file -> ywh, file -> issue time as the system's register records it).
+
+    :raises ValueError: a file that is not such an object (:func:`problems` names it first).
+    """
+    data = json.loads(path.read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    ywhs: dict[str, str] = {}
+    times: dict[str, datetime] = {}
+    for file, value in data.items():
+        if isinstance(value, str):
+            ywhs[file] = value
+            continue
+        if not (isinstance(value, dict) and isinstance(value.get("ywh"), str)):
+            raise ValueError(f"{file!r}: a ywh string or an object with a ywh string")
+        ywhs[file] = value["ywh"]
+        if "issued_at" in value:
+            at = datetime.fromisoformat(str(value["issued_at"]))
+            if at.utcoffset() is None:
+                raise ValueError(f"{file!r}: issued_at {value['issued_at']!r} has no UTC offset")
+            times[file] = at
+    return ywhs, times
+
+
+def _index_problems(path: Path) -> list[str]:
+    try:
+        read_index(path)
+    except (ValueError, OSError) as exc:
+        return [f"--set index={path}: {exc}"]
+    return []
 
 
 def _authorities(settings: dict[str, str]) -> dict[str, Any]:
@@ -209,9 +250,9 @@ def open_context(options: RunOptions, workdir: Path) -> Iterator[DocumentsContex
     records, entry_problems = read_entries(options.entries, authorities, NATIONAL_2024)
     root = options.documents
     documents = [read_document(p, root) for p in sorted(root.rglob("*")) if p.is_file()]
-    index = None
+    index, issued_at = None, {}
     if settings.get("index"):
-        index = json.loads(Path(settings["index"]).read_text(encoding="utf-8"))
+        index, issued_at = read_index(Path(settings["index"]))
     matches, unmatched = match_documents(documents, records, index)
     yield DocumentsContext(
         records,
@@ -224,6 +265,7 @@ def open_context(options: RunOptions, workdir: Path) -> Iterator[DocumentsContex
         NATIONAL_2024,
         settings,
         options.entries.name,
+        issued_at,
     )
 
 
@@ -713,8 +755,11 @@ def signing_time(context: DocumentsContext) -> Verdict:
     signing time (PDF ``/M``, and the CMS signing-time attribute when present, which must agree;
     OFD ``SignatureDateTime``) falls on the printed 签发日期 (China time) and is not before the
     entry's 登簿时间 — a certificate cannot be issued before it is recorded; one issued late
-    (article 15) shows its real issue time, not the recording time."""
+    (article 15) shows its real issue time, not the recording time. When the index gives the
+    issue time the system's register recorded (``issued_at``), the signing time must be that
+    instant (to the second)."""
     findings: list[Evidence] = []
+    exact = 0
     for m in context.matches:
         facts = context.seal(m.document)
         file = m.document.file
@@ -735,6 +780,14 @@ def signing_time(context: DocumentsContext) -> Verdict:
                          m.document.page_of(printed or "签发日期"),
                          note=f"the seal was signed at {at.isoformat()}")
             )  # fmt: skip
+        registered = context.issued_at.get(file)
+        if registered is not None:
+            exact += 1
+            if abs(facts.signed_at - registered) >= timedelta(seconds=1):
+                findings.append(
+                    Evidence("signing time", registered.isoformat(), at.isoformat(), file,
+                             note="the issue time the index (the system's register) gives")
+                )  # fmt: skip
         recorded = m.record.entry.recorded_at
         if at < recorded:
             findings.append(
@@ -742,7 +795,10 @@ def signing_time(context: DocumentsContext) -> Verdict:
                          at.isoformat(), file)
             )  # fmt: skip
     return _verdict(
-        findings, "signing times", f"{len(context.matches)} signing times on the issue date"
+        findings,
+        "signing times",
+        f"{len(context.matches)} signing times on the issue date, {exact} of them equal to the "
+        "register's issue time (index)",
     )
 
 
@@ -837,7 +893,6 @@ def _fonts(d: Document) -> list[tuple[str, bool]]:
             if len(cols) >= 7:
                 rows.append((cols[0], cols[-5] == "yes"))
         return rows
-    from lxml import etree
 
     from bdcert_conformance.plans.documents_read import ofd_files
 
@@ -847,13 +902,18 @@ def _fonts(d: Document) -> list[tuple[str, bool]]:
     for part, data in files.items():
         if not part.endswith(("PublicRes.xml", "DocumentRes.xml")):
             continue
-        root = etree.fromstring(data)
+        root = xml(data)
         base = root.get("BaseLoc", "")
         folder = part.rsplit("/", 1)[0]
         for font in root.iterfind(".//ofd:Font", namespaces=ns):
-            file = font.findtext("ofd:FontFile", namespaces=ns)
-            path = f"{folder}/{base}/{file}" if file else None
-            rows.append((font.get("FontName", "?"), bool(path and path in files)))
+            file = (font.findtext("ofd:FontFile", namespaces=ns) or "").strip()
+            if file.startswith("/"):  # absolute in the package (GB/T 33190 §7.2)
+                path = file.lstrip("/")
+            elif base.startswith("/"):
+                path = f"{base.strip('/')}/{file}"
+            else:
+                path = f"{folder}/{base}/{file}" if base else f"{folder}/{file}"
+            rows.append((font.get("FontName", "?"), bool(file) and path in files))
     return rows
 
 

@@ -9,8 +9,8 @@ articles 5 and 6), but the kind each entry must produce is decided here, from th
 
 **Matching a document to its entry** (a system's file names are arbitrary):
 
-1. with the setting ``index=FILE``: a JSON object ``{"file name": "ywh", …}`` (names relative
-   to the documents directory) says it;
+1. with the setting ``index=FILE``: a JSON object ``{"file name": "ywh", …}`` or ``{"file
+   name": {"ywh": …, "issued_at": …}, …}`` (names relative to the documents directory) says it;
 2. otherwise by the face: the entry whose unit numbers (不动产单元号) and 登簿日期 the document's
    text shows, preferring the one whose location (坐落) and holders (权利人) it shows too. The
    holders printed on a document are those of the entry whose names it shows (under 分别持证,
@@ -43,6 +43,7 @@ __all__ = [
     "match_documents",
     "read_document",
     "read_entries",
+    "xml",
 ]
 
 #: 第 N 页 共 M 页, the page furniture removed before looking for a value across a page break.
@@ -274,20 +275,37 @@ def _label_line(items: list[tuple[int, tuple[float, ...], str]]) -> TextBox | No
     return found
 
 
+def xml(data: bytes) -> Any:
+    """An XML part of a package parsed safely: no entities resolved, no network, no DTD, no
+    huge trees (the documents are the system's, not trusted)."""
+    from lxml import etree
+
+    parser = etree.XMLParser(
+        resolve_entities=False, no_network=True, load_dtd=False, huge_tree=False
+    )
+    return etree.fromstring(data, parser)
+
+
 def ofd_files(data: bytes) -> dict[str, bytes]:
-    """The parts of an OFD package by name (no leading slash)."""
+    """The parts of an OFD package by name (no leading slash), its ZIP directory bounded first
+    (:func:`bdcert.bounds.check_zip`: entry count, inflation ratio).
+
+    :raises bdcert.bounds.TooComplex: a package that would inflate too far.
+    """
+    from bdcert.bounds import check_zip
+
+    check_zip(data)
     with zipfile.ZipFile(io.BytesIO(data)) as z:
         return {n: z.read(n) for n in z.namelist() if not n.endswith("/")}
 
 
 def ofd_page_paths(files: Mapping[str, bytes]) -> list[str]:
     """The content parts of the pages in document order (``Doc_0/Document.xml``'s Pages)."""
-    from lxml import etree
 
-    root = etree.fromstring(files["OFD.xml"])
+    root = xml(files["OFD.xml"])
     doc_root = root.findtext(".//ofd:DocRoot", namespaces=_OFD_NS).strip().lstrip("/")
     base = doc_root.rsplit("/", 1)[0]
-    document = etree.fromstring(files[doc_root])
+    document = xml(files[doc_root])
     return [
         f"{base}/{p.get('BaseLoc').lstrip('/')}"
         for p in document.iterfind(".//ofd:Pages/ofd:Page", namespaces=_OFD_NS)
@@ -295,23 +313,24 @@ def ofd_page_paths(files: Mapping[str, bytes]) -> list[str]:
 
 
 def ofd_page_ids(files: Mapping[str, bytes]) -> list[str]:
-    from lxml import etree
 
-    root = etree.fromstring(files["OFD.xml"])
+    root = xml(files["OFD.xml"])
     doc_root = root.findtext(".//ofd:DocRoot", namespaces=_OFD_NS).strip().lstrip("/")
-    document = etree.fromstring(files[doc_root])
+    document = xml(files[doc_root])
     return [p.get("ID") for p in document.iterfind(".//ofd:Pages/ofd:Page", namespaces=_OFD_NS)]
 
 
 def _read_ofd(path: Path, name: str, data: bytes) -> Document:
     from lxml import etree
 
+    from bdcert.bounds import TooComplex
+
     try:
         files = ofd_files(data)
         pages = []
         items: list[tuple[int, tuple[float, ...], str]] = []
         for number, part in enumerate(ofd_page_paths(files), 1):
-            content = etree.fromstring(files[part])
+            content = xml(files[part])
             lines: list[str] = []
             for obj in content.iterfind(".//ofd:TextObject", namespaces=_OFD_NS):
                 text = "".join(
@@ -322,7 +341,7 @@ def _read_ofd(path: Path, name: str, data: bytes) -> Document:
                 items.append((number, (x, y, x + w, y + h), text))
             pages.append("\n".join(lines))
         found = _label_line(items)
-    except (zipfile.BadZipFile, KeyError, AttributeError, etree.XMLSyntaxError) as exc:
+    except (zipfile.BadZipFile, KeyError, AttributeError, etree.XMLSyntaxError, TooComplex) as exc:
         return Document(name, path, "ofd", data, problem=f"not a readable OFD package: {exc}")
     return Document(name, path, "ofd", data, tuple(pages), found)
 

@@ -24,6 +24,7 @@ from bdcert_conformance.plans.documents_read import (
     TextBox,
     ofd_files,
     ofd_page_ids,
+    xml,
 )
 
 __all__ = ["SealFacts", "assertion", "seal_facts"]
@@ -154,13 +155,12 @@ def _widget_page(reader: Any, field_name: str) -> int | None:
 
 def ofd_signature_entries(files: dict[str, bytes]) -> list[str]:
     """The ``Signature.xml`` parts ``Signatures.xml`` lists."""
-    from lxml import etree
 
     listing = next((n for n in files if n.endswith("Signs/Signatures.xml")), None)
     if listing is None:
         return []
     base = listing.rsplit("/", 1)[0]
-    root = etree.fromstring(files[listing])
+    root = xml(files[listing])
     out = []
     for s in root.iterfind(".//ofd:Signature", namespaces=_OFD_NS):
         loc = s.get("BaseLoc", "").lstrip("/")
@@ -170,9 +170,8 @@ def ofd_signature_entries(files: dict[str, bytes]) -> list[str]:
 
 def ofd_references(files: dict[str, bytes], signature_part: str) -> dict[str, str]:
     """The parts a ``Signature.xml`` covers, name -> check value (base64)."""
-    from lxml import etree
 
-    root = etree.fromstring(files[signature_part])
+    root = xml(files[signature_part])
     return {
         r.get("FileRef", "").lstrip("/"): (r.findtext("ofd:CheckValue", namespaces=_OFD_NS) or "")
         for r in root.iterfind(".//ofd:References/ofd:Reference", namespaces=_OFD_NS)
@@ -180,13 +179,12 @@ def ofd_references(files: dict[str, bytes], signature_part: str) -> dict[str, st
 
 
 def _ofd_facts(document: Document) -> SealFacts:
-    from lxml import etree
 
     files = ofd_files(document.data)
     entries = ofd_signature_entries(files)
     if len(entries) != 1:
         return SealFacts(len(entries), sm2=True)
-    root = etree.fromstring(files[entries[0]])
+    root = xml(files[entries[0]])
     stamp = root.find(".//ofd:StampAnnot", namespaces=_OFD_NS)
     box = None
     visible_problem = None
@@ -212,8 +210,13 @@ def _ofd_facts(document: Document) -> SealFacts:
 # ------------------------------------------------------------------------ whole-file checks
 
 
-def _not_one(entries: list[str]) -> str:
-    return f"the package lists {len(entries)} signatures, not exactly one"
+def _ofd_covered(document: Document) -> tuple[dict[str, bytes], str, dict[str, str]] | str:
+    """The package's parts, its one ``Signature.xml`` and what that covers; or why not one."""
+    files = ofd_files(document.data)
+    entries = ofd_signature_entries(files)
+    if len(entries) != 1:
+        return f"the package lists {len(entries)} signatures, not exactly one"
+    return files, entries[0], ofd_references(files, entries[0])
 
 
 def covers_whole_file(document: Document) -> str | None:
@@ -223,12 +226,11 @@ def covers_whole_file(document: Document) -> str | None:
         from bdcert_conformance.seal import check_one_signature_covering_the_file
 
         return assertion(check_one_signature_covering_the_file, document.data)
-    files = ofd_files(document.data)
-    entries = ofd_signature_entries(files)
-    if len(entries) != 1:
-        return _not_one(entries)
-    covered = ofd_references(files, entries[0])
-    own = {entries[0], entries[0].rsplit("/", 1)[0] + "/SignedValue.dat"}
+    found = _ofd_covered(document)
+    if isinstance(found, str):
+        return found
+    files, signature, covered = found
+    own = {signature, signature.rsplit("/", 1)[0] + "/SignedValue.dat"}
     left = sorted(n for n in files if n not in covered and n not in own)
     return f"parts not covered by the signature: {', '.join(left)}" if left else None
 
@@ -241,12 +243,12 @@ def locked(document: Document) -> str | None:
         from bdcert_conformance.seal import check_docmdp_lock
 
         return assertion(check_docmdp_lock, document.data)
-    files = ofd_files(document.data)
-    entries = ofd_signature_entries(files)
-    if len(entries) != 1:
-        return _not_one(entries)
+    found = _ofd_covered(document)
+    if isinstance(found, str):
+        return found
+    files, _, covered = found
     listing = next(n for n in files if n.endswith("Signs/Signatures.xml"))
-    if listing not in ofd_references(files, entries[0]):
+    if listing not in covered:
         return "the signature does not cover Signatures.xml: signatures can be added unseen"
     return None
 
