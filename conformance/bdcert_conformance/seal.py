@@ -60,8 +60,8 @@ __all__ = [
     "render_certificate",
 ]
 
-#: The signing time the contract asks for: in the past, as a certificate sealed from the backlog
-#: claims its recording time (rule article 15).
+#: The signing time the contract asks for, in the past: a provider must seal with the time it is
+#: asked for (the certificate's issue time, which the face prints), never its own clock.
 SIGNING_TIME = datetime(2024, 5, 6, 10, 30, tzinfo=CHINA_TZ)
 
 UNKNOWN_AUTHORITY = Authority(
