@@ -251,7 +251,7 @@ def test_problems_name_every_missing_option(tmp_path: Path) -> None:
     assert len(found) == 4, found
 
 
-def test_unreadable_files_and_invalid_entries_are_findings_not_crashes(
+def test_unreadable_files_are_findings_not_crashes_and_invalid_entries_call_for_nothing(
     env: Any, tmp_path: Path
 ) -> None:
     documents_dir = tmp_path / "documents"
@@ -271,10 +271,13 @@ def test_unreadable_files_and_invalid_entries_are_findings_not_crashes(
     assert by_file["notes.txt"].found == "neither a PDF nor an OFD package"
     assert by_file["broken.ofd"].found is not None
     assert by_file["broken.ofd"].found.startswith("not a readable OFD package")
-    (entry,) = [
-        e for e in result.verdict.evidence if e.field == "entry" and e.file == "entries.jsonl"
-    ]
-    assert entry.note == f"line {len(text.splitlines()) + 1}"
+    # an invalid entry (which a system must reject) calls for no certificate: counted, not held
+    # against the system
+    assert not [e for e in result.verdict.evidence if e.file == "entries.jsonl"]
+    clean = run_plan(attrs.evolve(options, documents=env.documents), workdir=tmp_path / "c2")
+    assert clean.result("P-001").outcome is Outcome.PASSED
+    line = len(text.splitlines()) + 1
+    assert f"1 invalid entries (lines {line}) call for none" in clean.result("P-001").verdict.summary
 
 
 def test_an_index_with_issue_times_makes_the_signing_time_exact(env: Any, tmp_path: Path) -> None:

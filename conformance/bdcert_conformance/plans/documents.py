@@ -338,13 +338,11 @@ def kind_per_articles(context: DocumentsContext) -> Verdict:
     (不动产登记证明, article 5); 注销 and 查封 produce nothing; every other registration a
     property certificate (不动产权证书, article 6). Every document must match an entry, show the
     title of the kind its entry calls for, and every entry that calls for a certificate must
-    have one. A proof issued as a property certificate is the classic fault."""
+    have one. A proof issued as a property certificate is the classic fault. An entry the
+    push format refuses (a system must reject it, rule article 7) calls for no certificate: a
+    document made from one matches no valid entry and is a finding; the invalid entries are
+    counted in the summary, not held against the system."""
     findings = _unreadable(context)
-    findings += [
-        Evidence("entry", "a valid registration-book entry", why, context.entries_name,
-                 note=f"line {line}")
-        for line, why in context.entry_problems
-    ]  # fmt: skip
     findings += [
         Evidence("entry", "the entry this document was made from", "no entry matches its face",
                  d.file)
@@ -372,11 +370,17 @@ def kind_per_articles(context: DocumentsContext) -> Verdict:
                          note=f"entry {r.ywh} (line {r.line}) has no certificate")
             )  # fmt: skip
     kinds = Counter(r.kind.title if r.kind else "无证" for r in context.records)
+    invalid = [line for line, _ in context.entry_problems]
+    rejected = (
+        f"; {len(invalid)} invalid entries (lines {', '.join(map(str, invalid))}) call for none"
+        if invalid
+        else ""
+    )
     return _verdict(
         findings,
         "kinds",
         f"{len(context.records)} entries ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}),"
-        f" {len(context.matches)} documents of the right kind",
+        f" {len(context.matches)} documents of the right kind{rejected}",
     )
 
 
