@@ -31,7 +31,7 @@ It writes ``DIR/reference-city.json`` (:func:`start`'s return value)::
      "env": {"BDCERT_SEAL_SERVICE_TOKEN": …},     # what a process opening the city workspace needs
      "pids": {"city": …, "province": …, "seal_service": …},
      "conformance_args": ["--plan", "interface", "--target", …, "--province", …,
-                          "--trust", …, "--token", "clerk=…", …, "--set", "authority=510100"]}
+                          "--token", "clerk=…", …, "--set", "authority=510100"]}
 
 and ``DIR/reference-city.env`` with the same as shell variables (``BDCERT_CITY_URL``,
 ``BDCERT_PROVINCE_URL``, ``BDCERT_SEAL_SERVICE_URL``, ``BDCERT_TOKEN_<ROLE>``,
@@ -278,8 +278,7 @@ def start(directory: Path) -> dict[str, Any]:
 def conformance_args(state: dict[str, Any]) -> list[str]:
     """``bdcert conformance run`` arguments for the interface plan against this system."""
     args = ["--plan", "interface", "--target", state["target"], "--province", state["province"]]
-    args += ["--trust", state["province_root"]]
-    for role in ("clerk", "other_clerk", "platform", "auditor", "province"):
+    for role in ("clerk", "other_clerk", "province"):
         args += ["--token", f"{role}={state['tokens'][role]}"]
     for key, value in state["settings"].items():
         args += ["--set", f"{key}={value}"]
@@ -291,12 +290,11 @@ def run_options(state: dict[str, Any], **more: Any) -> Any:
     against this system (what :func:`conformance_args` says on the command line)."""
     from bdcert_conformance.kit.model import RunOptions
 
-    roles = ("clerk", "other_clerk", "platform", "auditor", "province")
+    roles = ("clerk", "other_clerk", "province")
     return RunOptions(
         plan="interface",
         target=state["target"],
         province=state["province"],
-        trust=(Path(state["province_root"]),),
         tokens={role: state["tokens"][role] for role in roles},
         settings=dict(state["settings"]),
         system="bdcert reference city",
@@ -306,7 +304,7 @@ def run_options(state: dict[str, Any], **more: Any) -> Any:
 
 def _write(directory: Path, state: dict[str, Any]) -> None:
     (directory / STATE).write_text(json.dumps(state, indent=2, ensure_ascii=False) + "\n", "utf-8")
-    lines = [
+    lines = [  # exported: a shell that sources the file passes them to bdcert's processes
         f"BDCERT_CITY_URL={shlex.quote(state['target'])}",
         f"BDCERT_PROVINCE_URL={shlex.quote(state['province'])}",
         f"BDCERT_SEAL_SERVICE_URL={shlex.quote(state['seal_service'])}",
@@ -316,7 +314,7 @@ def _write(directory: Path, state: dict[str, Any]) -> None:
     ]
     lines += [f"BDCERT_TOKEN_{r.upper()}={shlex.quote(t)}" for r, t in state["tokens"].items()]
     lines += [f"{k}={shlex.quote(v)}" for k, v in state["env"].items()]
-    (directory / ENV_FILE).write_text("\n".join(lines) + "\n", "utf-8")
+    (directory / ENV_FILE).write_text("".join(f"export {line}\n" for line in lines), "utf-8")
     os.chmod(directory / ENV_FILE, 0o600)
     os.chmod(directory / STATE, 0o600)
 

@@ -277,7 +277,9 @@ def test_unreadable_files_are_findings_not_crashes_and_invalid_entries_call_for_
     clean = run_plan(attrs.evolve(options, documents=env.documents), workdir=tmp_path / "c2")
     assert clean.result("P-001").outcome is Outcome.PASSED
     line = len(text.splitlines()) + 1
-    assert f"1 invalid entries (lines {line}) call for none" in clean.result("P-001").verdict.summary
+    assert (
+        f"1 invalid entries (lines {line}) call for none" in clean.result("P-001").verdict.summary
+    )
 
 
 def test_an_index_with_issue_times_makes_the_signing_time_exact(env: Any, tmp_path: Path) -> None:

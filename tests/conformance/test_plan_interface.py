@@ -228,3 +228,42 @@ def test_session_entries_are_fresh_and_well_formed() -> None:
     assert "KIT" not in text and "测试" not in text
     one.close()
     two.close()
+
+
+def test_a_refused_token_or_an_unreachable_target_is_bad_usage_not_failures(
+    environment: Any, tmp_path: Path
+) -> None:
+    """A mistyped token would otherwise read as sixteen failures of the system (exit 1)."""
+    from bdcert_conformance.kit.model import KitUsageError
+
+    options = plan.reference_run(environment, tmp_path)
+    wrong = attrs.evolve(options, tokens={**options.tokens, "clerk": "not-a-token"})
+    with pytest.raises(KitUsageError, match=r"--token clerk: --target refuses it \(401"):
+        run_plan(wrong, workdir=tmp_path / "a")
+    wrong = attrs.evolve(options, tokens={**options.tokens, "province": "not-a-token"})
+    with pytest.raises(KitUsageError, match=r"--token province: --province refuses it"):
+        run_plan(wrong, workdir=tmp_path / "b")
+    same = attrs.evolve(options, tokens={**options.tokens, "other_clerk": options.tokens["clerk"]})
+    with pytest.raises(KitUsageError, match="must be a clerk of another authority"):
+        run_plan(same, workdir=tmp_path / "c")
+    gone = attrs.evolve(options, target="http://127.0.0.1:9")
+    with pytest.raises(KitUsageError, match="--target: cannot reach it"):
+        run_plan(gone, workdir=tmp_path / "d")
+
+
+def test_unknown_settings_roles_and_options_are_named(environment: Any, tmp_path: Path) -> None:
+    from bdcert_conformance.kit.model import KitUsageError
+
+    options = plan.reference_run(environment, tmp_path)
+    typo = attrs.evolve(
+        options,
+        settings={**options.settings, "authorty": "510100"},
+        tokens={**options.tokens, "auditor": "x"},
+        entries=tmp_path / "entries.jsonl",
+    )
+    with pytest.raises(KitUsageError) as caught:
+        run_plan(typo, workdir=tmp_path)
+    message = str(caught.value)
+    assert "--set authorty: not a setting of the interface plan" in message
+    assert "--token auditor: not a role of the interface plan" in message
+    assert "--entries: the interface plan does not read it" in message

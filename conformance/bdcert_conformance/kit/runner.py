@@ -8,7 +8,6 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -52,7 +51,7 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
             raise KitUsageError(f"no check {', '.join(unknown)} in plan {options.plan!r}")
         checks = [c for c in checks if c.id in options.only]
     if context is None:
-        problems = plan.problems(options)
+        problems = option_problems(plan, options) + plan.problems(options)
         if problems:
             raise KitUsageError("; ".join(problems))
     started = datetime.now(UTC)
@@ -79,6 +78,40 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
     return RunResult(options, started, datetime.now(UTC), tuple(results), kit_version())
 
 
-@contextlib.contextmanager
-def nothing() -> Iterator[None]:
-    yield None
+#: RunOptions field -> the command-line option that sets it.
+_FLAGS = {
+    "entries": "--entries",
+    "documents": "--documents",
+    "trust": "--trust",
+    "target": "--target",
+    "province": "--province",
+    "tokens": "--token",
+    "workspace": "--workspace",
+    "settings": "--set",
+}
+
+
+def option_problems(plan: Any, options: RunOptions) -> list[str]:
+    """Options the plan does not read (its ``READS``), settings it does not know (its
+    ``SETTINGS``), token roles it does not know (its ``ROLES``): each named, so that a typo is
+    not silently ignored."""
+    problems: list[str] = []
+    reads = getattr(plan, "READS", None)
+    if reads is not None:
+        for field, flag in _FLAGS.items():
+            if field not in reads and getattr(options, field):
+                problems.append(f"{flag}: the {options.plan} plan does not read it")
+    known = getattr(plan, "SETTINGS", None)
+    if known is not None:
+        for key in sorted(set(options.settings) - set(known)):
+            problems.append(
+                f"--set {key}: not a setting of the {options.plan} plan "
+                f"(known: {', '.join(sorted(known))})"
+            )
+    roles = getattr(plan, "ROLES", None)
+    if roles is not None and "tokens" in (reads or ()):
+        for role in sorted(set(options.tokens) - set(roles)):
+            problems.append(
+                f"--token {role}: not a role of the {options.plan} plan (roles: {', '.join(roles)})"
+            )
+    return problems

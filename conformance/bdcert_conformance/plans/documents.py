@@ -160,6 +160,22 @@ class DocumentsContext:
         return [d for d in self.documents if d.problem is None]
 
 
+#: The options this plan reads (others given are a usage error: :func:`kit.runner.run_plan`).
+READS = frozenset({"entries", "documents", "trust", "settings"})
+#: The settings it knows (``--set KEY=VALUE``).
+SETTINGS = frozenset(
+    {
+        "authorities",
+        "index",
+        "long_value_chars",
+        "sequence_from",
+        "seal_distance_mm",
+        "licence_type_property",
+        "licence_type_proof",
+    }
+)
+
+
 def problems(options: RunOptions) -> list[str]:
     """Every missing or bad option of a documents run, named."""
     out = []

@@ -40,7 +40,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from bdcert_conformance.broken.interface import BROKEN
-from bdcert_conformance.kit.model import RunOptions, Verdict, check, failed, passed
+from bdcert_conformance.kit.model import KitUsageError, RunOptions, Verdict, check, failed, passed
 from bdcert_conformance.plans import (  # noqa: F401  (importing them registers their checks)
     interface_intake,
     interface_lifecycle,
@@ -61,6 +61,14 @@ __all__ = [
 ]
 
 
+#: The options this plan reads (others given are a usage error: :func:`kit.runner.run_plan`).
+READS = frozenset({"target", "province", "tokens", "settings"})
+#: The settings it knows (``--set KEY=VALUE``).
+SETTINGS = frozenset(
+    {"authority", "county", "run_id", "max_request_bytes", "api_prefix", "timeout", "feed_after"}
+)
+
+
 def problems(options: RunOptions) -> list[str]:
     """Every missing option: ``--target``, ``--province``, the tokens of :data:`ROLES`."""
     out = []
@@ -76,9 +84,15 @@ def problems(options: RunOptions) -> list[str]:
 
 @contextlib.contextmanager
 def open_context(options: RunOptions, workdir: Path) -> Iterator[InterfaceSession]:
-    """A session with the target and the province (closed at the end)."""
+    """A session with the target and the province (closed at the end).
+
+    :raises KitUsageError: a target cannot be reached or refuses a token
+        (:meth:`~.interface_session.InterfaceSession.credential_problems`)."""
     session = InterfaceSession(options)
     try:
+        problems = session.credential_problems()
+        if problems:
+            raise KitUsageError("; ".join(problems))
         yield session
     finally:
         session.close()

@@ -202,6 +202,37 @@ class InterfaceSession:
         value: T = self.memoized[name]
         return value
 
+    def credential_problems(self) -> list[str]:
+        """What is wrong with the run's targets and tokens before any check runs: the target or
+        the province cannot be reached, or refuses a role's token (``GET /whoami``), or
+        ``other_clerk`` is a clerk of the clerk's own authority. A broken credential would
+        otherwise read as a dozen failures of the system."""
+        problems: list[str] = []
+        who: dict[str, Any] = {}
+        for role, province in (("clerk", False), ("other_clerk", False), ("province", True)):
+            if role not in self.tokens:
+                continue
+            where = "--province" if province else "--target"
+            try:
+                response = self.call(role, "GET", "/whoami", step="credentials", province=province)
+            except httpx.HTTPError as exc:
+                problems.append(f"{where}: cannot reach it: {type(exc).__name__}: {exc}")
+                break
+            if response.status_code in (401, 403):
+                problems.append(
+                    f"--token {role}: {where} refuses it ({response.status_code} on GET /whoami)"
+                )
+            elif response.status_code == 200:
+                body = response.json() if "json" in response.headers.get("content-type", "") else {}
+                who[role] = body if isinstance(body, dict) else {}
+        clerk, other = who.get("clerk", {}), who.get("other_clerk", {})
+        if clerk.get("authority") and clerk.get("authority") == other.get("authority"):
+            problems.append(
+                f"--token other_clerk: a clerk of {clerk['authority']}, the clerk's own "
+                "authority; it must be a clerk of another authority"
+            )
+        return problems
+
     # --- the run's entries -------------------------------------------------------------------
 
     @property

@@ -100,6 +100,11 @@ NAME = PLAN
 # --------------------------------------------------------------------------- the plan protocol
 
 
+#: The options this plan reads (others given are a usage error: :func:`kit.runner.run_plan`);
+#: it checks its own settings and token names (``problems``).
+READS = frozenset({"workspace", "settings", "trust", "tokens"})
+
+
 def problems(options: RunOptions) -> list[str]:
     """Every missing or bad option, named (empty: the plan can run)."""
     found = settings_problems(options)
