@@ -12,7 +12,8 @@ nothing unless ``--conformance-plan`` is given)::
 Options mirror ``bdcert conformance run``: ``--conformance-plan``, ``-entries``,
 ``-documents``, ``-trust`` (repeatable), ``-target``, ``-province``, ``-token ROLE=TOKEN``
 (repeatable), ``-workspace``, ``-set KEY=VALUE`` (repeatable), ``-system``, ``-certify``,
-``-report DIR``. The plan runs once per session; each check is a test that fails when the check
+``-report DIR`` (the reports and ``manifest.json``; seal it with ``bdcert conformance run
+--seal-workspace``). The plan runs once per session; each check is a test that fails when the check
 FAILED, is skipped when it was SKIPPED (fails instead under ``--conformance-certify``), and
 warns on a WARNING.
 """
@@ -93,7 +94,10 @@ def conformance_run(pytestconfig: pytest.Config) -> Any:
         pytest.fail(f"the conformance run cannot start: {exc}", pytrace=False)
     report = opt("conformance_report")
     if report is not None:
-        write_reports(run, report)
+        from bdcert_conformance.kit.manifest import MANIFEST_FILE, build_manifest, canonical_json
+
+        artefacts = write_reports(run, report)
+        (report / MANIFEST_FILE).write_bytes(canonical_json(build_manifest(run, artefacts)))
     return run
 
 

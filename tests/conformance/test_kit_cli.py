@@ -113,6 +113,31 @@ def test_bad_usage_names_every_bad_option(tmp_path: Path) -> None:
     )  # fmt: skip
     assert code == 2
     assert "--entries" in err and "--trust" in err and "--token 'nonsense'" in err
+    not_a_certificate = tmp_path / "entries.jsonl"
+    not_a_certificate.write_text("{}\n", encoding="utf-8")
+    code, _, err = cli("conformance", "run", "--plan", "documents", "--trust", not_a_certificate)
+    assert code == 2 and "not a certificate" in err
+    code, _, err = cli(
+        "conformance", "check-report", tmp_path / "none", "--trust", not_a_certificate
+    )
+    assert code == 2 and "no such directory" in err
+
+
+def test_a_sealed_report_is_never_overwritten_and_the_seal_is_checked_first(
+    reference: tuple[Any, Any, Path], tmp_path: Path
+) -> None:
+    """Both are refused before the plan runs (exit 2): a report directory that holds files,
+    a seal authority the seal workspace does not have."""
+    _, options, operator = reference
+    report = tmp_path / "report"
+    report.mkdir()
+    (report / "manifest.pdf").write_bytes(b"%PDF sealed earlier")
+    code, _, err = cli("conformance", "run", "--plan", "documents", *_args(options),
+                       "--report", report, "--seal-workspace", operator, "--seal-authority", "999999")  # fmt: skip
+    assert code == 2
+    assert "--report" in err and "not empty" in err
+    assert "--seal-authority" in err and "999999" in err
+    assert sorted(p.name for p in report.iterdir()) == ["manifest.pdf"]
 
 
 def test_the_pytest_plugin_runs_one_test_per_check(

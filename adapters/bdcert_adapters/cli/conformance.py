@@ -68,7 +68,7 @@ def register(subparsers: Any) -> None:
         action="append",
         default=[],
         metavar="ROLE=TOKEN",
-        help="a bearer token for a role (repeatable; docs/conformance.md lists the roles)",
+        help="a bearer token for a role (repeatable; docs/conformance.md names the roles)",
     )
     r.add_argument(
         "--set",
@@ -170,12 +170,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             certify=args.certify,
             only=args.only,
         )
-        if args.seal_workspace is not None and args.report is None:
-            raise KitUsageError(
-                "--seal-workspace: give --report DIR to write the sealed manifest to"
-            )
-        if args.seal_workspace is not None and not args.seal_workspace.is_dir():
-            raise KitUsageError(f"--seal-workspace {args.seal_workspace}: no such directory")
+        check_report_options(args)
         run = run_plan(options)
     except KitUsageError as exc:
         return _usage(exc)
@@ -212,6 +207,41 @@ def cmd_run(args: argparse.Namespace) -> int:
                 + (", manifest.pdf sealed)" if args.seal_workspace else ")")
             )
     return 0 if run.ok else 1
+
+
+def check_report_options(args: argparse.Namespace) -> None:
+    """Before the run: ``--report`` is a new or empty directory (a sealed report is never
+    overwritten), and ``--seal-workspace`` has the authority that will seal the manifest.
+
+    :raises KitUsageError: naming every problem.
+    """
+    from bdcert_conformance.kit.manifest import sealing_authority
+    from bdcert_conformance.kit.model import KitUsageError
+
+    problems = []
+    if args.report is not None and args.report.exists():
+        if not args.report.is_dir():
+            problems.append(f"--report {args.report}: not a directory")
+        elif any(args.report.iterdir()):
+            problems.append(
+                f"--report {args.report}: not empty (a report is never written over another; "
+                "give a new directory)"
+            )
+    if args.seal_workspace is not None:
+        if args.report is None:
+            problems.append("--seal-workspace: give --report DIR to write the sealed manifest to")
+        if not (args.seal_workspace / "bdcert.toml").is_file():
+            problems.append(f"--seal-workspace {args.seal_workspace}: no bdcert workspace there")
+        else:
+            try:
+                sealing_authority(args.seal_workspace, args.seal_authority)
+            except Exception as exc:  # the workspace's own configuration errors, named
+                option = "--seal-authority" if args.seal_authority else "--seal-workspace"
+                problems.append(f"{option}: {exc}")
+    elif args.seal_authority is not None:
+        problems.append("--seal-authority: give --seal-workspace too")
+    if problems:
+        raise KitUsageError("; ".join(problems))
 
 
 def write_run_reports(
@@ -371,6 +401,9 @@ def cmd_checks(args: argparse.Namespace) -> int:
 def cmd_check_report(args: argparse.Namespace) -> int:
     from bdcert_conformance.kit.manifest import check_report
 
+    if not args.directory.is_dir():
+        error(f"{args.directory}: no such directory")
+        return 2
     roots = [p.read_bytes() for p in args.trust]
     found = check_report(args.directory, roots)
     if args.json:

@@ -89,6 +89,30 @@ def build_manifest(run: RunResult, artefacts: Sequence[Path]) -> dict[str, Any]:
     }
 
 
+def sealing_authority(workspace: Path, authority_code: str | None = None) -> Any:
+    """The :class:`~bdcert.model.Authority` of ``workspace`` that seals manifests:
+    ``authority_code``, else its ``[audit]`` authority.
+
+    :raises bdcert.errors.ConfigurationError: the workspace has no such authority.
+    """
+    from bdcert.config import Workspace
+    from bdcert.errors import ConfigurationError
+    from bdcert.lifecycle import Registry
+
+    with Registry.open(Workspace.load(workspace)) as registry:
+        authority = (
+            registry.checkpointer.authority
+            if authority_code is None
+            else registry.authorities.get(authority_code)
+        )
+    if authority is None:
+        raise ConfigurationError(
+            f"the seal workspace {workspace} has no authority "
+            f"{authority_code or '([audit] authority)'} to seal the manifest"
+        )
+    return authority
+
+
 def seal_manifest(
     data: bytes, workspace: Path, *, authority_code: str | None = None, operator: str = ""
 ) -> bytes:

@@ -175,11 +175,17 @@ def check(
             != (func.__module__, func.__qualname__)
         ):
             raise ValueError(f"check ID {id} is taken by {existing.func.__qualname__}")
-        doc = " ".join((func.__doc__ or "").split())
+        doc = _plain_rst(" ".join((func.__doc__ or "").split()))
         CATALOGUE[id] = Check(id, plan, title, reference, doc, func)
         return func
 
     return register
+
+
+def _plain_rst(text: str) -> str:
+    """A docstring as a report shows it: ````x```` and ``:role:`~a.b.x``` as ``x``."""
+    text = re.sub(r":[a-z]+:`~?(?:[\w.]+\.)?([^`]+)`", r"\1", text)
+    return text.replace("``", "")
 
 
 def checks_of(plan: str) -> list[Check]:

@@ -22,6 +22,19 @@ def _pairs(values: Sequence[str], option: str, problems: list[str]) -> dict[str,
     return out
 
 
+def _certificates(data: bytes) -> int:
+    """How many X.509 certificates ``data`` holds (PEM blocks, or one DER certificate)."""
+    from cryptography import x509
+
+    try:
+        if b"-----BEGIN CERTIFICATE-----" in data:
+            return len(x509.load_pem_x509_certificates(data))
+        x509.load_der_x509_certificate(data)
+        return 1
+    except ValueError:
+        return 0
+
+
 def make_options(
     *,
     plan: str | None,
@@ -55,6 +68,8 @@ def make_options(
     for path in trust:
         if not path.is_file():
             problems.append(f"--trust {path}: no such file")
+        elif not _certificates(path.read_bytes()):
+            problems.append(f"--trust {path}: not a certificate (PEM or DER)")
     if workspace is not None and not workspace.is_dir():
         problems.append(f"--workspace {workspace}: no such directory")
     for url, option in ((target, "--target"), (province, "--province")):

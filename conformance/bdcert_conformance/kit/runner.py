@@ -8,10 +8,11 @@ from __future__ import annotations
 import contextlib
 import tempfile
 import time
-from datetime import UTC, datetime
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from bdcert.model import CHINA_TZ
 from bdcert_conformance.kit.model import (
     CheckResult,
     KitUsageError,
@@ -54,7 +55,7 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
         problems = option_problems(plan, options) + plan.problems(options)
         if problems:
             raise KitUsageError("; ".join(problems))
-    started = datetime.now(UTC)
+    started = datetime.now(CHINA_TZ)  # the reports' times: China time, as on certificates
     results: list[CheckResult] = []
     with contextlib.ExitStack() as stack:
         if workdir is None:
@@ -75,7 +76,7 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
                     Outcome.FAILED, f"the check could not run: {type(exc).__name__}: {exc}"
                 )
             results.append(CheckResult(c, verdict, time.perf_counter() - began))
-    return RunResult(options, started, datetime.now(UTC), tuple(results), kit_version())
+    return RunResult(options, started, datetime.now(CHINA_TZ), tuple(results), kit_version())
 
 
 #: RunOptions field -> the command-line option that sets it.
