@@ -21,7 +21,7 @@ from typing import Any
 
 import attrs
 
-from bdcert_conformance.kit.model import Outcome, RunResult
+from bdcert_conformance.kit.model import Outcome, RunResult, data_text
 
 __all__ = [
     "MANIFEST_FILE",
@@ -38,6 +38,8 @@ __all__ = [
 MANIFEST_FORMAT = "bdcert-conformance-manifest"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_PDF = "manifest.pdf"
+#: The reports every kit run writes (:func:`bdcert_conformance.kit.report.write_reports`).
+REPORT_FILES = frozenset({"report.json", "junit.xml", "report.html"})
 #: Where the seal is drawn on the manifest's page (PDF points), as on audit checkpoints.
 SEAL_BOX = (380.0, 90.0, 499.0, 209.0)
 
@@ -77,7 +79,7 @@ def build_manifest(run: RunResult, artefacts: Sequence[Path]) -> dict[str, Any]:
         "inputs": [
             {
                 "role": role,
-                "path": str(path),
+                "path": data_text(path),
                 "sha256": sha256_file(path),
                 "bytes": path.stat().st_size,
             }
@@ -199,8 +201,10 @@ def _embedded_manifest(pdf: bytes) -> bytes:
 
 def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
     """Check a report directory: ``manifest.pdf``'s seal holds and chains to ``trust_roots``
-    (PEM/DER), its embedded manifest is ``manifest.json`` byte for byte, and every artefact the
-    manifest lists has the SHA-256 it states (no report file edited, none missing).
+    (PEM/DER), its embedded manifest is ``manifest.json`` byte for byte, every artefact the
+    manifest lists has the SHA-256 it states (no report file edited, none missing), the
+    manifest lists the three reports, and the directory holds no file the manifest does not
+    list (none added beside the sealed ones).
 
     Every problem is listed, not only the first.
     """
@@ -236,6 +240,12 @@ def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
     except (ValueError, KeyError, TypeError) as exc:
         problems.append(f"the sealed manifest is unreadable: {exc}")
         return ReportCheck(tuple(problems), None, sealed_by, sealed_at)
+    listed = {Path(str(a.get("name", ""))).name for a in artefacts if isinstance(a, dict)}
+    for name in sorted(REPORT_FILES - listed):
+        problems.append(f"the sealed manifest does not list {name}: it is not a kit report")
+    for extra in sorted(p.name for p in directory.iterdir()):
+        if extra not in listed | {MANIFEST_FILE, MANIFEST_PDF}:
+            problems.append(f"{extra} is not in the sealed manifest: it was added after the run")
     for artefact in artefacts:
         path = directory / Path(str(artefact["name"])).name
         if not path.is_file():

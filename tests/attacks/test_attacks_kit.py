@@ -1,0 +1,220 @@
+"""Attacks on the conformance kit (issue 11): a vendor wanting a PASS its system has not earned,
+a hostile system or document crashing or hanging the kit or injecting into its reports, and
+someone editing a report after the run. Every test asserts the SECURE behaviour; where the hole
+is in the documents plan's files (left to their owner), the test is a strict xfail that names
+the hole.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import io
+import json
+import shutil
+import time
+import xml.etree.ElementTree as ET
+import zipfile
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import attrs
+import httpx
+import pytest
+
+from bdcert_conformance.kit.manifest import (
+    MANIFEST_FILE,
+    MANIFEST_PDF,
+    build_manifest,
+    canonical_json,
+    check_report,
+    seal_manifest,
+)
+from bdcert_conformance.kit.model import (
+    Check,
+    CheckResult,
+    Evidence,
+    KitUsageError,
+    Outcome,
+    RunOptions,
+    RunResult,
+    failed,
+    passed,
+)
+from bdcert_conformance.kit.options import make_options
+from bdcert_conformance.kit.report import write_reports
+from bdcert_conformance.kit.runner import run_plan
+from bdcert_conformance.plans import load_plan
+
+# --------------------------------------------------------------------------- reports
+
+#: What a system could put into a face value, a file name or a response.
+INJECTION = '"><img src=x onerror=alert(1)><script>alert(2)</script>]]><!--\x00\x1b[2J'
+
+
+def _run(
+    tmp_path: Path, verdicts: list[Any], *, certify: bool = False, only: tuple[str, ...] = ()
+) -> RunResult:
+    options = RunOptions(plan="documents", system="某市系统", certify=certify, only=only)
+    results = tuple(
+        CheckResult(Check(f"P-00{i + 1}", "documents", "t", "规则第5条", "d", None), v, 0.01)
+        for i, v in enumerate(verdicts)
+    )
+    now = datetime(2026, 12, 8, 3, 0, tzinfo=UTC)
+    return RunResult(options, now, now, results, "0.test")
+
+
+def test_reports_carry_hostile_evidence_as_data(tmp_path: Path) -> None:
+    """A face value, a file name and a server's answer holding markup, XML-illegal controls and
+    a lone UTF-16 surrogate (valid in JSON: ``"\\ud800"``): every report is written, the HTML
+    holds no tag of theirs, the JUnit file is well-formed XML and says what was found."""
+    hostile = INJECTION + "\ud800"
+    run = _run(
+        tmp_path,
+        [failed(hostile, [Evidence(hostile, hostile, hostile, hostile + ".pdf", 1, hostile)])],
+    )
+    paths = write_reports(run, tmp_path / "r")  # a lone surrogate once made this raise
+    html = (tmp_path / "r" / "report.html").read_text(encoding="utf-8")
+    assert "<img" not in html and "<script>alert" not in html and "\x00" not in html
+    assert "&lt;img src=x onerror=alert(1)&gt;" in html
+    suite = ET.parse(tmp_path / "r" / "junit.xml").getroot()
+    failure = suite.find("testsuite/testcase/failure")
+    assert failure is not None and "<img src=x" in failure.get("message", "")
+    assert "\\ud800" in (failure.text or "")
+    report = json.loads((tmp_path / "r" / "report.json").read_text(encoding="utf-8"))
+    assert report["checks"][0]["evidence"][0]["found"].endswith("\\ud800")
+    data = canonical_json(build_manifest(run, paths))
+    assert json.loads(data)["result"] == "FAILED"
+
+
+def test_a_certification_of_a_selection_is_no_certification(tmp_path: Path) -> None:
+    """``--certify --only P-002``: a vendor running only the checks it passes must not get a
+    sealed "PASSED (certification)": refused as usage, and such a run is not ok either way."""
+    with pytest.raises(KitUsageError, match="--certify with --only"):
+        make_options(plan="documents", certify=True, only=["P-002"])
+    load_plan("documents")
+    selection = _run(tmp_path, [passed("1 document")], certify=True, only=("P-001",))
+    assert not selection.ok
+    empty = _run(tmp_path, [], certify=True)
+    assert not empty.ok
+    partial = _run(tmp_path, [passed("1 document")], certify=True)  # P-001 of 16 checks
+    assert not partial.ok
+    assert _run(tmp_path, [passed("1 document")]).ok  # not a certification: a selection is fine
+
+
+@pytest.fixture(scope="module")
+def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from bdcert_adapters.cli import main
+
+    path = tmp_path_factory.mktemp("kit-operator") / "ws"
+    assert main(["init", "--demo", "--workspace", str(path)]) == 0
+    return path
+
+
+def _root(workspace: Path) -> bytes:
+    return (workspace / "pki" / "root.cert.pem").read_bytes()
+
+
+def _sealed(tmp: Path, operator: Path, verdicts: list[Any]) -> Path:
+    run = _run(tmp, verdicts)
+    directory = tmp / "report"
+    artefacts = write_reports(run, directory)
+    data = canonical_json(build_manifest(run, artefacts))
+    (directory / MANIFEST_FILE).write_bytes(data)
+    (directory / MANIFEST_PDF).write_bytes(seal_manifest(data, operator))
+    return directory
+
+
+@pytest.fixture(scope="module")
+def sealed_failed(operator: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _sealed(
+        tmp_path_factory.mktemp("failed"), operator, [failed("1 face item differs")]
+    )
+
+
+@pytest.fixture(scope="module")
+def sealed_passed(operator: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return _sealed(tmp_path_factory.mktemp("passed"), operator, [passed("30 documents")])
+
+
+def _copy(directory: Path, tmp_path: Path) -> Path:
+    copy = tmp_path / "copy"
+    shutil.copytree(directory, copy)
+    return copy
+
+
+def test_an_added_report_file_is_named(sealed_failed: Path, operator: Path, tmp_path: Path) -> None:
+    """A file laid beside the sealed ones (a doctored ``report-final.html``) is not covered by
+    the seal: check-report names it rather than saying the directory is as sealed."""
+    copy = _copy(sealed_failed, tmp_path)
+    (copy / "report-final.html").write_text("<h1>PASSED</h1>", encoding="utf-8")
+    found = check_report(copy, [_root(operator)])
+    assert not found.ok
+    assert any("report-final.html" in p for p in found.problems), found.problems
+
+
+def test_a_manifest_from_another_run_does_not_vouch_for_these_reports(
+    sealed_failed: Path, sealed_passed: Path, operator: Path, tmp_path: Path
+) -> None:
+    """The FAILED run's reports with the PASSED run's manifest.json and manifest.pdf: every
+    report differs from what that seal states."""
+    copy = _copy(sealed_failed, tmp_path)
+    for name in (MANIFEST_FILE, MANIFEST_PDF):
+        shutil.copy(sealed_passed / name, copy / name)
+    found = check_report(copy, [_root(operator)])
+    assert not found.ok
+    assert {"report.json", "report.html", "junit.xml"} <= {
+        p.split(" ")[0] for p in found.problems
+    }, found.problems
+
+
+def test_an_incremental_update_after_sealing_is_refused(
+    sealed_failed: Path, sealed_passed: Path, operator: Path, tmp_path: Path
+) -> None:
+    """manifest.pdf with an incremental update after the seal that swaps the embedded
+    manifest.json for the PASSED run's (the seal's byte range still verifies): refused."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    copy = _copy(sealed_failed, tmp_path)
+    for name in ("report.json", "report.html", "junit.xml", MANIFEST_FILE):
+        shutil.copy(sealed_passed / name, copy / name)
+    data = (sealed_passed / MANIFEST_FILE).read_bytes()
+    writer = IncrementalPdfFileWriter(io.BytesIO((sealed_failed / MANIFEST_PDF).read_bytes()))
+    names = writer.root["/Names"]["/EmbeddedFiles"]["/Names"]
+    spec = names[1]
+    stream = generic.StreamObject(
+        {generic.NameObject("/Type"): generic.NameObject("/EmbeddedFile")}, stream_data=data
+    )
+    spec["/EF"][generic.NameObject("/F")] = writer.add_object(stream)
+    writer.update_container(spec["/EF"])
+    out = io.BytesIO()
+    writer.write(out)
+    (copy / MANIFEST_PDF).write_bytes(out.getvalue())
+    assert json.loads(
+        PdfFileReader(io.BytesIO(out.getvalue()), strict=False)
+        .root["/Names"]["/EmbeddedFiles"]["/Names"][1]["/EF"]["/F"]
+        .data
+    )["result"] == "PASSED"
+    found = check_report(copy, [_root(operator)])
+    assert not found.ok, "an update after the seal made a FAILED run read PASSED"
+    assert any("seal fails" in p for p in found.problems), found.problems
+
+
+def test_artefact_names_cannot_leave_the_report_directory(
+    sealed_failed: Path, operator: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """check-report reads only files inside the directory: a name in the manifest is taken as
+    a base name (``../x`` is ``x``), so nothing outside is read or compared."""
+    from bdcert_conformance.kit import manifest
+
+    copy = _copy(sealed_failed, tmp_path / "in")
+    (tmp_path / "in" / "secret.txt").write_text("x", encoding="utf-8")
+    embedded = json.loads((copy / MANIFEST_FILE).read_bytes())
+    embedded["artefacts"].append({"name": "../secret.txt", "sha256": "0" * 64, "bytes": 1})
+    monkeypatch.setattr(manifest, "_embedded_manifest", lambda pdf: canonical_json(embedded))
+    found = check_report(copy, [_root(operator)])
+    assert "secret.txt is missing" in found.problems, found.problems
