@@ -218,3 +218,146 @@ def test_artefact_names_cannot_leave_the_report_directory(
     monkeypatch.setattr(manifest, "_embedded_manifest", lambda pdf: canonical_json(embedded))
     found = check_report(copy, [_root(operator)])
     assert "secret.txt is missing" in found.problems, found.problems
+
+
+# --------------------------------------------------------------------------- interface plan
+
+TARGET = "http://city.example:8000"
+
+
+def _session(handler: Any, **settings: str) -> Any:
+    from bdcert_conformance.plans.interface_session import InterfaceSession
+
+    options = RunOptions(
+        plan="interface",
+        target=TARGET,
+        tokens={"clerk": "clerk-token", "other_clerk": "other-token", "province": "p"},
+        settings={"authority": "510100", **settings},
+    )
+    return InterfaceSession(options, transport=httpx.MockTransport(handler))
+
+
+@pytest.mark.parametrize(
+    "location",
+    [
+        "http://evil.example/api/v1/certificates/1",
+        "//evil.example/api/v1/certificates/1",
+        "http://city.example:8001/api/v1/certificates/1",
+        "https://city.example:8000/api/v1/certificates/1",
+    ],
+)
+def test_a_location_off_the_target_is_not_followed(location: str) -> None:
+    """The intake check follows the ``Location`` a push answers with the clerk's token: a
+    target naming another host (or port, or scheme) would receive the token, and could make the
+    kit reach any host (SSRF). Not followed; the check cannot pass."""
+    from bdcert_conformance.plans.interface_session import ForeignLocation
+
+    seen: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(request)
+        return httpx.Response(200, json={"number": "1"})
+
+    session = _session(handler)
+    with pytest.raises(ForeignLocation, match="not followed"):
+        session.call("clerk", "GET", location, step="location", absolute=True)
+    assert not seen, [str(r.url) for r in seen]
+    session.call("clerk", "GET", "/api/v1/certificates/1", step="location", absolute=True)
+    assert [str(r.url) for r in seen] == [TARGET + "/api/v1/certificates/1"]
+    assert seen[0].headers["authorization"] == "Bearer clerk-token"
+    session.close()
+
+
+def test_redirects_are_not_followed() -> None:
+    """A 307 to another host is an answer to judge, not a hop to make with the token."""
+    seen: list[str] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append(str(request.url))
+        return httpx.Response(307, headers={"location": "http://evil.example/x"})
+
+    session = _session(handler)
+    assert session.call("clerk", "GET", "/whoami", step="whoami").status_code == 307
+    assert seen == [TARGET + "/api/v1/whoami"]
+    session.close()
+
+
+def _endless() -> Iterator[bytes]:
+    while True:
+        yield b"[" * 65536
+
+
+def _dripping() -> Iterator[bytes]:
+    for _ in range(100):
+        time.sleep(0.1)
+        yield b" "
+
+
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (_endless, {"content-type": "application/json"}),
+        (
+            lambda: [gzip.compress(b"0" * (20 << 20), compresslevel=1)],
+            {"content-type": "application/json", "content-encoding": "gzip"},
+        ),
+        (_dripping, {"content-type": "application/json"}),
+    ],
+    ids=["endless", "gzip-bomb", "drip"],
+)
+def test_a_huge_or_dripping_body_is_cut(body: Any, headers: dict[str, str]) -> None:
+    """A target answering an endless body, a decompression bomb, or one byte at a time (each
+    within the per-read timeout) neither exhausts the kit's memory nor hangs the run."""
+    from bdcert_conformance.plans.interface_session import ResponseTooLarge
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(200, headers=headers, content=body())
+
+    session = _session(handler, max_response_bytes=str(1 << 20), deadline="1")
+    began = time.monotonic()
+    with pytest.raises(ResponseTooLarge):
+        session.call("clerk", "GET", "/whoami", step="whoami")
+    assert time.monotonic() - began < 5
+    session.close()
+
+
+def test_an_ordinary_response_reads_as_before() -> None:
+    def handler(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200,
+            headers={"content-encoding": "gzip", "content-type": "application/json"},
+            content=gzip.compress(b'{"authority": "510100"}'),
+        )
+
+    session = _session(handler)
+    response = session.call("clerk", "GET", "/whoami", step="whoami")
+    assert response.json() == {"authority": "510100"}
+    assert session.exchanges[-1].body == {"authority": "510100"}
+    session.close()
+
+
+def _permissive_openapi() -> dict[str, Any]:
+    """An OpenAPI document that documents every path and allows any answer."""
+    anything = {m: {"responses": {"default": {}}} for m in ("get", "post", "put", "delete")}
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "x", "version": "1"},
+        "paths": {"/" + "/".join(f"{{p{i}}}" for i in range(n)): anything for n in range(1, 9)},
+    }
+
+
+def test_the_schema_check_does_not_trust_the_targets_own_openapi() -> None:
+    """P-117 judges responses against the provincial interface's OpenAPI document (bdcert's),
+    not against whatever ``/api/v1/openapi.json`` the target serves: a target serving a document
+    that allows anything, and answering nonsense, fails it."""
+    from bdcert_conformance.plans import interface
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.path.endswith("/openapi.json"):
+            return httpx.Response(200, json=_permissive_openapi())
+        return httpx.Response(200, json={"nonsense": True})
+
+    session = _session(handler)
+    verdict = interface.schema(session)
+    session.close()
+    assert verdict.outcome is Outcome.FAILED, verdict.summary
