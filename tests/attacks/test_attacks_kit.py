@@ -11,6 +11,7 @@ import contextlib
 import gzip
 import io
 import json
+import re
 import shutil
 import time
 import xml.etree.ElementTree as ET
@@ -361,3 +362,171 @@ def test_the_schema_check_does_not_trust_the_targets_own_openapi() -> None:
     verdict = interface.schema(session)
     session.close()
     assert verdict.outcome is Outcome.FAILED, verdict.summary
+
+
+# --------------------------------------------------------------------------- documents plan
+
+DOCS_TARGET = "510100-property_certificate-0000002.pdf"
+
+
+@pytest.fixture(scope="module")
+def docs_env(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    from tests.support import require_tool
+
+    pytest.importorskip("tongsuopy", reason="the reference's OFD documents need the gm extra")
+    for tool in ("pdftotext", "pdftoppm", "pdffonts", "zbarimg"):
+        require_tool(tool)
+    with contextlib.ExitStack() as stack:
+        yield load_plan("documents").reference_environment(
+            stack, tmp_path_factory.mktemp("attack-docs")
+        )
+
+
+def _documents(env: Any, tmp_path: Path, *names: str) -> Path:
+    """A documents directory holding only ``names`` of the reference's (all when none)."""
+    directory = tmp_path / "documents"
+    directory.mkdir()
+    for path in sorted(env.documents.iterdir()):
+        if not names or path.name in names:
+            shutil.copy(path, directory / path.name)
+    return directory
+
+
+def _run_documents(env: Any, documents: Path, tmp_path: Path, *only: str) -> RunResult:
+    options = RunOptions(
+        plan="documents", entries=env.entries, documents=documents, trust=env.trust, only=only
+    )
+    return run_plan(options, workdir=tmp_path / "work")
+
+
+def _outcomes(run: RunResult) -> dict[str, str]:
+    return {r.check.id: f"{r.outcome.value}: {r.verdict.summary}" for r in run.results}
+
+
+def test_one_certificate_twice_under_two_names_is_caught(docs_env: Any, tmp_path: Path) -> None:
+    """A document set with two documents for one entry (the same certificate copied under
+    another name) does not pass as a year's documents."""
+    documents = _documents(docs_env, tmp_path)
+    shutil.copy(documents / DOCS_TARGET, documents / "zz-extra.pdf")
+    run = _run_documents(docs_env, documents, tmp_path, "P-001", "P-005")
+    assert not run.ok, _outcomes(run)
+
+
+def _reference_ofd(env: Any) -> Path:
+    return next(p for p in sorted(env.documents.iterdir()) if p.suffix == ".ofd")
+
+
+def _rezip(source: bytes, change: Any) -> bytes:
+    out = io.BytesIO()
+    with zipfile.ZipFile(io.BytesIO(source)) as z, zipfile.ZipFile(out, "w") as w:
+        for info in z.infolist():
+            data = change(info.filename, z.read(info.filename))
+            if data is not None:
+                w.writestr(info, data)
+    return out.getvalue()
+
+
+def _bad_boundary(env: Any) -> bytes:
+    def change(name: str, data: bytes) -> bytes:
+        if name.endswith("Content.xml"):
+            return re.sub(rb'(<ofd:TextObject[^>]*?Boundary=")[^"]*', rb"\1a b c d", data, count=1)
+        return data
+
+    return _rezip(_reference_ofd(env).read_bytes(), change)
+
+
+def test_a_hostile_ofd_fails_the_run_without_crashing_it(docs_env: Any, tmp_path: Path) -> None:
+    """An OFD whose page holds ``Boundary="a b c d"`` once escaped the plan's reader as a
+    ValueError and ended the whole run with a traceback: now every check is FAILED saying why
+    (a vendor cannot turn a FAILED into "the kit broke")."""
+    documents = _documents(docs_env, tmp_path, DOCS_TARGET)
+    (documents / "hostile.ofd").write_bytes(_bad_boundary(docs_env))
+    run = _run_documents(docs_env, documents, tmp_path, "P-001", "P-002")
+    assert not run.ok
+    assert run.result("P-001").outcome is Outcome.FAILED, _outcomes(run)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="documents_read._read_ofd catches only BadZipFile/KeyError/AttributeError/"
+    "XMLSyntaxError: a ValueError (Boundary), RuntimeError (encrypted entry) or "
+    "NotImplementedError (compression method) escapes, so the other documents go unjudged",
+)
+def test_a_hostile_ofd_is_one_unreadable_document(docs_env: Any, tmp_path: Path) -> None:
+    from bdcert_conformance.plans.documents_read import read_document
+
+    path = tmp_path / "hostile.ofd"
+    path.write_bytes(_bad_boundary(docs_env))
+    document = read_document(path, tmp_path)
+    assert document.problem is not None
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="documents_read.ofd_files reads every part of an OFD whole, with no limit (bdcert's "
+    "read_package refuses over MAX_PACKAGE_BYTES): a zip bomb exhausts the kit's memory",
+)
+def test_an_ofd_zip_bomb_is_refused_unread(docs_env: Any, tmp_path: Path) -> None:
+    from bdcert.gm.ofd_package import MAX_PACKAGE_BYTES
+
+    from bdcert_conformance.plans.documents_read import read_document
+
+    source = _reference_ofd(docs_env).read_bytes()
+    out = io.BytesIO(source)
+    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as z:
+        with z.open("Doc_0/Res/bomb.png", "w", force_zip64=True) as fh:
+            block = b"\0" * (1 << 20)
+            for _ in range(MAX_PACKAGE_BYTES // len(block) + 8):
+                fh.write(block)
+    path = tmp_path / "bomb.ofd"
+    path.write_bytes(out.getvalue())
+    assert path.stat().st_size < 1 << 20
+    document = read_document(path, tmp_path)
+    assert document.problem is not None and "bytes" in document.problem
+
+
+def _invisible_face_value(env: Any) -> bytes:
+    """The target certificate printed with a WRONG 不动产单元号 and the right one written as
+    invisible text (render mode 3, as an OCR layer), then sealed with the authority's seal."""
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
+
+    from bdcert_conformance.broken.documents import _face, _render, _seal
+
+    cert = env.certificates[DOCS_TARGET]
+    right = next(i.value for i in cert.face if i.key == "bdcdyh")
+    wrong = right[:-4] + ("0000" if right[-4:] != "0000" else "1111")
+    rendered = _render(env, cert, face=_face(cert, bdcdyh=wrong))
+    writer = IncrementalPdfFileWriter(io.BytesIO(rendered.pdf))
+    font = generic.DictionaryObject(
+        {
+            generic.NameObject("/Type"): generic.NameObject("/Font"),
+            generic.NameObject("/Subtype"): generic.NameObject("/Type1"),
+            generic.NameObject("/BaseFont"): generic.NameObject("/Helvetica"),
+        }
+    )
+    resources = generic.DictionaryObject(
+        {
+            generic.NameObject("/Font"): generic.DictionaryObject(
+                {generic.NameObject("/KitHidden"): writer.add_object(font)}
+            )
+        }
+    )
+    text = f"BT /KitHidden 1 Tf 3 Tr 40 40 Td ({right}) Tj ET".encode()
+    stream = writer.add_object(generic.StreamObject(stream_data=text))
+    writer.add_stream_to_page(0, stream, resources=resources)
+    out = io.BytesIO()
+    writer.write(out)
+    return _seal(env, cert, attrs.evolve(rendered, pdf=out.getvalue()))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="P-002 looks for each face value anywhere in pdftotext's text: invisible text (render "
+    "mode 3, white, 1 pt, off the page) carries a value the printed page does not show",
+)
+def test_a_face_value_present_only_as_invisible_text_fails(docs_env: Any, tmp_path: Path) -> None:
+    documents = _documents(docs_env, tmp_path, DOCS_TARGET)
+    (documents / DOCS_TARGET).write_bytes(_invisible_face_value(docs_env))
+    run = _run_documents(docs_env, documents, tmp_path, "P-002")
+    assert run.result("P-002").outcome is Outcome.FAILED, _outcomes(run)

@@ -41,7 +41,9 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
         their own); None: the plan's ``open_context(options, workdir)`` prepares it.
     :param workdir: scratch space for the plan (a temporary directory when None).
     :raises KitUsageError: the options are incomplete or wrong (every problem named), or
-        ``only`` names a check that is not in the plan.
+        ``only`` names a check that is not in the plan. An input the plan cannot read or a
+        system it cannot reach (``open_context`` raising) is no usage error: every check is
+        FAILED saying why.
     """
     plan = load_plan(options.plan)
     checks = checks_of(options.plan)
@@ -61,7 +63,16 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bdcert-kit-")))
         if context is None:
-            context = stack.enter_context(plan.open_context(options, workdir))
+            try:
+                context = stack.enter_context(plan.open_context(options, workdir))
+            except Exception as exc:  # a hostile input or an unreachable system: every check
+                verdict = Verdict(  # fails, the run is reported (never a traceback, never a pass)
+                    Outcome.FAILED,
+                    f"the plan could not read its inputs or reach the system: "
+                    f"{type(exc).__name__}: {exc}",
+                )
+                results = [CheckResult(c, verdict, 0.0) for c in checks]
+                checks = []
         for c in checks:
             began = time.perf_counter()
             try:
