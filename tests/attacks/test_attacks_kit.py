@@ -146,6 +146,37 @@ def _copy(directory: Path, tmp_path: Path) -> Path:
     return copy
 
 
+def test_a_report_sealed_by_another_authority_under_the_root_is_named(
+    operator: Path, tmp_path: Path
+) -> None:
+    """The province's root anchors every city authority's seal: a city sealing a report of
+    its own making passes a check by the root alone. ``sealed_by`` (``--sealed-by``) names the
+    operator, and a manifest sealed by anyone else is refused."""
+    run = _run(tmp_path, [passed("30 documents")])
+    directory = tmp_path / "report"
+    data = canonical_json(build_manifest(run, write_reports(run, directory)))
+    (directory / MANIFEST_FILE).write_bytes(data)
+    (directory / MANIFEST_PDF).write_bytes(
+        seal_manifest(data, operator, authority_code="510700")  # 绵阳, a city, not the operator
+    )
+    assert check_report(directory, [_root(operator)]).ok  # any seal under the root
+    found = check_report(directory, [_root(operator)], sealed_by="12510100MB1C7A3X2H")
+    assert not found.ok and "not by the kit operator" in found.problems[0], found.problems
+    assert check_report(directory, [_root(operator)], sealed_by="绵阳市不动产登记中心").ok
+
+
+def test_check_report_cli_takes_the_operator(
+    sealed_failed: Path, operator: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from bdcert_adapters.cli import main
+
+    root = str(operator / "pki" / "root.cert.pem")
+    args = ["conformance", "check-report", str(sealed_failed), "--trust", root]
+    assert main([*args, "--sealed-by", "成都市不动产登记中心"]) == 0
+    assert main([*args, "--sealed-by", "绵阳市不动产登记中心"]) == 1
+    assert "not by the kit operator" in capsys.readouterr().err
+
+
 def test_an_added_report_file_is_named(sealed_failed: Path, operator: Path, tmp_path: Path) -> None:
     """A file laid beside the sealed ones (a doctored ``report-final.html``) is not covered by
     the seal: check-report names it rather than saying the directory is as sealed."""

@@ -10,8 +10,9 @@ going live (rule article 7 paragraph 2, article 12: compatible with the provinci
 - ``bdcert conformance selftest [--plan P]``: the kit against its correct and its deliberately
   broken reference implementations (caught N of M);
 - ``bdcert conformance checks [--plan P] [--markdown | --json]``: the catalogue of checks;
-- ``bdcert conformance check-report DIR --trust ROOT.pem``: a report directory is what the kit
-  operator sealed (nothing edited, nothing missing).
+- ``bdcert conformance check-report DIR --trust ROOT.pem [--sealed-by OPERATOR]``: a report
+  directory is what the kit operator sealed (nothing edited, added or missing; sealed by that
+  operator, not merely by some seal under the root).
 
 ``run --report DIR`` writes ``report.json``, ``junit.xml``, ``report.html`` and
 ``manifest.json``; with ``--seal-workspace WS`` also ``manifest.pdf``, sealed by WS's
@@ -136,6 +137,12 @@ def register(subparsers: Any) -> None:
         required=True,
         metavar="ROOT.pem",
         help="the kit operator's root certificate (repeatable)",
+    )
+    v.add_argument(
+        "--sealed-by",
+        metavar="OPERATOR",
+        help="the kit operator who must have sealed it (name, credit code or common name of "
+        "the signer): a root alone also trusts every other seal it anchors",
     )
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_check_report)
@@ -372,7 +379,7 @@ def cmd_check_report(args: argparse.Namespace) -> int:
     from bdcert_conformance.kit.manifest import check_report
 
     roots = [p.read_bytes() for p in args.trust]
-    found = check_report(args.directory, roots)
+    found = check_report(args.directory, roots, sealed_by=args.sealed_by)
     if args.json:
         print_json(
             {

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -199,12 +200,29 @@ def _embedded_manifest(pdf: bytes) -> bytes:
     raise ValueError(f"no embedded {MANIFEST_FILE}")
 
 
-def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
+def _subject_values(subject: str | None) -> set[str]:
+    """The attribute values of a signer's subject (``CN=…,serialNumber=…,O=…``)."""
+    values = set()
+    for part in re.split(r"(?<!\\),", subject or ""):
+        _, sep, value = part.partition("=")
+        if sep:
+            values.add(value.replace("\\,", ",").strip())
+    return values
+
+
+def check_report(
+    directory: Path, trust_roots: Sequence[bytes], *, sealed_by: str | None = None
+) -> ReportCheck:
     """Check a report directory: ``manifest.pdf``'s seal holds and chains to ``trust_roots``
     (PEM/DER), its embedded manifest is ``manifest.json`` byte for byte, every artefact the
     manifest lists has the SHA-256 it states (no report file edited, none missing), the
     manifest lists the three reports, and the directory holds no file the manifest does not
     list (none added beside the sealed ones).
+
+    :param sealed_by: who must have sealed it: the kit operator's name, unified social credit
+        code or common name, equal to one of the signer subject's values. The trust roots alone
+        do not say it: a province's root also anchors every city authority's seal, and a city
+        could seal a report of its own making. None: any signer under the roots.
 
     Every problem is listed, not only the first.
     """
@@ -219,15 +237,20 @@ def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
         )
     pdf = pdf_path.read_bytes()
     seal = seal_check(pdf, list(trust_roots))
-    sealed_by = getattr(seal, "signer", None)
+    sealed_by_subject = getattr(seal, "signer", None)
     sealed_at = getattr(seal, "signed_at", None)
     if seal.code is not VerdictCode.VALID or not seal.trusted:
         problems.append(f"{MANIFEST_PDF}: its seal fails: {seal.code.value}: {seal.detail}")
+    elif sealed_by is not None and sealed_by.strip() not in _subject_values(sealed_by_subject):
+        problems.append(
+            f"{MANIFEST_PDF} was sealed by {sealed_by_subject}, not by the kit operator "
+            f"{sealed_by.strip()}"
+        )
     try:
         embedded = _embedded_manifest(pdf)
     except Exception as exc:  # pyHanko raises many kinds on a PDF that is no manifest
         problems.append(f"{MANIFEST_PDF} holds no {MANIFEST_FILE}: {exc}")
-        return ReportCheck(tuple(problems), None, sealed_by, sealed_at)
+        return ReportCheck(tuple(problems), None, sealed_by_subject, sealed_at)
     if not json_path.is_file():
         problems.append(f"{MANIFEST_FILE} is missing (the sealed copy is used)")
     elif json_path.read_bytes() != embedded:
@@ -239,7 +262,7 @@ def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
             raise ValueError(f"format {manifest.get('format')!r}")
     except (ValueError, KeyError, TypeError) as exc:
         problems.append(f"the sealed manifest is unreadable: {exc}")
-        return ReportCheck(tuple(problems), None, sealed_by, sealed_at)
+        return ReportCheck(tuple(problems), None, sealed_by_subject, sealed_at)
     listed = {Path(str(a.get("name", ""))).name for a in artefacts if isinstance(a, dict)}
     for name in sorted(REPORT_FILES - listed):
         problems.append(f"the sealed manifest does not list {name}: it is not a kit report")
@@ -255,4 +278,4 @@ def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
                 f"{path.name} was changed: SHA-256 {sha256_file(path)}, the manifest states "
                 f"{artefact['sha256']}"
             )
-    return ReportCheck(tuple(problems), manifest, sealed_by, sealed_at)
+    return ReportCheck(tuple(problems), manifest, sealed_by_subject, sealed_at)
