@@ -561,3 +561,49 @@ def test_a_face_value_present_only_as_invisible_text_fails(docs_env: Any, tmp_pa
     (documents / DOCS_TARGET).write_bytes(_invisible_face_value(docs_env))
     run = _run_documents(docs_env, documents, tmp_path, "P-002")
     assert run.result("P-002").outcome is Outcome.FAILED, _outcomes(run)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="P-001 lists entries without a document and documents without an entry, but not an "
+    "entry with two certificates of one format (only a repeated number is caught, by P-005): "
+    "an extra certificate under the next number passes P-001, P-005 and P-006",
+)
+def test_a_second_certificate_for_one_entry_is_caught(docs_env: Any, tmp_path: Path) -> None:
+    """Two certificates, under consecutive numbers (no gap, no duplicate), for one entry that
+    is not held separately (分别持证): not what the entries call for."""
+    from bdcert_conformance.broken.documents import _renumbered
+
+    documents = _documents(docs_env, tmp_path)
+    cert = docs_env.certificates[DOCS_TARGET]
+    last = max(
+        int(p.stem.rsplit("-", 1)[1])
+        for p in documents.iterdir()
+        if p.name.startswith("510100-property_certificate-")
+    )
+    extra = _renumbered(docs_env, cert, last + 1, new_licence=True)
+    (documents / f"510100-property_certificate-{last + 1:07d}.pdf").write_bytes(extra)
+    run = _run_documents(docs_env, documents, tmp_path, "P-001", "P-005", "P-006")
+    assert not run.ok, _outcomes(run)
+
+
+def _with_qr(env: Any, url: str) -> bytes:
+    from bdcert_conformance.broken.documents import _render, _seal
+
+    cert = env.certificates[DOCS_TARGET]
+    return bytes(_seal(env, cert, _render(env, cert, verification_url=url)))
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="P-007 accepts any ASCII http(s) URL in the QR code: nothing checks that it leads to "
+    "this certificate's verification (the provincial host, the certificate's token), nor that "
+    "two certificates do not carry the same QR code",
+)
+def test_a_qr_code_that_verifies_nothing_fails(docs_env: Any, tmp_path: Path) -> None:
+    other_name = "510100-property_certificate-0000003.pdf"
+    documents = _documents(docs_env, tmp_path, DOCS_TARGET, other_name)
+    other = docs_env.certificates[other_name]
+    (documents / DOCS_TARGET).write_bytes(_with_qr(docs_env, other.verification_url))
+    run = _run_documents(docs_env, documents, tmp_path, "P-007")
+    assert run.result("P-007").outcome is Outcome.FAILED, _outcomes(run)
