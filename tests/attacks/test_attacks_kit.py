@@ -607,3 +607,29 @@ def test_a_qr_code_that_verifies_nothing_fails(docs_env: Any, tmp_path: Path) ->
     (documents / DOCS_TARGET).write_bytes(_with_qr(docs_env, other.verification_url))
     run = _run_documents(docs_env, documents, tmp_path, "P-007")
     assert run.result("P-007").outcome is Outcome.FAILED, _outcomes(run)
+
+
+# --------------------------------------------------------------------------- plugins plan
+
+
+@pytest.mark.parametrize(
+    "secret",
+    [lambda s: b"not-the-kit-secret-at-all", lambda s: s[:-1], lambda s: s.hex().encode()],
+    ids=["own", "truncated", "hex"],
+)
+def test_a_notifier_signing_with_another_secret_fails(secret: Any) -> None:
+    """A notifier that signs every delivery, but not with the secret it was given (its own
+    configured one, a truncated one, its hex text): P-231 refuses every signature."""
+    from types import SimpleNamespace
+
+    from bdcert_conformance.plans.plugin_notifier import notifier_signed
+    from bdcert_conformance.plans.plugin_subjects import NotifierSubject
+    from bdcert_plugins.notify_webhook import WebhookNotifier
+
+    def make(url: str, given: bytes) -> Any:
+        return WebhookNotifier(url, secret(given), retries=1, sleep=lambda s: None)
+
+    context = SimpleNamespace(notifiers=(NotifierSubject("evil", make, "attack"),))
+    verdict = notifier_signed(context)
+    assert verdict.outcome is Outcome.FAILED, verdict.summary
+    assert all("X-Bdcert-Signature" in e.field for e in verdict.evidence), verdict.evidence
