@@ -633,3 +633,20 @@ def test_a_notifier_signing_with_another_secret_fails(secret: Any) -> None:
     verdict = notifier_signed(context)
     assert verdict.outcome is Outcome.FAILED, verdict.summary
     assert all("X-Bdcert-Signature" in e.field for e in verdict.evidence), verdict.evidence
+
+
+def test_a_seal_at_the_right_box_on_another_page_fails(docs_env: Any, tmp_path: Path) -> None:
+    """The long certificate prints 登记机构 on its last page: a seal at the very same box on
+    the first page is not "at the authority's name" (P-009 compares pages, not only boxes)."""
+    from bdcert_conformance.broken.documents import LONG, _pyhanko_seal, _render, _request
+
+    cert = docs_env.certificates[LONG]
+    rendered = _render(docs_env, cert)
+    assert rendered.seal_page > 0, "the long certificate has its seal on page 1"
+    request = attrs.evolve(_request(docs_env, cert, rendered), page=0)
+    pdf = _pyhanko_seal(docs_env, cert, rendered.pdf, request, certify=True, visible=True)
+    documents = _documents(docs_env, tmp_path, LONG)
+    (documents / LONG).write_bytes(pdf)
+    run = _run_documents(docs_env, documents, tmp_path, "P-009")
+    assert run.result("P-009").outcome is Outcome.FAILED, _outcomes(run)
+    assert "page" in run.result("P-009").verdict.evidence[0].expected
