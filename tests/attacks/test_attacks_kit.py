@@ -105,6 +105,43 @@ def test_a_certification_of_a_selection_is_no_certification(tmp_path: Path) -> N
     assert _run(tmp_path, [passed("1 document")]).ok  # not a certification: a selection is fine
 
 
+def test_loosening_settings_and_their_files_are_on_the_record(tmp_path: Path) -> None:
+    """``--set seal_distance_mm=1000 --set long_value_chars=99999 --set authorities=FILE``
+    loosen what the documents plan accepts (a seal anywhere, no long value compared, the
+    vendor's own authorities): the reports and the sealed manifest say so, and the file is an
+    input with its SHA-256, so the province sees what the PASS was given."""
+    authorities = tmp_path / "authorities.json"
+    authorities.write_text("[]", encoding="utf-8")
+    settings = {
+        "seal_distance_mm": "1000",
+        "long_value_chars": "99999",
+        "authorities": str(authorities),
+    }
+    run = attrs.evolve(
+        _run(tmp_path, [passed("1 document")]),
+        options=RunOptions(plan="documents", settings=settings),
+    )
+    paths = write_reports(run, tmp_path / "r")
+    report = json.loads(paths[0].read_text(encoding="utf-8"))
+    assert report["settings"] == settings
+    assert "seal_distance_mm=1000" in paths[2].read_text(encoding="utf-8")
+    manifest = json.loads(canonical_json(build_manifest(run, paths)))
+    assert manifest["settings"] == settings and manifest["only"] == []
+    assert [i["role"] for i in manifest["inputs"]] == ["setting authorities"]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="documents.py P-003 PASSES having compared no value when long_value_chars is set "
+    "above every value's length (a check that cannot fail); a certification run should refuse "
+    "settings looser than the defaults, or the check should not PASS on nothing",
+)
+def test_a_check_loosened_to_compare_nothing_does_not_pass(docs_env: Any, tmp_path: Path) -> None:
+    documents = _documents(docs_env, tmp_path, "510100-property_certificate-0000013.pdf")
+    run = _run_documents(docs_env, documents, tmp_path, "P-003", long_value_chars="100000")
+    assert run.result("P-003").outcome is not Outcome.PASSED, _outcomes(run)
+
+
 @pytest.fixture(scope="module")
 def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from bdcert_adapters.cli import main
@@ -423,9 +460,16 @@ def _documents(env: Any, tmp_path: Path, *names: str) -> Path:
     return directory
 
 
-def _run_documents(env: Any, documents: Path, tmp_path: Path, *only: str) -> RunResult:
+def _run_documents(
+    env: Any, documents: Path, tmp_path: Path, *only: str, **settings: str
+) -> RunResult:
     options = RunOptions(
-        plan="documents", entries=env.entries, documents=documents, trust=env.trust, only=only
+        plan="documents",
+        entries=env.entries,
+        documents=documents,
+        trust=env.trust,
+        only=only,
+        settings=settings,
     )
     return run_plan(options, workdir=tmp_path / "work")
 

@@ -59,9 +59,11 @@ def sha256_file(path: Path) -> str:
 
 
 def build_manifest(run: RunResult, artefacts: Sequence[Path]) -> dict[str, Any]:
-    """The manifest of ``run``: system, vendor, version, kit version, plan, times, result,
-    counts, the SHA-256 and size of every input file (role, path as given) and of every
-    artefact (file name within the report directory)."""
+    """The manifest of ``run``: system, vendor, version, kit version, plan, the settings and
+    the ``only`` selection (both change what the run proves), times, result, counts, the
+    SHA-256 and size of every input file (role, path as given; a setting naming a file, such as
+    ``authorities=FILE``, is an input too) and of every artefact (file name within the report
+    directory)."""
     o = run.options
     return {
         "format": MANIFEST_FORMAT,
@@ -73,6 +75,8 @@ def build_manifest(run: RunResult, artefacts: Sequence[Path]) -> dict[str, Any]:
         "province": o.province,
         "workspace": str(o.workspace) if o.workspace else None,
         "certify": o.certify,
+        "settings": {data_text(k): data_text(v) for k, v in sorted(o.settings.items())},
+        "only": list(o.only),
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
         "result": "PASSED" if run.ok else "FAILED",
@@ -133,6 +137,11 @@ def seal_manifest(
             (
                 "检查项 Checks",
                 ", ".join(f"{k} {summary[k]}" for k in ("PASSED", "FAILED", "WARNING", "SKIPPED")),
+            ),
+            (
+                "设置 Settings",
+                ", ".join(f"{k}={v}" for k, v in manifest.get("settings", {}).items())
+                or "— (defaults)",
             ),
             ("时间 Run", f"{manifest['started_at']} — {manifest['finished_at']}"),
             ("工具 Kit", f"bdcert {manifest['kit_version']}"),

@@ -242,6 +242,11 @@ class RunOptions:
         if self.documents is not None and self.documents.is_dir():
             files += [("document", p) for p in sorted(self.documents.rglob("*")) if p.is_file()]
         files += [("trust", p) for p in self.trust]
+        files += [
+            (f"setting {key}", Path(value))
+            for key, value in sorted(self.settings.items())
+            if value and Path(value).is_file()
+        ]
         return files
 
 

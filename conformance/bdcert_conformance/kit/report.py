@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bdcert_conformance.kit.model import Outcome, RunResult
+from bdcert_conformance.kit.model import Outcome, RunResult, data_text
 
 __all__ = [
     "REPORT_FORMAT",
@@ -69,6 +69,8 @@ def report_document(run: RunResult) -> dict[str, Any]:
         "system": {"name": o.system, "vendor": o.vendor, "version": o.system_version},
         "target": o.target,
         "certify": o.certify,
+        "settings": {data_text(k): data_text(v) for k, v in sorted(o.settings.items())},
+        "only": list(o.only),
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
         "result": "PASSED" if run.ok else "FAILED",
