@@ -167,9 +167,7 @@ def _sealed(tmp: Path, operator: Path, verdicts: list[Any]) -> Path:
 
 @pytest.fixture(scope="module")
 def sealed_failed(operator: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return _sealed(
-        tmp_path_factory.mktemp("failed"), operator, [failed("1 face item differs")]
-    )
+    return _sealed(tmp_path_factory.mktemp("failed"), operator, [failed("1 face item differs")])
 
 
 @pytest.fixture(scope="module")
@@ -202,6 +200,34 @@ def test_a_report_sealed_by_another_authority_under_the_root_is_named(
     assert check_report(directory, [_root(operator)], sealed_by="绵阳市不动产登记中心").ok
 
 
+def test_a_run_trusting_a_root_of_its_own_is_named(
+    operator: Path, tmp_path: Path, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The documents plan checks the seals' chain against the ``--trust`` roots it is given: a
+    city giving its own root passes. check-report with the province's trust list names a run
+    that trusted anything else (the manifest holds each trust file's SHA-256)."""
+    from bdcert_adapters.cli import main
+
+    own = tmp_path_factory.mktemp("own-ca") / "ws"
+    assert main(["init", "--demo", "--workspace", str(own)]) == 0
+    own_root = own / "pki" / "root.cert.pem"
+    entries = tmp_path / "entries.jsonl"
+    entries.write_text("{}\n", encoding="utf-8")
+    run = attrs.evolve(
+        _run(tmp_path, [passed("23 signers chained to the trust list")]),
+        options=RunOptions(plan="documents", entries=entries, trust=(own_root,)),
+    )
+    directory = tmp_path / "report"
+    data = canonical_json(build_manifest(run, write_reports(run, directory)))
+    (directory / MANIFEST_FILE).write_bytes(data)
+    (directory / MANIFEST_PDF).write_bytes(seal_manifest(data, operator))
+    province = [_root(operator)]
+    assert check_report(directory, province).ok
+    found = check_report(directory, province, trust_list=province)
+    assert not found.ok and "not on the province's trust list" in found.problems[0]
+    assert check_report(directory, province, trust_list=[own_root.read_bytes()]).ok
+
+
 def test_check_report_cli_takes_the_operator(
     sealed_failed: Path, operator: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -212,6 +238,7 @@ def test_check_report_cli_takes_the_operator(
     assert main([*args, "--sealed-by", "成都市不动产登记中心"]) == 0
     assert main([*args, "--sealed-by", "绵阳市不动产登记中心"]) == 1
     assert "not by the kit operator" in capsys.readouterr().err
+    assert main([*args, "--trust-list", root]) == 0  # the run had no trust input
 
 
 def test_an_added_report_file_is_named(sealed_failed: Path, operator: Path, tmp_path: Path) -> None:
@@ -263,11 +290,9 @@ def test_an_incremental_update_after_sealing_is_refused(
     out = io.BytesIO()
     writer.write(out)
     (copy / MANIFEST_PDF).write_bytes(out.getvalue())
-    assert json.loads(
-        PdfFileReader(io.BytesIO(out.getvalue()), strict=False)
-        .root["/Names"]["/EmbeddedFiles"]["/Names"][1]["/EF"]["/F"]
-        .data
-    )["result"] == "PASSED"
+    reader = PdfFileReader(io.BytesIO(out.getvalue()), strict=False)
+    swapped = reader.root["/Names"]["/EmbeddedFiles"]["/Names"][1]["/EF"]["/F"].data
+    assert json.loads(swapped)["result"] == "PASSED"  # what a reader of the PDF now sees
     found = check_report(copy, [_root(operator)])
     assert not found.ok, "an update after the seal made a FAILED run read PASSED"
     assert any("seal fails" in p for p in found.problems), found.problems
@@ -543,16 +568,17 @@ def test_a_hostile_ofd_is_one_unreadable_document(docs_env: Any, tmp_path: Path)
 )
 def test_an_ofd_zip_bomb_is_refused_unread(docs_env: Any, tmp_path: Path) -> None:
     from bdcert.gm.ofd_package import MAX_PACKAGE_BYTES
-
     from bdcert_conformance.plans.documents_read import read_document
 
     source = _reference_ofd(docs_env).read_bytes()
     out = io.BytesIO(source)
-    with zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as z:
-        with z.open("Doc_0/Res/bomb.png", "w", force_zip64=True) as fh:
-            block = b"\0" * (1 << 20)
-            for _ in range(MAX_PACKAGE_BYTES // len(block) + 8):
-                fh.write(block)
+    block = b"\0" * (1 << 20)
+    with (
+        zipfile.ZipFile(out, "a", compression=zipfile.ZIP_DEFLATED) as z,
+        z.open("Doc_0/Res/bomb.png", "w", force_zip64=True) as fh,
+    ):
+        for _ in range(MAX_PACKAGE_BYTES // len(block) + 8):
+            fh.write(block)
     path = tmp_path / "bomb.ofd"
     path.write_bytes(out.getvalue())
     assert path.stat().st_size < 1 << 20

@@ -220,7 +220,11 @@ def _subject_values(subject: str | None) -> set[str]:
 
 
 def check_report(
-    directory: Path, trust_roots: Sequence[bytes], *, sealed_by: str | None = None
+    directory: Path,
+    trust_roots: Sequence[bytes],
+    *,
+    sealed_by: str | None = None,
+    trust_list: Sequence[bytes] | None = None,
 ) -> ReportCheck:
     """Check a report directory: ``manifest.pdf``'s seal holds and chains to ``trust_roots``
     (PEM/DER), its embedded manifest is ``manifest.json`` byte for byte, every artefact the
@@ -232,6 +236,10 @@ def check_report(
         code or common name, equal to one of the signer subject's values. The trust roots alone
         do not say it: a province's root also anchors every city authority's seal, and a city
         could seal a report of its own making. None: any signer under the roots.
+    :param trust_list: the province's trust list (the root files as they are, PEM or DER):
+        every ``trust`` input of the run must be one of them, byte for byte (SHA-256). Whoever
+        runs the kit gives ``--trust``: a system sealed under a root of its own passes the
+        documents plan's chain check against that root. None: not compared.
 
     Every problem is listed, not only the first.
     """
@@ -278,6 +286,14 @@ def check_report(
     for extra in sorted(p.name for p in directory.iterdir()):
         if extra not in listed | {MANIFEST_FILE, MANIFEST_PDF}:
             problems.append(f"{extra} is not in the sealed manifest: it was added after the run")
+    if trust_list is not None:
+        allowed = {hashlib.sha256(root).hexdigest() for root in trust_list}
+        for item in manifest.get("inputs", []):
+            if item.get("role") == "trust" and item.get("sha256") not in allowed:
+                problems.append(
+                    f"the run trusted {item.get('path')} (SHA-256 {item.get('sha256')}), "
+                    "which is not on the province's trust list"
+                )
     for artefact in artefacts:
         path = directory / Path(str(artefact["name"])).name
         if not path.is_file():

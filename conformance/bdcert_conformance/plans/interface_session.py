@@ -41,6 +41,8 @@ class ForeignLocation(ValueError):
 
 class ResponseTooLarge(ValueError):
     """A response body over ``max_response_bytes`` or slower than ``deadline``."""
+
+
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 _GIVEN = "晓明建华秀英志强丽娟海燕俊杰文静子涵雨欣浩然思远国平玉兰"
 _ROADS = ("东大街", "人民南路", "蜀都大道", "建设路", "春熙路", "光华大道", "红星路", "顺城大街")
@@ -236,7 +238,7 @@ class InterfaceSession:
         """
         limit = int(self.settings.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES))
         deadline = time.monotonic() + float(
-            self.settings.get("deadline", self.settings.get("timeout", "120"))
+            str(self.settings.get("deadline") or self.settings.get("timeout") or "120")
         )
         response = client.send(request, stream=True)
         try:
