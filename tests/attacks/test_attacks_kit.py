@@ -142,6 +142,34 @@ def test_a_check_loosened_to_compare_nothing_does_not_pass(docs_env: Any, tmp_pa
     assert run.result("P-003").outcome is not Outcome.PASSED, _outcomes(run)
 
 
+def test_the_selftest_does_not_count_an_unopenable_broken_implementation_as_caught(
+    tmp_path: Path,
+) -> None:
+    """Since a plan that cannot open its inputs fails every check (above), the self-test must
+    not take that FAILED as its named check catching the defect: a broken implementation that
+    was not built right would pass for caught."""
+    from bdcert_conformance.kit.model import BrokenImplementation
+    from bdcert_conformance.kit.selftest import BrokenResult
+
+    load_plan("documents")
+    entries = tmp_path / "entries.jsonl"
+    entries.write_bytes(b"\xff\xfe not UTF-8\n")
+    documents = tmp_path / "documents"
+    documents.mkdir()
+    trust = tmp_path / "root.pem"
+    trust.write_bytes(b"")
+    options = RunOptions(
+        plan="documents", entries=entries, documents=documents, trust=(trust,), only=("P-004",)
+    )
+    run = run_plan(options, workdir=tmp_path / "work")  # no traceback: every check FAILED
+    result = run.result("P-004")
+    assert (
+        result.outcome is Outcome.FAILED and "could not read its inputs" in result.verdict.summary
+    )
+    broken = BrokenImplementation("B-099", "documents", "x", "P-004", lambda env, wd: options)
+    assert not BrokenResult(broken, result).caught
+
+
 @pytest.fixture(scope="module")
 def operator(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from bdcert_adapters.cli import main
