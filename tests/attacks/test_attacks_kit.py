@@ -264,6 +264,7 @@ def test_check_report_cli_takes_the_operator(
     root = str(operator / "pki" / "root.cert.pem")
     args = ["conformance", "check-report", str(sealed_failed), "--trust", root]
     assert main([*args, "--sealed-by", "成都市不动产登记中心"]) == 0
+    assert "NOT a certification run" in capsys.readouterr().out  # a PASS without --certify
     assert main([*args, "--sealed-by", "绵阳市不动产登记中心"]) == 1
     assert "not by the kit operator" in capsys.readouterr().err
     assert main([*args, "--trust-list", root]) == 0  # the run had no trust input
@@ -527,6 +528,13 @@ def _run_documents(
     return run_plan(options, workdir=tmp_path / "work")
 
 
+def _run_alone(env: Any, tmp_path: Path, name: str, data: bytes, *only: str) -> RunResult:
+    """``only`` run on the reference document ``name`` alone, its bytes replaced by ``data``."""
+    documents = _documents(env, tmp_path, name)
+    (documents / name).write_bytes(data)
+    return _run_documents(env, documents, tmp_path, *only)
+
+
 def _outcomes(run: RunResult) -> dict[str, str]:
     return {r.check.id: f"{r.outcome.value}: {r.verdict.summary}" for r in run.results}
 
@@ -655,9 +663,7 @@ def _invisible_face_value(env: Any) -> bytes:
     "mode 3, white, 1 pt, off the page) carries a value the printed page does not show",
 )
 def test_a_face_value_present_only_as_invisible_text_fails(docs_env: Any, tmp_path: Path) -> None:
-    documents = _documents(docs_env, tmp_path, DOCS_TARGET)
-    (documents / DOCS_TARGET).write_bytes(_invisible_face_value(docs_env))
-    run = _run_documents(docs_env, documents, tmp_path, "P-002")
+    run = _run_alone(docs_env, tmp_path, DOCS_TARGET, _invisible_face_value(docs_env), "P-002")
     assert run.result("P-002").outcome is Outcome.FAILED, _outcomes(run)
 
 
@@ -743,8 +749,6 @@ def test_a_seal_at_the_right_box_on_another_page_fails(docs_env: Any, tmp_path: 
     assert rendered.seal_page > 0, "the long certificate has its seal on page 1"
     request = attrs.evolve(_request(docs_env, cert, rendered), page=0)
     pdf = _pyhanko_seal(docs_env, cert, rendered.pdf, request, certify=True, visible=True)
-    documents = _documents(docs_env, tmp_path, LONG)
-    (documents / LONG).write_bytes(pdf)
-    run = _run_documents(docs_env, documents, tmp_path, "P-009")
+    run = _run_alone(docs_env, tmp_path, LONG, pdf, "P-009")
     assert run.result("P-009").outcome is Outcome.FAILED, _outcomes(run)
     assert "page" in run.result("P-009").verdict.evidence[0].expected

@@ -405,7 +405,13 @@ def cmd_check_report(args: argparse.Namespace) -> int:
         echo(
             ("as sealed", "green"),
             f": {args.directory} — {m.get('plan')} plan of "
-            f"{m.get('system', {}).get('name')}: {m.get('result')}; sealed by {found.sealed_by} at "
+            f"{m.get('system', {}).get('name')}: {m.get('result')}"
+            + (
+                " (certification run)"
+                if m.get("certify")
+                else " (NOT a certification run: SKIPPED checks and --only allowed)"
+            )
+            + f"; sealed by {found.sealed_by} at "
             f"{found.sealed_at.isoformat() if found.sealed_at else '?'}",
         )
     else:
