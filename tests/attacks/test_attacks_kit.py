@@ -752,3 +752,24 @@ def test_a_seal_at_the_right_box_on_another_page_fails(docs_env: Any, tmp_path: 
     run = _run_alone(docs_env, tmp_path, LONG, pdf, "P-009")
     assert run.result("P-009").outcome is Outcome.FAILED, _outcomes(run)
     assert "page" in run.result("P-009").verdict.evidence[0].expected
+
+
+def test_ofd_part_names_cannot_write_outside_the_scratch_directory(
+    docs_env: Any, tmp_path: Path
+) -> None:
+    """The QR reader writes an OFD's pictures to a scratch directory under their part names:
+    a part named ``../../x.png`` is written inside it (``/`` replaced), never beside it."""
+    from bdcert_conformance.plans.documents import _qr_payloads
+    from bdcert_conformance.plans.documents_read import read_document
+
+    escape = f"../../../{tmp_path.name}-escaped.png"
+    source = _reference_ofd(docs_env).read_bytes()
+    out = io.BytesIO(source)
+    with zipfile.ZipFile(out, "a") as z:
+        z.writestr(escape, b"\x89PNG\r\n\x1a\n")
+    path = tmp_path / "traversal.ofd"
+    path.write_bytes(out.getvalue())
+    payloads, problem = _qr_payloads(read_document(path, tmp_path))
+    assert problem is None and len(payloads) == 1
+    assert not list(Path("/tmp").glob(f"*{tmp_path.name}-escaped.png"))
+    assert not list(tmp_path.parent.glob(f"*{tmp_path.name}-escaped.png"))
