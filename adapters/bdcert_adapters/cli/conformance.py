@@ -10,8 +10,10 @@ going live (rule article 7 paragraph 2, article 12: compatible with the provinci
 - ``bdcert conformance selftest [--plan P]``: the kit against its correct and its deliberately
   broken reference implementations (caught N of M);
 - ``bdcert conformance checks [--plan P] [--markdown | --json]``: the catalogue of checks;
-- ``bdcert conformance check-report DIR --trust ROOT.pem``: a report directory is what the kit
-  operator sealed (nothing edited, nothing missing).
+- ``bdcert conformance check-report DIR --trust ROOT.pem [--sealed-by OPERATOR]
+  [--trust-list ROOT.pem…]``: a report directory is what the kit operator sealed (nothing
+  edited, added or missing; sealed by that operator, not merely by some seal under the root;
+  the run trusted only the province's roots).
 
 ``run --report DIR`` writes ``report.json``, ``junit.xml``, ``report.html`` and
 ``manifest.json``; with ``--seal-workspace WS`` also ``manifest.pdf``, sealed by WS's
@@ -136,6 +138,20 @@ def register(subparsers: Any) -> None:
         required=True,
         metavar="ROOT.pem",
         help="the kit operator's root certificate (repeatable)",
+    )
+    v.add_argument(
+        "--sealed-by",
+        metavar="OPERATOR",
+        help="the kit operator who must have sealed it (name, credit code or common name of "
+        "the signer): a root alone also trusts every other seal it anchors",
+    )
+    v.add_argument(
+        "--trust-list",
+        type=Path,
+        action="append",
+        metavar="ROOT.pem",
+        help="a root of the province's trust list (repeatable): every --trust the run was "
+        "given must be one of them",
     )
     v.add_argument("--json", action="store_true")
     v.set_defaults(func=cmd_check_report)
@@ -405,7 +421,8 @@ def cmd_check_report(args: argparse.Namespace) -> int:
         error(f"{args.directory}: no such directory")
         return 2
     roots = [p.read_bytes() for p in args.trust]
-    found = check_report(args.directory, roots)
+    trust_list = [p.read_bytes() for p in args.trust_list] if args.trust_list else None
+    found = check_report(args.directory, roots, sealed_by=args.sealed_by, trust_list=trust_list)
     if args.json:
         print_json(
             {
@@ -421,7 +438,13 @@ def cmd_check_report(args: argparse.Namespace) -> int:
         echo(
             ("as sealed", "green"),
             f": {args.directory} — {m.get('plan')} plan of "
-            f"{m.get('system', {}).get('name')}: {m.get('result')}; sealed by {found.sealed_by} at "
+            f"{m.get('system', {}).get('name')}: {m.get('result')}"
+            + (
+                " (certification run)"
+                if m.get("certify")
+                else " (NOT a certification run: SKIPPED checks and --only allowed)"
+            )
+            + f"; sealed by {found.sealed_by} at "
             f"{found.sealed_at.isoformat() if found.sealed_at else '?'}",
         )
     else:

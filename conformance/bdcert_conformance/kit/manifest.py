@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+import re
 from collections.abc import Sequence
 from datetime import datetime
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import attrs
 
-from bdcert_conformance.kit.model import Outcome, RunResult
+from bdcert_conformance.kit.model import Outcome, RunResult, data_text
 
 __all__ = [
     "MANIFEST_FILE",
@@ -38,6 +39,8 @@ __all__ = [
 MANIFEST_FORMAT = "bdcert-conformance-manifest"
 MANIFEST_FILE = "manifest.json"
 MANIFEST_PDF = "manifest.pdf"
+#: The reports every kit run writes (:func:`bdcert_conformance.kit.report.write_reports`).
+REPORT_FILES = frozenset({"report.json", "junit.xml", "report.html"})
 #: Where the seal is drawn on the manifest's page (PDF points), as on audit checkpoints.
 SEAL_BOX = (380.0, 90.0, 499.0, 209.0)
 
@@ -56,9 +59,11 @@ def sha256_file(path: Path) -> str:
 
 
 def build_manifest(run: RunResult, artefacts: Sequence[Path]) -> dict[str, Any]:
-    """The manifest of ``run``: system, vendor, version, kit version, plan, times, result,
-    counts, the SHA-256 and size of every input file (role, path as given) and of every
-    artefact (file name within the report directory)."""
+    """The manifest of ``run``: system, vendor, version, kit version, plan, the settings and
+    the ``only`` selection (both change what the run proves), times, result, counts, the
+    SHA-256 and size of every input file (role, path as given; a setting naming a file, such as
+    ``authorities=FILE``, is an input too) and of every artefact (file name within the report
+    directory)."""
     o = run.options
     return {
         "format": MANIFEST_FORMAT,
@@ -70,6 +75,8 @@ def build_manifest(run: RunResult, artefacts: Sequence[Path]) -> dict[str, Any]:
         "province": o.province,
         "workspace": str(o.workspace) if o.workspace else None,
         "certify": o.certify,
+        "settings": {data_text(k): data_text(v) for k, v in sorted(o.settings.items())},
+        "only": list(o.only),
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
         "result": "PASSED" if run.ok else "FAILED",
@@ -77,7 +84,7 @@ def build_manifest(run: RunResult, artefacts: Sequence[Path]) -> dict[str, Any]:
         "inputs": [
             {
                 "role": role,
-                "path": str(path),
+                "path": data_text(path),
                 "sha256": sha256_file(path),
                 "bytes": path.stat().st_size,
             }
@@ -155,6 +162,11 @@ def seal_manifest(
                 "检查项 Checks",
                 ", ".join(f"{k} {summary[k]}" for k in ("PASSED", "FAILED", "WARNING", "SKIPPED")),
             ),
+            (
+                "设置 Settings",
+                ", ".join(f"{k}={v}" for k, v in manifest.get("settings", {}).items())
+                or "— (defaults)",
+            ),
             ("时间 Run", f"{manifest['started_at']} — {manifest['finished_at']}"),
             ("工具 Kit", f"bdcert {manifest['kit_version']}"),
             ("测试者 Operator", f"{authority.name} ({authority.code}) {operator}".strip()),
@@ -221,10 +233,37 @@ def _embedded_manifest(pdf: bytes) -> bytes:
     raise ValueError(f"no embedded {MANIFEST_FILE}")
 
 
-def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
+def _subject_values(subject: str | None) -> set[str]:
+    """The attribute values of a signer's subject (``CN=…,serialNumber=…,O=…``)."""
+    values = set()
+    for part in re.split(r"(?<!\\),", subject or ""):
+        _, sep, value = part.partition("=")
+        if sep:
+            values.add(value.replace("\\,", ",").strip())
+    return values
+
+
+def check_report(
+    directory: Path,
+    trust_roots: Sequence[bytes],
+    *,
+    sealed_by: str | None = None,
+    trust_list: Sequence[bytes] | None = None,
+) -> ReportCheck:
     """Check a report directory: ``manifest.pdf``'s seal holds and chains to ``trust_roots``
-    (PEM/DER), its embedded manifest is ``manifest.json`` byte for byte, and every artefact the
-    manifest lists has the SHA-256 it states (no report file edited, none missing).
+    (PEM/DER), its embedded manifest is ``manifest.json`` byte for byte, every artefact the
+    manifest lists has the SHA-256 it states (no report file edited, none missing), the
+    manifest lists the three reports, and the directory holds no file the manifest does not
+    list (none added beside the sealed ones).
+
+    :param sealed_by: who must have sealed it: the kit operator's name, unified social credit
+        code or common name, equal to one of the signer subject's values. The trust roots alone
+        do not say it: a province's root also anchors every city authority's seal, and a city
+        could seal a report of its own making. None: any signer under the roots.
+    :param trust_list: the province's trust list (the root files as they are, PEM or DER):
+        every ``trust`` input of the run must be one of them, byte for byte (SHA-256). Whoever
+        runs the kit gives ``--trust``: a system sealed under a root of its own passes the
+        documents plan's chain check against that root. None: not compared.
 
     Every problem is listed, not only the first.
     """
@@ -239,15 +278,20 @@ def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
         )
     pdf = pdf_path.read_bytes()
     seal = seal_check(pdf, list(trust_roots))
-    sealed_by = getattr(seal, "signer", None)
+    sealed_by_subject = getattr(seal, "signer", None)
     sealed_at = getattr(seal, "signed_at", None)
     if seal.code is not VerdictCode.VALID or not seal.trusted:
         problems.append(f"{MANIFEST_PDF}: its seal fails: {seal.code.value}: {seal.detail}")
+    elif sealed_by is not None and sealed_by.strip() not in _subject_values(sealed_by_subject):
+        problems.append(
+            f"{MANIFEST_PDF} was sealed by {sealed_by_subject}, not by the kit operator "
+            f"{sealed_by.strip()}"
+        )
     try:
         embedded = _embedded_manifest(pdf)
     except Exception as exc:  # pyHanko raises many kinds on a PDF that is no manifest
         problems.append(f"{MANIFEST_PDF} holds no {MANIFEST_FILE}: {exc}")
-        return ReportCheck(tuple(problems), None, sealed_by, sealed_at)
+        return ReportCheck(tuple(problems), None, sealed_by_subject, sealed_at)
     if not json_path.is_file():
         problems.append(f"{MANIFEST_FILE} is missing (the sealed copy is used)")
     elif json_path.read_bytes() != embedded:
@@ -259,7 +303,21 @@ def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
             raise ValueError(f"format {manifest.get('format')!r}")
     except (ValueError, KeyError, TypeError) as exc:
         problems.append(f"the sealed manifest is unreadable: {exc}")
-        return ReportCheck(tuple(problems), None, sealed_by, sealed_at)
+        return ReportCheck(tuple(problems), None, sealed_by_subject, sealed_at)
+    listed = {Path(str(a.get("name", ""))).name for a in artefacts if isinstance(a, dict)}
+    for name in sorted(REPORT_FILES - listed):
+        problems.append(f"the sealed manifest does not list {name}: it is not a kit report")
+    for extra in sorted(p.name for p in directory.iterdir()):
+        if extra not in listed | {MANIFEST_FILE, MANIFEST_PDF}:
+            problems.append(f"{extra} is not in the sealed manifest: it was added after the run")
+    if trust_list is not None:
+        allowed = {hashlib.sha256(root).hexdigest() for root in trust_list}
+        for item in manifest.get("inputs", []):
+            if item.get("role") == "trust" and item.get("sha256") not in allowed:
+                problems.append(
+                    f"the run trusted {item.get('path')} (SHA-256 {item.get('sha256')}), "
+                    "which is not on the province's trust list"
+                )
     for artefact in artefacts:
         path = directory / Path(str(artefact["name"])).name
         if not path.is_file():
@@ -269,4 +327,4 @@ def check_report(directory: Path, trust_roots: Sequence[bytes]) -> ReportCheck:
                 f"{path.name} was changed: SHA-256 {sha256_file(path)}, the manifest states "
                 f"{artefact['sha256']}"
             )
-    return ReportCheck(tuple(problems), manifest, sealed_by, sealed_at)
+    return ReportCheck(tuple(problems), manifest, sealed_by_subject, sealed_at)

@@ -33,6 +33,7 @@ __all__ = [
     "Verdict",
     "check",
     "checks_of",
+    "data_text",
     "failed",
     "passed",
     "skipped",
@@ -71,8 +72,19 @@ class Outcome(enum.Enum):
     SKIPPED = "SKIPPED"
 
 
+#: UTF-16 surrogates: a JSON answer may hold one alone (``"\\ud800"``), which no UTF-8 report
+#: can be written with.
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def data_text(value: object) -> str:
+    """``value`` as text that every report can carry: a lone surrogate (from a system's JSON)
+    is written as ``\\udXXX`` instead of making the UTF-8 report unwritable."""
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", str(value))
+
+
 def _text(value: object) -> str | None:
-    return None if value is None else str(value)
+    return None if value is None else data_text(value)
 
 
 @attrs.frozen
@@ -81,12 +93,12 @@ class Evidence:
     ``expected`` and the ``found`` value (as text; None when not applicable), the ``file`` (name
     relative to the documents directory, or a URL) and ``page`` (from 1) it was found on."""
 
-    field: str = attrs.field(converter=str)
+    field: str = attrs.field(converter=data_text)
     expected: str | None = attrs.field(default=None, converter=lambda v: _text(v))
     found: str | None = attrs.field(default=None, converter=lambda v: _text(v))
     file: str | None = attrs.field(default=None, converter=lambda v: _text(v))
     page: int | None = attrs.field(default=None, converter=lambda v: None if v is None else int(v))
-    note: str = attrs.field(default="", converter=str)
+    note: str = attrs.field(default="", converter=data_text)
 
     def as_dict(self) -> dict[str, Any]:
         return attrs.asdict(self)
@@ -97,7 +109,7 @@ class Verdict:
     """A check's answer: its outcome, one sentence saying why, and the evidence."""
 
     outcome: Outcome
-    summary: str
+    summary: str = attrs.field(converter=data_text)
     evidence: tuple[Evidence, ...] = ()
 
 
@@ -236,6 +248,11 @@ class RunOptions:
         if self.documents is not None and self.documents.is_dir():
             files += [("document", p) for p in sorted(self.documents.rglob("*")) if p.is_file()]
         files += [("trust", p) for p in self.trust]
+        files += [
+            (f"setting {key}", Path(value))
+            for key, value in sorted(self.settings.items())
+            if value and Path(value).is_file()
+        ]
         return files
 
 
@@ -273,10 +290,17 @@ class RunResult:
 
     @property
     def ok(self) -> bool:
-        """No FAILED; in a certification run, no SKIPPED either."""
+        """No FAILED; in a certification run, no SKIPPED either, and every check of the plan
+        run (a certification of a selection, ``only``, or of no check at all is no
+        certification)."""
         if self.count(Outcome.FAILED):
             return False
-        return not (self.options.certify and self.count(Outcome.SKIPPED))
+        if not self.options.certify:
+            return True
+        if self.count(Outcome.SKIPPED) or self.options.only or not self.results:
+            return False
+        ran = {r.check.id for r in self.results}
+        return all(c.id in ran for c in checks_of(self.options.plan))
 
 
 @attrs.frozen

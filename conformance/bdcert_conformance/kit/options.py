@@ -75,6 +75,10 @@ def make_options(
     for url, option in ((target, "--target"), (province, "--province")):
         if url is not None and not url.startswith(("http://", "https://")):
             problems.append(f"{option} {url!r}: expected an http:// or https:// URL")
+    if certify and only:
+        problems.append(
+            "--certify with --only: a certification runs every check of the plan, not a selection"
+        )
     token_map = _pairs(tokens, "--token", problems)
     setting_map = _pairs(settings, "--set", problems)
     if problems:

@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from bdcert_conformance.kit.model import Outcome, RunResult
+from bdcert_conformance.kit.model import Outcome, RunResult, data_text
 
 __all__ = [
     "REPORT_FORMAT",
@@ -39,11 +39,23 @@ REPORT_SCHEMA_VERSION = 1
 SCHEMA_PATH = Path(__file__).with_name("report.schema.json")
 
 #: XML 1.0 forbids most C0 controls even escaped: JUnit readers would reject the file.
-_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\ufffe\uffff]")
+_XML_ILLEGAL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\ufffe\uffff]")
 
 
 def _xml_text(value: object) -> str:
     return _XML_ILLEGAL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+def _visible(value: Any) -> Any:
+    """``value`` (the JSON report) with the control characters in its text shown as ``\\xNN``:
+    a NUL or an escape sequence from a system has no business in the HTML page."""
+    if isinstance(value, str):
+        return _xml_text(value)
+    if isinstance(value, dict):
+        return {k: _visible(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_visible(v) for v in value]
+    return value
 
 
 def report_document(run: RunResult) -> dict[str, Any]:
@@ -57,6 +69,8 @@ def report_document(run: RunResult) -> dict[str, Any]:
         "system": {"name": o.system, "vendor": o.vendor, "version": o.system_version},
         "target": o.target,
         "certify": o.certify,
+        "settings": {data_text(k): data_text(v) for k, v in sorted(o.settings.items())},
+        "only": list(o.only),
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
         "result": "PASSED" if run.ok else "FAILED",
@@ -142,7 +156,7 @@ def write_html(run: RunResult, path: Path) -> Path:
         autoescape=True,
         undefined=jinja2.StrictUndefined,
     )
-    html = env.get_template("report.html").render(report=report_document(run))
+    html = env.get_template("report.html").render(report=_visible(report_document(run)))
     path.write_text(html, encoding="utf-8")
     return path
 

@@ -24,7 +24,12 @@ from bdcert_conformance.kit.model import (
 )
 from bdcert_conformance.plans import load_plan
 
-__all__ = ["kit_version", "run_plan"]
+__all__ = ["COULD_NOT_OPEN", "COULD_NOT_RUN", "kit_version", "run_plan"]
+
+#: How a FAILED verdict begins when the plan could not open its inputs or reach the system.
+COULD_NOT_OPEN = "the plan could not read its inputs or reach the system: "
+#: How a FAILED verdict begins when an exception escaped the check.
+COULD_NOT_RUN = "the check could not run: "
 
 
 def kit_version() -> str:
@@ -41,7 +46,9 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
         their own); None: the plan's ``open_context(options, workdir)`` prepares it.
     :param workdir: scratch space for the plan (a temporary directory when None).
     :raises KitUsageError: the options are incomplete or wrong (every problem named), or
-        ``only`` names a check that is not in the plan.
+        ``only`` names a check that is not in the plan. An input the plan cannot read or a
+        system it cannot reach (``open_context`` raising) is no usage error: every check is
+        FAILED saying why.
     """
     plan = load_plan(options.plan)
     checks = checks_of(options.plan)
@@ -61,7 +68,14 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
         if workdir is None:
             workdir = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="bdcert-kit-")))
         if context is None:
-            context = stack.enter_context(plan.open_context(options, workdir))
+            try:
+                context = stack.enter_context(plan.open_context(options, workdir))
+            except Exception as exc:  # a hostile input or an unreachable system: every check
+                verdict = Verdict(  # fails, the run is reported (never a traceback, never a pass)
+                    Outcome.FAILED, f"{COULD_NOT_OPEN}{type(exc).__name__}: {exc}"
+                )
+                results = [CheckResult(c, verdict, 0.0) for c in checks]
+                checks = []
         for c in checks:
             began = time.perf_counter()
             try:
@@ -72,9 +86,7 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
                         f"the check returned {type(verdict).__name__}, not a verdict (a kit defect)",
                     )
             except Exception as exc:  # an unreachable system or a kit defect: never a pass
-                verdict = Verdict(
-                    Outcome.FAILED, f"the check could not run: {type(exc).__name__}: {exc}"
-                )
+                verdict = Verdict(Outcome.FAILED, f"{COULD_NOT_RUN}{type(exc).__name__}: {exc}")
             results.append(CheckResult(c, verdict, time.perf_counter() - began))
     return RunResult(options, started, datetime.now(CHINA_TZ), tuple(results), kit_version())
 

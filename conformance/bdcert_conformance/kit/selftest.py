@@ -23,7 +23,7 @@ from bdcert_conformance.kit.model import (
     RunOptions,
     RunResult,
 )
-from bdcert_conformance.kit.runner import run_plan
+from bdcert_conformance.kit.runner import COULD_NOT_OPEN, run_plan
 from bdcert_conformance.plans import load_plan
 
 __all__ = ["BrokenResult", "PlanSelftest", "run_selftest", "selftest_plan"]
@@ -32,7 +32,8 @@ __all__ = ["BrokenResult", "PlanSelftest", "run_selftest", "selftest_plan"]
 @attrs.frozen
 class BrokenResult:
     """A broken implementation and the result its named check gave on it; ``caught`` when that
-    result is FAILED."""
+    result is FAILED by the check's own judgement — not because the plan could not open what
+    the broken implementation made (that is a broken implementation that was not built)."""
 
     broken: BrokenImplementation
     result: CheckResult | None
@@ -40,7 +41,11 @@ class BrokenResult:
 
     @property
     def caught(self) -> bool:
-        return self.result is not None and self.result.outcome is Outcome.FAILED
+        return (
+            self.result is not None
+            and self.result.outcome is Outcome.FAILED
+            and not self.result.verdict.summary.startswith(COULD_NOT_OPEN)
+        )
 
 
 @attrs.frozen

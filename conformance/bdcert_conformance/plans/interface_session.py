@@ -16,6 +16,7 @@ import base64
 import json
 import random
 import secrets
+import time
 from collections.abc import Callable, Mapping
 from datetime import datetime, timedelta, timezone
 from typing import Any, TypeVar
@@ -30,6 +31,18 @@ T = TypeVar("T")
 CHINA = timezone(timedelta(hours=8))
 #: Default ``[service] max_request_bytes`` of the provincial interface (one JSON body).
 DEFAULT_MAX_REQUEST_BYTES = 1024 * 1024
+#: The longest response body the kit reads (setting ``max_response_bytes``).
+DEFAULT_MAX_RESPONSE_BYTES = 64 * 1024 * 1024
+
+
+class ForeignLocation(ValueError):
+    """The system pointed the kit at another origin (a ``Location``): not followed."""
+
+
+class ResponseTooLarge(ValueError):
+    """A response body over ``max_response_bytes`` or slower than ``deadline``."""
+
+
 _SURNAMES = "王李张刘陈杨黄赵吴周徐孙马朱胡郭何林罗高"
 _GIVEN = "晓明建华秀英志强丽娟海燕俊杰文静子涵雨欣浩然思远国平玉兰"
 _ROADS = ("东大街", "人民南路", "蜀都大道", "建设路", "春熙路", "光华大道", "红星路", "顺城大街")
@@ -174,7 +187,9 @@ class InterfaceSession:
         if role is not None:
             headers["Authorization"] = f"Bearer {self.tokens[role]}"
         url = path if absolute else self.api_prefix + path
-        response = client.request(method, url, headers=headers, **kwargs)
+        if absolute:
+            url = self._same_origin(client, path)
+        response = self._send(client, client.build_request(method, url, headers=headers, **kwargs))
         media_type = response.headers.get("content-type", "").split(";")[0].strip().lower()
         body: Any = None
         if media_type.endswith("json"):
@@ -194,6 +209,68 @@ class InterfaceSession:
             )
         )
         return response
+
+    @staticmethod
+    def _same_origin(client: httpx.Client, location: str) -> str:
+        """``location`` (a ``Location`` the system answered) resolved against the system's
+        base URL; one on another scheme, host or port is not followed: the request would carry
+        the role's bearer token to a host that is not the system (and let the system make the
+        kit reach any host for it).
+
+        :raises ForeignLocation: ``location`` is not on the system's origin.
+        """
+        base = client.base_url
+        url = base.join(location)
+        if (url.scheme, url.host, url.port) != (base.scheme, base.host, base.port):
+            raise ForeignLocation(
+                f"the system answered Location {location[:200]!r}, outside its own origin "
+                f"{base.scheme}://{base.netloc.decode()}: not followed (it would receive the "
+                "bearer token)"
+            )
+        return str(url)
+
+    def _send(self, client: httpx.Client, request: httpx.Request) -> httpx.Response:
+        """``request`` sent, its body read up to ``max_response_bytes`` (after content
+        decoding) within ``deadline`` seconds in all: a system answering an endless or a
+        dripping body cannot exhaust the kit's memory or hang the run.
+
+        :raises ResponseTooLarge: the body is longer or takes longer than allowed.
+        """
+        limit = int(self.settings.get("max_response_bytes", DEFAULT_MAX_RESPONSE_BYTES))
+        deadline = time.monotonic() + float(
+            str(self.settings.get("deadline") or self.settings.get("timeout") or "120")
+        )
+        response = client.send(request, stream=True)
+        try:
+            chunks: list[bytes] = []
+            size = 0
+            for chunk in response.iter_bytes():
+                size += len(chunk)
+                if size > limit:
+                    raise ResponseTooLarge(
+                        f"{request.method} {request.url.path}: the response body exceeds "
+                        f"{limit} bytes (setting max_response_bytes)"
+                    )
+                if time.monotonic() > deadline:
+                    raise ResponseTooLarge(
+                        f"{request.method} {request.url.path}: the response body took longer "
+                        "than the deadline (setting deadline, seconds)"
+                    )
+                chunks.append(chunk)
+        finally:
+            response.close()
+        headers = [
+            (k, v)
+            for k, v in response.headers.multi_items()
+            if k.lower() not in {"content-encoding", "content-length", "transfer-encoding"}
+        ]
+        return httpx.Response(
+            response.status_code,
+            headers=headers,
+            content=b"".join(chunks),
+            request=request,
+            extensions=response.extensions,
+        )
 
     def once(self, name: str, make: Callable[[], T]) -> T:
         """``make()`` the first time ``name`` is asked for, its value after."""
