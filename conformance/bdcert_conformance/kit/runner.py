@@ -46,9 +46,10 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
         their own); None: the plan's ``open_context(options, workdir)`` prepares it.
     :param workdir: scratch space for the plan (a temporary directory when None).
     :raises KitUsageError: the options are incomplete or wrong (every problem named), or
-        ``only`` names a check that is not in the plan. An input the plan cannot read or a
-        system it cannot reach (``open_context`` raising) is no usage error: every check is
-        FAILED saying why.
+        ``only`` names a check that is not in the plan, or the plan's ``open_context`` finds
+        a credential or a target unusable (the interface plan's ``GET /whoami`` first). An
+        input the plan cannot read (``open_context`` raising anything else) is no usage error:
+        every check is FAILED saying why.
     """
     plan = load_plan(options.plan)
     checks = checks_of(options.plan)
@@ -70,7 +71,9 @@ def run_plan(options: RunOptions, *, context: Any = None, workdir: Path | None =
         if context is None:
             try:
                 context = stack.enter_context(plan.open_context(options, workdir))
-            except Exception as exc:  # a hostile input or an unreachable system: every check
+            except KitUsageError:  # a refused token, an unreachable target: the caller's to fix
+                raise
+            except Exception as exc:  # a hostile input or an unreadable system: every check
                 verdict = Verdict(  # fails, the run is reported (never a traceback, never a pass)
                     Outcome.FAILED, f"{COULD_NOT_OPEN}{type(exc).__name__}: {exc}"
                 )
