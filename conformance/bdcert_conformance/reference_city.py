@@ -436,7 +436,7 @@ def receive(log: Path, port: int) -> None:
             self.send_header("Content-Length", "0")
             self.end_headers()
 
-        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base's name
+        def log_message(self, format: str, *args: Any) -> None:
             return
 
     server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)

@@ -33,10 +33,11 @@ import attrs
 
 __all__ = [
     "EARLY_ENTRY_YWH",
-    "early_entry",
     "Export",
     "certify",
+    "city_environment",
     "documents_options",
+    "early_entry",
     "export_register",
     "main",
     "plugins_options",
@@ -106,11 +107,16 @@ class Export:
 
 
 def export_register(state: dict[str, Any], directory: Path) -> Export:
-    """Export the city's whole register (its SQLite database, read only) as the documents
-    plan's inputs in ``directory`` (made; must not hold a previous export): every stored
-    registration's pushed entry (``RegistrationEntry.source``) in the order stored, every
-    certificate's current PDF and its OFD if any (``documents/NNNN.pdf``), and
-    ``index.json`` ``{"NNNN.pdf": {"ywh": …, "issued_at": …}}``.
+    """Export the city's register of its own authorities (its SQLite database, read only) as
+    the documents plan's inputs in ``directory`` (made; must not hold a previous export): every
+    stored registration's pushed entry (``RegistrationEntry.source``) in the order stored, every
+    certificate's current PDF and its OFD if any (``documents/NNNN.pdf``), and ``index.json``
+    ``{"NNNN.pdf": {"ywh": …, "issued_at": …}}``.
+
+    Certificates of the mirrored authority (513401, issued and sealed by the province and copied
+    by ``bdcert city sync``) are the province's, not the city's, and are left out: their register
+    rows hold no pushed entry (``bdcert city sync`` stores ``{"source": "mirrored", "ywh": …}``),
+    so nothing could say what they were made from.
 
     :raises FileExistsError: ``directory/documents`` exists already.
     """
@@ -120,12 +126,19 @@ def export_register(state: dict[str, Any], directory: Path) -> Export:
     uri = f"file:{city / 'bdcert.sqlite3'}?mode=ro"
     index: dict[str, dict[str, str]] = {}
     with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
-        sources = [row[0] for row in db.execute("SELECT source FROM registrations ORDER BY rowid")]
+        mirrored = state["mirrored_authority"]
+        sources = [
+            row[0]
+            for row in db.execute(
+                "SELECT source FROM registrations WHERE authority <> ? ORDER BY rowid", (mirrored,)
+            )
+        ]
         certificates = db.execute(
             "SELECT c.number, c.ywh, c.issued_at, p.pdf, o.ofd FROM certificates c "
             "JOIN pdfs p ON p.number = c.number "
-            "LEFT JOIN ofd_documents o ON o.number = c.number "
-            "ORDER BY c.authority, c.year, c.kind, c.sequence"
+            "LEFT JOIN ofd_documents o ON o.number = c.number WHERE c.authority <> ? "
+            "ORDER BY c.authority, c.year, c.kind, c.sequence",
+            (mirrored,),
         ).fetchall()
     files = 0
     for i, (_number, ywh, issued_at, pdf, ofd) in enumerate(certificates, 1):
