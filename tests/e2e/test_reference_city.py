@@ -13,9 +13,11 @@ documents plan exports the register as it is then, whatever the tests before it 
 from __future__ import annotations
 
 import base64
+import contextlib
 import io
 import json
 import os
+import sqlite3
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -32,6 +34,7 @@ from bdcert_conformance.reference_city import load, run_options
 from bdcert_conformance.reference_city_certify import (
     city_environment,
     documents_options,
+    early_entry,
     export_register,
     plugins_options,
     push_timeline,
@@ -287,6 +290,30 @@ def test_the_plugins_plan_passes_every_check_on_the_city_workspace(
     with city_environment(system):
         run = run_plan(plugins_options(system, certify=True), workdir=tmp_path / "work")
     _certified(run, tmp_path / "reports", system)
+    # the city's real receiver: every certificate the city issued was delivered to it, signed
+    r = httpx.post(f"{system['target']}/api/v1/entries", json=early_entry(),
+                   headers=_auth(system["tokens"]["platform"]), timeout=60)  # fmt: skip
+    assert r.status_code in (200, 201), r.text  # 200: issued (and notified) before
     deliveries = Path(system["logs"]) / "deliveries.jsonl"
     lines = [json.loads(line) for line in deliveries.read_text("utf-8").splitlines()]
-    assert lines and all(line["signature_ok"] for line in lines), lines[:3]
+    assert all(line["signature_ok"] for line in lines), [x for x in lines if not x["signature_ok"]]
+    uri = f"file:{Path(system['workspaces']['city']) / 'bdcert.sqlite3'}?mode=ro"
+    with contextlib.closing(sqlite3.connect(uri, uri=True)) as db:
+        issued = {n for (n,) in db.execute("SELECT number FROM certificates WHERE authority <> ?",
+                                           (system["mirrored_authority"],))}  # fmt: skip
+    delivered = {line["number"] for line in lines if line["event"] == "issued"}
+    assert issued and not issued - delivered, sorted(issued - delivered)
+
+
+def test_certify_refuses_a_report_directory_that_is_not_empty(
+    system: dict[str, Any], tmp_path: Path
+) -> None:
+    """The certify script never writes over a report: it stops before running a plan."""
+    (tmp_path / "documents").mkdir()
+    (tmp_path / "documents" / "report.json").write_text("{}")
+    directory = Path(system["workspaces"]["city"]).parent
+    env = {**os.environ, "PYTHON": sys.executable}
+    done = subprocess.run([str(SCRIPTS / "certify"), str(directory), str(tmp_path)],
+                          capture_output=True, text=True, env=env, timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "not empty" in done.stderr and not (tmp_path / "interface").exists(), done.stderr
