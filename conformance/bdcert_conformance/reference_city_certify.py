@@ -173,7 +173,7 @@ def documents_options(state: dict[str, Any], export: Export, **more: Any) -> Any
         plan="documents",
         entries=export.entries,
         documents=export.documents,
-        trust=[export.trust],
+        trust=(export.trust,),
         settings={"index": str(export.index)},
         system="bdcert reference city",
         **more,
