@@ -8,8 +8,8 @@
 2. the **interface** plan against the city (:func:`~bdcert_conformance.reference_city.run_options`);
 3. the **documents** plan on the city's register as it then is (:func:`export_register`): every
    stored registration's pushed entry, every certificate's PDF (and OFD), an index giving each
-   file's entry and the register's issue time, the province's root as trust — the whole register,
-   so each authority's numbers run from 1 (P-005);
+   file's entry and the register's issue time, the province's root as trust — the whole register
+   of the city's own authorities, so each one's numbers run from 1 (P-005);
 4. the **plugins** plan on the city's workspace (:func:`plugins_options`), with the token of
    every ``[identity.tokens]`` entry and the environment the city's processes have.
 
@@ -58,8 +58,8 @@ def _example_lines() -> list[str]:
 
 
 def early_entry() -> dict[str, Any]:
-    """The example's 510100-2024-000101, recorded at 06:40 China time on
-    2024-04-20, on unit …0190, ywh 510100-2024-000190."""
+    """The example's 510100-2024-000101 again, as ywh 510100-2024-000190 on unit …0190,
+    recorded at 06:40 China time on 2024-04-20 (22:40 UTC on the 19th)."""
     first = json.loads(_example_lines()[0])
     first.update(
         ywh=EARLY_ENTRY_YWH,
