@@ -14,7 +14,11 @@ DIR``) builds, in ``DIR``:
   "remote"`` seals through the province's e-seal service with a token of that service; served
   by its own ``bdcert serve``. The city issues for 510100 and 510700 and deposits its
   certificates at the province; it mirrors 513401 (issued by the province) with ``bdcert city
-  sync`` (rule article 12).
+  sync`` (rule article 12). It notifies every certificate event through bdcert's ``webhook``
+  notifier (``[notifiers] plugins = ["log", "webhook"]``, secret in ``BDCERT_WEBHOOK_SECRET``)
+  to the city's own event receiver: a small process of this module (``receive``) that checks
+  each delivery's signature, answers 204 and appends one line per delivery to
+  ``logs/deliveries.jsonl``.
 
 It writes ``DIR/reference-city.json`` (:func:`start`'s return value)::
 
@@ -22,14 +26,17 @@ It writes ``DIR/reference-city.json`` (:func:`start`'s return value)::
      "target": "http://127.0.0.1:P1",            # the city's bdcert serve
      "province": "http://127.0.0.1:P2",          # the province's bdcert serve
      "seal_service": "http://127.0.0.1:P3",      # the province's e-seal service
+     "receiver": "http://127.0.0.1:P4/events",    # the city's webhook receiver
      "authority": "510100", "other_authority": "510700", "mirrored_authority": "513401",
      "tokens": {"clerk": …, "other_clerk": …, "platform": …, "auditor": …, "province": …,
                 "province_platform": …, "mirror": …},
      "settings": {"authority": "510100"},
      "workspaces": {"city": "DIR/city", "province": "DIR/province"},
      "province_root": "DIR/province/pki/root.cert.pem",
-     "env": {"BDCERT_SEAL_SERVICE_TOKEN": …},     # what a process opening the city workspace needs
-     "pids": {"city": …, "province": …, "seal_service": …},
+     "token_names": {"clerk-510100": …, …},      # the city's [identity.tokens] entries' tokens
+     "env": {"BDCERT_SEAL_SERVICE_TOKEN": …, "BDCERT_WEBHOOK_SECRET": …},  # what a process
+                                                  # opening the city workspace needs
+     "pids": {"city": …, "province": …, "seal_service": …, "receiver": …},
      "conformance_args": ["--plan", "interface", "--target", …, "--province", …,
                           "--token", "clerk=…", …, "--set", "authority=510100"]}
 
@@ -41,7 +48,10 @@ and ``DIR/reference-city.env`` with the same as shell variables (``BDCERT_CITY_U
 certificates); ``province_platform`` — the province's platform (pushes 513401's entries there);
 ``mirror`` — a registrar of 513401 at the province (what ``bdcert city sync`` reads with).
 
-``stop DIR`` ends the three processes (each its own process group: SIGINT, then SIGKILL after
+``certify DIR REPORTDIR`` runs the three plans against the started system as certification runs
+(:mod:`bdcert_conformance.reference_city_certify`).
+
+``stop DIR`` ends the four processes (each its own process group: SIGINT, then SIGKILL after
 20 s) and leaves the directory. Everything listens on 127.0.0.1 only, on free ports.
 """
 
@@ -130,9 +140,14 @@ _SEAL_SERVICE = "from bdcert_adapters.seal_service import main; raise SystemExit
 _SEAL_TABLE = re.compile(r"^\[seal\]\n.*?(?=^\[identity\])", re.S | re.M)
 
 
-def _city_workspace(province: Path, city: Path, seal_url: str) -> None:
+_NOTIFIERS = 'plugins = ["log"]'
+WEBHOOK_SECRET_ENV = "BDCERT_WEBHOOK_SECRET"
+
+
+def _city_workspace(province: Path, city: Path, seal_url: str, receiver_url: str) -> None:
     """The city's workspace: the province's configuration and certificates (its trust list and
-    timestamp authority), a register of its own, ``[seal]`` remote, no authority's seal key."""
+    timestamp authority), a register of its own, ``[seal]`` remote, no authority's seal key, a
+    ``webhook`` notifier to ``receiver_url``."""
     shutil.copytree(province, city, ignore=shutil.ignore_patterns("bdcert.sqlite3*", "*.log"))
     for key in (city / "pki").glob("5*.key.pem"):
         key.unlink()  # the authorities' seal keys stay at the province's e-seal service
@@ -147,6 +162,14 @@ def _city_workspace(province: Path, city: Path, seal_url: str) -> None:
     text, count = _SEAL_TABLE.subn(remote, text)
     if count != 1:
         raise RuntimeError(f"{config}: no [seal] table before [identity] to replace")
+    if f"[notifiers]\n{_NOTIFIERS}\n" not in text:
+        raise RuntimeError(f"{config}: no [notifiers] table to add the webhook to")
+    text = text.replace(
+        f"[notifiers]\n{_NOTIFIERS}\n",
+        '[notifiers]\nplugins = ["log", "webhook"]\n\n[notifiers.webhook]\n'
+        f'url = "{receiver_url}"\nsecret_env = "{WEBHOOK_SECRET_ENV}"\n'
+        "timeout = 5\nretries = 3\nbackoff = 0.5\n",
+    )
     config.write_text(text, "utf-8")
 
 
@@ -209,14 +232,23 @@ def start(directory: Path) -> dict[str, Any]:
     logs.mkdir()
     _cli("init", "--demo", "--workspace", str(province))
     seal_port, province_port, city_port = _free_port(), _free_port(), _free_port()
+    receiver_port = _free_port()
     seal_url = f"http://127.0.0.1:{seal_port}"
-    _city_workspace(province, city, seal_url)
+    receiver_url = f"http://127.0.0.1:{receiver_port}/events"
+    _city_workspace(province, city, seal_url, receiver_url)
     seal_token = f"city-{AUTHORITY}.{secrets.token_urlsafe(24)}"
+    webhook_secret = secrets.token_urlsafe(32)
+    token_names = {  # the city's [identity.tokens] entries: the plugins plan checks each
+        f"clerk-{AUTHORITY}": _token(city, f"clerk-{AUTHORITY}", "registrar", AUTHORITY),
+        f"clerk-{OTHER}": _token(city, f"clerk-{OTHER}", "registrar", OTHER),
+        "city-platform": _token(city, "city-platform", "platform"),
+        "city-auditor": _token(city, "city-auditor", "auditor"),
+    }
     tokens = {
-        "clerk": _token(city, f"clerk-{AUTHORITY}", "registrar", AUTHORITY),
-        "other_clerk": _token(city, f"clerk-{OTHER}", "registrar", OTHER),
-        "platform": _token(city, "city-platform", "platform"),
-        "auditor": _token(city, "city-auditor", "auditor"),
+        "clerk": token_names[f"clerk-{AUTHORITY}"],
+        "other_clerk": token_names[f"clerk-{OTHER}"],
+        "platform": token_names["city-platform"],
+        "auditor": token_names["city-auditor"],
         "province": _token(province, f"city-{AUTHORITY}", "registrar", AUTHORITY),
         "province_platform": _token(province, "province-platform", "platform"),
         "mirror": _token(province, f"mirror-{MIRRORED}", "registrar", MIRRORED),
@@ -228,18 +260,27 @@ def start(directory: Path) -> dict[str, Any]:
         "target": f"http://127.0.0.1:{city_port}",
         "province": f"http://127.0.0.1:{province_port}",
         "seal_service": seal_url,
+        "receiver": receiver_url,
         "authority": AUTHORITY,
         "other_authority": OTHER,
         "mirrored_authority": MIRRORED,
         "tokens": tokens,
+        "token_names": token_names,
         "settings": {"authority": AUTHORITY},
         "workspaces": {"city": str(city), "province": str(province)},
         "province_root": str(province / "pki" / "root.cert.pem"),
-        "env": {"BDCERT_SEAL_SERVICE_TOKEN": seal_token},
+        "env": {"BDCERT_SEAL_SERVICE_TOKEN": seal_token, WEBHOOK_SECRET_ENV: webhook_secret},
         "pids": {},
         "logs": str(logs),
     }
     launches = (
+        (
+            "receiver",
+            [python, "-m", "bdcert_conformance.reference_city", "receive",
+             str(logs / "deliveries.jsonl"), "--port", str(receiver_port)],
+            _environment(**{WEBHOOK_SECRET_ENV: webhook_secret}),
+            receiver_url,
+        ),
         (
             "seal_service",
             [python, "-c", _SEAL_SERVICE, "--workspace", str(province), "--port", str(seal_port), "--log-level", "warning"],
@@ -257,7 +298,7 @@ def start(directory: Path) -> dict[str, Any]:
             "city",
             [python, "-m", "bdcert_adapters.cli", "serve", "--workspace", str(city),
              "--port", str(city_port)],
-            _environment(BDCERT_SEAL_SERVICE_TOKEN=seal_token),
+            _environment(**state["env"]),
             f"{state['target']}/readyz",
         ),
     )  # fmt: skip
@@ -348,13 +389,80 @@ def stop(directory: Path, timeout: float = 20.0) -> list[int]:
     return running
 
 
+#: The largest event body the receiver reads (bytes); a longer one is answered 413.
+_MAX_EVENT = 1 << 20
+
+
+def receive(log: Path, port: int) -> None:
+    """The city's webhook receiver (runs until interrupted): on 127.0.0.1:``port``, ``POST
+    /events`` checks the ``X-Bdcert-Signature`` with the secret in ``BDCERT_WEBHOOK_SECRET``,
+    answers 204 (401 for a bad signature) and appends ``{"delivery", "event", "number",
+    "signature_ok"}`` to ``log`` (JSON Lines); ``GET`` answers 200 (the health check). It logs
+    no request line."""
+    import http.server
+
+    from bdcert_plugins.notify_webhook import SIGNATURE_HEADER, verify_signature
+
+    secret = os.environ[WEBHOOK_SECRET_ENV].encode()
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        def do_GET(self) -> None:
+            self.send_response(200)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def do_POST(self) -> None:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > _MAX_EVENT or self.path != "/events":
+                self.send_response(413 if length > _MAX_EVENT else 404)
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+                return
+            body = self.rfile.read(length)
+            ok = verify_signature(secret, body, self.headers.get(SIGNATURE_HEADER) or "")
+            try:
+                event = json.loads(body)
+            except ValueError:
+                event = {}
+            line = {
+                "delivery": self.headers.get("X-Bdcert-Delivery"),
+                "event": event.get("event") if isinstance(event, dict) else None,
+                "number": event.get("number") if isinstance(event, dict) else None,
+                "signature_ok": ok,
+            }
+            with open(log, "a", encoding="utf-8") as out:
+                out.write(json.dumps(line, ensure_ascii=False) + "\n")
+            self.send_response(204 if ok else 401)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+
+        def log_message(self, format: str, *args: Any) -> None:
+            return
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
+    with contextlib.suppress(KeyboardInterrupt):
+        server.serve_forever()
+    server.server_close()
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """``start DIR`` (prints the state file's path and the conformance arguments) or ``stop
-    DIR``; exit 0, or 1 when the system could not be started."""
+    """``start DIR`` (prints the state file's path and the conformance arguments), ``certify
+    DIR REPORTDIR`` (the three plans as certification runs; exit 0 when all passed), ``stop
+    DIR``, or ``receive LOG --port P`` (the city's webhook receiver, started by ``start``);
+    exit 0, or 1 when the system could not be started or a plan did not pass."""
     parser = argparse.ArgumentParser(prog="reference-city", description=__doc__.split("\n")[0])
-    parser.add_argument("action", choices=("start", "stop"))
+    parser.add_argument("action", choices=("start", "stop", "certify", "receive"))
     parser.add_argument("directory", type=Path, nargs="?", default=Path("reference-city"))
+    parser.add_argument("reports", type=Path, nargs="?", help="certify: the reports' directory")
+    parser.add_argument("--port", type=int, help="receive: the port to listen on")
     args = parser.parse_args(argv)
+    if args.action == "receive":
+        receive(args.directory, args.port)
+        return 0
+    if args.action == "certify":
+        from bdcert_conformance.reference_city_certify import main as certify
+
+        return certify(args.directory, args.reports or args.directory / "reports")
     if args.action == "stop":
         stopped = stop(args.directory)
         print(f"stopped {len(stopped)} process(es)")
@@ -367,6 +475,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     print(f"city      {state['target']}")
     print(f"province  {state['province']}")
     print(f"seal      {state['seal_service']}")
+    print(f"receiver  {state['receiver']}")
     print(f"state     {args.directory.resolve() / STATE}")
     print("bdcert conformance run " + shlex.join(state["conformance_args"]))
     return 0
