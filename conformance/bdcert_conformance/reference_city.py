@@ -59,7 +59,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import re
@@ -67,13 +66,17 @@ import secrets
 import shlex
 import shutil
 import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
+
+from bdcert_conformance.processes import add_token as _token
+from bdcert_conformance.processes import bdcert_cli as _cli
+from bdcert_conformance.processes import free_port as _free_port
+from bdcert_conformance.processes import source_path
 
 __all__ = [
     "AUTHORITY",
@@ -95,44 +98,11 @@ ENV_FILE = "reference-city.env"
 START_TIMEOUT = 90.0
 
 
-def _source_path() -> str:
-    """This checkout's source folders first: the processes run the code under test."""
-    root = Path(__file__).resolve().parents[2]
-    paths = [str(root / p) for p in ("sdk", "plugins", "adapters", "conformance")]
-    return os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])
-
-
 def _environment(**extra: str) -> dict[str, str]:
-    env = {**os.environ, "PYTHONPATH": _source_path(), "PYTHONUNBUFFERED": "1", **extra}
+    env = {**os.environ, "PYTHONPATH": source_path(), "PYTHONUNBUFFERED": "1", **extra}
     for name in ("BDCERT_DATABASE_URL", "BDCERT_WORKSPACE", "PROMETHEUS_MULTIPROC_DIR"):
         env.pop(name, None)
     return env
-
-
-def _cli(*args: str) -> str:
-    """``bdcert ARGS`` in this process; its standard output.
-    :raises RuntimeError: it exited non-zero."""
-    from bdcert_adapters.cli import main as bdcert
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = bdcert(list(args))
-    if code != 0:
-        raise RuntimeError(f"bdcert {' '.join(args)} exited with {code}")
-    return out.getvalue()
-
-
-def _token(workspace: Path, name: str, role: str, authority: str | None = None) -> str:
-    args = ["tokens", "add", "--workspace", str(workspace), "--role", role]
-    if authority:
-        args += ["--authority", authority]
-    return _cli(*args, name).strip().splitlines()[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 #: ``bdcert-seal-service`` run by this interpreter (its console script may not be on PATH).

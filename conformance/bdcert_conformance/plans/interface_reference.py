@@ -12,21 +12,15 @@ lets a clerk act on another authority.
 from __future__ import annotations
 
 import contextlib
-import io
-import os
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import attrs
-import httpx
 
 from bdcert_conformance.kit.model import RunOptions
+from bdcert_conformance.processes import add_token as _token
+from bdcert_conformance.processes import bdcert_cli as _cli
+from bdcert_conformance.processes import serve
 
 __all__ = ["ReferenceEnvironment", "reference_environment", "reference_run", "serve"]
 
@@ -45,90 +39,6 @@ class ReferenceEnvironment:
     authority: str
     directory: Path
     platform_token: str = ""
-
-
-def _cli(*args: str) -> str:
-    """``bdcert ARGS`` in this process; its standard output."""
-    from bdcert_adapters.cli import main
-
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = main(list(args))
-    if code != 0:
-        raise RuntimeError(f"bdcert {' '.join(args)} exited with {code}")
-    return out.getvalue()
-
-
-def _token(workspace: Path, name: str, role: str, authority: str | None = None) -> str:
-    args = ["tokens", "add", "--workspace", str(workspace), "--role", role]
-    if authority:
-        args += ["--authority", authority]
-    return _cli(*args, name).strip().splitlines()[-1]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port: int = s.getsockname()[1]
-        return port
-
-
-def _python_path() -> str:
-    """This checkout's source folders first (the served code is the code under test)."""
-    root = Path(__file__).resolve().parents[3]
-    paths = [
-        str(root / p) for p in ("sdk", "plugins", "adapters", "conformance") if (root / p).is_dir()
-    ]
-    return os.pathsep.join([*paths, os.environ.get("PYTHONPATH", "")])
-
-
-@contextlib.contextmanager
-def serve(workspace: Path, timeout: float = 60.0) -> Iterator[str]:
-    """``bdcert serve --workspace WORKSPACE`` on a free loopback port until the block ends;
-    yields the base URL once ``/readyz`` answers 200."""
-    port = _free_port()
-    log = workspace / f"serve-{port}.log"
-    env = {**os.environ, "PYTHONPATH": _python_path(), "PYTHONUNBUFFERED": "1"}
-    env.pop("BDCERT_DATABASE_URL", None)
-    env.pop("PROMETHEUS_MULTIPROC_DIR", None)
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "bdcert_adapters.cli",
-                "serve",
-                "--workspace",
-                str(workspace),
-                "--port",
-                str(port),
-            ],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            if proc.poll() is not None:
-                raise RuntimeError(f"bdcert serve exited with {proc.returncode}: see {log}")
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{base}/readyz").status_code == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise RuntimeError(f"bdcert serve did not start in {timeout} s: see {log}")
-            time.sleep(0.2)
-        yield base
-    finally:
-        if proc.poll() is None:
-            os.killpg(proc.pid, signal.SIGINT)
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
 
 
 def reference_environment(stack: contextlib.ExitStack, workdir: Path) -> ReferenceEnvironment:
