@@ -12,7 +12,6 @@ for an SM2 workspace) by the workspace's ``[audit]`` authority — check it with
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import re
 from collections.abc import Sequence
@@ -222,15 +221,9 @@ class ReportCheck:
 
 
 def _embedded_manifest(pdf: bytes) -> bytes:
-    from pyhanko.pdf_utils.reader import PdfFileReader
+    from bdcert.verify.offline import embedded_file
 
-    reader = PdfFileReader(io.BytesIO(pdf), strict=False)
-    names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
-    for i in range(0, len(names) - 1, 2):
-        spec = names[i + 1]
-        if str(spec.get("/UF", spec.get("/F"))) == MANIFEST_FILE:
-            return bytes(spec["/EF"]["/F"].data)
-    raise ValueError(f"no embedded {MANIFEST_FILE}")
+    return embedded_file(pdf, MANIFEST_FILE)
 
 
 def _subject_values(subject: str | None) -> set[str]:

@@ -79,6 +79,7 @@ __all__ = [
     "canonical_json",
     "crl_der",
     "document_number",
+    "embedded_file",
     "make_status_snapshot",
     "make_trust_bundle",
     "read_status_snapshot",
@@ -323,16 +324,25 @@ def render_status_snapshot(
     )
 
 
-def _embedded_json(pdf: bytes) -> bytes:
+def embedded_file(pdf: bytes, name: str) -> bytes:
+    """The bytes of the file ``name`` embedded in ``pdf`` (ISO 32000-1 §7.11.4, the
+    ``/EmbeddedFiles`` name tree of a statement: a snapshot, a conformance manifest).
+
+    :raises ValueError: none of that name. (pyHanko raises its own kinds on a damaged PDF.)
+    """
     from pyhanko.pdf_utils.reader import PdfFileReader
 
     reader = PdfFileReader(io.BytesIO(pdf), strict=False)
     names = reader.root["/Names"]["/EmbeddedFiles"]["/Names"]
     for i in range(0, len(names) - 1, 2):
         spec = names[i + 1]
-        if str(spec.get("/UF", spec.get("/F"))) == SNAPSHOT_FILE:
+        if str(spec.get("/UF", spec.get("/F"))) == name:
             return bytes(spec["/EF"]["/F"].data)
-    raise ValueError(f"no embedded {SNAPSHOT_FILE}")
+    raise ValueError(f"no embedded {name}")
+
+
+def _embedded_json(pdf: bytes) -> bytes:
+    return embedded_file(pdf, SNAPSHOT_FILE)
 
 
 def read_status_snapshot(pdf: bytes, bundle: TrustBundle) -> StatusSnapshot:
