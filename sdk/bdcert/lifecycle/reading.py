@@ -341,7 +341,7 @@ def verify(
                     detail = "valid: sealed by the authority, unchanged since sealing, in force"
                 form = seal_form(check, cert)
                 if form and code in (VerdictCode.VALID, VerdictCode.RESTRICTED):
-                    from bdcert.verify.pipeline import nonconforming_detail
+                    from bdcert.verify.form import nonconforming_detail
 
                     code, detail = VerdictCode.NONCONFORMING, nonconforming_detail(detail, form)
                 related = [] if shown else _related(tx, cert)
@@ -374,9 +374,9 @@ def verify(
 def seal_form(check: Any, cert: Certificate) -> tuple[SealFormFinding, ...]:
     """How a sound seal of the registered ``cert`` breaks the scheme's form: the seal check's
     findings (invisible seal, no certification lock) and whether the signing time the seal
-    claims is the certificate's issue time (:func:`bdcert.verify.pipeline.signing_time_finding`).
+    claims is the certificate's issue time (:func:`bdcert.verify.form.signing_time_finding`).
     """
-    from bdcert.verify.pipeline import signing_time_finding
+    from bdcert.verify.form import signing_time_finding
 
     late = signing_time_finding(check.claimed_at or check.signed_at, cert.issued_at)
     return (*check.form, *((late,) if late is not None else ()))

@@ -532,7 +532,7 @@ def verify_offline(
         code, register = _register_check(snapshot, number)
         detail = f"{check.detail}; {register.detail}"
     if check.form and code in (VerdictCode.VALID, VerdictCode.RESTRICTED):
-        from bdcert.verify.pipeline import nonconforming_detail
+        from bdcert.verify.form import nonconforming_detail
 
         code, detail = VerdictCode.NONCONFORMING, nonconforming_detail(detail, check.form)
     verdict = Verdict(
