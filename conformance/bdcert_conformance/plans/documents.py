@@ -366,7 +366,9 @@ def kind_per_articles(context: DocumentsContext) -> Verdict:
     (不动产登记证明, article 5); 注销 and 查封 produce nothing; every other registration a
     property certificate (不动产权证书, article 6). Every document must match an entry, show the
     title of the kind its entry calls for, and every entry that calls for a certificate must
-    have one. A proof issued as a property certificate is the classic fault. An entry the
+    have one — and no more: one certificate per holder under 分别持证, one for the entry
+    otherwise, in each format (the PDF and the OFD of one certificate are one certificate); a
+    second document of one format for the same holders is an extra certificate. A proof issued as a property certificate is the classic fault. An entry the
     push format refuses (a system must reject it, rule article 7) calls for no certificate: a
     document made from one matches no valid entry and is a finding; the invalid entries are
     counted in the summary, not held against the system."""
