@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import io
 import re
+from typing import Any
 
 __all__ = ["visible_copy"]
 
@@ -142,23 +143,23 @@ def visible_copy(data: bytes) -> tuple[bytes | None, int]:
     from pyhanko.pdf_utils import generic
     from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 
-    writer = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)
+    writer: Any = IncrementalPdfFileWriter(io.BytesIO(data), strict=False)  # pyHanko: untyped
     hidden = 0
     seen: set[tuple[int, int]] = set()
 
-    def clean(ref: generic.IndirectObject) -> None:
+    def clean(ref: Any) -> None:
         nonlocal hidden
         key = (ref.idnum, ref.generation)
         if key in seen:
             return
         seen.add(key)
-        stream = ref.get_object()
+        stream: Any = ref.get_object()
         if not isinstance(stream, generic.StreamObject):
             return
         new, count = hide_invisible_text(stream.data)
         if count:
             hidden += count
-            stream.strip_filters()
+            stream.strip_filters()  # type: ignore[no-untyped-call]
             stream._data = stream._encoded_data = new  # written unfiltered
             writer.mark_update(ref)
         forms(stream.get("/Resources"))
@@ -172,7 +173,7 @@ def visible_copy(data: bytes) -> tuple[bytes | None, int]:
             return
         for value in xobjects.get_object().values():
             if isinstance(value, generic.IndirectObject):
-                target = value.get_object()
+                target = value.get_object()  # type: ignore[no-untyped-call]
                 if isinstance(target, generic.StreamObject) and target.get("/Subtype") == "/Form":
                     clean(value)
 
@@ -183,7 +184,7 @@ def visible_copy(data: bytes) -> tuple[bytes | None, int]:
         contents = page.get("/Contents")
         refs = []
         if isinstance(contents, generic.IndirectObject):
-            target = contents.get_object()
+            target = contents.get_object()  # type: ignore[no-untyped-call]
             refs = list(target) if isinstance(target, generic.ArrayObject) else [contents]
         elif isinstance(contents, generic.ArrayObject):
             refs = list(contents)
