@@ -130,12 +130,6 @@ def test_loosening_settings_and_their_files_are_on_the_record(tmp_path: Path) ->
     assert [i["role"] for i in manifest["inputs"]] == ["setting authorities"]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="documents.py P-003 PASSES having compared no value when long_value_chars is set "
-    "above every value's length (a check that cannot fail); a certification run should refuse "
-    "settings looser than the defaults, or the check should not PASS on nothing",
-)
 def test_a_check_loosened_to_compare_nothing_does_not_pass(docs_env: Any, tmp_path: Path) -> None:
     documents = _documents(docs_env, tmp_path, "510100-property_certificate-0000013.pdf")
     run = _run_documents(docs_env, documents, tmp_path, "P-003", long_value_chars="100000")
@@ -582,12 +576,6 @@ def test_a_hostile_ofd_fails_the_run_without_crashing_it(docs_env: Any, tmp_path
     assert run.result("P-001").outcome is Outcome.FAILED, _outcomes(run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="documents_read._read_ofd catches only BadZipFile/KeyError/AttributeError/"
-    "XMLSyntaxError: a ValueError (Boundary), RuntimeError (encrypted entry) or "
-    "NotImplementedError (compression method) escapes, so the other documents go unjudged",
-)
 def test_a_hostile_ofd_is_one_unreadable_document(docs_env: Any, tmp_path: Path) -> None:
     from bdcert_conformance.plans.documents_read import read_document
 
@@ -652,22 +640,11 @@ def _invisible_face_value(env: Any) -> bytes:
     return _seal(env, cert, attrs.evolve(rendered, pdf=out.getvalue()))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="P-002 looks for each face value anywhere in pdftotext's text: invisible text (render "
-    "mode 3, white, 1 pt, off the page) carries a value the printed page does not show",
-)
 def test_a_face_value_present_only_as_invisible_text_fails(docs_env: Any, tmp_path: Path) -> None:
     run = _run_alone(docs_env, tmp_path, DOCS_TARGET, _invisible_face_value(docs_env), "P-002")
     assert run.result("P-002").outcome is Outcome.FAILED, _outcomes(run)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="P-001 lists entries without a document and documents without an entry, but not an "
-    "entry with two certificates of one format (only a repeated number is caught, by P-005): "
-    "an extra certificate under the next number passes P-001, P-005 and P-006",
-)
 def test_a_second_certificate_for_one_entry_is_caught(docs_env: Any, tmp_path: Path) -> None:
     """Two certificates, under consecutive numbers (no gap, no duplicate), for one entry that
     is not held separately (分别持证): not what the entries call for."""
@@ -693,12 +670,6 @@ def _with_qr(env: Any, url: str) -> bytes:
     return bytes(_seal(env, cert, _render(env, cert, verification_url=url)))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="P-007 accepts any ASCII http(s) URL in the QR code: nothing checks that it leads to "
-    "this certificate's verification (the provincial host, the certificate's token), nor that "
-    "two certificates do not carry the same QR code",
-)
 def test_a_qr_code_that_verifies_nothing_fails(docs_env: Any, tmp_path: Path) -> None:
     other_name = "510100-property_certificate-0000003.pdf"
     documents = _documents(docs_env, tmp_path, DOCS_TARGET, other_name)

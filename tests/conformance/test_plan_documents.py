@@ -314,3 +314,31 @@ def test_an_index_with_issue_times_makes_the_signing_time_exact(env: Any, tmp_pa
     assert documents.problems(options) == [
         f"--set index={path}: 'a.pdf': a ywh string or an object with a ywh string"
     ]
+
+
+def test_a_verification_base_is_every_qr_codes_prefix(env: Any, tmp_path: Path) -> None:
+    """``verification_base=URL``: the reference's QR URLs all start with its own base (PASSED),
+    not with another province's (FAILED, one finding per URL); a base that is no http(s) URL
+    is a usage problem."""
+    from urllib.parse import urlsplit
+
+    from bdcert_conformance.plans.documents import problems
+
+    url = next(iter(env.certificates.values())).verification_url
+    parts = urlsplit(url)
+    base = f"{parts.scheme}://{parts.netloc}{parts.path.rsplit('/', 1)[0]}/"
+
+    def run(value: str) -> RunResult:
+        options = RunOptions(
+            plan="documents", entries=env.entries, documents=env.documents, trust=env.trust,
+            settings={"verification_base": value}, only=("P-007",),
+        )  # fmt: skip
+        return run_plan(options, workdir=tmp_path / value.replace("/", "_"))
+
+    assert run(base).result("P-007").outcome is Outcome.PASSED
+    other = run("https://verify.elsewhere.example/v/").result("P-007")
+    assert other.outcome is Outcome.FAILED
+    assert len(other.verdict.evidence) == len(
+        {c.verification_url for c in env.certificates.values()}
+    )
+    assert problems(RunOptions(plan="documents", settings={"verification_base": "中文"}))

@@ -25,6 +25,8 @@ documents``):
 - ``sequence_from=1|min`` (default 1): numbers of each authority, year and kind must run from 1
   (the documents are a whole year's), or only without gaps from the smallest found;
 - ``seal_distance_mm=D`` (default 15): how far the seal may be from the authority's name;
+- ``verification_base=URL``: the province's verification URL prefix (``https://…/v/``): every
+  QR code's URL must start with it (P-007); default: the base most QR codes of the set share;
 - ``licence_type_property`` / ``licence_type_proof``: the licence type codes of the two kinds
   (default ``11100000MB03271699001`` / ``11100000MB03271699022``, FACTS: national practice).
 
@@ -56,6 +58,7 @@ from bdcert_conformance.kit.model import (
     check,
     failed,
     passed,
+    skipped,
     warning,
 )
 from bdcert_conformance.plans import documents_seal as seals
@@ -172,6 +175,7 @@ SETTINGS = frozenset(
         "seal_distance_mm",
         "licence_type_property",
         "licence_type_proof",
+        "verification_base",
     }
 )
 
@@ -203,6 +207,9 @@ def problems(options: RunOptions) -> list[str]:
                 float(value)
             except ValueError:
                 out.append(f"--set {key}={value}: not a number")
+    base = options.settings.get("verification_base")
+    if base is not None and not (base.isascii() and re.fullmatch(r"https?://[^/\s]+/\S*", base)):
+        out.append(f"--set verification_base={base}: an ASCII http(s) URL with a path")
     if options.settings.get("sequence_from", "1") not in {"1", "min"}:
         out.append("--set sequence_from: 1 or min")
     return out
@@ -289,10 +296,15 @@ def open_context(options: RunOptions, workdir: Path) -> Iterator[DocumentsContex
 
 
 def _verdict(
-    findings: list[Evidence], what: str, summary_ok: str, summary_bad: str | None = None
+    findings: list[Evidence], what: str, summary_ok: str, *, compared: int, nothing: str
 ) -> Verdict:
+    """FAILED with every finding; else PASSED only if something was compared (``compared`` >
+    0): a check that compared nothing could not have failed, so it is SKIPPED saying why
+    (``nothing``: what the run lacked), and a certification run that skips fails."""
     if findings:
-        return failed(summary_bad or f"{len(findings)} finding(s): {what}", findings)
+        return failed(f"{len(findings)} finding(s): {what}", findings)
+    if compared <= 0:
+        return skipped(f"nothing compared: {nothing}")
     return passed(summary_ok)
 
 
@@ -354,7 +366,9 @@ def kind_per_articles(context: DocumentsContext) -> Verdict:
     (不动产登记证明, article 5); 注销 and 查封 produce nothing; every other registration a
     property certificate (不动产权证书, article 6). Every document must match an entry, show the
     title of the kind its entry calls for, and every entry that calls for a certificate must
-    have one. A proof issued as a property certificate is the classic fault. An entry the
+    have one — and no more: one certificate per holder under 分别持证, one for the entry
+    otherwise, in each format (the PDF and the OFD of one certificate are one certificate); a
+    second document of one format for the same holders is an extra certificate. A proof issued as a property certificate is the classic fault. An entry the
     push format refuses (a system must reject it, rule article 7) calls for no certificate: a
     document made from one matches no valid entry and is a finding; the invalid entries are
     counted in the summary, not held against the system."""
@@ -385,6 +399,7 @@ def kind_per_articles(context: DocumentsContext) -> Verdict:
                 Evidence("kind", r.kind.title, "no document", None,
                          note=f"entry {r.ywh} (line {r.line}) has no certificate")
             )  # fmt: skip
+        findings += _extra_certificates(r, made.get(r.ywh, []))
     kinds = Counter(r.kind.title if r.kind else "无证" for r in context.records)
     invalid = [line for line, _ in context.entry_problems]
     rejected = (
@@ -395,9 +410,29 @@ def kind_per_articles(context: DocumentsContext) -> Verdict:
     return _verdict(
         findings,
         "kinds",
-        f"{len(context.records)} entries ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}),"
+        compared=len(context.records) + len(context.documents),
+        nothing="no valid entry and no document",
+        summary_ok=f"{len(context.records)} entries ({', '.join(f'{k} {n}' for k, n in sorted(kinds.items()))}),"
         f" {len(context.matches)} documents of the right kind{rejected}",
     )
+
+
+def _extra_certificates(record: EntryRecord, made: list[Match]) -> list[Evidence]:
+    """An entry calls for one certificate per holder under 分别持证 and one in all otherwise
+    (article 6 practice); a certificate may come as a PDF and an OFD: more than one document
+    of one format for one holder set is an extra certificate."""
+    per: dict[tuple[str, tuple[str, ...]], list[Match]] = defaultdict(list)
+    for m in made:
+        per[(m.document.format, tuple(h.name for h in m.holders))].append(m)
+    separately = record.entry.holding_mode == "分别持证"
+    return [
+        Evidence("kind", "one certificate per holder (分别持证)" if separately else
+                 "one certificate for the entry", f"{len(ms)} {fmt.upper()} documents",
+                 ", ".join(m.document.file for m in ms), 1,
+                 note=f"entry {record.ywh} (line {record.line}), holders {'、'.join(names)}")
+        for (fmt, names), ms in sorted(per.items())
+        if len(ms) > 1
+    ]  # fmt: skip
 
 
 def _face_for(context: DocumentsContext, m: Match) -> tuple[Any, ...]:
@@ -413,10 +448,18 @@ def _face_for(context: DocumentsContext, m: Match) -> tuple[Any, ...]:
 def face_items_present(context: DocumentsContext) -> Verdict:
     """Each face item rule article 5 (proof) or 6 (property certificate) lists is printed with
     its label and with the value the entry gives (compared without whitespace, in the PDF's text
-    as ``pdftotext`` extracts it or the OFD's page text — not the metadata). The QR code, seal
-    and issue date are checked by their own checks."""
-    findings: list[Evidence] = []
-    compared = 0
+    as ``pdftotext`` extracts it or the OFD's page text — not the metadata). Only text the page
+    shows counts: text in rendering mode 3 or 7, filled white, or an OFD text object with
+    ``Visible="false"`` is left out (:mod:`.documents_visible`; an OCR layer or a hidden value
+    is not printed). A document whose face matches no entry (its unit numbers and 登簿日期 are
+    no entry's) is a finding here too. The QR code, seal and issue date are checked by their
+    own checks."""
+    findings = [
+        Evidence("face", "the 不动产单元号 and 登簿日期 of an entry", "no entry's printed", d.file,
+                 note="its face items equal no entry's (the document is P-001's finding too)")
+        for d in context.unmatched
+    ]  # fmt: skip
+    compared = len(context.unmatched)
     for m in context.matches:
         text = m.document.compact
         for item in _face_for(context, m):
@@ -432,12 +475,18 @@ def face_items_present(context: DocumentsContext) -> Verdict:
                              note=f"entry {m.record.ywh}")
                 )  # fmt: skip
             elif compact(item.value) not in text:
+                hidden = m.document.hidden_text
                 findings.append(
                     Evidence(item.label, item.value, _near(m.document, item.label), m.document.file,
-                             m.document.page_of(item.label), note=f"entry {m.record.ywh}")
+                             m.document.page_of(item.label), note=f"entry {m.record.ywh}" + (
+                                 f"; {hidden} invisible text runs not counted" if hidden else ""))
                 )  # fmt: skip
     return _verdict(
-        findings, "face items", f"{len(context.matches)} documents, {compared} face items compared"
+        findings,
+        "face items",
+        f"{len(context.matches)} documents, {compared} face items compared",
+        compared=compared,
+        nothing="no document matched an entry",
     )
 
 
@@ -480,6 +529,9 @@ def long_values_complete(context: DocumentsContext) -> Verdict:
         "truncated values",
         f"{long_values} long values (≥ {limit} characters) in {len(context.matches)} documents "
         "printed whole",
+        compared=long_values,
+        nothing=f"no face value of {len(context.matches)} matched documents is {limit} characters "
+        "or longer (the documents hold no long value, or long_value_chars is set too high)",
     )
 
 
@@ -517,7 +569,13 @@ def number_format(context: DocumentsContext) -> Verdict:
                     Evidence(f"证号 ({key})", value, parts[key], file, page,
                              note=f"number {m.document.number}")
                 )  # fmt: skip
-    return _verdict(findings, "numbers", f"{len(context.matches)} numbers well formed")
+    return _verdict(
+        findings,
+        "numbers",
+        f"{len(context.matches)} numbers well formed",
+        compared=len(context.matches),
+        nothing="no document matched an entry",
+    )
 
 
 @check("P-005", PLAN, "numbers run per authority, year and kind without gaps or duplicates",
@@ -563,6 +621,8 @@ def number_sequence(context: DocumentsContext) -> Verdict:
         "numbering",
         f"{len(groups)} sequences (authority, year, kind), "
         f"{sum(len(v) for v in groups.values())} numbers without gaps or duplicates",
+        compared=len(groups),
+        nothing="no matched document shows a well-formed number",
     )
 
 
@@ -619,16 +679,35 @@ def licence_identifier(context: DocumentsContext) -> Verdict:
                 Evidence("电子证照标识", "one certificate per identifier",
                          f"{value} on {', '.join(sorted(numbers))}")
             )  # fmt: skip
-    return _verdict(findings, "identifiers", f"{len(context.matches)} identifiers verified")
+    return _verdict(
+        findings,
+        "identifiers",
+        f"{len(context.matches)} identifiers verified",
+        compared=len(context.matches),
+        nothing="no document matched an entry",
+    )
 
 
 @check(
-    "P-007", PLAN, "the QR code holds one ASCII verification URL", "规则第5条、第6条; GB/T 36905"
+    "P-007",
+    PLAN,
+    "the QR code holds one ASCII verification URL, its certificate's own",
+    "规则第5条、第6条、第14条; GB/T 36905",
 )
 def qr_is_url(context: DocumentsContext) -> Verdict:
     """The first page carries exactly one QR code (decoded with ``zbarimg``), and its payload is
-    one ASCII ``http(s)://`` URL: Chinese text in QR codes decodes wrongly on many scanners."""
+    one ASCII ``http(s)://`` URL: Chinese text in QR codes decodes wrongly on many scanners.
+    The QR code is how a holder verifies the certificate (article 14), so it must lead to this
+    certificate's verification: every URL of the set shares one verification base (scheme, host
+    and path up to its last ``/``; with ``verification_base=URL``, each URL starts with that
+    URL), something follows the base (the certificate's token), and no two certificates carry
+    the same URL (the PDF and the OFD of one certificate may). The kit does not fetch the URL:
+    whether the page behind it answers for this certificate is the interface plan's."""
+    from urllib.parse import urlsplit
+
+    given = context.settings.get("verification_base")
     findings: list[Evidence] = []
+    urls: dict[str, list[Document]] = {}
     for d in context.readable:
         payloads, problem = context.qr(d)
         if problem:
@@ -639,7 +718,40 @@ def qr_is_url(context: DocumentsContext) -> Verdict:
             )
         elif not (payloads[0].isascii() and re.fullmatch(r"https?://\S+", payloads[0])):
             findings.append(Evidence("QR code", "an ASCII http(s) URL", payloads[0], d.file, 1))
-    return _verdict(findings, "QR codes", f"{len(context.readable)} QR codes decoded: ASCII URLs")
+        else:
+            urls.setdefault(payloads[0], []).append(d)
+    bases: dict[str, list[str]] = defaultdict(list)
+    for url in urls:
+        parts = urlsplit(url)
+        bases[f"{parts.scheme}://{parts.netloc}{parts.path.rsplit('/', 1)[0]}/"].append(url)
+    base = given or max(bases, key=lambda b: (len(bases[b]), b), default="")
+    for url, documents in urls.items():
+        files = ", ".join(d.file for d in documents)
+        if not url.startswith(base) or not url[len(base) :].strip("/"):
+            findings.append(
+                Evidence("QR code", f"{base}<the certificate's token>", url, files, 1,
+                         note="the verification base given (verification_base)" if given else
+                         f"the verification base {len(bases.get(base, ()))} of "
+                         f"{len(urls)} URLs share")
+            )  # fmt: skip
+    certificate = {m.document.file: (m.document.number, m.record.ywh, m.holders) for m in
+                   context.matches}  # fmt: skip
+    for url, documents in sorted(urls.items()):
+        owners = {certificate.get(d.file, d.file) for d in documents}
+        if len(owners) > 1:
+            findings.append(
+                Evidence("QR code", "one certificate per verification URL",
+                         f"{url} on {len(owners)} certificates",
+                         ", ".join(d.file for d in documents), 1)
+            )  # fmt: skip
+    return _verdict(
+        findings,
+        "QR codes",
+        f"{len(urls)} distinct verification URLs under {base or '(none)'} on "
+        f"{len(context.readable)} documents",
+        compared=len(urls),
+        nothing="no readable document",
+    )
 
 
 @check("F-008", PLAN, "no personal data in the QR code", "规则第16条、第17条; GB/T 36905")
@@ -648,6 +760,7 @@ def qr_no_personal_data(context: DocumentsContext) -> Verdict:
     ID-number-shaped digits, no unit number or location. It is scanned by anyone who sees the
     paper; the verification page behind the URL shows masked values to those allowed."""
     findings: list[Evidence] = []
+    scanned = 0
     for m in context.matches:
         payloads, _ = context.qr(m.document)
         e = m.record.entry
@@ -658,6 +771,7 @@ def qr_no_personal_data(context: DocumentsContext) -> Verdict:
         for payload in payloads:
             from urllib.parse import unquote
 
+            scanned += 1
             plain = unquote(payload)
             for value, what in secrets.items():
                 if value and value in plain:
@@ -672,7 +786,11 @@ def qr_no_personal_data(context: DocumentsContext) -> Verdict:
                              note=f"an ID-number-shaped value {shaped.group(0)}")
                 )  # fmt: skip
     return _verdict(
-        findings, "personal data", f"{len(context.matches)} QR codes free of personal data"
+        findings,
+        "personal data",
+        f"{scanned} QR payloads of {len(context.matches)} documents free of personal data",
+        compared=scanned,
+        nothing="no QR payload decoded on a matched document",
     )
 
 
@@ -717,7 +835,11 @@ def visible_seal(context: DocumentsContext) -> Verdict:
                          f" on page {name.page}", where, d.file, facts.box.page)
             )  # fmt: skip
     return _verdict(
-        findings, "seals", f"{len(context.readable)} seals visible at the authority's name"
+        findings,
+        "seals",
+        f"{len(context.readable)} seals visible at the authority's name",
+        compared=len(context.readable),
+        nothing="no readable document",
     )
 
 
@@ -737,7 +859,11 @@ def one_signature(context: DocumentsContext) -> Verdict:
         elif (why := seals.covers_whole_file(d)) is not None:
             findings.append(Evidence("signature", "covering the whole file", why, d.file))
     return _verdict(
-        findings, "signatures", f"{len(context.readable)} documents, one signature each"
+        findings,
+        "signatures",
+        f"{len(context.readable)} documents, one signature each",
+        compared=len(context.readable),
+        nothing="no readable document",
     )
 
 
@@ -752,7 +878,13 @@ def certification_lock(context: DocumentsContext) -> Verdict:
         for d in context.readable
         if (why := seals.locked(d)) is not None
     ]
-    return _verdict(findings, "locks", f"{len(context.readable)} documents locked by their seal")
+    return _verdict(
+        findings,
+        "locks",
+        f"{len(context.readable)} documents locked by their seal",
+        compared=len(context.readable),
+        nothing="no readable document",
+    )
 
 
 @check("F-012", PLAN, "no change after sealing", "ISO 32000-2 §12.8.2.2; 规则第8条")
@@ -766,7 +898,13 @@ def no_change_after_sealing(context: DocumentsContext) -> Verdict:
         for d in context.readable
         if (why := seals.unchanged(d, context.trust)) is not None
     ]
-    return _verdict(findings, "changed documents", f"{len(context.readable)} documents unchanged")
+    return _verdict(
+        findings,
+        "changed documents",
+        f"{len(context.readable)} documents unchanged",
+        compared=len(context.readable),
+        nothing="no readable document",
+    )
 
 
 @check("P-013", PLAN, "the signing time is the issue time", "规则第7条、第15条")
@@ -819,6 +957,8 @@ def signing_time(context: DocumentsContext) -> Verdict:
         "signing times",
         f"{len(context.matches)} signing times on the issue date, {exact} of them equal to the "
         "register's issue time (index)",
+        compared=len(context.matches),
+        nothing="no document matched an entry",
     )
 
 
@@ -840,7 +980,11 @@ def signer_trusted(context: DocumentsContext) -> Verdict:
         if not (authority.name in signer or authority.credit_code in signer):
             findings.append(Evidence("signer", authority.name, signer or "unknown", d.file))
     return _verdict(
-        findings, "signers", f"{len(context.matches)} signers chained to the trust list"
+        findings,
+        "signers",
+        f"{len(context.matches)} signers chained to the trust list",
+        compared=len(context.matches),
+        nothing="no document matched an entry",
     )
 
 
@@ -873,6 +1017,8 @@ def china_time_dates(context: DocumentsContext) -> Verdict:
                 )  # fmt: skip
     if findings:
         return failed(f"{len(findings)} date(s) printed in UTC, not China time", findings)
+    if not compared:
+        return skipped("nothing compared: no document matched an entry")
     if not telling:
         return warning(
             f"{compared} dates compared, none between 00:00 and 08:00 China time: a UTC date "
@@ -897,7 +1043,11 @@ def fonts_embedded(context: DocumentsContext) -> Verdict:
             if not embedded:
                 findings.append(Evidence("font", "embedded", f"{name} not embedded", d.file))
     return _verdict(
-        findings, "fonts", f"{fonts} fonts in {len(context.readable)} documents embedded"
+        findings,
+        "fonts",
+        f"{fonts} fonts in {len(context.readable)} documents embedded",
+        compared=fonts,
+        nothing="no font found in a readable document",
     )
 
 

@@ -22,9 +22,11 @@ from __future__ import annotations
 import html
 import io
 import json
+import lzma
 import re
 import subprocess
 import zipfile
+import zlib
 from collections.abc import Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
@@ -157,6 +159,8 @@ class Document:
     pages: tuple[str, ...] = ()
     authority_box: TextBox | None = None
     problem: str | None = None
+    #: how many text-showing operators draw invisible text (not in ``pages``)
+    hidden_text: int = 0
 
     @property
     def text(self) -> str:
@@ -234,15 +238,29 @@ def _run(*args: str) -> str:
 
 
 def _read_pdf(path: Path, name: str, data: bytes) -> Document:
+    """The text the pages SHOW (:mod:`.documents_visible`: invisible text emptied first)."""
+    import tempfile
+
+    from bdcert_conformance.plans.documents_visible import visible_copy
+
     try:
-        text = _run("pdftotext", "-layout", "-enc", "UTF-8", str(path), "-")
-        bbox = _run("pdftotext", "-bbox", "-enc", "UTF-8", str(path), "-")
+        copy, hidden = visible_copy(data)
+    except Exception as exc:  # pyHanko on a hostile file: one unreadable document
+        return Document(name, path, "pdf", data, problem=f"not a readable PDF: {exc}")
+    try:
+        with tempfile.TemporaryDirectory(prefix="bdcert-kit-text-") as tmp:
+            source = path
+            if copy is not None:
+                source = Path(tmp) / "visible.pdf"
+                source.write_bytes(copy)
+            text = _run("pdftotext", "-layout", "-enc", "UTF-8", str(source), "-")
+            bbox = _run("pdftotext", "-bbox", "-enc", "UTF-8", str(source), "-")
     except (subprocess.SubprocessError, OSError) as exc:
         return Document(name, path, "pdf", data, problem=f"pdftotext cannot read it: {exc}")
     pages = tuple(p for p in text.split("\f"))
     if pages and not pages[-1].strip():
         pages = pages[:-1]
-    return Document(name, path, "pdf", data, pages, _pdf_authority_box(bbox))
+    return Document(name, path, "pdf", data, pages, _pdf_authority_box(bbox), hidden_text=hidden)
 
 
 _PT_TO_MM = 25.4 / 72
@@ -328,11 +346,15 @@ def _read_ofd(path: Path, name: str, data: bytes) -> Document:
     try:
         files = ofd_files(data)
         pages = []
+        hidden = 0
         items: list[tuple[int, tuple[float, ...], str]] = []
         for number, part in enumerate(ofd_page_paths(files), 1):
             content = xml(files[part])
             lines: list[str] = []
             for obj in content.iterfind(".//ofd:TextObject", namespaces=_OFD_NS):
+                if obj.get("Visible", "true") == "false":  # GB/T 33190 CT_GraphicUnit
+                    hidden += 1
+                    continue
                 text = "".join(
                     t.text or "" for t in obj.iterfind("ofd:TextCode", namespaces=_OFD_NS)
                 )
@@ -341,9 +363,32 @@ def _read_ofd(path: Path, name: str, data: bytes) -> Document:
                 items.append((number, (x, y, x + w, y + h), text))
             pages.append("\n".join(lines))
         found = _label_line(items)
-    except (zipfile.BadZipFile, KeyError, AttributeError, etree.XMLSyntaxError, TooComplex) as exc:
-        return Document(name, path, "ofd", data, problem=f"not a readable OFD package: {exc}")
-    return Document(name, path, "ofd", data, tuple(pages), found)
+    except (
+        zipfile.BadZipFile,
+        zipfile.LargeZipFile,
+        KeyError,
+        AttributeError,
+        IndexError,
+        TypeError,
+        ValueError,  # a Boundary that is not four numbers
+        RuntimeError,  # an encrypted ZIP entry
+        NotImplementedError,  # an unsupported compression method
+        EOFError,
+        OSError,
+        zlib.error,
+        lzma.LZMAError,
+        etree.LxmlError,
+        TooComplex,
+    ) as exc:
+        # A hostile package is one unreadable document (a P-001 finding), never the run's end.
+        return Document(
+            name,
+            path,
+            "ofd",
+            data,
+            problem=f"not a readable OFD package: {type(exc).__name__}: {exc}",
+        )
+    return Document(name, path, "ofd", data, tuple(pages), found, hidden_text=hidden)
 
 
 @attrs.frozen
@@ -355,11 +400,20 @@ class Match:
     holders: tuple[Party, ...]
 
 
+#: The labels printed after 权利人 on the two faces (articles 5 and 6).
+_AFTER_HOLDERS = ("共有情况", "义务人", "坐落")
+
+
 def _holders_shown(document: Document, record: EntryRecord) -> tuple[Party, ...]:
     text = document.compact
     holders = record.entry.holders
     if record.entry.holding_mode == "分别持证":
-        shown = tuple(h for h in holders if compact(h.name) in text)
+        # the names printed as 权利人 (up to the next item's label), not those of 共有情况
+        start = text.find("权利人")
+        ends = [i for label in _AFTER_HOLDERS if (i := text.find(label, start + 3)) > start]
+        field = text[start + 3 : min(ends, default=len(text))] if start >= 0 else text
+        shown = tuple(h for h in holders if compact(h.name) in field)
+        shown = shown or tuple(h for h in holders if compact(h.name) in text)
         return shown[:1] or holders[:1]
     return tuple(holders)
 
