@@ -11,7 +11,6 @@ unchanged — only their form is wrong.
 
 from __future__ import annotations
 
-import io
 import json
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -27,39 +26,8 @@ from bdcert.model import CHINA_TZ, Outcome, VerdictCode
 from bdcert.protocols import SealRequest
 from bdcert.verify.report import report_from_verdict
 from bdcert_adapters.cli import main
+from bdcert_conformance.broken import pyhanko_seal
 from tests.support import AUTHORITIES, TIMELINE, make_workspace, require_shared
-
-
-def _pyhanko_seal(
-    pdf: bytes, request: SealRequest, signer: Any, *, visible: bool, certify: bool
-) -> bytes:
-    """One PAdES signature by ``signer`` (pyHanko): visible at the request's box or invisible,
-    a certification (DocMDP 1) or an approval signature, signed at the request's time."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers
-
-    from bdcert.sealing.pades import _PdfSigner, run_sync, stamp_style
-
-    meta = signers.PdfSignatureMetadata(
-        field_name=request.field_name,
-        md_algorithm="sha256",
-        subfilter=fields.SigSeedSubFilter.PADES,
-        certify=certify,
-        docmdp_permissions=fields.MDPPerm.NO_CHANGES,
-    )
-    box: Any = request.box if visible else None
-    spec = fields.SigFieldSpec(sig_field_name=request.field_name, on_page=request.page, box=box)
-    pdf_signer = _PdfSigner(
-        meta,
-        signer,
-        stamp_style=stamp_style(request.appearance_png),
-        new_field_spec=spec,
-        signing_time=request.signing_time,
-    )
-    out = io.BytesIO()
-    writer = IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False)
-    run_sync(pdf_signer.async_sign_pdf(writer, output=out))
-    return out.getvalue()
 
 
 @attrs.define
@@ -85,10 +53,10 @@ class DeviantSeals:
             raise SealingError("the seal service is down")
         if self.mode == "invisible":
             signer = self.inner.signer_for(request.authority.code)
-            return _pyhanko_seal(pdf, request, signer, visible=False, certify=True)
+            return pyhanko_seal(pdf, request, signer, visible=False, certify=True)
         if self.mode == "unlocked":
             signer = self.inner.signer_for(request.authority.code)
-            return _pyhanko_seal(pdf, request, signer, visible=True, certify=False)
+            return pyhanko_seal(pdf, request, signer, visible=True, certify=False)
         if self.mode == "backdated":
             assert request.signing_time is not None
             earlier = attrs.evolve(request, signing_time=request.signing_time + self.shift)

@@ -20,6 +20,7 @@ from typing import Any
 import attrs
 
 from bdcert.model import CertificateKind, FaceItem
+from bdcert_conformance.broken import pyhanko_seal
 from bdcert_conformance.kit.model import BrokenImplementation, RunOptions
 
 __all__ = ["BROKEN"]
@@ -91,37 +92,10 @@ def _pyhanko_seal(
     signer: Any = None,
 ) -> bytes:
     """A PAdES seal bdcert's provider would never make: without certification, or without a
-    visible box, or by another signer."""
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers
-
-    from bdcert.sealing.pades import _PdfSigner, stamp_style
-
+    visible box, or by another signer (the workspace's own key when ``signer`` is None)."""
     if signer is None:
         signer = env.registry.services.seal_provider.loaded_signer(cert.authority_code).signer
-    meta = signers.PdfSignatureMetadata(
-        field_name=request.field_name,
-        md_algorithm="sha256",
-        subfilter=fields.SigSeedSubFilter.PADES,
-        location=request.location or None,
-        certify=certify,
-        docmdp_permissions=fields.MDPPerm.NO_CHANGES,
-    )
-    spec = fields.SigFieldSpec(
-        sig_field_name=request.field_name,
-        on_page=request.page,
-        box=request.box if visible else None,
-    )
-    pdf_signer = _PdfSigner(
-        meta,
-        signer,
-        stamp_style=stamp_style(request.appearance_png),
-        new_field_spec=spec,
-        signing_time=request.signing_time,
-    )
-    out = io.BytesIO()
-    pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False), output=out)
-    return out.getvalue()
+    return pyhanko_seal(pdf, request, signer, visible=visible, certify=certify)
 
 
 def _replace(env: Any, workdir: Path, name: str, make: Callable[[Any], bytes]) -> RunOptions:

@@ -21,6 +21,7 @@ import attrs
 
 from bdcert.model import Principal
 from bdcert.protocols import SealRequest
+from bdcert_conformance.broken import pyhanko_seal
 from bdcert_conformance.kit.model import BrokenImplementation, RunOptions
 from bdcert_plugins.identity_tokens import TokenIdentityProvider
 from bdcert_plugins.seal_software import SoftwareSealProvider
@@ -182,37 +183,6 @@ def _storage(wrapper: Callable[[Any], Any]) -> Callable[[Any, Path], Any]:
 # --------------------------------------------------------------------------- seal providers
 
 
-def _seal_with(
-    pdf: bytes, request: SealRequest, signer: Any, *, visible: bool, certify: bool
-) -> bytes:
-    """A PAdES seal made with pyHanko directly: visible at the box or not, certifying or not."""
-    import io
-
-    from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-    from pyhanko.sign import fields, signers
-
-    from bdcert.sealing.pades import _PdfSigner, stamp_style
-
-    meta = signers.PdfSignatureMetadata(
-        field_name=request.field_name,
-        md_algorithm="sha256",
-        subfilter=fields.SigSeedSubFilter.PADES,
-        certify=certify,
-        docmdp_permissions=fields.MDPPerm.NO_CHANGES,
-    )
-    box: Any = request.box if visible else None
-    spec = fields.SigFieldSpec(sig_field_name=request.field_name, on_page=request.page, box=box)
-    pdf_signer = _PdfSigner(
-        meta,
-        signer,
-        stamp_style=stamp_style(request.appearance_png) if visible else None,
-        new_field_spec=spec,
-        signing_time=request.signing_time or datetime.now(UTC),
-    )
-    out = pdf_signer.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf), strict=False))
-    return bytes(out.getvalue())
-
-
 def _seal(cls: type[SoftwareSealProvider]) -> Callable[[Any, Path], Any]:
     def make(env: Any, workdir: Path) -> tuple[RunOptions, Any]:
         from bdcert.config import Workspace
@@ -233,7 +203,7 @@ class InvisibleSealProvider(SoftwareSealProvider):
 
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
         signer = self.signer_for(request.authority.code)
-        return _seal_with(pdf, request, signer, visible=False, certify=True)
+        return pyhanko_seal(pdf, request, signer, visible=False, certify=True)
 
 
 class UnlockedSealProvider(SoftwareSealProvider):
@@ -241,7 +211,7 @@ class UnlockedSealProvider(SoftwareSealProvider):
 
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
         signer = self.signer_for(request.authority.code)
-        return _seal_with(pdf, request, signer, visible=True, certify=False)
+        return pyhanko_seal(pdf, request, signer, visible=True, certify=False)
 
 
 class UtcNowSealProvider(SoftwareSealProvider):
@@ -291,8 +261,8 @@ class TwoSignatureSealProvider(SoftwareSealProvider):
     def seal_pdf(self, pdf: bytes, request: SealRequest) -> bytes:
         signer = self.signer_for(request.authority.code)
         first = attrs.evolve(request, field_name=f"{request.field_name}-pre")
-        once = _seal_with(pdf, first, signer, visible=False, certify=False)
-        return _seal_with(once, request, signer, visible=True, certify=False)
+        once = pyhanko_seal(pdf, first, signer, visible=False, certify=False)
+        return pyhanko_seal(once, request, signer, visible=True, certify=False)
 
 
 # --------------------------------------------------------------------------- identity
