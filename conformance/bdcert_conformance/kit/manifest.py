@@ -40,8 +40,6 @@ MANIFEST_FILE = "manifest.json"
 MANIFEST_PDF = "manifest.pdf"
 #: The reports every kit run writes (:func:`bdcert_conformance.kit.report.write_reports`).
 REPORT_FILES = frozenset({"report.json", "junit.xml", "report.html"})
-#: Where the seal is drawn on the manifest's page (PDF points), as on audit checkpoints.
-SEAL_BOX = (380.0, 90.0, 499.0, 209.0)
 
 
 def canonical_json(value: Any) -> bytes:
@@ -132,8 +130,8 @@ def seal_manifest(
     from bdcert.config import Workspace
     from bdcert.errors import ConfigurationError
     from bdcert.lifecycle import Registry
-    from bdcert.protocols import SealRequest
     from bdcert.render.statement import statement_pdf
+    from bdcert.sealing.statement import statement_seal_request
 
     manifest = json.loads(data)
     digest = hashlib.sha256(data).hexdigest()
@@ -191,13 +189,10 @@ def seal_manifest(
         )
         sealed: bytes = registry.seal_provider.seal_pdf(
             pdf,
-            SealRequest(
-                authority=authority,
-                page=0,
-                box=SEAL_BOX,
-                appearance_png=registry.renderer.seal_picture(authority),
+            statement_seal_request(
+                authority,
+                registry.renderer.seal_picture(authority),
                 reason="不动产登记电子证照符合性测试清单",
-                location=authority.place_name,
                 field_name="bdcert-conformance-manifest",
                 signing_time=now,
             ),

@@ -22,10 +22,10 @@ from bdcert.model import CHINA_TZ, AuditEvent, Authority
 from bdcert.protocols import (
     AuditCheckpoint,
     SealProvider,
-    SealRequest,
     Storage,
     StorageTransaction,
 )
+from bdcert.sealing.statement import STATEMENT_SEAL_BOX, statement_seal_request
 
 if TYPE_CHECKING:
     from bdcert.render import Renderer
@@ -62,7 +62,7 @@ STATEMENT_FIELDS = (
 )
 #: Where the seal of a one-page statement (a checkpoint, a countersignature) stands: PDF points
 #: from the lower-left corner, a 42 mm square.
-SEAL_BOX = (380.0, 90.0, 499.0, 209.0)
+SEAL_BOX = STATEMENT_SEAL_BOX
 
 
 # -------------------------------------------------------------------------- settings
@@ -270,13 +270,10 @@ class Checkpointer:
                 )
                 sealed = self.seal_provider.seal_pdf(
                     _render(checkpoint, authority, self.renderer),
-                    SealRequest(
-                        authority=authority,
-                        page=0,
-                        box=SEAL_BOX,
-                        appearance_png=self.renderer.seal_picture(authority),
+                    statement_seal_request(
+                        authority,
+                        self.renderer.seal_picture(authority),
                         reason="不动产登记审计日志检查点",
-                        location=authority.place_name,
                         field_name="bdcert-audit-checkpoint",
                         signing_time=now,
                     ),

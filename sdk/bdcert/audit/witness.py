@@ -28,10 +28,15 @@ from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import attrs
 
-from bdcert.audit.checkpoints import SEAL_BOX, subject_statement
+from bdcert.audit.checkpoints import subject_statement
 from bdcert.errors import Problem, ValidationError
 from bdcert.model import CHINA_TZ, Authority
-from bdcert.protocols import AuditCheckpoint, SealProvider, SealRequest, StorageTransaction
+from bdcert.protocols import (
+    AuditCheckpoint,
+    SealProvider,
+    StorageTransaction,
+)
+from bdcert.sealing.statement import statement_seal_request
 
 if TYPE_CHECKING:
     from bdcert.render import Renderer
@@ -180,13 +185,10 @@ def countersign(
     }
     sealed: bytes = seal_provider.seal_pdf(
         _render(statement, witness.name),
-        SealRequest(
-            authority=witness,
-            page=0,
-            box=SEAL_BOX,
-            appearance_png=renderer.seal_picture(witness),
+        statement_seal_request(
+            witness,
+            renderer.seal_picture(witness),
             reason="审计日志检查点见证 audit checkpoint witness",
-            location=witness.place_name,
             field_name="bdcert-witness",
             signing_time=now,
         ),

@@ -30,7 +30,7 @@ from bdcert.model import (
     Principal,
     in_force,
 )
-from bdcert.protocols import SealRequest
+from bdcert.sealing.statement import statement_seal_request
 from bdcert.verify import national, offline
 from bdcert.verify.national import NationalResult
 from bdcert.verify.offline import SnapshotEntry, TrustBundle
@@ -156,13 +156,10 @@ def status_snapshot(services: Services, *, made_by: str = "bdcert") -> bytes:
     pdf = offline.render_status_snapshot(document, data, digest, counts, authority, renderer, now)
     sealed: bytes = services.seal_provider.seal_pdf(
         pdf,
-        SealRequest(
-            authority=authority,
-            page=0,
-            box=offline.SNAPSHOT_SEAL_BOX,
-            appearance_png=renderer.seal_picture(authority),
+        statement_seal_request(
+            authority,
+            renderer.seal_picture(authority),
             reason="不动产登记电子证照状态快照",
-            location=authority.place_name,
             field_name="bdcert-status-snapshot",
             signing_time=now,
         ),

@@ -57,6 +57,7 @@ import attrs
 
 from bdcert.errors import BdcertError
 from bdcert.model import CHINA_TZ, Verdict, VerdictCode
+from bdcert.sealing.statement import STATEMENT_SEAL_BOX
 from bdcert.verify.report import (
     LEVEL_SEAL_ONLY,
     CheckResult,
@@ -95,7 +96,7 @@ SNAPSHOT_FORMAT = "bdcert-status-snapshot"
 #: The name of the snapshot's JSON embedded in its PDF.
 SNAPSHOT_FILE = "status-snapshot.json"
 #: Where a snapshot's seal stands: PDF points, a 42 mm square, as on the audit checkpoints.
-SNAPSHOT_SEAL_BOX = (380.0, 90.0, 499.0, 209.0)
+SNAPSHOT_SEAL_BOX = STATEMENT_SEAL_BOX
 #: The statuses a snapshot lists.
 SNAPSHOT_STATUSES = ("superseded", "cancelled", "restricted")
 
