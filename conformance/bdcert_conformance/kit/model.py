@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import enum
 import re
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -322,8 +322,3 @@ class BrokenImplementation:
     title: str
     caught_by: str
     make: Callable[[Any, Path], Any] = attrs.field(repr=False, eq=False)
-
-
-def unique(values: Sequence[str]) -> list[str]:
-    """``values`` without repeats, in order."""
-    return list(dict.fromkeys(values))

@@ -16,7 +16,6 @@ from typing import Any
 import attrs
 
 from bdcert_conformance.kit.model import (
-    PLAN_NAMES,
     BrokenImplementation,
     CheckResult,
     Outcome,
@@ -26,7 +25,7 @@ from bdcert_conformance.kit.model import (
 from bdcert_conformance.kit.runner import COULD_NOT_OPEN, run_plan
 from bdcert_conformance.plans import load_plan
 
-__all__ = ["BrokenResult", "PlanSelftest", "run_selftest", "selftest_plan"]
+__all__ = ["BrokenResult", "PlanSelftest", "selftest_plan"]
 
 
 @attrs.frozen
@@ -110,8 +109,3 @@ def selftest_plan(
             except Exception as exc:  # the broken implementation could not be built: not caught
                 results.append(BrokenResult(b, None, f"{type(exc).__name__}: {exc}"))
     return PlanSelftest(plan_name, reference, tuple(results))
-
-
-def run_selftest(workdir: Path, plans: Sequence[str] = PLAN_NAMES) -> list[PlanSelftest]:
-    """Every plan's self-test, in order."""
-    return [selftest_plan(p, workdir / p) for p in plans]
