@@ -21,7 +21,8 @@ from typing import Any
 
 import attrs
 
-from bdcert_conformance.kit.model import Outcome, RunResult, data_text
+from bdcert_conformance.kit.model import RunResult, data_text
+from bdcert_conformance.kit.report import run_header
 
 __all__ = [
     "MANIFEST_FILE",
@@ -65,19 +66,9 @@ def build_manifest(run: RunResult, artefacts: Sequence[Path]) -> dict[str, Any]:
     return {
         "format": MANIFEST_FORMAT,
         "version": 1,
-        "kit_version": run.kit_version,
-        "plan": o.plan,
-        "system": {"name": o.system, "vendor": o.vendor, "version": o.system_version},
-        "target": o.target,
+        **run_header(run),
         "province": o.province,
         "workspace": str(o.workspace) if o.workspace else None,
-        "certify": o.certify,
-        "settings": {data_text(k): data_text(v) for k, v in sorted(o.settings.items())},
-        "only": list(o.only),
-        "started_at": run.started_at.isoformat(),
-        "finished_at": run.finished_at.isoformat(),
-        "result": "PASSED" if run.ok else "FAILED",
-        "summary": {outcome.value: run.count(outcome) for outcome in Outcome},
         "inputs": [
             {
                 "role": role,

@@ -58,12 +58,12 @@ def _visible(value: Any) -> Any:
     return value
 
 
-def report_document(run: RunResult) -> dict[str, Any]:
-    """The JSON report of ``run`` as a dict (see :data:`SCHEMA_PATH`)."""
+def run_header(run: RunResult) -> dict[str, Any]:
+    """What the report and the run manifest both say of a run: the kit version, plan, system
+    (name, vendor, version), target, certification, settings, the checks asked for (``only``),
+    times, result and the count of each outcome."""
     o = run.options
     return {
-        "format": REPORT_FORMAT,
-        "schema_version": REPORT_SCHEMA_VERSION,
         "kit_version": run.kit_version,
         "plan": o.plan,
         "system": {"name": o.system, "vendor": o.vendor, "version": o.system_version},
@@ -74,8 +74,18 @@ def report_document(run: RunResult) -> dict[str, Any]:
         "started_at": run.started_at.isoformat(),
         "finished_at": run.finished_at.isoformat(),
         "result": "PASSED" if run.ok else "FAILED",
-        "summary": {outcome.value: run.count(outcome) for outcome in Outcome}
-        | {"checks": len(run.results)},
+        "summary": {outcome.value: run.count(outcome) for outcome in Outcome},
+    }
+
+
+def report_document(run: RunResult) -> dict[str, Any]:
+    """The JSON report of ``run`` as a dict (see :data:`SCHEMA_PATH`)."""
+    header = run_header(run)
+    return {
+        "format": REPORT_FORMAT,
+        "schema_version": REPORT_SCHEMA_VERSION,
+        **header,
+        "summary": header["summary"] | {"checks": len(run.results)},
         "checks": [
             {
                 "id": r.check.id,
